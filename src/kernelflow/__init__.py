@@ -1,0 +1,55 @@
+"""kernelflow: Prefect-3-style flows and tasks that run right inside Jupyter notebooks.
+
+The public names are re-exported here from private modules; ``tests/test_public_api.py``
+keeps this list from drifting. Heavy or optional pieces (pydantic models, graphviz,
+ipywidgets, Dask) load only when first used, so ``import kernelflow`` stays fast.
+"""
+
+from kernelflow._annotations import allow_failure, quote, unmapped
+from kernelflow._context import tags
+from kernelflow._logging import get_run_logger
+from kernelflow._runs import FlowRun, TaskRun, last_run, runs
+from kernelflow.flows import Flow, flow
+from kernelflow.states import State, StateType
+from kernelflow.tasks import Task, task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Flow",
+    "FlowRun",
+    "State",
+    "StateType",
+    "Task",
+    "TaskRun",
+    "allow_failure",
+    "flow",
+    "get_run_logger",
+    "last_run",
+    "pause_flow_run",
+    "quote",
+    "resume_flow_run",
+    "runs",
+    "tags",
+    "task",
+    "transaction",
+    "unmapped",
+]
+
+# Names whose modules load on first use: attribute name -> module that defines it.
+_LAZY = {
+    "pause_flow_run": "kernelflow._pause",
+    "resume_flow_run": "kernelflow._pause",
+    "transaction": "kernelflow._transactions",
+}
+
+
+def __getattr__(name: str):  # noqa: ANN202
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'kernelflow' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,38 @@
+"""Direct task calls (``my_task(...)``): the run happens in the caller's thread or loop."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from kernelflow._context import FlowRunContext, flow_run_context
+from kernelflow._engine.task_engine import create_task_run, run_task_async, run_task_sync
+
+if TYPE_CHECKING:
+    from kernelflow.tasks import Task
+
+
+def call_task(task: Task, parameters: dict[str, Any], wait_for: Any, return_state: bool) -> Any:
+    """Run ``task`` now. An async task gives an awaitable where the caller is async code
+    (outside any flow, or in an async flow); in a sync flow it runs to completion."""
+    flow_ctx = flow_run_context.get()
+    if flow_ctx is not None:
+        check_deadline(flow_ctx)
+    run, upstream = create_task_run(task, parameters, wait_for, flow_ctx)
+    if task.isasync and (flow_ctx is None or flow_ctx.is_async):
+        return _call_async(task, run, parameters, wait_for, upstream, flow_ctx, return_state)
+    state = run_task_sync(task, run, parameters, wait_for, upstream, flow_ctx)
+    return state if return_state else state.result()
+
+
+async def _call_async(task: Task, run: Any, parameters: dict, wait_for: Any, upstream: Any,
+                      flow_ctx: FlowRunContext | None, return_state: bool) -> Any:
+    state = await run_task_async(task, run, parameters, wait_for, upstream, flow_ctx)
+    return state if return_state else state.result()
+
+
+def check_deadline(ctx: FlowRunContext) -> None:
+    """Raise TimeoutError if the current flow run is past its timeout (a checkpoint:
+    a sync flow body cannot be stopped from outside, so each task call checks)."""
+    if ctx.deadline is not None and time.monotonic() >= ctx.deadline:
+        raise TimeoutError(f"Flow run {ctx.flow_run.name!r} timed out.")

@@ -1,0 +1,230 @@
+"""The life of a flow run, written once for sync and async flows.
+
+    run_flow_sync / run_flow_async   validate parameters, record the run, start a fresh
+                                     runner, drive the lifecycle, hand back the state
+    flow_lifecycle                   (subflow) resolve input futures -> attempt the body
+                                     (retry, timeout) -> resolve returned futures -> wait
+                                     for the rest -> final state -> hooks
+
+A sync flow body runs in the calling thread: in a notebook that is the cell's thread,
+so displays and prints land in the cell. Its timeout is checked at every task call and
+bounds every wait, since a thread cannot be stopped from outside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from kernelflow._context import FlowRunContext, current_tags, flow_run_context
+from kernelflow._engine.effects import Invoke, Lifecycle, Sleep, WaitFor, drive_async, drive_sync
+from kernelflow._engine.inputs import find_upstream, resolve
+from kernelflow._logging import enable_print_redirection, print_logger, run_logger
+from kernelflow._runs import FlowRun, new_run_id, record_top_level_run, set_state
+from kernelflow.exceptions import ParameterTypeError, UpstreamTaskError
+from kernelflow.futures import TaskFuture
+from kernelflow.states import (
+    Cancelled,
+    Completed,
+    Crashed,
+    Failed,
+    Retrying,
+    Running,
+    State,
+    TimedOut,
+)
+
+if TYPE_CHECKING:
+    from kernelflow.flows import Flow
+
+logger = logging.getLogger("kernelflow.flow_runs")
+
+
+def run_flow_sync(flow: Flow, args: tuple, kwargs: dict) -> State:
+    """Run ``flow`` in this thread to a final state."""
+    flow_run, parameters, parent = _create_flow_run(flow, args, kwargs)
+    with flow.task_runner.duplicate() as runner:
+        ctx = _enter(flow, flow_run, runner)
+        token = flow_run_context.set(ctx)
+        try:
+            return drive_sync(flow_lifecycle(flow, flow_run, parameters, ctx))
+        except BaseException as error:
+            _cancel_after_interrupt(ctx, error)
+            raise
+        finally:
+            flow_run_context.reset(token)
+
+
+async def run_flow_async(flow: Flow, args: tuple, kwargs: dict) -> State:
+    """Run ``flow`` on the running event loop to a final state."""
+    flow_run, parameters, parent = _create_flow_run(flow, args, kwargs)
+    with flow.task_runner.duplicate() as runner:
+        ctx = _enter(flow, flow_run, runner)
+        token = flow_run_context.set(ctx)
+        try:
+            return await drive_async(flow_lifecycle(flow, flow_run, parameters, ctx))
+        except BaseException as error:
+            _cancel_after_interrupt(ctx, error)
+            raise
+        finally:
+            flow_run_context.reset(token)
+
+
+def flow_lifecycle(
+    flow: Flow, run: FlowRun, parameters: dict[str, Any], ctx: FlowRunContext
+) -> Lifecycle[State]:
+    log = run_logger(flow_run=run)
+    log.info("Beginning flow run %r for flow %r", run.name, flow.name)
+    upstream = find_upstream(parameters, run.parent)
+    if upstream.futures:
+        yield WaitFor(upstream.futures)
+    try:
+        if upstream.needs_resolving:
+            parameters = resolve(parameters)
+        parameters = flow.validate(parameters)
+    except (UpstreamTaskError, ParameterTypeError) as error:
+        return (yield from _finish(flow, run, Failed(error)))
+    run.parameters = parameters
+    args, kwargs = flow.signature.split(parameters)
+    context = _body_context(flow, ctx)
+    attempt = 0
+    while True:
+        attempt += 1
+        set_state(run, Running() if attempt == 1 else Retrying(_retry_message(attempt, flow)))
+        if flow.timeout_seconds is not None:
+            ctx.deadline = time.monotonic() + flow.timeout_seconds
+        outcome = yield Invoke(flow.fn, args, kwargs, context)
+        if outcome.error is None:
+            state = yield from _complete(outcome.value, ctx)
+        else:
+            state = _failure_state(outcome.error)
+        state = _timed_out(state, ctx, flow)
+        if not state.is_failed() or attempt > flow.retries:
+            return (yield from _finish(flow, run, state))
+        log.info("%s; retrying in %gs", state.message, flow.retry_delay_seconds)
+        yield Sleep(flow.retry_delay_seconds)
+
+
+def _complete(value: Any, ctx: FlowRunContext) -> Lifecycle[State]:
+    """Wait for the body's futures, then the final state from its return value."""
+    # Wait for every run the body started (runs may start more while we wait).
+    waited = 0
+    while waited < len(ctx.futures):
+        pending = ctx.futures[waited:]
+        waited += len(pending)
+        if not (yield WaitFor(pending, ctx.deadline)):
+            return TimedOut(TimeoutError("The flow run timed out waiting for its task runs."))
+    try:
+        value = _resolve_returned(value)
+    except Exception as error:  # a returned future that failed: the flow fails with it
+        return Failed(error)
+    _warn_unobserved_failures(ctx)
+    return Completed(value)
+
+
+def _resolve_returned(value: Any) -> Any:
+    """Futures in the return value (also inside lists, tuples, sets, dicts) become values."""
+    if isinstance(value, TaskFuture):
+        return value.result()
+    if isinstance(value, dict):
+        return {k: _resolve_returned(v) for k, v in value.items()}
+    if isinstance(value, list):  # a TaskFutureList comes back as a plain list of results
+        return [_resolve_returned(v) for v in value]
+    if type(value) in (tuple, set, frozenset):
+        return type(value)(_resolve_returned(v) for v in value)
+    return value
+
+
+def _warn_unobserved_failures(ctx: FlowRunContext) -> None:
+    # As in Prefect 3, the return value decides the flow's state. A failed run that the
+    # flow never looked at would then pass silently, so say so.
+    failed = [
+        f.task_run.name
+        for f in ctx.futures
+        if not f._observed and (f.task_run.state.is_failed() or f.task_run.state.is_crashed())
+    ]
+    if failed:
+        shown = ", ".join(failed[:10]) + (" ..." if len(failed) > 10 else "")
+        run_logger(flow_run=ctx.flow_run).warning(
+            "%d task run(s) failed, but the flow never used their futures, so it did not "
+            "fail: %s", len(failed), shown,
+        )
+
+
+def _failure_state(error: BaseException) -> State:
+    if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+        raise error  # handled by the caller: cancel everything, then re-raise
+    if not isinstance(error, Exception):
+        return Crashed(error)
+    return Failed(error)
+
+
+def _timed_out(state: State, ctx: FlowRunContext, flow: Flow) -> State:
+    """A run still going at its deadline is TimedOut, whatever its body did afterwards."""
+    if ctx.deadline is None or time.monotonic() < ctx.deadline:
+        return state
+    ctx.task_runner.cancel_all()
+    return TimedOut(TimeoutError(f"Flow run timed out after {flow.timeout_seconds:g} seconds."))
+
+
+def _finish(flow: Flow, run: FlowRun, state: State) -> Lifecycle[State]:
+    set_state(run, state)
+    log = run_logger(flow_run=run)
+    if state.is_completed():
+        log.info("Finished in state %r", state)
+        hooks = flow.on_completion_hooks
+    else:
+        log.error("Finished in state %r", state)
+        hooks = flow.on_failure_hooks if state.is_failed() or state.is_crashed() else ()
+    for hook in hooks:
+        outcome = yield Invoke(hook, (flow, run, state), {})
+        if outcome.error is not None:
+            log.error("Hook %r raised; the flow run's state stays %s.",
+                      getattr(hook, "__name__", hook), state.name, exc_info=outcome.error)
+    return state
+
+
+def _create_flow_run(flow: Flow, args: tuple, kwargs: dict) -> tuple[FlowRun, dict, Any]:
+    parameters = flow.bind_parameters(args, kwargs)  # raises ParameterTypeError
+    parent_ctx = flow_run_context.get()
+    parent = parent_ctx.flow_run if parent_ctx else None
+    upstream = find_upstream(parameters, parent).edges if parent else {}
+    name = f"{flow.name}-{new_run_id().hex[:6]}"
+    run = FlowRun(flow, name, parameters, parent, upstream, current_tags.get())
+    run.worker = threading.current_thread().name
+    if parent is None:
+        record_top_level_run(run)
+    else:
+        parent.subflow_runs.append(run)
+    return run, parameters, parent
+
+
+def _enter(flow: Flow, run: FlowRun, runner: Any) -> FlowRunContext:
+    return FlowRunContext(flow, run, runner, log_prints=bool(flow.log_prints), is_async=flow.isasync)
+
+
+def _body_context(flow: Flow, ctx: FlowRunContext) -> contextvars.Context:
+    context = contextvars.copy_context()
+    if ctx.log_prints:
+        enable_print_redirection()
+        context.run(print_logger.set, run_logger(flow_run=ctx.flow_run))
+    return context
+
+
+def _retry_message(attempt: int, flow: Flow) -> str:
+    return f"Retry {attempt - 1} of {flow.retries}"
+
+
+def _cancel_after_interrupt(ctx: FlowRunContext, error: BaseException) -> None:
+    """On an interrupt, cancel every unfinished run of the flow and end it Cancelled."""
+    ctx.task_runner.cancel_all()
+    run = ctx.flow_run
+    if not run.state.is_final():
+        if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+            set_state(run, Cancelled("Interrupted by the user.", error))
+        else:
+            set_state(run, Crashed(error, f"kernelflow failed running this flow: {error!r}"))

@@ -1,0 +1,188 @@
+"""Task inputs: binding call arguments to parameters, and futures to the values they hold.
+
+Futures may sit anywhere in an argument: at the top, or inside lists, tuples, sets and
+dicts. ``find_upstream`` walks the arguments once, before the run waits, to list the
+futures to wait for and the upstream edges; ``resolve`` swaps each future for its value
+afterwards. Walking stops at ``quote``; ``allow_failure`` lets a failed upstream through.
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kernelflow._annotations import BaseAnnotation, allow_failure, quote
+from kernelflow.exceptions import UpstreamTaskError
+
+if TYPE_CHECKING:
+    from kernelflow._runs import FlowRun
+    from kernelflow.futures import TaskFuture
+
+# The containers searched for futures. Large static data can skip the walk with quote(...).
+_CONTAINERS = (list, tuple, set, frozenset, dict)
+
+
+class Resolved(BaseAnnotation[Any]):
+    """Marks an argument already known to hold no futures, so it is not walked again.
+
+    ``Task.map`` wraps each static argument once instead of walking it in every call.
+    """
+
+    __slots__ = ()
+
+
+@dataclass(slots=True)
+class Upstream:
+    """What a walk over the arguments found."""
+
+    futures: list[TaskFuture] = field(default_factory=list)
+    edges: dict[str, frozenset[uuid.UUID]] = field(default_factory=dict)
+    needs_resolving: bool = False  # any future or annotation that resolve() must replace
+
+
+def find_upstream(
+    parameters: dict[str, Any], flow_run: FlowRun | None, wait_for: Any = None
+) -> Upstream:
+    """List the futures to wait for and the upstream run ids of each parameter."""
+    from kernelflow.futures import TaskFuture
+
+    found = Upstream()
+
+    def visit(value: Any, ids: set[uuid.UUID]) -> None:
+        if isinstance(value, TaskFuture):
+            found.futures.append(value)
+            found.needs_resolving = True
+            ids.add(value.task_run_id)
+            return
+        if flow_run is not None:
+            producer = flow_run.producer_of(value)
+            if producer is not None:
+                ids.add(producer)
+        if isinstance(value, BaseAnnotation):
+            found.needs_resolving = True
+            if not isinstance(value, (quote, Resolved)):
+                visit(value.value, ids)
+        elif isinstance(value, _CONTAINERS):
+            for item in value.values() if isinstance(value, dict) else value:
+                visit(item, ids)
+
+    for name, value in parameters.items():
+        ids: set[uuid.UUID] = set()
+        visit(value, ids)
+        if ids:
+            found.edges[name] = frozenset(ids)
+    if wait_for:
+        ids = set()
+        for item in wait_for:
+            visit(item, ids)
+        if ids:
+            found.edges["wait_for"] = frozenset(ids)
+    return found
+
+
+def resolve(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Swap every future for its value and unwrap annotations.
+
+    Raises:
+        UpstreamTaskError: a future did not complete and is not wrapped in allow_failure.
+    """
+    return {name: _resolve_value(value, tolerate_failure=False) for name, value in parameters.items()}
+
+
+def check_wait_for(wait_for: Any) -> None:
+    """Raise UpstreamTaskError if a ``wait_for`` future did not complete (allow_failure aside)."""
+    for item in wait_for or ():
+        _resolve_value(item, tolerate_failure=False)
+
+
+def _resolve_value(value: Any, tolerate_failure: bool) -> Any:
+    from kernelflow.futures import TaskFuture
+
+    if isinstance(value, TaskFuture):
+        state = value.state  # (marks the future observed: its outcome was used)
+        if not state.is_completed() and not tolerate_failure:
+            raise UpstreamTaskError(
+                f"Upstream task run {value.task_run.name!r} did not complete: it ended "
+                f"{state.name} ({state.message}). Wrap it in allow_failure(...) to run anyway."
+            )
+        return state.result(raise_on_failure=False)
+    if isinstance(value, BaseAnnotation):
+        if isinstance(value, (quote, Resolved)):
+            return value.value
+        return _resolve_value(value.value, tolerate_failure or isinstance(value, allow_failure))
+    if isinstance(value, dict):
+        return {k: _resolve_value(v, tolerate_failure) for k, v in value.items()}
+    if isinstance(value, _CONTAINERS):
+        items = [_resolve_value(v, tolerate_failure) for v in value]
+        if type(value) in (list, tuple, set, frozenset):
+            return type(value)(items)
+        if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple
+            return type(value)(*items)
+        return type(value)(items)
+    return value
+
+
+class Signature:
+    """A function's signature, prepared once per Task/Flow to bind and call quickly."""
+
+    __slots__ = ("signature", "positional", "var_positional", "var_keyword", "defaults")
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.signature = inspect.signature(fn)
+        params = self.signature.parameters.values()
+        P = inspect.Parameter
+        self.positional = [p.name for p in params if p.kind is P.POSITIONAL_ONLY]
+        self.var_positional = next((p.name for p in params if p.kind is P.VAR_POSITIONAL), None)
+        self.var_keyword = next((p.name for p in params if p.kind is P.VAR_KEYWORD), None)
+        self.defaults = {p.name: p.default for p in params if p.default is not P.empty}
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any], defaults: bool = True) -> dict:
+        """Map call arguments to parameter names (``TypeError`` for a bad call)."""
+        bound = self.signature.bind(*args, **kwargs)
+        if defaults:
+            bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def split(self, parameters: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """Turn a parameters dict back into ``(args, kwargs)`` for calling the function."""
+        if not (self.positional or self.var_positional or self.var_keyword):
+            return [], parameters
+        args: list[Any] = []
+        kwargs = dict(parameters)
+        if self.positional or self.var_positional:
+            # Positional-only parameters, and everything before a used *args, must be
+            # passed by position, in order.
+            P = inspect.Parameter
+            for name, param in self.signature.parameters.items():
+                if param.kind is P.VAR_POSITIONAL:
+                    args.extend(kwargs.pop(name, ()))
+                    break
+                if param.kind not in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD):
+                    break
+                if name not in kwargs:
+                    break
+                args.append(kwargs.pop(name))
+        if self.var_keyword:
+            kwargs.update(kwargs.pop(self.var_keyword, {}))
+        return args, kwargs
+
+    def explode_var_keyword(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Lift the entries of ``**kwargs`` to top-level parameters (for ``map``)."""
+        if not self.var_keyword or self.var_keyword not in parameters:
+            return parameters
+        exploded = dict(parameters)
+        exploded.update(exploded.pop(self.var_keyword))
+        return exploded
+
+    def collapse_var_keyword(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Undo ``explode_var_keyword``: gather unknown names back under ``**kwargs``."""
+        if not self.var_keyword:
+            return parameters
+        known = self.signature.parameters
+        collapsed = {k: v for k, v in parameters.items() if k in known}
+        extra = {k: v for k, v in parameters.items() if k not in known}
+        collapsed[self.var_keyword] = {**collapsed.get(self.var_keyword, {}), **extra}
+        return collapsed

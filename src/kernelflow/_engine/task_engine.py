@@ -1,0 +1,249 @@
+"""The life of a task run, written once for sync and async execution.
+
+    create_task_run      record the run and its upstream edges (at call/submit time)
+    task_lifecycle       wait for upstreams -> resolve inputs -> attempt (retry, timeout)
+                         -> final state -> hooks
+    run_task_sync/async  drive the lifecycle in this thread / on this event loop
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import random
+import threading
+import time
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from kernelflow._context import FlowRunContext, TaskRunContext, current_tags, task_run_context
+from kernelflow._engine.effects import Invoke, Lifecycle, Sleep, WaitFor, drive_async, drive_sync
+from kernelflow._engine.inputs import Upstream, check_wait_for, find_upstream, resolve
+from kernelflow._logging import enable_print_redirection, print_logger, run_logger
+from kernelflow._runs import TaskRun, set_state
+from kernelflow.exceptions import UpstreamTaskError
+from kernelflow.states import (
+    Cancelled,
+    Completed,
+    Crashed,
+    Failed,
+    Retrying,
+    Running,
+    State,
+    TimedOut,
+)
+
+if TYPE_CHECKING:
+    from kernelflow.tasks import Task
+
+logger = logging.getLogger("kernelflow.task_runs")
+
+# Set by TaskRunner.map around each submit: (map group, index) of the run being created.
+# Runners keep Prefect's submit(task, parameters, wait_for, dependencies) signature, so
+# the map position travels beside it rather than through it.
+map_position: ContextVar[tuple[int, int] | None] = ContextVar("kernelflow_map_position", default=None)
+
+
+def create_task_run(
+    task: Task,
+    parameters: dict[str, Any],
+    wait_for: Any,
+    flow_ctx: FlowRunContext | None,
+    dependencies: dict[str, Any] | None = None,
+) -> tuple[TaskRun, Upstream]:
+    """Record a new Pending task run, with the upstream edges its inputs give it."""
+    flow_run = flow_ctx.flow_run if flow_ctx else None
+    upstream = find_upstream(parameters, flow_run, wait_for)
+    edges = upstream.edges
+    if dependencies:
+        edges = dict(edges)
+        for name, ids in dependencies.items():
+            edges[name] = edges.get(name, frozenset()) | frozenset(ids)
+    position = map_position.get()
+    group, index = position if position else (None, None)
+    run = TaskRun(
+        task,
+        task.make_run_name(parameters, flow_run),
+        parameters,
+        flow_run,
+        task.tags | current_tags.get(),
+        edges,
+        map_index=index,
+        map_group=group,
+    )
+    if flow_run is not None:
+        flow_run.task_runs.append(run)
+    return run, upstream
+
+
+def run_task_sync(
+    task: Task, run: TaskRun, parameters: dict, wait_for: Any, upstream: Upstream,
+    flow_ctx: FlowRunContext | None,
+) -> State:
+    """Carry out a task run in this thread; returns its final state."""
+    lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx)
+    try:
+        return drive_sync(lifecycle)
+    except BaseException as error:
+        _crash_if_unfinished(run, error)
+        raise
+
+
+async def run_task_async(
+    task: Task, run: TaskRun, parameters: dict, wait_for: Any, upstream: Upstream,
+    flow_ctx: FlowRunContext | None,
+) -> State:
+    """Carry out a task run on the running event loop; returns its final state."""
+    lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx)
+    try:
+        return await drive_async(lifecycle)
+    except BaseException as error:
+        _crash_if_unfinished(run, error)
+        raise
+
+
+def task_lifecycle(
+    task: Task, run: TaskRun, parameters: dict, wait_for: Any, upstream: Upstream,
+    flow_ctx: FlowRunContext | None,
+) -> Lifecycle[State]:
+    deadline = flow_ctx.deadline if flow_ctx else None
+    if upstream.futures:
+        all_done = yield WaitFor(upstream.futures, deadline)
+        if not all_done:
+            return (yield from finish(task, run, Cancelled("The flow run timed out first.")))
+    if upstream.needs_resolving or wait_for:
+        try:
+            check_wait_for(wait_for)
+            parameters = resolve(parameters)
+        except UpstreamTaskError as error:
+            return (yield from finish(task, run, Failed(error)))
+        run.parameters = parameters
+    state = yield from attempts(task, run, parameters, flow_ctx)
+    return (yield from finish(task, run, state))
+
+
+def attempts(
+    task: Task, run: TaskRun, parameters: dict, flow_ctx: FlowRunContext | None
+) -> Lifecycle[State]:
+    """Call the task until it completes or its retries run out; the would-be final state."""
+    args, kwargs = task.signature.split(parameters)
+    context = _run_context(task, run, flow_ctx)
+    while True:
+        run.run_count += 1
+        if run.run_count == 1 and not set_state(run, Running()):
+            return run.state  # cancelled before it could start
+        run.worker = _worker_name()
+        timeout = _attempt_timeout(task.timeout_seconds, flow_ctx)
+        outcome = yield Invoke(task.fn, args, kwargs, context, timeout)
+        if outcome.error is None:
+            return Completed(outcome.value)
+        state = _failure_state(run, outcome.error, timeout)
+        delay = _retry_delay(task, run, state)
+        if delay is None:
+            return state
+        message = f"Retry {run.run_count} of {task.retries} in {delay:.3g}s after {state.message}"
+        run_logger(task_run=run).info(message)
+        if not set_state(run, Retrying(message)):
+            return run.state
+        yield Sleep(delay)
+
+
+def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
+    """Set the final state, link the result for graph edges, and run the hooks."""
+    if state.is_completed() and run.flow_run is not None:
+        run.flow_run.link_result(run, state.data)
+    if not set_state(run, state):
+        return run.state  # already ended elsewhere (cancelled by an interrupt)
+    if state.is_failed() or state.is_crashed():
+        _log_failure(run, state)
+        hooks = task.on_failure_hooks
+    elif state.is_completed():
+        hooks = task.on_completion_hooks
+    else:
+        hooks = ()
+    for hook in hooks:
+        outcome = yield Invoke(hook, (task, run, state), {})
+        if outcome.error is not None:
+            run_logger(task_run=run).error(
+                "Hook %r raised; the run's state stays %s.",
+                getattr(hook, "__name__", hook), state.name, exc_info=outcome.error,
+            )
+    return state
+
+
+def _failure_state(run: TaskRun, error: BaseException, timeout: float | None) -> State:
+    if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+        # The user stopped the run (the notebook's Stop button): record it, then let the
+        # interrupt travel on to whoever is waiting.
+        set_state(run, Cancelled("Interrupted by the user.", error))
+        raise error
+    if not isinstance(error, Exception):
+        return Crashed(error)
+    if isinstance(error, TimeoutError) and timeout is not None:
+        return TimedOut(error)
+    return Failed(error)
+
+
+def _retry_delay(task: Task, run: TaskRun, state: State) -> float | None:
+    """Seconds to wait before the next attempt, or None if the run should not retry."""
+    if not state.is_failed() or run.run_count > task.retries:
+        return None
+    if task.retry_condition_fn is not None:
+        try:
+            if not task.retry_condition_fn(task, run, state):
+                return None
+        except Exception:
+            run_logger(task_run=run).exception("retry_condition_fn raised; not retrying.")
+            return None
+    delays = task.retry_delays
+    delay = delays[min(run.run_count - 1, len(delays) - 1)] if delays else 0.0
+    jitter = task.retry_jitter_factor
+    if jitter and delay:
+        delay = random.uniform(max(0.0, delay * (1 - jitter)), delay * (1 + jitter))
+    return delay
+
+
+def _attempt_timeout(task_timeout: float | None, flow_ctx: FlowRunContext | None) -> float | None:
+    """The task's own timeout, shortened to what is left of its flow run's timeout."""
+    if flow_ctx is None or flow_ctx.deadline is None:
+        return task_timeout
+    remaining = max(0.0, flow_ctx.deadline - time.monotonic())
+    return remaining if task_timeout is None else min(task_timeout, remaining)
+
+
+def _run_context(task: Task, run: TaskRun, flow_ctx: FlowRunContext | None) -> contextvars.Context:
+    """A copy of the current context in which the task body sees its own run."""
+    context = contextvars.copy_context()
+    context.run(task_run_context.set, TaskRunContext(task, run))
+    log_prints = task.log_prints
+    if log_prints is None:
+        log_prints = flow_ctx.log_prints if flow_ctx else False
+    if log_prints:
+        enable_print_redirection()
+        context.run(print_logger.set, run_logger(task_run=run))
+    elif print_logger.get() is not None:
+        context.run(print_logger.set, None)  # a task with log_prints=False in such a flow
+    return context
+
+
+def _worker_name() -> str:
+    return threading.current_thread().name
+
+
+def _log_failure(run: TaskRun, state: State) -> None:
+    log = run_logger(task_run=run)
+    if isinstance(state.data, UpstreamTaskError):
+        log.debug("Not run: %s", state.message)
+    else:
+        log.error("Finished in state %r", state, exc_info=state.data)
+
+
+def _crash_if_unfinished(run: TaskRun, error: BaseException) -> None:
+    # The lifecycle itself failed (or was interrupted outside the task body): a run
+    # must never be left looking Running forever.
+    if not run.state.is_final():
+        if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+            set_state(run, Cancelled("Interrupted by the user.", error))
+        else:
+            set_state(run, Crashed(error, f"kernelflow failed running this task: {error!r}"))

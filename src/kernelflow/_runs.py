@@ -1,0 +1,265 @@
+"""Run records: what happened in each task run and flow run, and the one ``set_state``.
+
+Records outlive their runs (``kernelflow.last_run()``), so they hold only plain data:
+names, parameters, states, timings and upstream edges; never runners or threads.
+The visualizer and the live displays read them; only the engine writes them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from typing import Any
+
+from kernelflow._events import Observer, notify
+from kernelflow.exceptions import InvalidStateTransition
+from kernelflow.states import TRANSITIONS, Pending, State, StateType
+
+# How many top-level flow runs kernelflow.runs() remembers: enough to look back over a
+# notebook session, bounded so a loop of flow calls does not grow memory without end.
+RUN_HISTORY_SIZE = 100
+
+
+def new_run_id() -> uuid.UUID:
+    return uuid.UUID(bytes=os.urandom(16), version=4)
+
+
+class _Run:
+    """What task runs and flow runs share: identity, state, history, timings, observers."""
+
+    __slots__ = (
+        "id",
+        "name",
+        "parameters",
+        "state",
+        "history",
+        "start_time",
+        "end_time",
+        "tags",
+        "_lock",
+        "_observers",
+        "__weakref__",
+    )
+
+    def __init__(self, name: str, parameters: dict[str, Any], tags: frozenset[str]) -> None:
+        self.id = new_run_id()
+        self.name = name
+        self.parameters = parameters
+        self.tags = tags
+        self.state: State = Pending()
+        self.history: list[State] = [self.state]
+        self.start_time: float | None = None  # time.time() of the first RUNNING state
+        self.end_time: float | None = None  # time.time() of the final state
+        self._lock = threading.Lock()
+        self._observers: tuple[Observer, ...] = ()
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the first Running state to the final state (so far, if running)."""
+        if self.start_time is None:
+            return None
+        return (self.end_time or time.time()) - self.start_time
+
+    def subscribe(self, observer: Observer) -> None:
+        """Call ``observer(run, old, new)`` on each state change of this run only."""
+        with self._lock:
+            self._observers = (*self._observers, observer)
+
+
+def set_state(run: _Run, state: State) -> bool:
+    """Move ``run`` to ``state``: the only place a run's state changes.
+
+    Returns:
+        True if the run moved; False if it had already reached a final state elsewhere
+        (a run cancelled by an interrupt whose abandoned thread finishes later).
+
+    Raises:
+        InvalidStateTransition: for any other transition the table forbids.
+    """
+    with run._lock:
+        old = run.state
+        if state.type not in TRANSITIONS[old.type]:
+            if old.is_final():
+                return False
+            raise InvalidStateTransition(
+                f"{type(run).__name__} {run.name!r} cannot move from {old.name} to {state.name}."
+            )
+        run.state = state
+        run.history.append(state)
+        if state.type is StateType.RUNNING and run.start_time is None:
+            run.start_time = state.timestamp
+        elif state.is_final():
+            run.end_time = state.timestamp
+        observers = run._observers
+    notify(run, old, state, observers)
+    return True
+
+
+class TaskRun(_Run):
+    """The record of one run of a task.
+
+    Attributes:
+        task: The Task that ran.
+        flow_run: The FlowRun it ran in, or None outside any flow.
+        upstream: For each parameter (and ``"wait_for"``), the ids of the task runs it
+            depends on, from futures passed in and from results passed by value.
+        map_index: The position in a ``.map()`` call, or None.
+        map_group: An id shared by the runs of one ``.map()`` call, or None.
+        worker: The name of the thread (or process) the run executed on.
+        run_count: How many attempts have started (retries add to it).
+    """
+
+    __slots__ = ("task", "flow_run", "upstream", "map_index", "map_group", "worker", "run_count")
+
+    def __init__(
+        self,
+        task: Any,
+        name: str,
+        parameters: dict[str, Any],
+        flow_run: FlowRun | None,
+        tags: frozenset[str],
+        upstream: dict[str, frozenset[uuid.UUID]],
+        map_index: int | None = None,
+        map_group: int | None = None,
+    ) -> None:
+        super().__init__(name, parameters, tags)
+        self.task = task
+        self.flow_run = flow_run
+        self.upstream = upstream
+        self.map_index = map_index
+        self.map_group = map_group
+        self.worker: str | None = None
+        self.run_count = 0
+
+    @property
+    def task_name(self) -> str:
+        return self.task.name
+
+    @property
+    def upstream_ids(self) -> frozenset[uuid.UUID]:
+        """Every task run this one depends on, over all parameters and ``wait_for``."""
+        return frozenset().union(*self.upstream.values()) if self.upstream else frozenset()
+
+    def __repr__(self) -> str:
+        return f"TaskRun(name={self.name!r}, state={self.state!r})"
+
+
+class FlowRun(_Run):
+    """The record of one run of a flow: its task runs, subflow runs and their edges.
+
+    Attributes:
+        flow: The Flow that ran.
+        parent: The FlowRun this one ran inside (a subflow), or None.
+        task_runs: Task runs started in this flow run, in the order they were created.
+        subflow_runs: Flow runs started inside this one, in order.
+        upstream: For a subflow, the ids of the task runs its parameters came from.
+        worker: The name of the thread the flow body ran on.
+    """
+
+    __slots__ = (
+        "flow",
+        "parent",
+        "task_runs",
+        "subflow_runs",
+        "upstream",
+        "worker",
+        "_name_counters",
+        "_result_links",
+        "_map_groups",
+    )
+
+    def __init__(
+        self,
+        flow: Any,
+        name: str,
+        parameters: dict[str, Any],
+        parent: FlowRun | None = None,
+        upstream: dict[str, frozenset[uuid.UUID]] | None = None,
+        tags: frozenset[str] = frozenset(),
+    ) -> None:
+        super().__init__(name, parameters, tags)
+        self.flow = flow
+        self.parent = parent
+        self.task_runs: list[TaskRun] = []
+        self.subflow_runs: list[FlowRun] = []
+        self.upstream = upstream or {}
+        self.worker: str | None = None
+        self._name_counters: dict[str, itertools.count[int]] = {}
+        # id(result object) -> id of the task run that returned it, so a result passed by
+        # value into another task still draws an edge. The run's state holds the object,
+        # so its id cannot be reused while this record lives.
+        self._result_links: dict[int, uuid.UUID] = {}
+        self._map_groups = itertools.count()
+
+    @property
+    def flow_name(self) -> str:
+        return self.flow.name
+
+    def next_run_number(self, task_name: str) -> int:
+        """0, 1, 2... for each run of the same task in this flow run (for run names)."""
+        counter = self._name_counters.get(task_name)
+        if counter is None:
+            counter = self._name_counters.setdefault(task_name, itertools.count())
+        return next(counter)
+
+    def next_map_group(self) -> int:
+        return next(self._map_groups)
+
+    def link_result(self, task_run: TaskRun, result: Any) -> None:
+        """Remember that ``result`` (and its items, one level deep) came from ``task_run``."""
+        links = self._result_links
+        if _linkable(result):
+            links[id(result)] = task_run.id
+            if isinstance(result, (list, tuple, set, frozenset)):
+                items = result
+            elif isinstance(result, dict):
+                items = result.values()
+            else:
+                return
+            for item in itertools.islice(items, 1000):
+                if _linkable(item):
+                    links[id(item)] = task_run.id
+
+    def producer_of(self, value: Any) -> uuid.UUID | None:
+        """The task run that returned ``value`` in this flow run, if one did."""
+        return self._result_links.get(id(value)) if self._result_links else None
+
+    def __repr__(self) -> str:
+        return f"FlowRun(name={self.name!r}, state={self.state!r}, task_runs={len(self.task_runs)})"
+
+
+def _linkable(value: Any) -> bool:
+    # Singletons and cached small values are shared by unrelated code, so an identity
+    # link through them would draw false edges (the seed engine makes the same cut).
+    if value is None or value is Ellipsis or value is NotImplemented or isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not -5 <= value <= 256
+    if isinstance(value, (str, bytes)):
+        return len(value) > 1
+    return True
+
+
+_history: deque[FlowRun] = deque(maxlen=RUN_HISTORY_SIZE)
+_history_lock = threading.Lock()
+
+
+def record_top_level_run(flow_run: FlowRun) -> None:
+    with _history_lock:
+        _history.append(flow_run)
+
+
+def last_run() -> FlowRun | None:
+    """The most recent top-level flow run of this session (running or finished), or None."""
+    with _history_lock:
+        return _history[-1] if _history else None
+
+
+def runs() -> list[FlowRun]:
+    """The top-level flow runs of this session, oldest first (the last 100 are kept)."""
+    with _history_lock:
+        return list(_history)

@@ -1,0 +1,75 @@
+"""Every exception kernelflow raises on purpose, in one place.
+
+The tree::
+
+    KernelflowError
+    ├── InvalidOptionError (also ValueError)    a bad @task/@flow option, at decoration time
+    ├── ParameterTypeError (also TypeError)     flow parameters that fail validation
+    ├── MappingError (also ValueError)
+    │   ├── MappingMissingIterable              .map() got nothing to iterate over
+    │   └── MappingLengthMismatch               .map() got iterables of different lengths
+    ├── UpstreamTaskError                       an upstream run did not complete
+    ├── CancelledRun                            the result of a cancelled run was asked for
+    ├── CrashedRun                              the result of a crashed run was asked for
+    └── InvalidStateTransition (also RuntimeError)  an engine bug: a forbidden state change
+
+Timeouts raise the built-in ``TimeoutError`` so that ``except TimeoutError`` works as
+people expect; a task's own exception is always re-raised as itself, never wrapped.
+"""
+
+from __future__ import annotations
+
+
+class KernelflowError(Exception):
+    """Base class of every exception kernelflow defines."""
+
+
+class InvalidOptionError(KernelflowError, ValueError):
+    """Raised when ``@task``/``@flow`` (or ``with_options``) gets a bad option value.
+
+    Raised at decoration time, before anything runs; the message names the option and
+    says what would be accepted.
+    """
+
+
+class ParameterTypeError(KernelflowError, TypeError):
+    """Raised when a flow is called with parameters that fail validation.
+
+    Raised by the flow call before the flow body starts, listing every field that failed.
+    Pass ``validate_parameters=False`` to ``@flow`` to turn validation off.
+    """
+
+
+class MappingError(KernelflowError, ValueError):
+    """Base class of the errors raised by ``Task.map`` before it submits anything."""
+
+
+class MappingMissingIterable(MappingError):
+    """Raised when ``Task.map`` is called with no iterable argument to map over."""
+
+
+class MappingLengthMismatch(MappingError):
+    """Raised when ``Task.map`` is called with iterables of different lengths."""
+
+
+class UpstreamTaskError(KernelflowError):
+    """Stored in the state of a task run that did not run because an upstream failed.
+
+    The downstream run ends Failed with this exception; wrap the upstream future in
+    ``allow_failure(...)`` to run the downstream anyway.
+    """
+
+
+class CancelledRun(KernelflowError):
+    """Raised by ``State.result()`` for a run that was cancelled before it finished."""
+
+
+class CrashedRun(KernelflowError):
+    """Raised by ``State.result()`` for a crashed run that holds no exception of its own."""
+
+
+class InvalidStateTransition(KernelflowError, RuntimeError):
+    """Raised when the engine asks for a state change the transitions table forbids.
+
+    Seeing this is a kernelflow bug, never a user error.
+    """

@@ -1,0 +1,253 @@
+"""Futures: handles to task runs that are running or will run.
+
+A ``TaskFuture`` reads its run's live state from the run record and is resolved, with
+the run's final State, through a ``concurrent.futures.Future``. That makes ``wait`` and
+``as_completed`` thin layers over the standard library's, and lets runners of any kind
+(threads, processes, Dask) hand back the same future class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+
+from kernelflow._context import flow_run_context
+
+if TYPE_CHECKING:
+    import uuid
+
+    from kernelflow._runs import TaskRun
+    from kernelflow.states import State
+
+R = TypeVar("R")
+
+__all__ = [
+    "TaskFuture",
+    "TaskFutureList",
+    "DoneAndNotDoneFutures",
+    "wait",
+    "as_completed",
+    "PrefectFuture",
+    "PrefectConcurrentFuture",
+    "PrefectFutureList",
+]
+
+
+class _Worker(threading.local):
+    """Marks the threads of a runner's pool, which may run queued work inline."""
+
+    active = False
+
+
+worker_thread = _Worker()
+
+
+class Work:
+    """A queued task run that exactly one thread gets to carry out.
+
+    A pool worker that must wait for a run nobody has started yet runs it itself rather
+    than block: that is what keeps nested submission on a bounded pool from deadlocking.
+    """
+
+    __slots__ = ("_claim", "_call", "_future")
+
+    def __init__(self, call: Callable[[], State], future: TaskFuture) -> None:
+        self._claim = threading.Lock()
+        self._call = call
+        self._future = future
+
+    def claim(self) -> bool:
+        return self._claim.acquire(blocking=False)
+
+    def __call__(self) -> None:
+        """The executor's entry point: run unless another thread already claimed it."""
+        if self.claim():
+            self.run_claimed()
+
+    def run_claimed(self) -> None:
+        try:
+            self._call()
+        finally:
+            self._future._resolve()
+            self._call = None  # type: ignore[assignment]  # drop the arguments early
+
+    @property
+    def started(self) -> bool:
+        return self._claim.locked()
+
+
+class TaskFuture(Generic[R]):
+    """A handle to one task run.
+
+    Attributes:
+        task_run: The run record (live: its ``state`` moves as the run goes on).
+    """
+
+    __slots__ = ("task_run", "_done", "_work", "_observed", "__weakref__")
+
+    def __init__(self, task_run: TaskRun) -> None:
+        self.task_run = task_run
+        self._done: cf.Future[State] = cf.Future()
+        self._work: Work | None = None
+        # Whether user code looked at the outcome (result, state, or passed it on); a
+        # flow warns about failed runs nobody looked at.
+        self._observed = False
+
+    @property
+    def task_run_id(self) -> uuid.UUID:
+        return self.task_run.id
+
+    @property
+    def state(self) -> State:
+        """The run's current state (Pending, Running, ... then final)."""
+        self._observed = True
+        return self.task_run.state
+
+    def done(self) -> bool:
+        return self._done.done()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run reaches a final state, or ``timeout`` seconds pass.
+
+        Returns:
+            True if the run finished in time. Inside a flow run with a timeout, the wait
+            ends at the flow's deadline with ``TimeoutError``.
+        """
+        if self._done.done():
+            return True
+        self._help()
+        deadline_wait = _bounded_by_flow_deadline(timeout)
+        try:
+            self._done.result(deadline_wait.timeout)
+            return True
+        except cf.TimeoutError:
+            deadline_wait.raise_if_flow_timed_out()
+            return False
+
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> R:
+        """Wait for the run, then give its return value.
+
+        Raises:
+            The task's own exception if the run failed and ``raise_on_failure`` is True
+            (with False, the exception is returned instead); ``TimeoutError`` if the run
+            is not finished after ``timeout`` seconds.
+        """
+        self._observed = True
+        if not self.wait(timeout):
+            raise TimeoutError(
+                f"Task run {self.task_run.name!r} did not finish within {timeout} seconds."
+            )
+        return self.task_run.state.result(raise_on_failure=raise_on_failure)
+
+    def add_done_callback(self, fn: Callable[[TaskFuture[R]], Any]) -> None:
+        """Call ``fn(future)`` once the run is final (at once if it already is)."""
+        self._done.add_done_callback(lambda _: fn(self))
+
+    def __await__(self):  # type: ignore[no-untyped-def]
+        yield from asyncio.wrap_future(self._done).__await__()
+        return self.result()
+
+    def _help(self) -> None:
+        work = self._work
+        if work is not None and worker_thread.active and work.claim():
+            work.run_claimed()
+
+    def _resolve(self) -> None:
+        """Called once the run is final (or abandoned): wake everyone waiting."""
+        if not self._done.done():
+            try:
+                self._done.set_result(self.task_run.state)
+            except cf.InvalidStateError:  # resolved by another thread just now
+                pass
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.task_run.name!r}, state={self.state!r})"
+
+
+class TaskFutureList(list, Generic[R]):  # type: ignore[type-arg]
+    """The futures of a ``.map()`` call: a list, plus ``wait()`` and ``result()`` for all."""
+
+    def wait(self, timeout: float | None = None) -> None:
+        wait(self, timeout)
+
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[R]:
+        """The results in order; raises the first failure's own exception by default."""
+        done, not_done = wait(self, timeout)
+        if not_done:
+            raise TimeoutError(
+                f"{len(not_done)} of {len(self)} task runs did not finish within {timeout} s."
+            )
+        return [future.result(raise_on_failure=raise_on_failure) for future in self]
+
+
+class DoneAndNotDoneFutures(NamedTuple):
+    done: set[TaskFuture[Any]]
+    not_done: set[TaskFuture[Any]]
+
+
+def wait(futures: Iterable[TaskFuture[Any]], timeout: float | None = None) -> DoneAndNotDoneFutures:
+    """Wait until all ``futures`` are final or ``timeout`` seconds pass; never raises for
+    failed runs.
+
+    Returns:
+        ``(done, not_done)``, two sets of futures.
+    """
+    futures = list(futures)
+    for future in futures:
+        future._help()
+    by_done = {future._done: future for future in futures}
+    deadline_wait = _bounded_by_flow_deadline(timeout)
+    done, not_done = cf.wait(by_done, timeout=deadline_wait.timeout)
+    if not_done:
+        deadline_wait.raise_if_flow_timed_out()
+    return DoneAndNotDoneFutures({by_done[f] for f in done}, {by_done[f] for f in not_done})
+
+
+def as_completed(
+    futures: Iterable[TaskFuture[R]], timeout: float | None = None
+) -> Iterator[TaskFuture[R]]:
+    """Yield ``futures`` as their runs finish, in the order they finish.
+
+    Raises:
+        TimeoutError: if some are still running after ``timeout`` seconds.
+    """
+    futures = list(futures)
+    for future in futures:
+        future._help()
+    by_done = {future._done: future for future in futures}
+    for done in cf.as_completed(by_done, timeout=timeout):
+        yield by_done[done]
+
+
+class _DeadlineWait:
+    """A wait's timeout, shortened to the current flow run's deadline if that comes first."""
+
+    __slots__ = ("timeout", "_cut_by_flow")
+
+    def __init__(self, timeout: float | None, cut_by_flow: bool) -> None:
+        self.timeout = timeout
+        self._cut_by_flow = cut_by_flow
+
+    def raise_if_flow_timed_out(self) -> None:
+        if self._cut_by_flow:
+            raise TimeoutError("The flow run timed out while waiting for task runs.")
+
+
+def _bounded_by_flow_deadline(timeout: float | None) -> _DeadlineWait:
+    ctx = flow_run_context.get()
+    if ctx is None or ctx.deadline is None:
+        return _DeadlineWait(timeout, False)
+    remaining = max(0.0, ctx.deadline - time.monotonic())
+    if timeout is None or remaining < timeout:
+        return _DeadlineWait(remaining, True)
+    return _DeadlineWait(timeout, False)
+
+
+# Prefect's names, so a ported notebook's imports keep working.
+PrefectFuture = TaskFuture
+PrefectConcurrentFuture = TaskFuture
+PrefectFutureList = TaskFutureList

@@ -1,0 +1,59 @@
+"""What the code of a running task or flow can know about its own run.
+
+``from kernelflow.runtime import task_run, flow_run``; then ``task_run.name``,
+``task_run.id``, ``task_run.parameters`` (and the same on ``flow_run``) describe the run
+the calling code is in, or are None outside one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kernelflow._context import flow_run_context, task_run_context
+
+__all__ = ["task_run", "flow_run"]
+
+
+class _CurrentRun:
+    """A live view of the current task run or flow run, read from the run context."""
+
+    def __init__(self, kind: str) -> None:
+        self._kind = kind
+
+    def _record(self) -> Any:
+        context = (task_run_context if self._kind == "task" else flow_run_context).get()
+        if context is None:
+            return None
+        return context.task_run if self._kind == "task" else context.flow_run
+
+    @property
+    def id(self) -> str | None:
+        record = self._record()
+        return str(record.id) if record else None
+
+    @property
+    def name(self) -> str | None:
+        record = self._record()
+        return record.name if record else None
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        record = self._record()
+        return dict(record.parameters) if record else {}
+
+    @property
+    def tags(self) -> list[str]:
+        record = self._record()
+        return sorted(record.tags) if record else []
+
+    @property
+    def run_count(self) -> int:
+        record = self._record()
+        return getattr(record, "run_count", 1) if record else 0
+
+    def __repr__(self) -> str:
+        return f"<current {self._kind} run: {self.name!r}>"
+
+
+task_run = _CurrentRun("task")
+flow_run = _CurrentRun("flow")

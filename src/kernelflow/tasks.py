@@ -1,0 +1,287 @@
+"""Tasks: functions whose runs kernelflow records, retries, times out, caches and maps.
+
+``@task`` makes a ``Task``. Calling it runs the function now (blocking) and returns its
+value; ``.submit()`` returns a future at once; ``.map()`` submits one run per element.
+Inside a flow they use the flow's runner; outside any flow, calls run directly and
+submissions go to a session-wide background runner.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+
+from kernelflow import _options as check
+from kernelflow._context import flow_run_context, visualize_tracker
+from kernelflow._engine.inputs import Signature
+
+if TYPE_CHECKING:
+    from kernelflow._runs import FlowRun
+    from kernelflow.futures import TaskFuture, TaskFutureList
+    from kernelflow.states import State
+    from kernelflow.task_runners import TaskRunner
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+logger = logging.getLogger("kernelflow.tasks")
+
+__all__ = ["Task", "task", "exponential_backoff", "task_input_hash"]
+
+_NOT_SET: Any = object()
+
+
+class Task(Generic[P, R]):
+    """A function whose runs kernelflow tracks. Made by ``@task``; see its options there."""
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        name: str | None = None,
+        description: str | None = None,
+        tags: Iterable[str] | None = None,
+        version: str | None = None,
+        cache_policy: Any = None,
+        cache_key_fn: Callable[..., str | None] | None = None,
+        cache_expiration: Any = None,
+        task_run_name: str | Callable[..., str] | None = None,
+        retries: int | None = None,
+        retry_delay_seconds: float | list[float] | Callable[[int], list[float]] | None = None,
+        retry_jitter_factor: float | None = None,
+        persist_result: bool | None = None,
+        result_storage: Any = None,
+        result_storage_key: str | None = None,
+        result_serializer: Any = None,
+        timeout_seconds: float | None = None,
+        log_prints: bool | None = None,
+        refresh_cache: bool | None = None,
+        on_completion: list[Callable[..., Any]] | None = None,
+        on_failure: list[Callable[..., Any]] | None = None,
+        on_commit: list[Callable[..., Any]] | None = None,
+        on_rollback: list[Callable[..., Any]] | None = None,
+        retry_condition_fn: Callable[..., bool] | None = None,
+        viz_return_value: Any = None,
+        asset_deps: list[Any] | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"@task decorates a function, not {fn!r}.")
+        # Everything as given, so with_options() can rebuild the task from it.
+        self._options = {k: v for k, v in locals().items() if k not in ("self", "fn", "__class__")}
+        self.fn = fn
+        self.isasync = inspect.iscoroutinefunction(fn)
+        self.signature = Signature(fn)
+        self.name = check.name("name", name) or fn.__name__
+        self.description = check.optional_str("description", description) or inspect.getdoc(fn)
+        self.tags = check.tags(tags)
+        self.version = check.optional_str("version", version)
+        self.retries = check.non_negative_int("retries", retries)
+        self.retry_delay_seconds = retry_delay_seconds
+        self.retry_delays = check.retry_delays(retry_delay_seconds, self.retries)
+        self.retry_jitter_factor = check.non_negative_number("retry_jitter_factor", retry_jitter_factor)
+        self.retry_condition_fn = check.optional_callable("retry_condition_fn", retry_condition_fn)
+        self.timeout_seconds = check.timeout("timeout_seconds", timeout_seconds)
+        self.log_prints = check.optional_bool("log_prints", log_prints)
+        self.task_run_name = check.run_name_template(
+            "task_run_name", task_run_name, self.signature.signature.parameters,
+            open_kwargs=self.signature.var_keyword is not None,
+        )
+        self.on_completion_hooks = list(check.hooks("on_completion", on_completion))
+        self.on_failure_hooks = list(check.hooks("on_failure", on_failure))
+        self.on_commit_hooks = list(check.hooks("on_commit", on_commit))
+        self.on_rollback_hooks = list(check.hooks("on_rollback", on_rollback))
+        # Caching options are checked here; the result store gives them their meaning.
+        self.cache_policy = _check_cache_policy(cache_policy)
+        self.cache_key_fn = check.optional_callable("cache_key_fn", cache_key_fn)
+        self.cache_expiration = check.expiration(cache_expiration)
+        self.persist_result = check.optional_bool("persist_result", persist_result)
+        self.result_storage = check.storage(result_storage)
+        self.result_storage_key = check.optional_str("result_storage_key", result_storage_key)
+        self.result_serializer = check.serializer(result_serializer)
+        self.refresh_cache = check.optional_bool("refresh_cache", refresh_cache)
+        self.viz_return_value = viz_return_value
+        self.asset_deps = list(asset_deps or ())
+        self._outside_flow_runs = itertools.count()
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", self.name)
+        self.__qualname__ = getattr(fn, "__qualname__", self.name)
+        self.__module__ = getattr(fn, "__module__", None)  # type: ignore[assignment]
+        self.__wrapped__ = fn
+
+    # --- running --------------------------------------------------------------------
+
+    def __call__(self, *args: P.args, return_state: bool = False, wait_for: Iterable[Any] | None = None,
+                 **kwargs: P.kwargs) -> Any:
+        """Run the task now and return its value (or its State with ``return_state=True``).
+
+        Raises the task's own exception if it fails. An async task returns an awaitable
+        outside a flow and inside an async flow; inside a sync flow it runs to completion.
+        """
+        tracker = visualize_tracker.get()
+        if tracker is not None:
+            return tracker.record_task_call(self, "call", args, kwargs, wait_for)
+        from kernelflow._engine.calls import call_task
+
+        return call_task(self, self.signature.bind(args, kwargs), wait_for, return_state)
+
+    def submit(self, *args: Any, return_state: bool = False, wait_for: Iterable[Any] | None = None,
+               **kwargs: Any) -> TaskFuture[R] | State:
+        """Start a run on the flow's task runner (or the background one) and return its future."""
+        tracker = visualize_tracker.get()
+        if tracker is not None:
+            return tracker.record_task_call(self, "submit", args, kwargs, wait_for)
+        parameters = self.signature.bind(args, kwargs)
+        future = _current_runner().submit(self, parameters, wait_for)
+        if return_state:
+            future.wait()
+            return future.state
+        return future
+
+    def map(self, *args: Any, return_state: bool = False, wait_for: Iterable[Any] | None = None,
+            **kwargs: Any) -> TaskFutureList[R] | list[State]:
+        """Submit one run per element of the iterable arguments; return their futures.
+
+        Non-iterable arguments, and iterables wrapped in ``unmapped(...)``, go whole to
+        every run; parameter defaults apply per run.
+        """
+        tracker = visualize_tracker.get()
+        if tracker is not None:
+            return tracker.record_task_call(self, "map", args, kwargs, wait_for)
+        parameters = self.signature.bind(args, kwargs, defaults=False)
+        futures = _current_runner().map(self, parameters, wait_for)
+        if return_state:
+            futures.wait()
+            return [future.state for future in futures]
+        return futures
+
+    def apply_async(self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
+                    wait_for: Iterable[Any] | None = None) -> TaskFuture[R]:
+        """Start a run on the session's background runner, inside a flow or not."""
+        from kernelflow._engine.background import background_runner
+
+        parameters = self.signature.bind(tuple(args), dict(kwargs or {}))
+        return background_runner().submit(self, parameters, wait_for)
+
+    def delay(self, *args: Any, **kwargs: Any) -> TaskFuture[R]:
+        """``apply_async`` with the task's own calling convention."""
+        return self.apply_async(args, kwargs)
+
+    # --- options ----------------------------------------------------------------------
+
+    def with_options(self, **options: Any) -> Task[P, R]:
+        """A new task with the same function and these options changed (tags replace)."""
+        unknown = set(options) - set(self._options)
+        if unknown:
+            raise TypeError(f"with_options() got unknown option(s): {', '.join(sorted(unknown))}")
+        current = dict(self._options)
+        current.update(
+            on_completion=self.on_completion_hooks, on_failure=self.on_failure_hooks,
+            on_commit=self.on_commit_hooks, on_rollback=self.on_rollback_hooks,
+        )
+        return type(self)(self.fn, **{**current, **options})
+
+    def on_completion(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator form: ``@my_task.on_completion`` adds a completion hook."""
+        self.on_completion_hooks.append(check.optional_callable("on_completion", fn))
+        return fn
+
+    def on_failure(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        self.on_failure_hooks.append(check.optional_callable("on_failure", fn))
+        return fn
+
+    def on_commit(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        self.on_commit_hooks.append(check.optional_callable("on_commit", fn))
+        return fn
+
+    def on_rollback(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        self.on_rollback_hooks.append(check.optional_callable("on_rollback", fn))
+        return fn
+
+    def make_run_name(self, parameters: dict[str, Any], flow_run: FlowRun | None) -> str:
+        """The run's name: from ``task_run_name``, else ``<task name>-<n>``."""
+        template = self.task_run_name
+        if template is not None:
+            try:
+                if isinstance(template, str):
+                    return template.format(**parameters)
+                if "parameters" in inspect.signature(template).parameters:
+                    return str(template(parameters=parameters))
+                return str(template())
+            except Exception as error:
+                logger.warning("task_run_name of %r failed (%r); using the default name.",
+                               self.name, error)
+        n = flow_run.next_run_number(self.name) if flow_run else next(self._outside_flow_runs)
+        return f"{self.name}-{n}"
+
+    def __repr__(self) -> str:
+        return f"Task(name={self.name!r})"
+
+
+def _current_runner() -> TaskRunner:
+    ctx = flow_run_context.get()
+    if ctx is not None:
+        from kernelflow._engine.calls import check_deadline
+
+        check_deadline(ctx)
+        return ctx.task_runner
+    from kernelflow._engine.background import background_runner
+
+    return background_runner()
+
+
+def _check_cache_policy(value: Any) -> Any:
+    if value is None:
+        return None
+    from kernelflow.cache_policies import CachePolicy
+
+    if not isinstance(value, CachePolicy):
+        raise check.fail("cache_policy", value, "a policy from kernelflow.cache_policies, e.g. INPUTS")
+    return value
+
+
+@overload
+def task(__fn: Callable[P, R]) -> Task[P, R]: ...
+@overload
+def task(**options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(__fn: Any = None, **options: Any) -> Any:
+    """Make a function a task: ``@task`` or ``@task(retries=2, ...)``.
+
+    Options (all checked now, at decoration time): name, description, tags, version,
+    cache_policy, cache_key_fn, cache_expiration, task_run_name (a template over the
+    parameters, or a callable), retries, retry_delay_seconds (number, list of at most 50,
+    or callable), retry_jitter_factor, persist_result, result_storage,
+    result_storage_key, result_serializer, timeout_seconds (the run fails with
+    TimeoutError when time is up; a sync function's thread is abandoned, not killed,
+    because Python cannot stop a thread), log_prints, refresh_cache, on_completion,
+    on_failure, on_commit, on_rollback, retry_condition_fn, viz_return_value, asset_deps.
+    """
+    if __fn is not None:
+        return Task(__fn, **options)
+    return lambda fn: Task(fn, **options)
+
+
+def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
+    """Retry delays that double each time: ``backoff_factor * 2**n`` for retry n (0-based).
+
+    Use as ``@task(retries=4, retry_delay_seconds=exponential_backoff(10))``.
+    """
+    if isinstance(backoff_factor, bool) or not isinstance(backoff_factor, (int, float)) or backoff_factor < 0:
+        raise check.fail("backoff_factor", backoff_factor, "a number >= 0")
+
+    def delays(retries: int) -> list[float]:
+        return [backoff_factor * 2**n for n in range(retries)]
+
+    return delays
+
+
+def __getattr__(name: str) -> Any:
+    if name == "task_input_hash":  # lives with the cache machinery; loaded on demand
+        from kernelflow._results.keys import task_input_hash
+
+        return task_input_hash
+    raise AttributeError(f"module 'kernelflow.tasks' has no attribute {name!r}")

@@ -1,0 +1,133 @@
+"""A real IPython kernel for tests of notebook behaviour (jupyter_client, no mocks).
+
+    with RealKernel() as kernel:
+        reply = kernel.execute("1 + 1")
+        assert reply.ok and reply.data("text/plain") == ["2"]
+
+The kernel runs the test interpreter's own Python (so it imports this checkout's
+kernelflow) with ``KERNELFLOW_HOME`` pointed wherever the test says.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_client import KernelManager
+
+
+@dataclass
+class Reply:
+    """What one cell did: its status, its output messages, and its error if any."""
+
+    status: str
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def stdout(self) -> str:
+        return "".join(o["content"]["text"] for o in self.outputs
+                       if o["msg_type"] == "stream" and o["content"]["name"] == "stdout")
+
+    @property
+    def stderr(self) -> str:
+        return "".join(o["content"]["text"] for o in self.outputs
+                       if o["msg_type"] == "stream" and o["content"]["name"] == "stderr")
+
+    def data(self, mime: str) -> list[Any]:
+        """Every ``mime`` payload of the cell's display and execute_result outputs."""
+        return [o["content"]["data"][mime] for o in self.outputs
+                if o["msg_type"] in ("display_data", "execute_result", "update_display_data")
+                and mime in o["content"].get("data", {})]
+
+
+class RealKernel:
+    def __init__(self, env: dict[str, str] | None = None, cwd: str | None = None) -> None:
+        # IPC transport: local sockets, nothing listening on the network.
+        self.manager = KernelManager(kernel_name="python3", transport="ipc")
+        self._env = {**os.environ, **(env or {})}
+        self._cwd = cwd
+        self.client: Any = None
+
+    def start(self) -> RealKernel:
+        # Run exactly this interpreter, whatever kernel specs the machine has.
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        self.manager.kernel_spec.argv = argv
+        self.manager.start_kernel(env=self._env, cwd=self._cwd)
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+        return self
+
+    def execute(self, code: str, timeout: float = 120, allow_error: bool = False) -> Reply:
+        """Run one cell and collect everything it output until the kernel is idle."""
+        start = time.monotonic()
+        msg_id = self.client.execute(code, allow_stdin=False)
+        reply = self.client.get_shell_msg(timeout=timeout)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = self.client.get_shell_msg(timeout=timeout)
+        result = Reply(reply["content"]["status"], elapsed=time.monotonic() - start)
+        if result.status == "error":
+            result.error = reply["content"]
+        self._collect(msg_id, result, timeout)
+        if result.status == "error" and not allow_error:
+            raise AssertionError(
+                f"cell failed: {result.error['ename']}: {result.error['evalue']}\n"
+                + "\n".join(result.error.get("traceback", []))
+            )
+        return result
+
+    def execute_async(self, code: str) -> str:
+        """Start a cell without waiting (e.g. to interrupt it); returns its msg_id."""
+        return self.client.execute(code, allow_stdin=False)
+
+    def wait_reply(self, msg_id: str, timeout: float = 60) -> Reply:
+        start = time.monotonic()
+        reply = self.client.get_shell_msg(timeout=timeout)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = self.client.get_shell_msg(timeout=timeout)
+        result = Reply(reply["content"]["status"], elapsed=time.monotonic() - start)
+        if result.status == "error":
+            result.error = reply["content"]
+        self._collect(msg_id, result, timeout)
+        return result
+
+    def _collect(self, msg_id: str, result: Reply, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                msg = self.client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+            result.outputs.append(msg)
+
+    def interrupt(self) -> None:
+        self.manager.interrupt_kernel()
+
+    def restart(self) -> None:
+        self.manager.restart_kernel(now=True)
+        self.client.wait_for_ready(timeout=60)
+
+    def shutdown(self) -> None:
+        if self.client is not None:
+            self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+    def __enter__(self) -> RealKernel:
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.shutdown()
