@@ -11,6 +11,7 @@ The tree::
     ├── UpstreamTaskError                       an upstream run did not complete
     ├── CancelledRun                            the result of a cancelled run was asked for
     ├── CrashedRun                              the result of a crashed run was asked for
+    ├── UnsafeCacheDirectory (also PermissionError)  the result store is not private
     └── InvalidStateTransition (also RuntimeError)  an engine bug: a forbidden state change
 
 Timeouts raise the built-in ``TimeoutError`` so that ``except TimeoutError`` works as
@@ -66,6 +67,14 @@ class CancelledRun(KernelflowError):
 
 class CrashedRun(KernelflowError):
     """Raised by ``State.result()`` for a crashed run that holds no exception of its own."""
+
+
+class UnsafeCacheDirectory(KernelflowError, PermissionError):
+    """Raised when a cached task runs and its result store is owned or writable by others.
+
+    Cached results are pickles, and loading one runs code, so kernelflow refuses to use
+    such a directory; the run fails with this error, whose message says how to fix it.
+    """
 
 
 class InvalidStateTransition(KernelflowError, RuntimeError):

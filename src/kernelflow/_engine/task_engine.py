@@ -1,8 +1,8 @@
 """The life of a task run, written once for sync and async execution.
 
     create_task_run      record the run and its upstream edges (at call/submit time)
-    task_lifecycle       wait for upstreams -> resolve inputs -> attempt (retry, timeout)
-                         -> final state -> hooks
+    task_lifecycle       wait for upstreams -> resolve inputs -> cache lookup -> attempt
+                         (retry, timeout) -> cache store -> final state -> hooks
     run_task_sync/async  drive the lifecycle in this thread / on this event loop
 """
 
@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import FlowRunContext, TaskRunContext, current_tags, task_run_context
+from kernelflow._engine.caching import cache_lookup, wants_cache
 from kernelflow._engine.effects import Invoke, Lifecycle, Sleep, WaitFor, drive_async, drive_sync
 from kernelflow._engine.inputs import Upstream, check_wait_for, find_upstream, resolve
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
@@ -86,6 +87,7 @@ def run_task_sync(
     try:
         return drive_sync(lifecycle)
     except BaseException as error:
+        lifecycle.close()  # run its cleanup (a held cache claim) now, not when collected
         _crash_if_unfinished(run, error)
         raise
 
@@ -99,6 +101,7 @@ async def run_task_async(
     try:
         return await drive_async(lifecycle)
     except BaseException as error:
+        lifecycle.close()  # run its cleanup (a held cache claim) now, not when collected
         _crash_if_unfinished(run, error)
         raise
 
@@ -119,7 +122,18 @@ def task_lifecycle(
         except UpstreamTaskError as error:
             return (yield from finish(task, run, Failed(error)))
         run.parameters = parameters
-    state = yield from attempts(task, run, parameters, flow_ctx)
+    lookup = None
+    if wants_cache(task):
+        lookup = yield from cache_lookup(task, run, parameters, flow_ctx)
+    if lookup is not None and lookup.state is not None:  # a cache hit: nothing to run
+        return (yield from finish(task, run, lookup.state))
+    try:
+        state = yield from attempts(task, run, parameters, flow_ctx)
+        if lookup is not None:
+            state = lookup.record(task, run, state)  # stores only a completed result
+    finally:
+        if lookup is not None:
+            lookup.release()  # an identical run waiting on this one may go on
     return (yield from finish(task, run, state))
 
 
