@@ -38,8 +38,11 @@ if TYPE_CHECKING:
 
 def wants_cache(task: Task) -> bool:
     """Whether the task asks for a cache key at all (cheap: checked on every run)."""
-    asked = task.cache_policy is not None or task.cache_key_fn is not None \
+    asked = (
+        task.cache_policy is not None
+        or task.cache_key_fn is not None
         or task.result_storage_key is not None
+    )
     return asked and task.persist_result is not False
 
 
@@ -61,8 +64,12 @@ class CacheLookup:
             return state
         created = time.time()
         expiration = task.cache_expiration
-        meta = {"task": task.name, "task_id": self.task_id, "created": created,
-                "expires": created + expiration.total_seconds() if expiration else None}
+        meta = {
+            "task": task.name,
+            "task_id": self.task_id,
+            "created": created,
+            "expires": created + expiration.total_seconds() if expiration else None,
+        }
         try:
             self.store.save(self.key, state.data, get_serializer(task.result_serializer), meta)
             self.store.remember_parts(self.task_id, self.parts, persist=True)
@@ -120,7 +127,10 @@ def _find(task: Task, run: TaskRun, lookup: CacheLookup) -> State | None:
     elif loaded.status == "unreadable":
         run_logger(task_run=run).warning(
             "Cache entry %s could not be loaded (%s); running the task again, and its "
-            "result will replace the entry.", store.path(lookup.key), loaded.detail)
+            "result will replace the entry.",
+            store.path(lookup.key),
+            loaded.detail,
+        )
         lookup.reason = f"cache miss: the cached entry could not be loaded ({loaded.detail})"
     else:
         lookup.reason = explain_miss(store.last_parts(lookup.task_id), lookup.parts, task.name)
@@ -158,7 +168,8 @@ def _compute_key(
 def _storage_key(task: Task, run: TaskRun, parameters: dict, flow_ctx: Any) -> str:
     flow_run = flow_ctx.flow_run if flow_ctx else None
     key = task.result_storage_key.format(
-        **parameters, parameters=parameters, task_run=run, flow_run=flow_run)
+        **parameters, parameters=parameters, task_run=run, flow_run=flow_run
+    )
     if key.startswith(("/", "\\")) or ".." in key.replace("\\", "/").split("/"):
         raise ValueError(f"result_storage_key {key!r} must be a relative path inside the store")
     return key

@@ -31,8 +31,14 @@ def entries(storage: str | os.PathLike[str] | None = None) -> list[CacheEntry]:
     """Every cache entry in the default store (or ``storage``), oldest first."""
     store = store_for(Path(storage).expanduser() if storage is not None else None)
     found = [
-        CacheEntry(meta.get("task", "?"), meta.get("key", path.name), int(meta.get("size", 0)),
-                   _time(meta.get("created", 0.0)), _time(meta.get("expires")), path)
+        CacheEntry(
+            meta.get("task", "?"),
+            meta.get("key", path.name),
+            int(meta.get("size", 0)),
+            _time(meta.get("created", 0.0)),
+            _time(meta.get("expires")),
+            path,
+        )
         for path, meta in store.scan()
     ]
     return sorted(found, key=lambda entry: entry.created)

@@ -79,7 +79,8 @@ def task_input_hash(context: Any, arguments: dict[str, Any]) -> str | None:
 
         run_logger(task_run=getattr(context, "task_run", None)).warning(
             "Not cached: task_input_hash cannot hash the arguments (%s).",
-            ", ".join(sorted(arguments)) or "none")
+            ", ".join(sorted(arguments)) or "none",
+        )
         return None
     fn = getattr(context.task, "fn", None)
     code = getattr(fn, "__code__", None)

@@ -97,25 +97,33 @@ class TaskSource(CachePolicy):
         return "TASK_SOURCE"
 
 
-class FlowParameters(CachePolicy):
-    """The parameters of the flow run the task runs in (nothing outside a flow)."""
+class _FlowRunPolicy(CachePolicy):
+    """A policy over the enclosing flow run; it gives nothing outside any flow."""
 
     def parts(self, context: KeyContext) -> list[Part]:
         if context.flow_ctx is None:
             return []
-        return [("flow_parameters", hash_value(context.flow_ctx.flow_run.parameters))]
+        return [self.part(context.flow_ctx.flow_run)]
+
+    def part(self, flow_run: Any) -> Part:
+        raise NotImplementedError
+
+
+class FlowParameters(_FlowRunPolicy):
+    """The parameters of the flow run the task runs in."""
+
+    def part(self, flow_run: Any) -> Part:
+        return ("flow_parameters", hash_value(flow_run.parameters))
 
     def __repr__(self) -> str:
         return "FLOW_PARAMETERS"
 
 
-class RunId(CachePolicy):
+class RunId(_FlowRunPolicy):
     """The id of the flow run: results are reused only within one flow run."""
 
-    def parts(self, context: KeyContext) -> list[Part]:
-        if context.flow_ctx is None:
-            return []
-        return [("run_id", context.flow_ctx.flow_run.id.hex)]
+    def part(self, flow_run: Any) -> Part:
+        return ("run_id", flow_run.id.hex)
 
     def __repr__(self) -> str:
         return "RUN_ID"

@@ -106,7 +106,8 @@ def _references(fn: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
     namespace = getattr(fn, "__globals__", {})
     for name in sorted(_global_names(code)):
         found.append((name, namespace, namespace.get(name, _MISSING)))
-    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+    cells = getattr(fn, "__closure__", None) or ()
+    for name, cell in zip(code.co_freevars, cells, strict=False):
         found.append((name, cell, _read(cell, name)))
     return found
 
@@ -135,7 +136,8 @@ def function_digest(fn: Callable[..., Any]) -> str:
     if node is not None:
         return digest(ast.dump(node).encode())
     code = getattr(fn, "__code__", None)
-    return digest(_code_fingerprint(code).encode()) if code is not None else digest(repr(fn).encode())
+    fingerprint = _code_fingerprint(code) if code is not None else repr(fn)
+    return digest(fingerprint.encode())
 
 
 def _function_node(fn: Callable[..., Any]) -> ast.AST | None:
@@ -148,8 +150,12 @@ def _function_node(fn: Callable[..., Any]) -> ast.AST | None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == fn.__name__:
             node.decorator_list = []
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 node.body = body[1:] or [ast.Pass()]
             return node
         if isinstance(node, ast.Lambda) and fn.__name__ == "<lambda>":

@@ -40,7 +40,8 @@ MAGIC = b"KFC1"
 _HEADER = struct.Struct("<4sII")
 _MEMO_ENTRY_MAX = 1 << 20  # larger results are read from disk on every hit
 _MEMO_TOTAL_MAX = 64 << 20
-_TASKS_DIR = ".tasks"  # per task: the key parts of its last run, to explain misses
+_TASKS_DIR = ".tasks"
+_INPUT_LABELS = ("inputs", "key_fn", "storage_key")  # per task: the key parts of its last run, to explain misses
 
 
 @dataclass(slots=True)
@@ -157,8 +158,12 @@ class Store:
         except FileNotFoundError:
             raise _Unreadable("it vanished while being read") from None
         meta, payload = _parse(data)
-        memo = _Memo((st.st_ino, st.st_mtime_ns, st.st_size), payload, meta["serializer"],
-                      meta.get("expires"))
+        memo = _Memo(
+            (st.st_ino, st.st_mtime_ns, st.st_size),
+            payload,
+            meta["serializer"],
+            meta.get("expires"),
+        )
         self._remember(key, memo)
         return memo
 
@@ -184,8 +189,9 @@ class Store:
         meta = {**meta, "key": key, "serializer": name, "size": len(payload)}
         path = os.path.join(self._root, key)
         st = _write_atomic(path, _pack(meta, payload))
-        self._remember(key, _Memo((st.st_ino, st.st_mtime_ns, st.st_size), payload, name,
-                                  meta.get("expires")))
+        self._remember(
+            key, _Memo((st.st_ino, st.st_mtime_ns, st.st_size), payload, name, meta.get("expires"))
+        )
 
     def last_parts(self, task_id: str) -> list[Part] | None:
         """The key parts of the task's last stored or found run (to explain a miss)."""
@@ -200,8 +206,11 @@ class Store:
         return parts  # type: ignore[return-value]
 
     def remember_parts(self, task_id: str, parts: list[Part], persist: bool) -> None:
+        """Keep ``parts`` as the task's last; on disk too if more than its inputs changed
+        (new inputs explain nothing, and a write per miss would double the misses' cost)."""
+        before = self.last_parts(task_id) if persist else None
         self._last_parts[task_id] = parts
-        if persist:
+        if persist and (before is None or _code_parts(before) != _code_parts(parts)):
             _write_atomic(self._parts_path(task_id), json.dumps(parts).encode())
 
     def _parts_path(self, task_id: str) -> str:
@@ -232,6 +241,10 @@ class Store:
             self._last_parts.clear()
 
 
+def _code_parts(parts: list[Part]) -> list[Part]:
+    return [part for part in parts if part[0] not in _INPUT_LABELS]
+
+
 def _pack(meta: dict[str, Any], payload: bytes) -> bytes:
     meta_bytes = json.dumps(meta).encode()
     return _HEADER.pack(MAGIC, len(meta_bytes), zlib.crc32(payload)) + meta_bytes + payload
@@ -245,7 +258,7 @@ def _parse(data: bytes) -> tuple[dict[str, Any], bytes]:
         raise _Unreadable("it is not a kernelflow cache entry")
     end = _HEADER.size + meta_len
     try:
-        meta = json.loads(data[_HEADER.size:end])
+        meta = json.loads(data[_HEADER.size : end])
         size = meta["size"]
     except (ValueError, KeyError, TypeError):
         raise _Unreadable("its header is damaged") from None
