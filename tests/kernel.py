@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,8 +54,11 @@ class Reply:
 
 class RealKernel:
     def __init__(self, env: dict[str, str] | None = None, cwd: str | None = None) -> None:
-        # IPC transport: local sockets, nothing listening on the network.
-        self.manager = KernelManager(kernel_name="python3", transport="ipc")
+        # IPC transport: local sockets, nothing listening on the network. Their paths are
+        # absolute, so a kernel started with another ``cwd`` finds the same sockets.
+        self._ipc_dir = tempfile.mkdtemp(prefix="kernelflow-kernel-")
+        ipc_path = os.path.join(self._ipc_dir, "kernel-ipc")
+        self.manager = KernelManager(kernel_name="python3", transport="ipc", ip=ipc_path)
         self._env = {**os.environ, **(env or {})}
         self._cwd = cwd
         self.client: Any = None
@@ -125,6 +130,7 @@ class RealKernel:
         if self.client is not None:
             self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
+        shutil.rmtree(self._ipc_dir, ignore_errors=True)
 
     def __enter__(self) -> RealKernel:
         return self.start()

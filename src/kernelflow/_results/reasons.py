@@ -5,6 +5,7 @@ from __future__ import annotations
 from kernelflow._results.keys import Part
 
 # Most telling first: a code edit explains a miss better than new inputs do.
+_INPUTS = "no cached result for these inputs"
 _ORDER = ("source", "helper:", "global:", "closure:", "flow_parameters", "run_id")
 
 
@@ -22,7 +23,7 @@ def _describe(label: str, task_name: str) -> str:
         return "flow parameters changed"
     if kind == "run_id":
         return "new flow run (the cache policy includes RUN_ID)"
-    return "no cached result for these inputs"
+    return _INPUTS
 
 
 def explain_miss(old: list[Part] | None, new: list[Part], task_name: str) -> str:
@@ -39,4 +40,5 @@ def explain_miss(old: list[Part] | None, new: list[Part], task_name: str) -> str
         return next((i for i, prefix in enumerate(_ORDER) if label.startswith(prefix)), len(_ORDER))
 
     texts = list(dict.fromkeys(_describe(label, task_name) for label in sorted(changed, key=rank)))
-    return "cache miss: " + "; ".join(texts[:3])
+    # Once the code changed, that the inputs differ from the last run's says nothing more.
+    return "cache miss: " + "; ".join(texts[:1] + [t for t in texts[1:3] if t != _INPUTS])

@@ -40,8 +40,8 @@ MAGIC = b"KFC1"
 _HEADER = struct.Struct("<4sII")
 _MEMO_ENTRY_MAX = 1 << 20  # larger results are read from disk on every hit
 _MEMO_TOTAL_MAX = 64 << 20
-_TASKS_DIR = ".tasks"
-_INPUT_LABELS = ("inputs", "key_fn", "storage_key")  # per task: the key parts of its last run, to explain misses
+_TASKS_DIR = ".tasks"  # per task: the key parts of its last run, to explain misses
+_INPUT_LABELS = ("inputs", "key_fn", "storage_key")
 
 
 @dataclass(slots=True)
