@@ -102,6 +102,10 @@ class Task(Generic[P, R]):
         self.result_storage_key = check.optional_str("result_storage_key", result_storage_key)
         self.result_serializer = check.serializer(result_serializer)
         self.refresh_cache = check.optional_bool("refresh_cache", refresh_cache)
+        # Runs compute a cache key only when an option asks for one (as in Prefect, where
+        # nothing is cached unless results are persisted); persist_result=False opts out.
+        asked = (cache_policy, cache_key_fn, result_storage_key) != (None, None, None)
+        self.caches = asked and self.persist_result is not False
         self.viz_return_value = viz_return_value
         self.asset_deps = list(asset_deps or ())
         self._outside_flow_runs = itertools.count()

@@ -36,16 +36,6 @@ if TYPE_CHECKING:
     from kernelflow.tasks import Task
 
 
-def wants_cache(task: Task) -> bool:
-    """Whether the task asks for a cache key at all (cheap: checked on every run)."""
-    asked = (
-        task.cache_policy is not None
-        or task.cache_key_fn is not None
-        or task.result_storage_key is not None
-    )
-    return asked and task.persist_result is not False
-
-
 @dataclass(slots=True)
 class CacheLookup:
     """The outcome of the lookup step, and what the store step needs."""

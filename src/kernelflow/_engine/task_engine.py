@@ -18,7 +18,6 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import FlowRunContext, TaskRunContext, current_tags, task_run_context
-from kernelflow._engine.caching import cache_lookup, wants_cache
 from kernelflow._engine.effects import Invoke, Lifecycle, Sleep, WaitFor, drive_async, drive_sync
 from kernelflow._engine.inputs import Upstream, check_wait_for, find_upstream, resolve
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
@@ -123,7 +122,9 @@ def task_lifecycle(
             return (yield from finish(task, run, Failed(error)))
         run.parameters = parameters
     lookup = None
-    if wants_cache(task):
+    if task.caches:
+        from kernelflow._engine.caching import cache_lookup  # the result store loads on first use
+
         lookup = yield from cache_lookup(task, run, parameters, flow_ctx)
     if lookup is not None and lookup.state is not None:  # a cache hit: nothing to run
         return (yield from finish(task, run, lookup.state))
