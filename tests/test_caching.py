@@ -395,3 +395,45 @@ def test_async_tasks_in_async_flows_are_cached():
     states = asyncio.run(pipeline())
     assert [s.name for s in states] == ["Completed", "Cached"]
     assert [s.result() for s in states] == [10, 10] and calls == [1]
+
+
+def test_an_unusable_store_runs_uncached_with_a_warning(kf_home, kf_logs):
+    kf_home.write_text("a file, not a directory")
+    double = logged_task(cache_policy=ALL_HITS)
+    assert double(1) == 2 and double(1) == 2
+    assert calls == [1, 1]
+    assert [m for m in kf_logs.messages if "result store is unusable" in m]
+
+
+def test_mapped_and_submitted_runs_are_cached():
+    double = logged_task(cache_policy=ALL_HITS)
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=3))
+    def pipeline():
+        mapped = double.map([1, 2, 3])
+        submitted = double.submit(4)
+        return mapped.result() + [submitted.result()]
+
+    assert pipeline() == [2, 4, 6, 8]
+    assert pipeline() == [2, 4, 6, 8]
+    assert sorted(calls) == [1, 2, 3, 4]
+
+
+def test_a_changed_module_constant_invalidates_and_says_so():
+    nb = Notebook(calls=calls)
+    nb.run("""
+        from kernelflow import task
+        from kernelflow.cache_policies import INPUTS, TASK_SOURCE
+
+        RATE = 2
+
+        @task(cache_policy=INPUTS + TASK_SOURCE)
+        def scale(x):
+            calls.append(x)
+            return x * RATE
+    """)
+    nb["scale"](1), nb["scale"](1)
+    nb.run("RATE = 3")
+    state = nb["scale"](1, return_state=True)
+    assert state.result() == 3 and calls == [1, 1]
+    assert state.message == "cache miss: global `RATE` changed"

@@ -10,11 +10,12 @@
 Combine with ``+``: ``@task(cache_policy=INPUTS + TASK_SOURCE)`` reuses results across
 cells, flow runs and kernel restarts until the inputs or the code change.
 
-When no cache option is given, kernelflow computes no key and caches nothing. Prefect 3
-behaves the same in effect: it only caches when results are persisted, which is off by
-default and switched on by setting a cache policy or ``cache_key_fn``. A
-``cache_key_fn`` takes the place of ``cache_policy`` when both are given;
-``persist_result=False`` turns caching off.
+When no cache option is given, kernelflow computes no key and caches nothing. That is
+what Prefect 3 does by default too: it caches only results it persists, and it persists
+them only when a cache policy or ``cache_key_fn`` is set (or persistence is switched on
+globally). A ``cache_key_fn`` takes the place of ``cache_policy`` when both are given;
+``persist_result=False`` turns caching off. Keys are kept apart per task (its name and
+qualified name), so two tasks with the same inputs never share a result.
 """
 
 from kernelflow._results.policies import (

@@ -5,6 +5,11 @@
         .state set    finish with it without running: Cached, or Failed (unsafe store)
         otherwise     run the attempts, then ``lookup.record(state)`` and ``release()``
 
+Only tasks whose ``Task.caches`` is true get here: a cache policy, ``cache_key_fn`` or
+``result_storage_key`` asks for a key, and ``persist_result`` is not False. Options that
+say where results go (``result_storage``, ``result_serializer``, ``persist_result=True``)
+have nothing to do without a key.
+
 Two identical runs in flight in one process run once: the first claims the key, the
 second waits for the claim (``AwaitClaim``) and then finds the first one's result. A
 claim held by the waiting thread itself (a task calling itself) is never waited for.
@@ -87,6 +92,9 @@ def cache_lookup(
     except UnsafeCacheDirectory as error:
         lookup.state = Failed(error)
         return lookup
+    except OSError as error:  # e.g. KERNELFLOW_HOME cannot be created: run uncached
+        _warn_once(run, lookup.task_id, f"the result store is unusable ({error})")
+        return None
     look = not task.refresh_cache
     lookup.reason = "cache refresh: refresh_cache=True"
     deadline = flow_ctx.deadline if flow_ctx else None
@@ -106,9 +114,13 @@ def cache_lookup(
 
 
 def _find(task: Task, run: TaskRun, lookup: CacheLookup) -> State | None:
-    """The Cached state for a hit; otherwise None, with the reason for the miss set."""
+    """The state to finish with (Cached; Failed for an unsafe store), or None for a miss,
+    with the reason for the miss set."""
     store = lookup.store
-    loaded = store.load(lookup.key, get_serializer(task.result_serializer))
+    try:
+        loaded = store.load(lookup.key, get_serializer(task.result_serializer))
+    except UnsafeCacheDirectory as error:
+        return Failed(error)
     if loaded.status == "hit":
         store.remember_parts(lookup.task_id, lookup.parts, persist=False)
         return Cached(loaded.value)

@@ -15,7 +15,7 @@ from kernelflow._results.keys import Part, hash_value
 from kernelflow._results.source import source_parts
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class KeyContext:
     """What a policy may read: the task, its run, the run's parameters, the flow context."""
 

@@ -157,6 +157,10 @@ class Store:
                 data = file.read()
         except FileNotFoundError:
             raise _Unreadable("it vanished while being read") from None
+        except UnsafeCacheDirectory:
+            raise
+        except OSError as error:
+            raise _Unreadable(f"it cannot be read: {error}") from None
         meta, payload = _parse(data)
         memo = _Memo(
             (st.st_ino, st.st_mtime_ns, st.st_size),
