@@ -437,3 +437,17 @@ def test_a_changed_module_constant_invalidates_and_says_so():
     state = nb["scale"](1, return_state=True)
     assert state.result() == 3 and calls == [1, 1]
     assert state.message == "cache miss: global `RATE` changed"
+
+
+class Doubler:
+    """A callable object as a task's function: no source, no __qualname__."""
+
+    def __call__(self, x):
+        calls.append(x)
+        return 2 * x
+
+
+def test_a_callable_object_task_is_cached_by_inputs():
+    doubler = task(Doubler(), name="doubler", cache_policy=INPUTS)
+    assert doubler(2) == 4 and doubler(2) == 4
+    assert calls == [2]

@@ -143,7 +143,8 @@ def _compute_key(
     task: Task, run: TaskRun, parameters: dict[str, Any], flow_ctx: FlowRunContext | None
 ) -> CacheLookup | None:
     fn = task.fn
-    task_id = f"{task.name}|{fn.__module__}.{fn.__qualname__}"
+    where = f"{getattr(fn, '__module__', None)}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+    task_id = f"{task.name}|{where}"
     store = store_for(task.result_storage)
     if task.result_storage_key is not None:
         try:
