@@ -53,12 +53,15 @@ class Work:
     than block: that is what keeps nested submission on a bounded pool from deadlocking.
     """
 
-    __slots__ = ("_claim", "_call", "_future")
+    __slots__ = ("_claim", "_call", "_future", "_registry")
 
-    def __init__(self, call: Callable[[], State], future: TaskFuture) -> None:
+    def __init__(
+        self, call: Callable[[], State], future: TaskFuture, registry: dict[Any, Work]
+    ) -> None:
         self._claim = threading.Lock()
         self._call = call
         self._future = future
+        self._registry = registry  # the runner's unfinished work, left once finished
 
     def claim(self) -> bool:
         return self._claim.acquire(blocking=False)
@@ -72,6 +75,7 @@ class Work:
         try:
             self._call()
         finally:
+            self._registry.pop(self._future, None)
             self._future._resolve()
             self._call = None  # type: ignore[assignment]  # drop the arguments early
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import logging
 import sys
-import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
@@ -172,7 +171,6 @@ class ThreadPoolTaskRunner(TaskRunner):
         self._max_workers = sys.maxsize if max_workers is None else max_workers
         self._executor: ThreadPoolExecutor | None = None
         self._unfinished: dict[TaskFuture, Work] = {}
-        self._lock = threading.Lock()
 
     def duplicate(self) -> ThreadPoolTaskRunner:
         return type(self)(max_workers=self._max_workers)
@@ -190,18 +188,14 @@ class ThreadPoolTaskRunner(TaskRunner):
         run, upstream = create_task_run(task, parameters, wait_for, flow_ctx, dependencies)
         future: TaskFuture = TaskFuture(run)
         call = partial(run_task_sync, task, run, parameters, wait_for, upstream, flow_ctx)
-        work = future._work = Work(call, future)
-        with self._lock:
-            self._unfinished[future] = work
-        future._done.add_done_callback(partial(self._forget, future))
+        work = future._work = Work(call, future, self._unfinished)
+        # Plain dict operations, atomic under the GIL: a lock here would be contended by
+        # every worker finishing a run, and each contended acquire hands the GIL around.
+        self._unfinished[future] = work
         if flow_ctx is not None:
             flow_ctx.futures.append(future)
         self._executor.submit(copy_context().run, work)
         return future
-
-    def _forget(self, future: TaskFuture, _done: Any) -> None:
-        with self._lock:
-            self._unfinished.pop(future, None)
 
     def cancel_all(self) -> None:
         """Cancel queued runs and mark running ones Cancelled, without waiting for them.
@@ -209,9 +203,8 @@ class ThreadPoolTaskRunner(TaskRunner):
         Running threads are abandoned (Python cannot stop them), so an interrupted
         notebook cell returns at once. A started runner gets a fresh pool and stays usable.
         """
-        with self._lock:
-            unfinished = list(self._unfinished.items())
-            self._unfinished.clear()
+        unfinished = list(self._unfinished.items())
+        self._unfinished.clear()
         for future, work in unfinished:
             if work.claim():
                 message = "Cancelled before it started."

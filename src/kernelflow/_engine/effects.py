@@ -44,56 +44,76 @@ class Effect:
         raise NotImplementedError
 
 
+Bindings = tuple[tuple[contextvars.ContextVar[Any], Any], ...]
+
+
 @dataclass(slots=True)
 class Invoke(Effect):
-    """Call ``fn(*args, **kwargs)`` inside ``context``; give back an Outcome, never raise.
+    """Call ``fn(*args, **kwargs)`` with ``bindings`` set; an Outcome back, never a raise.
 
-    ``timeout`` (seconds) bounds the call. A sync function that overruns is left running
-    in its own daemon thread (Python cannot kill a thread) and the outcome is a
-    ``TimeoutError``; a coroutine that overruns is cancelled.
+    ``bindings`` are context variables set for the call only (the run context the body
+    sees). ``is_async``: ``fn`` returns a coroutine to drive to completion. ``timeout``
+    (seconds) bounds the call: a sync function that overruns is left running in its own
+    daemon thread (Python cannot kill a thread) and the outcome is a ``TimeoutError``; a
+    coroutine that overruns is cancelled.
     """
 
     fn: Callable[..., Any]
     args: Sequence[Any]
     kwargs: dict[str, Any]
-    context: contextvars.Context | None = None
+    bindings: Bindings = ()
     timeout: float | None = None
-
-    def _call(self) -> Any:
-        if self.context is None:
-            return self.fn(*self.args, **self.kwargs)
-        return self.context.run(self.fn, *self.args, **self.kwargs)
+    is_async: bool = False
 
     def run_sync(self) -> Outcome:
         if self.timeout is not None:
-            return _call_in_thread_with_timeout(self._call_to_completion, self.timeout)
+            # The call runs in a new thread, in a copy of this thread's context.
+            context = contextvars.copy_context()
+            return _call_in_thread_with_timeout(
+                lambda: context.run(self._call_to_completion), self.timeout
+            )
         try:
             return Outcome(self._call_to_completion())
         except BaseException as error:  # the lifecycle decides what each kind means
             return Outcome(error=error)
 
     def _call_to_completion(self) -> Any:
-        result = self._call()
-        if inspect.isawaitable(result):
-            return run_coroutine_sync(_as_coroutine(result), self.context)
-        return result
+        tokens = [(var, var.set(value)) for var, value in self.bindings]
+        try:
+            result = self.fn(*self.args, **self.kwargs)
+            # The coroutine is started while the bindings are set, so the task it runs
+            # in copies them.
+            return run_coroutine_sync(result) if self.is_async else result
+        finally:
+            for var, token in reversed(tokens):
+                var.reset(token)
 
     async def run_async(self) -> Outcome:
         try:
-            if not inspect.iscoroutinefunction(self.fn):
-                # A sync function (or a hook) called from async code: run it in a
-                # thread so the event loop stays free.
-                result = await asyncio.wait_for(asyncio.to_thread(self._call), self.timeout)
+            if self.is_async:
+                result = await asyncio.wait_for(self._bound_coroutine(), self.timeout)
             else:
-                coroutine = self._call()
-                result = await asyncio.wait_for(coroutine, self.timeout)
-            if inspect.isawaitable(result):
-                result = await result
+                # A sync function (or hook) called from async code runs in a thread, so
+                # the event loop stays free.
+                call = asyncio.to_thread(self._call_to_completion)
+                result = await asyncio.wait_for(call, self.timeout)
             return Outcome(result)
         except asyncio.TimeoutError:
             return Outcome(error=_timeout_error(self.timeout))
         except BaseException as error:
             return Outcome(error=error)
+
+    async def _bound_coroutine(self) -> Any:
+        tokens = [(var, var.set(value)) for var, value in self.bindings]
+        try:
+            return await self.fn(*self.args, **self.kwargs)
+        finally:
+            for var, token in reversed(tokens):
+                var.reset(token)
+
+
+def invoke_hook(hook: Callable[..., Any], *args: Any) -> Invoke:
+    return Invoke(hook, args, {}, is_async=inspect.iscoroutinefunction(hook))
 
 
 @dataclass(slots=True)
@@ -159,7 +179,7 @@ async def drive_async(lifecycle: Lifecycle[R]) -> R:
         outcome = await effect.run_async()
 
 
-def run_coroutine_sync(coroutine: Coroutine[Any, Any, R], context: contextvars.Context | None) -> R:
+def run_coroutine_sync(coroutine: Coroutine[Any, Any, R]) -> R:
     """Drive a coroutine to completion from sync code.
 
     With no loop running in this thread, a fresh loop runs it. With one running (a sync
@@ -174,12 +194,7 @@ def run_coroutine_sync(coroutine: Coroutine[Any, Any, R], context: contextvars.C
     import nest_asyncio2  # lazily: only when sync code has to drive a coroutine in a loop
 
     nest_asyncio2.apply(loop)
-    task = loop.create_task(coroutine, context=context) if context else loop.create_task(coroutine)
-    return loop.run_until_complete(task)
-
-
-async def _as_coroutine(awaitable: Any) -> Any:
-    return await awaitable
+    return loop.run_until_complete(loop.create_task(coroutine))
 
 
 def _timeout_error(seconds: float | None) -> TimeoutError:
