@@ -53,13 +53,14 @@ class Work:
     than block: that is what keeps nested submission on a bounded pool from deadlocking.
     """
 
-    __slots__ = ("_claim", "_call", "_future", "_registry")
+    __slots__ = ("_claim", "_call", "_args", "_future", "_registry")
 
     def __init__(
-        self, call: Callable[[], State], future: TaskFuture, registry: dict[Any, Work]
+        self, future: TaskFuture, registry: dict[Any, Work], call: Callable[..., Any], *args: Any
     ) -> None:
         self._claim = threading.Lock()
         self._call = call
+        self._args = args
         self._future = future
         self._registry = registry  # the runner's unfinished work, left once finished
 
@@ -73,11 +74,11 @@ class Work:
 
     def run_claimed(self) -> None:
         try:
-            self._call()
+            self._call(*self._args)
         finally:
             self._registry.pop(self._future, None)
             self._future._resolve()
-            self._call = None  # type: ignore[assignment]  # drop the arguments early
+            self._args = ()  # drop the arguments early
 
     @property
     def started(self) -> bool:
@@ -91,15 +92,35 @@ class TaskFuture(Generic[R]):
         task_run: The run record (live: its ``state`` moves as the run goes on).
     """
 
-    __slots__ = ("task_run", "_done", "_work", "_observed", "__weakref__")
+    __slots__ = ("task_run", "_lock", "_final", "_waiter", "_work", "_observed", "__weakref__")
 
     def __init__(self, task_run: TaskRun) -> None:
         self.task_run = task_run
-        self._done: cf.Future[State] = cf.Future()
+        self._lock = threading.Lock()
+        self._final = False
+        self._waiter: cf.Future[State] | None = None
         self._work: Work | None = None
         # Whether user code looked at the outcome (result, state, or passed it on); a
         # flow warns about failed runs nobody looked at.
         self._observed = False
+
+    @property
+    def _done(self) -> cf.Future[State]:
+        """A ``concurrent.futures.Future`` resolved with the final State, made on first need.
+
+        Most futures are only read after their run ended; a cf.Future per run would cost
+        a Condition and a handful of objects for the garbage collector to track, which
+        is a large share of a trivial mapped task.
+        """
+        waiter = self._waiter
+        if waiter is None:
+            with self._lock:
+                waiter = self._waiter
+                if waiter is None:
+                    waiter = self._waiter = cf.Future()
+                    if self._final:
+                        waiter.set_result(self.task_run.state)
+        return waiter
 
     @property
     def task_run_id(self) -> uuid.UUID:
@@ -112,7 +133,7 @@ class TaskFuture(Generic[R]):
         return self.task_run.state
 
     def done(self) -> bool:
-        return self._done.done()
+        return self._final
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run reaches a final state, or ``timeout`` seconds pass.
@@ -121,7 +142,7 @@ class TaskFuture(Generic[R]):
             True if the run finished in time. Inside a flow run with a timeout, the wait
             ends at the flow's deadline with ``TimeoutError``.
         """
-        if self._done.done():
+        if self._final:
             return True
         self._help()
         deadline_wait = _bounded_by_flow_deadline(timeout)
@@ -162,9 +183,14 @@ class TaskFuture(Generic[R]):
 
     def _resolve(self) -> None:
         """Called once the run is final (or abandoned): wake everyone waiting."""
-        if not self._done.done():
+        with self._lock:
+            if self._final:
+                return
+            self._final = True
+            waiter = self._waiter
+        if waiter is not None:
             try:
-                self._done.set_result(self.task_run.state)
+                waiter.set_result(self.task_run.state)
             except cf.InvalidStateError:  # resolved by another thread just now
                 pass
 
@@ -203,12 +229,16 @@ def wait(futures: Iterable[TaskFuture[Any]], timeout: float | None = None) -> Do
     futures = list(futures)
     for future in futures:
         future._help()
-    by_done = {future._done: future for future in futures}
+    done = {future for future in futures if future._final}
+    pending = {future._done: future for future in futures if future not in done}
+    if not pending:
+        return DoneAndNotDoneFutures(done, set())
     deadline_wait = _bounded_by_flow_deadline(timeout)
-    done, not_done = cf.wait(by_done, timeout=deadline_wait.timeout)
-    if not_done:
+    finished, unfinished = cf.wait(pending, timeout=deadline_wait.timeout)
+    if unfinished:
         deadline_wait.raise_if_flow_timed_out()
-    return DoneAndNotDoneFutures({by_done[f] for f in done}, {by_done[f] for f in not_done})
+    done.update(pending[f] for f in finished)
+    return DoneAndNotDoneFutures(done, {pending[f] for f in unfinished})
 
 
 def as_completed(
@@ -222,9 +252,14 @@ def as_completed(
     futures = list(futures)
     for future in futures:
         future._help()
-    by_done = {future._done: future for future in futures}
-    for done in cf.as_completed(by_done, timeout=timeout):
-        yield by_done[done]
+    pending = {}
+    for future in futures:
+        if future._final:
+            yield future
+        else:
+            pending[future._done] = future
+    for done in cf.as_completed(pending, timeout=timeout):
+        yield pending[done]
 
 
 class _DeadlineWait:

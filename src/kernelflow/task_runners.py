@@ -14,7 +14,6 @@ import sys
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
-from functools import partial
 from io import IOBase
 from typing import TYPE_CHECKING, Any
 
@@ -187,8 +186,10 @@ class ThreadPoolTaskRunner(TaskRunner):
         flow_ctx = flow_run_context.get()
         run, upstream = create_task_run(task, parameters, wait_for, flow_ctx, dependencies)
         future: TaskFuture = TaskFuture(run)
-        call = partial(run_task_sync, task, run, parameters, wait_for, upstream, flow_ctx)
-        work = future._work = Work(call, future, self._unfinished)
+        work = future._work = Work(
+            future, self._unfinished, run_task_sync, task, run, parameters, wait_for, upstream,
+            flow_ctx,
+        )
         # Plain dict operations, atomic under the GIL: a lock here would be contended by
         # every worker finishing a run, and each contended acquire hands the GIL around.
         self._unfinished[future] = work

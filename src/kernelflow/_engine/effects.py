@@ -134,7 +134,7 @@ class WaitFor(Effect):
         return True
 
     async def run_async(self) -> bool:
-        pending = [asyncio.wrap_future(f._done) for f in self.futures if not f._done.done()]
+        pending = [asyncio.wrap_future(f._done) for f in self.futures if not f.done()]
         if not pending:
             return True
         timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
