@@ -27,6 +27,7 @@ class FlowRunContext:
     task_runner: TaskRunner
     log_prints: bool = False
     is_async: bool = False  # an async flow: async tasks called in it give awaitables
+    loop: Any = None  # an async flow's event loop, where its submitted async tasks run
     deadline: float | None = None  # time.monotonic() past which the flow has timed out
     futures: list[TaskFuture] = field(default_factory=list)
 

@@ -14,7 +14,7 @@ import contextvars
 import inspect
 import threading
 import time
-from collections.abc import Callable, Coroutine, Generator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -66,42 +66,34 @@ class Invoke(Effect):
     is_async: bool = False
 
     def run_sync(self) -> Outcome:
-        if self.timeout is not None:
-            # The call runs in a new thread, in a copy of this thread's context.
-            context = contextvars.copy_context()
-            return _call_in_thread_with_timeout(
-                lambda: context.run(self._call_to_completion), self.timeout
-            )
         try:
-            return Outcome(self._call_to_completion())
+            if self.is_async:
+                # Driven on this thread's loop (the notebook's, in a cell), where a timeout
+                # can cancel the coroutine: no thread needed.
+                return Outcome(run_coroutine_sync(_within(self._bound_coroutine(), self.timeout)))
+            if self.timeout is not None:
+                return _call_in_thread_with_timeout(self._bound_call, self.timeout)
+            return Outcome(self._bound_call())
         except BaseException as error:  # the lifecycle decides what each kind means
             return Outcome(error=error)
-
-    def _call_to_completion(self) -> Any:
-        tokens = [(var, var.set(value)) for var, value in self.bindings]
-        try:
-            result = self.fn(*self.args, **self.kwargs)
-            # The coroutine is started while the bindings are set, so the task it runs
-            # in copies them.
-            return run_coroutine_sync(result) if self.is_async else result
-        finally:
-            for var, token in reversed(tokens):
-                var.reset(token)
 
     async def run_async(self) -> Outcome:
         try:
             if self.is_async:
-                result = await asyncio.wait_for(self._bound_coroutine(), self.timeout)
-            else:
-                # A sync function (or hook) called from async code runs in a thread, so
-                # the event loop stays free.
-                call = asyncio.to_thread(self._call_to_completion)
-                result = await asyncio.wait_for(call, self.timeout)
-            return Outcome(result)
-        except asyncio.TimeoutError:
-            return Outcome(error=_timeout_error(self.timeout))
+                return Outcome(await _within(self._bound_coroutine(), self.timeout))
+            # A sync function (or hook) called from async code runs in a thread, so the
+            # event loop stays free; past its timeout the thread is abandoned.
+            return Outcome(await _within(asyncio.to_thread(self._bound_call), self.timeout))
         except BaseException as error:
             return Outcome(error=error)
+
+    def _bound_call(self) -> Any:
+        tokens = [(var, var.set(value)) for var, value in self.bindings]
+        try:
+            return self.fn(*self.args, **self.kwargs)
+        finally:
+            for var, token in reversed(tokens):
+                var.reset(token)
 
     async def _bound_coroutine(self) -> Any:
         tokens = [(var, var.set(value)) for var, value in self.bindings]
@@ -110,6 +102,22 @@ class Invoke(Effect):
         finally:
             for var, token in reversed(tokens):
                 var.reset(token)
+
+
+async def _within(awaitable: Awaitable[R], timeout: float | None) -> R:
+    """Await ``awaitable``; past ``timeout`` seconds cancel it and raise TimeoutError.
+
+    Unlike ``asyncio.wait_for``, a TimeoutError raised by the awaited code itself is
+    passed through as the code's own error, not mistaken for the timeout.
+    """
+    if timeout is None:
+        return await awaitable
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+        raise _timeout_error(timeout)
+    return task.result()
 
 
 def invoke_hook(hook: Callable[..., Any], *args: Any) -> Invoke:
@@ -204,10 +212,11 @@ def _timeout_error(seconds: float | None) -> TimeoutError:
 def _call_in_thread_with_timeout(call: Callable[[], Any], timeout: float) -> Outcome:
     box = Outcome()
     done = threading.Event()
+    context = contextvars.copy_context()  # the call sees this thread's context
 
     def target() -> None:
         try:
-            box.value = call()
+            box.value = context.run(call)
         except BaseException as error:
             box.error = error
         finally:

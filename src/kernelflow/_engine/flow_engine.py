@@ -72,6 +72,7 @@ async def run_flow_async(flow: Flow, args: tuple, kwargs: dict) -> State:
     flow_run, parameters, parent = _create_flow_run(flow, args, kwargs)
     with flow.task_runner.duplicate() as runner:
         ctx = _enter(flow, flow_run, runner)
+        ctx.loop = asyncio.get_running_loop()
         token = flow_run_context.set(ctx)
         try:
             return await drive_async(flow_lifecycle(flow, flow_run, parameters, ctx))
