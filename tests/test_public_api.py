@@ -15,10 +15,13 @@ def test_design_section_1_names_import():
         flow,
         get_run_logger,
         last_run,
+        pause_flow_run,
         quote,
+        resume_flow_run,
         runs,
         tags,
         task,
+        transaction,
         unmapped,
     )
     from kernelflow.exceptions import (  # noqa: F401

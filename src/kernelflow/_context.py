@@ -7,6 +7,7 @@ with ``contextvars.copy_context()``, and so that asyncio tasks each see their ow
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -16,6 +17,12 @@ if TYPE_CHECKING:
     from kernelflow._runs import FlowRun, TaskRun
     from kernelflow.futures import TaskFuture
     from kernelflow.task_runners import TaskRunner
+
+
+def _open_gate() -> threading.Event:
+    gate = threading.Event()
+    gate.set()
+    return gate
 
 
 @dataclass(slots=True)
@@ -30,6 +37,8 @@ class FlowRunContext:
     loop: Any = None  # an async flow's event loop, where its submitted async tasks run
     deadline: float | None = None  # time.monotonic() past which the flow has timed out
     futures: list[TaskFuture] = field(default_factory=list)
+    # Set while the flow run may start task runs; cleared while it is paused.
+    gate: threading.Event = field(default_factory=_open_gate)
 
 
 @dataclass(slots=True)

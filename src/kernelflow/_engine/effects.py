@@ -151,6 +151,19 @@ class WaitFor(Effect):
 
 
 @dataclass(slots=True)
+class WaitUntilOpen(Effect):
+    """Wait until ``gate`` is set (a paused flow run holds its queued runs at its gate)."""
+
+    gate: threading.Event
+
+    def run_sync(self) -> None:
+        self.gate.wait()
+
+    async def run_async(self) -> None:
+        await asyncio.to_thread(self.gate.wait)
+
+
+@dataclass(slots=True)
 class Sleep(Effect):
     seconds: float
 

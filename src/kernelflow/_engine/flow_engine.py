@@ -33,7 +33,7 @@ from kernelflow._engine.effects import (
 from kernelflow._engine.inputs import find_upstream, resolve
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._runs import FlowRun, new_run_id, record_top_level_run, set_state
-from kernelflow.exceptions import ParameterTypeError, UpstreamTaskError
+from kernelflow.exceptions import CancelledRun, ParameterTypeError, UpstreamTaskError
 from kernelflow.futures import TaskFuture
 from kernelflow.states import (
     Cancelled,
@@ -167,6 +167,8 @@ def _warn_unobserved_failures(ctx: FlowRunContext) -> None:
 def _failure_state(error: BaseException) -> State:
     if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
         raise error  # handled by the caller: cancel everything, then re-raise
+    if isinstance(error, CancelledRun):  # e.g. cancelled while paused
+        return Cancelled(str(error), error)
     if not isinstance(error, Exception):
         return Crashed(error)
     return Failed(error)

@@ -16,6 +16,7 @@ import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from kernelflow import _transactions as transactions
 from kernelflow._context import FlowRunContext, TaskRunContext, current_tags, task_run_context
 from kernelflow._engine.effects import (
     Bindings,
@@ -23,6 +24,7 @@ from kernelflow._engine.effects import (
     Lifecycle,
     Sleep,
     WaitFor,
+    WaitUntilOpen,
     drive_async,
     drive_sync,
     invoke_hook,
@@ -127,6 +129,8 @@ def task_lifecycle(
         except UpstreamTaskError as error:
             return (yield from finish(task, run, Failed(error)))
         run.parameters = parameters
+    if flow_ctx is not None and not flow_ctx.gate.is_set():
+        yield WaitUntilOpen(flow_ctx.gate)  # the flow run is paused: start nothing new
     state = yield from attempts(task, run, parameters, flow_ctx)
     return (yield from finish(task, run, state))
 
@@ -165,8 +169,10 @@ def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
         return run.state  # already ended elsewhere (cancelled by an interrupt)
     if state.is_failed() or state.is_crashed():
         _log_failure(run, state)
+        transactions.task_failed(run)
         hooks = task.on_failure_hooks
     elif state.is_completed():
+        transactions.task_completed(task, run)
         hooks = task.on_completion_hooks
     else:
         hooks = ()
