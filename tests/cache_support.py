@@ -1,5 +1,5 @@
-"""Shared pieces of the cache tests: a private KERNELFLOW_HOME per test, notebook-like
-cells, and running a script in a fresh Python process."""
+"""Shared pieces of the cache tests: notebook-like cells, and running a script in a
+fresh Python process."""
 
 from __future__ import annotations
 
@@ -8,22 +8,15 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
-@pytest.fixture(autouse=True)
-def kf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every cache test gets its own store: the real ~/.kernelflow is never touched."""
-    home = tmp_path / "kfhome"
-    monkeypatch.setenv("KERNELFLOW_HOME", str(home))
-    monkeypatch.setenv("KERNELFLOW_LOGGING_LEVEL", "WARNING")
-    yield home
+def home() -> Path:
+    """This test's KERNELFLOW_HOME (conftest.py gives every test its own)."""
+    return Path(os.environ["KERNELFLOW_HOME"])
 
 
 class Notebook:
@@ -62,32 +55,3 @@ def run_python(script: str, home: Path, cwd: Path, timeout: float = 60) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-class LogCapture:
-    """Records of the ``kernelflow`` loggers (they do not propagate to the root logger)."""
-
-    def __init__(self) -> None:
-        import logging
-
-        self.records: list[logging.LogRecord] = []
-        handler = logging.Handler()
-        handler.emit = self.records.append  # type: ignore[method-assign]
-        self.handler = handler
-
-    @property
-    def messages(self) -> list[str]:
-        return [record.getMessage() for record in self.records]
-
-
-@pytest.fixture
-def kf_logs() -> Iterator[LogCapture]:
-    import logging
-
-    capture = LogCapture()
-    logger = logging.getLogger("kernelflow")
-    logger.addHandler(capture.handler)
-    try:
-        yield capture
-    finally:
-        logger.removeHandler(capture.handler)

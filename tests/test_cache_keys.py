@@ -7,7 +7,6 @@ import sys
 import threading
 
 import pytest
-from cache_support import SRC, Notebook, kf_home  # noqa: F401 (autouse fixture)
 
 from kernelflow import task
 from kernelflow._context import TaskRunContext
@@ -25,6 +24,7 @@ from kernelflow.cache_policies import (
 )
 from kernelflow.exceptions import InvalidOptionError
 from kernelflow.tasks import task_input_hash
+from tests.cache_support import SRC, Notebook
 
 
 def test_hash_value_is_stable_and_distinguishes():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from cache_support import kf_home  # noqa: F401 (autouse fixture)
-from kernel import RealKernel
+
+from tests.kernel import RealKernel
 
 pytestmark = pytest.mark.kernel  # starts a real kernel: `make test-fast` leaves it out
 

@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from cache_support import SRC, kf_home  # noqa: F401 (autouse fixture)
 
 import kernelflow.cache
 from kernelflow._results.serializers import CloudpickleSerializer, JSONSerializer
 from kernelflow._results.store import Store, store_for
 from kernelflow.exceptions import UnsafeCacheDirectory
+from tests.cache_support import SRC
 
 META = {"task": "t", "task_id": "t|m.t", "created": 0.0, "expires": None}
 
