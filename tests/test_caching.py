@@ -450,3 +450,25 @@ def test_a_callable_object_task_is_cached_by_inputs():
     doubler = task(Doubler(), name="doubler", cache_policy=INPUTS)
     assert doubler(2) == 4 and doubler(2) == 4
     assert calls == [2]
+
+
+def test_inside_a_transaction_the_entry_is_written_on_commit_only():
+    from kernelflow import transaction
+
+    double = logged_task(cache_policy=ALL_HITS)
+
+    @task
+    def fail():
+        raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        with transaction():
+            double(1)
+            assert kernelflow.cache.entries() == []  # staged, not yet written
+            fail()
+    assert kernelflow.cache.entries() == []  # rolled back: never written
+    with transaction():
+        double(2)
+    assert [e.task for e in kernelflow.cache.entries()] == ["double"]
+    double(1), double(2)
+    assert calls == [1, 2, 1]

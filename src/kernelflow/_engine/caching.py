@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from kernelflow._results.policies import KeyContext, KeyFnPolicy
 from kernelflow._results.reasons import explain_miss
 from kernelflow._results.serializers import get_serializer
 from kernelflow._results.store import Store, store_for
+from kernelflow._transactions import current_transaction
 from kernelflow.exceptions import UnsafeCacheDirectory
 from kernelflow.states import Cached, Failed, State
 
@@ -54,9 +56,21 @@ class CacheLookup:
     claim: _Claim | None = None
 
     def record(self, task: Task, run: TaskRun, state: State) -> State:
-        """Store a completed run's result; the state, with why it ran as its message."""
+        """Store a completed run's result; the state, with why it ran as its message.
+
+        Inside a transaction the entry is written when the outermost one commits, and
+        never if it rolls back."""
         if not state.is_completed():
             return state
+        txn = current_transaction()
+        if txn is not None:
+            txn.stage(functools.partial(self._save, task, run, state.data))
+            return dataclasses.replace(state, message=self.reason)
+        if not self._save(task, run, state.data):
+            return dataclasses.replace(state, message=f"{self.reason}; result not cached")
+        return dataclasses.replace(state, message=self.reason)
+
+    def _save(self, task: Task, run: TaskRun, value: Any) -> bool:
         created = time.time()
         expiration = task.cache_expiration
         meta = {
@@ -66,12 +80,12 @@ class CacheLookup:
             "expires": created + expiration.total_seconds() if expiration else None,
         }
         try:
-            self.store.save(self.key, state.data, get_serializer(task.result_serializer), meta)
+            self.store.save(self.key, value, get_serializer(task.result_serializer), meta)
             self.store.remember_parts(self.task_id, self.parts, persist=True)
         except Exception as error:
             run_logger(task_run=run).warning("Result not cached: %r", error)
-            return dataclasses.replace(state, message=f"{self.reason}; result not cached")
-        return dataclasses.replace(state, message=self.reason)
+            return False
+        return True
 
     def release(self) -> None:
         if self.claim is not None:
