@@ -10,6 +10,11 @@ function it refers to (a function of the same module; in a notebook, ``__main__`
 - the values of closure variables, and of scalar module globals (numbers, strings) the
   code reads, so ``THRESHOLD = 5`` -> ``6`` in an earlier cell invalidates too.
 
+Not followed: functions of other modules (libraries change with their version, not
+with your edits), classes and their methods, and mutable module globals (a list or a
+dict read by the task). A closure value is hashed by value at every run, so a closure
+over something the task mutates (a call log) changes the key each time.
+
 Walking the code is slow next to a cache hit, so each function's parts are remembered
 with the global (and closure) bindings they were read from; a later call only checks
 that every binding still holds the same object. Redefining a helper in a notebook cell
