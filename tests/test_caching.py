@@ -472,3 +472,30 @@ def test_inside_a_transaction_the_entry_is_written_on_commit_only():
     assert [e.task for e in kernelflow.cache.entries()] == ["double"]
     double(1), double(2)
     assert calls == [1, 2, 1]
+
+
+def test_identical_async_runs_in_flight_on_one_loop_run_once():
+    @task(cache_policy=ALL_HITS)
+    async def fetch(x):
+        calls.append(x)
+        await asyncio.sleep(0.2)
+        return x * 10
+
+    @flow
+    async def pipeline():
+        return await asyncio.gather(fetch(1, return_state=True), fetch(1, return_state=True))
+
+    states = asyncio.run(pipeline())
+    assert calls == [1]
+    assert sorted(s.name for s in states) == ["Cached", "Completed"]
+    assert [s.result() for s in states] == [10, 10]
+
+
+def test_a_task_calling_itself_with_the_same_key_does_not_deadlock():
+    @task(cache_policy=(INPUTS - "depth") + TASK_SOURCE)
+    def again(x, depth=0):
+        calls.append(depth)
+        return again(x, depth=1) if depth == 0 else x
+
+    assert again(7) == 7 and calls == [0, 1]
+    assert again(7) == 7 and calls == [0, 1]

@@ -12,7 +12,8 @@ have nothing to do without a key.
 
 Two identical runs in flight in one process run once: the first claims the key, the
 second waits for the claim (``AwaitClaim``) and then finds the first one's result. A
-claim held by the waiting thread itself (a task calling itself) is never waited for.
+claim held by sync code of the waiting thread itself (a task calling itself) is never
+waited for; async runs on one loop wait for each other.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def cache_lookup(
             if found is not None:
                 lookup.state = found
                 return lookup
-        claim = _Claim.take(f"{store.root}/{lookup.key}")
+        claim = yield TakeClaim(f"{store.root}/{lookup.key}")
         if claim.owned:
             lookup.claim = claim
             return lookup
@@ -202,7 +203,12 @@ def _warn_once(run: TaskRun, task_id: str, problem: str) -> None:
 
 
 class _Claim:
-    """The right to run (and store) one key in this process."""
+    """The right to run (and store) one key in this process.
+
+    ``holder`` is the thread that took it and, when an async driver took it, the asyncio
+    task: an async run may wait for another asyncio task on its own loop, but nothing
+    may wait for its own thread's sync code, which cannot go on until it returns.
+    """
 
     __slots__ = ("key", "future", "owned")
     _held: dict[str, concurrent.futures.Future] = {}
@@ -212,13 +218,13 @@ class _Claim:
         self.key, self.future, self.owned = key, future, owned
 
     @classmethod
-    def take(cls, key: str) -> _Claim:
+    def take(cls, key: str, async_task: asyncio.Task | None) -> _Claim:
         with cls._lock:
             future = cls._held.get(key)
             if future is not None:
                 return cls(key, future, owned=False)
             future = concurrent.futures.Future()
-            future.holder = threading.get_ident()  # type: ignore[attr-defined]
+            future.holder = (threading.get_ident(), async_task)  # type: ignore[attr-defined]
             cls._held[key] = future
             return cls(key, future, owned=True)
 
@@ -227,6 +233,19 @@ class _Claim:
             if self._held.get(self.key) is self.future:
                 del self._held[self.key]
         self.future.set_result(None)
+
+
+@dataclass(slots=True)
+class TakeClaim(Effect):
+    """Claim a key, or get the claim of the identical run already holding it."""
+
+    key: str
+
+    def run_sync(self) -> _Claim:
+        return _Claim.take(self.key, None)
+
+    async def run_async(self) -> _Claim:
+        return _Claim.take(self.key, asyncio.current_task())
 
 
 @dataclass(slots=True)
@@ -240,7 +259,8 @@ class AwaitClaim(Effect):
         return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
     def run_sync(self) -> bool:
-        if self.future.holder == threading.get_ident():  # type: ignore[attr-defined]
+        thread, _ = self.future.holder  # type: ignore[attr-defined]
+        if thread == threading.get_ident():
             return False
         try:
             self.future.result(self._timeout())
@@ -249,7 +269,8 @@ class AwaitClaim(Effect):
         return True
 
     async def run_async(self) -> bool:
-        if self.future.holder == threading.get_ident():  # type: ignore[attr-defined]
+        thread, async_task = self.future.holder  # type: ignore[attr-defined]
+        if thread == threading.get_ident() and async_task in (None, asyncio.current_task()):
             return False
         try:
             await asyncio.wait_for(asyncio.wrap_future(self.future), self._timeout())
