@@ -379,13 +379,18 @@ def test_clear_makes_a_task_run_again():
     assert calls == [1, 1]
 
 
-def test_async_tasks_in_async_flows_are_cached():
-
+def async_fetch(delay: float):
     @task(cache_policy=ALL_HITS)
     async def fetch(x):
         calls.append(x)
-        await asyncio.sleep(0)
+        await asyncio.sleep(delay)
         return x * 10
+
+    return fetch
+
+
+def test_async_tasks_in_async_flows_are_cached():
+    fetch = async_fetch(0)
 
     @flow
     async def pipeline():
@@ -475,11 +480,7 @@ def test_inside_a_transaction_the_entry_is_written_on_commit_only():
 
 
 def test_identical_async_runs_in_flight_on_one_loop_run_once():
-    @task(cache_policy=ALL_HITS)
-    async def fetch(x):
-        calls.append(x)
-        await asyncio.sleep(0.2)
-        return x * 10
+    fetch = async_fetch(0.2)
 
     @flow
     async def pipeline():
