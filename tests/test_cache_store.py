@@ -86,9 +86,9 @@ def test_damaged_entries_are_unreadable_not_errors(tmp_path, damage):
 def test_expiry_is_checked_on_read(tmp_path):
     store = fresh(tmp_path / "s")
     store.prepare()
-    store.save("k", 1, JSONSerializer, {**META, "expires": time.time() + 0.2})
+    store.save("k", 1, JSONSerializer, {**META, "expires": time.time() + 0.6})
     assert store.load("k", JSONSerializer).status == "hit"
-    time.sleep(0.3)
+    time.sleep(0.7)
     assert store.load("k", JSONSerializer).status == "expired"
     assert fresh(tmp_path / "s").load("k", JSONSerializer).status == "expired"
 

@@ -129,10 +129,10 @@ def test_excluded_argument_does_not_change_the_key():
 
 
 def test_expired_results_are_recomputed():
-    double = logged_task(cache_policy=ALL_HITS, cache_expiration=datetime.timedelta(seconds=0.3))
+    double = logged_task(cache_policy=ALL_HITS, cache_expiration=datetime.timedelta(seconds=0.6))
     double(1), double(1)
     assert calls == [1]
-    time.sleep(0.4)
+    time.sleep(0.7)
     state = double(1, return_state=True)
     assert calls == [1, 1]
     assert state.name == "Completed" and state.message == "cache miss: the cached result expired"
@@ -278,6 +278,7 @@ STARTED = threading.Event()
 
 
 def test_identical_runs_in_flight_run_once():
+    STARTED.clear()
 
     @task(cache_policy=ALL_HITS)
     def slow(x):
