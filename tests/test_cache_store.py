@@ -63,7 +63,7 @@ def test_remembered_entry_is_checked_against_disk(tmp_path):
     assert one.load("k", JSONSerializer).status == "missing"
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "flip"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "flip", "header"])
 def test_damaged_entries_are_unreadable_not_errors(tmp_path, damage):
     store = fresh(tmp_path / "s")
     store.prepare()
@@ -75,6 +75,7 @@ def test_damaged_entries_are_unreadable_not_errors(tmp_path, damage):
         "garbage": b"\x00not a cache entry at all" * 3,
         "empty": b"",
         "flip": data[:-1] + bytes([data[-1] ^ 0xFF]),
+        "header": data[:12] + b"x" + data[13:],  # the meta JSON starts at byte 12
     }[damage]
     path.write_bytes(damaged)
     loaded = fresh(tmp_path / "s").load("k", CloudpickleSerializer)

@@ -130,7 +130,7 @@ class Store:
         try:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
-            self._memo.pop(key, None)
+            self._forget(key)
             return Loaded("missing")
         memo = self._memo.get(key)
         if memo is None or memo.ident != (st.st_ino, st.st_mtime_ns, st.st_size):
@@ -143,7 +143,7 @@ class Store:
         try:
             value = for_reading(memo.serializer, task_serializer).loads(memo.payload)
         except Exception as error:
-            self._memo.pop(key, None)
+            self._forget(key)
             return Loaded("unreadable", detail=f"cannot deserialize it: {error!r}")
         return Loaded("hit", value)
 
@@ -171,16 +171,23 @@ class Store:
         self._remember(key, memo)
         return memo
 
+    def _forget(self, key: str) -> None:
+        if key in self._memo:
+            with self._lock:
+                self._pop(key)
+
+    def _pop(self, key: str) -> None:
+        old = self._memo.pop(key, None)
+        if old is not None:
+            self._memo_bytes -= len(old.payload)
+
     def _remember(self, key: str, memo: _Memo) -> None:
         if len(memo.payload) > _MEMO_ENTRY_MAX:
             return
         with self._lock:
-            old = self._memo.pop(key, None)
-            if old is not None:
-                self._memo_bytes -= len(old.payload)
+            self._pop(key)
             while self._memo and self._memo_bytes + len(memo.payload) > _MEMO_TOTAL_MAX:
-                evicted = self._memo.pop(next(iter(self._memo)))
-                self._memo_bytes -= len(evicted.payload)
+                self._pop(next(iter(self._memo)))  # the oldest remembered
             self._memo[key] = memo
             self._memo_bytes += len(memo.payload)
 
@@ -263,7 +270,7 @@ def _parse(data: bytes) -> tuple[dict[str, Any], bytes]:
     end = _HEADER.size + meta_len
     try:
         meta = json.loads(data[_HEADER.size : end])
-        size = meta["size"]
+        size, _ = meta["size"], meta["serializer"]
     except (ValueError, KeyError, TypeError):
         raise _Unreadable("its header is damaged") from None
     payload = data[end:]
