@@ -42,16 +42,26 @@ class Notebook:
 
 def run_python(script: str, home: Path, cwd: Path, timeout: float = 60) -> str:
     """Run ``script`` in a new interpreter with this checkout's kernelflow; its stdout."""
+    return run_pythons(script, home, cwd, 1, timeout)[0]
+
+
+def run_pythons(script: str, home: Path, cwd: Path, count: int, timeout: float = 60) -> list[str]:
+    """Run ``script`` in ``count`` interpreters at once (argv[1] is 0, 1, ...); stdouts."""
     path = cwd / "script.py"
     path.write_text(textwrap.dedent(script))
     env = {**os.environ, "KERNELFLOW_HOME": str(home), "PYTHONPATH": SRC}
-    done = subprocess.run(
-        [sys.executable, str(path)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(path), str(n)],
+            cwd=cwd,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for n in range(count)
+    ]
+    outputs = [proc.communicate(timeout=timeout) for proc in procs]
+    for proc, (_, stderr) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, stderr
+    return [stdout for stdout, _ in outputs]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import kernelflow.cache
 from kernelflow._results.serializers import CloudpickleSerializer, JSONSerializer
 from kernelflow._results.store import Store, store_for
 from kernelflow.exceptions import UnsafeCacheDirectory
-from tests.cache_support import SRC
+from tests.cache_support import home, run_pythons
 
 META = {"task": "t", "task_id": "t|m.t", "created": 0.0, "expires": None}
 
@@ -139,7 +137,6 @@ def test_entries_and_clear(tmp_path):
 
 WRITER = """
 import sys, time
-sys.path.insert(0, {src!r})
 from kernelflow._results.serializers import CloudpickleSerializer as S
 from kernelflow._results.store import Store
 from pathlib import Path
@@ -162,14 +159,8 @@ print(bad, hits)
 def test_four_processes_writing_one_key_never_tear_a_read(tmp_path):
     root = tmp_path / "s"
     fresh(root).prepare()
-    script = tmp_path / "writer.py"
-    script.write_text(WRITER.format(src=SRC, root=str(root)))
-    procs = [
-        subprocess.Popen([sys.executable, str(script), str(n)], stdout=subprocess.PIPE, text=True)
-        for n in range(4)
-    ]
-    results = [p.communicate(timeout=60)[0].split() for p in procs]
-    assert all(p.returncode == 0 for p in procs)
+    outputs = run_pythons(WRITER.format(root=str(root)), home(), tmp_path, count=4)
+    results = [out.split() for out in outputs]
     assert [int(bad) for bad, _ in results] == [0, 0, 0, 0]
     assert all(int(hits) > 0 for _, hits in results)
     assert not [p for p in root.iterdir() if p.name.startswith(".tmp-")]

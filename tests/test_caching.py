@@ -19,7 +19,7 @@ from kernelflow.cache_policies import DEFAULT, FLOW_PARAMETERS, INPUTS, NONE, TA
 from kernelflow.exceptions import UnsafeCacheDirectory
 from kernelflow.task_runners import ThreadPoolTaskRunner
 from kernelflow.tasks import task_input_hash
-from tests.cache_support import Notebook, home, run_python
+from tests.cache_support import Notebook, home, run_python, run_pythons
 
 ALL_HITS = INPUTS + TASK_SOURCE
 
@@ -257,6 +257,16 @@ def test_results_are_reused_by_another_python_process(tmp_path):
     assert first.strip() == "[1, 2, 3] ['Completed', 'Completed', 'Completed'] [1, 4, 9]"
     second = run_python(SCRIPT, home(), tmp_path)
     assert second.strip() == "[] ['Cached', 'Cached', 'Cached'] [1, 4, 9]"
+
+
+def test_four_processes_running_one_cached_flow_at_once(tmp_path):
+    outputs = run_pythons(SCRIPT, home(), tmp_path, count=4)
+    for out in outputs:
+        assert out.strip().endswith("[1, 4, 9]")
+    assert len(kernelflow.cache.entries()) == 3
+    assert run_python(SCRIPT, home(), tmp_path).strip() == (
+        "[] ['Cached', 'Cached', 'Cached'] [1, 4, 9]"
+    )
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
