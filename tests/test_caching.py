@@ -511,3 +511,20 @@ def test_a_task_calling_itself_with_the_same_key_does_not_deadlock():
 
     assert again(7) == 7 and calls == [0, 1]
     assert again(7) == 7 and calls == [0, 1]
+
+
+def test_a_policy_of_your_own_with_prefects_compute_key():
+    from kernelflow.cache_policies import CachePolicy
+
+    class FirstLetter(CachePolicy):
+        def compute_key(self, task_ctx, inputs, flow_parameters, **kwargs):
+            return inputs["word"][0] if inputs["word"] else None
+
+    @task(cache_policy=FirstLetter())
+    def shout(word):
+        calls.append(word)
+        return word.upper()
+
+    assert shout("apple") == "APPLE" and shout("avocado") == "APPLE"
+    assert shout("") == "" and shout("") == ""
+    assert calls == ["apple", "", ""]

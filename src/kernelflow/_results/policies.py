@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kernelflow._context import TaskRunContext
 from kernelflow._results.keys import Part, hash_value
 from kernelflow._results.source import source_parts
 
@@ -26,10 +27,25 @@ class KeyContext:
 
 
 class CachePolicy:
-    """Base class of cache policies; combine them with ``+``."""
+    """Base class of cache policies; combine them with ``+``.
+
+    A policy of your own defines, as in Prefect, ``compute_key(task_ctx, inputs,
+    flow_parameters, **kwargs)`` returning a string key, or None for no caching.
+    """
 
     def parts(self, context: KeyContext) -> list[Part]:
-        raise NotImplementedError
+        flow_ctx = context.flow_ctx
+        key = self.compute_key(
+            TaskRunContext(context.task, context.task_run),
+            context.parameters,
+            flow_ctx.flow_run.parameters if flow_ctx is not None else {},
+        )
+        return [] if key is None else [("key_fn", str(key))]
+
+    def compute_key(
+        self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any
+    ) -> str | None:
+        raise NotImplementedError(f"{type(self).__name__} must define compute_key()")
 
     def __add__(self, other: CachePolicy) -> CachePolicy:
         if not isinstance(other, CachePolicy):
@@ -145,11 +161,10 @@ class KeyFnPolicy(CachePolicy):
 
     fn: Callable[..., str | None]
 
-    def parts(self, context: KeyContext) -> list[Part]:
-        from kernelflow._context import TaskRunContext
-
-        key = self.fn(TaskRunContext(context.task, context.task_run), context.parameters)
-        return [] if key is None else [("key_fn", str(key))]
+    def compute_key(
+        self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any
+    ) -> str | None:
+        return self.fn(task_ctx, inputs)
 
     def __repr__(self) -> str:
         return f"cache_key_fn={getattr(self.fn, '__name__', self.fn)!r}"
