@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from kernelflow import _options as check
 from kernelflow._context import flow_run_context, visualize_tracker
+from kernelflow._engine.calls import call_task, check_deadline
 from kernelflow._engine.inputs import Signature
 
 if TYPE_CHECKING:
@@ -123,8 +124,6 @@ class Task(Generic[P, R]):
         tracker = visualize_tracker.get()
         if tracker is not None:
             return tracker.record_task_call(self, "call", args, kwargs, wait_for)
-        from kernelflow._engine.calls import call_task
-
         return call_task(self, self.signature.bind(args, kwargs), wait_for, return_state)
 
     def submit(self, *args: Any, return_state: bool = False, wait_for: Iterable[Any] | None = None,
@@ -223,8 +222,6 @@ class Task(Generic[P, R]):
 def _current_runner() -> TaskRunner:
     ctx = flow_run_context.get()
     if ctx is not None:
-        from kernelflow._engine.calls import check_deadline
-
         check_deadline(ctx)
         return ctx.task_runner
     from kernelflow._engine.background import background_runner

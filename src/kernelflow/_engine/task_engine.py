@@ -252,8 +252,20 @@ def _run_bindings(task: Task, run: TaskRun, flow_ctx: FlowRunContext | None) -> 
     return ((task_run_context, TaskRunContext(task, run)),)
 
 
+class _ThreadName(threading.local):
+    name: str | None = None
+
+
+_thread_name = _ThreadName()
+
+
 def _worker_name() -> str:
-    return threading.current_thread().name
+    # Cached per thread: looking the current thread up costs more than the rest of
+    # recording it, on every run.
+    name = _thread_name.name
+    if name is None:
+        name = _thread_name.name = threading.current_thread().name
+    return name
 
 
 def _log_failure(run: TaskRun, state: State) -> None:
