@@ -205,11 +205,7 @@ class Task(Generic[P, R]):
         template = self.task_run_name
         if template is not None:
             try:
-                if isinstance(template, str):
-                    return template.format(**parameters)
-                if "parameters" in inspect.signature(template).parameters:
-                    return str(template(parameters=parameters))
-                return str(template())
+                return format_run_name(template, parameters)
             except Exception as error:
                 logger.warning("task_run_name of %r failed (%r); using the default name.",
                                self.name, error)
@@ -218,6 +214,15 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"Task(name={self.name!r})"
+
+
+def format_run_name(template: str | Callable[..., str], parameters: dict[str, Any]) -> str:
+    """A ``task_run_name`` template filled in (raises whatever the template raises)."""
+    if isinstance(template, str):
+        return template.format(**parameters)
+    if "parameters" in inspect.signature(template).parameters:
+        return str(template(parameters=parameters))
+    return str(template())
 
 
 def _current_runner() -> TaskRunner:
