@@ -74,7 +74,10 @@ class Invoke(Effect):
 
     def _call_to_completion(self) -> Any:
         result = self._call()
-        if inspect.isawaitable(result):
+        # Only a coroutine is driven here: a function that *returns* a future (a flow
+        # returning a TaskFuture) must hand it back, not wait on it before the flow has
+        # waited for its other runs.
+        if inspect.iscoroutine(result):
             return run_coroutine_sync(_as_coroutine(result), self.context)
         return result
 
@@ -87,7 +90,7 @@ class Invoke(Effect):
             else:
                 coroutine = self._call()
                 result = await asyncio.wait_for(coroutine, self.timeout)
-            if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):  # (a returned future is a value, see above)
                 result = await result
             return Outcome(result)
         except asyncio.TimeoutError:

@@ -1,0 +1,140 @@
+"""FlowRun.graph(): what ran, coloured by final state, with durations and a legend."""
+
+from __future__ import annotations
+
+import pytest
+
+import kernelflow
+from kernelflow import allow_failure, flow, task
+from kernelflow.exceptions import UpstreamTaskError
+from kernelflow.states import Cached, Cancelled, Completed, Crashed, Failed, Running
+from kernelflow.viz._draw_run import CATEGORIES, category
+from viz_dot import dot
+
+
+def fill(category_name: str) -> str:
+    return CATEGORIES[category_name]["fillcolor"]
+
+
+def test_state_categories():
+    assert category(Completed(1)) == "completed"
+    assert category(Cached(1)) == "cached"
+    assert category(Failed(ValueError("x"))) == "failed"
+    assert category(Failed(UpstreamTaskError("up"))) == "not run"
+    assert category(Crashed(SystemExit())) == "crashed"
+    assert category(Cancelled()) == "cancelled"
+    assert category(Running()) == "running"
+
+
+def test_failed_run_graph_colours_edges_and_legend():
+    @task
+    def extract():
+        return [1000, 2000, 3000]
+
+    @task
+    def explode(rows):
+        raise ValueError("bad row")
+
+    @task
+    def report(value):
+        return value
+
+    @task
+    def cleanup():
+        return "done"
+
+    @flow
+    def failing():
+        rows = extract()
+        broken = explode.submit(rows)
+        skipped = report.submit(broken)
+        cleanup.submit(wait_for=[allow_failure(skipped)])
+        return broken
+
+    with pytest.raises(ValueError, match="bad row"):
+        failing()
+    run = kernelflow.last_run()
+    graph = dot(run.graph())
+    e, x = graph.id("extract-0"), graph.id("explode-0")
+    r, c = graph.id("report-0"), graph.id("cleanup-0")
+    assert fill("completed") in graph.attrs[e]
+    assert fill("failed") in graph.attrs[x]
+    assert fill("not run") in graph.attrs[r] and "dashed" in graph.attrs[r]
+    assert graph.labels[r].endswith("not run")
+    assert fill("completed") in graph.attrs[c]
+    assert "Completed · " in graph.labels[e]  # with its duration
+    assert graph.labels[e].endswith("ms") or graph.labels[e].endswith(" s")
+    # extract's result went in by value; explode's as a future; report only by wait_for.
+    assert graph.data_edges() == {(e, x), (x, r)}
+    assert graph.wait_for_edges() == {(r, c)}
+    assert f"{run.name}: Failed" in graph.source
+    legend = graph.attrs["legend"]
+    for meaning in ("completed", "cached", "failed", "crashed", "cancelled", "not run"):
+        assert meaning in legend
+
+
+def test_mapped_runs_are_one_node_with_counts_or_expanded():
+    @task
+    def check(x):
+        if x == 2:
+            raise ValueError("two")
+        return x
+
+    @task
+    def total(values):
+        return len(values)
+
+    @flow
+    def mapped():
+        futures = check.map([1, 2, 3, 4])
+        total(allow_failure(futures))
+
+    mapped()
+    run = kernelflow.last_run()
+    graph = dot(run.graph())
+    group = graph.id("check × 4")
+    assert "3 completed, 1 failed" in graph.labels[group]
+    assert fill("failed") in graph.attrs[group] and "box3d" in graph.attrs[group]
+    assert graph.named_edges() == {("check × 4", "total-0")}
+
+    expanded = dot(run.graph(expand_maps=True))
+    assert len([i for i in expanded.labels if i.startswith("r")]) == 5
+    assert fill("failed") in expanded.attrs[expanded.id("check-1")]
+    assert len(expanded.data_edges()) == 4
+
+
+def test_subflow_runs_are_clusters_with_edges_into_them():
+    @task
+    def make():
+        return [1000, 2000]
+
+    @task
+    def add(values):
+        return sum(values)
+
+    @flow
+    def child(values):
+        return add(values)
+
+    @flow
+    def empty_child(values):
+        return values
+
+    @flow
+    def parent():
+        values = make()
+        child(values)
+        empty_child(values)
+
+    parent()
+    run = kernelflow.last_run()
+    graph = dot(run.graph())
+    source = graph.source
+    assert source.count("subgraph cluster_") == 2
+    child_run = run.subflow_runs[0]
+    assert f"subflow {child_run.name}: Completed" in source
+    make_id, add_id = graph.id("make-0"), graph.id("add-0")
+    into_cluster = [(t, h, a) for t, h, a in graph.edges if "lhead=" in a]
+    assert (make_id, add_id) in {(t, h) for t, h, _ in into_cluster}
+    assert any(h.endswith("_empty") for _, h, _ in into_cluster)
+    assert "(no task runs)" in source
