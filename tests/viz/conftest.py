@@ -14,6 +14,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "kernel: runs a real Jupyter kernel (slower)")
+
+
 @pytest.fixture(scope="session")
 def dot_binary() -> str:
     """Graphviz's ``dot``, installed with apt-get (as root) where it is missing."""

@@ -12,6 +12,7 @@ from kernelflow import allow_failure, flow, quote, task
 from kernelflow._context import visualize_tracker
 from kernelflow.exceptions import MappingLengthMismatch, PlaceholderValueError
 from viz_dot import dot
+from viz_examples import subflow_example
 
 
 @pytest.fixture
@@ -200,30 +201,7 @@ def test_other_uses_of_an_unknown_value_explain_themselves(use):
 
 
 def test_subflow_cluster_with_edges_in_and_out(calls):
-    @task(viz_return_value=[1, 2])
-    def produce():
-        calls.append("produce")
-
-    @task
-    def consume(x):
-        calls.append("consume")
-        return x
-
-    @flow
-    def inner(values):
-        return consume(values)
-
-    @flow
-    def inner_without_tasks(values):
-        return len(values)
-
-    @flow
-    def outer():
-        values = produce()
-        result = inner(values)
-        consume(result)
-        consume(inner_without_tasks(values))
-
+    outer = subflow_example(calls)
     graph = dot(outer.visualize())
     source = graph.source
     assert source.count("subgraph cluster_") == 2

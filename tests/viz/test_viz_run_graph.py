@@ -10,6 +10,7 @@ from kernelflow.exceptions import UpstreamTaskError
 from kernelflow.states import Cached, Cancelled, Completed, Crashed, Failed, Running
 from kernelflow.viz._draw_run import CATEGORIES, category
 from viz_dot import dot
+from viz_examples import subflow_example
 
 
 def fill(category_name: str) -> str:
@@ -26,7 +27,9 @@ def test_state_categories():
     assert category(Running()) == "running"
 
 
-def test_failed_run_graph_colours_edges_and_legend():
+def failing_flow():
+    """A flow whose returned future fails, with a run it skips and one that waits anyway."""
+
     @task
     def extract():
         return [1000, 2000, 3000]
@@ -51,6 +54,22 @@ def test_failed_run_graph_colours_edges_and_legend():
         cleanup.submit(wait_for=[allow_failure(skipped)])
         return broken
 
+    return failing
+
+
+@pytest.mark.parametrize("attempt", range(5))  # it was a race: repeat to catch it
+def test_returning_a_failed_future_does_not_cancel_the_other_runs(attempt):
+    # Engine regression (found here): the body awaited the returned future, so the flow
+    # failed before waiting for its other runs and the runner's exit cancelled them.
+    with pytest.raises(ValueError, match="bad row"):
+        failing_flow()()
+    states = {run.name: run.state.name for run in kernelflow.last_run().task_runs}
+    assert states == {"extract-0": "Completed", "explode-0": "Failed", "report-0": "Failed",
+                      "cleanup-0": "Completed"}
+
+
+def test_failed_run_graph_colours_edges_and_legend():
+    failing = failing_flow()
     with pytest.raises(ValueError, match="bad row"):
         failing()
     run = kernelflow.last_run()
@@ -103,38 +122,18 @@ def test_mapped_runs_are_one_node_with_counts_or_expanded():
     assert len(expanded.data_edges()) == 4
 
 
-def test_subflow_runs_are_clusters_with_edges_into_them():
-    @task
-    def make():
-        return [1000, 2000]
-
-    @task
-    def add(values):
-        return sum(values)
-
-    @flow
-    def child(values):
-        return add(values)
-
-    @flow
-    def empty_child(values):
-        return values
-
-    @flow
-    def parent():
-        values = make()
-        child(values)
-        empty_child(values)
-
-    parent()
+def test_subflow_runs_are_clusters_with_edges_into_them(calls):
+    subflow_example(calls)()
     run = kernelflow.last_run()
     graph = dot(run.graph())
     source = graph.source
     assert source.count("subgraph cluster_") == 2
-    child_run = run.subflow_runs[0]
+    child_run, empty_run = run.subflow_runs
     assert f"subflow {child_run.name}: Completed" in source
-    make_id, add_id = graph.id("make-0"), graph.id("add-0")
-    into_cluster = [(t, h, a) for t, h, a in graph.edges if "lhead=" in a]
-    assert (make_id, add_id) in {(t, h) for t, h, _ in into_cluster}
-    assert any(h.endswith("_empty") for _, h, _ in into_cluster)
+    assert f"subflow {empty_run.name}: Completed" in source
+    produce_id = graph.id("produce-0")
+    inner_consume = next(i for i in graph.ids("consume-0") if f"\t\t{i} [" in source)
+    into_cluster = {(t, h) for t, h, a in graph.edges if "lhead=" in a}
+    assert (produce_id, inner_consume) in into_cluster  # the subflow's parameter came from it
+    assert any(t == produce_id and h.endswith("_empty") for t, h in into_cluster)
     assert "(no task runs)" in source

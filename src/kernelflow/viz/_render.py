@@ -47,23 +47,6 @@ class FlowGraph(graphviz.Digraph):
             return {"text/plain": INSTALL_HINT,
                     "text/html": f"<pre>{html.escape(INSTALL_HINT)}</pre>"}
 
-    def _repr_image_svg_xml(self) -> str:
-        try:
-            return super()._repr_image_svg_xml()
-        except graphviz.ExecutableNotFound:
-            return _hint_svg()
-
-
-def _hint_svg() -> str:
-    lines = INSTALL_HINT.splitlines()
-    text = "".join(
-        f'<text x="8" y="{20 + 18 * i}" font-family="monospace" font-size="13">'
-        f"{html.escape(line)}</text>"
-        for i, line in enumerate(lines)
-    )
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="640" height="{30 + 18 * len(lines)}">'
-            f"{text}</svg>")
-
 
 def new_graph(title: str, rankdir: str = "LR") -> FlowGraph:
     """An empty graph with kernelflow's look; ``compound`` lets edges end at clusters."""

@@ -1,0 +1,110 @@
+"""How graphs display: real SVG from the real ``dot``, an install hint without it, and
+in a real notebook kernel."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import kernelflow
+from kernelflow import flow, task
+
+
+@task(viz_return_value=[1, 2, 3])
+def numbers():
+    return [1, 2, 3]
+
+
+@task
+def square(x):
+    return x * x
+
+
+@flow
+def squares():
+    return square.map(numbers())
+
+
+def test_svg_render_with_the_real_dot(dot_binary):
+    graph = squares.visualize()
+    bundle = graph._repr_mimebundle_()
+    svg = bundle["image/svg+xml"]
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    assert "square" in svg and "× 3 runs" in svg and "legend" in svg
+
+    squares()
+    run_svg = kernelflow.last_run().graph()._repr_image_svg_xml()
+    assert "<svg" in run_svg and "square × 3" in run_svg and "#bbf7d0" in run_svg
+
+
+def test_without_dot_display_shows_the_install_hint(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no dot anywhere
+    graph = squares.visualize()
+    assert "digraph" in graph.source and "square" in graph.source  # DOT is still there
+    bundle = graph._repr_mimebundle_()
+    assert "image/svg+xml" not in bundle
+    for text in (bundle["text/plain"], bundle["text/html"]):
+        for command in ("apt-get install graphviz", "conda install graphviz",
+                        "brew install graphviz"):
+            assert command in text
+
+    squares()
+    assert "apt-get install graphviz" in kernelflow.last_run().graph()._repr_mimebundle_()[
+        "text/plain"]
+
+
+def test_import_kernelflow_loads_neither_graphviz_nor_the_viz_package():
+    code = ("import sys, kernelflow; "
+            "print(sorted(m for m in sys.modules if m.startswith(('graphviz', 'kernelflow.viz'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+NOTEBOOK_CELL = """
+from kernelflow import flow, task
+
+@task(viz_return_value=[1, 2, 3])
+def extract():
+    return [1, 2, 3]
+
+@task
+def transform(x):
+    return x + 1
+
+@flow
+def my_flow():
+    return transform.map(extract())
+
+my_flow.visualize()
+"""
+
+
+@pytest.mark.kernel
+def test_notebook_cell_shows_the_graph_as_svg(dot_binary, tmp_path):
+    from kernel import RealKernel
+
+    with RealKernel(env={"KERNELFLOW_HOME": str(tmp_path)}) as kernel:
+        reply = kernel.execute(NOTEBOOK_CELL)
+        svgs = reply.data("image/svg+xml")
+        assert svgs and "<svg" in svgs[0] and "transform" in svgs[0]
+
+        # And the executed run's graph, from kernelflow.last_run().
+        reply = kernel.execute("import kernelflow\nmy_flow()\nkernelflow.last_run().graph()")
+        svgs = reply.data("image/svg+xml")
+        assert svgs and "transform × 3" in svgs[0]
+
+
+@pytest.mark.kernel
+def test_notebook_cell_without_dot_shows_the_hint(tmp_path):
+    from kernel import RealKernel
+
+    # The kernel runs this interpreter by its full path, so an empty PATH hides only dot.
+    env = {"KERNELFLOW_HOME": str(tmp_path), "PATH": str(tmp_path)}
+    with RealKernel(env=env) as kernel:
+        reply = kernel.execute(NOTEBOOK_CELL)
+        assert not reply.data("image/svg+xml")
+        html = reply.data("text/html")
+        assert html and "apt-get install graphviz" in html[0]
+        assert "Traceback" not in reply.stderr
