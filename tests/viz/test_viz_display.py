@@ -46,18 +46,25 @@ def test_without_dot_display_shows_the_install_hint(monkeypatch, tmp_path):
     bundle = graph._repr_mimebundle_()
     assert "image/svg+xml" not in bundle
     for text in (bundle["text/plain"], bundle["text/html"]):
-        for command in ("apt-get install graphviz", "conda install graphviz",
-                        "brew install graphviz"):
+        for command in (
+            "apt-get install graphviz",
+            "conda install graphviz",
+            "brew install graphviz",
+        ):
             assert command in text
 
     squares()
-    assert "apt-get install graphviz" in kernelflow.last_run().graph()._repr_mimebundle_()[
-        "text/plain"]
+    assert (
+        "apt-get install graphviz"
+        in kernelflow.last_run().graph()._repr_mimebundle_()["text/plain"]
+    )
 
 
 def test_import_kernelflow_loads_neither_graphviz_nor_the_viz_package():
-    code = ("import sys, kernelflow; "
-            "print(sorted(m for m in sys.modules if m.startswith(('graphviz', 'kernelflow.viz'))))")
+    code = (
+        "import sys, kernelflow; "
+        "print(sorted(m for m in sys.modules if m.startswith(('graphviz', 'kernelflow.viz'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -6,13 +6,13 @@ import asyncio
 import threading
 
 import pytest
+from viz_dot import dot
+from viz_examples import subflow_example
 
 import kernelflow
 from kernelflow import allow_failure, flow, quote, task
 from kernelflow._context import visualize_tracker
 from kernelflow.exceptions import MappingLengthMismatch, PlaceholderValueError
-from viz_dot import dot
-from viz_examples import subflow_example
 
 
 @pytest.fixture
@@ -137,8 +137,13 @@ def test_derived_values_keep_their_edges(calls):
     assert len(uses) == 7
     incoming = {u: {graph.labels[t] for t, h in graph.data_edges() if h == u} for u in uses}
     assert [sorted(incoming[u]) for u in uses] == [
-        ["load_table"], ["count", "load_table"], ["greet"], ["load_table"], ["count"],
-        ["count"], [],
+        ["load_table"],
+        ["count", "load_table"],
+        ["greet"],
+        ["load_table"],
+        ["count"],
+        ["count"],
+        [],
     ]
     assert ("count", "use") in edges
     assert calls == []
@@ -162,8 +167,14 @@ def test_placeholders_behave_like_their_viz_return_value():
         seen["in"] = 2 in values
 
     checks.visualize()
-    assert seen == {"isinstance": True, "len": 3, "sorted": [1, 2, 3], "branch": "big",
-                    "range": [0], "in": True}
+    assert seen == {
+        "isinstance": True,
+        "len": 3,
+        "sorted": [1, 2, 3],
+        "branch": "big",
+        "range": [0],
+        "in": True,
+    }
 
 
 def test_branching_on_an_unknown_value_names_the_task():

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from viz_dot import dot
+from viz_examples import subflow_example
 
 import kernelflow
 from kernelflow import allow_failure, flow, task
 from kernelflow.exceptions import UpstreamTaskError
 from kernelflow.states import Cached, Cancelled, Completed, Crashed, Failed, Running
 from kernelflow.viz._draw_run import CATEGORIES, category
-from viz_dot import dot
-from viz_examples import subflow_example
 
 
 def fill(category_name: str) -> str:
@@ -64,8 +64,12 @@ def test_returning_a_failed_future_does_not_cancel_the_other_runs(attempt):
     with pytest.raises(ValueError, match="bad row"):
         failing_flow()()
     states = {run.name: run.state.name for run in kernelflow.last_run().task_runs}
-    assert states == {"extract-0": "Completed", "explode-0": "Failed", "report-0": "Failed",
-                      "cleanup-0": "Completed"}
+    assert states == {
+        "extract-0": "Completed",
+        "explode-0": "Failed",
+        "report-0": "Failed",
+        "cleanup-0": "Completed",
+    }
 
 
 def test_failed_run_graph_colours_edges_and_legend():

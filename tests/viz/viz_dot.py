@@ -25,8 +25,9 @@ class Dot:
             if head is not None:
                 self.edges.append((tail, head, attrs))
             elif tail not in ("graph", "node", "edge"):
-                label = _LABEL.search(attrs)
-                self.labels[tail] = next(g for g in label.groups() if g is not None) if label else tail
+                found = _LABEL.search(attrs)
+                label = next(g for g in found.groups() if g is not None) if found else tail
+                self.labels[tail] = label
                 self.attrs[tail] = attrs
 
     def ids(self, first_line: str) -> list[str]:

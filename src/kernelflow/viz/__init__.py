@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 __all__ = ["visualize_flow", "run_graph"]
 
 
-def visualize_flow(flow: Flow, args: tuple, kwargs: dict[str, Any],
-                   expand_maps: bool = False) -> FlowGraph:
+def visualize_flow(
+    flow: Flow, args: tuple, kwargs: dict[str, Any], expand_maps: bool = False
+) -> FlowGraph:
     """Trace ``flow``'s body with ``args``/``kwargs`` (no task runs) and draw the plan."""
     from kernelflow.viz._draw_plan import draw_plan
     from kernelflow.viz._tracker import trace

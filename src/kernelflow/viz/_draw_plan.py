@@ -16,17 +16,27 @@ from kernelflow.viz._placeholders import Ref
 from kernelflow.viz._render import FlowGraph, add_legend, edge_attrs, new_graph
 
 STYLES: dict[str, dict[str, str]] = {
-    "task": {"shape": "box", "style": "rounded,filled", "fillcolor": "#dbeafe",
-             "color": "#2563eb"},
+    "task": {"shape": "box", "style": "rounded,filled", "fillcolor": "#dbeafe", "color": "#2563eb"},
     "map": {"shape": "box3d", "style": "filled", "fillcolor": "#ede9fe", "color": "#7c3aed"},
-    "param": {"shape": "parallelogram", "style": "filled", "fillcolor": "#fef3c7",
-              "color": "#d97706"},
+    "param": {
+        "shape": "parallelogram",
+        "style": "filled",
+        "fillcolor": "#fef3c7",
+        "color": "#d97706",
+    },
     "subflow": {"style": "rounded,dashed", "color": "#64748b", "bgcolor": "#f8fafc"},
 }
-LEGEND = {"task": "task run (call or submit)", "map": "mapped task: one node for all runs",
-          "param": "flow parameter", "subflow": "subflow (cluster)"}
-TOOLTIPS = {"call": "task called directly", "submit": "task submitted (.submit)",
-            "map": "mapped task (.map)"}
+LEGEND = {
+    "task": "task run (call or submit)",
+    "map": "mapped task: one node for all runs",
+    "param": "flow parameter",
+    "subflow": "subflow (cluster)",
+}
+TOOLTIPS = {
+    "call": "task called directly",
+    "submit": "task submitted (.submit)",
+    "map": "mapped task (.map)",
+}
 
 # Past this many runs a mapped group stays one node even with expand_maps=True: a graph
 # of thousands of boxes is neither readable nor quick to lay out.
@@ -36,8 +46,11 @@ MAX_EXPANDED = 100
 def draw_plan(plan: Plan, expand_maps: bool = False) -> FlowGraph:
     """The graph of a traced plan, with a legend of the kinds of node it uses."""
     graph = new_graph(plan.flow_name)
-    expanded = {n.id for n in plan.nodes.values()
-                if expand_maps and n.kind == "map" and n.count and n.count <= MAX_EXPANDED}
+    expanded = {
+        n.id
+        for n in plan.nodes.values()
+        if expand_maps and n.kind == "map" and n.count and n.count <= MAX_EXPANDED
+    }
     used = plan.referenced()
     shown = [n for n in plan.nodes.values() if n.kind != "param" or n.id in used]
     kinds = {n.kind for n in shown} | ({"subflow"} if plan.clusters else set())
@@ -48,9 +61,15 @@ def draw_plan(plan: Plan, expand_maps: bool = False) -> FlowGraph:
     anchors = _cluster_anchors(plan, expanded)
     for tail, head, attrs in _edges(plan, expanded, anchors):
         graph.edge(tail, head, **attrs)
-    add_legend(graph, [(LEGEND[k], STYLES[k]) for k in ("task", "map", "param", "subflow")
-                       if k in kinds or k == "task"],
-               notes=["solid arrow: data passed", "dashed arrow: wait_for"])
+    add_legend(
+        graph,
+        [
+            (LEGEND[k], STYLES[k])
+            for k in ("task", "map", "param", "subflow")
+            if k in kinds or k == "task"
+        ],
+        notes=["solid arrow: data passed", "dashed arrow: wait_for"],
+    )
     return graph
 
 
@@ -70,8 +89,9 @@ def _add_cluster(graph: Any, plan: Plan, cluster: PlanCluster, expanded: set[str
         _add_nodes(sub, plan, members, expanded)
         if not members:
             # Graphviz drops empty clusters, and edges need a node to end at.
-            sub.node(f"{cluster.id}_empty", label="(no task calls)", shape="plaintext",
-                     fontsize="10")
+            sub.node(
+                f"{cluster.id}_empty", label="(no task calls)", shape="plaintext", fontsize="10"
+            )
         for child in plan.clusters.values():
             if child.parent == cluster.id:
                 _add_cluster(sub, plan, child, expanded)
@@ -79,8 +99,12 @@ def _add_cluster(graph: Any, plan: Plan, cluster: PlanCluster, expanded: set[str
 
 def _add_expanded_map(graph: Any, node: PlanNode) -> None:
     with graph.subgraph(name=f"cluster_{node.id}") as sub:
-        sub.attr(label=f"{node.name} × {node.count}", style="rounded",
-                 color=STYLES["map"]["color"], fontsize="11")
+        sub.attr(
+            label=f"{node.name} × {node.count}",
+            style="rounded",
+            color=STYLES["map"]["color"],
+            fontsize="11",
+        )
         for index, item in enumerate(node.items):
             label = item.run_name or f"{node.name}[{index}]"
             sub.node(f"{node.id}_{index}", label=label, tooltip=TOOLTIPS["map"], **STYLES["task"])

@@ -28,8 +28,12 @@ CATEGORIES: dict[str, dict[str, str]] = {
     "completed": {"fillcolor": "#bbf7d0", "color": "#16a34a"},
 }
 LEGEND = {
-    "completed": "completed", "cached": "cached (result reused)", "failed": "failed",
-    "crashed": "crashed", "cancelled": "cancelled", "not run": "not run (an upstream failed)",
+    "completed": "completed",
+    "cached": "cached (result reused)",
+    "failed": "failed",
+    "crashed": "crashed",
+    "cancelled": "cancelled",
+    "not run": "not run (an upstream failed)",
     "running": "not finished (pending, running, paused)",
 }
 LEGEND_ORDER = ["completed", "cached", "failed", "crashed", "cancelled", "not run"]
@@ -69,14 +73,26 @@ def draw_run(flow_run: FlowRun, expand_maps: bool = False) -> FlowGraph:
     _add_runs(graph, flow_run, expand_maps, node_of, anchors, categories)
     _add_edges(graph, flow_run, node_of, anchors)
     shown = LEGEND_ORDER + (["running"] if "running" in categories else [])
-    add_legend(graph, [(LEGEND[c], _node_style(c)) for c in shown],
-               notes=["3-D box: every run of one .map() call", "dashed arrow: wait_for",
-                      "dashed frame: subflow run"])
+    add_legend(
+        graph,
+        [(LEGEND[c], _node_style(c)) for c in shown],
+        notes=[
+            "3-D box: every run of one .map() call",
+            "dashed arrow: wait_for",
+            "dashed frame: subflow run",
+        ],
+    )
     return graph
 
 
-def _add_runs(graph: Any, flow_run: FlowRun, expand_maps: bool, node_of: dict,
-              anchors: dict, categories: set[str]) -> None:
+def _add_runs(
+    graph: Any,
+    flow_run: FlowRun,
+    expand_maps: bool,
+    node_of: dict,
+    anchors: dict,
+    categories: set[str],
+) -> None:
     """Nodes for the task runs of ``flow_run``, then a cluster for each subflow run."""
     groups: dict[int, list[TaskRun]] = {}
     for run in flow_run.task_runs:
@@ -87,8 +103,12 @@ def _add_runs(graph: Any, flow_run: FlowRun, expand_maps: bool, node_of: dict,
         node_of[run.id] = node_id
         cat = category(run.state)
         categories.add(cat)
-        graph.node(node_id, label=_run_label(run), tooltip=run.state.message or run.state.name,
-                   **_node_style(cat))
+        graph.node(
+            node_id,
+            label=_run_label(run),
+            tooltip=run.state.message or run.state.name,
+            **_node_style(cat),
+        )
     for group, runs in groups.items():
         node_id = f"g{len(node_of)}_{group}"
         cats = Counter(category(run.state) for run in runs)
@@ -101,22 +121,23 @@ def _add_runs(graph: Any, flow_run: FlowRun, expand_maps: bool, node_of: dict,
         _add_subflow(graph, sub, expand_maps, node_of, anchors, categories)
 
 
-def _add_subflow(graph: Any, sub: FlowRun, expand_maps: bool, node_of: dict, anchors: dict,
-                 categories: set[str]) -> None:
+def _add_subflow(
+    graph: Any, sub: FlowRun, expand_maps: bool, node_of: dict, anchors: dict, categories: set[str]
+) -> None:
     cluster = f"cluster_{sub.id.hex[:12]}"
     with graph.subgraph(name=cluster) as inner:
         label = f"subflow {sub.name}: {sub.state.name}"
         if sub.duration is not None:
             label += f", {format_duration(sub.duration)}"
         border = CATEGORIES[category(sub.state)]["color"]
-        inner.attr(label=label, style="rounded,dashed", color=border, bgcolor="#f8fafc",
-                   fontsize="12")
+        inner.attr(
+            label=label, style="rounded,dashed", color=border, bgcolor="#f8fafc", fontsize="12"
+        )
         before = len(node_of)
         _add_runs(inner, sub, expand_maps, node_of, anchors, categories)
         if len(node_of) == before:
             # Graphviz drops empty clusters, and edges into one need a node to end at.
-            inner.node(f"{cluster}_empty", label="(no task runs)", shape="plaintext",
-                       fontsize="10")
+            inner.node(f"{cluster}_empty", label="(no task runs)", shape="plaintext", fontsize="10")
             anchors[sub.id] = (f"{cluster}_empty", cluster)
         else:
             anchors[sub.id] = (_first_node(sub, node_of), cluster)

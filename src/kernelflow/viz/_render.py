@@ -32,35 +32,53 @@ INSTALL_HINT = (
 
 FONT = "Helvetica"
 EDGE_COLOR = "#475569"
-WAIT_FOR_EDGE = {"style": "dashed", "color": "#94a3b8", "label": "wait_for",
-                 "fontsize": "9", "fontcolor": "#64748b"}
+WAIT_FOR_EDGE = {
+    "style": "dashed",
+    "color": "#94a3b8",
+    "label": "wait_for",
+    "fontsize": "9",
+    "fontcolor": "#64748b",
+}
 
 
 class FlowGraph(graphviz.Digraph):
     """A ``graphviz.Digraph`` that shows an install hint instead of failing without ``dot``."""
 
-    def _repr_mimebundle_(self, include: Iterable[str] | None = None,
-                          exclude: Iterable[str] | None = None, **_: Any) -> dict[str, Any]:
+    def _repr_mimebundle_(
+        self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None, **_: Any
+    ) -> dict[str, Any]:
         try:
             return super()._repr_mimebundle_(include, exclude)
         except graphviz.ExecutableNotFound:
-            return {"text/plain": INSTALL_HINT,
-                    "text/html": f"<pre>{html.escape(INSTALL_HINT)}</pre>"}
+            return {
+                "text/plain": INSTALL_HINT,
+                "text/html": f"<pre>{html.escape(INSTALL_HINT)}</pre>",
+            }
 
 
 def new_graph(title: str, rankdir: str = "LR") -> FlowGraph:
     """An empty graph with kernelflow's look; ``compound`` lets edges end at clusters."""
-    graph = FlowGraph(name=title, graph_attr={
-        "rankdir": rankdir, "compound": "true", "fontname": FONT, "label": title,
-        "labelloc": "t", "fontsize": "14", "nodesep": "0.3", "ranksep": "0.45",
-    })
+    graph = FlowGraph(
+        name=title,
+        graph_attr={
+            "rankdir": rankdir,
+            "compound": "true",
+            "fontname": FONT,
+            "label": title,
+            "labelloc": "t",
+            "fontsize": "14",
+            "nodesep": "0.3",
+            "ranksep": "0.45",
+        },
+    )
     graph.attr("node", fontname=FONT, fontsize="11")
     graph.attr("edge", fontname=FONT, color=EDGE_COLOR, arrowsize="0.7")
     return graph
 
 
-def add_legend(graph: graphviz.Digraph, entries: list[tuple[str, dict[str, str]]],
-               notes: Iterable[str] = ()) -> None:
+def add_legend(
+    graph: graphviz.Digraph, entries: list[tuple[str, dict[str, str]]], notes: Iterable[str] = ()
+) -> None:
     """A legend node: one swatch per style used, then notes about the edges.
 
     Args:
@@ -78,8 +96,11 @@ def add_legend(graph: graphviz.Digraph, entries: list[tuple[str, dict[str, str]]
         )
     for note in notes:
         rows.append(f'<TR><TD COLSPAN="2" ALIGN="LEFT">{html.escape(note)}</TD></TR>')
-    table = ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2">'
-             + "".join(rows) + "</TABLE>>")
+    table = (
+        '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2">'
+        + "".join(rows)
+        + "</TABLE>>"
+    )
     graph.node("legend", label=table, shape="plaintext", fontsize="10")
 
 

@@ -51,17 +51,25 @@ class Tracker:
 
     # --- entry points called by Task and Flow (the seams in tasks.py and flows.py) ------
 
-    def record_task_call(self, task: Task, kind: str, args: tuple, kwargs: dict,
-                         wait_for: Any) -> Any:
+    def record_task_call(
+        self, task: Task, kind: str, args: tuple, kwargs: dict, wait_for: Any
+    ) -> Any:
         """Record ``task`` called as ``kind`` ("call", "submit", "map"); return a stand-in."""
         waits = refs_in(list(wait_for or ()))
         if kind == "map":
             return self._record_map(task, task.signature.bind(args, kwargs, defaults=False), waits)
         parameters = task.signature.bind(args, kwargs)
-        node = self.plan.add(PlanNode(
-            f"t{next(self._ids)}", "task", task.name, _cluster.get(), call=kind,
-            run_name=run_name(task, parameters), inputs=_inputs(parameters, waits),
-        ))
+        node = self.plan.add(
+            PlanNode(
+                f"t{next(self._ids)}",
+                "task",
+                task.name,
+                _cluster.get(),
+                call=kind,
+                run_name=run_name(task, parameters),
+                inputs=_inputs(parameters, waits),
+            )
+        )
         value = Traced(_stand_in(task), frozenset({Ref(node.id)}))
         if kind == "submit":
             return VizFuture(Ref(node.id), value)
@@ -107,9 +115,14 @@ class Tracker:
         for name in flow.signature.signature.parameters:
             given = name in bound.arguments
             value = bound.arguments[name] if given else UNKNOWN
-            node = self.plan.add(PlanNode(
-                f"p_{name}", "param", name, value=_short_repr(value) if given else None,
-            ))
+            node = self.plan.add(
+                PlanNode(
+                    f"p_{name}",
+                    "param",
+                    name,
+                    value=_short_repr(value) if given else None,
+                )
+            )
             parameters[name] = Traced(value, frozenset({Ref(node.id)}) | refs_in(value))
         return parameters
 
@@ -123,24 +136,36 @@ class Tracker:
         group = f"m{next(self._ids)}"
         items = []
         for index in range(count or 1):
-            call = {key: (values[index] if values is not None else parameters[key])
-                    for key, values in iterables.items()}
+            call = {
+                key: (values[index] if values is not None else parameters[key])
+                for key, values in iterables.items()
+            }
             call.update(static)
             for key, default in task.signature.defaults.items():
                 call.setdefault(key, default)
             name = run_name(task, task.signature.collapse_var_keyword(call)) if count else None
             items.append(MapItem(name, _inputs(call, waits)))
-        node = self.plan.add(PlanNode(
-            group, "map", task.name, _cluster.get(), call="map", count=count, items=items,
-            inputs=_merge_inputs(item.inputs for item in items),
-            run_name=task.task_run_name if isinstance(task.task_run_name, str) else None,
-        ))
+        node = self.plan.add(
+            PlanNode(
+                group,
+                "map",
+                task.name,
+                _cluster.get(),
+                call="map",
+                count=count,
+                items=items,
+                inputs=_merge_inputs(item.inputs for item in items),
+                run_name=task.task_run_name if isinstance(task.task_run_name, str) else None,
+            )
+        )
         stand_in = _stand_in(task)
         if count is None:
             ref = Ref(node.id)
             return VizFutureList([VizFuture(ref, Traced(stand_in, frozenset({ref})))], group, None)
-        futures = [VizFuture(Ref(group, i), Traced(stand_in, frozenset({Ref(group, i)})))
-                   for i in range(count)]
+        futures = [
+            VizFuture(Ref(group, i), Traced(stand_in, frozenset({Ref(group, i)})))
+            for i in range(count)
+        ]
         return VizFutureList(futures, group, count)
 
     # --- naming, for error messages --------------------------------------------------------
