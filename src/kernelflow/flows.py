@@ -78,7 +78,7 @@ class Flow(Generic[P, R]):
         """
         tracker = visualize_tracker.get()
         if tracker is not None:
-            return tracker.record_subflow_call(self, args, kwargs)
+            return tracker.record_subflow_call(self, args, kwargs, return_state)
         from kernelflow._engine.flow_engine import run_flow_async, run_flow_sync
 
         if self.isasync:

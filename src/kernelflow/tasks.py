@@ -122,7 +122,7 @@ class Task(Generic[P, R]):
         """
         tracker = visualize_tracker.get()
         if tracker is not None:
-            return tracker.record_task_call(self, "call", args, kwargs, wait_for)
+            return tracker.record_task_call(self, "call", args, kwargs, wait_for, return_state)
         from kernelflow._engine.calls import call_task
 
         return call_task(self, self.signature.bind(args, kwargs), wait_for, return_state)
@@ -132,7 +132,7 @@ class Task(Generic[P, R]):
         """Start a run on the flow's task runner (or the background one) and return its future."""
         tracker = visualize_tracker.get()
         if tracker is not None:
-            return tracker.record_task_call(self, "submit", args, kwargs, wait_for)
+            return tracker.record_task_call(self, "submit", args, kwargs, wait_for, return_state)
         parameters = self.signature.bind(args, kwargs)
         future = _current_runner().submit(self, parameters, wait_for)
         if return_state:
@@ -149,7 +149,7 @@ class Task(Generic[P, R]):
         """
         tracker = visualize_tracker.get()
         if tracker is not None:
-            return tracker.record_task_call(self, "map", args, kwargs, wait_for)
+            return tracker.record_task_call(self, "map", args, kwargs, wait_for, return_state)
         parameters = self.signature.bind(args, kwargs, defaults=False)
         futures = _current_runner().map(self, parameters, wait_for)
         if return_state:

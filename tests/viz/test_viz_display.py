@@ -88,6 +88,29 @@ my_flow.visualize()
 """
 
 
+ASYNC_CELL = """
+import asyncio
+
+@task(viz_return_value=[1, 2])
+async def fetch():
+    return [1, 2]
+
+@task
+async def store(item):
+    return item
+
+@flow
+async def child(items):
+    await asyncio.gather(*[store(i) for i in items])
+
+@flow
+async def async_flow():
+    await child(await fetch())
+
+async_flow.visualize()
+"""
+
+
 @pytest.mark.kernel
 def test_notebook_cell_shows_the_graph_as_svg(dot_binary, tmp_path):
     from kernel import RealKernel
@@ -101,6 +124,11 @@ def test_notebook_cell_shows_the_graph_as_svg(dot_binary, tmp_path):
         reply = kernel.execute("import kernelflow\nmy_flow()\nkernelflow.last_run().graph()")
         svgs = reply.data("image/svg+xml")
         assert svgs and "transform × 3" in svgs[0]
+
+        # An async flow is traced on the kernel's own running loop.
+        reply = kernel.execute(ASYNC_CELL)
+        svgs = reply.data("image/svg+xml")
+        assert svgs and "subflow: child" in svgs[0] and "fetch" in svgs[0]
 
 
 @pytest.mark.kernel

@@ -230,7 +230,9 @@ def test_subflow_cluster_with_edges_in_and_out(calls):
     assert calls == []
 
 
-def test_async_flow_with_async_tasks_and_async_subflow(calls):
+def async_example(calls):
+    """An async flow: async tasks awaited, mapped, gathered in an async subflow."""
+
     @task(viz_return_value=[1, 2, 3])
     async def fetch_all():
         calls.append("fetch")
@@ -251,12 +253,28 @@ def test_async_flow_with_async_tasks_and_async_subflow(calls):
         await process(first)
         await child(items)
 
-    graph = dot(main.visualize())
+    return main
+
+
+def assert_async_example_graph(graph):
     f = graph.id("fetch_all")
     assert "× 3 runs" in graph.labels[graph.ids("process")[0]]
     assert "subflow: child" in graph.source
     assert len(graph.ids("process")) == 1 + 1 + 3
     assert all(t == f or graph.labels[t].startswith("process") for t, _ in graph.data_edges())
+
+
+def test_async_flow_with_async_tasks_and_async_subflow(calls):
+    assert_async_example_graph(dot(async_example(calls).visualize()))
+    assert calls == []
+
+
+def test_async_flow_visualized_while_an_event_loop_runs(calls):
+    # As in a notebook cell: sync code, with the kernel's loop running in this thread.
+    async def cell():
+        return async_example(calls).visualize()
+
+    assert_async_example_graph(dot(asyncio.run(cell())))
     assert calls == []
 
 
@@ -294,6 +312,38 @@ def test_allow_failure_and_quote(calls):
     first_up, second_up = graph.ids("up")
     first_down, second_down = graph.ids("down")
     assert graph.data_edges() == {(first_up, first_down)}
+
+
+def test_return_state_gives_completed_states_that_keep_lineage(calls):
+    @task(viz_return_value=2)
+    def first():
+        calls.append("first")
+
+    @task
+    def second(x):
+        calls.append("second")
+
+    @flow
+    def sub():
+        return first()
+
+    @flow
+    def with_states():
+        state = first(return_state=True)
+        if state.is_completed():
+            second(state.result())
+        submitted = first.submit(return_state=True)
+        mapped = second.map([1, 2], return_state=True)
+        assert [s.is_completed() for s in mapped] == [True, True]
+        second(submitted.result())
+        second(sub(return_state=True).result())
+
+    graph = dot(with_states.visualize())
+    assert len(graph.data_edges()) == 3
+    assert {(graph.labels[t], graph.labels[h]) for t, h in graph.data_edges()} == {
+        ("first", "second")
+    }
+    assert calls == []
 
 
 def test_map_length_mismatch_is_reported_as_when_running():

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kernelflow._annotations import allow_failure, quote, unmapped
 from kernelflow._context import flow_run_context, visualize_tracker
 from kernelflow.exceptions import MappingLengthMismatch, MappingMissingIterable
+from kernelflow.states import Completed
 from kernelflow.task_runners import _isiterable
 from kernelflow.tasks import format_run_name
 from kernelflow.viz._model import Inputs, MapItem, Plan, PlanCluster, PlanNode
@@ -52,12 +53,21 @@ class Tracker:
     # --- entry points called by Task and Flow (the seams in tasks.py and flows.py) ------
 
     def record_task_call(
-        self, task: Task, kind: str, args: tuple, kwargs: dict, wait_for: Any
+        self,
+        task: Task,
+        kind: str,
+        args: tuple,
+        kwargs: dict,
+        wait_for: Any,
+        return_state: bool = False,
     ) -> Any:
-        """Record ``task`` called as ``kind`` ("call", "submit", "map"); return a stand-in."""
+        """Record ``task`` called as ``kind`` ("call", "submit", "map"); return a stand-in
+        (a Completed state holding it, for ``return_state=True``)."""
         waits = refs_in(list(wait_for or ()))
         if kind == "map":
-            return self._record_map(task, task.signature.bind(args, kwargs, defaults=False), waits)
+            parameters = task.signature.bind(args, kwargs, defaults=False)
+            futures = self._record_map(task, parameters, waits)
+            return [future.state for future in futures] if return_state else futures
         parameters = task.signature.bind(args, kwargs)
         node = self.plan.add(
             PlanNode(
@@ -72,29 +82,35 @@ class Tracker:
         )
         value = Traced(_stand_in(task), frozenset({Ref(node.id)}))
         if kind == "submit":
-            return VizFuture(Ref(node.id), value)
+            future = VizFuture(Ref(node.id), value)
+            return future.state if return_state else future
+        result = Completed(value) if return_state else value
         if task.isasync and self._async[_cluster.get()]:
-            return ready(value)  # an async task called in an async flow gives an awaitable
-        return value
+            return ready(result)  # an async task called in an async flow gives an awaitable
+        return result
 
-    def record_subflow_call(self, flow: Flow, args: tuple, kwargs: dict) -> Any:
+    def record_subflow_call(
+        self, flow: Flow, args: tuple, kwargs: dict, return_state: bool = False
+    ) -> Any:
         """Trace a subflow's body inside a new cluster; return what its caller would get."""
         if flow.isasync:
-            return self._trace_subflow_async(flow, args, kwargs)
+            return self._trace_subflow_async(flow, args, kwargs, return_state)
         cluster, call_args, call_kwargs, token = self._enter_subflow(flow, args, kwargs)
         try:
             returned = flow.fn(*call_args, **call_kwargs)
         finally:
             _cluster.reset(token)
-        return _subflow_result(returned, cluster)
+        return _subflow_result(returned, cluster, return_state)
 
-    async def _trace_subflow_async(self, flow: Flow, args: tuple, kwargs: dict) -> Any:
+    async def _trace_subflow_async(
+        self, flow: Flow, args: tuple, kwargs: dict, return_state: bool
+    ) -> Any:
         cluster, call_args, call_kwargs, token = self._enter_subflow(flow, args, kwargs)
         try:
             returned = await flow.fn(*call_args, **call_kwargs)
         finally:
             _cluster.reset(token)
-        return _subflow_result(returned, cluster)
+        return _subflow_result(returned, cluster, return_state)
 
     def _enter_subflow(self, flow: Flow, args: tuple, kwargs: dict) -> tuple:
         parameters = flow.bind_parameters(args, kwargs)
@@ -232,13 +248,13 @@ def _stand_in(task: Task) -> Any:
     return UNKNOWN if task.viz_return_value is None else task.viz_return_value
 
 
-def _subflow_result(returned: Any, cluster: PlanCluster) -> Any:
+def _subflow_result(returned: Any, cluster: PlanCluster, return_state: bool) -> Any:
     """What the subflow call gives its caller: its return value, with lineage. A value
     that came from none of its tasks still depends on the subflow as a whole."""
     value = resolve_returned(returned)
-    if refs_in(value):
-        return value
-    return Traced(value, frozenset({Ref(cluster.id)}))
+    if not refs_in(value):
+        value = Traced(value, frozenset({Ref(cluster.id)}))
+    return Completed(value) if return_state else value
 
 
 class _CannotForm:
