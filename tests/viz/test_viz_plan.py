@@ -57,6 +57,10 @@ def test_etl_map_over_an_upstream_viz_return_value(etl_tasks, calls):
         expanded.data_edges()
     )
     assert f"subgraph cluster_{t}" in expanded.source
+    assert "mapped task: one node" in graph.attrs["legend"]
+    assert "mapped task: one node" not in expanded.attrs["legend"]
+    assert "purple frame" in expanded.attrs["legend"]
+    assert "wait_for" not in graph.attrs["legend"]
     assert calls == []
 
 

@@ -124,6 +124,9 @@ def test_mapped_runs_are_one_node_with_counts_or_expanded():
     assert len([i for i in expanded.labels if i.startswith("r")]) == 5
     assert fill("failed") in expanded.attrs[expanded.id("check-1")]
     assert len(expanded.data_edges()) == 4
+    assert 'label="check × 4"' in expanded.source  # the frame around the mapped runs
+    assert "3-D box" in graph.attrs["legend"] and "3-D box" not in expanded.attrs["legend"]
+    assert "wait_for" not in graph.attrs["legend"]  # notes only for what is drawn
 
 
 def test_subflow_runs_are_clusters_with_edges_into_them(calls):

@@ -13,11 +13,11 @@ from typing import Any
 
 from kernelflow.viz._model import Plan, PlanCluster, PlanNode
 from kernelflow.viz._placeholders import Ref
-from kernelflow.viz._render import FlowGraph, add_legend, edge_attrs, new_graph
+from kernelflow.viz._render import MAP_COLOR, FlowGraph, add_legend, edge_attrs, new_graph
 
 STYLES: dict[str, dict[str, str]] = {
     "task": {"shape": "box", "style": "rounded,filled", "fillcolor": "#dbeafe", "color": "#2563eb"},
-    "map": {"shape": "box3d", "style": "filled", "fillcolor": "#ede9fe", "color": "#7c3aed"},
+    "map": {"shape": "box3d", "style": "filled", "fillcolor": "#ede9fe", "color": MAP_COLOR},
     "param": {
         "shape": "parallelogram",
         "style": "filled",
@@ -53,23 +53,22 @@ def draw_plan(plan: Plan, expand_maps: bool = False) -> FlowGraph:
     }
     used = plan.referenced()
     shown = [n for n in plan.nodes.values() if n.kind != "param" or n.id in used]
-    kinds = {n.kind for n in shown} | ({"subflow"} if plan.clusters else set())
+    kinds = {n.kind for n in shown if n.id not in expanded}
+    kinds |= {"subflow"} if plan.clusters else set()
     _add_nodes(graph, plan, [n for n in shown if n.cluster is None], expanded)
     for cluster in plan.clusters.values():
         if cluster.parent is None:
             _add_cluster(graph, plan, cluster, expanded)
     anchors = _cluster_anchors(plan, expanded)
+    waits = False
     for tail, head, attrs in _edges(plan, expanded, anchors):
         graph.edge(tail, head, **attrs)
-    add_legend(
-        graph,
-        [
-            (LEGEND[k], STYLES[k])
-            for k in ("task", "map", "param", "subflow")
-            if k in kinds or k == "task"
-        ],
-        notes=["solid arrow: data passed", "dashed arrow: wait_for"],
-    )
+        waits = waits or "style" in attrs
+    entries = [(LEGEND[k], STYLES[k]) for k in LEGEND if k in kinds or k == "task"]
+    notes = ["solid arrow: data passed"]
+    notes += ["dashed arrow: wait_for"] if waits else []
+    notes += ["purple frame: the runs of one .map() call"] if expanded else []
+    add_legend(graph, entries, notes)
     return graph
 
 

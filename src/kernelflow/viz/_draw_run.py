@@ -15,7 +15,14 @@ from typing import Any
 from kernelflow._runs import FlowRun, TaskRun
 from kernelflow.exceptions import UpstreamTaskError
 from kernelflow.states import State, StateType
-from kernelflow.viz._render import FlowGraph, add_legend, edge_attrs, format_duration, new_graph
+from kernelflow.viz._render import (
+    MAP_COLOR,
+    FlowGraph,
+    add_legend,
+    edge_attrs,
+    format_duration,
+    new_graph,
+)
 
 # Final-state categories, worst first: a mapped group takes the colour of its worst run.
 CATEGORIES: dict[str, dict[str, str]] = {
@@ -69,19 +76,14 @@ def draw_run(flow_run: FlowRun, expand_maps: bool = False) -> FlowGraph:
     graph = new_graph(title)
     node_of: dict[uuid.UUID, str] = {}
     anchors: dict[uuid.UUID, str] = {}
-    categories: set[str] = set()
-    _add_runs(graph, flow_run, expand_maps, node_of, anchors, categories)
-    _add_edges(graph, flow_run, node_of, anchors)
-    shown = LEGEND_ORDER + (["running"] if "running" in categories else [])
-    add_legend(
-        graph,
-        [(LEGEND[c], _node_style(c)) for c in shown],
-        notes=[
-            "3-D box: every run of one .map() call",
-            "dashed arrow: wait_for",
-            "dashed frame: subflow run",
-        ],
-    )
+    drawn: set[str] = set()  # the state categories, and "map"/"subflow" if any were drawn
+    _add_runs(graph, flow_run, expand_maps, node_of, anchors, drawn)
+    waits = _add_edges(graph, flow_run, node_of, anchors)
+    shown = LEGEND_ORDER + (["running"] if "running" in drawn else [])
+    notes = ["3-D box: every run of one .map() call"] if "map" in drawn else []
+    notes += ["dashed arrow: wait_for"] if waits else []
+    notes += ["dashed frame: subflow run"] if "subflow" in drawn else []
+    add_legend(graph, [(LEGEND[c], _node_style(c)) for c in shown], notes)
     return graph
 
 
@@ -91,38 +93,51 @@ def _add_runs(
     expand_maps: bool,
     node_of: dict,
     anchors: dict,
-    categories: set[str],
+    drawn: set[str],
 ) -> None:
     """Nodes for the task runs of ``flow_run``, then a cluster for each subflow run."""
     groups: dict[int, list[TaskRun]] = {}
     for run in flow_run.task_runs:
-        if run.map_group is not None and not expand_maps:
+        if run.map_group is None:
+            _add_run_node(graph, run, node_of, drawn)
+        else:
             groups.setdefault(run.map_group, []).append(run)
-            continue
-        node_id = f"r{len(node_of)}"
-        node_of[run.id] = node_id
-        cat = category(run.state)
-        categories.add(cat)
-        graph.node(
-            node_id,
-            label=_run_label(run),
-            tooltip=run.state.message or run.state.name,
-            **_node_style(cat),
-        )
     for group, runs in groups.items():
-        node_id = f"g{len(node_of)}_{group}"
         cats = Counter(category(run.state) for run in runs)
-        categories.update(cats)
+        drawn.update(cats)
+        if expand_maps:
+            # Each run its own node, framed together as one .map() call.
+            with graph.subgraph(name=f"cluster_{flow_run.id.hex[:12]}_map{group}") as frame:
+                frame.attr(
+                    label=f"{runs[0].task.name} × {len(runs)}",
+                    style="rounded",
+                    color=MAP_COLOR,
+                    fontsize="11",
+                )
+                for run in runs:
+                    _add_run_node(frame, run, node_of, drawn)
+            continue
+        drawn.add("map")
+        node_id = f"g{len(node_of)}_{group}"
         worst = next(c for c in CATEGORIES if c in cats)
         for run in runs:
             node_of[run.id] = node_id
         graph.node(node_id, label=_group_label(runs, cats), **_node_style(worst, "box3d"))
     for sub in flow_run.subflow_runs:
-        _add_subflow(graph, sub, expand_maps, node_of, anchors, categories)
+        _add_subflow(graph, sub, expand_maps, node_of, anchors, drawn)
+
+
+def _add_run_node(graph: Any, run: TaskRun, node_of: dict, drawn: set[str]) -> None:
+    node_id = f"r{len(node_of)}"
+    node_of[run.id] = node_id
+    cat = category(run.state)
+    drawn.add(cat)
+    tooltip = run.state.message or run.state.name
+    graph.node(node_id, label=_run_label(run), tooltip=tooltip, **_node_style(cat))
 
 
 def _add_subflow(
-    graph: Any, sub: FlowRun, expand_maps: bool, node_of: dict, anchors: dict, categories: set[str]
+    graph: Any, sub: FlowRun, expand_maps: bool, node_of: dict, anchors: dict, drawn: set[str]
 ) -> None:
     cluster = f"cluster_{sub.id.hex[:12]}"
     with graph.subgraph(name=cluster) as inner:
@@ -134,7 +149,8 @@ def _add_subflow(
             label=label, style="rounded,dashed", color=border, bgcolor="#f8fafc", fontsize="12"
         )
         before = len(node_of)
-        _add_runs(inner, sub, expand_maps, node_of, anchors, categories)
+        drawn.add("subflow")
+        _add_runs(inner, sub, expand_maps, node_of, anchors, drawn)
         if len(node_of) == before:
             # Graphviz drops empty clusters, and edges into one need a node to end at.
             inner.node(f"{cluster}_empty", label="(no task runs)", shape="plaintext", fontsize="10")
@@ -172,7 +188,8 @@ def _group_label(runs: list[TaskRun], cats: Counter) -> str:
     return label
 
 
-def _add_edges(graph: Any, flow_run: FlowRun, node_of: dict, anchors: dict) -> None:
+def _add_edges(graph: Any, flow_run: FlowRun, node_of: dict, anchors: dict) -> bool:
+    """Draw every upstream edge once; True if any was a ``wait_for`` edge."""
     seen: set[tuple[str, str, bool]] = set()
     for run, upstream in _all_upstreams(flow_run):
         head, lhead = _endpoint(run, node_of, anchors)
@@ -189,6 +206,7 @@ def _add_edges(graph: Any, flow_run: FlowRun, node_of: dict, anchors: dict) -> N
                 if lhead:
                     attrs["lhead"] = lhead
                 graph.edge(tail, head, **attrs)
+    return any(waits for _, _, waits in seen)
 
 
 def _endpoint(run: TaskRun | FlowRun, node_of: dict, anchors: dict) -> tuple[str | None, str]:

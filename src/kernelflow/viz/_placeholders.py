@@ -252,7 +252,7 @@ def _needs_value_message(refs: frozenset[Ref], why: str) -> str:
     return (
         f"Flow.visualize() runs no tasks, but the flow code needed the value of {which} "
         f"for {why}. Flow code outside tasks still runs during visualize. Give the task a "
-        f"stand-in value to use while visualizing, e.g. @task(viz_return_value=[1, 2, 3]), "
+        f"stand-in value to use while visualizing, @task(viz_return_value=<an example result>), "
         f"or keep that logic inside a task."
     )
 

@@ -31,6 +31,7 @@ INSTALL_HINT = (
 )
 
 FONT = "Helvetica"
+MAP_COLOR = "#7c3aed"  # mapped tasks, in both graphs
 EDGE_COLOR = "#475569"
 WAIT_FOR_EDGE = {
     "style": "dashed",
