@@ -160,6 +160,10 @@ class Task(Generic[P, R]):
     def apply_async(self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
                     wait_for: Iterable[Any] | None = None) -> TaskFuture[R]:
         """Start a run on the session's background runner, inside a flow or not."""
+        tracker = visualize_tracker.get()
+        if tracker is not None:
+            return tracker.record_task_call(self, "submit", tuple(args), dict(kwargs or {}),
+                                            wait_for)
         from kernelflow._engine.background import background_runner
 
         parameters = self.signature.bind(tuple(args), dict(kwargs or {}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 
 import pytest
@@ -347,6 +348,34 @@ def test_return_state_gives_completed_states_that_keep_lineage(calls):
     assert {(graph.labels[t], graph.labels[h]) for t, h in graph.data_edges()} == {
         ("first", "second")
     }
+    assert calls == []
+
+
+def test_copies_delay_and_big_maps(calls):
+    @task(viz_return_value={"rows": [1, 2]})
+    def config():
+        calls.append("config")
+
+    @task(viz_return_value=list(range(150)))
+    def many():
+        calls.append("many")
+
+    @task
+    def use(x):
+        calls.append("use")
+
+    @flow
+    def odd_uses():
+        cfg = config()
+        use(copy.deepcopy(cfg)["rows"])  # a copy keeps the lineage
+        use(copy.copy(cfg))
+        use.delay(cfg)  # a background run is traced too, not started
+        use.map(many())
+
+    graph = dot(odd_uses.visualize(expand_maps=True))
+    assert len(graph.ids("use")) == 4  # 3 calls, and the map of 150 stays one node
+    assert "× 150 runs" in graph.labels[graph.ids("use")[3]]
+    assert len([t for t, h in graph.data_edges() if graph.labels[t] == "config"]) == 3
     assert calls == []
 
 

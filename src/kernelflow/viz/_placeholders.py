@@ -68,6 +68,8 @@ class Traced:
         return self._kf_value
 
     def __getattr__(self, name: str) -> Any:
+        if name in Traced.__slots__:
+            raise AttributeError(name)  # not set yet: copy and pickle make one bare first
         value = self._kf_value
         if name.startswith("_"):
             # Private and dunder lookups (IPython's _repr_*, numpy's __array__...) probe
@@ -78,7 +80,9 @@ class Traced:
         return derive(lambda v: getattr(v, name), self)
 
     def __setattr__(self, name: str, new: Any) -> None:
-        if self._kf_value is not UNKNOWN:
+        if name in Traced.__slots__:
+            object.__setattr__(self, name, new)  # (copy.copy and deepcopy restore slots)
+        elif self._kf_value is not UNKNOWN:
             setattr(self._kf_value, name, unwrap(new))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Traced:
