@@ -283,6 +283,16 @@ def test_async_flow_visualized_while_an_event_loop_runs(calls):
     assert calls == []
 
 
+def test_branching_on_a_parameter_not_given_says_to_pass_it():
+    @flow
+    def needs_n(n: int):
+        return "many" if n > 3 else "few"
+
+    with pytest.raises(PlaceholderValueError, match="parameter 'n'.*pass the parameter"):
+        needs_n.visualize()
+    needs_n.visualize(5)
+
+
 def test_missing_parameters_are_drawn_as_unknown_inputs(calls):
     @task
     def show(x):

@@ -252,12 +252,18 @@ def _node_names(refs: frozenset[Ref]) -> list[str]:
 
 def _needs_value_message(refs: frozenset[Ref], why: str) -> str:
     names = _node_names(refs) or ["an upstream task"]
-    which = " and ".join(names)
+    hints = []
+    if any(not name.startswith("parameter") for name in names):
+        hints.append(
+            "give the task a stand-in value to use while visualizing, "
+            "@task(viz_return_value=<an example result>), or keep that logic inside a task"
+        )
+    if any(name.startswith("parameter") for name in names):
+        hints.append("pass the parameter to visualize(), as to the flow itself")
     return (
-        f"Flow.visualize() runs no tasks, but the flow code needed the value of {which} "
-        f"for {why}. Flow code outside tasks still runs during visualize. Give the task a "
-        f"stand-in value to use while visualizing, @task(viz_return_value=<an example result>), "
-        f"or keep that logic inside a task."
+        f"Flow.visualize() runs no tasks, but the flow code needed the value of "
+        f"{' and '.join(names)} for {why}. Flow code outside tasks still runs during "
+        f"visualize: {'; or '.join(hints)}."
     )
 
 
