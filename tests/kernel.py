@@ -90,6 +90,19 @@ class RealKernel:
         """Start a cell without waiting (e.g. to interrupt it); returns its msg_id."""
         return self.client.execute(code, allow_stdin=False)
 
+    def wait_for_stream(self, msg_id: str, text: str, timeout: float = 30) -> None:
+        """Block until the running cell ``msg_id`` prints ``text`` (consumes that output)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                msg = self.client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream"
+                    and text in msg["content"]["text"]):
+                return
+        raise AssertionError(f"the cell did not print {text!r} within {timeout} s")
+
     def wait_reply(self, msg_id: str, timeout: float = 60) -> Reply:
         start = time.monotonic()
         reply = self.client.get_shell_msg(timeout=timeout)

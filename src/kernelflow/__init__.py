@@ -23,10 +23,12 @@ __all__ = [
     "Task",
     "TaskRun",
     "allow_failure",
+    "cancel_flow_run",
     "flow",
     "get_run_logger",
     "last_run",
     "pause_flow_run",
+    "paused_runs",
     "quote",
     "resume_flow_run",
     "runs",
@@ -40,6 +42,8 @@ __all__ = [
 _LAZY = {
     "pause_flow_run": "kernelflow._pause",
     "resume_flow_run": "kernelflow._pause",
+    "cancel_flow_run": "kernelflow._pause",
+    "paused_runs": "kernelflow._pause",
     "transaction": "kernelflow._transactions",
 }
 

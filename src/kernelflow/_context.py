@@ -7,6 +7,7 @@ with ``contextvars.copy_context()``, and so that asyncio tasks each see their ow
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -18,6 +19,12 @@ if TYPE_CHECKING:
     from kernelflow.task_runners import TaskRunner
 
 
+def _open_gate() -> threading.Event:
+    gate = threading.Event()
+    gate.set()
+    return gate
+
+
 @dataclass(slots=True)
 class FlowRunContext:
     """What code running inside a flow run needs: the run record, its runner, its futures."""
@@ -27,8 +34,11 @@ class FlowRunContext:
     task_runner: TaskRunner
     log_prints: bool = False
     is_async: bool = False  # an async flow: async tasks called in it give awaitables
+    loop: Any = None  # an async flow's event loop, where its submitted async tasks run
     deadline: float | None = None  # time.monotonic() past which the flow has timed out
     futures: list[TaskFuture] = field(default_factory=list)
+    # Set while the flow run may start task runs; cleared while it is paused.
+    gate: threading.Event = field(default_factory=_open_gate)
 
 
 @dataclass(slots=True)

@@ -66,7 +66,8 @@ def _ensure_handler() -> None:
                 )
             )
             _root.addHandler(handler)
-            _root.setLevel(os.environ.get("KERNELFLOW_LOGGING_LEVEL", "INFO").upper())
+            if _root.level == logging.NOTSET:  # unless the application chose a level
+                _root.setLevel(os.environ.get("KERNELFLOW_LOGGING_LEVEL", "INFO").upper())
             # Our handler prints the records; passing them up too would print them twice
             # wherever the application also configured the root logger.
             _root.propagate = False

@@ -8,7 +8,7 @@ The visualizer and the live displays read them; only the engine writes them.
 from __future__ import annotations
 
 import itertools
-import os
+import random
 import threading
 import time
 import uuid
@@ -25,14 +25,15 @@ RUN_HISTORY_SIZE = 100
 
 
 def new_run_id() -> uuid.UUID:
-    return uuid.UUID(bytes=os.urandom(16), version=4)
+    return uuid.UUID(int=random.getrandbits(128), version=4)
 
 
 class _Run:
     """What task runs and flow runs share: identity, state, history, timings, observers."""
 
     __slots__ = (
-        "id",
+        "_id_bits",
+        "_uuid",
         "name",
         "parameters",
         "state",
@@ -46,7 +47,11 @@ class _Run:
     )
 
     def __init__(self, name: str, parameters: dict[str, Any], tags: frozenset[str]) -> None:
-        self.id = new_run_id()
+        # Random bits now, the UUID object on first use: building UUIDs is a measurable
+        # share of a trivial mapped task, and most ids are never read. (random, not
+        # os.urandom: a syscall here would hand the GIL to busy workers at every submit.)
+        self._id_bits = random.getrandbits(128)
+        self._uuid: uuid.UUID | None = None
         self.name = name
         self.parameters = parameters
         self.tags = tags
@@ -56,6 +61,13 @@ class _Run:
         self.end_time: float | None = None  # time.time() of the final state
         self._lock = threading.Lock()
         self._observers: tuple[Observer, ...] = ()
+
+    @property
+    def id(self) -> uuid.UUID:
+        run_id = self._uuid
+        if run_id is None:
+            run_id = self._uuid = uuid.UUID(int=self._id_bits, version=4)
+        return run_id
 
     @property
     def duration(self) -> float | None:
@@ -189,10 +201,10 @@ class FlowRun(_Run):
         self.upstream = upstream or {}
         self.worker: str | None = None
         self._name_counters: dict[str, itertools.count[int]] = {}
-        # id(result object) -> id of the task run that returned it, so a result passed by
-        # value into another task still draws an edge. The run's state holds the object,
-        # so its id cannot be reused while this record lives.
-        self._result_links: dict[int, uuid.UUID] = {}
+        # id(result object) -> the task run that returned it, so a result passed by value
+        # into another task still draws an edge. The run's state holds the object, so its
+        # id cannot be reused while this record lives.
+        self._result_links: dict[int, TaskRun] = {}
         self._map_groups = itertools.count()
 
     @property
@@ -213,7 +225,7 @@ class FlowRun(_Run):
         """Remember that ``result`` (and its items, one level deep) came from ``task_run``."""
         links = self._result_links
         if _linkable(result):
-            links[id(result)] = task_run.id
+            links[id(result)] = task_run
             if isinstance(result, (list, tuple, set, frozenset)):
                 items = result
             elif isinstance(result, dict):
@@ -222,11 +234,12 @@ class FlowRun(_Run):
                 return
             for item in itertools.islice(items, 1000):
                 if _linkable(item):
-                    links[id(item)] = task_run.id
+                    links[id(item)] = task_run
 
     def producer_of(self, value: Any) -> uuid.UUID | None:
         """The task run that returned ``value`` in this flow run, if one did."""
-        return self._result_links.get(id(value)) if self._result_links else None
+        producer = self._result_links.get(id(value)) if self._result_links else None
+        return producer.id if producer is not None else None
 
     def graph(self, expand_maps: bool = False) -> Any:
         """A ``graphviz.Digraph`` of what ran, nodes coloured by final state, with durations.

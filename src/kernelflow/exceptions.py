@@ -9,6 +9,7 @@ The tree::
     │   ├── MappingMissingIterable              .map() got nothing to iterate over
     │   └── MappingLengthMismatch               .map() got iterables of different lengths
     ├── UpstreamTaskError                       an upstream run did not complete
+    ├── FlowPauseTimeout (also TimeoutError)    a paused flow run was not resumed in time
     ├── CancelledRun                            the result of a cancelled run was asked for
     ├── CrashedRun                              the result of a crashed run was asked for
     ├── PlaceholderValueError                   visualize: flow code needed a task's value
@@ -59,6 +60,10 @@ class UpstreamTaskError(KernelflowError):
     The downstream run ends Failed with this exception; wrap the upstream future in
     ``allow_failure(...)`` to run the downstream anyway.
     """
+
+
+class FlowPauseTimeout(KernelflowError, TimeoutError):
+    """Raised inside a flow by ``pause_flow_run`` when nobody resumed it within its timeout."""
 
 
 class CancelledRun(KernelflowError):

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from kernelflow._context import flow_run_context
+from kernelflow._runs import set_state
+from kernelflow.states import Cancelled
 
 if TYPE_CHECKING:
     import uuid
@@ -53,15 +55,29 @@ class Work:
     than block: that is what keeps nested submission on a bounded pool from deadlocking.
     """
 
-    __slots__ = ("_claim", "_call", "_future")
+    __slots__ = ("_claim", "_call", "_args", "_future", "_registry")
 
-    def __init__(self, call: Callable[[], State], future: TaskFuture) -> None:
+    def __init__(
+        self, future: TaskFuture, registry: dict[Any, Work], call: Callable[..., Any], *args: Any
+    ) -> None:
         self._claim = threading.Lock()
         self._call = call
+        self._args = args
         self._future = future
+        self._registry = registry  # the runner's unfinished work, left once finished
 
     def claim(self) -> bool:
         return self._claim.acquire(blocking=False)
+
+    def cancel(self) -> str:
+        """Keep the run from starting if it has not; say what cancelling it meant."""
+        if self.claim():
+            self._args = ()
+            return "Cancelled before it started."
+        return "Cancelled while running; its thread was abandoned."
+
+    def runs_on_this_loop(self) -> bool:
+        return False
 
     def __call__(self) -> None:
         """The executor's entry point: run unless another thread already claimed it."""
@@ -70,14 +86,35 @@ class Work:
 
     def run_claimed(self) -> None:
         try:
-            self._call()
+            self._call(*self._args)
         finally:
+            self._registry.pop(self._future, None)
             self._future._resolve()
-            self._call = None  # type: ignore[assignment]  # drop the arguments early
+            self._args = ()  # drop the arguments early
 
     @property
     def started(self) -> bool:
         return self._claim.locked()
+
+
+class LoopWork:
+    """A run of an async task scheduled as an asyncio task on its async flow's loop."""
+
+    __slots__ = ("_scheduled", "_loop")
+
+    def __init__(self, scheduled: cf.Future[Any], loop: asyncio.AbstractEventLoop) -> None:
+        self._scheduled = scheduled  # from asyncio.run_coroutine_threadsafe
+        self._loop = loop
+
+    def cancel(self) -> str:
+        self._scheduled.cancel()  # thread-safe: cancels the asyncio task on its loop
+        return "Cancelled."
+
+    def runs_on_this_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
 
 
 class TaskFuture(Generic[R]):
@@ -87,15 +124,36 @@ class TaskFuture(Generic[R]):
         task_run: The run record (live: its ``state`` moves as the run goes on).
     """
 
-    __slots__ = ("task_run", "_done", "_work", "_observed", "__weakref__")
+    __slots__ = ("task_run", "_lock", "_final", "_waiter", "_work", "_observed", "__weakref__")
+    _work: Work | LoopWork | None
 
     def __init__(self, task_run: TaskRun) -> None:
         self.task_run = task_run
-        self._done: cf.Future[State] = cf.Future()
-        self._work: Work | None = None
+        self._lock = threading.Lock()
+        self._final = False
+        self._waiter: cf.Future[State] | None = None
+        self._work = None
         # Whether user code looked at the outcome (result, state, or passed it on); a
         # flow warns about failed runs nobody looked at.
         self._observed = False
+
+    @property
+    def _done(self) -> cf.Future[State]:
+        """A ``concurrent.futures.Future`` resolved with the final State, made on first need.
+
+        Most futures are only read after their run ended; a cf.Future per run would cost
+        a Condition and a handful of objects for the garbage collector to track, which
+        is a large share of a trivial mapped task.
+        """
+        waiter = self._waiter
+        if waiter is None:
+            with self._lock:
+                waiter = self._waiter
+                if waiter is None:
+                    waiter = self._waiter = cf.Future()
+                    if self._final:
+                        waiter.set_result(self.task_run.state)
+        return waiter
 
     @property
     def task_run_id(self) -> uuid.UUID:
@@ -108,7 +166,7 @@ class TaskFuture(Generic[R]):
         return self.task_run.state
 
     def done(self) -> bool:
-        return self._done.done()
+        return self._final
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run reaches a final state, or ``timeout`` seconds pass.
@@ -117,9 +175,10 @@ class TaskFuture(Generic[R]):
             True if the run finished in time. Inside a flow run with a timeout, the wait
             ends at the flow's deadline with ``TimeoutError``.
         """
-        if self._done.done():
+        if self._final:
             return True
         self._help()
+        self._refuse_to_block_own_loop()
         deadline_wait = _bounded_by_flow_deadline(timeout)
         try:
             self._done.result(deadline_wait.timeout)
@@ -127,6 +186,9 @@ class TaskFuture(Generic[R]):
         except cf.TimeoutError:
             deadline_wait.raise_if_flow_timed_out()
             return False
+        except KeyboardInterrupt:
+            _cancel_after_interrupt([self])
+            raise
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> R:
         """Wait for the run, then give its return value.
@@ -151,16 +213,45 @@ class TaskFuture(Generic[R]):
         yield from asyncio.wrap_future(self._done).__await__()
         return self.result()
 
+    def cancel(self) -> bool:
+        """Cancel the run: a queued run never starts; a running one is marked Cancelled
+        (an async one is cancelled; a thread running sync code is abandoned).
+
+        Returns:
+            False if the run had already finished.
+        """
+        if self._final:
+            return False
+        work = self._work
+        message = work.cancel() if work is not None else "Cancelled."
+        set_state(self.task_run, Cancelled(message))
+        self._resolve()
+        return True
+
     def _help(self) -> None:
         work = self._work
-        if work is not None and worker_thread.active and work.claim():
+        if type(work) is Work and worker_thread.active and work.claim():
             work.run_claimed()
+
+    def _refuse_to_block_own_loop(self) -> None:
+        work = self._work
+        if work is not None and work.runs_on_this_loop():
+            raise RuntimeError(
+                f"Waiting synchronously for {self.task_run.name!r} would block the event loop "
+                "that has to run it. In an async flow, use `await future` (or "
+                "`await asyncio.gather(*futures)`) instead of .result() or .wait()."
+            )
 
     def _resolve(self) -> None:
         """Called once the run is final (or abandoned): wake everyone waiting."""
-        if not self._done.done():
+        with self._lock:
+            if self._final:
+                return
+            self._final = True
+            waiter = self._waiter
+        if waiter is not None:
             try:
-                self._done.set_result(self.task_run.state)
+                waiter.set_result(self.task_run.state)
             except cf.InvalidStateError:  # resolved by another thread just now
                 pass
 
@@ -199,12 +290,22 @@ def wait(futures: Iterable[TaskFuture[Any]], timeout: float | None = None) -> Do
     futures = list(futures)
     for future in futures:
         future._help()
-    by_done = {future._done: future for future in futures}
+        if not future._final:
+            future._refuse_to_block_own_loop()
+    done = {future for future in futures if future._final}
+    pending = {future._done: future for future in futures if future not in done}
+    if not pending:
+        return DoneAndNotDoneFutures(done, set())
     deadline_wait = _bounded_by_flow_deadline(timeout)
-    done, not_done = cf.wait(by_done, timeout=deadline_wait.timeout)
-    if not_done:
+    try:
+        finished, unfinished = cf.wait(pending, timeout=deadline_wait.timeout)
+    except KeyboardInterrupt:
+        _cancel_after_interrupt(pending.values())
+        raise
+    if unfinished:
         deadline_wait.raise_if_flow_timed_out()
-    return DoneAndNotDoneFutures({by_done[f] for f in done}, {by_done[f] for f in not_done})
+    done.update(pending[f] for f in finished)
+    return DoneAndNotDoneFutures(done, {pending[f] for f in unfinished})
 
 
 def as_completed(
@@ -218,9 +319,22 @@ def as_completed(
     futures = list(futures)
     for future in futures:
         future._help()
-    by_done = {future._done: future for future in futures}
-    for done in cf.as_completed(by_done, timeout=timeout):
-        yield by_done[done]
+    pending = {}
+    for future in futures:
+        if future._final:
+            yield future
+        else:
+            pending[future._done] = future
+    for done in cf.as_completed(pending, timeout=timeout):
+        yield pending[done]
+
+
+def _cancel_after_interrupt(futures: Iterable[TaskFuture[Any]]) -> None:
+    # The notebook's Stop button while waiting at top level: stop what was waited for.
+    # (Inside a flow run, the flow engine cancels all of the flow's runs instead.)
+    if flow_run_context.get() is None:
+        for future in futures:
+            future.cancel()
 
 
 class _DeadlineWait:

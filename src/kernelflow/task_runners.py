@@ -9,24 +9,26 @@ observe the run records instead.
 from __future__ import annotations
 
 import abc
+import asyncio
 import logging
 import sys
-import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
-from functools import partial
 from io import IOBase
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._annotations import allow_failure, quote, unmapped
 from kernelflow._context import flow_run_context
 from kernelflow._engine.inputs import Resolved, find_upstream
-from kernelflow._engine.task_engine import create_task_run, map_position, run_task_sync
-from kernelflow._runs import set_state
+from kernelflow._engine.task_engine import (
+    create_task_run,
+    map_position,
+    run_task_async,
+    run_task_sync,
+)
 from kernelflow.exceptions import MappingLengthMismatch, MappingMissingIterable, UpstreamTaskError
-from kernelflow.futures import TaskFuture, TaskFutureList, Work, worker_thread
-from kernelflow.states import Cancelled
+from kernelflow.futures import LoopWork, TaskFuture, TaskFutureList, Work, worker_thread
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -171,8 +173,7 @@ class ThreadPoolTaskRunner(TaskRunner):
             raise ValueError(f"max_workers must be a positive int or None, not {max_workers!r}.")
         self._max_workers = sys.maxsize if max_workers is None else max_workers
         self._executor: ThreadPoolExecutor | None = None
-        self._unfinished: dict[TaskFuture, Work] = {}
-        self._lock = threading.Lock()
+        self._unfinished: dict[TaskFuture, Work | LoopWork] = {}
 
     def duplicate(self) -> ThreadPoolTaskRunner:
         return type(self)(max_workers=self._max_workers)
@@ -189,19 +190,26 @@ class ThreadPoolTaskRunner(TaskRunner):
         flow_ctx = flow_run_context.get()
         run, upstream = create_task_run(task, parameters, wait_for, flow_ctx, dependencies)
         future: TaskFuture = TaskFuture(run)
-        call = partial(run_task_sync, task, run, parameters, wait_for, upstream, flow_ctx)
-        work = future._work = Work(call, future)
-        with self._lock:
-            self._unfinished[future] = work
-        future._done.add_done_callback(partial(self._forget, future))
+        args = (task, run, parameters, wait_for, upstream, flow_ctx)
+        if task.isasync and flow_ctx is not None and flow_ctx.loop is not None:
+            # An async task in an async flow: an asyncio task on the flow's own loop, so
+            # such runs are concurrent without threads and share the loop's objects.
+            scheduled = asyncio.run_coroutine_threadsafe(run_task_async(*args), flow_ctx.loop)
+            future._work = LoopWork(scheduled, flow_ctx.loop)
+            scheduled.add_done_callback(lambda _: self._finished(future))
+        else:
+            future._work = Work(future, self._unfinished, run_task_sync, *args)
+            self._executor.submit(copy_context().run, future._work)
+        # Plain dict operations, atomic under the GIL: a lock here would be contended by
+        # every worker finishing a run, and each contended acquire hands the GIL around.
+        self._unfinished[future] = future._work
         if flow_ctx is not None:
             flow_ctx.futures.append(future)
-        self._executor.submit(copy_context().run, work)
         return future
 
-    def _forget(self, future: TaskFuture, _done: Any) -> None:
-        with self._lock:
-            self._unfinished.pop(future, None)
+    def _finished(self, future: TaskFuture) -> None:
+        self._unfinished.pop(future, None)
+        future._resolve()
 
     def cancel_all(self) -> None:
         """Cancel queued runs and mark running ones Cancelled, without waiting for them.
@@ -209,16 +217,10 @@ class ThreadPoolTaskRunner(TaskRunner):
         Running threads are abandoned (Python cannot stop them), so an interrupted
         notebook cell returns at once. A started runner gets a fresh pool and stays usable.
         """
-        with self._lock:
-            unfinished = list(self._unfinished.items())
-            self._unfinished.clear()
-        for future, work in unfinished:
-            if work.claim():
-                message = "Cancelled before it started."
-            else:
-                message = "Cancelled while running; its thread was abandoned."
-            set_state(future.task_run, Cancelled(message))
-            future._resolve()
+        unfinished = list(self._unfinished)
+        self._unfinished.clear()
+        for future in unfinished:
+            future.cancel()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = self._new_executor() if self._started else None

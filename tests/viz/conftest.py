@@ -1,21 +1,12 @@
-"""Helpers for the graph tests: the real ``dot`` binary, and reading DOT source."""
+"""Fixtures for the graph tests: the real ``dot`` binary, and a call log."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-# tests/kernel.py (RealKernel) lives one level up.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "kernel: runs a real Jupyter kernel (slower)")
 
 
 @pytest.fixture(scope="session")

@@ -113,7 +113,7 @@ async_flow.visualize()
 
 @pytest.mark.kernel
 def test_notebook_cell_shows_the_graph_as_svg(dot_binary, tmp_path):
-    from kernel import RealKernel
+    from tests.kernel import RealKernel
 
     with RealKernel(env={"KERNELFLOW_HOME": str(tmp_path)}) as kernel:
         reply = kernel.execute(NOTEBOOK_CELL)
@@ -133,7 +133,7 @@ def test_notebook_cell_shows_the_graph_as_svg(dot_binary, tmp_path):
 
 @pytest.mark.kernel
 def test_notebook_cell_without_dot_shows_the_hint(tmp_path):
-    from kernel import RealKernel
+    from tests.kernel import RealKernel
 
     # The kernel runs this interpreter by its full path, so an empty PATH hides only dot.
     env = {"KERNELFLOW_HOME": str(tmp_path), "PATH": str(tmp_path)}

@@ -7,13 +7,13 @@ import copy
 import threading
 
 import pytest
-from viz_dot import dot
-from viz_examples import subflow_example
 
 import kernelflow
 from kernelflow import allow_failure, flow, quote, task
 from kernelflow._context import visualize_tracker
 from kernelflow.exceptions import MappingLengthMismatch, PlaceholderValueError
+from tests.viz.viz_dot import dot
+from tests.viz.viz_examples import subflow_example
 
 
 @pytest.fixture

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from viz_dot import dot
-from viz_examples import subflow_example
 
 import kernelflow
 from kernelflow import allow_failure, flow, task
 from kernelflow.exceptions import UpstreamTaskError
 from kernelflow.states import Cached, Cancelled, Completed, Crashed, Failed, Running
 from kernelflow.viz._draw_run import CATEGORIES, category
+from tests.viz.viz_dot import dot
+from tests.viz.viz_examples import subflow_example
 
 
 def fill(category_name: str) -> str:

@@ -6,11 +6,10 @@ task appends to a call log, and the log stays empty: visualize runs no task.
 
 from __future__ import annotations
 
-from viz_dot import dot
-
 from kernelflow import flow, task, unmapped
 from kernelflow.futures import wait
 from kernelflow.task_runners import ThreadPoolTaskRunner
+from tests.viz.viz_dot import dot
 
 
 def test_elevator_ten_submits_no_edges(calls):

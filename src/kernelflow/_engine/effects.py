@@ -14,7 +14,7 @@ import contextvars
 import inspect
 import threading
 import time
-from collections.abc import Callable, Coroutine, Generator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -44,59 +44,84 @@ class Effect:
         raise NotImplementedError
 
 
+Bindings = tuple[tuple[contextvars.ContextVar[Any], Any], ...]
+
+
 @dataclass(slots=True)
 class Invoke(Effect):
-    """Call ``fn(*args, **kwargs)`` inside ``context``; give back an Outcome, never raise.
+    """Call ``fn(*args, **kwargs)`` with ``bindings`` set; an Outcome back, never a raise.
 
-    ``timeout`` (seconds) bounds the call. A sync function that overruns is left running
-    in its own daemon thread (Python cannot kill a thread) and the outcome is a
-    ``TimeoutError``; a coroutine that overruns is cancelled.
+    ``bindings`` are context variables set for the call only (the run context the body
+    sees). ``is_async``: ``fn`` returns a coroutine to drive to completion. ``timeout``
+    (seconds) bounds the call: a sync function that overruns is left running in its own
+    daemon thread (Python cannot kill a thread) and the outcome is a ``TimeoutError``; a
+    coroutine that overruns is cancelled.
     """
 
     fn: Callable[..., Any]
     args: Sequence[Any]
     kwargs: dict[str, Any]
-    context: contextvars.Context | None = None
+    bindings: Bindings = ()
     timeout: float | None = None
-
-    def _call(self) -> Any:
-        if self.context is None:
-            return self.fn(*self.args, **self.kwargs)
-        return self.context.run(self.fn, *self.args, **self.kwargs)
+    is_async: bool = False
 
     def run_sync(self) -> Outcome:
-        if self.timeout is not None:
-            return _call_in_thread_with_timeout(self._call_to_completion, self.timeout)
         try:
-            return Outcome(self._call_to_completion())
+            if self.is_async:
+                # Driven on this thread's loop (the notebook's, in a cell), where a timeout
+                # can cancel the coroutine: no thread needed.
+                return Outcome(run_coroutine_sync(_within(self._bound_coroutine(), self.timeout)))
+            if self.timeout is not None:
+                return _call_in_thread_with_timeout(self._bound_call, self.timeout)
+            return Outcome(self._bound_call())
         except BaseException as error:  # the lifecycle decides what each kind means
             return Outcome(error=error)
 
-    def _call_to_completion(self) -> Any:
-        result = self._call()
-        # Only a coroutine is driven here: a function that *returns* a future (a flow
-        # returning a TaskFuture) must hand it back, not wait on it before the flow has
-        # waited for its other runs.
-        if inspect.iscoroutine(result):
-            return run_coroutine_sync(_as_coroutine(result), self.context)
-        return result
-
     async def run_async(self) -> Outcome:
         try:
-            if not inspect.iscoroutinefunction(self.fn):
-                # A sync function (or a hook) called from async code: run it in a
-                # thread so the event loop stays free.
-                result = await asyncio.wait_for(asyncio.to_thread(self._call), self.timeout)
-            else:
-                coroutine = self._call()
-                result = await asyncio.wait_for(coroutine, self.timeout)
-            if inspect.iscoroutine(result):  # (a returned future is a value, see above)
-                result = await result
-            return Outcome(result)
-        except asyncio.TimeoutError:
-            return Outcome(error=_timeout_error(self.timeout))
+            if self.is_async:
+                return Outcome(await _within(self._bound_coroutine(), self.timeout))
+            # A sync function (or hook) called from async code runs in a thread, so the
+            # event loop stays free; past its timeout the thread is abandoned.
+            return Outcome(await _within(asyncio.to_thread(self._bound_call), self.timeout))
         except BaseException as error:
             return Outcome(error=error)
+
+    def _bound_call(self) -> Any:
+        tokens = [(var, var.set(value)) for var, value in self.bindings]
+        try:
+            return self.fn(*self.args, **self.kwargs)
+        finally:
+            for var, token in reversed(tokens):
+                var.reset(token)
+
+    async def _bound_coroutine(self) -> Any:
+        tokens = [(var, var.set(value)) for var, value in self.bindings]
+        try:
+            return await self.fn(*self.args, **self.kwargs)
+        finally:
+            for var, token in reversed(tokens):
+                var.reset(token)
+
+
+async def _within(awaitable: Awaitable[R], timeout: float | None) -> R:
+    """Await ``awaitable``; past ``timeout`` seconds cancel it and raise TimeoutError.
+
+    Unlike ``asyncio.wait_for``, a TimeoutError raised by the awaited code itself is
+    passed through as the code's own error, not mistaken for the timeout.
+    """
+    if timeout is None:
+        return await awaitable
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+        raise _timeout_error(timeout)
+    return task.result()
+
+
+def invoke_hook(hook: Callable[..., Any], *args: Any) -> Invoke:
+    return Invoke(hook, args, {}, is_async=inspect.iscoroutinefunction(hook))
 
 
 @dataclass(slots=True)
@@ -117,12 +142,25 @@ class WaitFor(Effect):
         return True
 
     async def run_async(self) -> bool:
-        pending = [asyncio.wrap_future(f._done) for f in self.futures if not f._done.done()]
+        pending = [asyncio.wrap_future(f._done) for f in self.futures if not f.done()]
         if not pending:
             return True
         timeout = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
         _, still_pending = await asyncio.wait(pending, timeout=timeout)
         return not still_pending
+
+
+@dataclass(slots=True)
+class WaitUntilOpen(Effect):
+    """Wait until ``gate`` is set (a paused flow run holds its queued runs at its gate)."""
+
+    gate: threading.Event
+
+    def run_sync(self) -> None:
+        self.gate.wait()
+
+    async def run_async(self) -> None:
+        await asyncio.to_thread(self.gate.wait)
 
 
 @dataclass(slots=True)
@@ -162,7 +200,7 @@ async def drive_async(lifecycle: Lifecycle[R]) -> R:
         outcome = await effect.run_async()
 
 
-def run_coroutine_sync(coroutine: Coroutine[Any, Any, R], context: contextvars.Context | None) -> R:
+def run_coroutine_sync(coroutine: Coroutine[Any, Any, R]) -> R:
     """Drive a coroutine to completion from sync code.
 
     With no loop running in this thread, a fresh loop runs it. With one running (a sync
@@ -177,12 +215,7 @@ def run_coroutine_sync(coroutine: Coroutine[Any, Any, R], context: contextvars.C
     import nest_asyncio2  # lazily: only when sync code has to drive a coroutine in a loop
 
     nest_asyncio2.apply(loop)
-    task = loop.create_task(coroutine, context=context) if context else loop.create_task(coroutine)
-    return loop.run_until_complete(task)
-
-
-async def _as_coroutine(awaitable: Any) -> Any:
-    return await awaitable
+    return loop.run_until_complete(loop.create_task(coroutine))
 
 
 def _timeout_error(seconds: float | None) -> TimeoutError:
@@ -192,10 +225,11 @@ def _timeout_error(seconds: float | None) -> TimeoutError:
 def _call_in_thread_with_timeout(call: Callable[[], Any], timeout: float) -> Outcome:
     box = Outcome()
     done = threading.Event()
+    context = contextvars.copy_context()  # the call sees this thread's context
 
     def target() -> None:
         try:
-            box.value = call()
+            box.value = context.run(call)
         except BaseException as error:
             box.error = error
         finally:

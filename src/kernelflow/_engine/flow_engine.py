@@ -14,18 +14,26 @@ bounds every wait, since a thread cannot be stopped from outside.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import FlowRunContext, current_tags, flow_run_context
-from kernelflow._engine.effects import Invoke, Lifecycle, Sleep, WaitFor, drive_async, drive_sync
+from kernelflow._engine.effects import (
+    Bindings,
+    Invoke,
+    Lifecycle,
+    Sleep,
+    WaitFor,
+    drive_async,
+    drive_sync,
+    invoke_hook,
+)
 from kernelflow._engine.inputs import find_upstream, resolve
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._runs import FlowRun, new_run_id, record_top_level_run, set_state
-from kernelflow.exceptions import ParameterTypeError, UpstreamTaskError
+from kernelflow.exceptions import CancelledRun, ParameterTypeError, UpstreamTaskError
 from kernelflow.futures import TaskFuture
 from kernelflow.states import (
     Cancelled,
@@ -64,6 +72,7 @@ async def run_flow_async(flow: Flow, args: tuple, kwargs: dict) -> State:
     flow_run, parameters, parent = _create_flow_run(flow, args, kwargs)
     with flow.task_runner.duplicate() as runner:
         ctx = _enter(flow, flow_run, runner)
+        ctx.loop = asyncio.get_running_loop()
         token = flow_run_context.set(ctx)
         try:
             return await drive_async(flow_lifecycle(flow, flow_run, parameters, ctx))
@@ -90,14 +99,14 @@ def flow_lifecycle(
         return (yield from _finish(flow, run, Failed(error)))
     run.parameters = parameters
     args, kwargs = flow.signature.split(parameters)
-    context = _body_context(flow, ctx)
+    bindings = _body_bindings(ctx)
     attempt = 0
     while True:
         attempt += 1
         set_state(run, Running() if attempt == 1 else Retrying(_retry_message(attempt, flow)))
         if flow.timeout_seconds is not None:
             ctx.deadline = time.monotonic() + flow.timeout_seconds
-        outcome = yield Invoke(flow.fn, args, kwargs, context)
+        outcome = yield Invoke(flow.fn, args, kwargs, bindings, is_async=flow.isasync)
         if outcome.error is None:
             state = yield from _complete(outcome.value, ctx)
         else:
@@ -158,6 +167,8 @@ def _warn_unobserved_failures(ctx: FlowRunContext) -> None:
 def _failure_state(error: BaseException) -> State:
     if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
         raise error  # handled by the caller: cancel everything, then re-raise
+    if isinstance(error, CancelledRun):  # e.g. cancelled while paused
+        return Cancelled(str(error), error)
     if not isinstance(error, Exception):
         return Crashed(error)
     return Failed(error)
@@ -181,7 +192,7 @@ def _finish(flow: Flow, run: FlowRun, state: State) -> Lifecycle[State]:
         log.error("Finished in state %r", state)
         hooks = flow.on_failure_hooks if state.is_failed() or state.is_crashed() else ()
     for hook in hooks:
-        outcome = yield Invoke(hook, (flow, run, state), {})
+        outcome = yield invoke_hook(hook, flow, run, state)
         if outcome.error is not None:
             log.error("Hook %r raised; the flow run's state stays %s.",
                       getattr(hook, "__name__", hook), state.name, exc_info=outcome.error)
@@ -207,12 +218,11 @@ def _enter(flow: Flow, run: FlowRun, runner: Any) -> FlowRunContext:
     return FlowRunContext(flow, run, runner, log_prints=bool(flow.log_prints), is_async=flow.isasync)
 
 
-def _body_context(flow: Flow, ctx: FlowRunContext) -> contextvars.Context:
-    context = contextvars.copy_context()
-    if ctx.log_prints:
-        enable_print_redirection()
-        context.run(print_logger.set, run_logger(flow_run=ctx.flow_run))
-    return context
+def _body_bindings(ctx: FlowRunContext) -> Bindings:
+    if not ctx.log_prints:
+        return ()
+    enable_print_redirection()
+    return ((print_logger, run_logger(flow_run=ctx.flow_run)),)
 
 
 def _retry_message(attempt: int, flow: Flow) -> str:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import random
 import threading
@@ -17,8 +16,19 @@ import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from kernelflow import _transactions as transactions
 from kernelflow._context import FlowRunContext, TaskRunContext, current_tags, task_run_context
-from kernelflow._engine.effects import Invoke, Lifecycle, Sleep, WaitFor, drive_async, drive_sync
+from kernelflow._engine.effects import (
+    Bindings,
+    Invoke,
+    Lifecycle,
+    Sleep,
+    WaitFor,
+    WaitUntilOpen,
+    drive_async,
+    drive_sync,
+    invoke_hook,
+)
 from kernelflow._engine.inputs import Upstream, check_wait_for, find_upstream, resolve
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._runs import TaskRun, set_state
@@ -119,6 +129,8 @@ def task_lifecycle(
         except UpstreamTaskError as error:
             return (yield from finish(task, run, Failed(error)))
         run.parameters = parameters
+    if flow_ctx is not None and not flow_ctx.gate.is_set():
+        yield WaitUntilOpen(flow_ctx.gate)  # the flow run is paused: start nothing new
     state = yield from attempts(task, run, parameters, flow_ctx)
     return (yield from finish(task, run, state))
 
@@ -128,14 +140,14 @@ def attempts(
 ) -> Lifecycle[State]:
     """Call the task until it completes or its retries run out; the would-be final state."""
     args, kwargs = task.signature.split(parameters)
-    context = _run_context(task, run, flow_ctx)
+    bindings = _run_bindings(task, run, flow_ctx)
     while True:
         run.run_count += 1
         if run.run_count == 1 and not set_state(run, Running()):
             return run.state  # cancelled before it could start
         run.worker = _worker_name()
         timeout = _attempt_timeout(task.timeout_seconds, flow_ctx)
-        outcome = yield Invoke(task.fn, args, kwargs, context, timeout)
+        outcome = yield Invoke(task.fn, args, kwargs, bindings, timeout, task.isasync)
         if outcome.error is None:
             return Completed(outcome.value)
         state = _failure_state(run, outcome.error, timeout)
@@ -157,13 +169,15 @@ def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
         return run.state  # already ended elsewhere (cancelled by an interrupt)
     if state.is_failed() or state.is_crashed():
         _log_failure(run, state)
+        transactions.task_failed(run)
         hooks = task.on_failure_hooks
     elif state.is_completed():
+        transactions.task_completed(task, run)
         hooks = task.on_completion_hooks
     else:
         hooks = ()
     for hook in hooks:
-        outcome = yield Invoke(hook, (task, run, state), {})
+        outcome = yield invoke_hook(hook, task, run, state)
         if outcome.error is not None:
             run_logger(task_run=run).error(
                 "Hook %r raised; the run's state stays %s.",
@@ -212,19 +226,18 @@ def _attempt_timeout(task_timeout: float | None, flow_ctx: FlowRunContext | None
     return remaining if task_timeout is None else min(task_timeout, remaining)
 
 
-def _run_context(task: Task, run: TaskRun, flow_ctx: FlowRunContext | None) -> contextvars.Context:
-    """A copy of the current context in which the task body sees its own run."""
-    context = contextvars.copy_context()
-    context.run(task_run_context.set, TaskRunContext(task, run))
+def _run_bindings(task: Task, run: TaskRun, flow_ctx: FlowRunContext | None) -> Bindings:
+    """The context variables the task body sees: its own run, and where print goes."""
     log_prints = task.log_prints
     if log_prints is None:
         log_prints = flow_ctx.log_prints if flow_ctx else False
     if log_prints:
         enable_print_redirection()
-        context.run(print_logger.set, run_logger(task_run=run))
-    elif print_logger.get() is not None:
-        context.run(print_logger.set, None)  # a task with log_prints=False in such a flow
-    return context
+        return ((task_run_context, TaskRunContext(task, run)),
+                (print_logger, run_logger(task_run=run)))
+    if print_logger.get() is not None:  # a task with log_prints=False in such a flow
+        return ((task_run_context, TaskRunContext(task, run)), (print_logger, None))
+    return ((task_run_context, TaskRunContext(task, run)),)
 
 
 def _worker_name() -> str:

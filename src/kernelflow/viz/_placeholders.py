@@ -284,6 +284,7 @@ class VizFuture:
     """What ``task.submit()`` returns during visualize: a finished future of a placeholder."""
 
     __slots__ = ("ref", "_value", "_done", "_observed", "task_run_id")
+    _final = True  # (read by kernelflow.futures.wait and as_completed)
 
     def __init__(self, ref: Ref, value: Traced) -> None:
         self.ref = ref
@@ -309,6 +310,9 @@ class VizFuture:
 
     def add_done_callback(self, fn: Any) -> None:
         fn(self)
+
+    def cancel(self) -> bool:
+        return False  # already finished, as far as the graph is concerned
 
     def _help(self) -> None:
         """(Nothing to help with: kernelflow.futures.wait calls this on every future.)"""

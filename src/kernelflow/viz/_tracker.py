@@ -293,7 +293,7 @@ def trace(flow: Flow, args: tuple, kwargs: dict) -> Plan:
     if flow.isasync:
         from kernelflow._engine.effects import run_coroutine_sync
 
-        run_coroutine_sync(_traced_async_body(tracker, flow, call_args, call_kwargs), None)
+        run_coroutine_sync(_traced_async_body(tracker, flow, call_args, call_kwargs))
         return tracker.plan
     token = visualize_tracker.set(tracker)
     # Not inside any flow run while tracing, even if visualize is called from one.

@@ -1,0 +1,113 @@
+"""Engine overhead against plain Python, measured in one run (DESIGN.md section 4).
+
+    python benchmarks/overhead.py
+
+1. 10,000 trivial mapped tasks on ThreadPoolTaskRunner(8) vs raw ThreadPoolExecutor(8):
+   per-task microseconds and the ratio (budget <= 2x raw).
+2. 10,000 direct task calls inside a flow vs plain calls: microseconds over a plain
+   call (budget <= 15 us).
+3. `import kernelflow` + a first trivial flow in a new process (budget <= 0.5 s).
+
+Each figure is the best of several repeats, to damp the noise of a shared machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from kernelflow import flow, task
+from kernelflow.task_runners import ThreadPoolTaskRunner
+
+N = 10_000
+REPEATS = 5
+logging.getLogger("kernelflow").setLevel(logging.WARNING)  # no per-flow INFO lines
+
+
+def trivial(x):
+    return x
+
+
+trivial_task = task(trivial)
+
+
+def raw_executor_per_task() -> float:
+    with ThreadPoolExecutor(8) as pool:
+        started = time.perf_counter()
+        futures = [pool.submit(trivial, i) for i in range(N)]
+        for future in futures:
+            future.result()
+        return (time.perf_counter() - started) / N
+
+
+@flow(task_runner=ThreadPoolTaskRunner(max_workers=8))
+def mapped_flow(n: int):
+    started = time.perf_counter()
+    trivial_task.map(range(n)).result()
+    return (time.perf_counter() - started) / n
+
+
+@flow
+def direct_calls_flow(n: int):
+    started = time.perf_counter()
+    for i in range(n):
+        trivial_task(i)
+    return (time.perf_counter() - started) / n
+
+
+def plain_calls_per_call() -> float:
+    started = time.perf_counter()
+    for i in range(N):
+        trivial(i)
+    return (time.perf_counter() - started) / N
+
+
+def first_flow_in_new_process() -> float:
+    code = (
+        "import time; t = time.perf_counter()\n"
+        "import kernelflow\n"
+        "@kernelflow.task\n"
+        "def one(): return 1\n"
+        "@kernelflow.flow\n"
+        "def first(): return one()\n"
+        "first(); print(time.perf_counter() - t)"
+    )
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True) for _ in range(3)]
+    return min(float(run.stdout.strip()) for run in runs)
+
+
+def best(measure, *args) -> float:
+    return min(measure(*args) for _ in range(REPEATS))
+
+
+def main() -> int:
+    raw = best(raw_executor_per_task)
+    mapped = best(mapped_flow, N)
+    plain = best(plain_calls_per_call)
+    direct = best(direct_calls_flow, N)
+    startup = first_flow_in_new_process()
+    ratio = mapped / raw
+    over_plain = (direct - plain) * 1e6
+    rows = [
+        ("mapped task, ThreadPoolTaskRunner(8)", f"{mapped * 1e6:8.1f} us/task",
+         f"raw ThreadPoolExecutor(8) {raw * 1e6:.1f} us/task", f"{ratio:.2f}x", "<= 2x",
+         ratio <= 2),
+        ("direct task call in a flow", f"{direct * 1e6:8.1f} us/call",
+         f"plain call {plain * 1e6:.2f} us", f"+{over_plain:.1f} us", "<= +15 us",
+         over_plain <= 15),
+        ("import + first flow, new process", f"{startup:8.3f} s", "", "", "<= 0.5 s",
+         startup <= 0.5),
+    ]
+    for name, figure, baseline, relative, budget, ok in rows:
+        print(f"{name:<38} {figure:>16}  {baseline:<36} {relative:>9}  budget {budget:<9} "
+              f"{'ok' if ok else 'OVER BUDGET'}")
+    return 0 if all(row[-1] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""Flows: parameters, return values, failures, subflows, retries, timeouts, hooks, records."""
+
+import time
+
+import pytest
+
+import kernelflow
+from kernelflow import flow, task
+from kernelflow.exceptions import InvalidOptionError, ParameterTypeError
+from kernelflow.task_runners import ThreadPoolTaskRunner
+
+
+@task
+def double(x):
+    return 2 * x
+
+
+def test_parameters_are_validated_and_coerced():
+    @flow
+    def typed(n: int, names: list[str], untyped=None):
+        return n, names, untyped
+
+    assert typed("3", ["a"], untyped=object) == (3, ["a"], object)
+    with pytest.raises(ParameterTypeError) as raised:
+        typed("three", [1])
+    message = str(raised.value)
+    assert "n:" in message and "names.0:" in message and "validate_parameters=False" in message
+    failed = kernelflow.last_run()
+    assert failed.state.is_failed() and failed.task_runs == []
+
+
+def test_validation_can_be_turned_off_and_odd_parameter_names_work():
+    @flow(validate_parameters=False)
+    def loose(n: int):
+        return n
+
+    @flow
+    def odd(copy: int, schema: str = "s"):
+        return copy, schema
+
+    assert loose("3") == "3"
+    assert odd("4") == (4, "s")
+
+
+def test_flow_returns_value_and_reraises_the_tasks_own_exception():
+    @task
+    def explode():
+        raise LookupError("the task's own error")
+
+    @flow
+    def fine():
+        return double(21)
+
+    @flow
+    def broken():
+        explode()
+
+    assert fine() == 42
+    with pytest.raises(LookupError, match="the task's own error"):
+        broken()
+    state = broken(return_state=True)
+    assert state.is_failed() and isinstance(state.result(raise_on_failure=False), LookupError)
+
+
+def test_returned_futures_become_values():
+    @flow
+    def returns_futures():
+        return double.submit(1), [double.submit(2)], {"k": double.submit(3)}, double.map([4, 5])
+
+    assert returns_futures() == (2, [4], {"k": 6}, [8, 10])
+
+
+def test_a_subflow_runs_with_its_own_runner_and_record():
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=1))
+    def child(x):
+        return double.submit(x).result()
+
+    @flow
+    def parent():
+        upstream = double.submit(5)
+        return child(upstream)  # a future into a subflow resolves to its value
+
+    assert parent() == 20
+    run = kernelflow.last_run()
+    assert run.flow.name == "parent" and len(run.subflow_runs) == 1
+    sub = run.subflow_runs[0]
+    assert sub.parent is run and sub.state.is_completed()
+    assert sub.upstream == {"x": frozenset({run.task_runs[0].id})}
+    assert [r.name for r in sub.task_runs] == ["double-0"]
+    assert kernelflow.runs()[-1] is run  # subflows are not top-level runs
+
+
+def test_flow_retries_rerun_the_body():
+    attempts = []
+
+    @flow(retries=2, retry_delay_seconds=0)
+    def flaky():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise RuntimeError("not yet")
+        return "ok"
+
+    assert flaky() == "ok"
+    assert len(attempts) == 3
+    assert [s.name for s in kernelflow.last_run().history] == [
+        "Pending", "Running", "Retrying", "Retrying", "Completed",
+    ]
+
+
+def test_flow_timeout_fails_with_timeout_error_at_the_next_checkpoint():
+    @task
+    def slow():
+        time.sleep(5)
+
+    @flow(timeout_seconds=0.3)
+    def too_long():
+        slow()
+
+    started = time.perf_counter()
+    state = too_long(return_state=True)
+    assert time.perf_counter() - started < 2
+    assert state.name == "TimedOut" and isinstance(state.data, TimeoutError)
+    with pytest.raises(TimeoutError):
+        state.result()
+
+
+def test_flow_timeout_bounds_waits_on_submitted_runs():
+    @task
+    def slow():
+        time.sleep(3)
+
+    @flow(timeout_seconds=0.3)
+    def waits():
+        slow.submit().result()
+
+    started = time.perf_counter()
+    with pytest.raises(TimeoutError):
+        waits()
+    assert time.perf_counter() - started < 2
+
+
+def test_flow_hooks_run_and_errors_in_hooks_do_not_change_the_outcome(kf_logs):
+    calls = []
+
+    def on_done(flow_, run, state):
+        calls.append(("done", flow_.name, state.name))
+
+    def on_fail(flow_, run, state):
+        calls.append(("fail", run.name == kernelflow.last_run().name, state.name))
+        raise RuntimeError("hook bug")
+
+    @flow(on_completion=[on_done], on_failure=[on_fail])
+    def hooked(fail: bool):
+        if fail:
+            raise ValueError("x")
+        return 1
+
+    assert hooked(False) == 1
+    with pytest.raises(ValueError):
+        hooked(True)
+    assert calls == [("done", "hooked", "Completed"), ("fail", True, "Failed")]
+    assert any("hook bug" not in r.getMessage() and "Hook" in r.getMessage() for r in kf_logs)
+
+
+def test_flow_log_prints_goes_to_the_run_logger(kf_logs, capsys):
+    @task
+    def chatty():
+        print("from the task")
+
+    @task(log_prints=False)
+    def quiet():
+        print("to stdout")
+
+    @flow(log_prints=True)
+    def talks():
+        print("from the flow")
+        chatty()
+        quiet()
+
+    talks()
+    messages = {(r.getMessage(), getattr(r, "task_run_name", None)) for r in kf_logs}
+    assert ("from the flow", None) in messages
+    assert ("from the task", "chatty-0") in messages
+    assert capsys.readouterr().out == "to stdout\n"
+    print("after the flow")
+    assert capsys.readouterr().out == "after the flow\n"
+
+
+def test_get_run_logger_is_tagged_with_run_names(kf_logs):
+    from kernelflow import get_run_logger
+
+    @task
+    def logs():
+        get_run_logger().warning("inside task")
+
+    @flow(name="logging-flow")
+    def logging_flow():
+        get_run_logger().warning("inside flow")
+        logs()
+
+    logging_flow()
+    task_record = next(r for r in kf_logs if r.getMessage() == "inside task")
+    flow_record = next(r for r in kf_logs if r.getMessage() == "inside flow")
+    assert task_record.task_run_name == "logs-0"
+    assert task_record.flow_run_name == flow_record.flow_run_name == kernelflow.last_run().name
+
+
+def test_unobserved_failures_are_reported_but_do_not_fail_the_flow(kf_logs):
+    @task
+    def fails():
+        raise ValueError("ignored")
+
+    @flow
+    def ignores():
+        fails.submit()
+        return "finished"
+
+    assert ignores() == "finished"
+    assert any("fails-0" in r.getMessage() and "never used" in r.getMessage() for r in kf_logs)
+
+
+def test_flow_run_records_keep_states_timings_and_edges():
+    @task
+    def listify(x):
+        return [x, x]
+
+    @flow
+    def recorded(x: int):
+        a = double.submit(x)
+        b = listify(a)  # a future argument: an edge
+        return double(b)  # a plain value returned by a task: an edge too
+
+    assert recorded(1) == [2, 2, 2, 2]
+    run = kernelflow.last_run()
+    assert run.parameters == {"x": 1} and run.state.is_completed() and run.duration > 0
+    first, second, third = run.task_runs
+    assert second.upstream == {"x": frozenset({first.id})}
+    assert third.upstream == {"x": frozenset({second.id})}
+    assert all(r.start_time <= r.end_time for r in run.task_runs)
+    assert first.worker.startswith("kernelflow-worker") and second.worker == "MainThread"
+
+
+def test_bad_flow_options_fail_at_decoration():
+    for options, name in [
+        ({"retries": -1}, "retries"),
+        ({"timeout_seconds": -1}, "timeout_seconds"),
+        ({"task_runner": "threads"}, "task_runner"),
+        ({"validate_parameters": "yes"}, "validate_parameters"),
+        ({"on_failure": [1]}, "on_failure"),
+        ({"retry_delay_seconds": -1}, "retry_delay_seconds"),
+    ]:
+        with pytest.raises(InvalidOptionError, match=name):
+            flow(**options)(lambda: None)
+
+
+def test_flow_name_and_runner_class():
+    @flow(task_runner=ThreadPoolTaskRunner)
+    def my_pipeline():
+        return 1
+
+    assert my_pipeline.name == "my-pipeline"
+    assert isinstance(my_pipeline.task_runner, ThreadPoolTaskRunner)
+    assert my_pipeline.with_options(name="renamed").name == "renamed"

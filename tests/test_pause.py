@@ -1,0 +1,153 @@
+"""pause_flow_run / resume_flow_run / cancel_flow_run without a notebook."""
+
+import threading
+import time
+
+import pydantic
+import pytest
+
+import kernelflow
+from kernelflow import flow, pause_flow_run, resume_flow_run, task
+from kernelflow.exceptions import CancelledRun, FlowPauseTimeout, ParameterTypeError
+
+
+def resume_when_paused(run_input=None, action=None, attempts=None):
+    """Resume (or act on) the first paused run from another thread, as a person would."""
+
+    def worker():
+        for _ in range(200):
+            paused = kernelflow.paused_runs()
+            if paused:
+                run = paused[0]
+                assert run.state.name == "Paused"
+                (action or (lambda r: resume_flow_run(r.id, run_input=run_input)))(run)
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    return thread
+
+
+def test_pause_then_resume_from_another_thread():
+    order = []
+
+    @task
+    def step(name):
+        order.append(name)
+
+    @flow
+    def reviewed():
+        step("before")
+        pause_flow_run(timeout=10)
+        step("after")
+        return "done"
+
+    thread = resume_when_paused()
+    assert reviewed() == "done"
+    thread.join()
+    assert order == ["before", "after"]
+    names = [s.name for s in kernelflow.last_run().history]
+    assert names == ["Pending", "Running", "Paused", "Running", "Completed"]
+
+
+def test_queued_task_runs_wait_while_paused_and_running_ones_go_on():
+    started = []
+
+    @task
+    def record(name, seconds=0):
+        started.append((name, time.monotonic()))
+        time.sleep(seconds)
+
+    @flow
+    def f():
+        record.submit("running", 0.3)
+        time.sleep(0.05)
+        pause_flow_run(timeout=10)
+        record.submit("after resume").wait()
+
+    resumed_at = []
+
+    def resume(run):
+        time.sleep(0.2)
+        resumed_at.append(time.monotonic())
+        resume_flow_run(run.id)
+
+    thread = resume_when_paused(action=resume)
+    f()
+    thread.join()
+    assert [name for name, _ in started] == ["running", "after resume"]
+    assert started[1][1] >= resumed_at[0]
+
+
+def test_pause_timeout_fails_the_flow_with_a_clear_message():
+    @flow
+    def never_resumed():
+        pause_flow_run(timeout=0.2)
+
+    with pytest.raises(FlowPauseTimeout, match="not resumed within 0.2 seconds"):
+        never_resumed()
+    assert kernelflow.last_run().state.is_failed()
+
+
+def test_key_pauses_once_per_key():
+    pauses = []
+
+    @flow
+    def keyed():
+        for _ in range(3):
+            started = time.monotonic()
+            pause_flow_run(timeout=5, key="approval")
+            pauses.append(time.monotonic() - started)
+        return "through"
+
+    thread = resume_when_paused()
+    assert keyed() == "through"
+    thread.join()
+    assert len(pauses) == 3 and max(pauses[1:]) < 0.05  # only the first one waited
+
+
+class Approval(pydantic.BaseModel):
+    approved: bool
+    reviewer: str = "anonymous"
+    threshold: int = 3
+
+
+def test_wait_for_input_returns_the_validated_model_and_rejects_bad_input():
+    outcomes = []
+
+    def answer(run):
+        with pytest.raises(ParameterTypeError, match="threshold"):
+            resume_flow_run(run.id, run_input={"approved": True, "threshold": "many"})
+        outcomes.append(run.state.name)  # still paused after the bad input
+        resume_flow_run(run.id, run_input={"approved": "yes", "reviewer": "ada"})
+
+    @flow
+    def needs_approval():
+        return pause_flow_run(timeout=10, wait_for_input=Approval)
+
+    thread = resume_when_paused(action=answer)
+    result = needs_approval()
+    thread.join()
+    assert outcomes == ["Paused"]
+    assert result == Approval(approved=True, reviewer="ada", threshold=3)
+
+
+def test_cancel_while_paused_ends_the_run_cancelled():
+    @flow
+    def cancelled():
+        pause_flow_run(timeout=10)
+
+    thread = resume_when_paused(action=lambda run: kernelflow.cancel_flow_run(run))
+    state = cancelled(return_state=True)
+    thread.join()
+    assert state.is_cancelled()
+    with pytest.raises(CancelledRun):
+        state.result()
+
+
+def test_pause_outside_a_flow_and_unknown_ids_are_clear_errors():
+    with pytest.raises(RuntimeError, match="inside a flow run"):
+        pause_flow_run()
+    with pytest.raises(LookupError, match="No paused flow run"):
+        resume_flow_run("00000000-0000-4000-8000-000000000000")

@@ -1,0 +1,62 @@
+"""The public surface of DESIGN.md section 1: it imports, and it does not drift."""
+
+import subprocess
+import sys
+
+import kernelflow
+
+
+def test_design_section_1_names_import():
+    from kernelflow import (  # noqa: F401
+        Flow,
+        State,
+        Task,
+        allow_failure,
+        flow,
+        get_run_logger,
+        last_run,
+        pause_flow_run,
+        quote,
+        resume_flow_run,
+        runs,
+        tags,
+        task,
+        transaction,
+        unmapped,
+    )
+    from kernelflow.exceptions import (  # noqa: F401
+        MappingLengthMismatch,
+        MappingMissingIterable,
+        ParameterTypeError,
+        UpstreamTaskError,
+    )
+    from kernelflow.futures import as_completed, wait  # noqa: F401
+    from kernelflow.runtime import flow_run, task_run  # noqa: F401
+    from kernelflow.task_runners import TaskRunner, ThreadPoolTaskRunner  # noqa: F401
+    from kernelflow.tasks import exponential_backoff  # noqa: F401
+
+
+def test_all_lists_exactly_the_public_names():
+    public = {name for name in dir(kernelflow) if not name.startswith("_")}
+    modules = {"exceptions", "flows", "futures", "runtime", "states", "task_runners", "tasks"}
+    modules.add("viz")  # the graph drawing package, loaded by visualize()/graph()
+    assert set(kernelflow.__all__) - public <= set(kernelflow._LAZY)
+    assert public - set(kernelflow.__all__) - modules == set()
+
+
+def test_prefect_future_names_are_aliases_for_porting():
+    from kernelflow.futures import PrefectFuture, PrefectFutureList, TaskFuture, TaskFutureList
+
+    assert PrefectFuture is TaskFuture
+    assert PrefectFutureList is TaskFutureList
+
+
+def test_import_stays_light():
+    code = (
+        "import sys, kernelflow\n"
+        "heavy = [m for m in ('graphviz', 'ipywidgets', 'distributed', 'pydantic', 'IPython',"
+        " 'nest_asyncio2', 'cloudpickle') if m in sys.modules]\n"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -1,0 +1,109 @@
+"""ThreadPoolTaskRunner: the seed's runner contract, cancellation and context propagation."""
+
+import contextvars
+import sys
+import threading
+import time
+
+import pytest
+
+from kernelflow import task
+from kernelflow.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+marker = contextvars.ContextVar("marker", default="unset")
+
+
+@task
+def echo(x):
+    return x
+
+
+@task
+def read_marker():
+    return marker.get()
+
+
+def test_name_duplicate_and_equality():
+    runner = ThreadPoolTaskRunner(max_workers=4)
+    assert runner.name == "threadpool"
+    duplicate = runner.duplicate()
+    assert duplicate is not runner and duplicate == runner
+    assert runner != ThreadPoolTaskRunner(max_workers=5) and runner != object()
+    assert ThreadPoolTaskRunner()._max_workers == sys.maxsize
+    assert isinstance(runner, TaskRunner)
+    with pytest.raises(ValueError, match="max_workers"):
+        ThreadPoolTaskRunner(max_workers=0)
+
+
+def test_runner_must_be_started_and_only_once():
+    runner = ThreadPoolTaskRunner()
+    with pytest.raises(RuntimeError, match="not started"):
+        runner.submit(echo, {"x": 1})
+    with pytest.raises(RuntimeError, match="must be started"):
+        runner.map(echo, {"x": [1]})
+    with runner:
+        assert runner.submit(echo, {"x": 1}).result() == 1
+        with pytest.raises(RuntimeError, match="already started"):
+            runner.__enter__()
+    with pytest.raises(RuntimeError, match="not started"):
+        runner.submit(echo, {"x": 1})
+
+
+def test_map_on_the_runner_directly():
+    with ThreadPoolTaskRunner(2) as runner:
+        assert runner.map(echo, {"x": [1, 2, 3]}).result() == [1, 2, 3]
+
+
+def test_contextvars_are_copied_into_workers():
+    with ThreadPoolTaskRunner(2) as runner:
+        token = marker.set("from the caller")
+        try:
+            future = runner.submit(read_marker, {})
+        finally:
+            marker.reset(token)
+        assert future.result() == "from the caller"
+
+
+def test_max_workers_bounds_concurrency():
+    running, peak, lock = [0], [0], threading.Lock()
+
+    @task
+    def busy():
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+
+    with ThreadPoolTaskRunner(max_workers=2) as runner:
+        futures = [runner.submit(busy, {}) for _ in range(6)]
+        for future in futures:
+            future.wait()
+    assert peak[0] == 2
+
+
+def test_cancel_all_cancels_queued_runs_marks_running_ones_and_never_waits():
+    release = threading.Event()
+
+    @task
+    def blocker():
+        release.wait(10)
+        return "late"
+
+    with ThreadPoolTaskRunner(max_workers=1) as runner:
+        running = runner.submit(blocker, {})
+        queued = runner.submit(echo, {"x": 1})
+        while not running.state.is_running():
+            time.sleep(0.005)
+        started = time.perf_counter()
+        runner.cancel_all()
+        assert time.perf_counter() - started < 0.5
+        assert running.state.is_cancelled() and "abandoned" in running.state.message
+        assert queued.state.is_cancelled() and queued.task_run.run_count == 0
+        assert running.done() and queued.done()
+        # The runner stays usable after a cancel (the next notebook cell).
+        assert runner.submit(echo, {"x": 2}).result(timeout=5) == 2
+        release.set()
+        time.sleep(0.05)
+        assert running.state.is_cancelled()  # the late finish does not overwrite it
