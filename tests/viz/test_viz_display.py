@@ -9,67 +9,8 @@ import sys
 import pytest
 
 import kernelflow
-from kernelflow import flow, task
 
-
-@task(viz_return_value=[1, 2, 3])
-def numbers():
-    return [1, 2, 3]
-
-
-@task
-def square(x):
-    return x * x
-
-
-@flow
-def squares():
-    return square.map(numbers())
-
-
-def test_svg_render_with_the_real_dot(dot_binary):
-    graph = squares.visualize()
-    bundle = graph._repr_mimebundle_()
-    svg = bundle["image/svg+xml"]
-    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
-    assert "square" in svg and "× 3 runs" in svg and "legend" in svg
-
-    squares()
-    run_svg = kernelflow.last_run().graph()._repr_image_svg_xml()
-    assert "<svg" in run_svg and "square × 3" in run_svg and "#bbf7d0" in run_svg
-
-
-def test_without_dot_display_shows_the_install_hint(monkeypatch, tmp_path):
-    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no dot anywhere
-    graph = squares.visualize()
-    assert "digraph" in graph.source and "square" in graph.source  # DOT is still there
-    bundle = graph._repr_mimebundle_()
-    assert "image/svg+xml" not in bundle
-    for text in (bundle["text/plain"], bundle["text/html"]):
-        for command in (
-            "apt-get install graphviz",
-            "conda install graphviz",
-            "brew install graphviz",
-        ):
-            assert command in text
-
-    squares()
-    assert (
-        "apt-get install graphviz"
-        in kernelflow.last_run().graph()._repr_mimebundle_()["text/plain"]
-    )
-
-
-def test_import_kernelflow_loads_neither_graphviz_nor_the_viz_package():
-    code = (
-        "import sys, kernelflow; "
-        "print(sorted(m for m in sys.modules if m.startswith(('graphviz', 'kernelflow.viz'))))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
-NOTEBOOK_CELL = """
+FLOW_DEFINITION = """
 from kernelflow import flow, task
 
 @task(viz_return_value=[1, 2, 3])
@@ -83,9 +24,58 @@ def transform(x):
 @flow
 def my_flow():
     return transform.map(extract())
-
-my_flow.visualize()
 """
+NOTEBOOK_CELL = FLOW_DEFINITION + "\nmy_flow.visualize()\n"
+
+
+def defined_flow():
+    """The notebook's flow, defined here in-process."""
+    namespace: dict = {}
+    exec(FLOW_DEFINITION, namespace)
+    return namespace["my_flow"]
+
+
+def test_svg_render_with_the_real_dot(dot_binary):
+    my_flow = defined_flow()
+    bundle = my_flow.visualize()._repr_mimebundle_()
+    svg = bundle["image/svg+xml"]
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    assert "transform" in svg and "× 3 runs" in svg and "legend" in svg
+
+    my_flow()
+    run_svg = kernelflow.last_run().graph()._repr_image_svg_xml()
+    assert "<svg" in run_svg and "transform × 3" in run_svg and "#bbf7d0" in run_svg
+
+
+def test_without_dot_display_shows_the_install_hint(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no dot anywhere
+    my_flow = defined_flow()
+    graph = my_flow.visualize()
+    assert "digraph" in graph.source and "transform" in graph.source  # DOT is still there
+    bundle = graph._repr_mimebundle_()
+    assert "image/svg+xml" not in bundle
+    for text in (bundle["text/plain"], bundle["text/html"]):
+        for command in (
+            "apt-get install graphviz",
+            "conda install graphviz",
+            "brew install graphviz",
+        ):
+            assert command in text
+
+    my_flow()
+    assert (
+        "apt-get install graphviz"
+        in kernelflow.last_run().graph()._repr_mimebundle_()["text/plain"]
+    )
+
+
+def test_import_kernelflow_loads_neither_graphviz_nor_the_viz_package():
+    code = (
+        "import sys, kernelflow; "
+        "print(sorted(m for m in sys.modules if m.startswith(('graphviz', 'kernelflow.viz'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 ASYNC_CELL = """
