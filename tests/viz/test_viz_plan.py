@@ -231,6 +231,9 @@ def test_subflow_cluster_with_edges_in_and_out(calls):
     # A subflow whose result came from no task: the edge leaves the cluster as a whole.
     cluster_edges = [(t, h, a) for t, h, a in graph.edges if "ltail=" in a]
     assert len(cluster_edges) == 1 and cluster_edges[0][1] == outer_consumes[1]
+    # Its input is used only by its own code: the edge goes to the cluster as a whole.
+    into = [(t, h) for t, h, a in graph.edges if "lhead=" in a]
+    assert into == [(produce_id, cluster_edges[0][0])]
     assert "(no task calls)" in source
     assert calls == []
 

@@ -149,21 +149,46 @@ def _edges(plan: Plan, expanded: set[str], anchors: dict[str, str]) -> Iterator[
     seen: set[tuple[str, str, bool]] = set()
     for node in plan.nodes.values():
         if node.id in expanded:
-            heads = [(f"{node.id}_{i}", item.inputs, i) for i, item in enumerate(node.items)]
+            heads = [(f"{node.id}_{i}", item.inputs) for i, item in enumerate(node.items)]
         else:
-            heads = [(node.id, node.inputs, None)]
-        for head, inputs, _index in heads:
+            heads = [(node.id, node.inputs)]
+        for head, inputs in heads:
             for key, refs in inputs.items():
                 for ref in sorted(refs, key=_ref_order):
-                    for tail in _tails(plan, ref, expanded, anchors):
-                        mark = (tail, head, key == "wait_for")
-                        if mark in seen or tail == head:
-                            continue
-                        seen.add(mark)
-                        attrs = edge_attrs(key)
-                        if ref.node in plan.clusters:
-                            attrs["ltail"] = ref.node
-                        yield tail, head, attrs
+                    yield from _edge(plan, ref, head, key, expanded, anchors, seen)
+    for cluster in plan.clusters.values():
+        # A subflow input no task inside it takes (used by its own code, or passed on
+        # only as its result) points at the subflow as a whole.
+        used = {
+            ref for node in plan.inside(cluster.id) for refs in node.inputs.values() for ref in refs
+        }
+        for key, refs in cluster.inputs.items():
+            for ref in sorted(refs - used, key=_ref_order):
+                for tail, head, attrs in _edge(
+                    plan, ref, anchors[cluster.id], key, expanded, anchors, seen
+                ):
+                    yield tail, head, {**attrs, "lhead": cluster.id}
+
+
+def _edge(
+    plan: Plan,
+    ref: Ref,
+    head: str,
+    key: str,
+    expanded: set[str],
+    anchors: dict[str, str],
+    seen: set,
+) -> Iterator[tuple]:
+    """The edge(s) from where ``ref`` points to ``head``, unless already drawn."""
+    for tail in _tails(plan, ref, expanded, anchors):
+        mark = (tail, head, key == "wait_for")
+        if mark in seen or tail == head:
+            continue
+        seen.add(mark)
+        attrs = edge_attrs(key)
+        if ref.node in plan.clusters:
+            attrs["ltail"] = ref.node
+        yield tail, head, attrs
 
 
 def _tails(plan: Plan, ref: Ref, expanded: set[str], anchors: dict[str, str]) -> list[str]:

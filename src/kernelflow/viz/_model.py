@@ -56,6 +56,7 @@ class PlanCluster:
     name: str
     parent: str | None
     members: list[str] = field(default_factory=list)  # node ids, in call order
+    inputs: Inputs = field(default_factory=dict)  # where its parameters came from
 
 
 @dataclass(slots=True)
@@ -72,10 +73,23 @@ class Plan:
             self.clusters[node.cluster].members.append(node.id)
         return node
 
+    def inside(self, cluster_id: str) -> list[PlanNode]:
+        """The nodes in a cluster, also in the subflows nested in it."""
+        found = []
+        for node in self.nodes.values():
+            scope = node.cluster
+            while scope is not None and scope != cluster_id:
+                scope = self.clusters[scope].parent
+            if scope is not None:
+                found.append(node)
+        return found
+
     def referenced(self) -> set[str]:
         """Ids of every node or cluster some input points at."""
         found: set[str] = set()
-        for node in self.nodes.values():
-            for refs in node.inputs.values():
+        for inputs in [n.inputs for n in self.nodes.values()] + [
+            c.inputs for c in self.clusters.values()
+        ]:
+            for refs in inputs.values():
                 found.update(ref.node for ref in refs)
         return found

@@ -114,7 +114,12 @@ class Tracker:
 
     def _enter_subflow(self, flow: Flow, args: tuple, kwargs: dict) -> tuple:
         parameters = flow.bind_parameters(args, kwargs)
-        cluster = PlanCluster(f"cluster_s{next(self._ids)}", flow.name, _cluster.get())
+        cluster = PlanCluster(
+            f"cluster_s{next(self._ids)}",
+            flow.name,
+            _cluster.get(),
+            inputs=_inputs(parameters, frozenset()),
+        )
         self.plan.clusters[cluster.id] = cluster
         self._async[cluster.id] = flow.isasync
         call_args, call_kwargs = flow.signature.split(parameters)
