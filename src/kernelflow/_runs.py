@@ -24,6 +24,17 @@ from kernelflow.states import TRANSITIONS, Pending, State, StateType
 RUN_HISTORY_SIZE = 100
 
 
+# Locks shared by stripes of runs rather than one per run: a run record lives as long as
+# the session keeps it, and thousands of per-run locks are memory and garbage-collector
+# work for critical sections a few instructions long.
+_STRIPES = tuple(threading.Lock() for _ in range(64))
+
+
+def stripe_lock(bits: int) -> threading.Lock:
+    """The lock guarding the run (or future) whose id has these random bits."""
+    return _STRIPES[bits & 63]
+
+
 def new_run_id() -> uuid.UUID:
     return uuid.UUID(int=random.getrandbits(128), version=4)
 
@@ -41,7 +52,6 @@ class _Run:
         "start_time",
         "end_time",
         "tags",
-        "_lock",
         "_observers",
         "__weakref__",
     )
@@ -59,7 +69,6 @@ class _Run:
         self.history: list[State] = [self.state]
         self.start_time: float | None = None  # time.time() of the first RUNNING state
         self.end_time: float | None = None  # time.time() of the final state
-        self._lock = threading.Lock()
         self._observers: tuple[Observer, ...] = ()
 
     @property
@@ -78,7 +87,7 @@ class _Run:
 
     def subscribe(self, observer: Observer) -> None:
         """Call ``observer(run, old, new)`` on each state change of this run only."""
-        with self._lock:
+        with stripe_lock(self._id_bits):
             self._observers = (*self._observers, observer)
 
 
@@ -92,7 +101,7 @@ def set_state(run: _Run, state: State) -> bool:
     Raises:
         InvalidStateTransition: for any other transition the table forbids.
     """
-    with run._lock:
+    with stripe_lock(run._id_bits):
         old = run.state
         if state.type not in TRANSITIONS[old.type]:
             if old.is_final():

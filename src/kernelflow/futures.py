@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from kernelflow._context import flow_run_context
-from kernelflow._runs import set_state
+from kernelflow._runs import set_state, stripe_lock
 from kernelflow.states import Cancelled
 
 if TYPE_CHECKING:
@@ -55,19 +55,24 @@ class Work:
     than block: that is what keeps nested submission on a bounded pool from deadlocking.
     """
 
-    __slots__ = ("_claim", "_call", "_args", "_future", "_registry")
+    __slots__ = ("_claimed", "_call", "_args", "_future", "_registry")
 
     def __init__(
         self, future: TaskFuture, registry: dict[Any, Work], call: Callable[..., Any], *args: Any
     ) -> None:
-        self._claim = threading.Lock()
+        self._claimed = False
         self._call = call
         self._args = args
         self._future = future
         self._registry = registry  # the runner's unfinished work, left once finished
 
     def claim(self) -> bool:
-        return self._claim.acquire(blocking=False)
+        """True for exactly one caller: the one that gets to run (or cancel) this work."""
+        with stripe_lock(self._future.task_run._id_bits):
+            if self._claimed:
+                return False
+            self._claimed = True
+            return True
 
     def cancel(self) -> str:
         """Keep the run from starting if it has not; say what cancelling it meant."""
@@ -90,11 +95,12 @@ class Work:
         finally:
             self._registry.pop(self._future, None)
             self._future._resolve()
-            self._args = ()  # drop the arguments early
+            self._future._work = None  # done: nothing left to claim or cancel
+            self._args = ()
 
     @property
     def started(self) -> bool:
-        return self._claim.locked()
+        return self._claimed
 
 
 class LoopWork:
@@ -124,12 +130,11 @@ class TaskFuture(Generic[R]):
         task_run: The run record (live: its ``state`` moves as the run goes on).
     """
 
-    __slots__ = ("task_run", "_lock", "_final", "_waiter", "_work", "_observed", "__weakref__")
+    __slots__ = ("task_run", "_final", "_waiter", "_work", "_observed", "__weakref__")
     _work: Work | LoopWork | None
 
     def __init__(self, task_run: TaskRun) -> None:
         self.task_run = task_run
-        self._lock = threading.Lock()
         self._final = False
         self._waiter: cf.Future[State] | None = None
         self._work = None
@@ -147,7 +152,7 @@ class TaskFuture(Generic[R]):
         """
         waiter = self._waiter
         if waiter is None:
-            with self._lock:
+            with stripe_lock(self.task_run._id_bits):
                 waiter = self._waiter
                 if waiter is None:
                     waiter = self._waiter = cf.Future()
@@ -244,7 +249,7 @@ class TaskFuture(Generic[R]):
 
     def _resolve(self) -> None:
         """Called once the run is final (or abandoned): wake everyone waiting."""
-        with self._lock:
+        with stripe_lock(self.task_run._id_bits):
             if self._final:
                 return
             self._final = True

@@ -12,22 +12,20 @@ import abc
 import asyncio
 import logging
 import sys
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
-from io import IOBase
 from typing import TYPE_CHECKING, Any
 
-from kernelflow._annotations import allow_failure, quote, unmapped
 from kernelflow._context import flow_run_context
-from kernelflow._engine.inputs import Resolved, find_upstream
+from kernelflow._engine.mapping import mapped_calls, top_level_dependencies
 from kernelflow._engine.task_engine import (
     create_task_run,
     map_position,
     run_task_async,
     run_task_sync,
 )
-from kernelflow.exceptions import MappingLengthMismatch, MappingMissingIterable, UpstreamTaskError
 from kernelflow.futures import LoopWork, TaskFuture, TaskFutureList, Work, worker_thread
 
 if TYPE_CHECKING:
@@ -90,58 +88,21 @@ class TaskRunner(abc.ABC):
             raise RuntimeError("The task runner must be started before submitting work.")
         flow_ctx = flow_run_context.get()
         flow_run = flow_ctx.flow_run if flow_ctx else None
-        # Top-level futures are resolved to map over their data; note the edges first.
-        dependencies = {
-            name: edges
-            for name, edges in find_upstream(
-                {k: v for k, v in parameters.items() if isinstance(v, TaskFuture)}, flow_run
-            ).edges.items()
-        }
-        parameters = {name: _resolve_top_level(value) for name, value in parameters.items()}
-        parameters = task.signature.explode_var_keyword(parameters)
-
-        iterable: dict[str, list[Any]] = {}
-        static: dict[str, Any] = {}
-        annotated: dict[str, Any] = {}
-        for key, value in parameters.items():
-            if isinstance(value, (allow_failure, quote)):
-                annotated[key] = value
-                value = value.unwrap()
-            if isinstance(value, unmapped):
-                static[key] = value.value
-            elif _isiterable(value):
-                iterable[key] = list(value)
-            else:
-                static[key] = value
-        if not iterable:
-            raise MappingMissingIterable(
-                "No iterable parameters were received. Parameters for map must include at "
-                f"least one iterable. Parameters: {parameters}"
-            )
-        lengths = {key: len(values) for key, values in iterable.items()}
-        if len(set(lengths.values())) > 1:
-            raise MappingLengthMismatch(
-                "Received iterable parameters with different lengths. Parameters for map "
-                f"must all be the same length. Got lengths: {lengths}"
-            )
-        # Static values are searched for futures once here, not once per mapped run.
-        for key, value in static.items():
-            if key not in annotated and not find_upstream({key: value}, flow_run).needs_resolving:
-                static[key] = Resolved(value)
-        defaults = task.signature.defaults
+        dependencies = top_level_dependencies(parameters, flow_run)
+        calls = mapped_calls(task, parameters, flow_run)
         group = flow_run.next_map_group() if flow_run else 0
-        futures = TaskFutureList()
-        for index in range(next(iter(lengths.values()))):
-            call_parameters = {key: values[index] for key, values in iterable.items()}
-            call_parameters.update(static)
-            for key, value in defaults.items():
-                call_parameters.setdefault(key, value)
-            for key, annotation in annotated.items():
-                call_parameters[key] = annotation.rewrap(call_parameters[key])
-            call_parameters = task.signature.collapse_var_keyword(call_parameters)
+        return TaskFutureList(self._submit_mapped(task, calls, group, wait_for, dependencies))
+
+    def _submit_mapped(
+        self, task: Task, calls: list[dict[str, Any]], group: int, wait_for: Any,
+        dependencies: dict[str, Any],
+    ) -> list[TaskFuture]:
+        """Submit each mapped call; runners that can batch the calls override this."""
+        futures = []
+        for index, parameters in enumerate(calls):
             token = map_position.set((group, index))
             try:
-                futures.append(self.submit(task, call_parameters, wait_for, dependencies))
+                futures.append(self.submit(task, parameters, wait_for, dependencies))
             finally:
                 map_position.reset(token)
         return futures
@@ -187,6 +148,45 @@ class ThreadPoolTaskRunner(TaskRunner):
     ) -> TaskFuture:
         if not self._started or self._executor is None:
             raise RuntimeError("Task runner is not started")
+        future = self._prepare(task, parameters, wait_for, dependencies)
+        if type(future._work) is Work:
+            self._executor.submit(copy_context().run, future._work)
+        return future
+
+    def _submit_mapped(
+        self, task: Task, calls: list[dict[str, Any]], group: int, wait_for: Any,
+        dependencies: dict[str, Any],
+    ) -> list[TaskFuture]:
+        """Record every mapped run first, then let at most ``max_workers`` pool jobs drain
+        them from one queue.
+
+        One executor job per run would wake a pool thread per run while this thread is
+        still submitting, and the threads would fight it for the GIL: on a large map that
+        costs more than the runs themselves. Runs still start in order, at most
+        ``max_workers`` at a time.
+        """
+        if not self._started or self._executor is None:
+            raise RuntimeError("Task runner is not started")
+        futures = []
+        queue: deque[Work] = deque()
+        for index, parameters in enumerate(calls):
+            token = map_position.set((group, index))
+            try:
+                future = self._prepare(task, parameters, wait_for, dependencies)
+            finally:
+                map_position.reset(token)
+            futures.append(future)
+            if type(future._work) is Work:
+                queue.append(future._work)
+        for _ in range(min(len(queue), self._max_workers)):
+            self._executor.submit(copy_context().run, _drain, queue)
+        return futures
+
+    def _prepare(
+        self, task: Task, parameters: dict[str, Any], wait_for: Any, dependencies: Any
+    ) -> TaskFuture:
+        """Record the run and make its future; an async task in an async flow is already
+        scheduled on the flow's loop, a thread run is left for the caller to dispatch."""
         flow_ctx = flow_run_context.get()
         run, upstream = create_task_run(task, parameters, wait_for, flow_ctx, dependencies)
         future: TaskFuture = TaskFuture(run)
@@ -199,7 +199,6 @@ class ThreadPoolTaskRunner(TaskRunner):
             scheduled.add_done_callback(lambda _: self._finished(future))
         else:
             future._work = Work(future, self._unfinished, run_task_sync, *args)
-            self._executor.submit(copy_context().run, future._work)
         # Plain dict operations, atomic under the GIL: a lock here would be contended by
         # every worker finishing a run, and each contended acquire hands the GIL around.
         self._unfinished[future] = future._work
@@ -257,31 +256,15 @@ def _mark_worker_thread() -> None:
     worker_thread.active = True
 
 
-def _resolve_top_level(value: Any, tolerate_failure: bool = False) -> Any:
-    """A top-level future becomes its value (waiting for it); annotations are kept."""
-    if isinstance(value, TaskFuture):
-        value.wait()
-        if not value.state.is_completed() and not tolerate_failure:
-            raise UpstreamTaskError(
-                f"Cannot map over the result of task run {value.task_run.name!r}: it ended "
-                f"{value.state.name} ({value.state.message})."
-            )
-        return value.state.result(raise_on_failure=False)
-    if isinstance(value, (allow_failure, unmapped)):
-        tolerate_failure = tolerate_failure or isinstance(value, allow_failure)
-        return value.rewrap(_resolve_top_level(value.value, tolerate_failure))
-    return value  # quote(...) is passed through untouched
-
-
-def _isiterable(value: Any) -> bool:
-    # Strings, bytes and files iterate, but are almost always meant as single values.
-    if isinstance(value, (str, bytes, IOBase)):
-        return False
-    try:
-        iter(value)
-    except TypeError:
-        return False
-    return True
+def _drain(queue: deque[Work]) -> None:
+    """A pool job: run queued work until the queue is empty (work another thread already
+    claimed, by helping or cancelling, is skipped by ``Work.__call__``)."""
+    while True:
+        try:
+            work = queue.popleft()
+        except IndexError:
+            return
+        work()
 
 
 def __getattr__(name: str) -> Any:

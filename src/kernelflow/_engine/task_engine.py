@@ -77,7 +77,7 @@ def create_task_run(
         task.make_run_name(parameters, flow_run),
         parameters,
         flow_run,
-        task.tags | current_tags.get(),
+        task.tags | context_tags if (context_tags := current_tags.get()) else task.tags,
         edges,
         map_index=index,
         map_group=group,

@@ -1,0 +1,112 @@
+"""How ``.map()`` turns one call into many: the seed's ``TaskRunner.map`` semantics.
+
+Iterable arguments are split element by element; non-iterables, and iterables wrapped
+in ``unmapped``, go whole to every call; defaults apply per call; ``**kwargs`` entries
+are mapped like named parameters; top-level futures are resolved first so their values
+can be mapped over; ``allow_failure``/``quote`` wrap each element again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from io import IOBase
+from typing import TYPE_CHECKING, Any
+
+from kernelflow._annotations import allow_failure, quote, unmapped
+from kernelflow._engine.inputs import Resolved, find_upstream
+from kernelflow.exceptions import MappingLengthMismatch, MappingMissingIterable, UpstreamTaskError
+from kernelflow.futures import TaskFuture
+
+if TYPE_CHECKING:
+    from kernelflow._runs import FlowRun
+    from kernelflow.tasks import Task
+
+
+def top_level_dependencies(
+    parameters: dict[str, Any], flow_run: FlowRun | None
+) -> dict[str, frozenset[uuid.UUID]]:
+    """Edges of the futures given directly as arguments, noted before they are resolved."""
+    futures = {k: v for k, v in parameters.items() if isinstance(v, TaskFuture)}
+    return find_upstream(futures, flow_run).edges if futures else {}
+
+
+def mapped_calls(task: Task, parameters: dict[str, Any], flow_run: FlowRun | None) -> list[dict]:
+    """The parameters of each mapped call, in order.
+
+    Raises:
+        MappingMissingIterable: no parameter is iterable.
+        MappingLengthMismatch: the iterables differ in length.
+    """
+    parameters = {name: _resolve_top_level(value) for name, value in parameters.items()}
+    parameters = task.signature.explode_var_keyword(parameters)
+    iterable, static, annotated = _split(parameters)
+    lengths = {key: len(values) for key, values in iterable.items()}
+    if len(set(lengths.values())) > 1:
+        raise MappingLengthMismatch(
+            "Received iterable parameters with different lengths. Parameters for map "
+            f"must all be the same length. Got lengths: {lengths}"
+        )
+    # Static values are searched for futures once here, not once per mapped run.
+    for key, value in static.items():
+        if key not in annotated and not find_upstream({key: value}, flow_run).needs_resolving:
+            static[key] = Resolved(value)
+    defaults = task.signature.defaults
+    calls = []
+    for index in range(next(iter(lengths.values()))):
+        call = {key: values[index] for key, values in iterable.items()}
+        call.update(static)
+        for key, value in defaults.items():
+            call.setdefault(key, value)
+        for key, annotation in annotated.items():
+            call[key] = annotation.rewrap(call[key])
+        calls.append(task.signature.collapse_var_keyword(call))
+    return calls
+
+
+def _split(parameters: dict[str, Any]) -> tuple[dict[str, list], dict[str, Any], dict[str, Any]]:
+    iterable: dict[str, list[Any]] = {}
+    static: dict[str, Any] = {}
+    annotated: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if isinstance(value, (allow_failure, quote)):
+            annotated[key] = value  # unwrapped to see if iterable, rewrapped per call
+            value = value.unwrap()
+        if isinstance(value, unmapped):
+            static[key] = value.value
+        elif _isiterable(value):
+            iterable[key] = list(value)
+        else:
+            static[key] = value
+    if not iterable:
+        raise MappingMissingIterable(
+            "No iterable parameters were received. Parameters for map must include at "
+            f"least one iterable. Parameters: {parameters}"
+        )
+    return iterable, static, annotated
+
+
+def _resolve_top_level(value: Any, tolerate_failure: bool = False) -> Any:
+    """A top-level future becomes its value (waiting for it); annotations are kept."""
+    if isinstance(value, TaskFuture):
+        value.wait()
+        if not value.state.is_completed() and not tolerate_failure:
+            raise UpstreamTaskError(
+                f"Cannot map over the result of task run {value.task_run.name!r}: it ended "
+                f"{value.state.name} ({value.state.message})."
+            )
+        return value.state.result(raise_on_failure=False)
+    if isinstance(value, (allow_failure, unmapped)):
+        tolerate_failure = tolerate_failure or isinstance(value, allow_failure)
+        return value.rewrap(_resolve_top_level(value.value, tolerate_failure))
+    return value  # quote(...) is passed through untouched
+
+
+def _isiterable(value: Any) -> bool:
+    # Strings, bytes and files iterate, but are almost always meant as single values.
+    if isinstance(value, (str, bytes, IOBase)):
+        return False
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
