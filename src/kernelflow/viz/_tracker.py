@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from kernelflow._annotations import allow_failure, quote, unmapped
 from kernelflow._context import flow_run_context, visualize_tracker
+from kernelflow._engine.mapping import _isiterable
 from kernelflow.exceptions import MappingLengthMismatch, MappingMissingIterable
 from kernelflow.states import Completed
-from kernelflow.task_runners import _isiterable
 from kernelflow.tasks import format_run_name
 from kernelflow.viz._model import Inputs, MapItem, Plan, PlanCluster, PlanNode
 from kernelflow.viz._placeholders import (
