@@ -6,6 +6,7 @@ import pytest
 
 import kernelflow
 from kernelflow import allow_failure, flow, task
+from kernelflow._runs import FlowRun, TaskRun, set_state
 from kernelflow.exceptions import UpstreamTaskError
 from kernelflow.states import Cached, Cancelled, Completed, Crashed, Failed, Running
 from kernelflow.viz._draw_run import CATEGORIES, category
@@ -70,6 +71,49 @@ def test_returning_a_failed_future_does_not_cancel_the_other_runs(attempt):
         "report-0": "Failed",
         "cleanup-0": "Completed",
     }
+
+
+def test_every_final_state_has_its_colour_in_the_graph():
+    # Run records built by hand, as the engine would leave them (states it reaches
+    # only through caching, crashes or interrupts).
+    @task
+    def step():
+        return None
+
+    @flow
+    def by_hand():
+        return None
+
+    flow_run = FlowRun(by_hand, "by-hand-1", {})
+    states = {
+        "done": Completed(1),
+        "reused": Cached(1),
+        "broke": Failed(ValueError("x")),
+        "died": Crashed(SystemExit()),
+        "stopped": Cancelled(),
+        "skipped": Failed(UpstreamTaskError("up")),
+        "going": Running(),
+    }
+    for name, state in states.items():
+        run = TaskRun(step, name, {}, flow_run, frozenset(), {})
+        if name in ("done", "broke", "died"):
+            set_state(run, Running())  # these started before they ended (and get a duration)
+        set_state(run, state)
+        flow_run.task_runs.append(run)
+    graph = dot(flow_run.graph())
+    expected = {
+        "done": "completed",
+        "reused": "cached",
+        "broke": "failed",
+        "died": "crashed",
+        "stopped": "cancelled",
+        "skipped": "not run",
+        "going": "running",
+    }
+    for name, cat in expected.items():
+        assert fill(cat) in graph.attrs[graph.id(name)], name
+    assert graph.labels[graph.id("reused")].startswith("reused\nCached")
+    assert "not finished" in graph.attrs["legend"]  # shown only when something is
 
 
 def test_failed_run_graph_colours_edges_and_legend():
