@@ -15,7 +15,8 @@ import uuid
 from collections import deque
 from typing import Any
 
-from kernelflow._events import Observer, notify
+from kernelflow import _events
+from kernelflow._events import Observer
 from kernelflow.exceptions import InvalidStateTransition
 from kernelflow.states import TRANSITIONS, Pending, State, StateType
 
@@ -116,7 +117,8 @@ def set_state(run: _Run, state: State) -> bool:
         elif state.is_final():
             run.end_time = state.timestamp
         observers = run._observers
-    notify(run, old, state, observers)
+    if observers or _events.has_observers():
+        _events.notify(run, old, state, observers)
     return True
 
 
