@@ -252,6 +252,16 @@ class FlowRun(_Run):
         producer = self._result_links.get(id(value)) if self._result_links else None
         return producer.id if producer is not None else None
 
+    def graph(self, expand_maps: bool = False) -> Any:
+        """A ``graphviz.Digraph`` of what ran, nodes coloured by final state, with durations.
+
+        Args:
+            expand_maps: One node per mapped run instead of one per ``.map()`` call.
+        """
+        from kernelflow.viz import run_graph  # presentation, loaded only when asked for
+
+        return run_graph(self, expand_maps=expand_maps)
+
     def __repr__(self) -> str:
         return f"FlowRun(name={self.name!r}, state={self.state!r}, task_runs={len(self.task_runs)})"
 

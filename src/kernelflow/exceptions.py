@@ -12,6 +12,7 @@ The tree::
     ├── FlowPauseTimeout (also TimeoutError)    a paused flow run was not resumed in time
     ├── CancelledRun                            the result of a cancelled run was asked for
     ├── CrashedRun                              the result of a crashed run was asked for
+    ├── PlaceholderValueError                   visualize: flow code needed a task's value
     └── InvalidStateTransition (also RuntimeError)  an engine bug: a forbidden state change
 
 Timeouts raise the built-in ``TimeoutError`` so that ``except TimeoutError`` works as
@@ -71,6 +72,15 @@ class CancelledRun(KernelflowError):
 
 class CrashedRun(KernelflowError):
     """Raised by ``State.result()`` for a crashed run that holds no exception of its own."""
+
+
+class PlaceholderValueError(KernelflowError):
+    """Raised during ``Flow.visualize()`` when flow code needs a value no task produced.
+
+    Visualize runs the flow body but no task, so a task call gives a placeholder. Code
+    outside tasks that branches on it, takes its ``len()`` or iterates over it raises
+    this, naming the task; give that task a ``viz_return_value`` to stand in for it.
+    """
 
 
 class InvalidStateTransition(KernelflowError, RuntimeError):

@@ -123,7 +123,7 @@ class Task(Generic[P, R]):
         """
         tracker = visualize_tracker.get()
         if tracker is not None:
-            return tracker.record_task_call(self, "call", args, kwargs, wait_for)
+            return tracker.record_task_call(self, "call", args, kwargs, wait_for, return_state)
         return call_task(self, self.signature.bind(args, kwargs), wait_for, return_state)
 
     def submit(self, *args: Any, return_state: bool = False, wait_for: Iterable[Any] | None = None,
@@ -131,7 +131,7 @@ class Task(Generic[P, R]):
         """Start a run on the flow's task runner (or the background one) and return its future."""
         tracker = visualize_tracker.get()
         if tracker is not None:
-            return tracker.record_task_call(self, "submit", args, kwargs, wait_for)
+            return tracker.record_task_call(self, "submit", args, kwargs, wait_for, return_state)
         parameters = self.signature.bind(args, kwargs)
         future = _current_runner().submit(self, parameters, wait_for)
         if return_state:
@@ -148,7 +148,7 @@ class Task(Generic[P, R]):
         """
         tracker = visualize_tracker.get()
         if tracker is not None:
-            return tracker.record_task_call(self, "map", args, kwargs, wait_for)
+            return tracker.record_task_call(self, "map", args, kwargs, wait_for, return_state)
         parameters = self.signature.bind(args, kwargs, defaults=False)
         futures = _current_runner().map(self, parameters, wait_for)
         if return_state:
@@ -159,6 +159,10 @@ class Task(Generic[P, R]):
     def apply_async(self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
                     wait_for: Iterable[Any] | None = None) -> TaskFuture[R]:
         """Start a run on the session's background runner, inside a flow or not."""
+        tracker = visualize_tracker.get()
+        if tracker is not None:
+            return tracker.record_task_call(self, "submit", tuple(args), dict(kwargs or {}),
+                                            wait_for)
         from kernelflow._engine.background import background_runner
 
         parameters = self.signature.bind(tuple(args), dict(kwargs or {}))
@@ -204,11 +208,7 @@ class Task(Generic[P, R]):
         template = self.task_run_name
         if template is not None:
             try:
-                if isinstance(template, str):
-                    return template.format(**parameters)
-                if "parameters" in inspect.signature(template).parameters:
-                    return str(template(parameters=parameters))
-                return str(template())
+                return format_run_name(template, parameters)
             except Exception as error:
                 logger.warning("task_run_name of %r failed (%r); using the default name.",
                                self.name, error)
@@ -217,6 +217,15 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"Task(name={self.name!r})"
+
+
+def format_run_name(template: str | Callable[..., str], parameters: dict[str, Any]) -> str:
+    """A ``task_run_name`` template filled in (raises whatever the template raises)."""
+    if isinstance(template, str):
+        return template.format(**parameters)
+    if "parameters" in inspect.signature(template).parameters:
+        return str(template(parameters=parameters))
+    return str(template())
 
 
 def _current_runner() -> TaskRunner:
