@@ -75,15 +75,7 @@ class RealKernel:
 
     def execute(self, code: str, timeout: float = 120, allow_error: bool = False) -> Reply:
         """Run one cell and collect everything it output until the kernel is idle."""
-        start = time.monotonic()
-        msg_id = self.client.execute(code, allow_stdin=False)
-        reply = self.client.get_shell_msg(timeout=timeout)
-        while reply["parent_header"].get("msg_id") != msg_id:
-            reply = self.client.get_shell_msg(timeout=timeout)
-        result = Reply(reply["content"]["status"], elapsed=time.monotonic() - start)
-        if result.status == "error":
-            result.error = reply["content"]
-        self._collect(msg_id, result, timeout)
+        result = self.wait_reply(self.execute_async(code), timeout)
         if result.status == "error" and not allow_error:
             raise AssertionError(
                 f"cell failed: {result.error['ename']}: {result.error['evalue']}\n"

@@ -42,6 +42,10 @@ def subscribe(observer: Observer) -> Callable[[], None]:
     return unsubscribe
 
 
+def has_observers() -> bool:
+    return bool(_observers)
+
+
 def notify(run: Any, old: State | None, new: State, observers: tuple[Observer, ...] = ()) -> None:
     """Tell the global observers, then the run's own ones, that ``run`` moved to ``new``."""
     for observer in (*_observers, *observers) if observers else _observers:

@@ -15,7 +15,8 @@ import uuid
 from collections import deque
 from typing import Any
 
-from kernelflow._events import Observer, notify
+from kernelflow import _events
+from kernelflow._events import Observer
 from kernelflow.exceptions import InvalidStateTransition
 from kernelflow.states import TRANSITIONS, Pending, State, StateType
 
@@ -116,7 +117,8 @@ def set_state(run: _Run, state: State) -> bool:
         elif state.is_final():
             run.end_time = state.timestamp
         observers = run._observers
-    notify(run, old, state, observers)
+    if observers or _events.has_observers():
+        _events.notify(run, old, state, observers)
     return True
 
 
@@ -249,6 +251,16 @@ class FlowRun(_Run):
         """The task run that returned ``value`` in this flow run, if one did."""
         producer = self._result_links.get(id(value)) if self._result_links else None
         return producer.id if producer is not None else None
+
+    def graph(self, expand_maps: bool = False) -> Any:
+        """A ``graphviz.Digraph`` of what ran, nodes coloured by final state, with durations.
+
+        Args:
+            expand_maps: One node per mapped run instead of one per ``.map()`` call.
+        """
+        from kernelflow.viz import run_graph  # presentation, loaded only when asked for
+
+        return run_graph(self, expand_maps=expand_maps)
 
     def __repr__(self) -> str:
         return f"FlowRun(name={self.name!r}, state={self.state!r}, task_runs={len(self.task_runs)})"

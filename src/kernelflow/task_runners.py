@@ -1,9 +1,9 @@
 """Task runners decide where submitted task runs execute.
 
-A runner is little more than a choice of ``concurrent.futures.Executor``: it records the
-run, hands the engine's ``run_task_sync`` to its executor in a copy of the caller's
-context, and returns a ``TaskFuture``. It knows nothing about display; the live views
-observe the run records instead.
+A runner is little more than a choice of where runs execute: it records the run, hands
+the engine's ``run_task_sync`` to its pool in a copy of the caller's context, and returns
+a ``TaskFuture``. It knows nothing about display; the live views observe the run
+records instead.
 """
 
 from __future__ import annotations
@@ -14,18 +14,18 @@ import logging
 import sys
 from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import flow_run_context
 from kernelflow._engine.mapping import mapped_calls, top_level_dependencies
 from kernelflow._engine.task_engine import (
+    at_map_position,
     create_task_run,
-    map_position,
     run_task_async,
     run_task_sync,
 )
+from kernelflow._engine.worker_pool import DaemonThreadPool
 from kernelflow.futures import LoopWork, TaskFuture, TaskFutureList, Work, worker_thread
 
 if TYPE_CHECKING:
@@ -94,17 +94,18 @@ class TaskRunner(abc.ABC):
         return TaskFutureList(self._submit_mapped(task, calls, group, wait_for, dependencies))
 
     def _submit_mapped(
-        self, task: Task, calls: list[dict[str, Any]], group: int, wait_for: Any,
+        self,
+        task: Task,
+        calls: list[dict[str, Any]],
+        group: int,
+        wait_for: Any,
         dependencies: dict[str, Any],
     ) -> list[TaskFuture]:
         """Submit each mapped call; runners that can batch the calls override this."""
         futures = []
         for index, parameters in enumerate(calls):
-            token = map_position.set((group, index))
-            try:
+            with at_map_position(group, index):
                 futures.append(self.submit(task, parameters, wait_for, dependencies))
-            finally:
-                map_position.reset(token)
         return futures
 
     def __enter__(self) -> Self:
@@ -133,7 +134,7 @@ class ThreadPoolTaskRunner(TaskRunner):
         if max_workers is not None and (not isinstance(max_workers, int) or max_workers < 1):
             raise ValueError(f"max_workers must be a positive int or None, not {max_workers!r}.")
         self._max_workers = sys.maxsize if max_workers is None else max_workers
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: DaemonThreadPool | None = None
         self._unfinished: dict[TaskFuture, Work | LoopWork] = {}
 
     def duplicate(self) -> ThreadPoolTaskRunner:
@@ -154,7 +155,11 @@ class ThreadPoolTaskRunner(TaskRunner):
         return future
 
     def _submit_mapped(
-        self, task: Task, calls: list[dict[str, Any]], group: int, wait_for: Any,
+        self,
+        task: Task,
+        calls: list[dict[str, Any]],
+        group: int,
+        wait_for: Any,
         dependencies: dict[str, Any],
     ) -> list[TaskFuture]:
         """Record every mapped run first, then let at most ``max_workers`` pool jobs drain
@@ -170,11 +175,8 @@ class ThreadPoolTaskRunner(TaskRunner):
         futures = []
         queue: deque[Work] = deque()
         for index, parameters in enumerate(calls):
-            token = map_position.set((group, index))
-            try:
+            with at_map_position(group, index):
                 future = self._prepare(task, parameters, wait_for, dependencies)
-            finally:
-                map_position.reset(token)
             futures.append(future)
             if type(future._work) is Work:
                 queue.append(future._work)
@@ -224,12 +226,8 @@ class ThreadPoolTaskRunner(TaskRunner):
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = self._new_executor() if self._started else None
 
-    def _new_executor(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(
-            max_workers=self._max_workers,
-            thread_name_prefix="kernelflow-worker",
-            initializer=_mark_worker_thread,
-        )
+    def _new_executor(self) -> DaemonThreadPool:
+        return DaemonThreadPool(self._max_workers, "kernelflow-worker", _mark_worker_thread)
 
     def __enter__(self) -> ThreadPoolTaskRunner:
         super().__enter__()

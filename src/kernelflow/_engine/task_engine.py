@@ -9,10 +9,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import threading
 import time
+from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +55,16 @@ logger = logging.getLogger("kernelflow.task_runs")
 # Runners keep Prefect's submit(task, parameters, wait_for, dependencies) signature, so
 # the map position travels beside it rather than through it.
 map_position: ContextVar[tuple[int, int] | None] = ContextVar("kernelflow_map_position", default=None)
+
+
+@contextlib.contextmanager
+def at_map_position(group: int, index: int) -> Iterator[None]:
+    """Runs created in the block are element ``index`` of the ``.map()`` call ``group``."""
+    token = map_position.set((group, index))
+    try:
+        yield
+    finally:
+        map_position.reset(token)
 
 
 def create_task_run(
@@ -255,8 +267,20 @@ def _run_bindings(task: Task, run: TaskRun, flow_ctx: FlowRunContext | None) -> 
     return ((task_run_context, TaskRunContext(task, run)),)
 
 
+class _ThreadName(threading.local):
+    name: str | None = None
+
+
+_thread_name = _ThreadName()
+
+
 def _worker_name() -> str:
-    return threading.current_thread().name
+    # Cached per thread: looking the current thread up costs more than the rest of
+    # recording it, on every run.
+    name = _thread_name.name
+    if name is None:
+        name = _thread_name.name = threading.current_thread().name
+    return name
 
 
 def _log_failure(run: TaskRun, state: State) -> None:
