@@ -528,3 +528,21 @@ def test_a_policy_of_your_own_with_prefects_compute_key():
     assert shout("apple") == "APPLE" and shout("avocado") == "APPLE"
     assert shout("") == "" and shout("") == ""
     assert calls == ["apple", "", ""]
+
+
+def test_a_failing_key_fn_or_storage_key_runs_uncached_with_a_warning(kf_logs):
+    def broken(context, parameters):
+        raise KeyError("nope")
+
+    for options in (
+        {"cache_key_fn": broken},
+        {"result_storage_key": "{missing}.bin"},
+        {"result_storage_key": "../outside-{x}"},
+    ):
+        calls.clear()
+        double = logged_task(**options)
+        assert double(1) == 2 and double(1) == 2
+        assert calls == [1, 1], options
+    messages = [r.getMessage() for r in kf_logs]
+    assert any("cache key could not be computed" in m for m in messages)
+    assert sum("result_storage_key could not be formatted" in m for m in messages) == 2
