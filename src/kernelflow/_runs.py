@@ -102,7 +102,7 @@ def set_state(run: _Run, state: State) -> bool:
     Raises:
         InvalidStateTransition: for any other transition the table forbids.
     """
-    with stripe_lock(run._id_bits):
+    with _STRIPES[run._id_bits & 63]:
         old = run.state
         if state.type not in TRANSITIONS[old.type]:
             if old.is_final():
