@@ -11,6 +11,7 @@ The tree::
     ├── UpstreamTaskError                       an upstream run did not complete
     ├── CancelledRun                            the result of a cancelled run was asked for
     ├── CrashedRun                              the result of a crashed run was asked for
+    ├── SerializationError (also TypeError)     an argument or result cannot cross processes
     └── InvalidStateTransition (also RuntimeError)  an engine bug: a forbidden state change
 
 Timeouts raise the built-in ``TimeoutError`` so that ``except TimeoutError`` works as
@@ -66,6 +67,15 @@ class CancelledRun(KernelflowError):
 
 class CrashedRun(KernelflowError):
     """Raised by ``State.result()`` for a crashed run that holds no exception of its own."""
+
+
+class SerializationError(KernelflowError, TypeError):
+    """Stored in the state of a run whose argument or result could not be pickled.
+
+    The process and Dask runners send arguments to another process and results back
+    with cloudpickle. The run ends Failed with this exception, whose message names the
+    task, the run, and the parameter or the result type that could not be sent.
+    """
 
 
 class InvalidStateTransition(KernelflowError, RuntimeError):

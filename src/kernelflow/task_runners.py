@@ -69,6 +69,23 @@ class TaskRunner(abc.ABC):
     def cancel_all(self) -> None:
         """Cancel every run not yet finished (runners that can, override this)."""
 
+    def _new_run(
+        self, task: Task, parameters: dict[str, Any], wait_for: Any, dependencies: Any
+    ) -> tuple[TaskFuture, Any, Any]:
+        """Record a Pending run; its future (listed with the flow run's), upstream, flow context.
+
+        Raises:
+            RuntimeError: the runner is not started.
+        """
+        if not self._started:
+            raise RuntimeError("Task runner is not started")
+        flow_ctx = flow_run_context.get()
+        run, upstream = create_task_run(task, parameters, wait_for, flow_ctx, dependencies)
+        future: TaskFuture = TaskFuture(run)
+        if flow_ctx is not None:
+            flow_ctx.futures.append(future)
+        return future, upstream, flow_ctx
+
     def map(
         self,
         task: Task,
@@ -184,20 +201,22 @@ class ThreadPoolTaskRunner(TaskRunner):
         wait_for: Iterable[TaskFuture] | None = None,
         dependencies: dict[str, Any] | None = None,
     ) -> TaskFuture:
-        if not self._started or self._executor is None:
+        if self._executor is None:
             raise RuntimeError("Task runner is not started")
-        flow_ctx = flow_run_context.get()
-        run, upstream = create_task_run(task, parameters, wait_for, flow_ctx, dependencies)
-        future: TaskFuture = TaskFuture(run)
-        call = partial(run_task_sync, task, run, parameters, wait_for, upstream, flow_ctx)
+        future, upstream, flow_ctx = self._new_run(task, parameters, wait_for, dependencies)
+        run = future.task_run
+        call = partial(self._execute, task, run, parameters, wait_for, upstream, flow_ctx)
         work = future._work = Work(call, future)
         with self._lock:
             self._unfinished[future] = work
         future._done.add_done_callback(partial(self._forget, future))
-        if flow_ctx is not None:
-            flow_ctx.futures.append(future)
         self._executor.submit(copy_context().run, work)
         return future
+
+    def _execute(self, task: Task, run: Any, parameters: dict[str, Any], wait_for: Any,
+                 upstream: Any, flow_ctx: Any) -> Any:
+        """Carry out one run in a pool thread (subclasses may send the body elsewhere)."""
+        return run_task_sync(task, run, parameters, wait_for, upstream, flow_ctx)
 
     def _forget(self, future: TaskFuture, _done: Any) -> None:
         with self._lock:
@@ -240,7 +259,7 @@ class ThreadPoolTaskRunner(TaskRunner):
         self.cancel_all()
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ThreadPoolTaskRunner):
+        if type(other) is not type(self):
             return False
         return self._max_workers == other._max_workers
 
