@@ -205,18 +205,13 @@ class ThreadPoolTaskRunner(TaskRunner):
             raise RuntimeError("Task runner is not started")
         future, upstream, flow_ctx = self._new_run(task, parameters, wait_for, dependencies)
         run = future.task_run
-        call = partial(self._execute, task, run, parameters, wait_for, upstream, flow_ctx)
+        call = partial(run_task_sync, task, run, parameters, wait_for, upstream, flow_ctx)
         work = future._work = Work(call, future)
         with self._lock:
             self._unfinished[future] = work
         future._done.add_done_callback(partial(self._forget, future))
         self._executor.submit(copy_context().run, work)
         return future
-
-    def _execute(self, task: Task, run: Any, parameters: dict[str, Any], wait_for: Any,
-                 upstream: Any, flow_ctx: Any) -> Any:
-        """Carry out one run in a pool thread (subclasses may send the body elsewhere)."""
-        return run_task_sync(task, run, parameters, wait_for, upstream, flow_ctx)
 
     def _forget(self, future: TaskFuture, _done: Any) -> None:
         with self._lock:

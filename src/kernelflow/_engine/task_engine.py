@@ -14,7 +14,6 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -80,16 +79,12 @@ def create_task_run(
 
 def run_task_sync(
     task: Task, run: TaskRun, parameters: dict, wait_for: Any, upstream: Upstream,
-    flow_ctx: FlowRunContext | None, drive: Callable[[Lifecycle[State]], State] = drive_sync,
+    flow_ctx: FlowRunContext | None,
 ) -> State:
-    """Carry out a task run in this thread; returns its final state.
-
-    ``drive`` carries out the lifecycle's effects; the process and Dask runners pass one
-    that sends the task body's call to another process and does the rest here.
-    """
+    """Carry out a task run in this thread; returns its final state."""
     lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx)
     try:
-        return drive(lifecycle)
+        return drive_sync(lifecycle)
     except BaseException as error:
         _crash_if_unfinished(run, error)
         raise

@@ -88,6 +88,7 @@ class _Worker:
         self.process.start()
         theirs.close()
         self.conn: Connection = ours
+        self.fd = ours.fileno()
         self.jobs: deque[Job] = deque()  # assigned and not answered, in the order sent
         self.outbox: deque[Job] = deque()  # assigned and not yet written to the pipe
         self._send_lock = threading.Lock()
@@ -209,21 +210,24 @@ class ProcessPool:
                     return
                 current = set(self._workers)
             for worker in watched - current:
-                selector.unregister(worker.conn)
+                try:
+                    selector.unregister(worker.fd)
+                except (KeyError, ValueError, OSError):
+                    pass
             for worker in current - watched:
-                selector.register(worker.conn, selectors.EVENT_READ, worker)
+                selector.register(worker.fd, selectors.EVENT_READ, worker)
             watched = current
             for key, _ in selector.select():
                 if key.data is None:
                     self._wake_reader.recv_bytes()
                     continue
-                self._read_from(key.data)
+                self._read_from(key.data, selector)
 
-    def _read_from(self, worker: _Worker) -> None:
+    def _read_from(self, worker: _Worker, selector: selectors.BaseSelector) -> None:
         try:
             frame = worker.conn.recv_bytes()
         except (EOFError, OSError):
-            self._lost(worker)
+            self._lost(worker, selector)
         else:
             self._answered(worker, frame)
 
@@ -237,8 +241,9 @@ class ProcessPool:
             other.flush()  # first, so workers get busy while the reply is handled
         job.settle(reply=frame[8:])
 
-    def _lost(self, worker: _Worker) -> None:
+    def _lost(self, worker: _Worker, selector: selectors.BaseSelector) -> None:
         """A worker's pipe closed: its running job crashed, its queued ones move on."""
+        selector.unregister(worker.fd)  # before its fd is closed, and maybe reused
         worker.process.join(1.0)
         with self._lock:
             if worker not in self._workers:

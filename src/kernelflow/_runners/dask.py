@@ -1,0 +1,179 @@
+"""``DaskTaskRunner``: task bodies run on a Dask cluster (needs ``kernelflow[dask]``).
+
+With no arguments an embedded ``distributed.LocalCluster`` is started on first use;
+``address=`` connects to a running scheduler instead; ``cluster_class`` with
+``cluster_kwargs`` and ``adapt_kwargs`` starts any other cluster, as in prefect-dask.
+The client (and the cluster it started) is kept warm for the session, shared by every
+runner with the same configuration, and closed when the interpreter exits.
+
+Each call is one Dask task whose key names the run. Dask's scheduler handles worker
+loss: a call whose worker dies is run again elsewhere, so the flow does not lose it;
+only a call that keeps killing workers (``KilledWorker``) ends its run Crashed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from concurrent.futures import CancelledError
+from typing import Any
+
+from kernelflow._runners.remote import Backend, RemoteTaskRunner, forget_backend, warm_backend
+from kernelflow._runners.wire import run_packed
+from kernelflow.exceptions import CrashedRun
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as error:
+        raise ImportError(
+            "DaskTaskRunner needs the 'distributed' package. Install it with: "
+            "pip install 'kernelflow[dask]'"
+        ) from error
+    return distributed
+
+
+class DaskTaskRunner(RemoteTaskRunner):
+    """Runs task bodies on a Dask cluster: an embedded one, or one you point it to.
+
+    Futures, states, retries, timeouts, caching and hooks behave as on the other
+    runners: the run's lifecycle stays in the notebook and only the task's call goes to
+    Dask (see ``kernelflow._runners.remote``). Functions, arguments and results travel
+    with cloudpickle.
+
+    Args:
+        address: A running scheduler, e.g. ``"tcp://127.0.0.1:8786"``. Not together
+            with the cluster options.
+        cluster_class: The cluster to start (a class, or its import path as a string);
+            default ``distributed.LocalCluster``.
+        cluster_kwargs: Keyword arguments for ``cluster_class``.
+        adapt_kwargs: If given, ``cluster.adapt(**adapt_kwargs)`` (adaptive scaling).
+        client_kwargs: Keyword arguments for ``distributed.Client``
+            (``set_as_default`` is False unless you say otherwise).
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        cluster_class: str | Callable[..., Any] | None = None,
+        cluster_kwargs: dict[str, Any] | None = None,
+        adapt_kwargs: dict[str, Any] | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if address is not None and (cluster_class or cluster_kwargs or adapt_kwargs):
+            raise ValueError(
+                "DaskTaskRunner: give either address= (an existing scheduler) or the cluster "
+                "options (cluster_class, cluster_kwargs, adapt_kwargs), not both."
+            )
+        if cluster_class is not None and not (callable(cluster_class) or isinstance(cluster_class, str)):
+            raise TypeError(f"cluster_class must be a class or an import path, not {cluster_class!r}.")
+        self.address = address
+        self.cluster_class = cluster_class
+        self.cluster_kwargs = dict(cluster_kwargs or {})
+        self.adapt_kwargs = dict(adapt_kwargs) if adapt_kwargs is not None else None
+        self.client_kwargs = dict(client_kwargs or {})
+        self.client_kwargs.setdefault("set_as_default", False)
+
+    def duplicate(self) -> DaskTaskRunner:
+        return type(self)(self.address, self.cluster_class, self.cluster_kwargs,
+                          self.adapt_kwargs, self.client_kwargs)
+
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` (started by entering the runner)."""
+        return self._open_backend().client  # type: ignore[attr-defined]
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The Dask dashboard's address, when the cluster has one."""
+        try:
+            return self.client.dashboard_link
+        except Exception:
+            return None
+
+    def _config(self) -> tuple[Any, ...]:
+        cluster_class = self.cluster_class
+        if callable(cluster_class):
+            cluster_class = f"{cluster_class.__module__}.{cluster_class.__qualname__}"
+        return ("dask", self.address, cluster_class, repr(sorted(self.cluster_kwargs.items())),
+                repr(self.adapt_kwargs), repr(sorted(self.client_kwargs.items())))
+
+    def _open_backend(self) -> Backend:
+        _distributed()
+        backend = warm_backend(self._config(), self._start)
+        if backend.client.status not in ("running", "connecting"):  # type: ignore[attr-defined]
+            forget_backend(backend)  # the scheduler went away: start afresh
+            backend = warm_backend(self._config(), self._start)
+        backend.refresh()  # type: ignore[attr-defined]
+        return backend
+
+    def _start(self) -> _DaskBackend:
+        distributed = _distributed()
+        cluster = None
+        if self.address is None:
+            cluster_class = self.cluster_class or distributed.LocalCluster
+            if isinstance(cluster_class, str):
+                module, _, name = cluster_class.rpartition(".")
+                cluster_class = getattr(importlib.import_module(module), name)
+            cluster = cluster_class(**self.cluster_kwargs)
+            if self.adapt_kwargs is not None:
+                cluster.adapt(**self.adapt_kwargs)
+        client = distributed.Client(self.address or cluster, **self.client_kwargs)
+        return _DaskBackend(client, cluster)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return False
+        return self._config() == other._config()  # type: ignore[attr-defined]
+
+    __hash__ = RemoteTaskRunner.__hash__
+
+    def __repr__(self) -> str:
+        where = f"address={self.address!r}" if self.address else (
+            f"cluster_class={self.cluster_class or 'LocalCluster'}")
+        return f"DaskTaskRunner({where})"
+
+
+class _DaskBackend(Backend):
+    def __init__(self, client: Any, cluster: Any) -> None:
+        self.client = client
+        self.cluster = cluster
+        self._capacity = 4
+
+    def refresh(self) -> None:
+        """Size the number of calls kept sent to the cluster's threads (it may scale)."""
+        threads = sum(self.client.nthreads().values())
+        self._capacity = max(4, 2 * threads)
+
+    def capacity(self) -> int:
+        return self._capacity
+
+    def submit(self, fn_blob: bytes, arguments: bytes, key: str) -> Any:
+        return self.client.submit(run_packed, fn_blob, arguments, key=key, pure=False)
+
+    def on_done(self, handle: Any, callback: Callable[[], None]) -> None:
+        handle.add_done_callback(lambda _: callback())
+
+    def reply(self, handle: Any) -> bytes:
+        if handle.status == "finished":
+            return handle.result()
+        if handle.status == "cancelled":
+            raise CancelledError()
+        error = handle.exception()
+        raise CrashedRun(
+            f"Dask could not run this task ({type(error).__name__}: {error}). A task that "
+            "keeps killing its workers ends like this: see the workers' logs."
+        )
+
+    def cancel(self, handle: Any) -> None:
+        try:
+            self.client.cancel(handle, asynchronous=False)
+        except Exception:  # the cluster may be gone already
+            pass
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
