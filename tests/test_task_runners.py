@@ -25,8 +25,12 @@ from kernelflow.task_runners import (
     ThreadPoolTaskRunner,
 )
 
-DASK_KWARGS = {"n_workers": 1, "threads_per_worker": 2, "processes": False,
-               "dashboard_address": ":0"}
+DASK_KWARGS = {
+    "n_workers": 1,
+    "threads_per_worker": 2,
+    "processes": False,
+    "dashboard_address": ":0",
+}
 
 RUNNERS = {
     "threadpool": lambda: ThreadPoolTaskRunner(max_workers=4),
@@ -94,10 +98,13 @@ def test_equality_is_by_type_and_configuration():
     assert ProcessPoolTaskRunner(2) == ProcessPoolTaskRunner(2) != ProcessPoolTaskRunner(3)
     assert ThreadPoolTaskRunner(2) != ProcessPoolTaskRunner(2)
     assert ProcessPoolTaskRunner(2) != ThreadPoolTaskRunner(2)
-    assert DaskTaskRunner(address="tcp://127.0.0.1:1") == DaskTaskRunner(address="tcp://127.0.0.1:1")
+    assert DaskTaskRunner(address="tcp://127.0.0.1:1") == DaskTaskRunner(
+        address="tcp://127.0.0.1:1"
+    )
     assert DaskTaskRunner(address="tcp://127.0.0.1:1") != DaskTaskRunner()
     assert DaskTaskRunner(cluster_kwargs={"n_workers": 1}) != DaskTaskRunner(
-        cluster_kwargs={"n_workers": 2})
+        cluster_kwargs={"n_workers": 2}
+    )
 
 
 def test_names():
@@ -173,7 +180,7 @@ def test_task_exception_is_reraised_as_itself(make_runner):
         failing()
     if not isinstance(make_runner(), ThreadPoolTaskRunner):
         # From another process: the remote traceback text rides along as the cause.
-        assert 'raise ValueError(message)' in str(caught.value.__cause__)
+        assert "raise ValueError(message)" in str(caught.value.__cause__)
 
 
 def test_run_record_shows_the_states_times_and_worker(make_runner):

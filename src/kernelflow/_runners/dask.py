@@ -14,10 +14,12 @@ only a call that keeps killing workers (``KilledWorker``) ends its run Crashed.
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError
 from typing import Any
 
+from kernelflow._runners.pool import Job
 from kernelflow._runners.remote import Backend, RemoteTaskRunner, forget_backend, warm_backend
 from kernelflow._runners.wire import run_packed
 from kernelflow.exceptions import CrashedRun
@@ -67,8 +69,12 @@ class DaskTaskRunner(RemoteTaskRunner):
                 "DaskTaskRunner: give either address= (an existing scheduler) or the cluster "
                 "options (cluster_class, cluster_kwargs, adapt_kwargs), not both."
             )
-        if cluster_class is not None and not (callable(cluster_class) or isinstance(cluster_class, str)):
-            raise TypeError(f"cluster_class must be a class or an import path, not {cluster_class!r}.")
+        if cluster_class is not None and not (
+            callable(cluster_class) or isinstance(cluster_class, str)
+        ):
+            raise TypeError(
+                f"cluster_class must be a class or an import path, not {cluster_class!r}."
+            )
         self.address = address
         self.cluster_class = cluster_class
         self.cluster_kwargs = dict(cluster_kwargs or {})
@@ -77,8 +83,13 @@ class DaskTaskRunner(RemoteTaskRunner):
         self.client_kwargs.setdefault("set_as_default", False)
 
     def duplicate(self) -> DaskTaskRunner:
-        return type(self)(self.address, self.cluster_class, self.cluster_kwargs,
-                          self.adapt_kwargs, self.client_kwargs)
+        return type(self)(
+            self.address,
+            self.cluster_class,
+            self.cluster_kwargs,
+            self.adapt_kwargs,
+            self.client_kwargs,
+        )
 
     @property
     def client(self) -> Any:
@@ -97,8 +108,14 @@ class DaskTaskRunner(RemoteTaskRunner):
         cluster_class = self.cluster_class
         if callable(cluster_class):
             cluster_class = f"{cluster_class.__module__}.{cluster_class.__qualname__}"
-        return ("dask", self.address, cluster_class, repr(sorted(self.cluster_kwargs.items())),
-                repr(self.adapt_kwargs), repr(sorted(self.client_kwargs.items())))
+        return (
+            "dask",
+            self.address,
+            cluster_class,
+            repr(sorted(self.cluster_kwargs.items())),
+            repr(self.adapt_kwargs),
+            repr(sorted(self.client_kwargs.items())),
+        )
 
     def _open_backend(self) -> Backend:
         _distributed()
@@ -131,49 +148,173 @@ class DaskTaskRunner(RemoteTaskRunner):
     __hash__ = RemoteTaskRunner.__hash__
 
     def __repr__(self) -> str:
-        where = f"address={self.address!r}" if self.address else (
-            f"cluster_class={self.cluster_class or 'LocalCluster'}")
+        where = (
+            f"address={self.address!r}"
+            if self.address
+            else (f"cluster_class={self.cluster_class or 'LocalCluster'}")
+        )
         return f"DaskTaskRunner({where})"
 
 
+class _Call(Job):
+    """A call on its way to Dask; the sending thread gives it its Dask future."""
+
+    __slots__ = ("key", "future", "cancelled")
+
+    def __init__(self, fn_blob: bytes, arguments: bytes, key: str) -> None:
+        super().__init__(0, fn_blob, arguments)
+        self.key = key
+        self.future: Any = None
+        self.cancelled = False
+
+
 class _DaskBackend(Backend):
+    """Talks to Dask in batches, as ``client.map`` and ``client.gather`` do.
+
+    One thread sends whatever calls queued up while it sent the previous batch, in one
+    ``client.map`` (one graph update for the scheduler, not one per task); another
+    gathers the replies of whatever finished meanwhile in one ``client.gather`` (one
+    round trip per worker, not one per task), then hands each reply to its run.
+    """
+
     def __init__(self, client: Any, cluster: Any) -> None:
         self.client = client
         self.cluster = cluster
-        self._capacity = 4
+        self._capacity = 64
+        self._queue: list[_Call] = []
+        self._lock = threading.Lock()
+        self._queued = threading.Event()
+        self._sent = threading.Event()
+        self._closed = False
+        self._calls: dict[str, _Call] = {}
+        self._finished = _distributed().as_completed(loop=client.loop)
+        self._threads = [
+            threading.Thread(target=loop, name=name, daemon=True)
+            for loop, name in (
+                (self._send_forever, "kernelflow-dask-send"),
+                (self._gather_forever, "kernelflow-dask-gather"),
+            )
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def refresh(self) -> None:
-        """Size the number of calls kept sent to the cluster's threads (it may scale)."""
+        """Size the number of calls kept at Dask to the cluster's threads (it may scale)."""
         threads = sum(self.client.nthreads().values())
-        self._capacity = max(4, 2 * threads)
+        self._capacity = max(64, 16 * threads)
 
     def capacity(self) -> int:
         return self._capacity
 
-    def submit(self, fn_blob: bytes, arguments: bytes, key: str) -> Any:
-        return self.client.submit(run_packed, fn_blob, arguments, key=key, pure=False)
+    def submit(self, fn_blob: bytes, arguments: bytes, key: str) -> _Call:
+        call = _Call(fn_blob, arguments, key)
+        with self._lock:
+            self._queue.append(call)
+        self._queued.set()
+        return call
 
-    def on_done(self, handle: Any, callback: Callable[[], None]) -> None:
-        handle.add_done_callback(lambda _: callback())
+    def on_done(self, handle: _Call, callback: Callable[[], None]) -> None:
+        handle.on_done(callback)
 
-    def reply(self, handle: Any) -> bytes:
-        if handle.status == "finished":
-            return handle.result()
-        if handle.status == "cancelled":
-            raise CancelledError()
-        error = handle.exception()
-        raise CrashedRun(
-            f"Dask could not run this task ({type(error).__name__}: {error}). A task that "
-            "keeps killing its workers ends like this: see the workers' logs."
-        )
+    def reply(self, handle: _Call) -> bytes:
+        return handle.result()
 
-    def cancel(self, handle: Any) -> None:
-        try:
-            self.client.cancel(handle, asynchronous=False)
-        except Exception:  # the cluster may be gone already
-            pass
+    def cancel(self, handle: _Call) -> None:
+        handle.cancelled = True
+        handle.settle(error=CancelledError())
+        if handle.future is not None:
+            try:
+                self.client.cancel(handle.future)
+            except Exception:  # the cluster may be gone already
+                pass
 
     def close(self) -> None:
+        self._closed = True
+        self._queued.set()
+        self._sent.set()
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+        for thread in self._threads:
+            thread.join(5)
+
+    def _send_forever(self) -> None:
+        while self._queued.wait() and not self._closed:
+            self._queued.clear()
+            with self._lock:
+                calls, self._queue = [c for c in self._queue if not c.cancelled], []
+            if not calls:
+                continue
+            try:
+                futures = self.client.map(
+                    run_packed,
+                    [c.fn_blob for c in calls],
+                    [c.arguments for c in calls],
+                    key=[c.key for c in calls],
+                    pure=False,
+                )
+            except Exception as error:  # the cluster is gone: fail these calls, never hang
+                for call in calls:
+                    call.settle(error=_lost(error))
+                continue
+            for call, future in zip(calls, futures, strict=True):
+                call.future = future
+                self._calls[future.key] = call
+            self._finished.update(futures)
+            self._sent.set()
+
+    def _gather_forever(self) -> None:
+        while not self._closed:
+            try:
+                batch = self._finished.next_batch(block=True)
+            except StopIteration:  # nothing away: wait for the next batch to be sent
+                self._sent.wait()
+                self._sent.clear()
+                continue
+            except Exception:
+                if self._closed:
+                    return
+                raise
+            self._deliver(batch)
+
+    def _deliver(self, futures: list[Any]) -> None:
+        finished = [f for f in futures if f.status == "finished"]
+        try:
+            replies = self.client.gather(finished) if finished else []
+        except Exception:  # data lost meanwhile: take them one by one
+            replies = [_one_reply(f) for f in finished]
+        outcomes = {f.key: (reply, None) for f, reply in zip(finished, replies, strict=True)}
+        for future in futures:
+            call = self._calls.pop(future.key, None)
+            if call is None:
+                continue
+            reply, error = outcomes.get(future.key, (None, None))
+            if isinstance(reply, BaseException):
+                reply, error = None, reply
+            if reply is None and error is None:
+                error = _failure(future)
+            call.settle(reply, error)
+
+
+def _one_reply(future: Any) -> Any:
+    try:
+        return future.result()
+    except BaseException as error:
+        return _lost(error)
+
+
+def _failure(future: Any) -> BaseException:
+    if future.status == "cancelled":
+        return CancelledError()
+    try:
+        error = future.exception()
+    except BaseException as own:
+        error = own
+    return _lost(error)
+
+
+def _lost(error: BaseException) -> CrashedRun:
+    return CrashedRun(
+        f"Dask could not run this task ({type(error).__name__}: {error}). A task that "
+        "keeps killing its workers ends like this: see the workers' logs."
+    )

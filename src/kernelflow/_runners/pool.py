@@ -41,8 +41,17 @@ class Job:
     Lighter than a ``concurrent.futures.Future``: one callback, settled exactly once.
     """
 
-    __slots__ = ("id", "fn_blob", "arguments", "worker", "reply", "error", "done", "_callback",
-                 "_lock")
+    __slots__ = (
+        "id",
+        "fn_blob",
+        "arguments",
+        "worker",
+        "reply",
+        "error",
+        "done",
+        "_callback",
+        "_lock",
+    )
 
     def __init__(self, job_id: int, fn_blob: bytes, arguments: bytes) -> None:
         self.id = job_id

@@ -84,8 +84,14 @@ class RemoteRun:
 
     __slots__ = ("runner", "task", "run", "future", "lifecycle", "_wait_token")
 
-    def __init__(self, runner: RemoteTaskRunner, task: Task, run: TaskRun,
-                 future: TaskFuture, lifecycle: Lifecycle[State]) -> None:
+    def __init__(
+        self,
+        runner: RemoteTaskRunner,
+        task: Task,
+        run: TaskRun,
+        future: TaskFuture,
+        lifecycle: Lifecycle[State],
+    ) -> None:
         self.runner = runner
         self.task = task
         self.run = run
@@ -213,8 +219,11 @@ class RemoteTaskRunner(TaskRunner):
             self._calls.clear()
         for remote in unfinished:
             started = remote.run.state.is_running()
-            message = "Cancelled while running; its call was stopped." if started else (
-                "Cancelled before it started.")
+            message = (
+                "Cancelled while running; its call was stopped."
+                if started
+                else ("Cancelled before it started.")
+            )
             set_state(remote.run, Cancelled(message))
             remote.future._resolve()
         for handle in calls:
