@@ -21,11 +21,13 @@ call, and resumes in whichever thread learns the call's outcome. Waits for upstr
 runs and retry sleeps are callbacks and timers too; hooks, and any effect this driver
 does not know, run in a small thread pool where blocking is fine.
 
-What differs from threads: a timed-out or cancelled call is stopped for real (the
-process runner kills the worker, Dask cancels the key) instead of being abandoned; a
-lost worker gives a Crashed run, without retries (a task that kills its worker would
-kill the next one too); an argument or result that cannot be pickled fails the run at
-once, also without retries.
+What differs from threads: the process runner stops a timed-out or cancelled call
+for real, by killing its worker (a new one takes its place), where a thread can only
+be abandoned; Dask forgets the key, but a call already running finishes in its worker
+thread. A lost worker gives a Crashed run, without retries (a task that kills its
+worker would kill the next one too); an argument or result that cannot be pickled
+fails the run at once, also without retries. ``runtime.flow_run.parameters`` is empty
+inside a worker: flow parameters may be large and are not the task's to receive.
 """
 
 from __future__ import annotations
