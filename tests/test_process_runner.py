@@ -195,3 +195,25 @@ def test_import_kernelflow_does_not_import_distributed_or_the_pool():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_workers_that_cannot_start_give_a_clear_error_not_a_spawn_loop(tmp_path, monkeypatch):
+    from kernelflow._runners.pool import ProcessPool
+
+    # The children get this process's sys.path: a broken cloudpickle first on it makes
+    # every worker die while it starts (this process imported the real one long ago).
+    (tmp_path / "cloudpickle.py").write_text("raise ImportError('broken on purpose')\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    pool = ProcessPool(1)
+    try:
+        job = pool.submit(b"", b"")
+        deadline = time.monotonic() + 60
+        while not job.done and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(CrashedRun, match="die before they start"):
+            job.result()
+        with pytest.raises(RuntimeError, match="die before they start"):
+            pool.submit(b"", b"")
+        assert pool.pids == []  # no worker left, none being respawned
+    finally:
+        pool.close()

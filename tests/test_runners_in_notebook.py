@@ -9,7 +9,6 @@ import os
 import time
 
 import pytest
-
 from kernel import RealKernel
 
 pytestmark = pytest.mark.kernel

@@ -271,3 +271,25 @@ def test_closures_and_locally_defined_functions_travel(make_runner):
     assert [value for value, _ in results] == [101, 102]
     if isinstance(make_runner(), ProcessPoolTaskRunner):
         assert all(pid != os.getpid() for _, pid in results)
+
+
+def test_async_flow_awaits_futures(make_runner):
+    @flow(task_runner=make_runner())
+    async def async_pipeline():
+        first = add.submit(1, 2)
+        second = add.submit(first, 3)
+        return await first, await second
+
+    assert asyncio.run(async_pipeline()) == (3, 6)
+
+
+def test_tasks_may_submit_tasks_inside_their_run(make_runner):
+    @task
+    def outer(x):
+        return add.submit(x, 1).result() * 10  # outside a flow there: background runner
+
+    @flow(task_runner=make_runner())
+    def nested():
+        return outer.map([1, 2]).result()
+
+    assert nested() == [20, 30]

@@ -100,6 +100,7 @@ class _Worker:
         self.fd = ours.fileno()
         self.jobs: deque[Job] = deque()  # assigned and not answered, in the order sent
         self.outbox: deque[Job] = deque()  # assigned and not yet written to the pipe
+        self.ready = False  # it said hello: its interpreter started and imported kernelflow
         self._send_lock = threading.Lock()
 
     def flush(self) -> None:
@@ -126,6 +127,8 @@ class ProcessPool:
         self._closed = False
         self._ids = iter(range(1, 2**63))
         self._started = 0
+        self._failed_starts = 0  # workers in a row that died before saying hello
+        self._broken: str | None = None
         self._workers = [self._start_worker() for _ in range(max_workers)]
         self._wake_reader, self._waker = self._context.Pipe(duplex=False)
         self._reader = threading.Thread(
@@ -135,8 +138,8 @@ class ProcessPool:
 
     def submit(self, fn_blob: bytes, arguments: bytes) -> Job:
         with self._lock:
-            if self._closed:
-                raise RuntimeError("The process pool is shut down.")
+            if self._closed or self._broken:
+                raise RuntimeError(self._broken or "The process pool is shut down.")
             job = Job(next(self._ids), fn_blob, arguments)
             self._pending.append(job)
             ready = self._assign()
@@ -238,7 +241,10 @@ class ProcessPool:
         except (EOFError, OSError):
             self._lost(worker, selector)
         else:
-            self._answered(worker, frame)
+            if frame:
+                self._answered(worker, frame)
+            else:
+                worker.ready = True
 
     def _answered(self, worker: _Worker, frame: bytes) -> None:
         (job_id,) = struct.unpack_from("!Q", frame)
@@ -258,30 +264,56 @@ class ProcessPool:
             if worker not in self._workers:
                 return
             self._workers.remove(worker)
-            jobs = list(worker.jobs)
+            # A worker that died before saying hello never started a job: blame none.
+            crashed = [worker.jobs.popleft()] if worker.ready and worker.jobs else []
+            self._pending.extendleft(reversed([job for job in worker.jobs if not job.done]))
             worker.jobs.clear()
             worker.outbox.clear()
-            self._pending.extendleft(reversed([job for job in jobs[1:] if not job.done]))
+            self._failed_starts = 0 if worker.ready else self._failed_starts + 1
+            if self._failed_starts >= 3 and not self._closed:
+                self._broken = _start_failure_message(worker.process)
+            failed = self._give_up() if self._broken else []
             ready = set()
-            if not self._closed:
+            if not self._closed and not self._broken:
                 self._workers.append(self._start_worker())
                 ready = self._assign()
         worker.conn.close()
-        if jobs:
-            jobs[0].settle(error=CrashedRun(_death_message(worker.process)))
+        for job in crashed:
+            job.settle(error=CrashedRun(_death_message(worker.process)))
+        for job in failed:
+            job.settle(error=CrashedRun(self._broken))
         for other in ready:
             other.flush()
 
+    def _give_up(self) -> list[Job]:
+        """Worker processes cannot start: once none is left, fail whatever waits."""
+        if self._workers:
+            return []
+        failed = list(self._pending)
+        self._pending.clear()
+        return failed
 
-def _death_message(process: Any) -> str:
+
+def _how_it_ended(process: Any) -> str:
     code = process.exitcode
     if code is not None and code < 0:
         try:
-            how = f"killed by {signal.Signals(-code).name}"
+            return f"killed by {signal.Signals(-code).name}"
         except ValueError:
-            how = f"killed by signal {-code}"
-    else:
-        how = f"exit code {code}"
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _start_failure_message(process: Any) -> str:
+    return (
+        "kernelflow's worker processes die before they start (the last one: "
+        f"{_how_it_ended(process)}). Check that `python -c 'import kernelflow'` works with "
+        "this interpreter and environment; the process pool is given up."
+    )
+
+
+def _death_message(process: Any) -> str:
+    how = _how_it_ended(process)
     return (
         f"The worker process running this task (pid {process.pid}) died ({how}): the task "
         "may have called os._exit(), crashed the interpreter, run out of memory, or been "
@@ -313,6 +345,7 @@ def worker_main(conn: Connection) -> None:
     threading.Thread(target=receive, name="kernelflow-receive", daemon=True).start()
     from kernelflow._runners.wire import run_packed
 
+    conn.send_bytes(b"")  # hello: this interpreter started and can run jobs
     while (frame := jobs.get()) is not None:
         job_id, fn_length = _HEADER.unpack_from(frame)
         start = _HEADER.size
