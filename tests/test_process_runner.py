@@ -217,3 +217,19 @@ def test_workers_that_cannot_start_give_a_clear_error_not_a_spawn_loop(tmp_path,
         assert pool.pids == []  # no worker left, none being respawned
     finally:
         pool.close()
+
+
+def test_many_runs_with_timeouts_do_not_start_a_thread_each():
+    @task(timeout_seconds=30)
+    def quick(x):
+        return x
+
+    @flow(task_runner=runner())
+    def many():
+        futures = quick.map(range(200))
+        peak = threading.active_count()
+        return futures.result(), peak
+
+    results, peak = many()
+    assert results == list(range(200))
+    assert peak < 30

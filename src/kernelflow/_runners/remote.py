@@ -35,13 +35,15 @@ from __future__ import annotations
 import abc
 import atexit
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import CancelledError, ThreadPoolExecutor
+from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._engine.effects import Invoke, Lifecycle, Outcome, Sleep, WaitFor, _timeout_error
 from kernelflow._engine.task_engine import _crash_if_unfinished, finish, task_lifecycle
+from kernelflow._runners.timers import call_later, run_blocking
 from kernelflow._runners.wire import pack_arguments, pack_function, unpack_reply
 from kernelflow._runs import set_state
 from kernelflow.exceptions import CrashedRun, SerializationError
@@ -121,7 +123,7 @@ class RemoteRun:
                     self._resume_later(effect.seconds, None)
                     return
                 else:  # a hook (user code), or an effect this driver does not know
-                    _blocking_pool().submit(self._run_blocking, effect)
+                    run_blocking(self._run_blocking, effect)
                     return
         except BaseException as error:
             _crash_if_unfinished(self.run, error)
@@ -137,9 +139,7 @@ class RemoteRun:
         self.step(effect.run_sync())
 
     def _resume_later(self, seconds: float, outcome: Any) -> None:
-        timer = threading.Timer(seconds, self.step, (outcome,))
-        timer.daemon = True
-        timer.start()
+        call_later(seconds, self.step, outcome)
 
     def _wait(self, effect: WaitFor) -> bool:
         """Resume once every future is done (or the deadline passes); False if no wait."""
@@ -165,11 +165,7 @@ class RemoteRun:
                 resume(True)
 
         if effect.deadline is not None:
-            import time
-
-            timer = threading.Timer(max(0.0, effect.deadline - time.monotonic()), resume, (False,))
-            timer.daemon = True
-            timer.start()
+            call_later(effect.deadline - time.monotonic(), resume, False)
         for future in pending:
             future._done.add_done_callback(one_done)
         return True
@@ -266,9 +262,7 @@ class RemoteTaskRunner(TaskRunner):
         with self._lock:
             self._calls[remote] = handle
         if effect.timeout is not None:
-            timer = threading.Timer(effect.timeout, self._timed_out, (remote, handle, effect))
-            timer.daemon = True
-            timer.start()
+            call_later(effect.timeout, self._timed_out, remote, handle, effect)
         self._backend.on_done(handle, lambda: self._answered(remote, handle))  # type: ignore[union-attr]
 
     def _answered(self, remote: RemoteRun, handle: Any) -> None:
@@ -316,17 +310,6 @@ class RemoteTaskRunner(TaskRunner):
         if cached is None or cached[0] is not task.fn:
             cached = self._fn_blobs[id(task.fn)] = (task.fn, pack_function(task.fn, task))
         return cached[1]
-
-
-_blocking: ThreadPoolExecutor | None = None
-
-
-def _blocking_pool() -> ThreadPoolExecutor:
-    """Threads for hooks and other effects that may block (shared, started on first use)."""
-    global _blocking
-    if _blocking is None:
-        _blocking = ThreadPoolExecutor(4, thread_name_prefix="kernelflow-remote-hooks")
-    return _blocking
 
 
 # --- warm backends ----------------------------------------------------------------------
