@@ -17,7 +17,7 @@ from kernelflow import allow_failure, flow, tags, task
 from kernelflow._runners.remote import close_warm_backends
 from kernelflow.exceptions import UpstreamTaskError
 from kernelflow.futures import as_completed, wait
-from kernelflow.runtime import task_run
+from kernelflow.runtime import flow_run, task_run
 from kernelflow.task_runners import (
     DaskTaskRunner,
     ProcessPoolTaskRunner,
@@ -243,14 +243,16 @@ def test_async_tasks_run(make_runner):
 def test_task_sees_its_run_context_and_tags(make_runner):
     @task
     def who():
-        return task_run.name, sorted(task_run.tags), task_run.run_count
+        return task_run.name, sorted(task_run.tags), task_run.run_count, flow_run.name
 
     @flow(task_runner=make_runner())
     def context_flow():
         with tags("blue"):
-            return who.submit().result()
+            return who.submit().result(), flow_run.name
 
-    assert context_flow() == ("who-0", ["blue"], 1)
+    (name, tag_list, run_count, seen_flow_name), flow_name = context_flow()
+    assert (name, tag_list, run_count) == ("who-0", ["blue"], 1)
+    assert flow_name and seen_flow_name == flow_name  # the flow run, seen from the task
 
 
 def test_closures_and_locally_defined_functions_travel(make_runner):

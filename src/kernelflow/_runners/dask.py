@@ -42,7 +42,9 @@ class DaskTaskRunner(RemoteTaskRunner):
     Futures, states, retries, timeouts, caching and hooks behave as on the other
     runners: the run's lifecycle stays in the notebook and only the task's call goes to
     Dask (see ``kernelflow._runners.remote``). Functions, arguments and results travel
-    with cloudpickle.
+    with cloudpickle; the workers of a cluster you connect to need kernelflow installed
+    (they run ``kernelflow._runners.wire.run_packed``). Timeouts and cancellation make
+    Dask forget a call, but one already running finishes in its worker thread.
 
     Args:
         address: A running scheduler, e.g. ``"tcp://127.0.0.1:8786"``. Not together
