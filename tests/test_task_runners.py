@@ -295,3 +295,22 @@ def test_tasks_may_submit_tasks_inside_their_run(make_runner):
         return outer.map([1, 2]).result()
 
     assert nested() == [20, 30]
+
+
+def test_runs_that_end_without_running_never_stall_the_queue(make_runner):
+    @task
+    def nap(i):
+        time.sleep(0.2)
+        return i
+
+    @flow(task_runner=make_runner())
+    def backlog():
+        bad = fail.submit()
+        bad.wait(60)
+        naps = nap.map(range(4))  # fill the workers, so the next runs must queue
+        skipped = add.map(range(30), 1, wait_for=[bad])  # each fails without a call
+        finished = [future.wait(30) for future in skipped]
+        return sum(finished), [f.state.is_failed() for f in skipped], naps.result()
+
+    finished, failed, naps = backlog()
+    assert finished == 30 and all(failed) and naps == [0, 1, 2, 3]

@@ -136,7 +136,13 @@ class RemoteRun:
         self.step()
 
     def _run_blocking(self, effect: Any) -> None:
-        self.step(effect.run_sync())
+        try:
+            outcome = effect.run_sync()
+        except BaseException as error:
+            _crash_if_unfinished(self.run, error)
+            self.runner._finished(self)
+            return
+        self.step(outcome)
 
     def _resume_later(self, seconds: float, outcome: Any) -> None:
         call_later(seconds, self.step, outcome)
@@ -182,6 +188,7 @@ class RemoteTaskRunner(TaskRunner):
         self._backlog: deque[RemoteRun] = deque()  # submitted, waiting for room to start
         self._calls: dict[RemoteRun, Any] = {}  # runs whose call is away -> its handle
         self._fn_blobs: dict[int, tuple[Any, bytes]] = {}
+        self._starting = threading.local()  # set while a thread starts waiting runs
 
     @abc.abstractmethod
     def _open_backend(self) -> Backend:
@@ -200,11 +207,8 @@ class RemoteTaskRunner(TaskRunner):
         remote = RemoteRun(self, task, run, future, lifecycle)
         with self._lock:
             self._unfinished.add(remote)
-            start_now = not self._backlog and len(self._calls) < self._backend.capacity()  # type: ignore[union-attr]
-            if not start_now:
-                self._backlog.append(remote)
-        if start_now:
-            remote.step()
+            self._backlog.append(remote)
+        self._start_waiting_runs()
         return future
 
     def cancel_all(self) -> None:
@@ -290,11 +294,30 @@ class RemoteTaskRunner(TaskRunner):
             if self._calls.get(remote) is not handle:
                 return False
             del self._calls[remote]
-            room = self._backend.capacity() - len(self._calls)  # type: ignore[union-attr]
-            starting = [self._backlog.popleft() for _ in range(min(room, len(self._backlog)))]
-        for waiting in starting:
-            waiting.step()
+        self._start_waiting_runs()
         return True
+
+    def _start_waiting_runs(self) -> None:
+        """Start submitted runs, in order, while the backend has room for their calls.
+
+        Called whenever room may have appeared: a submit, an answered call, a finished
+        run. Runs that wait for upstreams or end without a call take no room, so this
+        goes on past them. Re-entry from a run started here is a no-op: the loop below
+        carries on instead, so a long backlog never deepens the stack.
+        """
+        starting = self._starting
+        if getattr(starting, "active", False):
+            return
+        starting.active = True
+        try:
+            while True:
+                with self._lock:
+                    if not self._backlog or len(self._calls) >= self._backend.capacity():  # type: ignore[union-attr]
+                        return
+                    remote = self._backlog.popleft()
+                remote.step()
+        finally:
+            starting.active = False
 
     def _finished(self, remote: RemoteRun) -> None:
         with self._lock:
@@ -304,6 +327,7 @@ class RemoteTaskRunner(TaskRunner):
                 # globals changed in a later cell is pickled afresh.
                 self._fn_blobs.clear()
         remote.future._resolve()
+        self._start_waiting_runs()
 
     def _packed_function(self, task: Task) -> bytes:
         cached = self._fn_blobs.get(id(task.fn))
