@@ -233,3 +233,24 @@ def test_many_runs_with_timeouts_do_not_start_a_thread_each():
     results, peak = many()
     assert results == list(range(200))
     assert peak < 30
+
+
+def test_a_flow_timeout_stops_its_running_calls():
+    @task
+    def slow(_):
+        time.sleep(30)
+
+    @flow(task_runner=runner(), timeout_seconds=1)
+    def too_slow():
+        return slow.map(range(2)).result()
+
+    start = time.monotonic()
+    state = too_slow(return_state=True)
+    assert state.name == "TimedOut"
+    assert time.monotonic() - start < 10
+
+    @flow(task_runner=runner())
+    def afterwards():
+        return square.map(range(3)).result()
+
+    assert afterwards() == [0, 1, 4]  # the killed workers were replaced
