@@ -254,3 +254,22 @@ def test_a_flow_timeout_stops_its_running_calls():
         return square.map(range(3)).result()
 
     assert afterwards() == [0, 1, 4]  # the killed workers were replaced
+
+
+def test_editing_a_module_replaces_the_warm_workers(tmp_path, monkeypatch):
+    module = tmp_path / "kf_edited_module.py"
+    module.write_text("def version():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import kf_edited_module
+
+    version = task(kf_edited_module.version)  # travels by reference: workers import it
+
+    @flow(task_runner=runner())
+    def which():
+        return version.submit().result()
+
+    assert which() == 1
+    module.write_text("def version():\n    return 2\n")
+    os.utime(module, (time.time() + 5, time.time() + 5))  # a clearly newer mtime
+    assert which() == 2
+    monkeypatch.delitem(sys.modules, "kf_edited_module")

@@ -3,11 +3,21 @@
 The pool (``pool.py``) is started on first use and kept warm for the rest of the
 session, shared by every runner with the same ``max_workers``; it is shut down when
 the interpreter exits. See ``remote.py`` for what runs where.
+
+Warm is safe only while the workers' imported code is current. Functions defined in
+cells travel by value, but functions from ``.py`` files travel by reference and the
+workers import those files once; so at each flow run, if a ``.py`` file outside the
+Python installation (the user's own modules) changed on disk since the pool last
+looked, the pool is replaced before the run starts: editing a module and re-running
+the cell runs the new code.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import site
+import sys
 from collections.abc import Callable
 
 from kernelflow._runners.pool import PREFETCH, Job, ProcessPool
@@ -41,7 +51,14 @@ class ProcessPoolTaskRunner(RemoteTaskRunner):
         return type(self)(max_workers=self._max_workers)
 
     def _open_backend(self) -> Backend:
-        return warm_backend(("process", self._max_workers), self._start_pool)
+        key = ("process", self._max_workers)
+        backend = warm_backend(key, self._start_pool)
+        if backend.code_changed():  # type: ignore[attr-defined]
+            forget_backend(backend)
+            backend.close()
+            backend = warm_backend(key, self._start_pool)
+            backend.code_changed()  # type: ignore[attr-defined]  # note the new times
+        return backend
 
     def _start_pool(self) -> Backend:
         return _PoolBackend(ProcessPool(self._max_workers))
@@ -60,6 +77,15 @@ class ProcessPoolTaskRunner(RemoteTaskRunner):
 class _PoolBackend(Backend):
     def __init__(self, pool: ProcessPool) -> None:
         self.pool = pool
+        self._mtimes: dict[str, float] = {}
+
+    def code_changed(self) -> bool:
+        """Whether a user module changed on disk since the last look (and note them)."""
+        changed = False
+        for path, mtime in _user_module_mtimes().items():
+            if self._mtimes.setdefault(path, mtime) != mtime:
+                changed = True
+        return changed
 
     def submit(self, fn_blob: bytes, arguments: bytes, key: str) -> Job:
         try:
@@ -85,3 +111,42 @@ class _PoolBackend(Backend):
 
     def __repr__(self) -> str:
         return f"<process pool of {self.pool.max_workers} workers: pids {self.pool.pids}>"
+
+
+_user_paths: dict[str, str | None] = {}  # module __file__ -> real path if the user's
+
+
+def _user_path(path: str) -> str | None:
+    """The real path of a user's ``.py`` module file; None for installed code."""
+    real = _user_paths.get(path, "")
+    if real == "":
+        real = os.path.realpath(path)
+        if not path.endswith(".py") or real.startswith(_installation_dirs()):
+            real = None
+        _user_paths[path] = real
+    return real
+
+
+@functools.cache
+def _installation_dirs() -> tuple[str, ...]:
+    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    try:
+        dirs.update(site.getsitepackages())
+        dirs.add(site.getusersitepackages())
+    except AttributeError:  # some embedded interpreters have a reduced site module
+        pass
+    return tuple(os.path.join(os.path.realpath(d), "") for d in dirs if d)
+
+
+def _user_module_mtimes() -> dict[str, float]:
+    """``{path: mtime}`` of the imported modules that are ``.py`` files of the user's."""
+    mtimes = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        real = _user_path(path) if isinstance(path, str) else None
+        if real is not None:
+            try:
+                mtimes[real] = os.stat(real).st_mtime
+            except OSError:
+                pass
+    return mtimes
