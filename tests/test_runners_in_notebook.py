@@ -86,3 +86,35 @@ def test_cell_defined_tasks_run_in_processes_and_interrupts_stop_at_once(tmp_pat
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_alive(pid) for pid in pids)
+
+
+DASK_CELLS = """
+import time
+from kernelflow import flow, task
+from kernelflow.task_runners import DaskTaskRunner
+
+@task
+def cube(x):
+    print(f"cubing {x}")
+    return x ** 3
+
+@flow(task_runner=DaskTaskRunner(cluster_kwargs={
+    "n_workers": 1, "threads_per_worker": 2, "dashboard_address": ":0"}))
+def cubes(n):
+    return cube.map(range(n)).result()
+"""
+
+
+def test_dask_runner_in_a_notebook_stays_warm_across_cells(tmp_path):
+    with RealKernel(env={"KERNELFLOW_HOME": str(tmp_path)}) as kernel:
+        kernel.execute(DASK_CELLS)
+        first = kernel.execute(
+            "t = time.perf_counter(); print(cubes(4)); print('took', time.perf_counter() - t)"
+        )
+        assert "[0, 1, 8, 27]" in first.stdout and first.stdout.count("cubing") == 4
+        second = kernel.execute(
+            "t = time.perf_counter(); print(cubes(3)); print('took', time.perf_counter() - t)"
+        )
+        assert "[0, 1, 8]" in second.stdout
+        took = [float(out.stdout.split("took ")[1]) for out in (first, second)]
+        assert took[1] < took[0]  # no new cluster for the second cell
