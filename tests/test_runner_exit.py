@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from processes import gone
 
 SCRIPT = """
 import json, os
@@ -35,14 +36,6 @@ CASES = {
 }
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("case", list(CASES))
 def test_exit_closes_warm_pools_and_clusters(case, tmp_path):
     runner, arguments = CASES[case]
@@ -56,7 +49,4 @@ def test_exit_closes_warm_pools_and_clusters(case, tmp_path):
     worker_pids = [int(pid) for pid in done.stdout.strip()[1:-1].split(",")]
     assert worker_pids and os.getpid() not in worker_pids
     assert time.monotonic() - start < 60
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in worker_pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(pid) for pid in worker_pids)
+    assert gone(worker_pids, timeout=10)

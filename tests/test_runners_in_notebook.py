@@ -5,11 +5,11 @@ flow at once, leaving the runner usable."""
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
 from kernel import RealKernel
+from processes import gone
 
 pytestmark = pytest.mark.kernel
 
@@ -51,14 +51,6 @@ print(json.dumps([pid for backend in _warm.values() for pid in backend.pool.pids
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_cell_defined_tasks_run_in_processes_and_interrupts_stop_at_once(tmp_path):
     with RealKernel(env={"KERNELFLOW_HOME": str(tmp_path)}) as kernel:
         kernel.execute(DEFINE)
@@ -82,10 +74,7 @@ def test_cell_defined_tasks_run_in_processes_and_interrupts_stop_at_once(tmp_pat
         pids = json.loads(kernel.execute(PIDS).stdout)
         assert len(pids) == 2
     # The kernel was killed outright: its workers see their pipes close and exit.
-    deadline = time.monotonic() + 20
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not any(_alive(pid) for pid in pids)
+    assert gone(pids, timeout=20)
 
 
 DASK_CELLS = """
