@@ -307,8 +307,9 @@ def _how_it_ended(process: Any) -> str:
 def _start_failure_message(process: Any) -> str:
     return (
         "kernelflow's worker processes die before they start (the last one: "
-        f"{_how_it_ended(process)}). Check that `python -c 'import kernelflow'` works with "
-        "this interpreter and environment; the process pool is given up."
+        f"{_how_it_ended(process)}). In a script, call the flow under "
+        "`if __name__ == '__main__':` (spawned workers import the main script); also check "
+        "that `python -c 'import kernelflow'` works in this environment. The pool is given up."
     )
 
 
