@@ -214,7 +214,7 @@ def test_workers_that_cannot_start_give_a_clear_error_not_a_spawn_loop(tmp_path,
             job.result()
         with pytest.raises(RuntimeError, match="die before they start"):
             pool.submit(b"", b"")
-        assert pool.pids == []  # no worker left, none being respawned
+        assert pool.pids == [] and not pool.usable  # no worker left, none being respawned
     finally:
         pool.close()
 

@@ -184,6 +184,11 @@ class ProcessPool:
         self._reader.join(timeout)
 
     @property
+    def usable(self) -> bool:
+        """False once closed, or given up because its workers cannot start."""
+        return not (self._closed or self._broken)
+
+    @property
     def pids(self) -> list[int]:
         with self._lock:
             return [worker.process.pid for worker in self._workers]

@@ -53,7 +53,8 @@ class ProcessPoolTaskRunner(RemoteTaskRunner):
     def _open_backend(self) -> Backend:
         key = ("process", self._max_workers)
         backend = warm_backend(key, self._start_pool)
-        if backend.code_changed():  # type: ignore[attr-defined]
+        # A pool given up on, or running code older than the files: start a new one.
+        if not backend.pool.usable or backend.code_changed():  # type: ignore[attr-defined]
             forget_backend(backend)
             backend.close()
             backend = warm_backend(key, self._start_pool)
