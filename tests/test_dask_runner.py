@@ -158,3 +158,21 @@ def test_missing_distributed_gives_a_fix_it_message(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import now fails
     with pytest.raises(ImportError, match=r"kernelflow\[dask\]"):
         dask_module._distributed()
+
+
+def test_cluster_class_by_import_path_with_adaptive_scaling():
+    runner = DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={"n_workers": 1, "processes": False, "dashboard_address": ":0"},
+        adapt_kwargs={"minimum": 1, "maximum": 1},
+    )
+
+    @flow(task_runner=runner)
+    def adaptive():
+        return [value for value, _ in slow_square.map(range(3)).result()]
+
+    try:
+        assert adaptive() == [0, 1, 4]
+        assert runner.dashboard_link is None or runner.dashboard_link.startswith("http")
+    finally:
+        close_warm_backends()
