@@ -20,7 +20,13 @@ from concurrent.futures import CancelledError
 from typing import Any
 
 from kernelflow._runners.pool import Job
-from kernelflow._runners.remote import Backend, RemoteTaskRunner, forget_backend, warm_backend
+from kernelflow._runners.remote import (
+    Backend,
+    RemoteTaskRunner,
+    forget_backend,
+    running_backend,
+    warm_backend,
+)
 from kernelflow._runners.wire import run_packed
 from kernelflow.exceptions import CrashedRun
 
@@ -100,9 +106,11 @@ class DaskTaskRunner(RemoteTaskRunner):
 
     @property
     def dashboard_link(self) -> str | None:
-        """The Dask dashboard's address, when the cluster has one."""
+        """The Dask dashboard's address, if this configuration's cluster is running and
+        has one (for displays: reading it never starts a cluster)."""
+        backend = running_backend(self._config())
         try:
-            return self.client.dashboard_link
+            return backend.client.dashboard_link if backend else None  # type: ignore[attr-defined]
         except Exception:
             return None
 

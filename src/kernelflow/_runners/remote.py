@@ -362,6 +362,12 @@ def warm_backend(key: Any, start: Callable[[], Backend]) -> Backend:
         return backend
 
 
+def running_backend(key: Any) -> Backend | None:
+    """The backend for ``key`` if one is running; never starts one."""
+    with _warm_lock:
+        return _warm.get(key)
+
+
 def close_warm_backends() -> None:
     """Shut down every warm pool and cluster (at exit; tests call it too)."""
     with _warm_lock:
