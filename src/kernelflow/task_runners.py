@@ -254,7 +254,7 @@ class ThreadPoolTaskRunner(TaskRunner):
         self.cancel_all()
 
     def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
+        if not isinstance(other, ThreadPoolTaskRunner):
             return False
         return self._max_workers == other._max_workers
 
