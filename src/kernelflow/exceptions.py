@@ -14,6 +14,7 @@ The tree::
     ├── CrashedRun                              the result of a crashed run was asked for
     ├── UnsafeCacheDirectory (also PermissionError)  the result store is not private
     ├── PlaceholderValueError                   visualize: flow code needed a task's value
+    ├── SerializationError (also TypeError)     an argument or result cannot cross processes
     └── InvalidStateTransition (also RuntimeError)  an engine bug: a forbidden state change
 
 Timeouts raise the built-in ``TimeoutError`` so that ``except TimeoutError`` works as
@@ -89,6 +90,15 @@ class PlaceholderValueError(KernelflowError):
     Visualize runs the flow body but no task, so a task call gives a placeholder. Code
     outside tasks that branches on it, takes its ``len()`` or iterates over it raises
     this, naming the task; give that task a ``viz_return_value`` to stand in for it.
+    """
+
+
+class SerializationError(KernelflowError, TypeError):
+    """Stored in the state of a run whose argument or result could not be pickled.
+
+    The process and Dask runners send arguments to another process and results back
+    with cloudpickle. The run ends Failed with this exception, whose message names the
+    task, the run, and the parameter or the result type that could not be sent.
     """
 
 

@@ -21,10 +21,15 @@ class _CurrentRun:
         self._kind = kind
 
     def _record(self) -> Any:
-        context = (task_run_context if self._kind == "task" else flow_run_context).get()
-        if context is None:
-            return None
-        return context.task_run if self._kind == "task" else context.flow_run
+        task_ctx = task_run_context.get()
+        if self._kind == "task":
+            return task_ctx.task_run if task_ctx else None
+        flow_ctx = flow_run_context.get()
+        if flow_ctx is not None:
+            return flow_ctx.flow_run
+        # In a worker process there is no flow context, only the task run, which knows
+        # its flow run.
+        return getattr(task_ctx.task_run, "flow_run", None) if task_ctx else None
 
     @property
     def id(self) -> str | None:

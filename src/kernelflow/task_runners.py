@@ -69,6 +69,23 @@ class TaskRunner(abc.ABC):
     def cancel_all(self) -> None:
         """Cancel every run not yet finished (runners that can, override this)."""
 
+    def _new_run(
+        self, task: Task, parameters: dict[str, Any], wait_for: Any, dependencies: Any
+    ) -> tuple[TaskFuture, Any, Any]:
+        """Record a Pending run; its future (listed with the flow run's), upstream, flow context.
+
+        Raises:
+            RuntimeError: the runner is not started.
+        """
+        if not self._started:
+            raise RuntimeError("Task runner is not started")
+        flow_ctx = flow_run_context.get()
+        run, upstream = create_task_run(task, parameters, wait_for, flow_ctx, dependencies)
+        future: TaskFuture = TaskFuture(run)
+        if flow_ctx is not None:
+            flow_ctx.futures.append(future)
+        return future, upstream, flow_ctx
+
     def map(
         self,
         task: Task,
@@ -147,7 +164,7 @@ class ThreadPoolTaskRunner(TaskRunner):
         wait_for: Iterable[TaskFuture] | None = None,
         dependencies: dict[str, Any] | None = None,
     ) -> TaskFuture:
-        if not self._started or self._executor is None:
+        if self._executor is None:
             raise RuntimeError("Task runner is not started")
         future = self._prepare(task, parameters, wait_for, dependencies)
         if type(future._work) is Work:
@@ -189,10 +206,8 @@ class ThreadPoolTaskRunner(TaskRunner):
     ) -> TaskFuture:
         """Record the run and make its future; an async task in an async flow is already
         scheduled on the flow's loop, a thread run is left for the caller to dispatch."""
-        flow_ctx = flow_run_context.get()
-        run, upstream = create_task_run(task, parameters, wait_for, flow_ctx, dependencies)
-        future: TaskFuture = TaskFuture(run)
-        args = (task, run, parameters, wait_for, upstream, flow_ctx)
+        future, upstream, flow_ctx = self._new_run(task, parameters, wait_for, dependencies)
+        args = (task, future.task_run, parameters, wait_for, upstream, flow_ctx)
         if task.isasync and flow_ctx is not None and flow_ctx.loop is not None:
             # An async task in an async flow: an asyncio task on the flow's own loop, so
             # such runs are concurrent without threads and share the loop's objects.
@@ -204,8 +219,6 @@ class ThreadPoolTaskRunner(TaskRunner):
         # Plain dict operations, atomic under the GIL: a lock here would be contended by
         # every worker finishing a run, and each contended acquire hands the GIL around.
         self._unfinished[future] = future._work
-        if flow_ctx is not None:
-            flow_ctx.futures.append(future)
         return future
 
     def _finished(self, future: TaskFuture) -> None:
