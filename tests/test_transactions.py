@@ -1,28 +1,33 @@
-"""Transactions: commit and rollback hooks, nesting, values for the hooks."""
+"""Transactions: commit and rollback hooks, nesting, values for the hooks, hook errors."""
+
+import asyncio
+import warnings
 
 import pytest
 
+import kernelflow.cache
 from kernelflow import flow, task, transaction
+from kernelflow._transactions import TransactionHookWarning, current_transaction
+from kernelflow.cache_policies import INPUTS
 
 
-def make_tasks(log):
-    @task
+def make_tasks(log, **options):
+    """``write(name)`` keeps the path it "wrote" in its own transaction; its hooks log it."""
+
+    @task(**options)
     def write(name):
-        from kernelflow._transactions import current_transaction
-
-        txn = current_transaction()  # None outside any `with transaction()`
-        if txn is not None:
-            txn.set(f"path:{name}", f"/tmp/{name}")
+        txn = current_transaction()  # the run's own: write has commit/rollback hooks
+        txn.set("path", f"/tmp/{name}")
         log.append(("ran", name))
         return name
 
     @write.on_commit
     def announce(txn):
-        log.append(("commit", txn.key))
+        log.append(("commit", txn.get("path")))
 
     @write.on_rollback
     def undo(txn):
-        log.append(("undo", txn.key))
+        log.append(("undo", txn.get("path")))
 
     @task
     def explode():
@@ -31,63 +36,44 @@ def make_tasks(log):
     return write, explode
 
 
-def test_a_failing_third_task_rolls_back_the_first_two_in_reverse_order():
+def test_a_failing_third_task_rolls_back_the_first_two_in_reverse_order_caching_nothing():
     log = []
-    write, explode = make_tasks(log)
-    seen = {}
-
-    @task
-    def first():
-        log.append(("ran", "first"))
-
-    @first.on_rollback
-    def undo_first(txn):
-        seen["path"] = txn.get("path:b")
-        log.append(("undo", "first"))
+    write, explode = make_tasks(log, cache_policy=INPUTS)
 
     @flow
     def pipeline():
-        with transaction(key="etl"):
-            first()
+        with transaction(key="etl") as txn:
+            write("a")
             write("b")
             explode()
+        return txn
 
     with pytest.raises(ValueError, match="third task fails"):
         pipeline()
-    assert log == [("ran", "first"), ("ran", "b"), ("undo", "etl"), ("undo", "first")]
-    assert seen["path"] == "/tmp/b"
+    assert log == [("ran", "a"), ("ran", "b"), ("undo", "/tmp/b"), ("undo", "/tmp/a")]
+    assert kernelflow.cache.entries() == []  # the two cache records were never written
 
 
-def test_a_successful_transaction_commits_and_runs_commit_hooks_once_at_the_end():
+def test_a_successful_transaction_commits_its_cache_records_and_runs_commit_hooks_at_the_end():
     log = []
-    write, _ = make_tasks(log)
+    write, _ = make_tasks(log, cache_policy=INPUTS)
 
     @flow
     def pipeline():
         with transaction(key="ok") as txn:
             write("a")
             write.submit("b").wait()
-            log.append(("body done", txn.state))
+            log.append(("body done", txn.state, len(kernelflow.cache.entries())))
         return txn.state
 
     assert pipeline() == "committed"
-    assert log == [("ran", "a"), ("ran", "b"), ("body done", "active"),
-                   ("commit", "ok"), ("commit", "ok")]
-
-
-def test_a_failed_submitted_run_rolls_back_even_if_the_block_did_not_raise():
-    log = []
-    write, explode = make_tasks(log)
-
-    @flow
-    def pipeline():
-        with transaction(key="quiet") as txn:
-            write("a")
-            explode.submit()  # fails in the background; nobody looks at it
-        return txn.state
-
-    assert pipeline() == "rolled_back"
-    assert ("undo", "quiet") in log and ("commit", "quiet") not in log
+    assert log == [("ran", "a"), ("ran", "b"), ("body done", "active", 0),  # 0: staged
+                   ("commit", "/tmp/a"), ("commit", "/tmp/b")]
+    assert [e.task for e in kernelflow.cache.entries()] == ["write", "write"]
+    log.clear()
+    assert pipeline() == "committed"
+    # Both runs are cache hits now: they did no work, so there is nothing to commit.
+    assert log == [("body done", "active", 2)]
 
 
 def test_nested_transactions_commit_with_their_parent():
@@ -103,25 +89,115 @@ def test_nested_transactions_commit_with_their_parent():
             log.append(("inner", inner.state))
             if fail_outer:
                 explode()
+        return inner.state
 
-    pipeline(False)
-    assert log[-2:] == [("commit", "outer"), ("commit", "outer")]
+    assert pipeline(False) == "committed"
+    assert log == [("ran", "a"), ("ran", "b"), ("inner", "committed"),
+                   ("commit", "/tmp/a"), ("commit", "/tmp/b")]
     log.clear()
     with pytest.raises(ValueError):
         pipeline(True)
     # The inner block had committed into the outer one, so both runs are undone, newest first.
     assert log == [("ran", "a"), ("ran", "b"), ("inner", "committed"),
-                   ("undo", "outer"), ("undo", "outer")]
+                   ("undo", "/tmp/b"), ("undo", "/tmp/a")]
+
+
+def test_a_nested_block_that_raises_rolls_back_alone_if_the_error_is_handled():
+    log = []
+    write, explode = make_tasks(log)
+
+    @flow
+    def pipeline():
+        with transaction(key="outer") as outer:
+            write("a")
+            try:
+                with transaction(key="inner") as inner:
+                    write("b")
+                    raise KeyError("inner only")
+            except KeyError:
+                pass
+        return outer.state, inner.state
+
+    assert pipeline() == ("committed", "rolled_back")
+    assert log == [("ran", "a"), ("ran", "b"), ("undo", "/tmp/b"), ("commit", "/tmp/a")]
+
+
+def test_a_task_run_inside_a_task_with_hooks_joins_that_runs_transaction():
+    log = []
+    write, _ = make_tasks(log)
+
+    @task
+    def parent():
+        current_transaction().set("batch", 7)
+        write("child")
+
+    @parent.on_commit
+    def parent_done(txn):
+        log.append(("parent commit", txn.get("batch")))
+
+    @flow
+    def pipeline():
+        parent()
+
+    pipeline()
+    # The child committed into its parent's run transaction, which commits on completion.
+    assert log == [("ran", "child"), ("commit", "/tmp/child"), ("parent commit", 7)]
 
 
 def test_outside_a_transaction_a_run_commits_as_soon_as_it_completes():
     log = []
     write, _ = make_tasks(log)
     write("solo")
-    assert log == [("ran", "solo"), ("commit", None)]
+    assert log == [("ran", "solo"), ("commit", "/tmp/solo")]
 
 
-def test_hook_errors_are_logged_and_kept(kf_logs):
+def test_the_run_transaction_is_visible_in_the_body_and_sees_enclosing_values():
+    seen = []
+
+    @task
+    def hooked():
+        txn = current_transaction()
+        seen.append((txn.key, txn.task_run.name, txn.get("batch")))
+
+    @hooked.on_rollback
+    def never(txn):
+        pass
+
+    @task
+    def plain():
+        seen.append(current_transaction())  # no hooks: no transaction of its own
+
+    with transaction(key="outer") as outer:
+        outer.set("batch", 3)
+        hooked()
+        plain()
+    assert seen == [("hooked-0", "hooked-0", 3), outer]
+    plain()
+    assert seen[-1] is None
+
+
+def test_async_tasks_get_their_own_transaction_too():
+    log = []
+
+    @task
+    async def fetch(n):
+        current_transaction().set("n", n)
+        return n
+
+    @fetch.on_commit
+    async def done(txn):
+        log.append(txn.get("n"))
+
+    @flow
+    async def pipeline():
+        with transaction():
+            return await asyncio.gather(fetch(1), fetch(2))
+
+    assert asyncio.run(pipeline()) == [1, 2]
+    assert sorted(log) == [1, 2]
+
+
+def test_commit_hook_errors_are_logged_kept_and_warned_about(kf_logs):
     @task
     def t():
         return 1
@@ -130,11 +206,41 @@ def test_hook_errors_are_logged_and_kept(kf_logs):
     def broken(txn):
         raise RuntimeError("commit hook bug")
 
-    with transaction() as txn:
-        t()
+    with pytest.warns(TransactionHookWarning, match=r"broken \(RuntimeError: commit hook bug\)"):
+        with transaction() as txn:
+            t()
     assert txn.state == "committed"
     assert [type(e) for _, e in txn.hook_errors] == [RuntimeError]
-    assert any("broken" in r.getMessage() for r in kf_logs)
+    logged = [r for r in kf_logs if "broken" in r.getMessage()]
+    assert logged and logged[0].task_run_name == "t-0"
+
+    with pytest.warns(TransactionHookWarning, match="broken"):
+        assert t() == 1  # outside any transaction: the run commits, and warns, at once
+
+
+def test_rollback_hook_errors_are_noted_on_the_error_that_rolled_back(kf_logs):
+    @task
+    def t():
+        return 1
+
+    @t.on_rollback
+    def broken_undo(txn):
+        raise OSError("cannot delete")
+
+    @task
+    def explode():
+        raise ValueError("boom")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # reported on the exception, not as a warning
+        with pytest.raises(ValueError, match="boom") as raised:
+            with transaction() as txn:
+                t()
+                explode()
+    assert txn.state == "rolled_back"
+    assert [type(e) for _, e in txn.hook_errors] == [OSError]
+    assert any("broken_undo (OSError: cannot delete)" in note
+               for note in raised.value.__notes__)
 
 
 def test_get_reads_enclosing_values_and_missing_names_are_clear():

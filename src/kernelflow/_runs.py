@@ -134,9 +134,20 @@ class TaskRun(_Run):
         map_group: An id shared by the runs of one ``.map()`` call, or None.
         worker: The name of the thread (or process) the run executed on.
         run_count: How many attempts have started (retries add to it).
+        transaction: While the run is unfinished, the transaction it belongs to (its
+            own, if its task has commit or rollback hooks); None after.
     """
 
-    __slots__ = ("task", "flow_run", "upstream", "map_index", "map_group", "worker", "run_count")
+    __slots__ = (
+        "task",
+        "flow_run",
+        "upstream",
+        "map_index",
+        "map_group",
+        "worker",
+        "run_count",
+        "transaction",
+    )
 
     def __init__(
         self,
@@ -148,8 +159,10 @@ class TaskRun(_Run):
         upstream: dict[str, frozenset[uuid.UUID]],
         map_index: int | None = None,
         map_group: int | None = None,
+        transaction: Any = None,
     ) -> None:
         super().__init__(name, parameters, tags)
+        self.transaction = transaction
         self.task = task
         self.flow_run = flow_run
         self.upstream = upstream

@@ -4,13 +4,27 @@
         path = write_file(...)      # completed: on_rollback hooks will undo it if...
         load_table(path)            # ...this raises: rollback runs in reverse order
 
+A run of a task that has ``on_commit`` or ``on_rollback`` hooks gets a transaction of its
+own, nested in the one it was started in: ``current_transaction()`` in the task body
+returns it, so ``txn.set("path", ...)`` there is what the run's own hooks read with
+``txn.get("path")`` (values of enclosing transactions are visible too). A task without
+such hooks gets none (nothing would read it, and runs stay cheap): in its body
+``current_transaction()`` is the enclosing transaction, or None.
+
 A task run that completes inside a transaction is *staged*: its ``on_commit`` hooks (and
 work the result store stages, such as writing its cache record) run when the outermost
 transaction commits. If the block raises, or a task run started in it failed, the
 transaction rolls back: the ``on_rollback(txn)`` hooks of the runs that completed in it
-run, newest first, and nothing staged is committed. A task run outside any transaction
-is its own transaction, committed as soon as it completes. Hook errors are logged and
-kept in ``txn.hook_errors``; they never change a run's state.
+run, newest first, and nothing staged is committed. A run outside any transaction
+commits as soon as it completes. A cached run did no work, so it has nothing to commit
+or undo: its hooks do not run.
+
+The transaction a run belongs to is taken when the run is created (``TaskRun.transaction``),
+so runs on the process and Dask runners, whose lifecycles are stepped from other
+threads, join the right one. Hook errors never change a run's state; each is logged
+against its task run, kept in ``txn.hook_errors``, and reported once more where the
+outermost transaction ends: as a note on the exception that rolled it back, else as a
+``TransactionHookWarning``.
 """
 
 from __future__ import annotations
@@ -18,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import warnings
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -29,7 +44,12 @@ logger = logging.getLogger("kernelflow.transactions")
 _current: ContextVar[Transaction | None] = ContextVar("kernelflow_transaction", default=None)
 _MISSING: Any = object()
 
-__all__ = ["Transaction", "transaction", "current_transaction"]
+__all__ = ["Transaction", "TransactionHookWarning", "transaction", "current_transaction"]
+
+
+class TransactionHookWarning(UserWarning):
+    """Issued when an ``on_commit`` or ``on_rollback`` hook raised during a commit or a
+    rollback that no exception reports (the errors are in ``txn.hook_errors``)."""
 
 
 class Transaction:
@@ -38,17 +58,24 @@ class Transaction:
     Attributes:
         key: An optional name, for messages.
         parent: The enclosing transaction, if nested.
+        task_run: For the transaction of one task run, that run; None for a block.
         state: "active", "committed" or "rolled_back".
-        hook_errors: ``(hook, exception)`` for each commit or rollback hook that raised.
+        hook_errors: ``(hook, exception)`` for each commit or rollback hook that raised,
+            here and in the transactions nested in this one.
     """
 
-    def __init__(self, key: str | None = None, parent: Transaction | None = None) -> None:
+    def __init__(
+        self, key: str | None = None, parent: Transaction | None = None, task_run: Any = None
+    ) -> None:
         self.key = key
         self.parent = parent
+        self.task_run = task_run
         self.state = "active"
         self.hook_errors: list[tuple[Callable[..., Any], BaseException]] = []
         self._values: dict[str, Any] = {}
-        self._completed: list[tuple[Any, Any]] = []  # (task, task_run), in completion order
+        # (task, task_run, the transaction its hooks get), in completion order
+        self._completed: list[tuple[Any, Any, Transaction]] = []
+        self._children: list[Transaction] = []  # nested ones committed into this one
         self._staged: list[Callable[[], None]] = []
         self._failed_runs: list[Any] = []
 
@@ -68,7 +95,7 @@ class Transaction:
         return default
 
     def record_completed(self, task: Any, task_run: Any) -> None:
-        self._completed.append((task, task_run))
+        self._completed.append((task, task_run, self))
 
     def record_failed(self, task_run: Any) -> None:
         # A failure anywhere inside rolls back every enclosing transaction too.
@@ -85,23 +112,44 @@ class Transaction:
         if self.parent is not None:  # a nested commit waits for its parent's
             self.parent._completed.extend(self._completed)
             self.parent._staged.extend(self._staged)
+            self.parent._children.append(self)
             self.state = "committed"
             return
         for action in self._staged:
-            self._call(action)
-        for task, _run in self._completed:
+            self._call(action, None)
+        for task, run, txn in self._completed:
             for hook in task.on_commit_hooks:
-                self._call(hook, self)
-        self.state = "committed"
+                self._call(hook, run, txn)
+        self._mark("committed")
 
     def rollback(self) -> None:
-        for task, _run in reversed(self._completed):
+        for task, run, txn in reversed(self._completed):
             for hook in task.on_rollback_hooks:
-                self._call(hook, self)
+                self._call(hook, run, txn)
         self._staged.clear()
-        self.state = "rolled_back"
+        self._mark("rolled_back")
 
-    def _call(self, fn: Callable[..., Any], *args: Any) -> None:
+    def report_hook_errors(self, error: BaseException | None = None) -> None:
+        """Say once more, where the outermost transaction ends, that hooks raised: as a
+        note on ``error`` (what rolled it back) if given, else as a warning."""
+        if not self.hook_errors or self.parent is not None:
+            return
+        which = ", ".join(
+            f"{getattr(hook, '__name__', hook)} ({type(e).__name__}: {e})"
+            for hook, e in self.hook_errors
+        )
+        message = f"{len(self.hook_errors)} transaction hook(s) raised: {which}"
+        if error is not None:
+            error.add_note(f"kernelflow: while rolling back, {message}")
+        else:
+            warnings.warn(f"{message}; see txn.hook_errors.", TransactionHookWarning, stacklevel=4)
+
+    def _mark(self, state: str) -> None:
+        self.state = state
+        for child in self._children:  # nested ones end as their outermost one did
+            child._mark(state)
+
+    def _call(self, fn: Callable[..., Any], task_run: Any, *args: Any) -> None:
         try:
             result = fn(*args)
             if inspect.isawaitable(result):
@@ -109,9 +157,19 @@ class Transaction:
 
                 run_coroutine_sync(result)
         except Exception as error:
-            self.hook_errors.append((fn, error))
-            logger.error("Transaction hook %r raised; carrying on.",
-                         getattr(fn, "__name__", fn), exc_info=error)
+            # Kept by the run's own transaction (the hook's argument), this one and every
+            # enclosing one: wherever the user holds a transaction, the error is there.
+            holders = [*args[:1]] if args and args[0] is not self else []
+            txn: Transaction | None = self
+            while txn is not None:
+                holders.append(txn)
+                txn = txn.parent
+            for holder in holders:
+                holder.hook_errors.append((fn, error))
+            _hook_logger(task_run).error(
+                "Transaction hook %r raised (the run's state is unchanged); carrying on.",
+                getattr(fn, "__name__", fn), exc_info=error,
+            )
 
     def __repr__(self) -> str:
         return f"Transaction(key={self.key!r}, state={self.state!r})"
@@ -130,8 +188,9 @@ def transaction(key: str | None = None) -> Iterator[Transaction]:
         if flow_ctx is not None:  # runs submitted in the block belong to it: wait for them
             for future in flow_ctx.futures[first_future:]:
                 future.wait()
-    except BaseException:
+    except BaseException as error:
         txn.rollback()
+        txn.report_hook_errors(error)
         raise
     finally:
         _current.reset(token)
@@ -139,24 +198,59 @@ def transaction(key: str | None = None) -> Iterator[Transaction]:
         txn.rollback()
     else:
         txn.commit()
+    txn.report_hook_errors()
+
+
+def _hook_logger(task_run: Any) -> Any:
+    if task_run is None:
+        return logger
+    from kernelflow._logging import run_logger
+
+    return run_logger(task_run=task_run)
 
 
 def current_transaction() -> Transaction | None:
+    """The transaction the calling code is in: inside a task with commit or rollback
+    hooks, that run's own; else the innermost ``with transaction()``; else None."""
     return _current.get()
 
 
-def task_completed(task: Any, task_run: Any) -> None:
-    """The engine's call when a task run completes: stage it, or commit it at once."""
-    txn = _current.get()
-    if txn is not None:
-        txn.record_completed(task, task_run)
-    elif task.on_commit_hooks:
-        own = Transaction()  # the implicit transaction around a run outside any other
-        own.record_completed(task, task_run)
-        own.commit()
+# --- the engine's calls (task_engine.py) ---------------------------------------------
 
 
-def task_failed(task_run: Any) -> None:
-    txn = _current.get()
-    if txn is not None:
-        txn.record_failed(task_run)
+def run_transaction(task: Any, run: Any) -> Transaction:
+    """A new transaction of the run's own, nested in the one it was started in. Made
+    before the first attempt, and only for tasks with commit or rollback hooks."""
+    own = run.transaction = Transaction(run.name, parent=run.transaction, task_run=run)
+    return own
+
+
+def enclosing(run: Any) -> Transaction | None:
+    """The transaction the run was started in (where its cache record is staged)."""
+    txn = run.transaction
+    if txn is not None and txn.task_run is run:
+        return txn.parent
+    return txn
+
+
+def task_completed(task: Any, run: Any) -> None:
+    """The engine's call when a task run completes: commit its own transaction (into
+    the enclosing one, or for good). A cached run never made one: nothing to do."""
+    txn = run.transaction
+    if txn is None:
+        return
+    run.transaction = None  # the record outlives the run; the transaction need not
+    if txn.task_run is run:
+        txn.record_completed(task, run)
+        txn.commit()
+        txn.report_hook_errors()
+
+
+def task_failed(run: Any) -> None:
+    txn = run.transaction
+    if txn is None:
+        return
+    run.transaction = None
+    txn.record_failed(run)
+    if txn.task_run is run:
+        txn.rollback()  # nothing of it completed: only marks it rolled back

@@ -34,7 +34,7 @@ from kernelflow._results.policies import KeyContext, KeyFnPolicy
 from kernelflow._results.reasons import explain_miss
 from kernelflow._results.serializers import get_serializer
 from kernelflow._results.store import Store, store_for
-from kernelflow._transactions import current_transaction
+from kernelflow._transactions import enclosing
 from kernelflow.exceptions import UnsafeCacheDirectory
 from kernelflow.states import Cached, Failed, State
 
@@ -63,7 +63,7 @@ class CacheLookup:
         never if it rolls back."""
         if not state.is_completed():
             return state
-        txn = current_transaction()
+        txn = enclosing(run)
         if txn is not None:
             txn.stage(functools.partial(self._save, task, run, state.data))
             return dataclasses.replace(state, message=self.reason)

@@ -93,6 +93,7 @@ def create_task_run(
         edges,
         map_index=index,
         map_group=group,
+        transaction=transactions._current.get(),  # taken here: remote runs finish elsewhere
     )
     if flow_run is not None:
         flow_run.task_runs.append(run)
@@ -254,17 +255,23 @@ def _attempt_timeout(task_timeout: float | None, flow_ctx: FlowRunContext | None
 
 
 def _run_bindings(task: Task, run: TaskRun, flow_ctx: FlowRunContext | None) -> Bindings:
-    """The context variables the task body sees: its own run, and where print goes."""
+    """The context variables the task body sees: its own run, where print goes, and the
+    run's own transaction if its task has commit or rollback hooks."""
     log_prints = task.log_prints
     if log_prints is None:
         log_prints = flow_ctx.log_prints if flow_ctx else False
     if log_prints:
         enable_print_redirection()
-        return ((task_run_context, TaskRunContext(task, run)),
-                (print_logger, run_logger(task_run=run)))
-    if print_logger.get() is not None:  # a task with log_prints=False in such a flow
-        return ((task_run_context, TaskRunContext(task, run)), (print_logger, None))
-    return ((task_run_context, TaskRunContext(task, run)),)
+        bindings = ((task_run_context, TaskRunContext(task, run)),
+                    (print_logger, run_logger(task_run=run)))
+    elif print_logger.get() is not None:  # a task with log_prints=False in such a flow
+        bindings = ((task_run_context, TaskRunContext(task, run)), (print_logger, None))
+    else:
+        bindings = ((task_run_context, TaskRunContext(task, run)),)
+    if task.on_commit_hooks or task.on_rollback_hooks:  # the run gets its own transaction
+        own = transactions.run_transaction(task, run)
+        bindings = (*bindings, (transactions._current, own))
+    return bindings
 
 
 class _ThreadName(threading.local):
@@ -299,3 +306,4 @@ def _crash_if_unfinished(run: TaskRun, error: BaseException) -> None:
             set_state(run, Cancelled("Interrupted by the user.", error))
         else:
             set_state(run, Crashed(error, f"kernelflow failed running this task: {error!r}"))
+        transactions.task_failed(run)

@@ -7,7 +7,10 @@ value), and ``unpack_reply`` turns the reply back into an ``Outcome``. Worker si
 ``kernelflow.runtime`` and ``get_run_logger``), catches everything, and packs the reply.
 
 The reply also carries what the call printed and logged: a notebook shows it in the
-cell that ran the flow, where a worker process's own output would never appear.
+cell that ran the flow, where a worker process's own output would never appear. For a
+task with commit or rollback hooks, the body sees a transaction of its own in the worker
+too, and the values it ``set`` there travel back to the run's transaction here, where
+the hooks run.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from kernelflow._context import TaskRunContext, current_tags, task_run_context
 from kernelflow._engine import effects
 from kernelflow._engine.effects import Invoke, Outcome
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
+from kernelflow._transactions import Transaction
+from kernelflow._transactions import _current as current_transaction_var
 from kernelflow.exceptions import SerializationError
 
 if TYPE_CHECKING:
@@ -79,7 +84,8 @@ def pack_arguments(task: Task, run: TaskRun, effect: Invoke) -> bytes:
     flow_info = (str(flow_run.id), flow_run.name, tuple(flow_run.tags)) if flow_run else None
     info = (str(run.id), run.name, run.parameters, tuple(run.tags), run.run_count, flow_info)
     log_prints = any(var is print_logger and value is not None for var, value in effect.bindings)
-    message = (effect.args, effect.kwargs, info, log_prints, os.getpid())
+    transactional = any(var is current_transaction_var for var, _ in effect.bindings)
+    message = (effect.args, effect.kwargs, info, log_prints, os.getpid(), transactional)
     try:
         return cloudpickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as error:
@@ -110,9 +116,11 @@ def unpack_reply(task: Task, run: TaskRun, reply: bytes) -> Outcome:
         SerializationError: the result could not be pickled in the worker, or not
             unpickled here.
     """
-    kind, data, text, worker, printed, records = pickle.loads(reply)
+    kind, data, text, worker, printed, records, txn_values = pickle.loads(reply)
     run.worker = worker
     _replay(printed, records)
+    if txn_values and run.transaction is not None:
+        run.transaction._values.update(pickle.loads(txn_values))
     if kind == "error":
         try:
             error = pickle.loads(data)
@@ -148,24 +156,27 @@ _EFFECTS_FILE = effects.__file__
 
 def run_packed(fn_blob: bytes, arguments: bytes) -> bytes:
     """Call a packed task body in this (worker) process; the packed reply. Never raises."""
-    capture = None
+    capture = txn = None
     try:
         fn = _functions.get(fn_blob)
         if fn is None:
             if len(_functions) > 256:
                 _functions.clear()
             fn = _functions[fn_blob] = pickle.loads(fn_blob)
-        args, kwargs, info, log_prints, parent_pid = pickle.loads(arguments)
+        args, kwargs, info, log_prints, parent_pid, transactional = pickle.loads(arguments)
         if parent_pid != os.getpid():  # not a Dask worker thread inside the notebook
             capture = _Capture.begin()
         context = contextvars.copy_context()
         context.run(_enter_run, info, log_prints)
+        if transactional:  # the body's stand-in for the run's transaction in the notebook
+            txn = Transaction(info[1])
+            context.run(current_transaction_var.set, txn)
         invoke = Invoke(fn, args, kwargs, is_async=inspect.iscoroutinefunction(fn))
         outcome = context.run(invoke.run_sync)
     except BaseException as error:
         outcome = Outcome(error=error)
     printed, records = capture.end() if capture else ("", [])
-    return _pack_reply(outcome, printed, records)
+    return _pack_reply(outcome, printed, records, txn._values if txn is not None else None)
 
 
 def _enter_run(info: tuple, log_prints: bool) -> None:
@@ -181,14 +192,20 @@ def _enter_run(info: tuple, log_prints: bool) -> None:
         print_logger.set(run_logger(task_run=info))
 
 
-def _pack_reply(outcome: Outcome, printed: str, records: list[logging.LogRecord]) -> bytes:
+def _pack_reply(
+    outcome: Outcome, printed: str, records: list[logging.LogRecord], txn_values: dict | None
+) -> bytes:
     worker = worker_name()
+    values = b""
     if outcome.error is None:
+        what = f"a {type(outcome.value).__qualname__}"
         try:
             body = ("ok", cloudpickle.dumps(outcome.value, protocol=pickle.HIGHEST_PROTOCOL), "")
+            if txn_values:
+                what = "a value it set with txn.set()"
+                values = cloudpickle.dumps(txn_values, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as error:
-            kind = type(outcome.value).__qualname__
-            why = f"a {kind} cannot be pickled ({type(error).__name__}: {error})"
+            why = f"{what} cannot be pickled ({type(error).__name__}: {error})"
             body = ("unpicklable", why, "")
     else:
         error = outcome.error
@@ -201,7 +218,9 @@ def _pack_reply(outcome: Outcome, printed: str, records: list[logging.LogRecord]
         except Exception:
             data = b""  # the parent falls back to the traceback text
         body = ("error", data, text)
-    return pickle.dumps((*body, worker, printed, records), protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps(
+        (*body, worker, printed, records, values), protocol=pickle.HIGHEST_PROTOCOL
+    )
 
 
 def worker_name() -> str:
