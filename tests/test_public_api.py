@@ -9,13 +9,16 @@ import kernelflow
 def test_design_section_1_names_import():
     import kernelflow.cache
     from kernelflow import (  # noqa: F401
+        Asset,
         Flow,
         State,
         Task,
         allow_failure,
+        assets,
         flow,
         get_run_logger,
         last_run,
+        materialize,
         pause_flow_run,
         quote,
         resume_flow_run,
@@ -42,7 +45,11 @@ def test_design_section_1_names_import():
     from kernelflow.futures import as_completed, wait  # noqa: F401
     from kernelflow.runtime import flow_run, task_run  # noqa: F401
     from kernelflow.task_runners import TaskRunner, ThreadPoolTaskRunner  # noqa: F401
-    from kernelflow.tasks import exponential_backoff, task_input_hash  # noqa: F401
+    from kernelflow.tasks import (  # noqa: F401
+        MaterializingTask,
+        exponential_backoff,
+        task_input_hash,
+    )
 
     assert callable(kernelflow.cache.entries) and callable(kernelflow.cache.clear)
 

@@ -67,8 +67,13 @@ def test_a_successful_transaction_commits_its_cache_records_and_runs_commit_hook
         return txn.state
 
     assert pipeline() == "committed"
-    assert log == [("ran", "a"), ("ran", "b"), ("body done", "active", 0),  # 0: staged
-                   ("commit", "/tmp/a"), ("commit", "/tmp/b")]
+    assert log == [
+        ("ran", "a"),
+        ("ran", "b"),
+        ("body done", "active", 0),  # 0: staged
+        ("commit", "/tmp/a"),
+        ("commit", "/tmp/b"),
+    ]
     assert [e.task for e in kernelflow.cache.entries()] == ["write", "write"]
     log.clear()
     assert pipeline() == "committed"
@@ -92,14 +97,24 @@ def test_nested_transactions_commit_with_their_parent():
         return inner.state
 
     assert pipeline(False) == "committed"
-    assert log == [("ran", "a"), ("ran", "b"), ("inner", "committed"),
-                   ("commit", "/tmp/a"), ("commit", "/tmp/b")]
+    assert log == [
+        ("ran", "a"),
+        ("ran", "b"),
+        ("inner", "committed"),
+        ("commit", "/tmp/a"),
+        ("commit", "/tmp/b"),
+    ]
     log.clear()
     with pytest.raises(ValueError):
         pipeline(True)
     # The inner block had committed into the outer one, so both runs are undone, newest first.
-    assert log == [("ran", "a"), ("ran", "b"), ("inner", "committed"),
-                   ("undo", "/tmp/b"), ("undo", "/tmp/a")]
+    assert log == [
+        ("ran", "a"),
+        ("ran", "b"),
+        ("inner", "committed"),
+        ("undo", "/tmp/b"),
+        ("undo", "/tmp/a"),
+    ]
 
 
 def test_a_nested_block_that_raises_rolls_back_alone_if_the_error_is_handled():
@@ -239,8 +254,7 @@ def test_rollback_hook_errors_are_noted_on_the_error_that_rolled_back(kf_logs):
                 explode()
     assert txn.state == "rolled_back"
     assert [type(e) for _, e in txn.hook_errors] == [OSError]
-    assert any("broken_undo (OSError: cannot delete)" in note
-               for note in raised.value.__notes__)
+    assert any("broken_undo (OSError: cannot delete)" in note for note in raised.value.__notes__)
 
 
 def test_get_reads_enclosing_values_and_missing_names_are_clear():

@@ -11,11 +11,12 @@ from kernelflow._logging import get_run_logger
 from kernelflow._runs import FlowRun, TaskRun, last_run, runs
 from kernelflow.flows import Flow, flow
 from kernelflow.states import State, StateType
-from kernelflow.tasks import Task, task
+from kernelflow.tasks import Task, materialize, task
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Asset",
     "Flow",
     "FlowRun",
     "State",
@@ -23,10 +24,12 @@ __all__ = [
     "Task",
     "TaskRun",
     "allow_failure",
+    "assets",
     "cancel_flow_run",
     "flow",
     "get_run_logger",
     "last_run",
+    "materialize",
     "pause_flow_run",
     "paused_runs",
     "quote",
@@ -45,6 +48,8 @@ _LAZY = {
     "cancel_flow_run": "kernelflow._pause",
     "paused_runs": "kernelflow._pause",
     "transaction": "kernelflow._transactions",
+    "Asset": "kernelflow._assets",
+    "assets": "kernelflow._assets",
 }
 
 

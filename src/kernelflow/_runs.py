@@ -194,6 +194,8 @@ class FlowRun(_Run):
         subflow_runs: Flow runs started inside this one, in order.
         upstream: For a subflow, the ids of the task runs its parameters came from.
         worker: The name of the thread the flow body ran on.
+        asset_events: The assets its task runs read and materialized (``AssetEvent``s,
+            in the order the runs ended; subflow runs keep their own).
     """
 
     __slots__ = (
@@ -203,6 +205,7 @@ class FlowRun(_Run):
         "subflow_runs",
         "upstream",
         "worker",
+        "asset_events",
         "_name_counters",
         "_result_links",
         "_map_groups",
@@ -224,6 +227,7 @@ class FlowRun(_Run):
         self.subflow_runs: list[FlowRun] = []
         self.upstream = upstream or {}
         self.worker: str | None = None
+        self.asset_events: list[Any] = []  # AssetEvent: assets its task runs read or made
         self._name_counters: dict[str, itertools.count[int]] = {}
         # id(result object) -> the task run that returned it, so a result passed by value
         # into another task still draws an edge. The run's state holds the object, so its

@@ -204,6 +204,10 @@ def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
         hooks = task.on_completion_hooks
     else:
         hooks = ()
+    if task.has_assets:
+        from kernelflow._assets import record_assets
+
+        record_assets(task, run, state.is_completed())
     for hook in hooks:
         outcome = yield invoke_hook(hook, task, run, state)
         if outcome.error is not None:

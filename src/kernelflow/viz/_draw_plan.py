@@ -2,8 +2,9 @@
 
 Each kind of node has its own look (see ``STYLES``): a task call or submit is a rounded
 box, every run of one ``.map()`` call is one 3-D box showing how many runs there are,
-a flow parameter that feeds a task is a parallelogram, and a subflow is a dashed
-cluster around its own nodes. With ``expand_maps=True`` each mapped run gets its node.
+a flow parameter that feeds a task is a parallelogram, an asset a task reads or
+materializes is a teal cylinder (``_draw_assets``), and a subflow is a dashed cluster
+around its own nodes. With ``expand_maps=True`` each mapped run gets its node.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 from kernelflow.viz._model import Plan, PlanCluster, PlanNode
 from kernelflow.viz._placeholders import Ref
+from kernelflow.viz._draw_assets import LEGEND as ASSET_LEGEND
+from kernelflow.viz._draw_assets import STYLE as ASSET_STYLE
 from kernelflow.viz._render import MAP_COLOR, FlowGraph, add_legend, edge_attrs, new_graph
 
 STYLES: dict[str, dict[str, str]] = {
@@ -25,12 +28,14 @@ STYLES: dict[str, dict[str, str]] = {
         "color": "#d97706",
     },
     "subflow": {"style": "rounded,dashed", "color": "#64748b", "bgcolor": "#f8fafc"},
+    "asset": ASSET_STYLE,
 }
 LEGEND = {
     "task": "task run (call or submit)",
     "map": "mapped task: one node for all runs",
     "param": "flow parameter",
     "subflow": "subflow (cluster)",
+    "asset": ASSET_LEGEND[0],
 }
 TOOLTIPS = {
     "call": "task called directly",
@@ -110,6 +115,8 @@ def _add_expanded_map(graph: Any, node: PlanNode) -> None:
 
 
 def _label(node: PlanNode) -> str:
+    if node.kind == "asset":
+        return node.name
     if node.kind == "param":
         return node.name if node.value is None else f"{node.name} = {node.value}"
     lines = [node.name]
@@ -121,8 +128,8 @@ def _label(node: PlanNode) -> str:
 
 
 def _tooltip(node: PlanNode) -> str:
-    if node.kind == "param":
-        return "flow parameter"
+    if node.kind in ("param", "asset"):
+        return "flow parameter" if node.kind == "param" else "asset"
     if node.kind == "map" and node.count is None:
         return "mapped task; how many runs is unknown: give its upstream a viz_return_value"
     return TOOLTIPS[node.call]

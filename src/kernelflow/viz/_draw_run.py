@@ -4,6 +4,7 @@ Nodes are task runs, labelled with the run's name, its state and how long it too
 the runs of one ``.map()`` call are one node (the worst state colours it, the label
 counts the states) unless ``expand_maps=True``. Subflow runs are clusters. Edges come
 from the run records' ``upstream``: futures, ``wait_for`` and results passed by value.
+Assets the runs read and materialized are drawn between them (``_draw_assets``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 from kernelflow._runs import FlowRun, TaskRun
 from kernelflow.exceptions import UpstreamTaskError
 from kernelflow.states import State, StateType
+from kernelflow.viz._draw_assets import LEGEND as ASSET_LEGEND
+from kernelflow.viz._draw_assets import draw_run_assets
 from kernelflow.viz._render import (
     MAP_COLOR,
     FlowGraph,
@@ -79,11 +82,13 @@ def draw_run(flow_run: FlowRun, expand_maps: bool = False) -> FlowGraph:
     drawn: set[str] = set()  # the state categories, and "map"/"subflow" if any were drawn
     _add_runs(graph, flow_run, expand_maps, node_of, anchors, drawn)
     waits = _add_edges(graph, flow_run, node_of, anchors)
+    has_assets = draw_run_assets(graph, flow_run, node_of)
     shown = LEGEND_ORDER + (["running"] if "running" in drawn else [])
     notes = ["3-D box: every run of one .map() call"] if "map" in drawn else []
     notes += ["dashed arrow: wait_for"] if waits else []
     notes += ["dashed frame: subflow run"] if "subflow" in drawn else []
-    add_legend(graph, [(LEGEND[c], _node_style(c)) for c in shown], notes)
+    entries = [(LEGEND[c], _node_style(c)) for c in shown]
+    add_legend(graph, entries + ([ASSET_LEGEND] if has_assets else []), notes)
     return graph
 
 

@@ -27,8 +27,9 @@ class PlanNode:
     """One node of the plan.
 
     Attributes:
-        kind: "task" (a call or a submit), "map" (every run of one ``.map()`` call) or
-            "param" (a parameter of the visualized flow).
+        kind: "task" (a call or a submit), "map" (every run of one ``.map()`` call),
+            "param" (a parameter of the visualized flow) or "asset" (an asset key, its
+            inputs the tasks that materialize it under "materialized").
         call: How a task was called: "call", "submit" or "map".
         cluster: The id of the subflow cluster the node is in; None at the top level.
         count: For a map: how many runs, or None when the iterable's length is unknown.

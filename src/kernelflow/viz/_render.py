@@ -119,6 +119,11 @@ def format_duration(seconds: float | None) -> str:
     return f"{minutes}m {rest:02d}s"
 
 
+ASSET_EDGE = {"color": "#0d9488"}
+
+
 def edge_attrs(key: str) -> dict[str, str]:
-    """How an input edge is drawn: data solid, ``wait_for`` dashed."""
+    """How an input edge is drawn: data solid, ``wait_for`` dashed, assets teal."""
+    if key in ("asset", "materialized"):
+        return dict(ASSET_EDGE)
     return dict(WAIT_FOR_EDGE) if key == "wait_for" else {}

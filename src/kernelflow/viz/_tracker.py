@@ -49,6 +49,8 @@ class Tracker:
         self.plan = Plan(flow.name)
         self._ids = itertools.count()
         self._async: dict[str | None, bool] = {None: flow.isasync}
+        self._made: dict[str, list[str]] = {}  # node id -> keys of the assets it materializes
+        self._asset_ids: dict[str, str] = {}  # asset key -> its node id
 
     # --- entry points called by Task and Flow (the seams in tasks.py and flows.py) ------
 
@@ -80,6 +82,7 @@ class Tracker:
                 inputs=_inputs(parameters, waits),
             )
         )
+        self._link_assets(node, task)
         value = Traced(_stand_in(task), frozenset({Ref(node.id)}))
         if kind == "submit":
             future = VizFuture(Ref(node.id), value)
@@ -179,6 +182,7 @@ class Tracker:
                 run_name=task.task_run_name if isinstance(task.task_run_name, str) else None,
             )
         )
+        self._link_assets(node, task)
         stand_in = _stand_in(task)
         if count is None:
             ref = Ref(node.id)
@@ -189,12 +193,45 @@ class Tracker:
         ]
         return VizFutureList(futures, group, count)
 
+    # --- assets ----------------------------------------------------------------------
+
+    def _link_assets(self, node: PlanNode, task: Task) -> None:
+        """Edges from the assets ``task`` reads to ``node``, and from it to those it makes.
+
+        As at run time, a materializing task given the result of another one reads what
+        that one materializes."""
+        if not task.has_assets:
+            return
+        made = [asset.key for asset in getattr(task, "assets", ())]
+        reads = [asset.key for asset in task.asset_deps]
+        if made:
+            upstream = {ref.node for refs in node.inputs.values() for ref in refs}
+            reads += [key for ref in upstream for key in self._made.get(ref, ())]
+        read_refs = frozenset(Ref(self._asset_node(key).id) for key in reads)
+        if read_refs:
+            for inputs in [node.inputs] + [item.inputs for item in node.items]:
+                inputs["asset"] = read_refs
+        for key in made:
+            asset = self._asset_node(key)
+            asset.inputs["materialized"] = asset.inputs.get("materialized", frozenset()) | {
+                Ref(node.id)
+            }
+        self._made[node.id] = made
+
+    def _asset_node(self, key: str) -> PlanNode:
+        node_id = self._asset_ids.get(key)
+        if node_id is None:
+            node_id = self._asset_ids[key] = f"asset{len(self._asset_ids)}"
+            self.plan.add(PlanNode(node_id, "asset", key))
+        return self.plan.nodes[node_id]
+
     # --- naming, for error messages --------------------------------------------------------
 
     def describe_node(self, node_id: str) -> str:
         node = self.plan.nodes.get(node_id)
         if node is not None:
-            return f"{'parameter' if node.kind == 'param' else 'task'} {node.name!r}"
+            kind = {"param": "parameter", "asset": "asset"}.get(node.kind, "task")
+            return f"{kind} {node.name!r}"
         cluster = self.plan.clusters.get(node_id)
         return f"subflow {cluster.name!r}" if cluster else node_id
 
