@@ -122,6 +122,21 @@ def test_a_failed_run_reads_but_materializes_nothing_and_a_run_never_started_rea
     assert len(dashed) == 1 and "not materialized" in dashed[0][2]
 
 
+def test_a_materialization_rolled_back_by_its_transaction_is_not_the_latest():
+    @flow
+    def rolled_back():
+        with kernelflow.transaction():
+            transform([1])
+            raise KeyError("undo it")
+
+    etl()
+    before = {e.key: e for e in kernelflow.assets()}[CLEAN]
+    with pytest.raises(KeyError):
+        rolled_back()
+    assert ("transform-0", "materialized", CLEAN) in events(kernelflow.last_run())  # it ran
+    assert {e.key: e for e in kernelflow.assets()}[CLEAN] == before
+
+
 # --- graphs ---------------------------------------------------------------------------
 
 
@@ -142,6 +157,8 @@ def test_the_executed_run_graph_draws_assets_between_the_tasks():
     etl()
     graph = dot(kernelflow.last_run().graph())
     assert_assets_between_the_tasks(graph, "extract-0", "transform-0", "load-0")
+    tooltip = graph.attrs[graph.id(CLEAN)]  # who made it, with what, and who read it
+    assert "materialized by transform-0 with pandas at" in tooltip and "read by load-0" in tooltip
 
 
 def test_visualize_draws_the_planned_assets_without_running_anything():

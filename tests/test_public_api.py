@@ -57,10 +57,18 @@ def test_design_section_1_names_import():
 def test_all_lists_exactly_the_public_names():
     public = {name for name in dir(kernelflow) if not name.startswith("_")}
     modules = {"exceptions", "flows", "futures", "runtime", "states", "task_runners", "tasks",
-               "cache", "cache_policies"}
+               "cache", "cache_policies", "transactions"}
     modules.add("viz")  # the graph drawing package, loaded by visualize()/graph()
     assert set(kernelflow.__all__) - public <= set(kernelflow._LAZY)
     assert public - set(kernelflow.__all__) - modules == set()
+
+
+def test_transactions_module_has_prefects_names():
+    from kernelflow.transactions import Transaction, get_transaction, transaction
+
+    assert transaction is kernelflow.transaction and callable(get_transaction)
+    with transaction(key="t") as txn:
+        assert isinstance(txn, Transaction) and get_transaction() is txn
 
 
 def test_prefect_future_names_are_aliases_for_porting():

@@ -7,8 +7,8 @@ import pytest
 
 import kernelflow.cache
 from kernelflow import flow, task, transaction
-from kernelflow._transactions import TransactionHookWarning, current_transaction
 from kernelflow.cache_policies import INPUTS
+from kernelflow.transactions import TransactionHookWarning, current_transaction
 
 
 def make_tasks(log, **options):

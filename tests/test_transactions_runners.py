@@ -13,8 +13,8 @@ from tests.test_transactions import make_tasks
 
 @pytest.mark.parametrize("fail", [False, True])
 def test_submitted_runs_commit_or_roll_back_with_their_values_on_every_runner(
-    make_runner,
-    fail,  # noqa: F811
+    make_runner,  # noqa: F811
+    fail,
 ):
     log = []
     write, explode = make_tasks(log)  # write sets txn values in its body (in the worker)

@@ -8,7 +8,8 @@
 
 A run of a task with ``asset_deps`` *reads* those assets; a run of a materializing task
 that completes *materializes* its assets (a cached run counts: its result stands for
-them). As in Prefect, a materializing run that is given the result of another one also
+them; inside a transaction, it counts for ``kernelflow.assets()`` once the transaction
+commits). As in Prefect, a materializing run that is given the result of another one also
 reads the assets that one materialized. Each is recorded when the run ends, as an
 ``AssetEvent`` on the run's FlowRun (``flow_run.asset_events``), so the graphs can draw
 assets between the tasks; every materialization also updates the session's list that
@@ -18,6 +19,7 @@ Events are plain data, recorded in the notebook process on every runner.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._options import fail
+from kernelflow._transactions import enclosing
 
 if TYPE_CHECKING:
     from kernelflow._runs import TaskRun
@@ -132,9 +135,17 @@ def record_assets(task: Any, run: TaskRun, completed: bool) -> None:
     if flow_run is not None:
         flow_run.asset_events.extend(events + materialized)
     if materialized:
-        with _latest_lock:
-            for event in materialized:
-                _latest[event.key] = event
+        txn = enclosing(run)
+        if txn is None:
+            _publish(materialized)
+        else:  # what a rolled-back transaction made was undone: it is not the latest
+            txn.stage(functools.partial(_publish, materialized))
+
+
+def _publish(materialized: list[AssetEvent]) -> None:
+    with _latest_lock:
+        for event in materialized:
+            _latest[event.key] = event
 
 
 def _inferred_reads(task: Any, run: TaskRun) -> list[str]:

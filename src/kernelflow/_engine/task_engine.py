@@ -195,6 +195,10 @@ def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
         run.flow_run.link_result(run, state.data)
     if not set_state(run, state):
         return run.state  # already ended elsewhere (cancelled by an interrupt)
+    if task.has_assets:
+        from kernelflow._assets import record_assets
+
+        record_assets(task, run, state.is_completed())
     if state.is_failed() or state.is_crashed():
         _log_failure(run, state)
         transactions.task_failed(run)
@@ -204,10 +208,6 @@ def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
         hooks = task.on_completion_hooks
     else:
         hooks = ()
-    if task.has_assets:
-        from kernelflow._assets import record_assets
-
-        record_assets(task, run, state.is_completed())
     for hook in hooks:
         outcome = yield invoke_hook(hook, task, run, state)
         if outcome.error is not None:
