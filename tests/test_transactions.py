@@ -159,6 +159,24 @@ def test_a_task_run_inside_a_task_with_hooks_joins_that_runs_transaction():
     assert log == [("ran", "child"), ("commit", "/tmp/child"), ("parent commit", 7)]
 
 
+def test_a_task_with_hooks_that_fails_undoes_the_runs_completed_in_its_body():
+    log = []
+    write, _ = make_tasks(log)
+
+    @task
+    def parent():
+        write("child")
+        raise RuntimeError("parent fails after its child wrote")
+
+    @parent.on_rollback
+    def never(txn):
+        log.append("a failed run has nothing of its own to undo")
+
+    with pytest.raises(RuntimeError):
+        parent()
+    assert log == [("ran", "child"), ("undo", "/tmp/child")]
+
+
 def test_outside_a_transaction_a_run_commits_as_soon_as_it_completes():
     log = []
     write, _ = make_tasks(log)
@@ -191,25 +209,39 @@ def test_the_run_transaction_is_visible_in_the_body_and_sees_enclosing_values():
     assert seen[-1] is None
 
 
-def test_async_tasks_get_their_own_transaction_too():
+@pytest.mark.parametrize("how", ["call", "submit"])
+def test_async_tasks_get_their_own_transaction_too(how):
     log = []
 
     @task
     async def fetch(n):
         current_transaction().set("n", n)
+        if n == 3:
+            raise ValueError("no 3")
         return n
 
     @fetch.on_commit
     async def done(txn):
-        log.append(txn.get("n"))
+        log.append(("commit", txn.get("n")))
+
+    @fetch.on_rollback
+    def undo(txn):
+        log.append(("undo", txn.get("n")))
 
     @flow
-    async def pipeline():
-        with transaction():
-            return await asyncio.gather(fetch(1), fetch(2))
+    async def pipeline(last):
+        async with transaction() as txn:
+            if how == "call":  # asyncio tasks on the flow's loop
+                await asyncio.gather(fetch(1), fetch(2), fetch(last), return_exceptions=True)
+            else:  # submitted to the flow's loop: the block awaits them at its end
+                [fetch.submit(n) for n in (1, 2, last)]
+        return txn.state
 
-    assert asyncio.run(pipeline()) == [1, 2]
-    assert sorted(log) == [1, 2]
+    assert asyncio.run(pipeline(2)) == "committed"
+    assert sorted(log) == [("commit", 1), ("commit", 2), ("commit", 2)]
+    log.clear()
+    assert asyncio.run(pipeline(3)) == "rolled_back"
+    assert sorted(log) == [("undo", 1), ("undo", 2)]
 
 
 def test_commit_hook_errors_are_logged_kept_and_warned_about(kf_logs):

@@ -1,6 +1,6 @@
 """Transactions: the task runs completed inside one commit together or roll back together.
 
-    with kernelflow.transaction() as txn:
+    with kernelflow.transaction() as txn:     # async with, in an async flow
         path = write_file(...)      # completed: on_rollback hooks will undo it if...
         load_table(path)            # ...this raises: rollback runs in reverse order
 
@@ -29,11 +29,11 @@ outermost transaction ends: as a note on the exception that rolled it back, else
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import inspect
 import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -175,30 +175,64 @@ class Transaction:
         return f"Transaction(key={self.key!r}, state={self.state!r})"
 
 
-@contextlib.contextmanager
-def transaction(key: str | None = None) -> Iterator[Transaction]:
+def transaction(key: str | None = None) -> TransactionBlock:
     """Group task runs: they commit together, or roll back together if the block raises
-    or one of them fails. Transactions nest; a nested one commits with its parent."""
-    txn = Transaction(key, parent=_current.get())
-    flow_ctx = flow_run_context.get()
-    first_future = len(flow_ctx.futures) if flow_ctx else 0
-    token = _current.set(txn)
-    try:
-        yield txn
-        if flow_ctx is not None:  # runs submitted in the block belong to it: wait for them
-            for future in flow_ctx.futures[first_future:]:
-                future.wait()
-    except BaseException as error:
-        txn.rollback()
+    or one of them fails. Transactions nest; a nested one commits with its parent.
+
+    ``with transaction() as txn:`` in sync code; ``async with transaction() as txn:`` in
+    an async flow, where the block's submitted async runs are awaited, not waited for.
+    """
+    return TransactionBlock(key)
+
+
+class TransactionBlock:
+    """The ``with`` / ``async with`` block of ``transaction()``; gives its Transaction.
+
+    Runs submitted in the block belong to it: its end waits for them, then commits, or
+    rolls back if the block raised or one of them failed."""
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+
+    def __enter__(self) -> Transaction:
+        self.txn = Transaction(self.key, parent=_current.get())
+        flow_ctx = flow_run_context.get()
+        self._futures = flow_ctx.futures if flow_ctx is not None else []
+        self._first = len(self._futures)
+        self._token = _current.set(self.txn)
+        return self.txn
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        try:
+            if error is None:
+                for future in self._futures[self._first :]:
+                    future.wait()
+        except BaseException as waiting_error:
+            self._end(waiting_error)
+            raise
+        self._end(error)
+
+    async def __aenter__(self) -> Transaction:
+        return self.__enter__()
+
+    async def __aexit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        try:
+            if error is None:
+                for future in self._futures[self._first :]:
+                    await asyncio.wrap_future(future._done)  # its final state; never raises
+        except BaseException as waiting_error:
+            self._end(waiting_error)
+            raise
+        self._end(error)
+
+    def _end(self, error: BaseException | None) -> None:
+        _current.reset(self._token)
+        txn = self.txn
+        if error is not None or txn._failed_runs:
+            txn.rollback()
+        else:
+            txn.commit()
         txn.report_hook_errors(error)
-        raise
-    finally:
-        _current.reset(token)
-    if txn._failed_runs:
-        txn.rollback()
-    else:
-        txn.commit()
-    txn.report_hook_errors()
 
 
 def _hook_logger(task_run: Any) -> Any:
@@ -253,4 +287,5 @@ def task_failed(run: Any) -> None:
     run.transaction = None
     txn.record_failed(run)
     if txn.task_run is run:
-        txn.rollback()  # nothing of it completed: only marks it rolled back
+        txn.rollback()  # undoes runs that completed inside its body, if any
+        txn.report_hook_errors()
