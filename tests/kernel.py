@@ -16,6 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,14 +90,8 @@ class RealKernel:
 
     def wait_for_stream(self, msg_id: str, text: str, timeout: float = 30) -> None:
         """Block until the running cell ``msg_id`` prints ``text`` (consumes that output)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                msg = self.client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream"
-                    and text in msg["content"]["text"]):
+        for msg in self._iopub(msg_id, timeout):
+            if msg["msg_type"] == "stream" and text in msg["content"]["text"]:
                 return
         raise AssertionError(f"the cell did not print {text!r} within {timeout} s")
 
@@ -112,17 +107,21 @@ class RealKernel:
         return result
 
     def _collect(self, msg_id: str, result: Reply, timeout: float) -> None:
+        for msg in self._iopub(msg_id, timeout):
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+            result.outputs.append(msg)
+
+    def _iopub(self, msg_id: str, timeout: float) -> Iterator[dict[str, Any]]:
+        """The cell's iopub messages as they come, until ``timeout`` seconds pass."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 msg = self.client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
             except queue.Empty:
-                break
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                break
-            result.outputs.append(msg)
+                return
+            if msg["parent_header"].get("msg_id") == msg_id:
+                yield msg
 
     def interrupt(self) -> None:
         self.manager.interrupt_kernel()
