@@ -90,7 +90,7 @@ class RealKernel:
 
     def wait_for_stream(self, msg_id: str, text: str, timeout: float = 30) -> None:
         """Block until the running cell ``msg_id`` prints ``text`` (consumes that output)."""
-        for msg in self._iopub(msg_id, timeout):
+        for msg in self.iopub(msg_id, timeout):
             if msg["msg_type"] == "stream" and text in msg["content"]["text"]:
                 return
         raise AssertionError(f"the cell did not print {text!r} within {timeout} s")
@@ -107,20 +107,21 @@ class RealKernel:
         return result
 
     def _collect(self, msg_id: str, result: Reply, timeout: float) -> None:
-        for msg in self._iopub(msg_id, timeout):
+        for msg in self.iopub(msg_id, timeout):
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 break
             result.outputs.append(msg)
 
-    def _iopub(self, msg_id: str, timeout: float) -> Iterator[dict[str, Any]]:
-        """The cell's iopub messages as they come, until ``timeout`` seconds pass."""
+    def iopub(self, msg_id: str | None, timeout: float) -> Iterator[dict[str, Any]]:
+        """The iopub messages of the message ``msg_id`` (of any, for None) as they come,
+        until ``timeout`` seconds pass."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 msg = self.client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
             except queue.Empty:
                 return
-            if msg["parent_header"].get("msg_id") == msg_id:
+            if msg_id is None or msg["parent_header"].get("msg_id") == msg_id:
                 yield msg
 
     def interrupt(self) -> None:

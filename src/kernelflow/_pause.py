@@ -9,6 +9,8 @@ server, just an event per paused run.
 
 from __future__ import annotations
 
+import json
+import sys
 import threading
 import time
 import uuid
@@ -76,7 +78,7 @@ def pause_flow_run(
     ctx.gate.clear()  # queued task runs wait at the gate until the run resumes
     set_state(run, Paused(f"Waiting to be resumed (key {key!r})."))
     try:
-        answered = _wait(pause.answered, timeout)
+        answered = _wait_for_answer(pause, timeout)
     finally:
         with _lock:
             _paused.pop(run.id, None)
@@ -138,10 +140,53 @@ def _validate(model: Any, run_input: Any) -> Any:
             return run_input
         return model.model_validate(run_input or {})
     except pydantic.ValidationError as error:
-        fields = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in error.errors()
-        )
-        raise ParameterTypeError(f"Input for the paused run is not valid: {fields}") from None
+        field_errors = {
+            ".".join(map(str, e["loc"])) or "input": e["msg"] for e in error.errors()
+        }
+        fields = "; ".join(f"{name}: {message}" for name, message in field_errors.items())
+        invalid = ParameterTypeError(f"Input for the paused run is not valid: {fields}")
+        invalid.field_errors = field_errors  # for forms that show each field's error
+        raise invalid from None
+
+
+def _wait_for_answer(pause: PausedRun, timeout: float) -> bool:
+    """Wait where the person is: a form in the notebook cell, a prompt on a terminal, or
+    just for ``resume_flow_run`` from another thread, cell or script."""
+    from kernelflow.notebook._pause_ui import in_notebook  # presentation, loaded on demand
+
+    if in_notebook():
+        from kernelflow.notebook._pause_ui import wait_with_form
+
+        return wait_with_form(pause.flow_run, pause.input_model, pause.answered, timeout)
+    if sys.stdin is not None and sys.stdin.isatty():
+        threading.Thread(target=_console_prompt, args=(pause,), daemon=True).start()
+    return _wait(pause.answered, timeout)
+
+
+def _console_prompt(pause: PausedRun) -> None:
+    """Ask on the terminal; an answer from elsewhere first makes this prompt moot."""
+    name = pause.flow_run.name
+    while not pause.answered.is_set():
+        if pause.input_model is None:
+            reply = input(f"Flow run {name!r} is paused: Enter resumes, 'cancel' cancels: ")
+            data = None
+        else:
+            fields = ", ".join(pause.input_model.model_fields)
+            reply = input(f"Flow run {name!r} is paused; input as JSON ({fields}) or 'cancel': ")
+            data = reply
+        if pause.answered.is_set():
+            return
+        try:
+            if reply.strip().lower() == "cancel":
+                cancel_flow_run(pause.flow_run)
+            else:
+                resume_flow_run(pause.flow_run, run_input=_parse_json(data))
+        except (ParameterTypeError, ValueError, LookupError) as error:
+            print(error)
+
+
+def _parse_json(text: str | None) -> Any:
+    return None if text is None else json.loads(text or "{}")
 
 
 def _wait(event: threading.Event, timeout: float) -> bool:
