@@ -54,7 +54,9 @@ class RealKernel:
     def __init__(self, env: dict[str, str] | None = None, cwd: str | None = None) -> None:
         # IPC transport: local sockets, nothing listening on the network.
         self.manager = KernelManager(kernel_name="python3", transport="ipc")
-        self._env = {**os.environ, **(env or {})}
+        # Live flow displays off unless a test asks for them: most tests read a cell's
+        # result, and a display would add outputs beside it.
+        self._env = {"KERNELFLOW_DISPLAY": "0", **os.environ, **(env or {})}
         self._cwd = cwd
         self.client: Any = None
 

@@ -38,7 +38,8 @@ def test_design_section_1_names_import():
 
 def test_all_lists_exactly_the_public_names():
     public = {name for name in dir(kernelflow) if not name.startswith("_")}
-    modules = {"exceptions", "flows", "futures", "runtime", "states", "task_runners", "tasks"}
+    modules = {"exceptions", "flows", "futures", "notebook", "runtime", "states", "task_runners",
+               "tasks"}
     assert set(kernelflow.__all__) - public <= set(kernelflow._LAZY)
     assert public - set(kernelflow.__all__) - modules == set()
 

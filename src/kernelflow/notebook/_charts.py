@@ -1,0 +1,121 @@
+"""What a finished flow run shows: its timeline (a Gantt chart per worker) and its graph.
+
+The timeline is the picture of concurrency vs parallelism: one row per worker thread
+(or process), one bar per task run from its first Running state to its final state.
+Bars too thin to see apart are merged, so a 10,000-task map draws a few hundred shapes.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
+
+from kernelflow.notebook import _snapshot
+
+_logger = logging.getLogger("kernelflow.notebook")
+
+WIDTH = 640  # px of the time axis
+LABEL = 150  # px for worker names
+ROW = 18  # px per worker row
+# Laying out a graph takes dot seconds per thousand nodes; past this the timeline and
+# the counts say more than a graph nobody can read.
+MAX_GRAPH_RUNS = 1000
+
+
+def _bars(task_runs: list[Any]) -> dict[str, list[tuple[float, float, str, str]]]:
+    """``worker -> [(start, end, colour, tooltip)]`` for every run that started."""
+    rows: dict[str, list[tuple[float, float, str, str]]] = {}
+    for run in task_runs:
+        start, end = run.start_time, run.end_time
+        if start is None or end is None:
+            continue
+        tip = f"{run.name}: {run.state.name}, {_snapshot.seconds(end - start)}"
+        bar = (start, end, _snapshot.colour(run.state), tip)
+        rows.setdefault(run.worker or "?", []).append(bar)
+    return rows
+
+
+def _merged(bars: list[tuple[float, float, str, str]], pixel: float) -> list[tuple]:
+    """Join bars of one colour that touch within a pixel; keep a count for the tooltip."""
+    bars.sort()
+    merged: list[list[Any]] = []
+    for start, end, fill, tip in bars:
+        last = merged[-1] if merged else None
+        if last is not None and last[2] == fill and start - last[1] < pixel:
+            last[1] = max(last[1], end)
+            last[4] += 1
+        else:
+            merged.append([start, end, fill, tip, 1])
+    return [tuple(bar) for bar in merged]
+
+
+def timeline_svg(flow_run: Any) -> str:
+    """An SVG Gantt chart of the flow run's task runs per worker ('' if none ran)."""
+    rows = _bars(list(flow_run.task_runs))
+    if not rows:
+        return ""
+    t0 = min(bar[0] for bars in rows.values() for bar in bars)
+    t1 = max(bar[1] for bars in rows.values() for bar in bars)
+    span = max(t1 - t0, 1e-6)
+    scale = WIDTH / span
+    order = sorted(rows, key=lambda worker: min(bar[0] for bar in rows[worker]))
+    shapes = []
+    for i, worker in enumerate(order):
+        y = 20 + i * ROW
+        name = html.escape(worker[:24])
+        shapes.append(f'<text x="{LABEL - 6}" y="{y + 12}" text-anchor="end">{name}</text>')
+        for start, end, fill, tip, n in _merged(rows[worker], 1 / scale):
+            x = LABEL + (start - t0) * scale
+            w = max((end - start) * scale, 1.0)
+            label = tip if n == 1 else f"{n} task runs"
+            shapes.append(
+                f'<rect x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="{ROW - 4}" '
+                f'fill="{fill}"><title>{html.escape(label)}</title></rect>'
+            )
+    height = 30 + len(order) * ROW
+    axis = (
+        f'<text x="{LABEL}" y="12">0 s</text>'
+        f'<text x="{LABEL + WIDTH}" y="12" text-anchor="end">{_snapshot.seconds(span)}</text>'
+    )
+    return (
+        f'<svg class="kf-timeline" xmlns="http://www.w3.org/2000/svg" width="{LABEL + WIDTH + 10}" '
+        f'height="{height}" font-family="sans-serif" font-size="11">{axis}{"".join(shapes)}</svg>'
+    )
+
+
+def graph_svg(flow_run: Any) -> str:
+    """The executed-run graph as SVG, or '' where there is none to draw.
+
+    ``FlowRun.graph()`` comes from the visualizer; without it, or without graphviz's
+    ``dot`` binary, the display shows the rest and says nothing rather than fail.
+    """
+    graph = getattr(flow_run, "graph", None)
+    if graph is None or not flow_run.task_runs or len(flow_run.task_runs) > MAX_GRAPH_RUNS:
+        return ""
+    try:
+        return graph().pipe(format="svg", encoding="utf-8")
+    except Exception as error:  # no dot binary, or a graph too odd to lay out
+        _logger.debug("No run graph for %s: %r", flow_run.name, error)
+        return ""
+
+
+def finished_html(flow_run: Any) -> str:
+    """The graph and the timeline of a finished flow run, as one block of HTML."""
+    parts = []
+    graph = graph_svg(flow_run)
+    if graph:
+        parts.append(f'<div class="kf-graph" style="overflow:auto;max-height:480px">{graph}</div>')
+    timeline = timeline_svg(flow_run)
+    if timeline:
+        parts.append(f'<div class="kf-timeline-box" style="overflow:auto">{timeline}</div>')
+    return "".join(parts)
+
+
+def flow_html(flow_run: Any) -> str:
+    """The full HTML snapshot of a flow run: header, progress, failures, charts."""
+    runs = list(flow_run.task_runs)
+    counts = _snapshot.count(run.state for run in runs)
+    body = _snapshot.progress_html(counts) + _snapshot.failures_html(_snapshot.failures(runs))
+    charts = finished_html(flow_run) if flow_run.state.is_final() else ""
+    return f'<div class="kf-flow">{_snapshot.flow_header_html(flow_run)}{body}{charts}</div>'

@@ -1,0 +1,152 @@
+"""Live views of futures, future lists and flow runs, built from core ipywidgets only.
+
+Core widgets (HTML, IntProgress, boxes) render wherever ipywidgets does: JupyterLab,
+Notebook 7, VS Code, Colab. Each view copies its record's state into the widgets in
+``refresh``, which only the display loop calls (see ``_ticker``); traitlets send a
+message only for a value that changed, so an idle tick costs no traffic.
+"""
+
+from __future__ import annotations
+
+from html import escape as _escape
+from typing import Any
+
+from kernelflow.notebook import _charts, _snapshot
+
+
+def ipywidgets() -> Any:
+    """The ipywidgets module, imported on first display; a fix-it message if missing."""
+    try:
+        import ipywidgets as widgets
+    except ImportError as error:
+        raise ImportError(
+            "Live displays need ipywidgets: pip install 'kernelflow[notebook]' "
+            "(or pip install ipywidgets)."
+        ) from error
+    return widgets
+
+
+class FutureView:
+    """A future as one line: run name, state badge, elapsed time, result or error preview.
+
+    Attributes:
+        widget: The ipywidgets box to display.
+        state_name: The state name the widgets show now.
+        refreshes: How many times ``refresh`` ran (tests check throttling with it).
+    """
+
+    def __init__(self, future: Any) -> None:
+        widgets = ipywidgets()
+        self.run = future.task_run
+        self.title = widgets.HTML(f"<b>{_escape(self.run.name)}</b>")
+        self.badge = widgets.HTML()
+        self.elapsed = widgets.HTML()
+        self.preview = widgets.HTML()
+        self.widget = widgets.HBox(
+            [self.title, self.badge, self.elapsed, self.preview],
+            layout=widgets.Layout(align_items="center", grid_gap="8px"),
+            _dom_classes=["kf-future"],
+        )
+        self.state_name = ""
+        self.refreshes = 0
+        self.refresh()
+
+    def refresh(self) -> bool:
+        self.refreshes += 1
+        state = self.run.state
+        if state.name != self.state_name:
+            self.state_name = state.name
+            self.badge.value = _snapshot.badge_html(state)
+            detail = _snapshot.preview(state)
+            self.preview.value = f"<code>{_escape(detail)}</code>" if detail else ""
+        self.elapsed.value = _snapshot.seconds(_snapshot.elapsed(self.run))
+        return not state.is_final()
+
+
+class ProgressView:
+    """A progress bar with counts per state and the first failures, for a group of runs.
+
+    Attributes:
+        progress: The IntProgress: ``value`` finished runs of ``max``.
+        counts: HTML such as ``812/1000 completed, 3 failed, 12 running``.
+        failures: HTML listing the first failed runs and their errors.
+    """
+
+    def __init__(self, runs: Any) -> None:
+        widgets = ipywidgets()
+        self._runs = runs  # a list, or a callable giving the current list (a flow's grows)
+        self.progress = widgets.IntProgress(min=0, max=1, value=0)
+        self.counts = widgets.HTML()
+        self.failures = widgets.HTML()
+        self.bar = widgets.HBox(
+            [self.progress, self.counts], layout=widgets.Layout(align_items="center")
+        )
+        self.tally = _snapshot.Counts(total=0)
+        self.refreshes = 0
+
+    def runs(self) -> list[Any]:
+        return self._runs() if callable(self._runs) else self._runs
+
+    def refresh(self) -> bool:
+        self.refreshes += 1
+        runs = self.runs()
+        tally = _snapshot.count(run.state for run in runs)
+        if tally != self.tally:
+            self.tally = tally
+            self.progress.max = max(tally.total, 1)
+            self.progress.value = tally.finished if tally.total else 1
+            self.progress.bar_style = _bar_style(tally)
+            self.counts.value = f'<span class="kf-counts">{_escape(tally.text())}</span>'
+            if tally.failed:
+                self.failures.value = _snapshot.failures_html(_snapshot.failures(runs))
+        return not tally.done
+
+
+class FutureListView(ProgressView):
+    """A ``.map()`` result: the progress of all its runs."""
+
+    def __init__(self, futures: list[Any]) -> None:
+        super().__init__([future.task_run for future in futures])
+        widgets = ipywidgets()
+        self.widget = widgets.VBox([self.bar, self.failures], _dom_classes=["kf-future-list"])
+        self.refresh()
+
+
+class FlowRunView(ProgressView):
+    """A flow run: name, state badge, elapsed time, task progress; graph and timeline
+    once it is final."""
+
+    def __init__(self, flow_run: Any, on_final: Any = None) -> None:
+        super().__init__(lambda: list(flow_run.task_runs))
+        widgets = ipywidgets()
+        self.flow_run = flow_run
+        self.header = widgets.HTML()
+        self.charts = widgets.HTML()
+        self.widget = widgets.VBox(
+            [self.header, self.bar, self.failures, self.charts], _dom_classes=["kf-flow-run"]
+        )
+        self._on_final = on_final  # called once, on the display loop, when the run is final
+        self.state_name = ""
+        self.refresh()
+
+    def refresh(self) -> bool:
+        super().refresh()
+        run = self.flow_run
+        state = run.state
+        self.state_name = state.name
+        self.header.value = _snapshot.flow_header_html(run)
+        if not state.is_final():
+            return True
+        self.charts.value = _charts.finished_html(run)
+        if self._on_final is not None:
+            self._on_final(self)
+            self._on_final = None
+        return False
+
+
+def _bar_style(tally: _snapshot.Counts) -> str:
+    if tally.failed:
+        return "danger"
+    if tally.cancelled:
+        return "warning"
+    return "success" if tally.done else "info"
