@@ -33,7 +33,7 @@ def pipeline(n):
     "future.result(); time.sleep(0.5)",
     "futures = slow.map(0.01, range(20))\nfutures",
     "futures.wait(); time.sleep(0.5)",
-    "pipeline(10)",
+    "result = pipeline(10)\ntime.sleep(0.3)  # the charts follow the final frame\nresult",
     "kernelflow.last_run()",
 ]
 

@@ -23,31 +23,44 @@ ROW = 18  # px per worker row
 MAX_GRAPH_RUNS = 1000
 
 
-def _bars(task_runs: list[Any]) -> dict[str, list[tuple[float, float, str, str]]]:
-    """``worker -> [(start, end, colour, tooltip)]`` for every run that started."""
-    rows: dict[str, list[tuple[float, float, str, str]]] = {}
+Bar = tuple[float, float, str, Any]  # start, end, colour, the task run
+
+
+def _bars(task_runs: list[Any]) -> dict[str, list[Bar]]:
+    """``worker -> [(start, end, colour, run)]`` for every run that started and ended."""
+    rows: dict[str, list[Bar]] = {}
+    colour = _snapshot.colour
     for run in task_runs:
         start, end = run.start_time, run.end_time
-        if start is None or end is None:
-            continue
-        tip = f"{run.name}: {run.state.name}, {_snapshot.seconds(end - start)}"
-        bar = (start, end, _snapshot.colour(run.state), tip)
-        rows.setdefault(run.worker or "?", []).append(bar)
+        if start is not None and end is not None:
+            rows.setdefault(run.worker or "?", []).append((start, end, colour(run.state), run))
     return rows
 
 
-def _merged(bars: list[tuple[float, float, str, str]], pixel: float) -> list[tuple]:
-    """Join bars of one colour that touch within a pixel; keep a count for the tooltip."""
-    bars.sort()
+def _merged(bars: list[Bar], pixel: float) -> list[list[Any]]:
+    """Join bars of one colour less than a pixel apart: ``[start, end, colour, run, n]``."""
+    bars.sort(key=_start)
     merged: list[list[Any]] = []
-    for start, end, fill, tip in bars:
-        last = merged[-1] if merged else None
-        if last is not None and last[2] == fill and start - last[1] < pixel:
+    last: list[Any] = [None, float("-inf"), None, None, 0]
+    for start, end, fill, run in bars:
+        if fill == last[2] and start - last[1] < pixel:
             last[1] = max(last[1], end)
             last[4] += 1
         else:
-            merged.append([start, end, fill, tip, 1])
-    return [tuple(bar) for bar in merged]
+            last = [start, end, fill, run, 1]
+            merged.append(last)
+    return merged
+
+
+def _start(bar: Bar) -> float:
+    return bar[0]
+
+
+def _tooltip(run: Any, n: int) -> str:
+    # Written only for the bars drawn: a 10,000-run map draws a few hundred.
+    if n > 1:
+        return f"{n} task runs"
+    return f"{run.name}: {run.state.name}, {_snapshot.seconds(run.end_time - run.start_time)}"
 
 
 def timeline_svg(flow_run: Any) -> str:
@@ -55,23 +68,23 @@ def timeline_svg(flow_run: Any) -> str:
     rows = _bars(list(flow_run.task_runs))
     if not rows:
         return ""
-    t0 = min(bar[0] for bars in rows.values() for bar in bars)
-    t1 = max(bar[1] for bars in rows.values() for bar in bars)
+    t0 = min(min(bar[0] for bar in bars) for bars in rows.values())
+    t1 = max(max(bar[1] for bar in bars) for bars in rows.values())
     span = max(t1 - t0, 1e-6)
     scale = WIDTH / span
-    order = sorted(rows, key=lambda worker: min(bar[0] for bar in rows[worker]))
+    merged = {worker: _merged(bars, 1 / scale) for worker, bars in rows.items()}
+    order = sorted(merged, key=lambda worker: merged[worker][0][0])
     shapes = []
     for i, worker in enumerate(order):
         y = 20 + i * ROW
         name = html.escape(worker[:24])
         shapes.append(f'<text x="{LABEL - 6}" y="{y + 12}" text-anchor="end">{name}</text>')
-        for start, end, fill, tip, n in _merged(rows[worker], 1 / scale):
+        for start, end, fill, run, n in merged[worker]:
             x = LABEL + (start - t0) * scale
             w = max((end - start) * scale, 1.0)
-            label = tip if n == 1 else f"{n} task runs"
             shapes.append(
                 f'<rect x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="{ROW - 4}" '
-                f'fill="{fill}"><title>{html.escape(label)}</title></rect>'
+                f'fill="{fill}"><title>{html.escape(_tooltip(run, n))}</title></rect>'
             )
     height = 30 + len(order) * ROW
     axis = (
@@ -112,10 +125,13 @@ def finished_html(flow_run: Any) -> str:
     return "".join(parts)
 
 
-def flow_html(flow_run: Any) -> str:
-    """The full HTML snapshot of a flow run: header, progress, failures, charts."""
-    runs = list(flow_run.task_runs)
-    counts = _snapshot.count(run.state for run in runs)
-    body = _snapshot.progress_html(counts) + _snapshot.failures_html(_snapshot.failures(runs))
-    charts = finished_html(flow_run) if flow_run.state.is_final() else ""
+def flow_html(
+    flow_run: Any, charts: str | None = None, counts: _snapshot.Counts | None = None
+) -> str:
+    """The full HTML snapshot of a flow run: header, progress, failures, and once it is
+    final its charts (``charts`` and ``counts``: if the caller has them already)."""
+    counts = counts or _snapshot.count(list(flow_run.task_runs))
+    body = _snapshot.progress_html(counts) + _snapshot.failures_html(counts.failures)
+    if charts is None:
+        charts = finished_html(flow_run) if flow_run.state.is_final() else ""
     return f'<div class="kf-flow">{_snapshot.flow_header_html(flow_run)}{body}{charts}</div>'

@@ -96,7 +96,7 @@ def show_flow_run(flow_run: Any) -> None:
 
     def update_snapshots(view: Any) -> None:
         if handle is not None:
-            final = _flow_snapshots(flow_run)
+            final = _flow_snapshots(flow_run, view.charts.value, view.tally)
             final[WIDGET_MIME] = bundle[WIDGET_MIME]
             handle.update(final, raw=True)
 
@@ -111,8 +111,11 @@ def show_flow_run(flow_run: Any) -> None:
     _watch(view, flow_run)
 
 
-def _flow_snapshots(flow_run: Any) -> dict[str, Any]:
-    return {"text/plain": _snapshot.flow_plain(flow_run), "text/html": _charts.flow_html(flow_run)}
+def _flow_snapshots(flow_run: Any, charts: str | None = None, counts: Any = None) -> dict:
+    return {
+        "text/plain": _snapshot.flow_plain(flow_run, counts),
+        "text/html": _charts.flow_html(flow_run, charts, counts),
+    }
 
 
 def on_state_change(run: Any, old: Any, new: Any) -> None:

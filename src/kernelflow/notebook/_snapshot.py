@@ -80,7 +80,7 @@ def preview(state: State) -> str:
 
 @dataclass(frozen=True)
 class Counts:
-    """How many runs of a group are in each kind of state."""
+    """How many runs of a group are in each kind of state, and the first failures."""
 
     total: int
     completed: int = 0
@@ -88,6 +88,7 @@ class Counts:
     cancelled: int = 0
     running: int = 0
     pending: int = 0
+    failures: tuple[str, ...] = ()  # "run name: error" for the first few failed runs
 
     @property
     def finished(self) -> int:
@@ -101,19 +102,27 @@ class Counts:
         """E.g. ``812/1000 completed, 3 failed, 12 running``."""
         parts = [f"{self.completed}/{self.total} completed"]
         for label in ("failed", "cancelled", "running", "pending"):
-            count = getattr(self, label)
-            if count:
-                parts.append(f"{count} {label}")
+            number = getattr(self, label)
+            if number:
+                parts.append(f"{number} {label}")
         return ", ".join(parts)
 
 
-def count(states: Iterable[State]) -> Counts:
-    """Tally states into ``Counts`` (one pass; called at most ~10 times a second)."""
+MAX_FAILURES = 5  # failures listed by name; the counts tell how many there are in all
+_FAILED = (StateType.FAILED, StateType.CRASHED)
+
+
+def count(runs: Iterable[Any]) -> Counts:
+    """Tally the runs' states in one pass (at most ~10 times a second per display)."""
     tally = dict.fromkeys(StateType, 0)
+    failures: list[str] = []
     total = 0
-    for state in states:
-        tally[state.type] += 1
+    for run in runs:
+        kind = run.state.type
+        tally[kind] += 1
         total += 1
+        if kind in _FAILED and len(failures) < MAX_FAILURES:
+            failures.append(f"{run.name}: {preview(run.state)}")
     return Counts(
         total=total,
         completed=tally[StateType.COMPLETED],
@@ -121,6 +130,7 @@ def count(states: Iterable[State]) -> Counts:
         cancelled=tally[StateType.CANCELLED],
         running=tally[StateType.RUNNING] + tally[StateType.PAUSED],
         pending=tally[StateType.PENDING],
+        failures=tuple(failures),
     )
 
 
@@ -146,19 +156,7 @@ def future_html(run: Any) -> str:
     )
 
 
-def failures(runs: Iterable[Any], limit: int = 5) -> list[str]:
-    """``name: error`` for the first ``limit`` failed or crashed runs."""
-    found = []
-    for run in runs:
-        state = run.state
-        if state.type in (StateType.FAILED, StateType.CRASHED):
-            found.append(f"{run.name}: {preview(state)}")
-            if len(found) == limit:
-                break
-    return found
-
-
-def failures_html(lines: list[str]) -> str:
+def failures_html(lines: tuple[str, ...]) -> str:
     if not lines:
         return ""
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
@@ -177,16 +175,19 @@ def progress_html(counts: Counts) -> str:
     )
 
 
+def _plain_lines(counts: Counts) -> list[str]:
+    return [f"{counts.total} task runs: {counts.text()}"] + [
+        f"  failed: {line}" for line in counts.failures
+    ]
+
+
 def list_plain(runs: list[Any]) -> str:
-    counts = count(run.state for run in runs)
-    lines = [f"{len(runs)} task runs: {counts.text()}"]
-    lines += [f"  failed: {line}" for line in failures(runs)]
-    return "\n".join(lines)
+    return "\n".join(_plain_lines(count(runs)))
 
 
 def list_html(runs: list[Any]) -> str:
-    counts = count(run.state for run in runs)
-    return f'<div class="kf-list">{progress_html(counts)}{failures_html(failures(runs))}</div>'
+    counts = count(runs)
+    return f'<div class="kf-list">{progress_html(counts)}{failures_html(counts.failures)}</div>'
 
 
 def flow_header_html(run: Any) -> str:
@@ -196,10 +197,8 @@ def flow_header_html(run: Any) -> str:
     )
 
 
-def flow_plain(run: Any) -> str:
-    runs = list(run.task_runs)
-    counts = count(task_run.state for task_run in runs)
-    lines = [f"FlowRun {run.name!r}: {run.state.name} ({seconds(elapsed(run))})"]
-    lines.append(f"  {len(runs)} task runs: {counts.text()}")
-    lines += [f"  failed: {line}" for line in failures(runs)]
-    return "\n".join(lines)
+def flow_plain(run: Any, counts: Counts | None = None) -> str:
+    """A flow run in words; ``counts`` if the caller has tallied its task runs already."""
+    counts = counts or count(list(run.task_runs))
+    header = f"FlowRun {run.name!r}: {run.state.name} ({seconds(elapsed(run))})"
+    return "\n".join([header] + ["  " + line for line in _plain_lines(counts)])
