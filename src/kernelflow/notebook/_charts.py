@@ -38,16 +38,23 @@ def _bars(task_runs: list[Any]) -> dict[str, list[Bar]]:
 
 
 def _merged(bars: list[Bar], pixel: float) -> list[list[Any]]:
-    """Join bars of one colour less than a pixel apart: ``[start, end, colour, run, n]``."""
+    """Join runs of thin bars of one colour less than a pixel apart.
+
+    Returns ``[start, end, colour, run, n]`` lists. Bars at least two pixels wide stay
+    apart, so each run that can be seen is its own bar with its own tooltip.
+    """
     bars.sort(key=_start)
     merged: list[list[Any]] = []
     last: list[Any] = [None, float("-inf"), None, None, 0]
+    last_thin = False
     for start, end, fill, run in bars:
-        if fill == last[2] and start - last[1] < pixel:
+        thin = end - start < 2 * pixel
+        if thin and last_thin and fill == last[2] and start - last[1] < pixel:
             last[1] = max(last[1], end)
             last[4] += 1
         else:
             last = [start, end, fill, run, 1]
+            last_thin = thin
             merged.append(last)
     return merged
 
@@ -82,9 +89,10 @@ def timeline_svg(flow_run: Any) -> str:
         for start, end, fill, run, n in merged[worker]:
             x = LABEL + (start - t0) * scale
             w = max((end - start) * scale, 1.0)
+            tip = html.escape(_tooltip(run, n))
             shapes.append(
                 f'<rect x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="{ROW - 4}" '
-                f'fill="{fill}"><title>{html.escape(_tooltip(run, n))}</title></rect>'
+                f'fill="{fill}" stroke="white" stroke-width="0.5"><title>{tip}</title></rect>'
             )
     height = 30 + len(order) * ROW
     axis = (
