@@ -246,3 +246,26 @@ def test_preview_survives_a_repr_that_raises():
     assert "Nasty" in _snapshot.preview(Completed(Nasty()))  # no exception escapes
     assert _snapshot.seconds(None) == "-"
     assert _snapshot.seconds(75) == "1m 15s"
+
+
+def test_flow_view_sends_final_state_first_and_charts_on_the_next_refresh():
+    import kernelflow
+
+    views, finals = [], []
+
+    def start_view(run, old, new):
+        if type(run) is kernelflow.FlowRun and new.is_running() and not views:
+            views.append(_widgets.FlowRunView(run, on_final=finals.append))
+
+    unsubscribe = _events.subscribe(start_view)
+    try:
+        mapped(20)
+    finally:
+        unsubscribe()
+    [view] = views
+    assert view.refresh() is True  # the final frame: state and counts, no charts yet
+    assert view.state_name == "Completed" and "20/20 completed" in view.counts.value
+    assert view.charts.value == "" and finals == []
+    assert view.refresh() is False  # then the charts, and the final hook, once
+    assert "kf-timeline" in view.charts.value and finals == [view]
+    assert view.refresh() is False and finals == [view]

@@ -35,6 +35,15 @@ def pipeline(n):
     "futures.wait(); time.sleep(0.5)",
     "result = pipeline(10)\ntime.sleep(0.3)  # the charts follow the final frame\nresult",
     "kernelflow.last_run()",
+    """
+@flow
+async def async_pipeline(n):
+    return sum(slow.map(0.01, range(n)).result())
+
+result = await async_pipeline(5)
+time.sleep(0.3)
+result
+""",
 ]
 
 
@@ -130,6 +139,38 @@ def test_last_run_renders_the_same_way_afterwards(executed):
     assert {WIDGET_VIEW, "text/html", "text/plain"} <= set(output.data)
     assert "Completed" in output.data["text/plain"]
     assert "kf-timeline" in output.data["text/html"]
+
+
+def test_an_awaited_async_flow_shows_its_run_too(executed):
+    cell = executed.cells[7]
+    output = _display_of(cell, "display_data")
+    models = _tree(executed, output.data[WIDGET_VIEW]["model_id"])
+    assert "Completed" in _html_values(models) and "5/5 completed" in _html_values(models)
+    assert _display_of(cell, "execute_result").data["text/plain"] == "10"
+
+
+def test_an_interrupted_flow_stops_at_once_and_its_display_says_cancelled(tmp_path):
+    with RealKernel(env={"KERNELFLOW_HOME": str(tmp_path), "KERNELFLOW_DISPLAY": "1"}) as kernel:
+        kernel.execute(CELLS[0])
+        msg_id = kernel.execute_async(
+            "@flow\ndef stuck():\n    futures = slow.map(30, range(4))\n"
+            "    print('submitted', flush=True)\n    return futures.result()\n\nstuck()"
+        )
+        kernel.wait_for_stream(msg_id, "submitted")
+        time.sleep(0.5)
+        started = time.monotonic()
+        kernel.interrupt()
+        reply = kernel.wait_reply(msg_id, timeout=30)
+        assert time.monotonic() - started < 5
+        assert reply.error["ename"] == "KeyboardInterrupt"
+        header = [
+            o["content"]["data"]["state"]["value"]
+            for o in reply.outputs
+            if o["msg_type"] == "comm_msg"
+            and "kf-flow-header" in str(o["content"]["data"].get("state", {}).get("value", ""))
+        ]
+        assert header and "Cancelled" in header[-1]
+        assert kernel.execute("pipeline(3)").data("text/plain")[-1] == "[0, 1, 2]"
 
 
 def _iopub_until_idle(kernel, msg_id, timeout=30):

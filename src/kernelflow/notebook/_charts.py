@@ -18,9 +18,9 @@ _logger = logging.getLogger("kernelflow.notebook")
 WIDTH = 640  # px of the time axis
 LABEL = 150  # px for worker names
 ROW = 18  # px per worker row
-# Laying out a graph takes dot seconds per thousand nodes; past this the timeline and
+# dot takes about a second to lay out a few hundred nodes; past this the timeline and
 # the counts say more than a graph nobody can read.
-MAX_GRAPH_RUNS = 1000
+MAX_GRAPH_RUNS = 500
 
 
 Bar = tuple[float, float, str, Any]  # start, end, colour, the task run

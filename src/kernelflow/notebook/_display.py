@@ -89,6 +89,8 @@ def show_flow_run(flow_run: Any) -> None:
     final ones, so a notebook saved afterwards shows how the run ended even where
     widgets do not render.
     """
+    if not in_kernel():  # turned on by hand outside a kernel: nowhere to show it
+        return
     from IPython.display import display
 
     bundle = _flow_snapshots(flow_run)
