@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,8 +54,11 @@ class Reply:
 
 class RealKernel:
     def __init__(self, env: dict[str, str] | None = None, cwd: str | None = None) -> None:
-        # IPC transport: local sockets, nothing listening on the network.
-        self.manager = KernelManager(kernel_name="python3", transport="ipc")
+        # IPC transport: local sockets, nothing listening on the network. Their paths are
+        # absolute, so a kernel started with another ``cwd`` finds the same sockets.
+        self._ipc_dir = tempfile.mkdtemp(prefix="kernelflow-kernel-")
+        ipc_path = os.path.join(self._ipc_dir, "kernel-ipc")
+        self.manager = KernelManager(kernel_name="python3", transport="ipc", ip=ipc_path)
         # Live flow displays off unless a test asks for them: most tests read a cell's
         # result, and a display would add outputs beside it.
         self._env = {"KERNELFLOW_DISPLAY": "0", **os.environ, **(env or {})}
@@ -72,15 +77,7 @@ class RealKernel:
 
     def execute(self, code: str, timeout: float = 120, allow_error: bool = False) -> Reply:
         """Run one cell and collect everything it output until the kernel is idle."""
-        start = time.monotonic()
-        msg_id = self.client.execute(code, allow_stdin=False)
-        reply = self.client.get_shell_msg(timeout=timeout)
-        while reply["parent_header"].get("msg_id") != msg_id:
-            reply = self.client.get_shell_msg(timeout=timeout)
-        result = Reply(reply["content"]["status"], elapsed=time.monotonic() - start)
-        if result.status == "error":
-            result.error = reply["content"]
-        self._collect(msg_id, result, timeout)
+        result = self.wait_reply(self.execute_async(code), timeout)
         if result.status == "error" and not allow_error:
             raise AssertionError(
                 f"cell failed: {result.error['ename']}: {result.error['evalue']}\n"
@@ -140,6 +137,7 @@ class RealKernel:
         if self.client is not None:
             self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
+        shutil.rmtree(self._ipc_dir, ignore_errors=True)
 
     def __enter__(self) -> RealKernel:
         return self.start()

@@ -232,3 +232,14 @@ def test_async_flow_with_subflow_and_parameters():
 
     assert asyncio.run(parent("3")) == 7
     assert isinstance(nap.submit(0), TaskFuture)
+
+
+def test_async_flow_timeout_cancels_the_body():
+    @flow(timeout_seconds=0.2)
+    async def too_slow():
+        await asyncio.sleep(5)
+
+    started = time.perf_counter()
+    state = asyncio.run(too_slow(return_state=True))
+    assert time.perf_counter() - started < 1.5
+    assert state.name == "TimedOut" and isinstance(state.data, TimeoutError)

@@ -113,9 +113,8 @@ def test_flow_run_view_ends_with_state_progress_and_timeline():
     finals = []
     view = _widgets.FlowRunView(run, on_final=finals.append)
     assert view.state_name == "Completed"
-    assert "Completed" in view.header.value
-    assert view.progress.value == view.progress.max == 50
-    assert "50/50 completed" in view.counts.value
+    assert "Completed" in view.body.value and "50/50 completed" in view.body.value
+    assert view.tally.completed == view.tally.total == 50
     assert '<svg class="kf-timeline"' in view.charts.value
     assert finals == [view]  # the final hook ran once
 
@@ -140,12 +139,24 @@ def test_timeline_merges_bars_too_thin_to_tell_apart():
 def test_graph_is_drawn_when_the_run_has_one_and_skipped_when_not():
     dot = graphviz.Digraph()
     dot.edge("a", "b")
-    with_graph = types.SimpleNamespace(task_runs=[object()], graph=lambda: dot, name="r")
+    runs = [types.SimpleNamespace(map_group=None)]
+    with_graph = types.SimpleNamespace(task_runs=runs, graph=lambda: dot, name="r")
     assert "<svg" in _charts.graph_svg(with_graph)
-    without = types.SimpleNamespace(task_runs=[object()], name="r")
+    without = types.SimpleNamespace(task_runs=runs, name="r")
     assert _charts.graph_svg(without) == ""
-    broken = types.SimpleNamespace(task_runs=[object()], graph=lambda: 1 / 0, name="r")
+    broken = types.SimpleNamespace(task_runs=runs, graph=lambda: 1 / 0, name="r")
     assert _charts.graph_svg(broken) == ""
+    huge = [types.SimpleNamespace(map_group=None)] * (_charts.MAX_GRAPH_NODES + 1)
+    too_big = types.SimpleNamespace(task_runs=huge, graph=lambda: dot, name="r")
+    assert _charts.graph_svg(too_big) == ""
+
+
+def test_a_finished_flow_shows_its_run_graph_with_maps_as_one_node():
+    import kernelflow
+
+    mapped(2000)  # one .map() call: one node, however many runs
+    view = _widgets.FlowRunView(kernelflow.last_run())
+    assert 'class="kf-graph"' in view.charts.value and "<svg" in view.charts.value
 
 
 def test_idle_refresh_sends_no_messages(recording_comm):
@@ -206,19 +217,34 @@ def test_ticker_coalesces_thousands_of_state_changes(ticker):
     finally:
         unsubscribe()
     view = seen[0]
-    assert view.state_name == "Completed" and view.progress.value == 3000
+    assert view.state_name == "Completed" and view.tally.completed == 3000
     # 3000 task runs make ~9000 state changes; refreshes follow the clock instead.
     assert view.refreshes <= elapsed / ticker.interval + 3
 
 
-def test_flow_display_setting_subscribes_and_unsubscribes_an_observer():
+def test_flow_display_setting_subscribes_and_unsubscribes_a_flow_run_observer():
     assert not settings.display_flow_runs  # not in a kernel: nothing installed
     settings.display_flow_runs = True
     try:
-        assert _events.has_observers()
+        assert _display.on_state_change in _events.flow_run_observers()
+        assert not _events.has_observers()  # task runs' changes reach no observer
     finally:
         settings.display_flow_runs = False
-    assert not _events.has_observers()
+    assert _display.on_state_change not in _events.flow_run_observers()
+
+
+def test_flow_run_observers_see_flow_runs_only():
+    seen = []
+    unsubscribe = _events.subscribe_flow_runs(lambda run, old, new: seen.append(type(run)))
+    try:
+        mapped(5)
+    finally:
+        unsubscribe()
+    mapped(5)  # created after unsubscribing: not seen
+    import kernelflow
+
+    assert seen and set(seen) == {kernelflow.FlowRun}
+    assert len(seen) == 2  # Pending -> Running -> Completed
 
 
 def test_install_respects_the_environment_variable(monkeypatch):
@@ -264,7 +290,7 @@ def test_flow_view_sends_final_state_first_and_charts_on_the_next_refresh():
         unsubscribe()
     [view] = views
     assert view.refresh() is True  # the final frame: state and counts, no charts yet
-    assert view.state_name == "Completed" and "20/20 completed" in view.counts.value
+    assert view.state_name == "Completed" and "20/20 completed" in view.body.value
     assert view.charts.value == "" and finals == []
     assert view.refresh() is False  # then the charts, and the final hook, once
     assert "kf-timeline" in view.charts.value and finals == [view]

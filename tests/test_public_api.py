@@ -7,6 +7,7 @@ import kernelflow
 
 
 def test_design_section_1_names_import():
+    import kernelflow.cache
     from kernelflow import (  # noqa: F401
         Flow,
         State,
@@ -24,6 +25,14 @@ def test_design_section_1_names_import():
         transaction,
         unmapped,
     )
+    from kernelflow.cache_policies import (  # noqa: F401
+        DEFAULT,
+        FLOW_PARAMETERS,
+        INPUTS,
+        NONE,
+        RUN_ID,
+        TASK_SOURCE,
+    )
     from kernelflow.exceptions import (  # noqa: F401
         MappingLengthMismatch,
         MappingMissingIterable,
@@ -33,13 +42,17 @@ def test_design_section_1_names_import():
     from kernelflow.futures import as_completed, wait  # noqa: F401
     from kernelflow.runtime import flow_run, task_run  # noqa: F401
     from kernelflow.task_runners import TaskRunner, ThreadPoolTaskRunner  # noqa: F401
-    from kernelflow.tasks import exponential_backoff  # noqa: F401
+    from kernelflow.tasks import exponential_backoff, task_input_hash  # noqa: F401
+
+    assert callable(kernelflow.cache.entries) and callable(kernelflow.cache.clear)
 
 
 def test_all_lists_exactly_the_public_names():
     public = {name for name in dir(kernelflow) if not name.startswith("_")}
-    modules = {"exceptions", "flows", "futures", "notebook", "runtime", "states", "task_runners",
-               "tasks"}
+    modules = {"exceptions", "flows", "futures", "runtime", "states", "task_runners", "tasks",
+               "cache", "cache_policies"}
+    modules.add("viz")  # the graph drawing package, loaded by visualize()/graph()
+    modules.add("notebook")  # the live displays, loaded in a kernel or when shown
     assert set(kernelflow.__all__) - public <= set(kernelflow._LAZY)
     assert public - set(kernelflow.__all__) - modules == set()
 

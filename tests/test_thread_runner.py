@@ -107,3 +107,21 @@ def test_cancel_all_cancels_queued_runs_marks_running_ones_and_never_waits():
         release.set()
         time.sleep(0.05)
         assert running.state.is_cancelled()  # the late finish does not overwrite it
+
+
+def test_a_run_that_raises_base_exceptions_does_not_take_pool_threads_down():
+    @task
+    def interrupts():
+        raise KeyboardInterrupt
+
+    @task
+    def exits():
+        raise SystemExit(1)
+
+    with ThreadPoolTaskRunner(max_workers=1) as runner:
+        futures = [runner.submit(interrupts, {}), runner.submit(exits, {})]
+        for future in futures:
+            future.wait(5)
+        assert [f.state.name for f in futures] == ["Cancelled", "Crashed"]
+        # The single pool thread is still there to run more work.
+        assert runner.submit(echo, {"x": 3}).result(timeout=5) == 3

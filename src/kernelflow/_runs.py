@@ -102,7 +102,7 @@ def set_state(run: _Run, state: State) -> bool:
     Raises:
         InvalidStateTransition: for any other transition the table forbids.
     """
-    with stripe_lock(run._id_bits):
+    with _STRIPES[run._id_bits & 63]:
         old = run.state
         if state.type not in TRANSITIONS[old.type]:
             if old.is_final():
@@ -205,6 +205,7 @@ class FlowRun(_Run):
         tags: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(name, parameters, tags)
+        self._observers = _events.flow_run_observers()
         self.flow = flow
         self.parent = parent
         self.task_runs: list[TaskRun] = []
@@ -251,6 +252,16 @@ class FlowRun(_Run):
         """The task run that returned ``value`` in this flow run, if one did."""
         producer = self._result_links.get(id(value)) if self._result_links else None
         return producer.id if producer is not None else None
+
+    def graph(self, expand_maps: bool = False) -> Any:
+        """A ``graphviz.Digraph`` of what ran, nodes coloured by final state, with durations.
+
+        Args:
+            expand_maps: One node per mapped run instead of one per ``.map()`` call.
+        """
+        from kernelflow.viz import run_graph  # presentation, loaded only when asked for
+
+        return run_graph(self, expand_maps=expand_maps)
 
     def __repr__(self) -> str:
         return f"FlowRun(name={self.name!r}, state={self.state!r}, task_runs={len(self.task_runs)})"

@@ -12,6 +12,8 @@ The tree::
     ├── FlowPauseTimeout (also TimeoutError)    a paused flow run was not resumed in time
     ├── CancelledRun                            the result of a cancelled run was asked for
     ├── CrashedRun                              the result of a crashed run was asked for
+    ├── UnsafeCacheDirectory (also PermissionError)  the result store is not private
+    ├── PlaceholderValueError                   visualize: flow code needed a task's value
     └── InvalidStateTransition (also RuntimeError)  an engine bug: a forbidden state change
 
 Timeouts raise the built-in ``TimeoutError`` so that ``except TimeoutError`` works as
@@ -71,6 +73,23 @@ class CancelledRun(KernelflowError):
 
 class CrashedRun(KernelflowError):
     """Raised by ``State.result()`` for a crashed run that holds no exception of its own."""
+
+
+class UnsafeCacheDirectory(KernelflowError, PermissionError):
+    """Raised when a cached task runs and its result store is owned or writable by others.
+
+    Cached results are pickles, and loading one runs code, so kernelflow refuses to use
+    such a directory; the run fails with this error, whose message says how to fix it.
+    """
+
+
+class PlaceholderValueError(KernelflowError):
+    """Raised during ``Flow.visualize()`` when flow code needs a value no task produced.
+
+    Visualize runs the flow body but no task, so a task call gives a placeholder. Code
+    outside tasks that branches on it, takes its ``len()`` or iterates over it raises
+    this, naming the task; give that task a ``viz_return_value`` to stand in for it.
+    """
 
 
 class InvalidStateTransition(KernelflowError, RuntimeError):

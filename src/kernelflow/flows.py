@@ -78,13 +78,38 @@ class Flow(Generic[P, R]):
         """
         tracker = visualize_tracker.get()
         if tracker is not None:
-            return tracker.record_subflow_call(self, args, kwargs)
+            return tracker.record_subflow_call(self, args, kwargs, return_state)
         from kernelflow._engine.flow_engine import run_flow_async, run_flow_sync
 
         if self.isasync:
             return _awaitable_result(run_flow_async(self, args, kwargs), return_state)
         state = run_flow_sync(self, args, kwargs)
         return state if return_state else state.result()
+
+    def visualize(self, *args: Any, **kwargs: Any) -> Any:
+        """Draw the flow's task graph without running any task; returns a ``graphviz.Digraph``.
+
+        The flow body runs with a tracker active: every task call, ``.submit()``,
+        ``.map()`` and subflow call records a node and returns a placeholder (holding
+        the task's ``viz_return_value`` if it has one) instead of running. Flow code
+        that is not a task still runs, so keep side effects inside tasks; code that
+        needs a placeholder's value (``if value > 3:``) raises ``PlaceholderValueError``
+        naming the task, whose ``viz_return_value`` then fixes it. Parameters not given
+        are drawn as unknown inputs. In a notebook the graph displays as SVG.
+
+        Args:
+            *args: The flow's parameters, as for a call.
+            expand_maps: Draw each mapped run as its own node (up to 100 per map)
+                instead of one node per ``.map()`` call. A flow with its own parameter
+                named ``expand_maps`` gets the value instead.
+            **kwargs: The flow's parameters, as for a call.
+        """
+        expand_maps = False
+        if "expand_maps" not in self.signature.signature.parameters:
+            expand_maps = bool(kwargs.pop("expand_maps", False))
+        from kernelflow.viz import visualize_flow
+
+        return visualize_flow(self, args, kwargs, expand_maps=expand_maps)
 
     def bind_parameters(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Call arguments as a parameters dict, defaults applied (``TypeError`` if they don't fit)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from kernelflow.states import State
 
 R = TypeVar("R")
+_logger = logging.getLogger("kernelflow.futures")
 
 __all__ = [
     "TaskFuture",
@@ -92,6 +94,11 @@ class Work:
     def run_claimed(self) -> None:
         try:
             self._call(*self._args)
+        except BaseException:
+            # The engine has already given the run its final state (Crashed, or
+            # Cancelled for an interrupt raised inside the task); the thread carrying
+            # it out must live on to run the next one.
+            _logger.debug("Run %r ended abnormally", self._future.task_run.name, exc_info=True)
         finally:
             self._registry.pop(self._future, None)
             self._future._resolve()

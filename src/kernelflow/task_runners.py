@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from kernelflow._context import flow_run_context
 from kernelflow._engine.mapping import mapped_calls, top_level_dependencies
 from kernelflow._engine.task_engine import (
+    at_map_position,
     create_task_run,
-    map_position,
     run_task_async,
     run_task_sync,
 )
@@ -104,11 +104,8 @@ class TaskRunner(abc.ABC):
         """Submit each mapped call; runners that can batch the calls override this."""
         futures = []
         for index, parameters in enumerate(calls):
-            token = map_position.set((group, index))
-            try:
+            with at_map_position(group, index):
                 futures.append(self.submit(task, parameters, wait_for, dependencies))
-            finally:
-                map_position.reset(token)
         return futures
 
     def __enter__(self) -> Self:
@@ -178,11 +175,8 @@ class ThreadPoolTaskRunner(TaskRunner):
         futures = []
         queue: deque[Work] = deque()
         for index, parameters in enumerate(calls):
-            token = map_position.set((group, index))
-            try:
+            with at_map_position(group, index):
                 future = self._prepare(task, parameters, wait_for, dependencies)
-            finally:
-                map_position.reset(token)
             futures.append(future)
             if type(future._work) is Work:
                 queue.append(future._work)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from kernelflow import _options as check
 from kernelflow._context import flow_run_context, visualize_tracker
+from kernelflow._engine.calls import call_task, check_deadline
 from kernelflow._engine.inputs import Signature
 
 if TYPE_CHECKING:
@@ -102,6 +103,10 @@ class Task(Generic[P, R]):
         self.result_storage_key = check.optional_str("result_storage_key", result_storage_key)
         self.result_serializer = check.serializer(result_serializer)
         self.refresh_cache = check.optional_bool("refresh_cache", refresh_cache)
+        # Runs compute a cache key only when an option asks for one (as in Prefect, where
+        # nothing is cached unless results are persisted); persist_result=False opts out.
+        asked = (cache_policy, cache_key_fn, result_storage_key) != (None, None, None)
+        self.caches = asked and self.persist_result is not False
         self.viz_return_value = viz_return_value
         self.asset_deps = list(asset_deps or ())
         self._outside_flow_runs = itertools.count()
@@ -122,9 +127,7 @@ class Task(Generic[P, R]):
         """
         tracker = visualize_tracker.get()
         if tracker is not None:
-            return tracker.record_task_call(self, "call", args, kwargs, wait_for)
-        from kernelflow._engine.calls import call_task
-
+            return tracker.record_task_call(self, "call", args, kwargs, wait_for, return_state)
         return call_task(self, self.signature.bind(args, kwargs), wait_for, return_state)
 
     def submit(self, *args: Any, return_state: bool = False, wait_for: Iterable[Any] | None = None,
@@ -132,7 +135,7 @@ class Task(Generic[P, R]):
         """Start a run on the flow's task runner (or the background one) and return its future."""
         tracker = visualize_tracker.get()
         if tracker is not None:
-            return tracker.record_task_call(self, "submit", args, kwargs, wait_for)
+            return tracker.record_task_call(self, "submit", args, kwargs, wait_for, return_state)
         parameters = self.signature.bind(args, kwargs)
         future = _current_runner().submit(self, parameters, wait_for)
         if return_state:
@@ -149,7 +152,7 @@ class Task(Generic[P, R]):
         """
         tracker = visualize_tracker.get()
         if tracker is not None:
-            return tracker.record_task_call(self, "map", args, kwargs, wait_for)
+            return tracker.record_task_call(self, "map", args, kwargs, wait_for, return_state)
         parameters = self.signature.bind(args, kwargs, defaults=False)
         futures = _current_runner().map(self, parameters, wait_for)
         if return_state:
@@ -160,6 +163,10 @@ class Task(Generic[P, R]):
     def apply_async(self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
                     wait_for: Iterable[Any] | None = None) -> TaskFuture[R]:
         """Start a run on the session's background runner, inside a flow or not."""
+        tracker = visualize_tracker.get()
+        if tracker is not None:
+            return tracker.record_task_call(self, "submit", tuple(args), dict(kwargs or {}),
+                                            wait_for)
         from kernelflow._engine.background import background_runner
 
         parameters = self.signature.bind(tuple(args), dict(kwargs or {}))
@@ -205,11 +212,7 @@ class Task(Generic[P, R]):
         template = self.task_run_name
         if template is not None:
             try:
-                if isinstance(template, str):
-                    return template.format(**parameters)
-                if "parameters" in inspect.signature(template).parameters:
-                    return str(template(parameters=parameters))
-                return str(template())
+                return format_run_name(template, parameters)
             except Exception as error:
                 logger.warning("task_run_name of %r failed (%r); using the default name.",
                                self.name, error)
@@ -220,11 +223,18 @@ class Task(Generic[P, R]):
         return f"Task(name={self.name!r})"
 
 
+def format_run_name(template: str | Callable[..., str], parameters: dict[str, Any]) -> str:
+    """A ``task_run_name`` template filled in (raises whatever the template raises)."""
+    if isinstance(template, str):
+        return template.format(**parameters)
+    if "parameters" in inspect.signature(template).parameters:
+        return str(template(parameters=parameters))
+    return str(template())
+
+
 def _current_runner() -> TaskRunner:
     ctx = flow_run_context.get()
     if ctx is not None:
-        from kernelflow._engine.calls import check_deadline
-
         check_deadline(ctx)
         return ctx.task_runner
     from kernelflow._engine.background import background_runner

@@ -197,6 +197,7 @@ def test_widgets_show_completed_and_full_progress_in_jupyterlab(jupyterlab, tmp_
             flow_run = page.locator(".kf-flow-run")
             flow_run.locator(".kf-badge", has_text="Completed").first.wait_for(timeout=60_000)
             flow_run.locator("svg.kf-timeline").first.wait_for(timeout=30_000)
+            flow_run.locator(".kf-graph svg").first.wait_for(timeout=30_000)
         finally:
             # Also on failure: the picture is the first thing to look at.
             page.screenshot(path=str(tmp_path / "jupyterlab.png"), full_page=True)

@@ -106,7 +106,10 @@ def flow_lifecycle(
         set_state(run, Running() if attempt == 1 else Retrying(_retry_message(attempt, flow)))
         if flow.timeout_seconds is not None:
             ctx.deadline = time.monotonic() + flow.timeout_seconds
-        outcome = yield Invoke(flow.fn, args, kwargs, bindings, is_async=flow.isasync)
+        # An async body can be cancelled at its timeout; a sync one is checked at its
+        # task calls and waits (see the module docstring).
+        timeout = flow.timeout_seconds if flow.isasync else None
+        outcome = yield Invoke(flow.fn, args, kwargs, bindings, timeout, flow.isasync)
         if outcome.error is None:
             state = yield from _complete(outcome.value, ctx)
         else:

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from kernelflow._annotations import BaseAnnotation, allow_failure, quote
 from kernelflow.exceptions import UpstreamTaskError
+from kernelflow.futures import TaskFuture
 
 if TYPE_CHECKING:
     from kernelflow._runs import FlowRun
-    from kernelflow.futures import TaskFuture
 
 # The containers searched for futures. Large static data can skip the walk with quote(...).
 _CONTAINERS = (list, tuple, set, frozenset, dict)
@@ -56,14 +56,13 @@ def find_upstream(
 
     The result (and its ``edges``) must be treated as read-only.
     """
-    from kernelflow.futures import TaskFuture
-
     links = flow_run._result_links if flow_run is not None else None
-    if not wait_for and all(
-        type(value) in _PLAIN_TYPES and not (links and id(value) in links)
-        for value in parameters.values()
-    ):
-        return NOTHING_UPSTREAM
+    if not wait_for:
+        for value in parameters.values():
+            if type(value) not in _PLAIN_TYPES or links and id(value) in links:
+                break
+        else:
+            return NOTHING_UPSTREAM
     found = Upstream()
 
     def visit(value: Any, ids: set[uuid.UUID]) -> None:
@@ -114,8 +113,6 @@ def check_wait_for(wait_for: Any) -> None:
 
 
 def _resolve_value(value: Any, tolerate_failure: bool) -> Any:
-    from kernelflow.futures import TaskFuture
-
     if isinstance(value, TaskFuture):
         state = value.state  # (marks the future observed: its outcome was used)
         if not state.is_completed() and not tolerate_failure:

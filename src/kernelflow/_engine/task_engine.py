@@ -1,18 +1,20 @@
 """The life of a task run, written once for sync and async execution.
 
     create_task_run      record the run and its upstream edges (at call/submit time)
-    task_lifecycle       wait for upstreams -> resolve inputs -> attempt (retry, timeout)
-                         -> final state -> hooks
+    task_lifecycle       wait for upstreams -> resolve inputs -> cache lookup -> attempt
+                         (retry, timeout) -> cache store -> final state -> hooks
     run_task_sync/async  drive the lifecycle in this thread / on this event loop
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import threading
 import time
+from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +55,16 @@ logger = logging.getLogger("kernelflow.task_runs")
 # Runners keep Prefect's submit(task, parameters, wait_for, dependencies) signature, so
 # the map position travels beside it rather than through it.
 map_position: ContextVar[tuple[int, int] | None] = ContextVar("kernelflow_map_position", default=None)
+
+
+@contextlib.contextmanager
+def at_map_position(group: int, index: int) -> Iterator[None]:
+    """Runs created in the block are element ``index`` of the ``.map()`` call ``group``."""
+    token = map_position.set((group, index))
+    try:
+        yield
+    finally:
+        map_position.reset(token)
 
 
 def create_task_run(
@@ -96,6 +108,7 @@ def run_task_sync(
     try:
         return drive_sync(lifecycle)
     except BaseException as error:
+        lifecycle.close()  # run its cleanup (a held cache claim) now, not when collected
         _crash_if_unfinished(run, error)
         raise
 
@@ -109,6 +122,7 @@ async def run_task_async(
     try:
         return await drive_async(lifecycle)
     except BaseException as error:
+        lifecycle.close()  # run its cleanup (a held cache claim) now, not when collected
         _crash_if_unfinished(run, error)
         raise
 
@@ -131,7 +145,20 @@ def task_lifecycle(
         run.parameters = parameters
     if flow_ctx is not None and not flow_ctx.gate.is_set():
         yield WaitUntilOpen(flow_ctx.gate)  # the flow run is paused: start nothing new
-    state = yield from attempts(task, run, parameters, flow_ctx)
+    lookup = None
+    if task.caches:
+        from kernelflow._engine.caching import cache_lookup  # the result store loads on first use
+
+        lookup = yield from cache_lookup(task, run, parameters, flow_ctx)
+    if lookup is not None and lookup.state is not None:  # a cache hit: nothing to run
+        return (yield from finish(task, run, lookup.state))
+    try:
+        state = yield from attempts(task, run, parameters, flow_ctx)
+        if lookup is not None:
+            state = lookup.record(task, run, state)  # stores only a completed result
+    finally:
+        if lookup is not None:
+            lookup.release()  # an identical run waiting on this one may go on
     return (yield from finish(task, run, state))
 
 
@@ -240,8 +267,20 @@ def _run_bindings(task: Task, run: TaskRun, flow_ctx: FlowRunContext | None) -> 
     return ((task_run_context, TaskRunContext(task, run)),)
 
 
+class _ThreadName(threading.local):
+    name: str | None = None
+
+
+_thread_name = _ThreadName()
+
+
 def _worker_name() -> str:
-    return threading.current_thread().name
+    # Cached per thread: looking the current thread up costs more than the rest of
+    # recording it, on every run.
+    name = _thread_name.name
+    if name is None:
+        name = _thread_name.name = threading.current_thread().name
+    return name
 
 
 def _log_failure(run: TaskRun, state: State) -> None:

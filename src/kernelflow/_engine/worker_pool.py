@@ -9,11 +9,13 @@ exit, and ThreadPoolExecutor's threads are joined at exit.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any
 
+_logger = logging.getLogger("kernelflow.worker_pool")
 _STOP = None  # the sentinel a worker passes on to the next one, then exits
 
 
@@ -72,6 +74,9 @@ class DaemonThreadPool:
                 self._jobs.put(_STOP)  # wake the next thread so it exits too
                 return
             fn, args = job
-            fn(*args)
+            try:
+                fn(*args)
+            except BaseException:  # a job's failure must not take the thread down
+                _logger.exception("A job on the kernelflow worker pool raised")
             del job, fn, args  # do not keep the last job's arguments alive while idle
             self._idle.release()

@@ -40,13 +40,13 @@ class Settings:
 
     @display_flow_runs.setter
     def display_flow_runs(self, enabled: bool) -> None:
-        # Subscribing only while enabled: with the display off, state changes reach no
-        # observer at all and runs pay nothing for it.
+        # Subscribed to flow runs only: task runs' state changes never reach the display
+        # (it reads their records on its own clock), and with the display off nothing does.
         from kernelflow.notebook._display import on_state_change
 
         with self._lock:
             if enabled and self._unsubscribe is None:
-                self._unsubscribe = _events.subscribe(on_state_change)
+                self._unsubscribe = _events.subscribe_flow_runs(on_state_change)
             elif not enabled and self._unsubscribe is not None:
                 self._unsubscribe()
                 self._unsubscribe = None

@@ -20,7 +20,7 @@ LABEL = 150  # px for worker names
 ROW = 18  # px per worker row
 # dot takes about a second to lay out a few hundred nodes; past this the timeline and
 # the counts say more than a graph nobody can read.
-MAX_GRAPH_RUNS = 500
+MAX_GRAPH_NODES = 500
 
 
 Bar = tuple[float, float, str, Any]  # start, end, colour, the task run
@@ -112,13 +112,25 @@ def graph_svg(flow_run: Any) -> str:
     ``dot`` binary, the display shows the rest and says nothing rather than fail.
     """
     graph = getattr(flow_run, "graph", None)
-    if graph is None or not flow_run.task_runs or len(flow_run.task_runs) > MAX_GRAPH_RUNS:
+    if graph is None or not 0 < _graph_nodes(flow_run.task_runs) <= MAX_GRAPH_NODES:
         return ""
     try:
         return graph().pipe(format="svg", encoding="utf-8")
     except Exception as error:  # no dot binary, or a graph too odd to lay out
         _logger.debug("No run graph for %s: %r", flow_run.name, error)
         return ""
+
+
+def _graph_nodes(task_runs: list[Any]) -> int:
+    """How many nodes the run graph draws: one per ``.map()`` call, one per other run."""
+    groups = set()
+    singles = 0
+    for run in task_runs:
+        if run.map_group is None:
+            singles += 1
+        else:
+            groups.add(run.map_group)
+    return singles + len(groups)
 
 
 def finished_html(flow_run: Any) -> str:

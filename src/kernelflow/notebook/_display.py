@@ -121,15 +121,12 @@ def _flow_snapshots(flow_run: Any, charts: str | None = None, counts: Any = None
 
 
 def on_state_change(run: Any, old: Any, new: Any) -> None:
-    """The observer that shows a top-level flow run as it starts.
+    """The flow-run observer that shows a top-level flow run as it starts.
 
-    It is called for every state change of every run, mostly task runs on worker
-    threads, so it returns at the first test that fails. The changes it acts on, a flow
-    run leaving Pending and reaching a final state, happen in the thread that called the
-    flow: the cell's, so the display lands in that cell, and so does its last frame.
+    The changes it acts on, a flow run leaving Pending and reaching a final state,
+    happen in the thread that called the flow: the cell's, so the display lands in that
+    cell, and so does its last frame.
     """
-    if type(run) is not FlowRun:
-        return
     if new.type is StateType.RUNNING and old.type is StateType.PENDING and run.parent is None:
         show_flow_run(run)
     elif new.is_final():

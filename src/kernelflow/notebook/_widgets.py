@@ -63,34 +63,32 @@ class FutureView:
         return not state.is_final()
 
 
-class ProgressView:
-    """A progress bar with counts per state and the first failures, for a group of runs.
+class FutureListView:
+    """A ``.map()`` result: a progress bar, counts per state and the first failures.
 
     Attributes:
         progress: The IntProgress: ``value`` finished runs of ``max``.
         counts: HTML such as ``812/1000 completed, 3 failed, 12 running``.
         failures: HTML listing the first failed runs and their errors.
+        tally: The counts shown now.
     """
 
-    def __init__(self, runs: Any) -> None:
+    def __init__(self, futures: list[Any]) -> None:
         widgets = ipywidgets()
-        self._runs = runs  # a list, or a callable giving the current list (a flow's grows)
+        self.runs = [future.task_run for future in futures]
         self.progress = widgets.IntProgress(min=0, max=1, value=0)
         self.counts = widgets.HTML()
         self.failures = widgets.HTML()
-        self.bar = widgets.HBox(
-            [self.progress, self.counts], layout=widgets.Layout(align_items="center")
-        )
+        row = widgets.Layout(align_items="center")
+        bar = widgets.HBox([self.progress, self.counts], layout=row)
+        self.widget = widgets.VBox([bar, self.failures], _dom_classes=["kf-future-list"])
         self.tally = _snapshot.Counts(total=0)
         self.refreshes = 0
-
-    def runs(self) -> list[Any]:
-        return self._runs() if callable(self._runs) else self._runs
+        self.refresh()
 
     def refresh(self) -> bool:
         self.refreshes += 1
-        runs = self.runs()
-        tally = _snapshot.count(runs)
+        tally = _snapshot.count(self.runs)
         if tally != self.tally:
             self.tally = tally
             self.progress.max = max(tally.total, 1)
@@ -101,36 +99,31 @@ class ProgressView:
         return not tally.done
 
 
-class FutureListView(ProgressView):
-    """A ``.map()`` result: the progress of all its runs."""
-
-    def __init__(self, futures: list[Any]) -> None:
-        super().__init__([future.task_run for future in futures])
-        widgets = ipywidgets()
-        self.widget = widgets.VBox([self.bar, self.failures], _dom_classes=["kf-future-list"])
-        self.refresh()
-
-
-class FlowRunView(ProgressView):
+class FlowRunView:
     """A flow run: name, state badge, elapsed time, task progress; graph and timeline
     once it is final.
 
-    The final state and counts go out in one frame; the charts, which take a 10,000-run
-    flow some milliseconds to draw, follow on the next tick, after the flow call has
-    returned rather than on its clock.
+    Two HTML widgets, not a tree of them: a flow's display opens in the cell as the flow
+    starts, on its clock, and every widget costs the kernel a message to open. The final
+    state and counts go out in one frame; the charts, which take a 10,000-run flow tens
+    of milliseconds to draw, follow on the next tick, after the flow call has returned.
+
+    Attributes:
+        body: HTML: header (name, badge, elapsed), progress bar and counts, failures.
+        charts: HTML: the run graph and the timeline, once the run is final.
+        tally: The counts the body shows now.
     """
 
     def __init__(self, flow_run: Any, on_final: Any = None) -> None:
-        super().__init__(lambda: list(flow_run.task_runs))
         widgets = ipywidgets()
         self.flow_run = flow_run
-        self.header = widgets.HTML()
+        self.body = widgets.HTML()
         self.charts = widgets.HTML()
-        self.widget = widgets.VBox(
-            [self.header, self.bar, self.failures, self.charts], _dom_classes=["kf-flow-run"]
-        )
+        self.widget = widgets.VBox([self.body, self.charts], _dom_classes=["kf-flow-run"])
         self._on_final = on_final  # called once, on the display loop, with the charts drawn
         self.state_name = ""
+        self.tally = _snapshot.Counts(total=0)
+        self.refreshes = 0
         self._final_frame_sent = False
         self._charts_drawn = False
         self.refresh()
@@ -138,15 +131,16 @@ class FlowRunView(ProgressView):
             self._draw_charts()
 
     def refresh(self) -> bool:
+        self.refreshes += 1
         if self._final_frame_sent:
             if not self._charts_drawn:
                 self._draw_charts()
             return False
-        super().refresh()
         run = self.flow_run
         self.state_name = run.state.name
-        self.header.value = _snapshot.flow_header_html(run)
         self._final_frame_sent = run.state.is_final()
+        self.tally = _snapshot.count(list(run.task_runs))
+        self.body.value = _charts.flow_html(run, charts="", counts=self.tally)
         return True
 
     def _draw_charts(self) -> None:

@@ -1,0 +1,279 @@
+"""The cache steps of a task run: look up before the first attempt, store on success.
+
+    lookup = yield from cache_lookup(task, run, parameters, flow_ctx)
+        None          the task asks for no caching (or its key could not be computed)
+        .state set    finish with it without running: Cached, or Failed (unsafe store)
+        otherwise     run the attempts, then ``lookup.record(state)`` and ``release()``
+
+Only tasks whose ``Task.caches`` is true get here: a cache policy, ``cache_key_fn`` or
+``result_storage_key`` asks for a key, and ``persist_result`` is not False. Options that
+say where results go (``result_storage``, ``result_serializer``, ``persist_result=True``)
+have nothing to do without a key.
+
+Two identical runs in flight in one process run once: the first claims the key, the
+second waits for the claim (``AwaitClaim``) and then finds the first one's result. A
+claim held by sync code of the waiting thread itself (a task calling itself) is never
+waited for; async runs on one loop wait for each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import functools
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kernelflow._engine.effects import Effect, Lifecycle
+from kernelflow._logging import run_logger
+from kernelflow._results.keys import Part, combine
+from kernelflow._results.policies import KeyContext, KeyFnPolicy
+from kernelflow._results.reasons import explain_miss
+from kernelflow._results.serializers import get_serializer
+from kernelflow._results.store import Store, store_for
+from kernelflow._transactions import current_transaction
+from kernelflow.exceptions import UnsafeCacheDirectory
+from kernelflow.states import Cached, Failed, State
+
+if TYPE_CHECKING:
+    from kernelflow._context import FlowRunContext
+    from kernelflow._runs import TaskRun
+    from kernelflow.tasks import Task
+
+
+@dataclass(slots=True)
+class CacheLookup:
+    """The outcome of the lookup step, and what the store step needs."""
+
+    store: Store | None = None
+    key: str = ""
+    task_id: str = ""
+    parts: list[Part] = dataclasses.field(default_factory=list)
+    reason: str = ""
+    state: State | None = None
+    claim: _Claim | None = None
+
+    def record(self, task: Task, run: TaskRun, state: State) -> State:
+        """Store a completed run's result; the state, with why it ran as its message.
+
+        Inside a transaction the entry is written when the outermost one commits, and
+        never if it rolls back."""
+        if not state.is_completed():
+            return state
+        txn = current_transaction()
+        if txn is not None:
+            txn.stage(functools.partial(self._save, task, run, state.data))
+            return dataclasses.replace(state, message=self.reason)
+        if not self._save(task, run, state.data):
+            return dataclasses.replace(state, message=f"{self.reason}; result not cached")
+        return dataclasses.replace(state, message=self.reason)
+
+    def _save(self, task: Task, run: TaskRun, value: Any) -> bool:
+        created = time.time()
+        expiration = task.cache_expiration
+        meta = {
+            "task": task.name,
+            "task_id": self.task_id,
+            "created": created,
+            "expires": created + expiration.total_seconds() if expiration else None,
+        }
+        try:
+            self.store.save(self.key, value, get_serializer(task.result_serializer), meta)
+            self.store.remember_parts(self.task_id, self.parts, persist=True)
+        except Exception as error:
+            run_logger(task_run=run).warning("Result not cached: %r", error)
+            return False
+        return True
+
+    def release(self) -> None:
+        if self.claim is not None:
+            self.claim.release()
+            self.claim = None
+
+
+def cache_lookup(
+    task: Task, run: TaskRun, parameters: dict[str, Any], flow_ctx: FlowRunContext | None
+) -> Lifecycle[CacheLookup | None]:
+    """Find the run's cached result, or claim its key so that an identical run waits."""
+    lookup = _compute_key(task, run, parameters, flow_ctx)
+    if lookup is None:
+        return None
+    store = lookup.store
+    try:
+        store.prepare()
+    except UnsafeCacheDirectory as error:
+        lookup.state = Failed(error)
+        return lookup
+    except OSError as error:  # e.g. KERNELFLOW_HOME cannot be created: run uncached
+        _warn_once(run, lookup.task_id, f"the result store is unusable ({error})")
+        return None
+    look = not task.refresh_cache
+    lookup.reason = "cache refresh: refresh_cache=True"
+    deadline = flow_ctx.deadline if flow_ctx else None
+    while True:
+        if look:
+            found = _find(task, run, lookup)
+            if found is not None:
+                lookup.state = found
+                return lookup
+        claim = yield TakeClaim(f"{store.root}/{lookup.key}")
+        if claim.owned:
+            lookup.claim = claim
+            return lookup
+        if not (yield AwaitClaim(claim.future, deadline)):
+            return lookup  # not worth waiting (same thread, or out of time): just run
+        look = True  # the other run has finished: look again
+
+
+def _find(task: Task, run: TaskRun, lookup: CacheLookup) -> State | None:
+    """The state to finish with (Cached; Failed for an unsafe store), or None for a miss,
+    with the reason for the miss set."""
+    store = lookup.store
+    try:
+        loaded = store.load(lookup.key, get_serializer(task.result_serializer))
+    except UnsafeCacheDirectory as error:
+        return Failed(error)
+    if loaded.status == "hit":
+        store.remember_parts(lookup.task_id, lookup.parts, persist=False)
+        return Cached(loaded.value)
+    if loaded.status == "expired":
+        lookup.reason = "cache miss: the cached result expired"
+    elif loaded.status == "unreadable":
+        run_logger(task_run=run).warning(
+            "Cache entry %s could not be loaded (%s); running the task again, and its "
+            "result will replace the entry.",
+            store.path(lookup.key),
+            loaded.detail,
+        )
+        lookup.reason = f"cache miss: the cached entry could not be loaded ({loaded.detail})"
+    else:
+        lookup.reason = explain_miss(store.last_parts(lookup.task_id), lookup.parts, task.name)
+    return None
+
+
+def _compute_key(
+    task: Task, run: TaskRun, parameters: dict[str, Any], flow_ctx: FlowRunContext | None
+) -> CacheLookup | None:
+    fn = task.fn
+    where = f"{getattr(fn, '__module__', None)}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+    task_id = f"{task.name}|{where}"
+    store = store_for(task.result_storage)
+    if task.result_storage_key is not None:
+        try:
+            key = _storage_key(task, run, parameters, flow_ctx)
+        except Exception as error:
+            _warn_once(run, task_id, f"result_storage_key could not be formatted ({error!r})")
+            return None
+        return CacheLookup(store, key, task_id, [("storage_key", key)])
+    policy = KeyFnPolicy(task.cache_key_fn) if task.cache_key_fn else task.cache_policy
+    try:
+        parts = policy.parts(KeyContext(task, run, parameters, flow_ctx))
+    except Exception as error:
+        _warn_once(run, task_id, f"its cache key could not be computed ({error!r})")
+        return None
+    if not parts:
+        return None
+    unhashable = [label for label, value in parts if value is None]
+    if unhashable:
+        _warn_once(run, task_id, f"cannot hash {', '.join(unhashable)} for its cache key")
+        return None
+    return CacheLookup(store, combine(task_id, parts), task_id, parts)
+
+
+def _storage_key(task: Task, run: TaskRun, parameters: dict, flow_ctx: Any) -> str:
+    flow_run = flow_ctx.flow_run if flow_ctx else None
+    key = task.result_storage_key.format(
+        **parameters, parameters=parameters, task_run=run, flow_run=flow_run
+    )
+    if key.startswith(("/", "\\")) or ".." in key.replace("\\", "/").split("/"):
+        raise ValueError(f"result_storage_key {key!r} must be a relative path inside the store")
+    return key
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_once(run: TaskRun, task_id: str, problem: str) -> None:
+    if (task_id, problem) not in _warned:
+        _warned.add((task_id, problem))
+        run_logger(task_run=run).warning("Not cached: %s.", problem)
+
+
+class _Claim:
+    """The right to run (and store) one key in this process.
+
+    ``holder`` is the thread that took it and, when an async driver took it, the asyncio
+    task: an async run may wait for another asyncio task on its own loop, but nothing
+    may wait for its own thread's sync code, which cannot go on until it returns.
+    """
+
+    __slots__ = ("key", "future", "owned")
+    _held: dict[str, concurrent.futures.Future] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, key: str, future: concurrent.futures.Future, owned: bool) -> None:
+        self.key, self.future, self.owned = key, future, owned
+
+    @classmethod
+    def take(cls, key: str, async_task: asyncio.Task | None) -> _Claim:
+        with cls._lock:
+            future = cls._held.get(key)
+            if future is not None:
+                return cls(key, future, owned=False)
+            future = concurrent.futures.Future()
+            future.holder = (threading.get_ident(), async_task)  # type: ignore[attr-defined]
+            cls._held[key] = future
+            return cls(key, future, owned=True)
+
+    def release(self) -> None:
+        with self._lock:
+            if self._held.get(self.key) is self.future:
+                del self._held[self.key]
+        self.future.set_result(None)
+
+
+@dataclass(slots=True)
+class TakeClaim(Effect):
+    """Claim a key, or get the claim of the identical run already holding it."""
+
+    key: str
+
+    def run_sync(self) -> _Claim:
+        return _Claim.take(self.key, None)
+
+    async def run_async(self) -> _Claim:
+        return _Claim.take(self.key, asyncio.current_task())
+
+
+@dataclass(slots=True)
+class AwaitClaim(Effect):
+    """Wait for another run's claim to be released; False if waiting would not help."""
+
+    future: concurrent.futures.Future
+    deadline: float | None = None
+
+    def _timeout(self) -> float | None:
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def run_sync(self) -> bool:
+        thread, _ = self.future.holder  # type: ignore[attr-defined]
+        if thread == threading.get_ident():
+            return False
+        try:
+            self.future.result(self._timeout())
+        except concurrent.futures.TimeoutError:
+            return False
+        return True
+
+    async def run_async(self) -> bool:
+        thread, async_task = self.future.holder  # type: ignore[attr-defined]
+        if thread == threading.get_ident() and async_task in (None, asyncio.current_task()):
+            return False
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(self.future), self._timeout())
+        except asyncio.TimeoutError:
+            return False
+        return True

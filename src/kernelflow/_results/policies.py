@@ -1,0 +1,178 @@
+"""Cache policies: what goes into a task run's cache key.
+
+A policy turns a run into key parts (see ``keys.Part``); the key is the hash of the
+task's identity and all parts. A policy that gives no parts asks for no caching. Parts
+combine with ``+``; ``INPUTS - "arg"`` leaves an argument out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kernelflow._context import TaskRunContext
+from kernelflow._results.keys import Part, hash_value
+from kernelflow._results.source import source_parts
+
+
+@dataclass(slots=True)
+class KeyContext:
+    """What a policy may read: the task, its run, the run's parameters, the flow context."""
+
+    task: Any
+    task_run: Any
+    parameters: dict[str, Any]
+    flow_ctx: Any = None
+
+
+class CachePolicy:
+    """Base class of cache policies; combine them with ``+``.
+
+    A policy of your own defines, as in Prefect, ``compute_key(task_ctx, inputs,
+    flow_parameters, **kwargs)`` returning a string key, or None for no caching.
+    """
+
+    def parts(self, context: KeyContext) -> list[Part]:
+        flow_ctx = context.flow_ctx
+        key = self.compute_key(
+            TaskRunContext(context.task, context.task_run),
+            context.parameters,
+            flow_ctx.flow_run.parameters if flow_ctx is not None else {},
+        )
+        return [] if key is None else [("key_fn", str(key))]
+
+    def compute_key(
+        self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any
+    ) -> str | None:
+        raise NotImplementedError(f"{type(self).__name__} must define compute_key()")
+
+    def __add__(self, other: CachePolicy) -> CachePolicy:
+        if not isinstance(other, CachePolicy):
+            return NotImplemented
+        return CompoundPolicy((*_members(self), *_members(other)))
+
+    def __sub__(self, name: str) -> CachePolicy:
+        """Leave parameter ``name`` out of the inputs hashed by this policy."""
+        if not isinstance(name, str):
+            return NotImplemented
+        return self
+
+    def __repr__(self) -> str:
+        return type(self).__name__
+
+
+def _members(policy: CachePolicy) -> tuple[CachePolicy, ...]:
+    return policy.policies if isinstance(policy, CompoundPolicy) else (policy,)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class CompoundPolicy(CachePolicy):
+    """Several policies: the key changes when any of their parts changes."""
+
+    policies: tuple[CachePolicy, ...]
+
+    def parts(self, context: KeyContext) -> list[Part]:
+        return [part for policy in self.policies for part in policy.parts(context)]
+
+    def __sub__(self, name: str) -> CachePolicy:
+        return CompoundPolicy(tuple(policy - name for policy in self.policies))
+
+    def __repr__(self) -> str:
+        return " + ".join(repr(policy) for policy in self.policies)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Inputs(CachePolicy):
+    """The run's parameters (less ``exclude``), hashed through JSON or cloudpickle."""
+
+    exclude: frozenset[str] = frozenset()
+
+    def parts(self, context: KeyContext) -> list[Part]:
+        parameters = context.parameters
+        if self.exclude:
+            parameters = {k: v for k, v in parameters.items() if k not in self.exclude}
+        return [("inputs", hash_value(parameters))]
+
+    def __sub__(self, name: str) -> CachePolicy:
+        if not isinstance(name, str):
+            return NotImplemented
+        return Inputs(self.exclude | {name})
+
+    def __repr__(self) -> str:
+        return f"INPUTS - {sorted(self.exclude)}" if self.exclude else "INPUTS"
+
+
+class TaskSource(CachePolicy):
+    """The task's code and its helpers' (see ``_results/source.py``)."""
+
+    def parts(self, context: KeyContext) -> list[Part]:
+        return source_parts(context.task.fn)
+
+    def __repr__(self) -> str:
+        return "TASK_SOURCE"
+
+
+class _FlowRunPolicy(CachePolicy):
+    """A policy over the enclosing flow run; it gives nothing outside any flow."""
+
+    def parts(self, context: KeyContext) -> list[Part]:
+        if context.flow_ctx is None:
+            return []
+        return [self.part(context.flow_ctx.flow_run)]
+
+    def part(self, flow_run: Any) -> Part:
+        raise NotImplementedError
+
+
+class FlowParameters(_FlowRunPolicy):
+    """The parameters of the flow run the task runs in."""
+
+    def part(self, flow_run: Any) -> Part:
+        return ("flow_parameters", hash_value(flow_run.parameters))
+
+    def __repr__(self) -> str:
+        return "FLOW_PARAMETERS"
+
+
+class RunId(_FlowRunPolicy):
+    """The id of the flow run: results are reused only within one flow run."""
+
+    def part(self, flow_run: Any) -> Part:
+        return ("run_id", flow_run.id.hex)
+
+    def __repr__(self) -> str:
+        return "RUN_ID"
+
+
+class NoCache(CachePolicy):
+    """No key at all: never cache."""
+
+    def parts(self, context: KeyContext) -> list[Part]:
+        return []
+
+    def __repr__(self) -> str:
+        return "NONE"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class KeyFnPolicy(CachePolicy):
+    """A user's ``cache_key_fn(context, parameters)``; None from it means no caching."""
+
+    fn: Callable[..., str | None]
+
+    def compute_key(
+        self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any
+    ) -> str | None:
+        return self.fn(task_ctx, inputs)
+
+    def __repr__(self) -> str:
+        return f"cache_key_fn={getattr(self.fn, '__name__', self.fn)!r}"
+
+
+INPUTS = Inputs()
+TASK_SOURCE = TaskSource()
+FLOW_PARAMETERS = FlowParameters()
+RUN_ID = RunId()
+NONE = NoCache()
+DEFAULT = INPUTS + TASK_SOURCE + RUN_ID

@@ -1,0 +1,335 @@
+"""The on-disk result store under ``$KERNELFLOW_HOME/results`` (default ``~/.kernelflow``).
+
+One file per cache key::
+
+    b"KFC1" | meta length (u32) | crc32 of payload (u32) | meta (JSON) | payload
+
+Writes go to a temporary file in the same directory, renamed over the entry, so a reader
+in any process sees a whole old entry or a whole new one, never a torn one. An entry
+that is truncated or garbage is reported as unreadable (the engine warns and recomputes,
+and the new result replaces it). Expiry is checked when an entry is read.
+
+Cached results are pickles: loading one can run code. So kernelflow creates its
+directories 0700 and refuses to read from a directory, or an entry, that another user
+owns or can write (``UnsafeCacheDirectory``).
+
+Disk is the truth across processes; each process also remembers the bytes of entries
+it recently wrote or read, keyed by the file's (inode, mtime, size). A hit costs one
+``stat`` to check that the file is still the one remembered, then one ``loads``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kernelflow._results.keys import Part, digest
+from kernelflow._results.serializers import for_reading, serializer_name
+from kernelflow.exceptions import UnsafeCacheDirectory
+
+MAGIC = b"KFC1"
+_HEADER = struct.Struct("<4sII")
+_MEMO_ENTRY_MAX = 1 << 20  # larger results are read from disk on every hit
+_MEMO_TOTAL_MAX = 64 << 20
+_TASKS_DIR = ".tasks"  # per task: the key parts of its last run, to explain misses
+_INPUT_LABELS = ("inputs", "key_fn", "storage_key")
+
+
+@dataclass(slots=True)
+class Loaded:
+    """What a lookup found: ``status`` is "hit", "missing", "expired" or "unreadable"."""
+
+    status: str
+    value: Any = None
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class _Memo:
+    ident: tuple[int, int, int]
+    payload: bytes
+    serializer: str
+    expires: float | None
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def home() -> Path:
+    """``$KERNELFLOW_HOME``, or ``~/.kernelflow``."""
+    return Path(os.environ.get("KERNELFLOW_HOME") or "~/.kernelflow").expanduser()
+
+
+def check_private(path: str | os.PathLike[str]) -> None:
+    """Raise UnsafeCacheDirectory if ``path`` is owned or writable by another user."""
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:  # no POSIX ownership to check (Windows)
+        return
+    _check_stat(os.stat(path), path)
+
+
+def _check_stat(st: os.stat_result, path: str | os.PathLike[str]) -> None:
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:
+        return
+    problem = None
+    if st.st_uid != getuid():
+        problem = f"it is owned by user id {st.st_uid}, not you"
+    elif st.st_mode & 0o022:
+        problem = f"other users can write to it (mode {st.st_mode & 0o777:o})"
+    if problem:
+        raise UnsafeCacheDirectory(
+            f"kernelflow will not load cached results from {path}: {problem}. Cached results "
+            f"are pickles, and loading one runs code, so the store must be private to you. "
+            f"Fix it with `chmod 700 {path}` (or `chmod 600` for a file), or set "
+            f"KERNELFLOW_HOME to a private directory."
+        )
+
+
+class Store:
+    """The entries in one directory: the default store, or a task's ``result_storage``."""
+
+    def __init__(self, root: Path, guarded: tuple[Path, ...]) -> None:
+        self.root = root
+        self._root = str(root)
+        self._guarded = guarded  # directories that must be private (root and its home)
+        self._ready = False
+        self._memo: dict[str, _Memo] = {}
+        self._memo_bytes = 0
+        self._lock = threading.Lock()
+        self._last_parts: dict[str, list[Part] | None] = {}
+
+    def prepare(self) -> None:
+        """Create the directories (0700) once, and check they are private."""
+        if self._ready:
+            return
+        for directory in self._guarded:
+            if not directory.exists():
+                directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.chmod(directory, 0o700)  # mkdir's mode is cut by the umask
+            check_private(directory)
+        self._ready = True
+
+    def path(self, key: str) -> str:
+        return os.path.join(self._root, key)
+
+    # --- reading ----------------------------------------------------------------------
+
+    def load(self, key: str, task_serializer: Any) -> Loaded:
+        path = os.path.join(self._root, key)
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            self._forget(key)
+            return Loaded("missing")
+        memo = self._memo.get(key)
+        if memo is None or memo.ident != (st.st_ino, st.st_mtime_ns, st.st_size):
+            try:
+                memo = self._read(key, path)
+            except _Unreadable as error:
+                return Loaded("unreadable", detail=str(error))
+        if memo.expires is not None and memo.expires <= time.time():
+            return Loaded("expired")
+        try:
+            value = for_reading(memo.serializer, task_serializer).loads(memo.payload)
+        except Exception as error:
+            self._forget(key)
+            return Loaded("unreadable", detail=f"cannot deserialize it: {error!r}")
+        return Loaded("hit", value)
+
+    def _read(self, key: str, path: str) -> _Memo:
+        for directory in self._guarded:
+            check_private(directory)
+        try:
+            with open(path, "rb") as file:
+                st = os.fstat(file.fileno())
+                _check_stat(st, path)
+                data = file.read()
+        except FileNotFoundError:
+            raise _Unreadable("it vanished while being read") from None
+        except UnsafeCacheDirectory:
+            raise
+        except OSError as error:
+            raise _Unreadable(f"it cannot be read: {error}") from None
+        meta, payload = _parse(data)
+        memo = _Memo(
+            (st.st_ino, st.st_mtime_ns, st.st_size),
+            payload,
+            meta["serializer"],
+            meta.get("expires"),
+        )
+        self._remember(key, memo)
+        return memo
+
+    def _forget(self, key: str) -> None:
+        if key in self._memo:
+            with self._lock:
+                self._pop(key)
+
+    def _pop(self, key: str) -> None:
+        old = self._memo.pop(key, None)
+        if old is not None:
+            self._memo_bytes -= len(old.payload)
+
+    def _remember(self, key: str, memo: _Memo) -> None:
+        if len(memo.payload) > _MEMO_ENTRY_MAX:
+            return
+        with self._lock:
+            self._pop(key)
+            while self._memo and self._memo_bytes + len(memo.payload) > _MEMO_TOTAL_MAX:
+                self._pop(next(iter(self._memo)))  # the oldest remembered
+            self._memo[key] = memo
+            self._memo_bytes += len(memo.payload)
+
+    # --- writing ----------------------------------------------------------------------
+
+    def save(self, key: str, value: Any, serializer: Any, meta: dict[str, Any]) -> None:
+        """Write ``value`` under ``key`` atomically. Raises if it cannot be serialized."""
+        payload = serializer.dumps(value)
+        name = serializer_name(serializer)
+        meta = {**meta, "key": key, "serializer": name, "size": len(payload)}
+        path = os.path.join(self._root, key)
+        st = _write_atomic(path, _pack(meta, payload))
+        self._remember(
+            key, _Memo((st.st_ino, st.st_mtime_ns, st.st_size), payload, name, meta.get("expires"))
+        )
+
+    def last_parts(self, task_id: str) -> list[Part] | None:
+        """The key parts of the task's last stored or found run (to explain a miss)."""
+        if task_id in self._last_parts:
+            return self._last_parts[task_id]
+        try:
+            with open(self._parts_path(task_id), "rb") as file:
+                parts = [tuple(part) for part in json.load(file)]
+        except (OSError, ValueError, TypeError):
+            parts = None
+        self._last_parts[task_id] = parts  # type: ignore[assignment]
+        return parts  # type: ignore[return-value]
+
+    def remember_parts(self, task_id: str, parts: list[Part], persist: bool) -> None:
+        """Keep ``parts`` as the task's last; on disk too if more than its inputs changed
+        (new inputs explain nothing, and a write per miss would double the misses' cost)."""
+        before = self.last_parts(task_id) if persist else None
+        self._last_parts[task_id] = parts
+        if persist and (before is None or _code_parts(before) != _code_parts(parts)):
+            _write_atomic(self._parts_path(task_id), json.dumps(parts).encode())
+
+    def _parts_path(self, task_id: str) -> str:
+        return os.path.join(self._root, _TASKS_DIR, digest(task_id.encode()))
+
+    # --- listing ----------------------------------------------------------------------
+
+    def scan(self) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """(path, meta) of every readable entry; unreadable files are skipped."""
+        if not self.root.is_dir():
+            return
+        for directory, subdirs, files in os.walk(self.root):
+            subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+            for name in files:
+                if name.startswith("."):
+                    continue
+                path = Path(directory, name)
+                try:
+                    yield path, _read_meta(path)
+                except (OSError, _Unreadable):
+                    continue
+
+    def forget(self) -> None:
+        """Drop what this process remembers (after entries were removed)."""
+        with self._lock:
+            self._memo.clear()
+            self._memo_bytes = 0
+            self._last_parts.clear()
+
+
+def _code_parts(parts: list[Part]) -> list[Part]:
+    return [part for part in parts if part[0] not in _INPUT_LABELS]
+
+
+def _pack(meta: dict[str, Any], payload: bytes) -> bytes:
+    meta_bytes = json.dumps(meta).encode()
+    return _HEADER.pack(MAGIC, len(meta_bytes), zlib.crc32(payload)) + meta_bytes + payload
+
+
+def _parse(data: bytes) -> tuple[dict[str, Any], bytes]:
+    if len(data) < _HEADER.size:
+        raise _Unreadable(f"it is truncated ({len(data)} bytes)")
+    magic, meta_len, crc = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise _Unreadable("it is not a kernelflow cache entry")
+    end = _HEADER.size + meta_len
+    try:
+        meta = json.loads(data[_HEADER.size : end])
+        size, _ = meta["size"], meta["serializer"]
+    except (ValueError, KeyError, TypeError):
+        raise _Unreadable("its header is damaged") from None
+    payload = data[end:]
+    if len(payload) != size:
+        raise _Unreadable(f"it is truncated ({len(payload)} of {size} bytes)")
+    if zlib.crc32(payload) != crc:
+        raise _Unreadable("its checksum does not match")
+    return meta, payload
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as file:
+        head = file.read(_HEADER.size)
+        if len(head) < _HEADER.size or head[:4] != MAGIC:
+            raise _Unreadable("not an entry")
+        _, meta_len, _ = _HEADER.unpack(head)
+        try:
+            return json.loads(file.read(meta_len))
+        except ValueError:
+            raise _Unreadable("damaged header") from None
+
+
+def _write_atomic(path: str, data: bytes) -> os.stat_result:
+    """Write ``data`` to a temp file beside ``path``, then rename it over ``path``."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            st = os.fstat(file.fileno())  # the inode and mtime survive the rename
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return st
+
+
+_stores: dict[str, Store] = {}
+_stores_lock = threading.Lock()
+
+
+def store_for(result_storage: Path | None) -> Store:
+    """The store for a task: its ``result_storage`` directory, or the default one."""
+    if result_storage is None:
+        base = os.environ.get("KERNELFLOW_HOME") or "~/.kernelflow"
+        store = _stores.get(base)
+        if store is None:
+            root = home()
+            store = _new_store(base, root / "results", (root, root / "results"))
+        return store
+    name = f"storage:{result_storage}"
+    return _stores.get(name) or _new_store(name, result_storage, (result_storage,))
+
+
+def _new_store(name: str, root: Path, guarded: tuple[Path, ...]) -> Store:
+    with _stores_lock:
+        return _stores.setdefault(name, Store(root, guarded))

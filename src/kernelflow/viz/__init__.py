@@ -1,0 +1,37 @@
+"""Presentation: flow graphs drawn with Graphviz.
+
+    visualize_flow(flow, args, kwargs)   Flow.visualize(): trace the body, draw the plan
+    draw_run(flow_run)                   FlowRun.graph(): what ran, coloured by state
+
+The engine never imports this package; ``Flow.visualize`` and ``FlowRun.graph`` import
+it when called, so ``import kernelflow`` loads neither it nor graphviz.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kernelflow._runs import FlowRun
+    from kernelflow.flows import Flow
+    from kernelflow.viz._render import FlowGraph
+
+__all__ = ["visualize_flow", "run_graph"]
+
+
+def visualize_flow(
+    flow: Flow, args: tuple, kwargs: dict[str, Any], expand_maps: bool = False
+) -> FlowGraph:
+    """Trace ``flow``'s body with ``args``/``kwargs`` (no task runs) and draw the plan."""
+    from kernelflow.viz._draw_plan import draw_plan
+    from kernelflow.viz._tracker import trace
+
+    plan = trace(flow, args, kwargs)
+    return draw_plan(plan, expand_maps=expand_maps)
+
+
+def run_graph(flow_run: FlowRun, expand_maps: bool = False) -> FlowGraph:
+    """The graph of what ``flow_run`` did, nodes coloured by final state."""
+    from kernelflow.viz._draw_run import draw_run
+
+    return draw_run(flow_run, expand_maps=expand_maps)

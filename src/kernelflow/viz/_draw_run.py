@@ -1,0 +1,225 @@
+"""Drawing what a flow run did (``FlowRun.graph()``): task runs coloured by final state.
+
+Nodes are task runs, labelled with the run's name, its state and how long it took;
+the runs of one ``.map()`` call are one node (the worst state colours it, the label
+counts the states) unless ``expand_maps=True``. Subflow runs are clusters. Edges come
+from the run records' ``upstream``: futures, ``wait_for`` and results passed by value.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+
+from kernelflow._runs import FlowRun, TaskRun
+from kernelflow.exceptions import UpstreamTaskError
+from kernelflow.states import State, StateType
+from kernelflow.viz._render import (
+    MAP_COLOR,
+    FlowGraph,
+    add_legend,
+    edge_attrs,
+    format_duration,
+    new_graph,
+)
+
+# Final-state categories, worst first: a mapped group takes the colour of its worst run.
+CATEGORIES: dict[str, dict[str, str]] = {
+    "failed": {"fillcolor": "#fecaca", "color": "#dc2626"},
+    "crashed": {"fillcolor": "#fed7aa", "color": "#c2410c"},
+    "cancelled": {"fillcolor": "#e5e7eb", "color": "#4b5563"},
+    "not run": {"fillcolor": "#f9fafb", "color": "#9ca3af", "style": "rounded,filled,dashed"},
+    "running": {"fillcolor": "#fef9c3", "color": "#ca8a04"},
+    "cached": {"fillcolor": "#bfdbfe", "color": "#2563eb"},
+    "completed": {"fillcolor": "#bbf7d0", "color": "#16a34a"},
+}
+LEGEND = {
+    "completed": "completed",
+    "cached": "cached (result reused)",
+    "failed": "failed",
+    "crashed": "crashed",
+    "cancelled": "cancelled",
+    "not run": "not run (an upstream failed)",
+    "running": "not finished (pending, running, paused)",
+}
+LEGEND_ORDER = ["completed", "cached", "failed", "crashed", "cancelled", "not run"]
+
+
+def category(state: State) -> str:
+    """The colour category of a run's state."""
+    kind = state.type
+    if kind is StateType.COMPLETED:
+        return "cached" if state.name == "Cached" else "completed"
+    if kind is StateType.FAILED:
+        return "not run" if isinstance(state.data, UpstreamTaskError) else "failed"
+    if kind is StateType.CRASHED:
+        return "crashed"
+    if kind is StateType.CANCELLED:
+        return "cancelled"
+    return "running"
+
+
+def _node_style(cat: str, shape: str = "box") -> dict[str, str]:
+    style = {"shape": shape, "style": "rounded,filled", **CATEGORIES[cat]}
+    if shape == "box3d":
+        style["style"] = style["style"].replace("rounded,", "")
+    return style
+
+
+def draw_run(flow_run: FlowRun, expand_maps: bool = False) -> FlowGraph:
+    """The graph of ``flow_run`` and its subflow runs, with a legend of state colours."""
+    state = flow_run.state
+    title = f"{flow_run.name}: {state.name}"
+    if flow_run.duration is not None:
+        title += f", {format_duration(flow_run.duration)}"
+    graph = new_graph(title)
+    node_of: dict[uuid.UUID, str] = {}
+    anchors: dict[uuid.UUID, str] = {}
+    drawn: set[str] = set()  # the state categories, and "map"/"subflow" if any were drawn
+    _add_runs(graph, flow_run, expand_maps, node_of, anchors, drawn)
+    waits = _add_edges(graph, flow_run, node_of, anchors)
+    shown = LEGEND_ORDER + (["running"] if "running" in drawn else [])
+    notes = ["3-D box: every run of one .map() call"] if "map" in drawn else []
+    notes += ["dashed arrow: wait_for"] if waits else []
+    notes += ["dashed frame: subflow run"] if "subflow" in drawn else []
+    add_legend(graph, [(LEGEND[c], _node_style(c)) for c in shown], notes)
+    return graph
+
+
+def _add_runs(
+    graph: Any,
+    flow_run: FlowRun,
+    expand_maps: bool,
+    node_of: dict,
+    anchors: dict,
+    drawn: set[str],
+) -> None:
+    """Nodes for the task runs of ``flow_run``, then a cluster for each subflow run."""
+    groups: dict[int, list[TaskRun]] = {}
+    for run in flow_run.task_runs:
+        if run.map_group is None:
+            _add_run_node(graph, run, node_of, drawn)
+        else:
+            groups.setdefault(run.map_group, []).append(run)
+    for group, runs in groups.items():
+        cats = Counter(category(run.state) for run in runs)
+        drawn.update(cats)
+        if expand_maps:
+            # Each run its own node, framed together as one .map() call.
+            with graph.subgraph(name=f"cluster_{flow_run.id.hex[:12]}_map{group}") as frame:
+                frame.attr(
+                    label=f"{runs[0].task.name} × {len(runs)}",
+                    style="rounded",
+                    color=MAP_COLOR,
+                    fontsize="11",
+                )
+                for run in runs:
+                    _add_run_node(frame, run, node_of, drawn)
+            continue
+        drawn.add("map")
+        node_id = f"g{len(node_of)}_{group}"
+        worst = next(c for c in CATEGORIES if c in cats)
+        for run in runs:
+            node_of[run.id] = node_id
+        graph.node(node_id, label=_group_label(runs, cats), **_node_style(worst, "box3d"))
+    for sub in flow_run.subflow_runs:
+        _add_subflow(graph, sub, expand_maps, node_of, anchors, drawn)
+
+
+def _add_run_node(graph: Any, run: TaskRun, node_of: dict, drawn: set[str]) -> None:
+    node_id = f"r{len(node_of)}"
+    node_of[run.id] = node_id
+    cat = category(run.state)
+    drawn.add(cat)
+    tooltip = run.state.message or run.state.name
+    graph.node(node_id, label=_run_label(run), tooltip=tooltip, **_node_style(cat))
+
+
+def _add_subflow(
+    graph: Any, sub: FlowRun, expand_maps: bool, node_of: dict, anchors: dict, drawn: set[str]
+) -> None:
+    cluster = f"cluster_{sub.id.hex[:12]}"
+    with graph.subgraph(name=cluster) as inner:
+        label = f"subflow {sub.name}: {sub.state.name}"
+        if sub.duration is not None:
+            label += f", {format_duration(sub.duration)}"
+        border = CATEGORIES[category(sub.state)]["color"]
+        inner.attr(
+            label=label, style="rounded,dashed", color=border, bgcolor="#f8fafc", fontsize="12"
+        )
+        before = len(node_of)
+        drawn.add("subflow")
+        _add_runs(inner, sub, expand_maps, node_of, anchors, drawn)
+        if len(node_of) == before:
+            # Graphviz drops empty clusters, and edges into one need a node to end at.
+            inner.node(f"{cluster}_empty", label="(no task runs)", shape="plaintext", fontsize="10")
+            anchors[sub.id] = (f"{cluster}_empty", cluster)
+        else:
+            anchors[sub.id] = (_first_node(sub, node_of), cluster)
+
+
+def _first_node(flow_run: FlowRun, node_of: dict) -> str | None:
+    for run in flow_run.task_runs:
+        if run.id in node_of:
+            return node_of[run.id]
+    for sub in flow_run.subflow_runs:
+        found = _first_node(sub, node_of)
+        if found:
+            return found
+    return None
+
+
+def _run_label(run: TaskRun) -> str:
+    cat = category(run.state)
+    if cat == "not run":
+        return f"{run.name}\nnot run"
+    status = run.state.name
+    duration = format_duration(run.duration)
+    return f"{run.name}\n{status}" + (f" · {duration}" if duration else "")
+
+
+def _group_label(runs: list[TaskRun], cats: Counter) -> str:
+    counts = ", ".join(f"{n} {c}" for c, n in sorted(cats.items(), key=lambda kv: -kv[1]))
+    durations = [run.duration for run in runs if run.duration is not None]
+    label = f"{runs[0].task.name} × {len(runs)}\n{counts}"
+    if durations:
+        label += f"\n{format_duration(sum(durations))} total"
+    return label
+
+
+def _add_edges(graph: Any, flow_run: FlowRun, node_of: dict, anchors: dict) -> bool:
+    """Draw every upstream edge once; True if any was a ``wait_for`` edge."""
+    seen: set[tuple[str, str, bool]] = set()
+    for run, upstream in _all_upstreams(flow_run):
+        head, lhead = _endpoint(run, node_of, anchors)
+        if head is None:
+            continue
+        for key, ids in upstream.items():
+            for upstream_id in sorted(ids, key=str):
+                tail = node_of.get(upstream_id)
+                mark = (tail, head, key == "wait_for")
+                if tail is None or tail == head or mark in seen:
+                    continue
+                seen.add(mark)
+                attrs = edge_attrs(key)
+                if lhead:
+                    attrs["lhead"] = lhead
+                graph.edge(tail, head, **attrs)
+    return any(waits for _, _, waits in seen)
+
+
+def _endpoint(run: TaskRun | FlowRun, node_of: dict, anchors: dict) -> tuple[str | None, str]:
+    if isinstance(run, FlowRun):
+        anchor = anchors.get(run.id)
+        return (anchor[0], anchor[1]) if anchor else (None, "")
+    return node_of.get(run.id), ""
+
+
+def _all_upstreams(flow_run: FlowRun) -> list[tuple[Any, dict]]:
+    """(run, upstream edges) for every task run and subflow run in the tree."""
+    found: list[tuple[Any, dict]] = [(run, run.upstream) for run in flow_run.task_runs]
+    for sub in flow_run.subflow_runs:
+        found.append((sub, sub.upstream))
+        found.extend(_all_upstreams(sub))
+    return found

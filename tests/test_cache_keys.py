@@ -1,0 +1,188 @@
+"""Key parts: value hashing, task_input_hash, cache policies, and TASK_SOURCE."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from kernelflow import task
+from kernelflow._context import TaskRunContext
+from kernelflow._results.keys import hash_value
+from kernelflow._results.policies import KeyContext
+from kernelflow._results.source import function_digest, source_parts
+from kernelflow.cache_policies import (
+    DEFAULT,
+    FLOW_PARAMETERS,
+    INPUTS,
+    NONE,
+    RUN_ID,
+    TASK_SOURCE,
+    CachePolicy,
+)
+from kernelflow.exceptions import InvalidOptionError
+from kernelflow.tasks import task_input_hash
+from tests.cache_support import SRC, Notebook
+
+
+def test_hash_value_is_stable_and_distinguishes():
+    assert hash_value({"a": 1, "b": [1, 2]}) == hash_value({"b": [1, 2], "a": 1})
+    assert hash_value({"a": 1}) != hash_value({"a": 2})
+    assert hash_value({1, 2, 3}) == hash_value({3, 2, 1})
+    assert hash_value(b"xy") != hash_value("xy")
+
+
+def test_hash_value_falls_back_to_cloudpickle_then_none():
+    class Point:
+        def __init__(self, x):
+            self.x = x
+
+    assert hash_value(Point(1)) is not None
+    assert hash_value(threading.Lock()) is None
+
+
+def test_set_hash_is_the_same_in_processes_with_other_hash_seeds():
+    code = "from kernelflow._results.keys import hash_value; print(hash_value(set('abcdef')))"
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONPATH": SRC, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outs) == 1
+
+
+def test_task_input_hash_follows_inputs_and_task():
+    @task
+    def add(x, y):
+        return x + y
+
+    @task
+    def sub(x, y):
+        return x - y
+
+    ctx = TaskRunContext(add, None)
+    key = task_input_hash(ctx, {"x": 1, "y": 2})
+    assert isinstance(key, str)
+    assert key == task_input_hash(ctx, {"y": 2, "x": 1})
+    assert key != task_input_hash(ctx, {"x": 1, "y": 3})
+    assert key != task_input_hash(TaskRunContext(sub, None), {"x": 1, "y": 2})
+
+
+def test_task_input_hash_is_none_for_unhashable_arguments():
+    @task
+    def locked(lock):
+        return 1
+
+    assert task_input_hash(TaskRunContext(locked, None), {"lock": threading.Lock()}) is None
+
+
+def test_policies_combine_and_exclude():
+    assert isinstance(DEFAULT, CachePolicy)
+    assert repr(DEFAULT) == "INPUTS + TASK_SOURCE + RUN_ID"
+    assert repr(INPUTS + TASK_SOURCE + FLOW_PARAMETERS) == "INPUTS + TASK_SOURCE + FLOW_PARAMETERS"
+
+    @task
+    def f(x, verbose=False):
+        return x
+
+    def parts(policy, **params):
+        return policy.parts(KeyContext(f, None, params))
+
+    assert parts(INPUTS, x=1, verbose=True) != parts(INPUTS, x=1, verbose=False)
+    assert parts(INPUTS - "verbose", x=1, verbose=True) == parts(INPUTS - "verbose", x=1)
+    assert parts(DEFAULT - "verbose", x=1, verbose=True) == parts(DEFAULT - "verbose", x=1)
+    assert parts(NONE, x=1) == []
+    assert parts(RUN_ID + FLOW_PARAMETERS, x=1) == []  # outside a flow they say nothing
+
+
+def test_cache_policy_is_checked_at_decoration():
+    with pytest.raises(InvalidOptionError, match="cache_policy"):
+        task(cache_policy="inputs")(lambda: 1)
+
+
+def test_comment_blank_line_and_docstring_edits_keep_the_source_digest():
+    nb = Notebook()
+    nb.run("""
+        def work(x):
+            return x + 1
+    """)
+    before = function_digest(nb["work"])
+    nb.run('''
+        def work(x):
+            """Add one."""
+            # a comment
+
+            return (x
+                    + 1)  # another
+    ''')
+    assert function_digest(nb["work"]) == before
+    nb.run("""
+        def work(x):
+            return x + 2
+    """)
+    assert function_digest(nb["work"]) != before
+
+
+def test_helpers_are_hashed_transitively_and_rebinding_is_noticed():
+    nb = Notebook()
+    nb.run("""
+        def clean(x):
+            return deep(x)
+
+        def deep(x):
+            return x.strip()
+
+        def work(x):
+            return clean(x)
+    """)
+    first = dict(source_parts(nb["work"]))
+    assert {"source", "helper:clean", "helper:deep"} <= set(first)
+    assert source_parts(nb["work"]) == list(first.items())  # remembered, unchanged
+    nb.run("""
+        def deep(x):
+            return x.strip().lower()
+    """)
+    second = dict(source_parts(nb["work"]))
+    assert second["helper:deep"] != first["helper:deep"]
+    assert second["source"] == first["source"] and second["helper:clean"] == first["helper:clean"]
+
+
+def test_closure_values_and_scalar_globals_are_part_of_the_source():
+    nb = Notebook()
+    nb.run("""
+        THRESHOLD = 5
+
+        def make(scale):
+            def work(x):
+                return x * scale > THRESHOLD
+            return work
+    """)
+    two, three = nb["make"](2), nb["make"](3)
+    assert dict(source_parts(two))["closure:scale"] != dict(source_parts(three))["closure:scale"]
+    before = dict(source_parts(two))["global:THRESHOLD"]
+    nb.run("THRESHOLD = 6")
+    assert dict(source_parts(two))["global:THRESHOLD"] != before
+
+
+def test_library_functions_are_not_helpers():
+    import json
+
+    nb = Notebook(json=json)
+    nb.run("""
+        def work(x):
+            return json.dumps(len(x))
+    """)
+    assert [label for label, _ in source_parts(nb["work"])] == ["source"]
+
+
+def test_functions_without_source_hash_their_code():
+    work = eval("lambda x: x + 1")
+    assert function_digest(work) == function_digest(eval("lambda x: x + 1"))
+    assert function_digest(work) != function_digest(eval("lambda x: x + 2"))

@@ -1,0 +1,166 @@
+"""The on-disk store: format, atomic writes, damage, expiry, privacy, several processes."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+import kernelflow.cache
+from kernelflow._results.serializers import CloudpickleSerializer, JSONSerializer
+from kernelflow._results.store import Store, store_for
+from kernelflow.exceptions import UnsafeCacheDirectory
+from tests.cache_support import home, run_pythons
+
+META = {"task": "t", "task_id": "t|m.t", "created": 0.0, "expires": None}
+
+
+def fresh(root: Path) -> Store:
+    """A Store with nothing remembered, as in another process."""
+    return Store(root, (root,))
+
+
+def test_default_store_is_created_private_under_kernelflow_home():
+    home = Path(os.environ["KERNELFLOW_HOME"])
+    store = store_for(None)
+    store.prepare()
+    assert store.root == home / "results"
+    for directory in (home, home / "results"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+def test_save_then_load_in_this_and_a_fresh_store(tmp_path):
+    store = fresh(tmp_path / "s")
+    store.prepare()
+    store.save("k1", {"a": [1, 2]}, CloudpickleSerializer, META)
+    assert store.load("k1", CloudpickleSerializer).value == {"a": [1, 2]}
+    assert fresh(tmp_path / "s").load("k1", CloudpickleSerializer).value == {"a": [1, 2]}
+    assert store.load("other", CloudpickleSerializer).status == "missing"
+    assert not [p for p in (tmp_path / "s").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_hits_return_a_fresh_copy(tmp_path):
+    store = fresh(tmp_path / "s")
+    store.prepare()
+    store.save("k", [1], CloudpickleSerializer, META)
+    store.load("k", CloudpickleSerializer).value.append(2)
+    assert store.load("k", CloudpickleSerializer).value == [1]
+
+
+def test_remembered_entry_is_checked_against_disk(tmp_path):
+    one, two = fresh(tmp_path / "s"), fresh(tmp_path / "s")
+    one.prepare()
+    one.save("k", "old", JSONSerializer, META)
+    assert one.load("k", JSONSerializer).value == "old"
+    two.save("k", "new", JSONSerializer, META)  # another process rewrites the entry
+    assert one.load("k", JSONSerializer).value == "new"
+    os.unlink(one.path("k"))  # ... or clears it
+    assert one.load("k", JSONSerializer).status == "missing"
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "flip", "header"])
+def test_damaged_entries_are_unreadable_not_errors(tmp_path, damage):
+    store = fresh(tmp_path / "s")
+    store.prepare()
+    store.save("k", list(range(100)), CloudpickleSerializer, META)
+    path = Path(store.path("k"))
+    data = path.read_bytes()
+    damaged = {
+        "truncate": data[: len(data) - 10],
+        "garbage": b"\x00not a cache entry at all" * 3,
+        "empty": b"",
+        "flip": data[:-1] + bytes([data[-1] ^ 0xFF]),
+        "header": data[:12] + b"x" + data[13:],  # the meta JSON starts at byte 12
+    }[damage]
+    path.write_bytes(damaged)
+    loaded = fresh(tmp_path / "s").load("k", CloudpickleSerializer)
+    assert loaded.status == "unreadable" and loaded.detail
+    store.save("k", "fixed", CloudpickleSerializer, META)
+    assert fresh(tmp_path / "s").load("k", CloudpickleSerializer).value == "fixed"
+
+
+def test_expiry_is_checked_on_read(tmp_path):
+    store = fresh(tmp_path / "s")
+    store.prepare()
+    store.save("k", 1, JSONSerializer, {**META, "expires": time.time() + 0.6})
+    assert store.load("k", JSONSerializer).status == "hit"
+    time.sleep(0.7)
+    assert store.load("k", JSONSerializer).status == "expired"
+    assert fresh(tmp_path / "s").load("k", JSONSerializer).status == "expired"
+
+
+def test_refuses_a_directory_others_can_write(tmp_path):
+    root = tmp_path / "shared"
+    root.mkdir()
+    os.chmod(root, 0o777)
+    with pytest.raises(UnsafeCacheDirectory, match="chmod 700"):
+        fresh(root).prepare()
+
+
+def test_refuses_to_load_once_the_directory_became_writable_by_others(tmp_path):
+    store = fresh(tmp_path / "s")
+    store.prepare()
+    store.save("k", 1, JSONSerializer, META)
+    os.chmod(tmp_path / "s", 0o777)
+    with pytest.raises(UnsafeCacheDirectory, match="other users can write"):
+        fresh(tmp_path / "s").load("k", JSONSerializer)
+
+
+def test_refuses_an_entry_others_can_write(tmp_path):
+    store = fresh(tmp_path / "s")
+    store.prepare()
+    store.save("k", 1, JSONSerializer, META)
+    os.chmod(store.path("k"), 0o666)
+    with pytest.raises(UnsafeCacheDirectory, match="chmod 600"):
+        fresh(tmp_path / "s").load("k", JSONSerializer)
+
+
+def test_entries_and_clear(tmp_path):
+    store = store_for(None)
+    store.prepare()
+    store.save("a", 1, JSONSerializer, {**META, "task": "load", "created": 1.0})
+    store.save(
+        "b", "xyz", JSONSerializer, {**META, "task": "clean", "created": 2.0, "expires": 3.0}
+    )
+    listed = kernelflow.cache.entries()
+    assert [(e.task, e.key, e.size) for e in listed] == [("load", "a", 1), ("clean", "b", 5)]
+    assert listed[0].expires is None and listed[1].expires.timestamp() == 3.0
+    assert kernelflow.cache.clear("clean") == 1
+    assert [e.task for e in kernelflow.cache.entries()] == ["load"]
+    assert kernelflow.cache.clear() == 1
+    assert kernelflow.cache.entries() == []
+    assert store.load("a", JSONSerializer).status == "missing"
+
+
+WRITER = """
+import sys, time
+from kernelflow._results.serializers import CloudpickleSerializer as S
+from kernelflow._results.store import Store
+from pathlib import Path
+root = Path({root!r})
+me = int(sys.argv[1])
+store = Store(root, (root,))
+value = [me] * 20000  # big enough that a torn read would be likely, were writes not atomic
+bad = hits = 0
+deadline = time.monotonic() + 2.0
+while time.monotonic() < deadline:
+    store.save("shared", value, S, {{"task": "t", "created": 0.0, "expires": None}})
+    loaded = Store(root, (root,)).load("shared", S)
+    if loaded.status != "hit" or len(set(loaded.value)) != 1 or len(loaded.value) != 20000:
+        bad += 1
+    hits += 1
+print(bad, hits)
+"""
+
+
+def test_four_processes_writing_one_key_never_tear_a_read(tmp_path):
+    root = tmp_path / "s"
+    fresh(root).prepare()
+    outputs = run_pythons(WRITER.format(root=str(root)), home(), tmp_path, count=4)
+    results = [out.split() for out in outputs]
+    assert [int(bad) for bad, _ in results] == [0, 0, 0, 0]
+    assert all(int(hits) > 0 for _, hits in results)
+    assert not [p for p in root.iterdir() if p.name.startswith(".tmp-")]
