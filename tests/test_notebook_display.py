@@ -295,3 +295,19 @@ def test_flow_view_sends_final_state_first_and_charts_on_the_next_refresh():
     assert view.refresh() is False  # then the charts, and the final hook, once
     assert "kf-timeline" in view.charts.value and finals == [view]
     assert view.refresh() is False and finals == [view]
+
+
+def test_without_ipywidgets_a_kernel_still_gets_html_and_text(monkeypatch):
+    def missing():
+        raise ImportError("Live displays need ipywidgets")
+
+    monkeypatch.setattr(_display, "in_kernel", lambda: True)
+    monkeypatch.setattr(_widgets, "ipywidgets", missing)
+    future = double.submit(2)
+    future.wait()
+    bundle = future._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/html"}
+    assert "Completed" in bundle["text/html"] and "-> 4" in bundle["text/plain"]
+    futures = double.map(range(3))
+    futures.wait()
+    assert "3/3 completed" in futures._repr_mimebundle_()["text/html"]

@@ -38,31 +38,35 @@ def in_kernel() -> bool:
 def future_bundle(future: Any) -> dict[str, Any]:
     run = future.task_run
     plain = _snapshot.future_plain(run)
-    return _bundle(plain, lambda: _snapshot.future_html(run), future, "future")
+    return _bundle(plain, lambda view: _snapshot.future_html(run), future, "future")
 
 
 def list_bundle(futures: list[Any]) -> dict[str, Any]:
     runs = [future.task_run for future in futures]
-    return _bundle(_snapshot.list_plain(runs), lambda: _snapshot.list_html(runs), futures, "list")
+    plain = _snapshot.list_plain(runs)
+    return _bundle(plain, lambda view: _snapshot.list_html(runs), futures, "list")
 
 
 def flow_bundle(flow_run: Any) -> dict[str, Any]:
-    return _bundle(
-        _snapshot.flow_plain(flow_run), lambda: _charts.flow_html(flow_run), flow_run, "flow"
-    )
+    def html(view: Any) -> str:
+        # A finished run's view has drawn its charts already: draw them once, not twice.
+        return _charts.flow_html(flow_run, view.charts.value if view else None)
+
+    return _bundle(_snapshot.flow_plain(flow_run), html, flow_run, "flow")
 
 
 def _bundle(plain: str, html: Any, record: Any, kind: str) -> dict[str, Any]:
     if not in_kernel():
         return {"text/plain": plain}
-    bundle = {"text/plain": plain, "text/html": html()}
     try:
         view = _make_view(kind, record)
     except ImportError as error:  # no ipywidgets: the snapshots still tell the truth
         _logger.debug("No live display: %s", error)
-        return bundle
-    bundle[WIDGET_MIME] = view.widget._repr_mimebundle_()[WIDGET_MIME]
-    _watch(view, record if kind == "flow" else None)
+        view = None
+    bundle = {"text/plain": plain, "text/html": html(view)}
+    if view is not None:
+        bundle[WIDGET_MIME] = view.widget._repr_mimebundle_()[WIDGET_MIME]
+        _watch(view, record if kind == "flow" else None)
     return bundle
 
 
