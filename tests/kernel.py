@@ -60,7 +60,9 @@ class RealKernel:
         self._ipc_dir = tempfile.mkdtemp(prefix="kernelflow-kernel-")
         ipc_path = os.path.join(self._ipc_dir, "kernel-ipc")
         self.manager = KernelManager(kernel_name="python3", transport="ipc", ip=ipc_path)
-        self._env = {**os.environ, **(env or {})}
+        # Live flow displays off unless a test asks for them: most tests read a cell's
+        # result, and a display would add outputs beside it.
+        self._env = {"KERNELFLOW_DISPLAY": "0", **os.environ, **(env or {})}
         self._cwd = cwd
         self.client: Any = None
 
