@@ -86,9 +86,19 @@ class RealKernel:
             )
         return result
 
-    def execute_async(self, code: str) -> str:
-        """Start a cell without waiting (e.g. to interrupt it); returns its msg_id."""
-        return self.client.execute(code, allow_stdin=False)
+    def execute_async(self, code: str, allow_stdin: bool = False) -> str:
+        """Start a cell without waiting (e.g. to interrupt it); returns its msg_id.
+
+        With ``allow_stdin``, ``input()`` in the cell asks this client: answer with
+        ``answer_input``."""
+        return self.client.execute(code, allow_stdin=allow_stdin)
+
+    def answer_input(self, text: str, timeout: float = 30) -> str:
+        """Wait for the running cell's ``input()`` prompt, answer it, return the prompt."""
+        request = self.client.get_stdin_msg(timeout=timeout)
+        assert request["msg_type"] == "input_request", request
+        self.client.input(text)
+        return request["content"]["prompt"]
 
     def wait_for_stream(self, msg_id: str, text: str, timeout: float = 30) -> None:
         """Block until the running cell ``msg_id`` prints ``text`` (consumes that output)."""

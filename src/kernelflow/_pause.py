@@ -150,43 +150,48 @@ def _validate(model: Any, run_input: Any) -> Any:
 
 
 def _wait_for_answer(pause: PausedRun, timeout: float) -> bool:
-    """Wait where the person is: a form in the notebook cell, a prompt on a terminal, or
-    just for ``resume_flow_run`` from another thread, cell or script."""
-    from kernelflow.notebook._pause_ui import in_notebook  # presentation, loaded on demand
+    """Wait where the person is: a form in the notebook cell, a prompt in the cell or on
+    the terminal, or just for ``resume_flow_run`` from another thread or script."""
+    from kernelflow.notebook import _pause_ui  # presentation, loaded on demand
 
-    if in_notebook():
-        from kernelflow.notebook._pause_ui import wait_with_form
-
-        return wait_with_form(pause.flow_run, pause.input_model, pause.answered, timeout)
-    if sys.stdin is not None and sys.stdin.isatty():
-        threading.Thread(target=_console_prompt, args=(pause,), daemon=True).start()
+    if _pause_ui.in_notebook():
+        if _pause_ui.widget_events_can_be_polled():
+            return _pause_ui.wait_with_form(pause.flow_run, pause.input_model, pause.answered,
+                                            timeout)
+        # The kernel cannot deliver widget clicks to a running cell (see _pause_ui), but
+        # it can ask the frontend for a line of input.
+        _prompt(pause)
+    elif sys.stdin is not None and sys.stdin.isatty():
+        threading.Thread(target=_prompt, args=(pause,), daemon=True).start()
     return _wait(pause.answered, timeout)
 
 
-def _console_prompt(pause: PausedRun) -> None:
-    """Ask on the terminal; an answer from elsewhere first makes this prompt moot."""
+def _prompt(pause: PausedRun) -> None:
+    """Ask with ``input()`` until answered; an answer from elsewhere first ends it."""
     name = pause.flow_run.name
+    model = pause.input_model
     while not pause.answered.is_set():
-        if pause.input_model is None:
-            reply = input(f"Flow run {name!r} is paused: Enter resumes, 'cancel' cancels: ")
-            data = None
+        if model is None:
+            reply = input(f"Flow run {name!r} is paused. Enter resumes, 'cancel' cancels: ")
         else:
-            fields = ", ".join(pause.input_model.model_fields)
-            reply = input(f"Flow run {name!r} is paused; input as JSON ({fields}) or 'cancel': ")
-            data = reply
+            fields = ", ".join(model.model_fields)
+            reply = input(f"Flow run {name!r} is paused. Input as JSON ({fields}), or 'cancel': ")
         if pause.answered.is_set():
             return
         try:
             if reply.strip().lower() == "cancel":
                 cancel_flow_run(pause.flow_run)
             else:
-                resume_flow_run(pause.flow_run, run_input=_parse_json(data))
-        except (ParameterTypeError, ValueError, LookupError) as error:
-            print(error)
+                resume_flow_run(pause.flow_run, _parse_json(reply) if model else None)
+        except (ParameterTypeError, ValueError) as error:
+            print(error)  # ask again
 
 
-def _parse_json(text: str | None) -> Any:
-    return None if text is None else json.loads(text or "{}")
+def _parse_json(text: str) -> Any:
+    try:
+        return json.loads(text or "{}")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"Not JSON ({error}); for example {{\"approved\": true}}") from None
 
 
 def _wait(event: threading.Event, timeout: float) -> bool:

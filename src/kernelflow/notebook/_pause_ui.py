@@ -3,7 +3,11 @@
 A paused flow's cell is still executing, and a kernel does not handle widget messages
 while a cell runs. ``jupyter_ui_poll`` lets the waiting cell process them; the buttons
 then call the public ``resume_flow_run`` / ``cancel_flow_run``, so this module only
-observes and answers the pause, never steers the engine itself.
+answers the pause, never steers the engine itself.
+
+jupyter-ui-poll 1.1 (its latest release) needs ``Kernel.do_one_iteration``, which
+ipykernel removed in 7.1; on such kernels ``widget_events_can_be_polled()`` is False and
+the pause asks for a line of input in the cell instead (see ``kernelflow._pause``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,16 @@ def in_notebook() -> bool:
     except ImportError:
         return False
     return True
+
+
+def widget_events_can_be_polled() -> bool:
+    """Whether jupyter-ui-poll can deliver widget events to this kernel's running cell."""
+    try:
+        import jupyter_ui_poll  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return hasattr(get_ipython().kernel, "do_one_iteration")
 
 
 class PauseForm:
