@@ -193,8 +193,18 @@ def list_html(runs: list[Any]) -> str:
 def flow_header_html(run: Any) -> str:
     return (
         f'<div class="kf-flow-header"><b>{html.escape(run.name)}</b> {badge_html(run.state)} '
-        f'<span class="kf-elapsed">{seconds(elapsed(run))}</span></div>'
+        f'<span class="kf-elapsed">{seconds(elapsed(run))}</span>{dashboard_html(run)}</div>'
     )
+
+
+def dashboard_html(run: Any) -> str:
+    """A link to the Dask dashboard when the flow's runner has a running cluster with one."""
+    runner = getattr(getattr(run, "flow", None), "task_runner", None)
+    link = getattr(runner, "dashboard_link", None)
+    if not link:
+        return ""
+    href = html.escape(link, quote=True)
+    return f' <a class="kf-dashboard" href="{href}" target="_blank">Dask dashboard</a>'
 
 
 def flow_plain(run: Any, counts: Counts | None = None) -> str:
