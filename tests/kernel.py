@@ -16,6 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +60,9 @@ class RealKernel:
         self._ipc_dir = tempfile.mkdtemp(prefix="kernelflow-kernel-")
         ipc_path = os.path.join(self._ipc_dir, "kernel-ipc")
         self.manager = KernelManager(kernel_name="python3", transport="ipc", ip=ipc_path)
-        self._env = {**os.environ, **(env or {})}
+        # Live flow displays off unless a test asks for them: most tests read a cell's
+        # result, and a display would add outputs beside it.
+        self._env = {"KERNELFLOW_DISPLAY": "0", **os.environ, **(env or {})}
         self._cwd = cwd
         self.client: Any = None
 
@@ -83,20 +86,24 @@ class RealKernel:
             )
         return result
 
-    def execute_async(self, code: str) -> str:
-        """Start a cell without waiting (e.g. to interrupt it); returns its msg_id."""
-        return self.client.execute(code, allow_stdin=False)
+    def execute_async(self, code: str, allow_stdin: bool = False) -> str:
+        """Start a cell without waiting (e.g. to interrupt it); returns its msg_id.
+
+        With ``allow_stdin``, ``input()`` in the cell asks this client: answer with
+        ``answer_input``."""
+        return self.client.execute(code, allow_stdin=allow_stdin)
+
+    def answer_input(self, text: str, timeout: float = 30) -> str:
+        """Wait for the running cell's ``input()`` prompt, answer it, return the prompt."""
+        request = self.client.get_stdin_msg(timeout=timeout)
+        assert request["msg_type"] == "input_request", request
+        self.client.input(text)
+        return request["content"]["prompt"]
 
     def wait_for_stream(self, msg_id: str, text: str, timeout: float = 30) -> None:
         """Block until the running cell ``msg_id`` prints ``text`` (consumes that output)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                msg = self.client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream"
-                    and text in msg["content"]["text"]):
+        for msg in self.iopub(msg_id, timeout):
+            if msg["msg_type"] == "stream" and text in msg["content"]["text"]:
                 return
         raise AssertionError(f"the cell did not print {text!r} within {timeout} s")
 
@@ -112,17 +119,22 @@ class RealKernel:
         return result
 
     def _collect(self, msg_id: str, result: Reply, timeout: float) -> None:
+        for msg in self.iopub(msg_id, timeout):
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+            result.outputs.append(msg)
+
+    def iopub(self, msg_id: str | None, timeout: float) -> Iterator[dict[str, Any]]:
+        """The iopub messages of the message ``msg_id`` (of any, for None) as they come,
+        until ``timeout`` seconds pass."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 msg = self.client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
             except queue.Empty:
-                break
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                break
-            result.outputs.append(msg)
+                return
+            if msg_id is None or msg["parent_header"].get("msg_id") == msg_id:
+                yield msg
 
     def interrupt(self) -> None:
         self.manager.interrupt_kernel()

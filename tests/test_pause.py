@@ -151,3 +151,29 @@ def test_pause_outside_a_flow_and_unknown_ids_are_clear_errors():
         pause_flow_run()
     with pytest.raises(LookupError, match="No paused flow run"):
         resume_flow_run("00000000-0000-4000-8000-000000000000")
+
+
+def test_the_executed_graph_shows_where_a_paused_flow_stopped():
+    from kernelflow import task
+
+    graphs = []
+
+    @task
+    def before():
+        return 1
+
+    def look(run):
+        graphs.append(run.graph().source)
+        resume_flow_run(run.id)
+
+    @flow
+    def paused_flow():
+        before()
+        pause_flow_run(timeout=10)
+
+    thread = resume_when_paused(action=look)
+    paused_flow()
+    thread.join()
+    source = graphs[0]
+    assert "Paused" in source and "paused here" in source
+    assert "-> paused" in source  # linked from the last run before the pause

@@ -15,6 +15,20 @@ from kernelflow.tasks import Task, materialize, task
 
 __version__ = "0.1.0"
 
+
+def _install_notebook_display() -> None:
+    # In a Jupyter kernel, flow calls show a live display (kernelflow.notebook observes
+    # runs; nothing in the engine knows). Elsewhere nothing extra is imported.
+    import sys
+
+    if "ipykernel" in sys.modules:
+        from kernelflow.notebook import install
+
+        install()
+
+
+_install_notebook_display()
+
 __all__ = [
     "Asset",
     "Flow",

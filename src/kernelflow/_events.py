@@ -20,8 +20,9 @@ Observer = Callable[[Any, "State | None", "State"], None]
 
 _logger = logging.getLogger("kernelflow.events")
 _lock = threading.Lock()
-# A tuple, replaced whole on (un)subscribe, so notify can read it without a lock.
+# Tuples, replaced whole on (un)subscribe, so runs can read them without a lock.
 _observers: tuple[Observer, ...] = ()
+_flow_run_observers: tuple[Observer, ...] = ()
 
 
 def subscribe(observer: Observer) -> Callable[[], None]:
@@ -30,20 +31,38 @@ def subscribe(observer: Observer) -> Callable[[], None]:
     Returns:
         A function that unsubscribes the observer.
     """
-    global _observers
-    with _lock:
-        _observers = (*_observers, observer)
+    return _subscribe("_observers", observer)
 
-    def unsubscribe() -> None:
-        global _observers
+
+def subscribe_flow_runs(observer: Observer) -> Callable[[], None]:
+    """Call ``observer(flow_run, old, new)`` on every state change of the flow runs
+    created from now on.
+
+    For watchers that care about flow runs only (the notebook's flow display): task
+    runs' state changes, thousands a second in a map, never reach them.
+
+    Returns:
+        A function that unsubscribes the observer (from flow runs created afterwards).
+    """
+    return _subscribe("_flow_run_observers", observer)
+
+
+def _subscribe(registry: str, observer: Observer) -> Callable[[], None]:
+    def update(change: Callable[[tuple[Observer, ...]], tuple[Observer, ...]]) -> None:
         with _lock:
-            _observers = tuple(o for o in _observers if o is not observer)
+            globals()[registry] = change(globals()[registry])
 
-    return unsubscribe
+    update(lambda observers: (*observers, observer))
+    return lambda: update(lambda observers: tuple(o for o in observers if o is not observer))
 
 
 def has_observers() -> bool:
     return bool(_observers)
+
+
+def flow_run_observers() -> tuple[Observer, ...]:
+    """The observers a new flow run starts with as its own."""
+    return _flow_run_observers
 
 
 def notify(run: Any, old: State | None, new: State, observers: tuple[Observer, ...] = ()) -> None:

@@ -9,6 +9,8 @@ server, just an event per paused run.
 
 from __future__ import annotations
 
+import json
+import sys
 import threading
 import time
 import uuid
@@ -76,7 +78,7 @@ def pause_flow_run(
     ctx.gate.clear()  # queued task runs wait at the gate until the run resumes
     set_state(run, Paused(f"Waiting to be resumed (key {key!r})."))
     try:
-        answered = _wait(pause.answered, timeout)
+        answered = _wait_for_answer(pause, timeout)
     finally:
         with _lock:
             _paused.pop(run.id, None)
@@ -138,10 +140,58 @@ def _validate(model: Any, run_input: Any) -> Any:
             return run_input
         return model.model_validate(run_input or {})
     except pydantic.ValidationError as error:
-        fields = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in error.errors()
-        )
-        raise ParameterTypeError(f"Input for the paused run is not valid: {fields}") from None
+        field_errors = {
+            ".".join(map(str, e["loc"])) or "input": e["msg"] for e in error.errors()
+        }
+        fields = "; ".join(f"{name}: {message}" for name, message in field_errors.items())
+        invalid = ParameterTypeError(f"Input for the paused run is not valid: {fields}")
+        invalid.field_errors = field_errors  # for forms that show each field's error
+        raise invalid from None
+
+
+def _wait_for_answer(pause: PausedRun, timeout: float) -> bool:
+    """Wait where the person is: a form in the notebook cell, a prompt in the cell or on
+    the terminal, or just for ``resume_flow_run`` from another thread or script."""
+    from kernelflow.notebook import _pause_ui  # presentation, loaded on demand
+
+    if _pause_ui.in_notebook():
+        if _pause_ui.widget_events_can_be_polled():
+            return _pause_ui.wait_with_form(pause.flow_run, pause.input_model, pause.answered,
+                                            timeout)
+        # The kernel cannot deliver widget clicks to a running cell (see _pause_ui), but
+        # it can ask the frontend for a line of input.
+        _prompt(pause)
+    elif sys.stdin is not None and sys.stdin.isatty():
+        threading.Thread(target=_prompt, args=(pause,), daemon=True).start()
+    return _wait(pause.answered, timeout)
+
+
+def _prompt(pause: PausedRun) -> None:
+    """Ask with ``input()`` until answered; an answer from elsewhere first ends it."""
+    name = pause.flow_run.name
+    model = pause.input_model
+    while not pause.answered.is_set():
+        if model is None:
+            reply = input(f"Flow run {name!r} is paused. Enter resumes, 'cancel' cancels: ")
+        else:
+            fields = ", ".join(model.model_fields)
+            reply = input(f"Flow run {name!r} is paused. Input as JSON ({fields}), or 'cancel': ")
+        if pause.answered.is_set():
+            return
+        try:
+            if reply.strip().lower() == "cancel":
+                cancel_flow_run(pause.flow_run)
+            else:
+                resume_flow_run(pause.flow_run, _parse_json(reply) if model else None)
+        except (ParameterTypeError, ValueError) as error:
+            print(error)  # ask again
+
+
+def _parse_json(text: str) -> Any:
+    try:
+        return json.loads(text or "{}")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"Not JSON ({error}); for example {{\"approved\": true}}") from None
 
 
 def _wait(event: threading.Event, timeout: float) -> bool:

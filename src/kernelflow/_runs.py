@@ -221,6 +221,7 @@ class FlowRun(_Run):
         tags: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(name, parameters, tags)
+        self._observers = _events.flow_run_observers()
         self.flow = flow
         self.parent = parent
         self.task_runs: list[TaskRun] = []
@@ -281,6 +282,13 @@ class FlowRun(_Run):
 
     def __repr__(self) -> str:
         return f"FlowRun(name={self.name!r}, state={self.state!r}, task_runs={len(self.task_runs)})"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        # Records never import presentation at module level: the display code loads only
+        # when a frontend asks to show a run (``kernelflow.last_run()`` in a cell).
+        from kernelflow.notebook import _display
+
+        return _display.flow_bundle(self)
 
 
 def _linkable(value: Any) -> bool:

@@ -270,6 +270,12 @@ class TaskFuture(Generic[R]):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.task_run.name!r}, state={self.state!r})"
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        # A live widget in a kernel; the display code loads only when something is shown.
+        from kernelflow.notebook import _display
+
+        return _display.future_bundle(self)
+
 
 class TaskFutureList(list, Generic[R]):  # type: ignore[type-arg]
     """The futures of a ``.map()`` call: a list, plus ``wait()`` and ``result()`` for all."""
@@ -285,6 +291,12 @@ class TaskFutureList(list, Generic[R]):  # type: ignore[type-arg]
                 f"{len(not_done)} of {len(self)} task runs did not finish within {timeout} s."
             )
         return [future.result(raise_on_failure=raise_on_failure) for future in self]
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        # A live progress bar in a kernel; the display code loads only when shown.
+        from kernelflow.notebook import _display
+
+        return _display.list_bundle(self)
 
 
 class DoneAndNotDoneFutures(NamedTuple):

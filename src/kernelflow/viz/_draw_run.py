@@ -83,6 +83,8 @@ def draw_run(flow_run: FlowRun, expand_maps: bool = False) -> FlowGraph:
     _add_runs(graph, flow_run, expand_maps, node_of, anchors, drawn)
     waits = _add_edges(graph, flow_run, node_of, anchors)
     has_assets = draw_run_assets(graph, flow_run, node_of)
+    if state.is_paused():
+        _add_pause_marker(graph, flow_run, node_of)
     shown = LEGEND_ORDER + (["running"] if "running" in drawn else [])
     notes = ["3-D box: every run of one .map() call"] if "map" in drawn else []
     notes += ["dashed arrow: wait_for"] if waits else []
@@ -90,6 +92,15 @@ def draw_run(flow_run: FlowRun, expand_maps: bool = False) -> FlowGraph:
     entries = [(LEGEND[c], _node_style(c)) for c in shown]
     add_legend(graph, entries + ([ASSET_LEGEND] if has_assets else []), notes)
     return graph
+
+
+def _add_pause_marker(graph: Any, flow_run: FlowRun, node_of: dict) -> None:
+    """Where a paused flow stopped: a marker after the last task run it started."""
+    graph.node("paused", label=f"⏸ paused here\n{flow_run.state.message or ''}",
+               shape="octagon", style="filled", fillcolor="#fde68a", color="#d97706")
+    started = [run for run in flow_run.task_runs if run.id in node_of]
+    if started:
+        graph.edge(node_of[started[-1].id], "paused", style="dotted", arrowhead="none")
 
 
 def _add_runs(

@@ -1,0 +1,68 @@
+"""Live notebook displays of futures, future lists and flow runs.
+
+A future, a ``.map()`` result or a FlowRun shown in a cell is a live widget (core
+ipywidgets only) with ``text/html`` and ``text/plain`` snapshots beside it. A flow called
+in a notebook shows its run as it goes; turn that off for a session with
+
+    import kernelflow.notebook
+    kernelflow.notebook.settings.display_flow_runs = False
+
+or before the kernel starts with the environment variable ``KERNELFLOW_DISPLAY=0``.
+
+The displays observe runs through ``kernelflow._events``; the engine knows nothing of
+them. ipywidgets and IPython are imported only when something is displayed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+from kernelflow import _events
+
+__all__ = ["settings"]
+
+ENV_VAR = "KERNELFLOW_DISPLAY"
+
+
+class Settings:
+    """Session-wide display settings."""
+
+    def __init__(self) -> None:
+        self._unsubscribe: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def display_flow_runs(self) -> bool:
+        """Whether a top-level flow called in a kernel shows a live FlowRun display."""
+        return self._unsubscribe is not None
+
+    @display_flow_runs.setter
+    def display_flow_runs(self, enabled: bool) -> None:
+        # Subscribed to flow runs only: task runs' state changes never reach the display
+        # (it reads their records on its own clock), and with the display off nothing does.
+        from kernelflow.notebook._display import on_state_change
+
+        with self._lock:
+            if enabled and self._unsubscribe is None:
+                self._unsubscribe = _events.subscribe_flow_runs(on_state_change)
+            elif not enabled and self._unsubscribe is not None:
+                self._unsubscribe()
+                self._unsubscribe = None
+
+
+settings = Settings()
+
+
+def install() -> None:
+    """Turn on the flow-run display in a kernel, unless ``KERNELFLOW_DISPLAY`` says no.
+
+    Called by ``import kernelflow`` when ipykernel is loaded; harmless anywhere else.
+    """
+    from kernelflow.notebook._display import in_kernel
+
+    if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
+        return
+    if in_kernel():
+        settings.display_flow_runs = True

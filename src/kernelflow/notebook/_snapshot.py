@@ -1,0 +1,214 @@
+"""Plain-data views of run records: colours, counts, durations and text/HTML snapshots.
+
+Everything here reads records and returns strings, with no widget library involved, so
+the same words and colours appear in the live widgets, in the ``text/html`` snapshot that
+nbconvert, GitHub and a reopened notebook show, and in the ``text/plain`` repr.
+"""
+
+from __future__ import annotations
+
+import html
+import reprlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from kernelflow.states import State, StateType
+
+# One colour per state type; "Cached" gets its own so a rerun's cache hits stand out.
+COLOURS = {
+    StateType.PENDING: "#9e9e9e",
+    StateType.RUNNING: "#1e88e5",
+    StateType.PAUSED: "#f9a825",
+    StateType.COMPLETED: "#2e7d32",
+    StateType.FAILED: "#c62828",
+    StateType.CRASHED: "#6a1b9a",
+    StateType.CANCELLED: "#616161",
+}
+CACHED_COLOUR = "#00897b"
+RETRYING_COLOUR = "#ef6c00"
+
+_preview = reprlib.Repr()
+_preview.maxstring = 80
+_preview.maxother = 80
+_preview.maxlist = _preview.maxtuple = _preview.maxdict = _preview.maxset = 8
+
+
+def colour(state: State) -> str:
+    """The badge colour of ``state``."""
+    if state.name == "Cached":
+        return CACHED_COLOUR
+    if state.name == "Retrying":
+        return RETRYING_COLOUR
+    return COLOURS.get(state.type, "#9e9e9e")
+
+
+def seconds(value: float | None) -> str:
+    """A duration as people read it: ``0.42 s``, ``12.3 s``, ``3m 05s``."""
+    if value is None:
+        return "-"
+    if value < 10:
+        return f"{value:.2f} s"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, secs = divmod(int(value), 60)
+    return f"{minutes}m {secs:02d}s"
+
+
+def elapsed(run: Any) -> float | None:
+    """Seconds the run has been going (or went), None before it started."""
+    start = run.start_time
+    if start is None:
+        return None
+    return (run.end_time or time.time()) - start
+
+
+def preview(state: State) -> str:
+    """A short, safe description of a final state's result or error ('' otherwise)."""
+    if not state.is_final():
+        return ""
+    data = state.data
+    try:
+        if isinstance(data, BaseException):
+            text = str(data)
+            return f"{type(data).__name__}: {text}"[:120] if text else type(data).__name__
+        return _preview.repr(data)
+    except Exception as error:  # a user __repr__ that raises must not break the display
+        return f"<unprintable {type(data).__name__}: {type(error).__name__}>"
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many runs of a group are in each kind of state, and the first failures."""
+
+    total: int
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    running: int = 0
+    pending: int = 0
+    failures: tuple[str, ...] = ()  # "run name: error" for the first few failed runs
+
+    @property
+    def finished(self) -> int:
+        return self.completed + self.failed + self.cancelled
+
+    @property
+    def done(self) -> bool:
+        return self.finished == self.total
+
+    def text(self) -> str:
+        """E.g. ``812/1000 completed, 3 failed, 12 running``."""
+        parts = [f"{self.completed}/{self.total} completed"]
+        for label in ("failed", "cancelled", "running", "pending"):
+            number = getattr(self, label)
+            if number:
+                parts.append(f"{number} {label}")
+        return ", ".join(parts)
+
+
+MAX_FAILURES = 5  # failures listed by name; the counts tell how many there are in all
+_FAILED = (StateType.FAILED, StateType.CRASHED)
+
+
+def count(runs: Iterable[Any]) -> Counts:
+    """Tally the runs' states in one pass (at most ~10 times a second per display)."""
+    tally = dict.fromkeys(StateType, 0)
+    failures: list[str] = []
+    total = 0
+    for run in runs:
+        kind = run.state.type
+        tally[kind] += 1
+        total += 1
+        if kind in _FAILED and len(failures) < MAX_FAILURES:
+            failures.append(f"{run.name}: {preview(run.state)}")
+    return Counts(
+        total=total,
+        completed=tally[StateType.COMPLETED],
+        failed=tally[StateType.FAILED] + tally[StateType.CRASHED],
+        cancelled=tally[StateType.CANCELLED],
+        running=tally[StateType.RUNNING] + tally[StateType.PAUSED],
+        pending=tally[StateType.PENDING],
+        failures=tuple(failures),
+    )
+
+
+def badge_html(state: State) -> str:
+    return (
+        f'<span class="kf-badge" style="background:{colour(state)};color:white;'
+        f'border-radius:4px;padding:1px 6px;font-size:90%">{html.escape(state.name)}</span>'
+    )
+
+
+def future_plain(run: Any) -> str:
+    text = f"{run.name}: {run.state.name} ({seconds(elapsed(run))})"
+    detail = preview(run.state)
+    return f"{text} -> {detail}" if detail else text
+
+
+def future_html(run: Any) -> str:
+    detail = preview(run.state)
+    tail = f' <code class="kf-preview">{html.escape(detail)}</code>' if detail else ""
+    return (
+        f'<div class="kf-future"><b>{html.escape(run.name)}</b> {badge_html(run.state)} '
+        f'<span class="kf-elapsed">{seconds(elapsed(run))}</span>{tail}</div>'
+    )
+
+
+def failures_html(lines: tuple[str, ...]) -> str:
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    return f'<ul class="kf-failures" style="color:{COLOURS[StateType.FAILED]}">{items}</ul>'
+
+
+def progress_html(counts: Counts) -> str:
+    """A static progress bar (for the HTML snapshot: no widgets needed to read it)."""
+    share = 100 * counts.finished / counts.total if counts.total else 100
+    bar = COLOURS[StateType.FAILED] if counts.failed else COLOURS[StateType.COMPLETED]
+    return (
+        '<div class="kf-progress" style="display:flex;align-items:center;gap:8px">'
+        '<div style="width:200px;height:10px;background:#e0e0e0;border-radius:3px">'
+        f'<div style="width:{share:.0f}%;height:10px;background:{bar};border-radius:3px">'
+        f'</div></div><span class="kf-counts">{html.escape(counts.text())}</span></div>'
+    )
+
+
+def _plain_lines(counts: Counts) -> list[str]:
+    return [f"{counts.total} task runs: {counts.text()}"] + [
+        f"  failed: {line}" for line in counts.failures
+    ]
+
+
+def list_plain(runs: list[Any]) -> str:
+    return "\n".join(_plain_lines(count(runs)))
+
+
+def list_html(runs: list[Any]) -> str:
+    counts = count(runs)
+    return f'<div class="kf-list">{progress_html(counts)}{failures_html(counts.failures)}</div>'
+
+
+def flow_header_html(run: Any) -> str:
+    return (
+        f'<div class="kf-flow-header"><b>{html.escape(run.name)}</b> {badge_html(run.state)} '
+        f'<span class="kf-elapsed">{seconds(elapsed(run))}</span>{dashboard_html(run)}</div>'
+    )
+
+
+def dashboard_html(run: Any) -> str:
+    """A link to the Dask dashboard when the flow's runner has a running cluster with one."""
+    runner = getattr(getattr(run, "flow", None), "task_runner", None)
+    link = getattr(runner, "dashboard_link", None)
+    if not link:
+        return ""
+    href = html.escape(link, quote=True)
+    return f' <a class="kf-dashboard" href="{href}" target="_blank">Dask dashboard</a>'
+
+
+def flow_plain(run: Any, counts: Counts | None = None) -> str:
+    """A flow run in words; ``counts`` if the caller has tallied its task runs already."""
+    counts = counts or count(list(run.task_runs))
+    header = f"FlowRun {run.name!r}: {run.state.name} ({seconds(elapsed(run))})"
+    return "\n".join([header] + ["  " + line for line in _plain_lines(counts)])

@@ -1,0 +1,313 @@
+"""Live displays without a frontend: widget trait values, snapshots, throttling."""
+
+import threading
+import time
+import types
+
+import graphviz
+import pytest
+from comm.base_comm import BaseComm
+
+from kernelflow import _events, flow, task
+from kernelflow.notebook import _charts, _display, _snapshot, _widgets, settings
+from kernelflow.notebook._ticker import Ticker
+
+
+@task
+def double(x):
+    return 2 * x
+
+
+@task
+def gated(gate, value):
+    gate.wait(10)
+    return value
+
+
+@task
+def fails_on_odd(x):
+    if x % 2:
+        raise ValueError(f"odd {x}")
+    return x
+
+
+@flow
+def mapped(n):
+    return double.map(range(n)).result()
+
+
+class RecordingComm(BaseComm):
+    """A comm that keeps what it would send, instead of needing a frontend."""
+
+    sent: list = []
+
+    def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+        RecordingComm.sent.append((msg_type, data))
+
+
+@pytest.fixture
+def recording_comm(monkeypatch):
+    import ipywidgets.widgets.widget as widget_module
+
+    RecordingComm.sent = []
+    monkeypatch.setattr(widget_module.comm, "create_comm", RecordingComm)
+    return RecordingComm.sent
+
+
+@pytest.fixture
+def ticker():
+    t = Ticker(interval=0.05)
+    yield t
+    t.close()
+
+
+def test_outside_a_kernel_reprs_are_plain_text():
+    future = double.submit(21)
+    future.wait()
+    assert future._repr_mimebundle_() == {"text/plain": _snapshot.future_plain(future.task_run)}
+    assert "Completed" in future._repr_mimebundle_()["text/plain"]
+    assert "-> 42" in future._repr_mimebundle_()["text/plain"]
+
+
+def test_future_view_follows_the_run_to_completed_with_a_result_preview():
+    gate = threading.Event()
+    future = gated.submit(gate, [1, 2, 3])
+    view = _widgets.FutureView(future)
+    assert view.state_name in ("Pending", "Running")
+    assert view.refresh() is True  # not final: keep watching
+    gate.set()
+    future.wait()
+    assert view.refresh() is False  # final: the ticker can forget it
+    assert view.state_name == "Completed"
+    assert "Completed" in view.badge.value and _snapshot.COLOURS["COMPLETED"] in view.badge.value
+    assert "[1, 2, 3]" in view.preview.value
+    assert view.elapsed.value.endswith(" s")
+    assert future.task_run.name in view.title.value
+
+
+def test_future_view_shows_the_error_of_a_failed_run():
+    future = fails_on_odd.submit(3)
+    future.wait()
+    view = _widgets.FutureView(future)
+    assert view.state_name == "Failed"
+    assert "ValueError: odd 3" in view.preview.value
+    assert _snapshot.COLOURS["FAILED"] in view.badge.value
+
+
+def test_future_list_view_counts_states_and_lists_failures():
+    futures = fails_on_odd.map(range(10))
+    futures.wait()
+    view = _widgets.FutureListView(futures)
+    assert view.progress.value == view.progress.max == 10
+    assert view.progress.bar_style == "danger"
+    assert "5/10 completed, 5 failed" in view.counts.value
+    assert "ValueError: odd 1" in view.failures.value
+    assert view.refresh() is False
+
+
+def test_flow_run_view_ends_with_state_progress_and_timeline():
+    assert mapped(50) == [2 * i for i in range(50)]
+    import kernelflow
+
+    run = kernelflow.last_run()
+    finals = []
+    view = _widgets.FlowRunView(run, on_final=finals.append)
+    assert view.state_name == "Completed"
+    assert "Completed" in view.body.value and "50/50 completed" in view.body.value
+    assert view.tally.completed == view.tally.total == 50
+    assert '<svg class="kf-timeline"' in view.charts.value
+    assert finals == [view]  # the final hook ran once
+
+
+def test_snapshots_say_the_same_as_the_widgets():
+    futures = double.map(range(4))
+    futures.wait()
+    assert _snapshot.list_plain([f.task_run for f in futures]) == "4 task runs: 4/4 completed"
+    assert "4/4 completed" in _snapshot.list_html([f.task_run for f in futures])
+    assert _snapshot.count([]).text() == "0/0 completed"
+
+
+def test_timeline_merges_bars_too_thin_to_tell_apart():
+    mapped(2000)
+    import kernelflow
+
+    svg = _charts.timeline_svg(kernelflow.last_run())
+    assert 0 < svg.count("<rect") < 2000
+    assert "kernelflow-worker" in svg or "Thread" in svg
+
+
+def test_graph_is_drawn_when_the_run_has_one_and_skipped_when_not():
+    dot = graphviz.Digraph()
+    dot.edge("a", "b")
+    runs = [types.SimpleNamespace(map_group=None)]
+    with_graph = types.SimpleNamespace(task_runs=runs, graph=lambda: dot, name="r")
+    assert "<svg" in _charts.graph_svg(with_graph)
+    without = types.SimpleNamespace(task_runs=runs, name="r")
+    assert _charts.graph_svg(without) == ""
+    broken = types.SimpleNamespace(task_runs=runs, graph=lambda: 1 / 0, name="r")
+    assert _charts.graph_svg(broken) == ""
+    huge = [types.SimpleNamespace(map_group=None)] * (_charts.MAX_GRAPH_NODES + 1)
+    too_big = types.SimpleNamespace(task_runs=huge, graph=lambda: dot, name="r")
+    assert _charts.graph_svg(too_big) == ""
+
+
+def test_a_finished_flow_shows_its_run_graph_with_maps_as_one_node():
+    import kernelflow
+
+    mapped(2000)  # one .map() call: one node, however many runs
+    view = _widgets.FlowRunView(kernelflow.last_run())
+    assert 'class="kf-graph"' in view.charts.value and "<svg" in view.charts.value
+
+
+def test_idle_refresh_sends_no_messages(recording_comm):
+    future = double.submit(1)
+    future.wait()
+    view = _widgets.FutureView(future)
+    assert any(kind == "comm_open" for kind, _ in recording_comm)
+    recording_comm.clear()
+    view.refresh()
+    assert recording_comm == []  # nothing changed, nothing sent
+
+
+def test_ticker_refreshes_at_most_once_per_interval_on_one_thread(ticker):
+    threads = set()
+
+    class Counting:
+        refreshes = 0
+
+        def __init__(self, until):
+            self.until = until
+
+        def refresh(self):
+            Counting.refreshes += 1
+            threads.add(threading.current_thread().name)
+            return time.monotonic() < self.until
+
+    start = time.monotonic()
+    until = start + 0.5
+    for _ in range(100):  # a hundred displays of the same moment: one refresh each per tick
+        ticker.watch(Counting(until))
+    while ticker.watching or time.monotonic() < until:
+        time.sleep(0.02)
+        assert time.monotonic() - start < 5
+    elapsed = time.monotonic() - start
+    assert ticker.ticks <= elapsed / ticker.interval + 2
+    assert Counting.refreshes == 100 * ticker.ticks
+    assert threads == {"kernelflow-display"}
+
+
+def test_ticker_coalesces_thousands_of_state_changes(ticker):
+    import kernelflow
+
+    seen = []
+    done = threading.Event()
+
+    def start_watching(run, old, new):
+        if type(run) is kernelflow.FlowRun and new.is_running() and not seen:
+            seen.append(_widgets.FlowRunView(run))
+            ticker.watch(seen[0])
+
+    unsubscribe = _events.subscribe(start_watching)
+    try:
+        started = time.monotonic()
+        mapped(3000)
+        ticker.refresh_now(seen[0])
+        elapsed = time.monotonic() - started
+        done.set()
+    finally:
+        unsubscribe()
+    view = seen[0]
+    assert view.state_name == "Completed" and view.tally.completed == 3000
+    # 3000 task runs make ~9000 state changes; refreshes follow the clock instead.
+    assert view.refreshes <= elapsed / ticker.interval + 3
+
+
+def test_flow_display_setting_subscribes_and_unsubscribes_a_flow_run_observer():
+    assert not settings.display_flow_runs  # not in a kernel: nothing installed
+    settings.display_flow_runs = True
+    try:
+        assert _display.on_state_change in _events.flow_run_observers()
+        assert not _events.has_observers()  # task runs' changes reach no observer
+    finally:
+        settings.display_flow_runs = False
+    assert _display.on_state_change not in _events.flow_run_observers()
+
+
+def test_flow_run_observers_see_flow_runs_only():
+    seen = []
+    unsubscribe = _events.subscribe_flow_runs(lambda run, old, new: seen.append(type(run)))
+    try:
+        mapped(5)
+    finally:
+        unsubscribe()
+    mapped(5)  # created after unsubscribing: not seen
+    import kernelflow
+
+    assert seen and set(seen) == {kernelflow.FlowRun}
+    assert len(seen) == 2  # Pending -> Running -> Completed
+
+
+def test_install_respects_the_environment_variable(monkeypatch):
+    from kernelflow import notebook
+
+    monkeypatch.setenv("KERNELFLOW_DISPLAY", "0")
+    monkeypatch.setattr(_display, "in_kernel", lambda: True)
+    notebook.install()
+    assert not settings.display_flow_runs
+    monkeypatch.setenv("KERNELFLOW_DISPLAY", "1")
+    notebook.install()
+    try:
+        assert settings.display_flow_runs
+    finally:
+        settings.display_flow_runs = False
+
+
+def test_preview_survives_a_repr_that_raises():
+    class Nasty:
+        def __repr__(self):
+            raise RuntimeError("no")
+
+    from kernelflow.states import Completed
+
+    assert "Nasty" in _snapshot.preview(Completed(Nasty()))  # no exception escapes
+    assert _snapshot.seconds(None) == "-"
+    assert _snapshot.seconds(75) == "1m 15s"
+
+
+def test_flow_view_sends_final_state_first_and_charts_on_the_next_refresh():
+    import kernelflow
+
+    views, finals = [], []
+
+    def start_view(run, old, new):
+        if type(run) is kernelflow.FlowRun and new.is_running() and not views:
+            views.append(_widgets.FlowRunView(run, on_final=finals.append))
+
+    unsubscribe = _events.subscribe(start_view)
+    try:
+        mapped(20)
+    finally:
+        unsubscribe()
+    [view] = views
+    assert view.refresh() is True  # the final frame: state and counts, no charts yet
+    assert view.state_name == "Completed" and "20/20 completed" in view.body.value
+    assert view.charts.value == "" and finals == []
+    assert view.refresh() is False  # then the charts, and the final hook, once
+    assert "kf-timeline" in view.charts.value and finals == [view]
+    assert view.refresh() is False and finals == [view]
+
+
+def test_without_ipywidgets_a_kernel_still_gets_html_and_text(monkeypatch):
+    def missing():
+        raise ImportError("Live displays need ipywidgets")
+
+    monkeypatch.setattr(_display, "in_kernel", lambda: True)
+    monkeypatch.setattr(_widgets, "ipywidgets", missing)
+    future = double.submit(2)
+    future.wait()
+    bundle = future._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/html"}
+    assert "Completed" in bundle["text/html"] and "-> 4" in bundle["text/plain"]
+    futures = double.map(range(3))
+    futures.wait()
+    assert "3/3 completed" in futures._repr_mimebundle_()["text/html"]

@@ -1,0 +1,229 @@
+"""Live displays in a real kernel: notebooks executed by nbclient with widget state stored,
+and where output printed on worker threads lands (jupyter_client)."""
+
+import queue
+import sys
+import time
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.kernel import RealKernel
+
+pytestmark = pytest.mark.kernel
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+CELLS = [
+    """
+import time, kernelflow
+from kernelflow import flow, task
+
+@task
+def slow(seconds, value):
+    time.sleep(seconds)
+    return value
+
+@flow
+def pipeline(n):
+    return slow.map(0.01, range(n)).result()
+""",
+    "future = slow.submit(0.3, 21)\nfuture",
+    "future.result(); time.sleep(0.5)",
+    "futures = slow.map(0.01, range(20))\nfutures",
+    "futures.wait(); time.sleep(0.5)",
+    "result = pipeline(10)\ntime.sleep(0.3)  # the charts follow the final frame\nresult",
+    "kernelflow.last_run()",
+    """
+@flow
+async def async_pipeline(n):
+    return sum(slow.map(0.01, range(n)).result())
+
+result = await async_pipeline(5)
+time.sleep(0.3)
+result
+""",
+]
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    home = tmp_path_factory.mktemp("kernelflow-home")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
+    client = NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        store_widget_state=True,
+        resources={"metadata": {"path": str(home)}},
+    )
+    # Run this interpreter's kernel (this checkout's kernelflow), whatever specs exist.
+    client.km = client.create_kernel_manager()
+    client.km.kernel_spec.argv = [
+        sys.executable,
+        "-m",
+        "ipykernel_launcher",
+        "-f",
+        "{connection_file}",
+    ]
+    client.execute()
+    return nb
+
+
+def _state(nb):
+    return nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+
+
+def _tree(nb, model_id):
+    """Every widget model under ``model_id`` (itself included), by walking IPY_MODEL refs."""
+    state = _state(nb)
+    found, todo = [], [model_id]
+    while todo:
+        model = state[todo.pop()]["state"]
+        found.append(model)
+        for value in model.values():
+            refs = value if isinstance(value, list) else [value]
+            todo += [
+                r[len("IPY_MODEL_") :]
+                for r in refs
+                if isinstance(r, str) and r.startswith("IPY_MODEL_")
+            ]
+    return found
+
+
+def _display_of(cell, output_type):
+    [output] = [o for o in cell.outputs if o.output_type == output_type]
+    return output
+
+
+def _html_values(models):
+    return " ".join(m.get("value", "") for m in models if m.get("_model_name") == "HTMLModel")
+
+
+def test_a_future_cell_shows_widget_html_and_text_and_its_state_ends_completed(executed):
+    output = _display_of(executed.cells[1], "execute_result")
+    assert {WIDGET_VIEW, "text/html", "text/plain"} <= set(output.data)
+    models = _tree(executed, output.data[WIDGET_VIEW]["model_id"])
+    assert "Completed" in _html_values(models)
+    assert "21" in _html_values(models)
+
+
+def test_a_future_list_progress_reaches_its_total(executed):
+    output = _display_of(executed.cells[3], "execute_result")
+    assert {WIDGET_VIEW, "text/html", "text/plain"} <= set(output.data)
+    models = _tree(executed, output.data[WIDGET_VIEW]["model_id"])
+    [bar] = [m for m in models if m["_model_name"] == "IntProgressModel"]
+    assert bar["value"] == bar["max"] == 20
+    assert "20/20 completed" in _html_values(models)
+
+
+def test_a_flow_call_shows_a_live_display_that_ends_in_the_final_state(executed):
+    cell = executed.cells[5]
+    output = _display_of(cell, "display_data")
+    assert {WIDGET_VIEW, "text/html", "text/plain"} <= set(output.data)
+    models = _tree(executed, output.data[WIDGET_VIEW]["model_id"])
+    assert "Completed" in _html_values(models) and "10/10 completed" in _html_values(models)
+    assert "kf-timeline" in _html_values(models)
+    # The snapshots were replaced by final ones, for readers without widgets.
+    assert "Completed" in output.data["text/plain"]
+    assert "10/10 completed" in output.data["text/html"]
+    assert _display_of(cell, "execute_result").data["text/plain"] == str(list(range(10)))
+
+
+def test_last_run_renders_the_same_way_afterwards(executed):
+    output = _display_of(executed.cells[6], "execute_result")
+    assert {WIDGET_VIEW, "text/html", "text/plain"} <= set(output.data)
+    assert "Completed" in output.data["text/plain"]
+    assert "kf-timeline" in output.data["text/html"]
+
+
+def test_an_awaited_async_flow_shows_its_run_too(executed):
+    cell = executed.cells[7]
+    output = _display_of(cell, "display_data")
+    models = _tree(executed, output.data[WIDGET_VIEW]["model_id"])
+    assert "Completed" in _html_values(models) and "5/5 completed" in _html_values(models)
+    assert _display_of(cell, "execute_result").data["text/plain"] == "10"
+
+
+def test_an_interrupted_flow_stops_at_once_and_its_display_says_cancelled(tmp_path):
+    with RealKernel(env={"KERNELFLOW_HOME": str(tmp_path), "KERNELFLOW_DISPLAY": "1"}) as kernel:
+        kernel.execute(CELLS[0])
+        msg_id = kernel.execute_async(
+            "@flow\ndef stuck():\n    futures = slow.map(30, range(4))\n"
+            "    print('submitted', flush=True)\n    return futures.result()\n\nstuck()"
+        )
+        kernel.wait_for_stream(msg_id, "submitted")
+        time.sleep(0.5)
+        started = time.monotonic()
+        kernel.interrupt()
+        reply = kernel.wait_reply(msg_id, timeout=30)
+        assert time.monotonic() - started < 5
+        assert reply.error["ename"] == "KeyboardInterrupt"
+        header = [
+            o["content"]["data"]["state"]["value"]
+            for o in reply.outputs
+            if o["msg_type"] == "comm_msg"
+            and "kf-flow-header" in str(o["content"]["data"].get("state", {}).get("value", ""))
+        ]
+        assert header and "Cancelled" in header[-1]
+        assert kernel.execute("pipeline(3)").data("text/plain")[-1] == "[0, 1, 2]"
+
+
+def _iopub_until_idle(kernel, msg_id, timeout=30):
+    """All iopub messages up to the idle of ``msg_id``, whatever cell they belong to."""
+    messages, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            msg = kernel.client.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        messages.append(msg)
+        if (
+            msg["parent_header"].get("msg_id") == msg_id
+            and msg["msg_type"] == "status"
+            and msg["content"]["execution_state"] == "idle"
+        ):
+            return messages
+    raise AssertionError("the cell did not finish")
+
+
+def _printed(messages, msg_id):
+    return "".join(
+        m["content"]["text"]
+        for m in messages
+        if m["msg_type"] == "stream" and m["parent_header"].get("msg_id") == msg_id
+    )
+
+
+def test_prints_from_worker_threads_land_in_the_cell_that_started_the_flow(tmp_path):
+    with RealKernel(env={"KERNELFLOW_HOME": str(tmp_path), "KERNELFLOW_DISPLAY": "0"}) as kernel:
+        kernel.execute(
+            CELLS[0]
+            + """
+import threading
+@task
+def shout(x):
+    time.sleep(0.05)
+    print(f"task {x} on {threading.current_thread().name}")
+
+@flow
+def loud(n, tag):
+    shout.map([f"{tag}-{i}" for i in range(n)]).wait()
+"""
+        )
+        first = kernel.execute("loud(4, 'first')")  # starts the worker threads
+        assert first.stdout.count("task first-") == 4
+        # The same worker threads, now serving a flow started by a later cell.
+        second = kernel.execute("loud(4, 'second')")
+        assert second.stdout.count("task second-") == 4
+        assert "kernelflow-worker" in second.stdout or "Thread" in second.stdout
+        # A background run started in one cell prints while another cell is running:
+        # its output belongs to the cell that started it.
+        started = kernel.client.execute("bg = shout.submit('background')")
+        _iopub_until_idle(kernel, started)
+        busy = kernel.client.execute("time.sleep(0.5)")
+        messages = _iopub_until_idle(kernel, busy)
+        assert "background" not in _printed(messages, busy)
+        assert "task background" in _printed(messages, started)
