@@ -119,8 +119,9 @@ def unpack_reply(task: Task, run: TaskRun, reply: bytes) -> Outcome:
     kind, data, text, worker, printed, records, txn_values = pickle.loads(reply)
     run.worker = worker
     _replay(printed, records)
-    if txn_values and run.transaction is not None:
-        run.transaction._values.update(pickle.loads(txn_values))
+    if txn_values and run.transaction is not None:  # what the body set, for the hooks
+        for name, value in pickle.loads(txn_values).items():
+            run.transaction.set(name, value)
     if kind == "error":
         try:
             error = pickle.loads(data)

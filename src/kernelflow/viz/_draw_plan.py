@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from kernelflow.viz._model import Plan, PlanCluster, PlanNode
-from kernelflow.viz._placeholders import Ref
 from kernelflow.viz._draw_assets import LEGEND as ASSET_LEGEND
 from kernelflow.viz._draw_assets import STYLE as ASSET_STYLE
+from kernelflow.viz._model import Plan, PlanCluster, PlanNode
+from kernelflow.viz._placeholders import Ref
 from kernelflow.viz._render import MAP_COLOR, FlowGraph, add_legend, edge_attrs, new_graph
 
 STYLES: dict[str, dict[str, str]] = {
@@ -128,8 +128,10 @@ def _label(node: PlanNode) -> str:
 
 
 def _tooltip(node: PlanNode) -> str:
-    if node.kind in ("param", "asset"):
-        return "flow parameter" if node.kind == "param" else "asset"
+    if node.kind == "param":
+        return "flow parameter"
+    if node.kind == "asset":
+        return "asset"
     if node.kind == "map" and node.count is None:
         return "mapped task; how many runs is unknown: give its upstream a viz_return_value"
     return TOOLTIPS[node.call]
