@@ -104,6 +104,9 @@ def test_a_flow_run_records_what_each_task_read_and_materialized():
     assert latest[CLEAN].task_run_id == run.task_runs[1].id
     assert LOOKUP not in latest  # only read, never materialized
 
+    table = kernelflow.assets()._repr_html_()  # a notebook shows a table
+    assert "<td>file://data/clean.parquet</td><td>transform-0</td>" in table
+
     etl()  # a newer run replaces each asset's latest materialization
     assert {e.key: e for e in kernelflow.assets()}[CLEAN].flow_run_id == kernelflow.last_run().id
 

@@ -20,6 +20,7 @@ Events are plain data, recorded in the notebook process on every runner.
 from __future__ import annotations
 
 import functools
+import html
 import re
 import threading
 import time
@@ -160,8 +161,27 @@ def _inferred_reads(task: Any, run: TaskRun) -> list[str]:
     ]
 
 
-def assets() -> list[AssetEvent]:
+class AssetList(list):
+    """A list of ``AssetEvent``s that a notebook shows as a table."""
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{h}</th>" for h in ("asset", "task run", "flow run", "by", "time"))
+        rows = []
+        for e in self:
+            cells = (
+                e.key,
+                e.task_run_name,
+                e.flow_run_name or "",
+                e.materialized_by or "",
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.time)),
+            )
+            rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def assets() -> AssetList:
     """The latest materialization of each asset in this session, newest first: its key,
-    task run (``task_run_id``, ``task_run_name``), flow run and ``time``."""
+    task run (``task_run_id``, ``task_run_name``), flow run and ``time``. A plain list
+    of ``AssetEvent``s, shown as a table in a notebook."""
     with _latest_lock:
-        return sorted(_latest.values(), key=lambda event: event.time, reverse=True)
+        return AssetList(sorted(_latest.values(), key=lambda event: event.time, reverse=True))
