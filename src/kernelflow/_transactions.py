@@ -20,8 +20,8 @@ commits as soon as it completes. A cached run did no work, so it has nothing to 
 or undo: its hooks do not run.
 
 The transaction a run belongs to is taken when the run is created
-(``TaskRun.transaction``), so runs on the process and Dask runners, whose lifecycles are stepped from other
-threads, join the right one. There the body runs in a worker process with a stand-in
+(``TaskRun.transaction``), so runs on the process and Dask runners, whose lifecycles
+are stepped from other threads, join the right one. There the body runs in a worker process with a stand-in
 transaction: the (picklable) values it sets come back to the run's own transaction
 before its hooks run, but values set in enclosing transactions are not visible to it.
 
