@@ -21,9 +21,10 @@ or undo: its hooks do not run.
 
 The transaction a run belongs to is taken when the run is created
 (``TaskRun.transaction``), so runs on the process and Dask runners, whose lifecycles
-are stepped from other threads, join the right one. There the body runs in a worker process with a stand-in
-transaction: the (picklable) values it sets come back to the run's own transaction
-before its hooks run, but values set in enclosing transactions are not visible to it.
+are stepped from other threads, join the right one. There the body runs in a worker
+process with a stand-in transaction: the (picklable) values it sets come back to the
+run's own transaction before its hooks run, but values set in enclosing transactions
+are not visible to it.
 
 Hook errors never change a run's state; each is logged against its task run, kept in
 ``txn.hook_errors``, and reported once more where the outermost transaction ends: as a
