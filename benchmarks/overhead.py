@@ -14,7 +14,6 @@ Each figure is the best of several repeats, to damp the noise of a shared machin
 from __future__ import annotations
 
 import logging
-import statistics
 import subprocess
 import sys
 import time
@@ -76,8 +75,10 @@ def first_flow_in_new_process() -> float:
         "def first(): return one()\n"
         "first(); print(time.perf_counter() - t)"
     )
-    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True) for _ in range(3)]
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        for _ in range(3)
+    ]
     return min(float(run.stdout.strip()) for run in runs)
 
 
@@ -94,18 +95,36 @@ def main() -> int:
     ratio = mapped / raw
     over_plain = (direct - plain) * 1e6
     rows = [
-        ("mapped task, ThreadPoolTaskRunner(8)", f"{mapped * 1e6:8.1f} us/task",
-         f"raw ThreadPoolExecutor(8) {raw * 1e6:.1f} us/task", f"{ratio:.2f}x", "<= 2x",
-         ratio <= 2),
-        ("direct task call in a flow", f"{direct * 1e6:8.1f} us/call",
-         f"plain call {plain * 1e6:.2f} us", f"+{over_plain:.1f} us", "<= +15 us",
-         over_plain <= 15),
-        ("import + first flow, new process", f"{startup:8.3f} s", "", "", "<= 0.5 s",
-         startup <= 0.5),
+        (
+            "mapped task, ThreadPoolTaskRunner(8)",
+            f"{mapped * 1e6:8.1f} us/task",
+            f"raw ThreadPoolExecutor(8) {raw * 1e6:.1f} us/task",
+            f"{ratio:.2f}x",
+            "<= 2x",
+            ratio <= 2,
+        ),
+        (
+            "direct task call in a flow",
+            f"{direct * 1e6:8.1f} us/call",
+            f"plain call {plain * 1e6:.2f} us",
+            f"+{over_plain:.1f} us",
+            "<= +15 us",
+            over_plain <= 15,
+        ),
+        (
+            "import + first flow, new process",
+            f"{startup:8.3f} s",
+            "",
+            "",
+            "<= 0.5 s",
+            startup <= 0.5,
+        ),
     ]
     for name, figure, baseline, relative, budget, ok in rows:
-        print(f"{name:<38} {figure:>16}  {baseline:<36} {relative:>9}  budget {budget:<9} "
-              f"{'ok' if ok else 'OVER BUDGET'}")
+        print(
+            f"{name:<38} {figure:>16}  {baseline:<36} {relative:>9}  budget {budget:<9} "
+            f"{'ok' if ok else 'OVER BUDGET'}"
+        )
     return 0 if all(row[-1] for row in rows) else 1
 
 

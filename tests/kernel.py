@@ -38,19 +38,28 @@ class Reply:
 
     @property
     def stdout(self) -> str:
-        return "".join(o["content"]["text"] for o in self.outputs
-                       if o["msg_type"] == "stream" and o["content"]["name"] == "stdout")
+        return "".join(
+            o["content"]["text"]
+            for o in self.outputs
+            if o["msg_type"] == "stream" and o["content"]["name"] == "stdout"
+        )
 
     @property
     def stderr(self) -> str:
-        return "".join(o["content"]["text"] for o in self.outputs
-                       if o["msg_type"] == "stream" and o["content"]["name"] == "stderr")
+        return "".join(
+            o["content"]["text"]
+            for o in self.outputs
+            if o["msg_type"] == "stream" and o["content"]["name"] == "stderr"
+        )
 
     def data(self, mime: str) -> list[Any]:
         """Every ``mime`` payload of the cell's display and execute_result outputs."""
-        return [o["content"]["data"][mime] for o in self.outputs
-                if o["msg_type"] in ("display_data", "execute_result", "update_display_data")
-                and mime in o["content"].get("data", {})]
+        return [
+            o["content"]["data"][mime]
+            for o in self.outputs
+            if o["msg_type"] in ("display_data", "execute_result", "update_display_data")
+            and mime in o["content"].get("data", {})
+        ]
 
 
 class RealKernel:

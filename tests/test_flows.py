@@ -103,7 +103,11 @@ def test_flow_retries_rerun_the_body():
     assert flaky() == "ok"
     assert len(attempts) == 3
     assert [s.name for s in kernelflow.last_run().history] == [
-        "Pending", "Running", "Retrying", "Retrying", "Completed",
+        "Pending",
+        "Running",
+        "Retrying",
+        "Retrying",
+        "Completed",
     ]
 
 

@@ -55,7 +55,13 @@ def test_var_keyword_arguments_are_expanded_for_mapping():
         return (a, options)
 
     result = run_in_flow(lambda: kw.map([1, 2], color=["r", "g"], size=3).result())
-    assert result == [(1, {"color": "r", "size": 3}, ), (2, {"color": "g", "size": 3})]
+    assert result == [
+        (
+            1,
+            {"color": "r", "size": 3},
+        ),
+        (2, {"color": "g", "size": 3}),
+    ]
 
 
 def test_a_future_is_resolved_to_its_data_before_mapping():

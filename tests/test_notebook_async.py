@@ -134,7 +134,8 @@ four_long_tasks()
     assert time.monotonic() - started < 5
     assert reply.status == "error" and reply.error["ename"] == "KeyboardInterrupt"
     states = kernel.execute(
-        "run = kernelflow.last_run(); (run.state.name, sorted({r.state.name for r in run.task_runs}))"
+        "run = kernelflow.last_run()\n"
+        "(run.state.name, sorted({r.state.name for r in run.task_runs}))"
     ).data("text/plain")
     assert states == ["('Cancelled', ['Cancelled'])"]
     # The next cell runs a flow again, at once.

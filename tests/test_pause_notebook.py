@@ -27,7 +27,9 @@ def paused_in_background():
     def reviewed():
         return pause_flow_run(timeout=20, wait_for_input=Approval)
 
-    thread = threading.Thread(target=lambda: result.setdefault("state", reviewed(return_state=True)))
+    thread = threading.Thread(
+        target=lambda: result.setdefault("state", reviewed(return_state=True))
+    )
     thread.start()
     for _ in range(500):
         if kernelflow.paused_runs():
@@ -37,17 +39,24 @@ def paused_in_background():
 
 
 def form_for(run):
-    return PauseForm(run, Approval,
-                     lambda data: kernelflow.resume_flow_run(run.id, run_input=data),
-                     lambda: kernelflow.cancel_flow_run(run.id))
+    return PauseForm(
+        run,
+        Approval,
+        lambda data: kernelflow.resume_flow_run(run.id, run_input=data),
+        lambda: kernelflow.cancel_flow_run(run.id),
+    )
 
 
 def test_the_form_has_a_widget_per_field_with_defaults_and_help():
     run, thread, _ = paused_in_background()
     form = form_for(run)
     assert list(form.fields) == ["approved", "reviewer", "threshold", "level"]
-    assert form.values() == {"approved": False, "reviewer": "nobody", "threshold": 3,
-                             "level": "low"}
+    assert form.values() == {
+        "approved": False,
+        "reviewer": "nobody",
+        "threshold": 3,
+        "level": "low",
+    }
     assert "Who looked at the numbers" in form.fields["reviewer"].children[1].value
     form.cancel_button.click()
     thread.join(5)

@@ -56,8 +56,18 @@ def test_design_section_1_names_import():
 
 def test_all_lists_exactly_the_public_names():
     public = {name for name in dir(kernelflow) if not name.startswith("_")}
-    modules = {"exceptions", "flows", "futures", "runtime", "states", "task_runners", "tasks",
-               "cache", "cache_policies", "transactions"}
+    modules = {
+        "exceptions",
+        "flows",
+        "futures",
+        "runtime",
+        "states",
+        "task_runners",
+        "tasks",
+        "cache",
+        "cache_policies",
+        "transactions",
+    }
     modules.add("viz")  # the graph drawing package, loaded by visualize()/graph()
     modules.add("notebook")  # the live displays, loaded in a kernel or when shown
     assert set(kernelflow.__all__) - public <= set(kernelflow._LAZY)

@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+
 from tests.kernel import RealKernel
 from tests.processes import gone
 

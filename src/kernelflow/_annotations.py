@@ -1,4 +1,4 @@
-"""Wrappers that change how a task argument is treated: ``unmapped``, ``allow_failure``, ``quote``."""
+"""Wrappers that change how a task argument is treated: unmapped, allow_failure, quote."""
 
 from __future__ import annotations
 

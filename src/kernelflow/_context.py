@@ -49,8 +49,12 @@ class TaskRunContext:
     task_run: TaskRun
 
 
-flow_run_context: ContextVar[FlowRunContext | None] = ContextVar("kernelflow_flow_run", default=None)
-task_run_context: ContextVar[TaskRunContext | None] = ContextVar("kernelflow_task_run", default=None)
+flow_run_context: ContextVar[FlowRunContext | None] = ContextVar(
+    "kernelflow_flow_run", default=None
+)
+task_run_context: ContextVar[TaskRunContext | None] = ContextVar(
+    "kernelflow_task_run", default=None
+)
 current_tags: ContextVar[frozenset[str]] = ContextVar("kernelflow_tags", default=frozenset())
 # Set while Flow.visualize() traces a flow body: task calls record nodes instead of running.
 visualize_tracker: ContextVar[Any] = ContextVar("kernelflow_visualize_tracker", default=None)

@@ -119,8 +119,9 @@ def enable_print_redirection() -> None:
             _print_patched = True
 
 
-def _print(*args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None,
-           flush: bool = False) -> None:
+def _print(
+    *args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
+) -> None:
     logger = print_logger.get()
     if logger is None or file not in (None, sys.stdout):
         _original_print(*args, sep=sep, end=end, file=file, flush=flush)

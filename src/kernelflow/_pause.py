@@ -140,9 +140,7 @@ def _validate(model: Any, run_input: Any) -> Any:
             return run_input
         return model.model_validate(run_input or {})
     except pydantic.ValidationError as error:
-        field_errors = {
-            ".".join(map(str, e["loc"])) or "input": e["msg"] for e in error.errors()
-        }
+        field_errors = {".".join(map(str, e["loc"])) or "input": e["msg"] for e in error.errors()}
         fields = "; ".join(f"{name}: {message}" for name, message in field_errors.items())
         invalid = ParameterTypeError(f"Input for the paused run is not valid: {fields}")
         invalid.field_errors = field_errors  # for forms that show each field's error
@@ -156,8 +154,9 @@ def _wait_for_answer(pause: PausedRun, timeout: float) -> bool:
 
     if _pause_ui.in_notebook():
         if _pause_ui.widget_events_can_be_polled():
-            return _pause_ui.wait_with_form(pause.flow_run, pause.input_model, pause.answered,
-                                            timeout)
+            return _pause_ui.wait_with_form(
+                pause.flow_run, pause.input_model, pause.answered, timeout
+            )
         # The kernel cannot deliver widget clicks to a running cell (see _pause_ui), but
         # it can ask the frontend for a line of input.
         _prompt(pause)
@@ -191,7 +190,7 @@ def _parse_json(text: str) -> Any:
     try:
         return json.loads(text or "{}")
     except json.JSONDecodeError as error:
-        raise ValueError(f"Not JSON ({error}); for example {{\"approved\": true}}") from None
+        raise ValueError(f'Not JSON ({error}); for example {{"approved": true}}') from None
 
 
 def _wait(event: threading.Event, timeout: float) -> bool:

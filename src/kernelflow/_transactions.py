@@ -172,7 +172,8 @@ class Transaction:
                 holder.hook_errors.append((fn, error))
             _hook_logger(task_run).error(
                 "Transaction hook %r raised (the run's state is unchanged); carrying on.",
-                getattr(fn, "__name__", fn), exc_info=error,
+                getattr(fn, "__name__", fn),
+                exc_info=error,
             )
 
     def __repr__(self) -> str:

@@ -45,8 +45,11 @@ class ParameterValidator:
         try:
             hints = typing.get_type_hints(self._fn)
         except Exception:  # an annotation that cannot be resolved: validate what we can
-            hints = {k: v for k, v in getattr(self._fn, "__annotations__", {}).items()
-                     if not isinstance(v, str)}
+            hints = {
+                k: v
+                for k, v in getattr(self._fn, "__annotations__", {}).items()
+                if not isinstance(v, str)
+            }
         fields: dict[str, Any] = {}
         for param in inspect.signature(self._fn).parameters.values():
             if param.name not in hints or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
@@ -55,7 +58,10 @@ class ParameterValidator:
             # Fields get neutral names (aliased to the parameter) so a parameter called
             # e.g. "copy" or "schema" cannot clash with pydantic's own attributes.
             field = self._field_of[param.name] = f"p{len(fields)}"
-            fields[field] = (hints[param.name], pydantic.Field(default, validation_alias=param.name))
+            fields[field] = (
+                hints[param.name],
+                pydantic.Field(default, validation_alias=param.name),
+            )
         if not fields:
             return None
         config = pydantic.ConfigDict(arbitrary_types_allowed=True)

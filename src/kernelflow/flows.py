@@ -56,7 +56,9 @@ class Flow(Generic[P, R]):
             raise check.fail("validate_parameters", validate_parameters, "True or False")
         self.validate_parameters = validate_parameters
         self.retries = check.non_negative_int("retries", retries)
-        self.retry_delay_seconds = check.non_negative_number("retry_delay_seconds", retry_delay_seconds)
+        self.retry_delay_seconds = check.non_negative_number(
+            "retry_delay_seconds", retry_delay_seconds
+        )
         self.timeout_seconds = check.timeout("timeout_seconds", timeout_seconds)
         self.log_prints = check.optional_bool("log_prints", log_prints)
         self.on_completion_hooks = list(check.hooks("on_completion", on_completion))
@@ -112,7 +114,7 @@ class Flow(Generic[P, R]):
         return visualize_flow(self, args, kwargs, expand_maps=expand_maps)
 
     def bind_parameters(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Call arguments as a parameters dict, defaults applied (``TypeError`` if they don't fit)."""
+        """Call arguments as a parameters dict, defaults applied (TypeError if they don't fit)."""
         return self.signature.bind(args, kwargs)
 
     def validate(self, parameters: dict[str, Any]) -> dict[str, Any]:
@@ -124,8 +126,11 @@ class Flow(Generic[P, R]):
         unknown = set(options) - set(self._options)
         if unknown:
             raise TypeError(f"with_options() got unknown option(s): {', '.join(sorted(unknown))}")
-        current = {**self._options, "on_completion": self.on_completion_hooks,
-                   "on_failure": self.on_failure_hooks}
+        current = {
+            **self._options,
+            "on_completion": self.on_completion_hooks,
+            "on_failure": self.on_failure_hooks,
+        }
         return type(self)(self.fn, **{**current, **options})
 
     def __repr__(self) -> str:
@@ -144,7 +149,9 @@ def _check_task_runner(value: Any) -> TaskRunner:
         return value()
     if isinstance(value, TaskRunner):
         return value
-    raise check.fail("task_runner", value, "a TaskRunner such as ThreadPoolTaskRunner(max_workers=4)")
+    raise check.fail(
+        "task_runner", value, "a TaskRunner such as ThreadPoolTaskRunner(max_workers=4)"
+    )
 
 
 @overload

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
     from kernelflow.tasks import Task
 
-__all__ = ["TaskRunner", "ThreadPoolTaskRunner", "ProcessPoolTaskRunner", "DaskTaskRunner"]
+# The process and Dask runners are loaded on first use by the module __getattr__ below.
+__all__ = ["TaskRunner", "ThreadPoolTaskRunner", "ProcessPoolTaskRunner", "DaskTaskRunner"]  # noqa: F822
 
 
 class TaskRunner(abc.ABC):
@@ -66,7 +67,7 @@ class TaskRunner(abc.ABC):
     ) -> TaskFuture:
         """Start one run of ``task`` with ``parameters`` and return its future."""
 
-    def cancel_all(self) -> None:
+    def cancel_all(self) -> None:  # noqa: B027 - optional: runners that cannot cancel keep it
         """Cancel every run not yet finished (runners that can, override this)."""
 
     def _new_run(

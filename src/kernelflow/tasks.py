@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-
 from kernelflow import _options as check
 from kernelflow._context import flow_run_context, visualize_tracker
 from kernelflow._engine.calls import call_task, check_deadline
@@ -31,8 +30,14 @@ R = TypeVar("R")
 
 logger = logging.getLogger("kernelflow.tasks")
 
-__all__ = ["MaterializingTask", "Task", "materialize", "task", "exponential_backoff",
-           "task_input_hash"]
+__all__ = [
+    "MaterializingTask",
+    "Task",
+    "materialize",
+    "task",
+    "exponential_backoff",
+    "task_input_hash",  # noqa: F822 - loaded on first use by the module __getattr__
+]
 
 _NOT_SET: Any = object()
 
@@ -83,12 +88,16 @@ class Task(Generic[P, R]):
         self.retries = check.non_negative_int("retries", retries)
         self.retry_delay_seconds = retry_delay_seconds
         self.retry_delays = check.retry_delays(retry_delay_seconds, self.retries)
-        self.retry_jitter_factor = check.non_negative_number("retry_jitter_factor", retry_jitter_factor)
+        self.retry_jitter_factor = check.non_negative_number(
+            "retry_jitter_factor", retry_jitter_factor
+        )
         self.retry_condition_fn = check.optional_callable("retry_condition_fn", retry_condition_fn)
         self.timeout_seconds = check.timeout("timeout_seconds", timeout_seconds)
         self.log_prints = check.optional_bool("log_prints", log_prints)
         self.task_run_name = check.run_name_template(
-            "task_run_name", task_run_name, self.signature.signature.parameters,
+            "task_run_name",
+            task_run_name,
+            self.signature.signature.parameters,
             open_kwargs=self.signature.var_keyword is not None,
         )
         self.on_completion_hooks = list(check.hooks("on_completion", on_completion))
@@ -120,8 +129,13 @@ class Task(Generic[P, R]):
 
     # --- running --------------------------------------------------------------------
 
-    def __call__(self, *args: P.args, return_state: bool = False, wait_for: Iterable[Any] | None = None,
-                 **kwargs: P.kwargs) -> Any:
+    def __call__(
+        self,
+        *args: P.args,
+        return_state: bool = False,
+        wait_for: Iterable[Any] | None = None,
+        **kwargs: P.kwargs,
+    ) -> Any:
         """Run the task now and return its value (or its State with ``return_state=True``).
 
         Raises the task's own exception if it fails. An async task returns an awaitable
@@ -132,8 +146,13 @@ class Task(Generic[P, R]):
             return tracker.record_task_call(self, "call", args, kwargs, wait_for, return_state)
         return call_task(self, self.signature.bind(args, kwargs), wait_for, return_state)
 
-    def submit(self, *args: Any, return_state: bool = False, wait_for: Iterable[Any] | None = None,
-               **kwargs: Any) -> TaskFuture[R] | State:
+    def submit(
+        self,
+        *args: Any,
+        return_state: bool = False,
+        wait_for: Iterable[Any] | None = None,
+        **kwargs: Any,
+    ) -> TaskFuture[R] | State:
         """Start a run on the flow's task runner (or the background one) and return its future."""
         tracker = visualize_tracker.get()
         if tracker is not None:
@@ -145,8 +164,13 @@ class Task(Generic[P, R]):
             return future.state
         return future
 
-    def map(self, *args: Any, return_state: bool = False, wait_for: Iterable[Any] | None = None,
-            **kwargs: Any) -> TaskFutureList[R] | list[State]:
+    def map(
+        self,
+        *args: Any,
+        return_state: bool = False,
+        wait_for: Iterable[Any] | None = None,
+        **kwargs: Any,
+    ) -> TaskFutureList[R] | list[State]:
         """Submit one run per element of the iterable arguments; return their futures.
 
         Non-iterable arguments, and iterables wrapped in ``unmapped(...)``, go whole to
@@ -162,13 +186,18 @@ class Task(Generic[P, R]):
             return [future.state for future in futures]
         return futures
 
-    def apply_async(self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
-                    wait_for: Iterable[Any] | None = None) -> TaskFuture[R]:
+    def apply_async(
+        self,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        wait_for: Iterable[Any] | None = None,
+    ) -> TaskFuture[R]:
         """Start a run on the session's background runner, inside a flow or not."""
         tracker = visualize_tracker.get()
         if tracker is not None:
-            return tracker.record_task_call(self, "submit", tuple(args), dict(kwargs or {}),
-                                            wait_for)
+            return tracker.record_task_call(
+                self, "submit", tuple(args), dict(kwargs or {}), wait_for
+            )
         from kernelflow._engine.background import background_runner
 
         parameters = self.signature.bind(tuple(args), dict(kwargs or {}))
@@ -187,8 +216,10 @@ class Task(Generic[P, R]):
             raise TypeError(f"with_options() got unknown option(s): {', '.join(sorted(unknown))}")
         current = dict(self._options)
         current.update(
-            on_completion=self.on_completion_hooks, on_failure=self.on_failure_hooks,
-            on_commit=self.on_commit_hooks, on_rollback=self.on_rollback_hooks,
+            on_completion=self.on_completion_hooks,
+            on_failure=self.on_failure_hooks,
+            on_commit=self.on_commit_hooks,
+            on_rollback=self.on_rollback_hooks,
         )
         return type(self)(self.fn, **{**current, **options})
 
@@ -216,8 +247,9 @@ class Task(Generic[P, R]):
             try:
                 return format_run_name(template, parameters)
             except Exception as error:
-                logger.warning("task_run_name of %r failed (%r); using the default name.",
-                               self.name, error)
+                logger.warning(
+                    "task_run_name of %r failed (%r); using the default name.", self.name, error
+                )
         n = flow_run.next_run_number(self.name) if flow_run else next(self._outside_flow_runs)
         return f"{self.name}-{n}"
 
@@ -244,8 +276,13 @@ class MaterializingTask(Task[P, R]):
         **task_options: Any ``@task`` option.
     """
 
-    def __init__(self, fn: Callable[P, R], assets: Iterable[Any],
-                 materialized_by: str | None = None, **task_options: Any) -> None:
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        assets: Iterable[Any],
+        materialized_by: str | None = None,
+        **task_options: Any,
+    ) -> None:
         super().__init__(fn, **task_options)
         self.assets = _assets("assets", assets)
         if not self.assets:
@@ -259,8 +296,9 @@ class MaterializingTask(Task[P, R]):
         return f"MaterializingTask(name={self.name!r}, assets={[a.key for a in self.assets]})"
 
 
-def materialize(*assets: Any, materialized_by: str | None = None, by: str | None = None,
-                **task_options: Any) -> Callable[[Callable[P, R]], MaterializingTask[P, R]]:
+def materialize(
+    *assets: Any, materialized_by: str | None = None, by: str | None = None, **task_options: Any
+) -> Callable[[Callable[P, R]], MaterializingTask[P, R]]:
     """Make a function a task that materializes ``assets`` when a run of it completes:
     ``@materialize("file://data/clean.parquet", materialized_by="pandas", retries=2)``.
 
@@ -268,8 +306,11 @@ def materialize(*assets: Any, materialized_by: str | None = None, by: str | None
     ``materialized_by``; any other option is a ``@task`` option.
     """
     if len(assets) == 1 and callable(assets[0]) and not isinstance(assets[0], str):
-        raise check.fail("materialize", assets[0], "called with asset keys first: "
-                         "@materialize('file://data/out.csv')")
+        raise check.fail(
+            "materialize",
+            assets[0],
+            "called with asset keys first: @materialize('file://data/out.csv')",
+        )
     tool = materialized_by if materialized_by is not None else by
     checked = _assets("assets", assets)  # fail at the decorator line, before the function
     if not checked:
@@ -309,7 +350,9 @@ def _check_cache_policy(value: Any) -> Any:
     from kernelflow.cache_policies import CachePolicy
 
     if not isinstance(value, CachePolicy):
-        raise check.fail("cache_policy", value, "a policy from kernelflow.cache_policies, e.g. INPUTS")
+        raise check.fail(
+            "cache_policy", value, "a policy from kernelflow.cache_policies, e.g. INPUTS"
+        )
     return value
 
 
@@ -341,7 +384,11 @@ def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
 
     Use as ``@task(retries=4, retry_delay_seconds=exponential_backoff(10))``.
     """
-    if isinstance(backoff_factor, bool) or not isinstance(backoff_factor, (int, float)) or backoff_factor < 0:
+    if (
+        isinstance(backoff_factor, bool)
+        or not isinstance(backoff_factor, (int, float))
+        or backoff_factor < 0
+    ):
         raise check.fail("backoff_factor", backoff_factor, "a number >= 0")
 
     def delays(retries: int) -> list[float]:

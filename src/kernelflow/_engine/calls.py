@@ -25,8 +25,15 @@ def call_task(task: Task, parameters: dict[str, Any], wait_for: Any, return_stat
     return state if return_state else state.result()
 
 
-async def _call_async(task: Task, run: Any, parameters: dict, wait_for: Any, upstream: Any,
-                      flow_ctx: FlowRunContext | None, return_state: bool) -> Any:
+async def _call_async(
+    task: Task,
+    run: Any,
+    parameters: dict,
+    wait_for: Any,
+    upstream: Any,
+    flow_ctx: FlowRunContext | None,
+    return_state: bool,
+) -> Any:
     state = await run_task_async(task, run, parameters, wait_for, upstream, flow_ctx)
     return state if return_state else state.result()
 

@@ -162,8 +162,9 @@ def _warn_unobserved_failures(ctx: FlowRunContext) -> None:
     if failed:
         shown = ", ".join(failed[:10]) + (" ..." if len(failed) > 10 else "")
         run_logger(flow_run=ctx.flow_run).warning(
-            "%d task run(s) failed, but the flow never used their futures, so it did not "
-            "fail: %s", len(failed), shown,
+            "%d task run(s) failed, but the flow never used their futures, so it did not fail: %s",
+            len(failed),
+            shown,
         )
 
 
@@ -197,8 +198,12 @@ def _finish(flow: Flow, run: FlowRun, state: State) -> Lifecycle[State]:
     for hook in hooks:
         outcome = yield invoke_hook(hook, flow, run, state)
         if outcome.error is not None:
-            log.error("Hook %r raised; the flow run's state stays %s.",
-                      getattr(hook, "__name__", hook), state.name, exc_info=outcome.error)
+            log.error(
+                "Hook %r raised; the flow run's state stays %s.",
+                getattr(hook, "__name__", hook),
+                state.name,
+                exc_info=outcome.error,
+            )
     return state
 
 
@@ -218,7 +223,9 @@ def _create_flow_run(flow: Flow, args: tuple, kwargs: dict) -> tuple[FlowRun, di
 
 
 def _enter(flow: Flow, run: FlowRun, runner: Any) -> FlowRunContext:
-    return FlowRunContext(flow, run, runner, log_prints=bool(flow.log_prints), is_async=flow.isasync)
+    return FlowRunContext(
+        flow, run, runner, log_prints=bool(flow.log_prints), is_async=flow.isasync
+    )
 
 
 def _body_bindings(ctx: FlowRunContext) -> Bindings:

@@ -103,7 +103,9 @@ def resolve(parameters: dict[str, Any]) -> dict[str, Any]:
     Raises:
         UpstreamTaskError: a future did not complete and is not wrapped in allow_failure.
     """
-    return {name: _resolve_value(value, tolerate_failure=False) for name, value in parameters.items()}
+    return {
+        name: _resolve_value(value, tolerate_failure=False) for name, value in parameters.items()
+    }
 
 
 def check_wait_for(wait_for: Any) -> None:
@@ -141,8 +143,15 @@ class Signature:
     """A function's signature, prepared once per Task/Flow to bind and call quickly."""
 
     __slots__ = (
-        "signature", "positional", "var_positional", "var_keyword", "defaults", "_names",
-        "_known", "_required", "_by_position",
+        "signature",
+        "positional",
+        "var_positional",
+        "var_keyword",
+        "defaults",
+        "_names",
+        "_known",
+        "_required",
+        "_by_position",
     )
 
     def __init__(self, fn: Callable[..., Any]) -> None:
@@ -166,13 +175,16 @@ class Signature:
         bad call). With ``defaults=False`` (as ``map`` needs), unset defaults stay out."""
         names = self._names
         if names is not None and len(args) <= self._by_position and self._known.issuperset(kwargs):
-            bound = dict(zip(names, args))
+            bound = dict(zip(names, args, strict=False))  # fewer args than names
             if bound.keys().isdisjoint(kwargs):
                 bound.update(kwargs)
                 if self._required <= bound.keys():
                     fill = self.defaults if defaults else {}
-                    return {n: bound[n] if n in bound else fill[n] for n in names
-                            if n in bound or n in fill}
+                    return {
+                        n: bound[n] if n in bound else fill[n]
+                        for n in names
+                        if n in bound or n in fill
+                    }
         # Anything else, including every mistake, goes through inspect for its messages.
         bound_args = self.signature.bind(*args, **kwargs)
         if defaults:

@@ -1,9 +1,9 @@
 """The life of a task run, written once for sync and async execution.
 
-    create_task_run      record the run and its upstream edges (at call/submit time)
-    task_lifecycle       wait for upstreams -> resolve inputs -> cache lookup -> attempt
-                         (retry, timeout) -> cache store -> final state -> hooks
-    run_task_sync/async  drive the lifecycle in this thread / on this event loop
+create_task_run      record the run and its upstream edges (at call/submit time)
+task_lifecycle       wait for upstreams -> resolve inputs -> cache lookup -> attempt
+                     (retry, timeout) -> cache store -> final state -> hooks
+run_task_sync/async  drive the lifecycle in this thread / on this event loop
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ logger = logging.getLogger("kernelflow.task_runs")
 # Set by TaskRunner.map around each submit: (map group, index) of the run being created.
 # Runners keep Prefect's submit(task, parameters, wait_for, dependencies) signature, so
 # the map position travels beside it rather than through it.
-map_position: ContextVar[tuple[int, int] | None] = ContextVar("kernelflow_map_position", default=None)
+map_position: ContextVar[tuple[int, int] | None] = ContextVar(
+    "kernelflow_map_position", default=None
+)
 
 
 @contextlib.contextmanager
@@ -101,7 +103,11 @@ def create_task_run(
 
 
 def run_task_sync(
-    task: Task, run: TaskRun, parameters: dict, wait_for: Any, upstream: Upstream,
+    task: Task,
+    run: TaskRun,
+    parameters: dict,
+    wait_for: Any,
+    upstream: Upstream,
     flow_ctx: FlowRunContext | None,
 ) -> State:
     """Carry out a task run in this thread; returns its final state."""
@@ -115,7 +121,11 @@ def run_task_sync(
 
 
 async def run_task_async(
-    task: Task, run: TaskRun, parameters: dict, wait_for: Any, upstream: Upstream,
+    task: Task,
+    run: TaskRun,
+    parameters: dict,
+    wait_for: Any,
+    upstream: Upstream,
     flow_ctx: FlowRunContext | None,
 ) -> State:
     """Carry out a task run on the running event loop; returns its final state."""
@@ -129,7 +139,11 @@ async def run_task_async(
 
 
 def task_lifecycle(
-    task: Task, run: TaskRun, parameters: dict, wait_for: Any, upstream: Upstream,
+    task: Task,
+    run: TaskRun,
+    parameters: dict,
+    wait_for: Any,
+    upstream: Upstream,
     flow_ctx: FlowRunContext | None,
 ) -> Lifecycle[State]:
     deadline = flow_ctx.deadline if flow_ctx else None
@@ -213,7 +227,9 @@ def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
         if outcome.error is not None:
             run_logger(task_run=run).error(
                 "Hook %r raised; the run's state stays %s.",
-                getattr(hook, "__name__", hook), state.name, exc_info=outcome.error,
+                getattr(hook, "__name__", hook),
+                state.name,
+                exc_info=outcome.error,
             )
     return state
 
@@ -266,8 +282,10 @@ def _run_bindings(task: Task, run: TaskRun, flow_ctx: FlowRunContext | None) -> 
         log_prints = flow_ctx.log_prints if flow_ctx else False
     if log_prints:
         enable_print_redirection()
-        bindings = ((task_run_context, TaskRunContext(task, run)),
-                    (print_logger, run_logger(task_run=run)))
+        bindings = (
+            (task_run_context, TaskRunContext(task, run)),
+            (print_logger, run_logger(task_run=run)),
+        )
     elif print_logger.get() is not None:  # a task with log_prints=False in such a flow
         bindings = ((task_run_context, TaskRunContext(task, run)), (print_logger, None))
     else:

@@ -219,9 +219,7 @@ def _pack_reply(
         except Exception:
             data = b""  # the parent falls back to the traceback text
         body = ("error", data, text)
-    return pickle.dumps(
-        (*body, worker, printed, records, values), protocol=pickle.HIGHEST_PROTOCOL
-    )
+    return pickle.dumps((*body, worker, printed, records, values), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def worker_name() -> str:

@@ -54,23 +54,32 @@ def widget_events_can_be_polled() -> bool:
 class PauseForm:
     """The widgets of one pause: a field per model field, Resume, Cancel, and messages."""
 
-    def __init__(self, flow_run: FlowRun, model: Any, resume: Callable[[Any], None],
-                 cancel: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        flow_run: FlowRun,
+        model: Any,
+        resume: Callable[[Any], None],
+        cancel: Callable[[], None],
+    ) -> None:
         import ipywidgets as widgets
 
         self._model = model
         self._resume, self._cancel = resume, cancel
         self.fields = _field_widgets(model) if model is not None else {}
         self.errors = {name: widgets.HTML() for name in self.fields}
-        self.resume_button = widgets.Button(description="Resume", button_style="success",
-                                            icon="play")
-        self.cancel_button = widgets.Button(description="Cancel", button_style="danger",
-                                            icon="stop")
+        self.resume_button = widgets.Button(
+            description="Resume", button_style="success", icon="play"
+        )
+        self.cancel_button = widgets.Button(
+            description="Cancel", button_style="danger", icon="stop"
+        )
         self.message = widgets.HTML()
         self.resume_button.on_click(lambda _: self.submit())
         self.cancel_button.on_click(lambda _: self.stop())
-        title = widgets.HTML(f"<b>⏸ Flow run <code>{flow_run.name}</code> is paused.</b> "
-                             f"{_escape(flow_run.state.message or '')}")
+        title = widgets.HTML(
+            f"<b>⏸ Flow run <code>{flow_run.name}</code> is paused.</b> "
+            f"{_escape(flow_run.state.message or '')}"
+        )
         rows = [widgets.VBox([self.fields[name], self.errors[name]]) for name in self.fields]
         buttons = widgets.HBox([self.resume_button, self.cancel_button])
         self.view = widgets.VBox([title, *rows, buttons, self.message])
@@ -171,8 +180,12 @@ def wait_with_form(flow_run: FlowRun, model: Any, answered: Any, timeout: float)
 
     from kernelflow._pause import cancel_flow_run, resume_flow_run
 
-    form = PauseForm(flow_run, model, lambda data: resume_flow_run(flow_run.id, run_input=data),
-                     lambda: cancel_flow_run(flow_run.id))
+    form = PauseForm(
+        flow_run,
+        model,
+        lambda data: resume_flow_run(flow_run.id, run_input=data),
+        lambda: cancel_flow_run(flow_run.id),
+    )
     display(form.view)
     deadline = time.monotonic() + timeout
     with ui_events() as poll:

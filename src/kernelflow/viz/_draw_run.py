@@ -96,8 +96,14 @@ def draw_run(flow_run: FlowRun, expand_maps: bool = False) -> FlowGraph:
 
 def _add_pause_marker(graph: Any, flow_run: FlowRun, node_of: dict) -> None:
     """Where a paused flow stopped: a marker after the last task run it started."""
-    graph.node("paused", label=f"⏸ paused here\n{flow_run.state.message or ''}",
-               shape="octagon", style="filled", fillcolor="#fde68a", color="#d97706")
+    graph.node(
+        "paused",
+        label=f"⏸ paused here\n{flow_run.state.message or ''}",
+        shape="octagon",
+        style="filled",
+        fillcolor="#fde68a",
+        color="#d97706",
+    )
     started = [run for run in flow_run.task_runs if run.id in node_of]
     if started:
         graph.edge(node_of[started[-1].id], "paused", style="dotted", arrowhead="none")
