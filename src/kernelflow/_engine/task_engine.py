@@ -146,6 +146,7 @@ def task_lifecycle(
     upstream: Upstream,
     flow_ctx: FlowRunContext | None,
 ) -> Lifecycle[State]:
+    """One run, from Pending to its final state (see the module docstring for the steps)."""
     deadline = flow_ctx.deadline if flow_ctx else None
     if upstream.futures:
         all_done = yield WaitFor(upstream.futures, deadline)
