@@ -19,10 +19,29 @@ Observer = Callable[[Any, "State | None", "State"], None]
 """Called as ``observer(run, old_state, new_state)``; ``run`` is a TaskRun or FlowRun."""
 
 _logger = logging.getLogger("kernelflow.events")
-_lock = threading.Lock()
-# Tuples, replaced whole on (un)subscribe, so runs can read them without a lock.
-_observers: tuple[Observer, ...] = ()
-_flow_run_observers: tuple[Observer, ...] = ()
+
+
+class _Registry:
+    """Observers held in a tuple, replaced whole on (un)subscribe, so that runs read it
+    without taking a lock."""
+
+    def __init__(self) -> None:
+        self.observers: tuple[Observer, ...] = ()
+        self._lock = threading.Lock()
+
+    def subscribe(self, observer: Observer) -> Callable[[], None]:
+        with self._lock:
+            self.observers = (*self.observers, observer)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self.observers = tuple(o for o in self.observers if o is not observer)
+
+        return unsubscribe
+
+
+_every_run = _Registry()
+_new_flow_runs = _Registry()
 
 
 def subscribe(observer: Observer) -> Callable[[], None]:
@@ -31,7 +50,7 @@ def subscribe(observer: Observer) -> Callable[[], None]:
     Returns:
         A function that unsubscribes the observer.
     """
-    return _subscribe("_observers", observer)
+    return _every_run.subscribe(observer)
 
 
 def subscribe_flow_runs(observer: Observer) -> Callable[[], None]:
@@ -44,30 +63,22 @@ def subscribe_flow_runs(observer: Observer) -> Callable[[], None]:
     Returns:
         A function that unsubscribes the observer (from flow runs created afterwards).
     """
-    return _subscribe("_flow_run_observers", observer)
-
-
-def _subscribe(registry: str, observer: Observer) -> Callable[[], None]:
-    def update(change: Callable[[tuple[Observer, ...]], tuple[Observer, ...]]) -> None:
-        with _lock:
-            globals()[registry] = change(globals()[registry])
-
-    update(lambda observers: (*observers, observer))
-    return lambda: update(lambda observers: tuple(o for o in observers if o is not observer))
+    return _new_flow_runs.subscribe(observer)
 
 
 def has_observers() -> bool:
-    return bool(_observers)
+    return bool(_every_run.observers)
 
 
 def flow_run_observers() -> tuple[Observer, ...]:
     """The observers a new flow run starts with as its own."""
-    return _flow_run_observers
+    return _new_flow_runs.observers
 
 
 def notify(run: Any, old: State | None, new: State, observers: tuple[Observer, ...] = ()) -> None:
     """Tell the global observers, then the run's own ones, that ``run`` moved to ``new``."""
-    for observer in (*_observers, *observers) if observers else _observers:
+    everyone = _every_run.observers
+    for observer in (*everyone, *observers) if observers else everyone:
         try:
             observer(run, old, new)
         except Exception:
