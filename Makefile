@@ -51,7 +51,7 @@ graphviz:
 
 test: $(STAMP) graphviz
 	$(BIN)/python -m pytest -q tests
-	@if ls notebooks/*.ipynb >/dev/null 2>&1; then $(BIN)/python -m pytest -q --nbmake notebooks; fi
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then $(BIN)/python -m pytest -q --nbmake --nbmake-timeout=120 notebooks; fi
 
 # Debian's chromium (never a browser download) + Playwright's Python package + JupyterLab.
 test-browser: $(STAMP) graphviz

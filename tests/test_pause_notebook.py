@@ -130,8 +130,10 @@ def test_a_frontend_without_input_waits_for_resume_from_another_thread(tmp_path)
     # nbclient / nbmake / papermill run cells without stdin: the pause must wait for
     # resume_flow_run (here from a timer thread), not fail on input().
     code = CELL.replace("reviewed()\n", "") + (
-        "import threading\n"
+        "import threading, time\n"
         "def answer():\n"
+        "    while not kernelflow.paused_runs():\n"
+        "        time.sleep(0.05)\n"
         "    kernelflow.resume_flow_run(kernelflow.paused_runs()[0], {'approved': True})\n"
         "threading.Timer(0.5, answer).start()\n"
         "reviewed()\n"
