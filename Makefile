@@ -34,7 +34,7 @@ graphviz-if-root:
 # JupyterLab on the tutorials (from the repository root, so demo-output/ is there too).
 lab: $(STAMP)
 	@$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[lab]"
-	$(BIN)/jupyter lab notebooks/01_quickstart.ipynb
+	$(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/01_quickstart.ipynb
 
 figures: $(STAMP) graphviz
 	$(BIN)/python docs/make_figures.py
