@@ -14,6 +14,7 @@ import os
 import pathlib
 import sys
 import tempfile
+import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -31,6 +32,7 @@ def main() -> int:
     # --- the README's example -------------------------------------------------------
     @task(retries=2, retry_delay_seconds=1)
     def fetch(n: int) -> int:
+        time.sleep(0.1)  # pretend to call a slow service
         return n * n
 
     @task
