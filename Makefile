@@ -1,6 +1,8 @@
 # kernelflow: everything a fresh machine with Python >= 3.10 needs, behind two commands.
-#   make demo   run the tutorial flow end to end
+#   make demo   run the quickstart notebook headless; executed notebook + graphs in demo-output/
 #   make test   install what the tests need and run the whole suite (notebooks included)
+#   make lab    JupyterLab on the tutorial notebooks
+#   make figures  redraw the README's figures in docs/
 #   make test-browser   the live displays in JupyterLab, driven in Debian's chromium
 
 PYTHON ?= python3
@@ -8,7 +10,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-browser test-fast bench lint format install clean graphviz
+.PHONY: demo lab figures test test-browser test-fast bench lint format install clean graphviz graphviz-if-root
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "kernelflow needs Python >= 3.10, found " + sys.version.split()[0]'
@@ -19,8 +21,23 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/python examples/quickstart.py
+# The demo draws its graphs with Graphviz's `dot` where it can: installed here when we may
+# (root, or sudo without a password); otherwise it writes their DOT source and says how.
+demo: $(STAMP) graphviz-if-root
+	$(BIN)/python examples/demo.py
+
+graphviz-if-root:
+	@command -v dot >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; } && \
+		$(MAKE) --no-print-directory graphviz || \
+		echo "Graphviz (dot) is not installed: the demo will write DOT source instead of SVG."
+
+# JupyterLab on the tutorials (from the repository root, so demo-output/ is there too).
+lab: $(STAMP)
+	@$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[lab]"
+	$(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/01_quickstart.ipynb
+
+figures: $(STAMP) graphviz
+	$(BIN)/python docs/make_figures.py
 
 # The graph tests render with Graphviz's real `dot` program, a system package: install
 # it (as root, with apt-get) where it is missing; nothing happens where it is there.
@@ -34,7 +51,7 @@ graphviz:
 
 test: $(STAMP) graphviz
 	$(BIN)/python -m pytest -q tests
-	@if ls notebooks/*.ipynb >/dev/null 2>&1; then $(BIN)/python -m pytest -q --nbmake notebooks; fi
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then $(BIN)/python -m pytest -q --nbmake --nbmake-timeout=120 notebooks; fi
 
 # Debian's chromium (never a browser download) + Playwright's Python package + JupyterLab.
 test-browser: $(STAMP) graphviz
@@ -56,11 +73,11 @@ bench: $(STAMP)
 	@status=0; for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || status=1; done; exit $$status
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples docs
+	$(BIN)/ruff format --check src tests benchmarks examples docs
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks examples
+	$(BIN)/ruff format src tests benchmarks examples docs
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache demo-output

@@ -132,3 +132,23 @@ def test_cancel_typed_in_the_cell_ends_the_run_cancelled(tmp_path):
         assert reply.status == "error" and reply.error["ename"] == "CancelledRun"
         state = kernel.execute("kernelflow.last_run().state.name").data("text/plain")
         assert state == ["'Cancelled'"]
+
+
+@pytest.mark.kernel
+def test_a_frontend_without_input_waits_for_resume_from_another_thread(tmp_path):
+    # nbclient / nbmake / papermill run cells without stdin: the pause must wait for
+    # resume_flow_run (here from a timer thread), not fail on input().
+    code = CELL.replace("reviewed()\n", "") + (
+        "import threading, time\n"
+        "def answer():\n"
+        "    while not kernelflow.paused_runs():\n"
+        "        time.sleep(0.05)\n"
+        "    kernelflow.resume_flow_run(kernelflow.paused_runs()[0], {'approved': True})\n"
+        "threading.Timer(0.5, answer).start()\n"
+        "reviewed()\n"
+    )
+    with RealKernel(env={"KERNELFLOW_HOME": str(tmp_path)}) as kernel:
+        reply = kernel.wait_reply(kernel.execute_async(code, allow_stdin=False), timeout=60)
+        assert reply.ok, reply.error
+        assert "takes no input" in reply.stdout
+        assert reply.data("text/plain") == ["(Approval(approved=True, threshold=3), 6)"]

@@ -158,8 +158,12 @@ def _wait_for_answer(pause: PausedRun, timeout: float) -> bool:
                 pause.flow_run, pause.input_model, pause.answered, timeout
             )
         # The kernel cannot deliver widget clicks to a running cell (see _pause_ui), but
-        # it can ask the frontend for a line of input.
-        _prompt(pause)
+        # it can ask the frontend for a line of input, unless the frontend takes none
+        # (a headless run: nbclient, nbmake, papermill). Then the pause waits for
+        # resume_flow_run from another thread, as in a script.
+        if not _prompt_in_cell(pause):
+            print(f"Flow run {pause.flow_run.name!r} is paused and this frontend takes no "
+                  "input: resume it with kernelflow.resume_flow_run(run_id).")
     elif sys.stdin is not None and sys.stdin.isatty():
         threading.Thread(target=_prompt, args=(pause,), daemon=True).start()
     return _wait(pause.answered, timeout)
@@ -184,6 +188,17 @@ def _prompt(pause: PausedRun) -> None:
                 resume_flow_run(pause.flow_run, _parse_json(reply) if model else None)
         except (ParameterTypeError, ValueError) as error:
             print(error)  # ask again
+
+
+def _prompt_in_cell(pause: PausedRun) -> bool:
+    """``_prompt`` in a kernel cell; False when the frontend cannot answer ``input()``."""
+    from IPython.core.error import StdinNotImplementedError
+
+    try:
+        _prompt(pause)
+    except StdinNotImplementedError:
+        return False
+    return True
 
 
 def _parse_json(text: str) -> Any:
