@@ -162,8 +162,10 @@ def _wait_for_answer(pause: PausedRun, timeout: float) -> bool:
         # (a headless run: nbclient, nbmake, papermill). Then the pause waits for
         # resume_flow_run from another thread, as in a script.
         if not _prompt_in_cell(pause):
-            print(f"Flow run {pause.flow_run.name!r} is paused and this frontend takes no "
-                  "input: resume it with kernelflow.resume_flow_run(run_id).")
+            print(
+                f"Flow run {pause.flow_run.name!r} is paused and this frontend takes no "
+                "input: resume it with kernelflow.resume_flow_run(run_id)."
+            )
     elif sys.stdin is not None and sys.stdin.isatty():
         threading.Thread(target=_prompt, args=(pause,), daemon=True).start()
     return _wait(pause.answered, timeout)
