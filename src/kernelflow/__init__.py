@@ -8,10 +8,11 @@ ipywidgets, Dask) load only when first used, so ``import kernelflow`` stays fast
 from kernelflow._annotations import allow_failure, quote, unmapped
 from kernelflow._context import tags
 from kernelflow._logging import get_run_logger
+from kernelflow._materializing import materialize
 from kernelflow._runs import FlowRun, TaskRun, last_run, runs
 from kernelflow.flows import Flow, flow
 from kernelflow.states import State, StateType
-from kernelflow.tasks import Task, materialize, task
+from kernelflow.tasks import Task, task
 
 __version__ = "0.1.0"
 

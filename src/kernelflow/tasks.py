@@ -30,13 +30,14 @@ R = TypeVar("R")
 
 logger = logging.getLogger("kernelflow.tasks")
 
-__all__ = [
-    "MaterializingTask",
+# Names after "exponential_backoff" load on first use through the module __getattr__.
+__all__ = [  # noqa: F822
     "Task",
-    "materialize",
     "task",
     "exponential_backoff",
-    "task_input_hash",  # noqa: F822 - loaded on first use by the module __getattr__
+    "MaterializingTask",
+    "materialize",
+    "task_input_hash",
 ]
 
 _NOT_SET: Any = object()
@@ -266,66 +267,6 @@ def format_run_name(template: str | Callable[..., str], parameters: dict[str, An
     return str(template())
 
 
-class MaterializingTask(Task[P, R]):
-    """A task whose completed runs materialize ``assets`` (made by ``@materialize``).
-
-    Args:
-        fn: The function.
-        assets: What it writes: asset keys (URIs) or ``Asset`` objects.
-        materialized_by: The tool that writes them, e.g. "dbt" or "spark" (for records).
-        **task_options: Any ``@task`` option.
-    """
-
-    def __init__(
-        self,
-        fn: Callable[P, R],
-        assets: Iterable[Any],
-        materialized_by: str | None = None,
-        **task_options: Any,
-    ) -> None:
-        super().__init__(fn, **task_options)
-        self.assets = _assets("assets", assets)
-        if not self.assets:
-            raise _no_assets()
-        self.materialized_by = check.optional_str("materialized_by", materialized_by)
-        self.has_assets = True
-        # Kept with the task's options, so with_options() rebuilds a MaterializingTask.
-        self._options.update(assets=self.assets, materialized_by=materialized_by)
-
-    def __repr__(self) -> str:
-        return f"MaterializingTask(name={self.name!r}, assets={[a.key for a in self.assets]})"
-
-
-def materialize(
-    *assets: Any, materialized_by: str | None = None, by: str | None = None, **task_options: Any
-) -> Callable[[Callable[P, R]], MaterializingTask[P, R]]:
-    """Make a function a task that materializes ``assets`` when a run of it completes:
-    ``@materialize("file://data/clean.parquet", materialized_by="pandas", retries=2)``.
-
-    Asset keys are URIs (or ``Asset`` objects), checked now; ``by`` is Prefect's name for
-    ``materialized_by``; any other option is a ``@task`` option.
-    """
-    if len(assets) == 1 and callable(assets[0]) and not isinstance(assets[0], str):
-        raise check.fail(
-            "materialize",
-            assets[0],
-            "called with asset keys first: @materialize('file://data/out.csv')",
-        )
-    tool = materialized_by if materialized_by is not None else by
-    checked = _assets("assets", assets)  # fail at the decorator line, before the function
-    if not checked:
-        raise _no_assets()
-
-    def decorate(fn: Callable[P, R]) -> MaterializingTask[P, R]:
-        return MaterializingTask(fn, checked, materialized_by=tool, **task_options)
-
-    return decorate
-
-
-def _no_assets() -> Exception:
-    return check.fail("assets", [], "at least one asset key (a URI), e.g. 'file://data/out.csv'")
-
-
 def _assets(option: str, values: Any) -> list[Any]:
     if not values:
         return []
@@ -398,6 +339,10 @@ def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
 
 
 def __getattr__(name: str) -> Any:
+    if name in ("MaterializingTask", "materialize"):  # tasks that name assets: own module
+        from kernelflow import _materializing
+
+        return getattr(_materializing, name)
     if name == "task_input_hash":  # lives with the cache machinery; loaded on demand
         from kernelflow._results.keys import task_input_hash
 
