@@ -189,3 +189,21 @@ def test_async_task_called_outside_a_flow_is_awaitable():
         return x * 3
 
     assert asyncio.run(coro(2)) == 6
+
+
+def test_task_run_name_templates_see_the_values_of_futures():
+    @task
+    def reading(city):
+        return {"city": city, "temp": 20}
+
+    @task(task_run_name="report-{reading[city]}")
+    def report(reading):
+        return task_run.name
+
+    @flow
+    def weather():
+        return report.map(reading.map(["Oslo", "Lima"])).result()
+
+    assert weather() == ["report-Oslo", "report-Lima"]
+    names = [r.name for r in kernelflow.last_run().task_runs]
+    assert names[-2:] == ["report-Oslo", "report-Lima"]

@@ -241,18 +241,30 @@ class Task(Generic[P, R]):
         self.on_rollback_hooks.append(check.optional_callable("on_rollback", fn))
         return fn
 
-    def make_run_name(self, parameters: dict[str, Any], flow_run: FlowRun | None) -> str:
-        """The run's name: from ``task_run_name``, else ``<task name>-<n>``."""
-        template = self.task_run_name
-        if template is not None:
-            try:
-                return format_run_name(template, parameters)
-            except Exception as error:
-                logger.warning(
-                    "task_run_name of %r failed (%r); using the default name.", self.name, error
-                )
+    def make_run_name(
+        self, parameters: dict[str, Any], flow_run: FlowRun | None, template_ready: bool = True
+    ) -> str:
+        """The run's name: from ``task_run_name``, else ``<task name>-<n>``.
+
+        ``template_ready=False`` while the parameters still hold futures: the engine names
+        the run again from the template once they are resolved.
+        """
+        if self.task_run_name is not None and template_ready:
+            name = self.templated_run_name(parameters)
+            if name is not None:
+                return name
         n = flow_run.next_run_number(self.name) if flow_run else next(self._outside_flow_runs)
         return f"{self.name}-{n}"
+
+    def templated_run_name(self, parameters: dict[str, Any]) -> str | None:
+        """``task_run_name`` filled in from ``parameters``; None (and a warning) if it fails."""
+        try:
+            return format_run_name(self.task_run_name, parameters)
+        except Exception as error:
+            logger.warning(
+                "task_run_name of %r failed (%r); using the default name.", self.name, error
+            )
+            return None
 
     def __repr__(self) -> str:
         return f"Task(name={self.name!r})"

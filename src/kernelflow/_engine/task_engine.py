@@ -88,7 +88,7 @@ def create_task_run(
     group, index = position if position else (None, None)
     run = TaskRun(
         task,
-        task.make_run_name(parameters, flow_run),
+        task.make_run_name(parameters, flow_run, template_ready=not upstream.needs_resolving),
         parameters,
         flow_run,
         task.tags | context_tags if (context_tags := current_tags.get()) else task.tags,
@@ -159,6 +159,8 @@ def task_lifecycle(
         except UpstreamTaskError as error:
             return (yield from finish(task, run, Failed(error)))
         run.parameters = parameters
+        if task.task_run_name is not None:  # named now that futures became values
+            run.name = task.templated_run_name(parameters) or run.name
     if flow_ctx is not None and not flow_ctx.gate.is_set():
         yield WaitUntilOpen(flow_ctx.gate)  # the flow run is paused: start nothing new
     lookup = None
