@@ -57,12 +57,14 @@ class Work:
     than block: that is what keeps nested submission on a bounded pool from deadlocking.
     """
 
-    __slots__ = ("_claimed", "_call", "_args", "_future", "_registry")
+    __slots__ = ("_unclaimed", "_call", "_args", "_future", "_registry")
 
     def __init__(
         self, future: TaskFuture, registry: dict[Any, Work], call: Callable[..., Any], *args: Any
     ) -> None:
-        self._claimed = False
+        # One token: whoever pops it runs (or cancels) the work. list.pop() is atomic,
+        # so claiming needs no lock, which every worker would otherwise contend for.
+        self._unclaimed = [True]
         self._call = call
         self._args = args
         self._future = future
@@ -70,11 +72,10 @@ class Work:
 
     def claim(self) -> bool:
         """True for exactly one caller: the one that gets to run (or cancel) this work."""
-        with stripe_lock(self._future.task_run._id_bits):
-            if self._claimed:
-                return False
-            self._claimed = True
-            return True
+        try:
+            return self._unclaimed.pop()
+        except IndexError:
+            return False
 
     def cancel(self) -> str:
         """Keep the run from starting if it has not; say what cancelling it meant."""
@@ -104,10 +105,6 @@ class Work:
             self._future._resolve()
             self._future._work = None  # done: nothing left to claim or cancel
             self._args = ()
-
-    @property
-    def started(self) -> bool:
-        return self._claimed
 
 
 class LoopWork:
@@ -316,20 +313,20 @@ def wait(futures: Iterable[TaskFuture[Any]], timeout: float | None = None) -> Do
         future._help()
         if not future._final:
             future._refuse_to_block_own_loop()
-    done = {future for future in futures if future._final}
-    pending = {future._done: future for future in futures if future not in done}
-    if not pending:
-        return DoneAndNotDoneFutures(done, set())
-    deadline_wait = _bounded_by_flow_deadline(timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        finished, unfinished = cf.wait(pending, timeout=deadline_wait.timeout)
+        # One future at a time, in order: runs finish roughly in the order they were
+        # submitted, so most are final by the time their turn comes and need no waiter
+        # (a waiter per unfinished future up front costs more than a trivial run).
+        for future in futures:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not future._final and not future.wait(remaining):
+                break  # out of time (a flow's deadline raises TimeoutError instead)
     except KeyboardInterrupt:
-        _cancel_after_interrupt(pending.values())
+        _cancel_after_interrupt(futures)
         raise
-    if unfinished:
-        deadline_wait.raise_if_flow_timed_out()
-    done.update(pending[f] for f in finished)
-    return DoneAndNotDoneFutures(done, {pending[f] for f in unfinished})
+    done = {future for future in futures if future._final}
+    return DoneAndNotDoneFutures(done, {future for future in futures if future not in done})
 
 
 def as_completed(
