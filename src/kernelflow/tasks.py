@@ -40,8 +40,6 @@ __all__ = [  # noqa: F822
     "task_input_hash",
 ]
 
-_NOT_SET: Any = object()
-
 
 class Task(Generic[P, R]):
     """A function whose runs kernelflow tracks. Made by ``@task``; see its options there."""

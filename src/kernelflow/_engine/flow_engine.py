@@ -14,7 +14,6 @@ bounds every wait, since a thread cannot be stopped from outside.
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -48,8 +47,6 @@ from kernelflow.states import (
 
 if TYPE_CHECKING:
     from kernelflow.flows import Flow
-
-logger = logging.getLogger("kernelflow.flow_runs")
 
 
 def run_flow_sync(flow: Flow, args: tuple, kwargs: dict) -> State:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import random
 import threading
 import time
@@ -49,7 +48,6 @@ from kernelflow.states import (
 if TYPE_CHECKING:
     from kernelflow.tasks import Task
 
-logger = logging.getLogger("kernelflow.task_runs")
 
 # Set by TaskRunner.map around each submit: (map group, index) of the run being created.
 # Runners keep Prefect's submit(task, parameters, wait_for, dependencies) signature, so
