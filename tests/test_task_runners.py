@@ -24,6 +24,7 @@ from kernelflow.task_runners import (
     TaskRunner,
     ThreadPoolTaskRunner,
 )
+from tests.cache_support import Notebook
 
 DASK_KWARGS = {
     "n_workers": 1,
@@ -181,6 +182,39 @@ def test_task_exception_is_reraised_as_itself(make_runner):
     if not isinstance(make_runner(), ThreadPoolTaskRunner):
         # From another process: the remote traceback text rides along as the cause.
         assert "raise ValueError(message)" in str(caught.value.__cause__)
+
+
+def test_a_failure_in_a_cell_defined_task_shows_the_cells_source_lines(make_runner):
+    # Cell source lives only in this process's linecache: a worker cannot read it, and
+    # cloudpickle >= 3.1.3 renames by-value code to "<dynamic-code>" on the way out.
+    cell = Notebook()
+    cell.run(
+        """
+        from kernelflow import task
+
+        def check(row):
+            if not row.isdigit():
+                raise ValueError(f"not a number: {row!r}")
+
+        @task
+        def parse(row):
+            check(row.strip())
+            return int(row)
+        """
+    )
+
+    @flow(task_runner=make_runner())
+    def load():
+        return cell["parse"].submit(" x1 ").result()
+
+    with pytest.raises(ValueError, match="not a number") as caught:
+        load()
+    if not isinstance(make_runner(), ThreadPoolTaskRunner):
+        text = str(caught.value.__cause__)
+        cell_file = f"<kernelflow-test-cell-{id(cell)}-1>"
+        assert f'File "{cell_file}", line 10, in parse\n    check(row.strip())' in text
+        assert f'File "{cell_file}", line 6, in check\n    raise ValueError(' in text
+        assert "<dynamic-code>" not in text
 
 
 def test_run_record_shows_the_states_times_and_worker(make_runner):

@@ -33,6 +33,7 @@ from kernelflow._context import TaskRunContext, current_tags, task_run_context
 from kernelflow._engine import effects
 from kernelflow._engine.effects import Invoke, Outcome
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
+from kernelflow._runners.tracebacks import format_remote_traceback, pack_traceback
 from kernelflow._transactions import Transaction
 from kernelflow._transactions import _current as current_transaction_var
 from kernelflow.exceptions import SerializationError
@@ -116,13 +117,14 @@ def unpack_reply(task: Task, run: TaskRun, reply: bytes) -> Outcome:
         SerializationError: the result could not be pickled in the worker, or not
             unpickled here.
     """
-    kind, data, text, worker, printed, records, txn_values = pickle.loads(reply)
+    kind, data, text, tb_blob, worker, printed, records, txn_values = pickle.loads(reply)
     run.worker = worker
     _replay(printed, records)
     if txn_values and run.transaction is not None:  # what the body set, for the hooks
         for name, value in pickle.loads(txn_values).items():
             run.transaction.set(name, value)
     if kind == "error":
+        text = format_remote_traceback(tb_blob, task.fn) or text
         try:
             error = pickle.loads(data)
         except Exception:
@@ -201,24 +203,27 @@ def _pack_reply(
     if outcome.error is None:
         what = f"a {type(outcome.value).__qualname__}"
         try:
-            body = ("ok", cloudpickle.dumps(outcome.value, protocol=pickle.HIGHEST_PROTOCOL), "")
+            value = cloudpickle.dumps(outcome.value, protocol=pickle.HIGHEST_PROTOCOL)
+            body = ("ok", value, "", b"")
             if txn_values:
                 what = "a value it set with txn.set()"
                 values = cloudpickle.dumps(txn_values, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as error:
             why = f"{what} cannot be pickled ({type(error).__name__}: {error})"
-            body = ("unpicklable", why, "")
+            body = ("unpicklable", why, "", b"")
     else:
         error = outcome.error
         tb = error.__traceback__
         while tb is not None and tb.tb_frame.f_code.co_filename == _EFFECTS_FILE:
             tb = tb.tb_next  # start the text at the task's own frame
+        # The text is the fallback for a traceback that cannot travel as data; the
+        # notebook formats the data itself, with cell sources this process lacks.
         text = "".join(traceback.format_exception(type(error), error, tb))
         try:
             data = cloudpickle.dumps(error, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
             data = b""  # the parent falls back to the traceback text
-        body = ("error", data, text)
+        body = ("error", data, text, pack_traceback(error, tb))
     return pickle.dumps((*body, worker, printed, records, values), protocol=pickle.HIGHEST_PROTOCOL)
 
 
