@@ -14,10 +14,13 @@ only a call that keeps killing workers (``KilledWorker``) ends its run Crashed.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError
 from typing import Any
+from urllib.parse import urlsplit
 
 from kernelflow._runners.pool import Job
 from kernelflow._runners.remote import (
@@ -29,6 +32,11 @@ from kernelflow._runners.remote import (
 )
 from kernelflow._runners.wire import run_packed
 from kernelflow.exceptions import CrashedRun
+
+_WORKER_SETUP = "kernelflow._runners.dask_worker"
+_LOOPBACK = "127.0.0.1"
+_WORKER_WAIT = 10.0  # seconds a scheduler of the user's may take to get its first worker
+_logger = logging.getLogger("kernelflow.task_runner")
 
 
 def _distributed() -> Any:
@@ -110,9 +118,16 @@ class DaskTaskRunner(RemoteTaskRunner):
         has one (for displays: reading it never starts a cluster)."""
         backend = running_backend(self._config())
         try:
-            return backend.client.dashboard_link if backend else None  # type: ignore[attr-defined]
+            link = backend.client.dashboard_link if backend else None  # type: ignore[attr-defined]
         except Exception:
             return None
+        if not link or self.address is not None:
+            return link
+        dashboard = self._cluster_kwargs(self._cluster_class()).get("dashboard_address")
+        if isinstance(dashboard, str) and dashboard.startswith(_LOOPBACK + ":"):
+            # Dask names the machine's address, where a loopback-only dashboard is not.
+            link = urlsplit(link)._replace(netloc=f"{_LOOPBACK}:{urlsplit(link).port}").geturl()
+        return link
 
     def _config(self) -> tuple[Any, ...]:
         cluster_class = self.cluster_class
@@ -130,25 +145,84 @@ class DaskTaskRunner(RemoteTaskRunner):
     def _open_backend(self) -> Backend:
         _distributed()
         backend = warm_backend(self._config(), self._start)
-        if backend.client.status not in ("running", "connecting"):  # type: ignore[attr-defined]
-            forget_backend(backend)  # the scheduler went away: start afresh
+        if backend.client.status not in ("running", "connecting") or not self._has_workers(  # type: ignore[attr-defined]
+            backend
+        ):
+            forget_backend(backend)  # the scheduler or its workers went away: start afresh
             backend = warm_backend(self._config(), self._start)
         backend.refresh()  # type: ignore[attr-defined]
         return backend
+
+    def _has_workers(self, backend: Any) -> bool:
+        """False for a cluster kernelflow started that has lost all its workers (it is
+        then closed, to be replaced); an error for a scheduler of yours with none, where
+        calls would otherwise wait without a word."""
+        client = backend.client
+        if self.adapt_kwargs is not None or client.status != "running" or client.nthreads():
+            return True  # an adaptive cluster scales up from zero when calls arrive
+        if backend.cluster is None:
+            try:
+                client.wait_for_workers(1, timeout=_WORKER_WAIT)
+                return True
+            except Exception:
+                raise CrashedRun(
+                    f"The Dask scheduler at {self.address} has no workers, so no task can "
+                    f"run there (waited {_WORKER_WAIT:.0f} s). Start some (for example "
+                    f"`dask worker {self.address}`) and run the flow again."
+                ) from None
+        _logger.warning(
+            "The Dask cluster kernelflow started for this session has lost all its workers "
+            "(something stopped them); starting a new cluster."
+        )
+        threading.Thread(target=backend.close, name="kernelflow-dask-close", daemon=True).start()
+        return False
 
     def _start(self) -> _DaskBackend:
         distributed = _distributed()
         cluster = None
         if self.address is None:
-            cluster_class = self.cluster_class or distributed.LocalCluster
-            if isinstance(cluster_class, str):
-                module, _, name = cluster_class.rpartition(".")
-                cluster_class = getattr(importlib.import_module(module), name)
-            cluster = cluster_class(**self.cluster_kwargs)
+            cluster_class = self._cluster_class()
+            cluster = cluster_class(**self._cluster_kwargs(cluster_class))
             if self.adapt_kwargs is not None:
                 cluster.adapt(**self.adapt_kwargs)
         client = distributed.Client(self.address or cluster, **self.client_kwargs)
         return _DaskBackend(client, cluster)
+
+    def _cluster_class(self) -> Any:
+        cluster_class = self.cluster_class or _distributed().LocalCluster
+        if isinstance(cluster_class, str):
+            module, _, name = cluster_class.rpartition(".")
+            cluster_class = getattr(importlib.import_module(module), name)
+        return cluster_class
+
+    def _cluster_kwargs(self, cluster_class: Any) -> dict[str, Any]:
+        """The user's cluster options; for a ``LocalCluster``, safe defaults under them.
+
+        Its worker processes ignore the kernel's interrupts (see ``dask_worker``). Unless
+        told otherwise it listens on the loopback interface only (Dask's defaults put
+        the dashboard, and an in-process worker's HTTP server, on every interface), and
+        its scheduler and workers talk TLS with a key made for this cluster alone, so
+        another user of the same machine cannot connect and run code as you.
+        """
+        kwargs = dict(self.cluster_kwargs)
+        if not (
+            isinstance(cluster_class, type)
+            and issubclass(cluster_class, _distributed().LocalCluster)
+        ):
+            return kwargs
+        kwargs["preload"] = [*kwargs.get("preload", ()), _WORKER_SETUP]
+        if kwargs.get("processes", True):  # in-process (inproc://) has no network to guard
+            if not {"host", "ip", "interface"} & kwargs.keys():
+                kwargs["host"] = _LOOPBACK
+            if "security" not in kwargs:
+                kwargs["security"] = _can_make_keys()  # True: distributed's Security.temporary()
+        else:
+            kwargs.setdefault("worker_dashboard_address", ":0")
+        for name in ("dashboard_address", "worker_dashboard_address"):
+            address = kwargs.get(name, ":8787" if name == "dashboard_address" else None)
+            if isinstance(address, str) and address.startswith(":"):
+                kwargs[name] = _LOOPBACK + address
+        return kwargs
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -304,6 +378,16 @@ class _DaskBackend(Backend):
             if reply is None and error is None:
                 error = _failure(future)
             call.settle(reply, error)
+
+
+def _can_make_keys() -> bool:
+    if importlib.util.find_spec("cryptography") is not None:
+        return True
+    _logger.warning(
+        "The Dask cluster starts without TLS: other users of this machine could connect to "
+        "it. Install 'cryptography' (pip install 'kernelflow[dask]') to make it private."
+    )
+    return False
 
 
 def _one_reply(future: Any) -> Any:
