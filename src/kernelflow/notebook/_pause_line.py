@@ -117,7 +117,12 @@ def _ask(pause: PausedRun, interrupter: _Interrupter) -> None:
 
 def ended_message(pause: PausedRun) -> str:
     """What the cell says after its input line was ended by something else."""
-    return f"Flow run {pause.flow_run.name!r}: {outcome(pause, here=False)}"
+    # JupyterLab keeps showing an input box the kernel stopped reading, and runs no other
+    # cell until it is answered; what is typed there now is ignored.
+    return (
+        f"Flow run {pause.flow_run.name!r}: {outcome(pause, here=False)} The input line is "
+        "no longer read: if it still shows, press Enter in it (the answer is ignored)."
+    )
 
 
 def outcome(pause: PausedRun, here: bool) -> str:
