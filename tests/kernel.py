@@ -161,22 +161,32 @@ class RealKernel:
                     return opened
         raise AssertionError(f"no matching widget opened within {timeout} s: {opened}")
 
-    def send_comm(self, comm_id: str, data: dict[str, Any], subshell_id: str | None = None) -> None:
-        """Send a ``comm_msg`` as a frontend does (on a subshell's channel if given)."""
+    def send_comm(self, comm_id: str, data: dict[str, Any], subshell_id: str | None = None) -> str:
+        """Send a ``comm_msg`` as a frontend does (on a subshell's channel if given);
+        returns its msg_id."""
         msg = self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
         if subshell_id is not None:
             msg["header"]["subshell_id"] = subshell_id
         self.client.shell_channel.send(msg)
+        return msg["header"]["msg_id"]
 
-    def set_widget(self, comm_id: str, subshell_id: str | None = None, **state: Any) -> None:
+    def set_widget(self, comm_id: str, subshell_id: str | None = None, **state: Any) -> str:
         """A field edited in the browser: the widget's new state."""
         data = {"method": "update", "state": state, "buffer_paths": []}
-        self.send_comm(comm_id, data, subshell_id)
+        return self.send_comm(comm_id, data, subshell_id)
 
-    def click(self, comm_id: str, subshell_id: str | None = None) -> None:
+    def click(self, comm_id: str, subshell_id: str | None = None) -> str:
         """A Button clicked in the browser."""
         data = {"method": "custom", "content": {"event": "click"}}
-        self.send_comm(comm_id, data, subshell_id)
+        return self.send_comm(comm_id, data, subshell_id)
+
+    def wait_for_idle(self, msg_id: str, timeout: float = 30) -> None:
+        """Block until the kernel reports idle for message ``msg_id``: what a browser's
+        widget waits for before it sends that widget's next change."""
+        for msg in self.iopub(msg_id, timeout):
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return
+        raise AssertionError(f"no idle status for {msg_id} within {timeout} s")
 
     def create_subshell(self, timeout: float = 30) -> str:
         """A new subshell (kernel protocol 5.5, as JupyterLab >= 4.4 opens); its id."""

@@ -150,12 +150,13 @@ def test_the_form_of_an_awaited_flow_resumes_it_with_the_values_typed_in(tmp_pat
         kernel.execute(ASYNC_CELL)
         msg_id = kernel.execute_async("await reviewed()")
         opened = form_of(kernel, msg_id)
-        kernel.set_widget(widget(opened, "threshold"), value=0)
+        # Each edit is reported idle: a browser sends a widget's next edit only then.
+        kernel.wait_for_idle(kernel.set_widget(widget(opened, "threshold"), value=0))
         kernel.click(widget(opened, "Resume"))
         # Refused in the form, next to the field; the pause keeps waiting.
         wait_for_widget_text(kernel, "greater than or equal to 1")
-        kernel.set_widget(widget(opened, "threshold"), value=7)
-        kernel.set_widget(widget(opened, "approved"), value=True)
+        kernel.wait_for_idle(kernel.set_widget(widget(opened, "threshold"), value=7))
+        kernel.wait_for_idle(kernel.set_widget(widget(opened, "approved"), value=True))
         kernel.click(widget(opened, "Resume"))
         reply = kernel.wait_reply(msg_id, timeout=60)
         assert reply.ok, reply.error

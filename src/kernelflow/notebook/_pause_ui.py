@@ -131,9 +131,11 @@ class PauseForm:
         self.view = widgets.VBox(
             [title, *rows, buttons, self.message], _dom_classes=["kf-pause-form"]
         )
+        for name in self.fields:
+            _report_idle_after_updates(_input_of(self.fields[name]))
 
     def title(self) -> str:
-        return f"⏸ Flow run {self.flow_run.name!r} is paused."
+        return f"Flow run {self.flow_run.name!r} is paused."
 
     def values(self) -> dict[str, Any]:
         return {name: _value_of(widget) for name, widget in self.fields.items()}
@@ -200,7 +202,7 @@ class PauseForm:
 
 
 def _ended_line(flow_run: FlowRun, outcome: str) -> str:
-    return f"⏸ Flow run {flow_run.name!r} was paused: {outcome}"
+    return f"Flow run {flow_run.name!r} was paused: {outcome}"
 
 
 def _field_widgets(model: Any) -> dict[str, Any]:
@@ -249,10 +251,37 @@ def _unwrap_optional(annotation: Any) -> Any:
     return annotation
 
 
-def _value_of(widget: Any) -> Any:
+def _input_of(widget: Any) -> Any:
     # Fields with a description are a VBox of the input and its help text.
-    inner = widget.children[0] if hasattr(widget, "children") else widget
-    return inner.value
+    return widget.children[0] if hasattr(widget, "children") else widget
+
+
+def _value_of(widget: Any) -> Any:
+    return _input_of(widget).value
+
+
+def _report_idle_after_updates(widget: Any) -> None:
+    """Publish an idle status for each message the browser sends to ``widget``.
+
+    The browser sends a widget's next change only once the kernel reported idle for the
+    previous one (ipywidgets' throttle). ipykernel 7.4 handles comm messages that arrive
+    while an async cell awaits without publishing a status for them, so a field edited
+    twice would never send its second value. The form only exists while its cell awaits.
+    """
+    from IPython import get_ipython
+
+    kernel = getattr(get_ipython(), "kernel", None)
+    if kernel is None or widget.comm is None:
+        return
+
+    def handle(msg: dict[str, Any]) -> None:
+        try:
+            widget._handle_msg(msg)
+        finally:
+            content = {"execution_state": "idle"}
+            kernel.session.send(kernel.iopub_socket, "status", content, parent=msg)
+
+    widget.comm.on_msg(handle)
 
 
 def _escape(text: str) -> str:

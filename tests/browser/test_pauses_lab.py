@@ -1,0 +1,154 @@
+"""Pauses in a real JupyterLab: a person clicks the form of an awaited async flow, and
+Run All of notebook 08 completes with the person answering its form and input line.
+
+Run with ``make test-browser`` (see ``test_jupyterlab.py`` for the server and browser
+set-up this file reuses). Screenshots land in the test's tmp_path, also on failure.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.browser import test_jupyterlab as lab
+from tests.browser.test_jupyterlab import CHROMIUM, CHROMIUM_FLAGS, _run_all_cells
+
+jupyterlab = lab.jupyterlab  # the JupyterLab server fixture, shared
+
+pytestmark = [
+    pytest.mark.kernel,
+    pytest.mark.skipif(
+        os.environ.get("KERNELFLOW_BROWSER_TEST") != "1",
+        reason="browser test: run `make test-browser`",
+    ),
+    pytest.mark.timeout(300),
+]
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+PAUSED_FLOW = [
+    """
+import pydantic
+from kernelflow import flow, pause_flow_run, task
+
+class Approval(pydantic.BaseModel):
+    approved: bool = False
+    threshold: int = pydantic.Field(3, ge=1)
+
+@task
+def numbers():
+    return [1, 2, 3]
+
+@flow
+async def reviewed():
+    data = numbers()
+    answer = await pause_flow_run(timeout=120, wait_for_input=Approval)
+    return f"approved={answer.approved} threshold={answer.threshold} total={sum(data)}"
+""",
+    "await reviewed()",
+]
+
+
+def _open(browser, base, token, name):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(f"{base}/lab/tree/{name}?token={token}", timeout=60_000)
+    return page
+
+
+def _field(form, label):
+    """The input of the form's field labelled ``label``."""
+    row = form.locator(".widget-inline-hbox", has=form.page.locator("label", has_text=label))
+    return row.locator("input").first
+
+
+def _shoot(page, tmp_path, name, focus=None):
+    """A screenshot, with ``focus`` scrolled into view (JupyterLab scrolls inside)."""
+    if focus is not None:
+        try:
+            focus.first.scroll_into_view_if_needed(timeout=5_000)
+        except Exception:  # a failing test's element may be missing: shoot anyway
+            pass
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    # Also somewhere stable, to look at after the run.
+    keep = os.environ.get("KERNELFLOW_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(keep) / name)
+
+
+def test_resume_clicked_in_jupyterlab_completes_the_awaited_flow(jupyterlab, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    base, token = jupyterlab
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in PAUSED_FLOW]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(nb, tmp_path / "paused.ipynb")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = _open(browser, base, token, "paused.ipynb")
+        try:
+            _run_all_cells(page, base, token)
+            run = page.locator(".kf-flow-run")
+            form = run.locator(".kf-pause-form")  # the form sits inside the run's display
+            form.wait_for(timeout=60_000)
+            run.locator(".kf-badge", has_text="Paused").first.wait_for(timeout=30_000)
+            _field(form, "threshold").fill("0")
+            _field(form, "threshold").press("Tab")
+            form.locator("button", has_text="Resume").click()
+            form.get_by_text("greater than or equal to 1").first.wait_for(timeout=30_000)
+            _shoot(page, tmp_path, "pause-form-refused.png", focus=form)
+            _field(form, "threshold").fill("5")
+            _field(form, "threshold").press("Tab")
+            _field(form, "approved").check()
+            form.locator("button", has_text="Resume").click()
+            page.get_by_text("approved=True threshold=5 total=6").first.wait_for(timeout=60_000)
+            run.locator(".kf-badge", has_text="Completed").first.wait_for(timeout=60_000)
+            page.get_by_text("resumed with approved=True, threshold=5").first.wait_for(
+                timeout=30_000
+            )
+        finally:
+            _shoot(page, tmp_path, "pause-form-resumed.png", page.locator(".kf-pause-outcome"))
+            browser.close()
+
+
+def test_run_all_of_notebook_08_completes_with_a_person_answering(jupyterlab, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    base, token = jupyterlab
+    shutil.copy(NOTEBOOKS / "08_pauses.ipynb", tmp_path / "08_pauses.ipynb")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = _open(browser, base, token, "08_pauses.ipynb")
+        try:
+            _run_all_cells(page, base, token)
+            # The async flow's form: approve, keep the default threshold, Resume.
+            form = page.locator(".kf-pause-form").first
+            form.wait_for(timeout=60_000)
+            _shoot(page, tmp_path, "nb08-form.png", focus=form)
+            _field(form, "approved").check()
+            form.locator("button", has_text="Resume").click()
+            page.get_by_text("loaded 1200 rows (bad rows allowed: 10)").first.wait_for(
+                timeout=60_000
+            )
+            outcome = page.locator(".kf-pause-outcome")
+            _shoot(page, tmp_path, "nb08-form-answered.png", focus=outcome)
+            # The sync flow's input line: an invalid answer is asked again, then a good one.
+            line = page.locator(".jp-Stdin-input").first
+            line.wait_for(timeout=60_000)
+            line.fill('{"threshold": -1}')
+            line.press("Enter")
+            page.get_by_text("greater than or equal to 0").first.wait_for(timeout=30_000)
+            line = page.locator(".jp-Stdin-input").last
+            line.fill('{"approved": true, "threshold": 3}')
+            line.press("Enter")
+            # Cancelled from a thread, then a pause nobody answers: both end by themselves.
+            page.get_by_text("cancelled: Cancelled").first.wait_for(timeout=60_000)
+            page.get_by_text("unanswered: Failed").first.wait_for(timeout=60_000)
+            assert page.locator(".jp-OutputArea-output", has_text="Traceback").count() == 0
+        finally:
+            _shoot(page, tmp_path, "nb08-run-all.png", page.get_by_text("cancelled: Cancelled"))
+            browser.close()
