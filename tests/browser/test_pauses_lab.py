@@ -10,45 +10,18 @@ import shutil
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from tests.browser import test_jupyterlab as lab
 from tests.browser.test_jupyterlab import CHROMIUM, CHROMIUM_FLAGS, _run_all_cells
+from tests.test_pause_notebook import ASYNC_CELL
 
 jupyterlab = lab.jupyterlab  # the JupyterLab server fixture, shared
 
-pytestmark = [
-    pytest.mark.kernel,
-    pytest.mark.skipif(
-        os.environ.get("KERNELFLOW_BROWSER_TEST") != "1",
-        reason="browser test: run `make test-browser`",
-    ),
-    pytest.mark.timeout(300),
-]
+pytestmark = lab.pytestmark  # skipped unless KERNELFLOW_BROWSER_TEST=1
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
-PAUSED_FLOW = [
-    """
-import pydantic
-from kernelflow import flow, pause_flow_run, task
-
-class Approval(pydantic.BaseModel):
-    approved: bool = False
-    threshold: int = pydantic.Field(3, ge=1)
-
-@task
-def numbers():
-    return [1, 2, 3]
-
-@flow
-async def reviewed():
-    data = numbers()
-    answer = await pause_flow_run(timeout=120, wait_for_input=Approval)
-    return f"approved={answer.approved} threshold={answer.threshold} total={sum(data)}"
-""",
-    "await reviewed()",
-]
+PAUSED_FLOW = [ASYNC_CELL, "await reviewed()"]
 
 
 def _open(browser, base, token, name):
@@ -105,7 +78,9 @@ def test_resume_clicked_in_jupyterlab_completes_the_awaited_flow(jupyterlab, tmp
             _field(form, "threshold").press("Tab")
             _field(form, "approved").check()
             form.locator("button", has_text="Resume").click()
-            page.get_by_text("approved=True threshold=5 total=6").first.wait_for(timeout=60_000)
+            page.get_by_text("(Approval(approved=True, threshold=5), 6)").first.wait_for(
+                timeout=60_000
+            )
             run.locator(".kf-badge", has_text="Completed").first.wait_for(timeout=60_000)
             page.get_by_text("resumed with approved=True, threshold=5").first.wait_for(
                 timeout=30_000
