@@ -127,3 +127,59 @@ def test_run_all_of_notebook_08_completes_with_a_person_answering(jupyterlab, tm
         finally:
             _shoot(page, tmp_path, "nb08-run-all.png", page.get_by_text("cancelled: Cancelled"))
             browser.close()
+
+
+SYNC_RESUMED_ELSEWHERE = [
+    """
+import threading, time
+import kernelflow
+from kernelflow import flow, pause_flow_run
+
+@flow
+def reviewed():
+    pause_flow_run(timeout=120)
+    return "went on"
+
+def resume_soon():
+    while not kernelflow.paused_runs():
+        time.sleep(0.05)
+    time.sleep(2)
+    kernelflow.resume_flow_run(kernelflow.paused_runs()[0])
+
+threading.Thread(target=resume_soon).start()
+reviewed()
+""",
+]
+
+
+def test_a_sync_flows_input_line_ends_when_resumed_from_a_thread(jupyterlab, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    base, token = jupyterlab
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in SYNC_RESUMED_ELSEWHERE]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(nb, tmp_path / "line.ipynb")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = _open(browser, base, token, "line.ipynb")
+        try:
+            _run_all_cells(page, base, token)
+            stale = page.locator(".jp-Stdin-input").first
+            stale.wait_for(timeout=60_000)  # the line is open, nobody types
+            page.get_by_text("'went on'").first.wait_for(timeout=60_000)
+            page.get_by_text("resumed elsewhere").first.wait_for(timeout=30_000)
+            _shoot(page, tmp_path, "line-resumed-elsewhere.png", stale)
+            # As the cell says: Enter in the box JupyterLab still shows clears it, and
+            # the next cell runs (JupyterLab holds other cells while input is pending).
+            stale.press("Enter")
+            page.locator(".jp-Notebook .jp-Cell").last.click()
+            page.keyboard.press("Escape")
+            page.keyboard.press("b")  # a new cell below, in command mode
+            page.keyboard.press("Enter")
+            page.keyboard.type("6 * 7")
+            page.keyboard.press("Shift+Enter")
+            page.locator(".jp-OutputArea-output", has_text="42").first.wait_for(timeout=30_000)
+        finally:
+            _shoot(page, tmp_path, "line-next-cell.png")
+            browser.close()
