@@ -16,7 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,6 +144,59 @@ class RealKernel:
                 return
             if msg_id is None or msg["parent_header"].get("msg_id") == msg_id:
                 yield msg
+
+    # --- what a browser sends to widgets (comm messages), for tests of widget clicks ---
+
+    def widgets_until(
+        self, found: Callable[[dict[str, Any]], bool], timeout: float = 30
+    ) -> dict[str, dict[str, Any]]:
+        """The widget models the kernel opens (comm id -> state), read from iopub until
+        one whose state satisfies ``found`` opens."""
+        opened: dict[str, dict[str, Any]] = {}
+        for msg in self.iopub(None, timeout):
+            if msg["msg_type"] == "comm_open":
+                state = msg["content"]["data"].get("state", {})
+                opened[msg["content"]["comm_id"]] = state
+                if found(state):
+                    return opened
+        raise AssertionError(f"no matching widget opened within {timeout} s: {opened}")
+
+    def send_comm(self, comm_id: str, data: dict[str, Any], subshell_id: str | None = None) -> str:
+        """Send a ``comm_msg`` as a frontend does (on a subshell's channel if given);
+        returns its msg_id."""
+        msg = self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        if subshell_id is not None:
+            msg["header"]["subshell_id"] = subshell_id
+        self.client.shell_channel.send(msg)
+        return msg["header"]["msg_id"]
+
+    def set_widget(self, comm_id: str, subshell_id: str | None = None, **state: Any) -> str:
+        """A field edited in the browser: the widget's new state."""
+        data = {"method": "update", "state": state, "buffer_paths": []}
+        return self.send_comm(comm_id, data, subshell_id)
+
+    def click(self, comm_id: str, subshell_id: str | None = None) -> str:
+        """A Button clicked in the browser."""
+        data = {"method": "custom", "content": {"event": "click"}}
+        return self.send_comm(comm_id, data, subshell_id)
+
+    def wait_for_idle(self, msg_id: str, timeout: float = 30) -> None:
+        """Block until the kernel reports idle for message ``msg_id``: what a browser's
+        widget waits for before it sends that widget's next change."""
+        for msg in self.iopub(msg_id, timeout):
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return
+        raise AssertionError(f"no idle status for {msg_id} within {timeout} s")
+
+    def create_subshell(self, timeout: float = 30) -> str:
+        """A new subshell (kernel protocol 5.5, as JupyterLab >= 4.4 opens); its id."""
+        msg = self.client.session.msg("create_subshell_request", {})
+        self.client.control_channel.send(msg)
+        reply = self.client.get_control_msg(timeout=timeout)
+        while reply["parent_header"].get("msg_id") != msg["header"]["msg_id"]:
+            reply = self.client.get_control_msg(timeout=timeout)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        return reply["content"]["subshell_id"]
 
     def interrupt(self) -> None:
         self.manager.interrupt_kernel()

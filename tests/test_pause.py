@@ -177,3 +177,150 @@ def test_the_executed_graph_shows_where_a_paused_flow_stopped():
     source = graphs[0]
     assert "Paused" in source and "paused here" in source
     assert "-> paused" in source  # linked from the last run before the pause
+
+
+# --- async flows: ``await pause_flow_run()`` keeps the event loop running ---------------
+
+
+def test_an_async_flow_awaits_its_pause_while_its_loop_goes_on():
+    import asyncio
+
+    ticks = []
+
+    @flow
+    async def reviewed():
+        return await pause_flow_run(timeout=10, wait_for_input=Approval)
+
+    async def main():
+        async def tick():
+            while True:
+                ticks.append(kernelflow.paused_runs() != [])
+                await asyncio.sleep(0.01)
+
+        def resume_later(run):
+            time.sleep(0.2)
+            resume_flow_run(run.id, {"approved": True})
+
+        ticker = asyncio.ensure_future(tick())
+        thread = resume_when_paused(action=resume_later)
+        try:
+            return await reviewed()
+        finally:
+            ticker.cancel()
+            thread.join()
+
+    assert asyncio.run(main()) == Approval(approved=True)
+    assert sum(ticks) >= 3  # the loop ran other work while the flow was paused
+    names = [s.name for s in kernelflow.last_run().history]
+    assert names == ["Pending", "Running", "Paused", "Running", "Completed"]
+
+
+def test_an_async_pause_times_out_and_is_cancelled_like_a_sync_one():
+    import asyncio
+
+    @flow
+    async def forgotten():
+        await pause_flow_run(timeout=0.2)
+
+    @flow
+    async def cancelled():
+        await pause_flow_run(timeout=10)
+
+    with pytest.raises(FlowPauseTimeout, match="not resumed within 0.2 seconds"):
+        asyncio.run(forgotten())
+    thread = resume_when_paused(action=lambda run: kernelflow.cancel_flow_run(run))
+    state = asyncio.run(cancelled(return_state=True))
+    thread.join()
+    assert state.is_cancelled()
+
+
+def test_an_async_pause_starts_only_when_awaited():
+    import asyncio
+    import inspect
+
+    @flow
+    async def careless():
+        pending = pause_flow_run(timeout=10)
+        assert inspect.iscoroutine(pending) and kernelflow.paused_runs() == []
+        pending.close()  # a forgotten await: nothing paused, the flow goes on
+        return "went on"
+
+    assert asyncio.run(careless()) == "went on"
+
+
+def test_an_answered_pause_refuses_a_second_answer():
+    seen = []
+
+    def answer_twice(run):
+        resume_flow_run(run.id)
+        try:
+            kernelflow.cancel_flow_run(run.id)
+        except LookupError as error:
+            seen.append(str(error))
+
+    @flow
+    def once():
+        pause_flow_run(timeout=10)
+        return "resumed"
+
+    thread = resume_when_paused(action=answer_twice)
+    assert once() == "resumed"
+    thread.join()
+    assert len(seen) == 1 and ("no longer paused" in seen[0] or "No paused" in seen[0])
+
+
+def test_pauses_wait_on_the_registered_waiter():
+    from kernelflow import _pause
+
+    asked = []
+
+    class Approver:
+        def wait(self, pause, timeout):
+            asked.append((pause.flow_run.name, pause.key, timeout))
+            resume_flow_run(pause.flow_run, {"approved": True})
+
+        async def wait_async(self, pause, timeout):  # pragma: no cover - sync flow here
+            raise AssertionError("not an async flow")
+
+    @flow
+    def auto():
+        return pause_flow_run(timeout=7, key="sign-off", wait_for_input=Approval)
+
+    _pause.register_waiter(Approver())
+    try:
+        assert auto().approved
+    finally:
+        _pause.register_waiter(None)
+    assert asked == [(kernelflow.last_run().name, "sign-off", 7)]
+    assert isinstance(_pause._waiter, _pause.TerminalWaiter)
+
+
+def test_the_engine_never_imports_the_notebook_layer():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, threading, kernelflow\n"
+        "from kernelflow import flow, pause_flow_run\n"
+        "@flow\n"
+        "def f():\n"
+        "    pause_flow_run(timeout=10)\n"
+        "def go():\n"
+        "    while not kernelflow.paused_runs(): pass\n"
+        "    kernelflow.resume_flow_run(kernelflow.paused_runs()[0])\n"
+        "threading.Thread(target=go).start()\n"
+        "f()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('kernelflow.notebook')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_timeout_that_is_not_positive_is_refused():
+    @flow
+    def f():
+        pause_flow_run(timeout=0)
+
+    with pytest.raises(ValueError, match="positive number"):
+        f()

@@ -5,19 +5,29 @@ task runs already running go on, queued ones do not start. ``resume_flow_run(id)
 continues it, optionally with input validated against the pydantic model the pause
 asked for; ``cancel_flow_run(id)`` ends it Cancelled. Everything is in-process: no
 server, just an event per paused run.
+
+In an async flow ``pause_flow_run`` returns an awaitable (``await pause_flow_run()``,
+as in Prefect), so the event loop keeps running while the flow waits: in a notebook
+that is what lets the kernel deliver the pause form's clicks.
+
+How a pause asks the person is not decided here: it waits on a *waiter*. The default
+one prompts on a terminal; ``kernelflow.notebook`` registers its own when imported in a
+kernel (see ``register_waiter``). The engine never imports presentation.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from kernelflow._context import flow_run_context
+from kernelflow._context import FlowRunContext, flow_run_context
 from kernelflow._runs import FlowRun, set_state
 from kernelflow.exceptions import CancelledRun, FlowPauseTimeout, ParameterTypeError
 from kernelflow.states import Paused, Running
@@ -29,14 +39,52 @@ __all__ = ["pause_flow_run", "resume_flow_run", "cancel_flow_run", "paused_runs"
 
 @dataclass
 class PausedRun:
-    """One waiting pause: what it waits for, and how it was answered."""
+    """One waiting pause: what it waits for, and how it was answered.
+
+    ``answered`` is set once, by the first ``resume_flow_run`` / ``cancel_flow_run``;
+    callbacks given to ``on_answer`` then run in the answering thread (a waiter on an
+    event loop hands them to its loop with ``call_soon_threadsafe``).
+    """
 
     flow_run: FlowRun
     key: str
     input_model: Any = None
+    timeout: float = 300
     answered: threading.Event = field(default_factory=threading.Event)
     run_input: Any = None
     cancelled: bool = False
+    closed: bool = False  # the pause ended (answered or timed out): answers are refused
+    _callbacks: list[Callable[[], None]] = field(default_factory=list)
+
+    def on_answer(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the pause is answered (at once if it already is)."""
+        with _lock:
+            if not self.answered.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def _answer(self, run_input: Any, cancelled: bool) -> None:
+        with _lock:
+            if self.closed or self.answered.is_set():
+                raise LookupError(f"Flow run {self.flow_run.name!r} is no longer paused.")
+            self.run_input, self.cancelled = run_input, cancelled
+            self.answered.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+
+class Waiter(Protocol):
+    """Where a pause waits for its answer (a terminal prompt, a notebook form...).
+
+    Both methods return when ``pause.answered`` is set or ``timeout`` seconds passed;
+    the pause reads the outcome from ``pause`` itself.
+    """
+
+    def wait(self, pause: PausedRun, timeout: float) -> None: ...
+
+    async def wait_async(self, pause: PausedRun, timeout: float) -> None: ...
 
 
 _lock = threading.Lock()
@@ -46,8 +94,10 @@ _keys_seen: dict[uuid.UUID, set[str]] = {}
 
 def pause_flow_run(
     timeout: float = 300, key: str | None = None, wait_for_input: type[M] | None = None
-) -> M | None:
+) -> Any:
     """Pause the current flow run until it is resumed, then carry on where it was.
+
+    In an async flow this returns an awaitable: ``await pause_flow_run(...)``.
 
     Args:
         timeout: Seconds to wait; past them the flow run fails with FlowPauseTimeout.
@@ -67,6 +117,43 @@ def pause_flow_run(
     ctx = flow_run_context.get()
     if ctx is None:
         raise RuntimeError("pause_flow_run() must be called inside a flow run.")
+    if not timeout > 0:
+        raise ValueError(f"pause_flow_run(timeout=...) must be a positive number, not {timeout!r}.")
+    if _on_flow_loop(ctx):
+        # The pause starts when awaited: a forgotten ``await`` leaves no run paused.
+        return _pause_async(ctx, key, wait_for_input, timeout)
+    pause = _begin(ctx, key, wait_for_input, timeout)
+    if pause is None:
+        return None
+    try:
+        _waiter.wait(pause, timeout)
+    finally:
+        _end(ctx, pause)
+    return _outcome(pause)
+
+
+async def _pause_async(ctx: FlowRunContext, key: str | None, model: Any, timeout: float) -> Any:
+    pause = _begin(ctx, key, model, timeout)
+    if pause is None:
+        return None
+    try:
+        await _waiter.wait_async(pause, pause.timeout)
+    finally:
+        _end(ctx, pause)
+    return _outcome(pause)
+
+
+def _on_flow_loop(ctx: FlowRunContext) -> bool:
+    """True when called from an async flow's body, on its event loop."""
+    if not ctx.is_async:
+        return False
+    try:
+        return asyncio.get_running_loop() is ctx.loop
+    except RuntimeError:  # no loop in this thread: a sync task of the async flow
+        return False
+
+
+def _begin(ctx: FlowRunContext, key: str | None, model: Any, timeout: float) -> PausedRun | None:
     run = ctx.flow_run
     with _lock:
         seen = _keys_seen.setdefault(run.id, set())
@@ -74,20 +161,28 @@ def pause_flow_run(
         if key in seen:
             return None
         seen.add(key)
-        pause = _paused[run.id] = PausedRun(run, key, wait_for_input)
+        pause = _paused[run.id] = PausedRun(run, key, model, timeout)
     ctx.gate.clear()  # queued task runs wait at the gate until the run resumes
     set_state(run, Paused(f"Waiting to be resumed (key {key!r})."))
-    try:
-        answered = _wait_for_answer(pause, timeout)
-    finally:
-        with _lock:
-            _paused.pop(run.id, None)
-        ctx.gate.set()
+    return pause
+
+
+def _end(ctx: FlowRunContext, pause: PausedRun) -> None:
+    # Closed under the lock, so an answer either lands before the outcome is read or is
+    # refused: never "resumed" for the caller and timed out for the flow.
+    with _lock:
+        pause.closed = True
+        _paused.pop(pause.flow_run.id, None)
+    ctx.gate.set()
+
+
+def _outcome(pause: PausedRun) -> Any:
+    run = pause.flow_run
     if pause.cancelled:
         raise CancelledRun("The flow run was cancelled while paused.")
-    if not answered:
+    if not pause.answered.is_set():
         raise FlowPauseTimeout(
-            f"Flow run {run.name!r} was not resumed within {timeout:g} seconds; call "
+            f"Flow run {run.name!r} was not resumed within {pause.timeout:g} seconds; call "
             "kernelflow.resume_flow_run(run_id) to resume a paused run."
         )
     set_state(run, Running("Resumed."))
@@ -100,19 +195,16 @@ def resume_flow_run(flow_run_id: uuid.UUID | str | FlowRun, run_input: Any = Non
     Raises:
         ParameterTypeError: ``run_input`` does not validate against the model the pause
             asked for; the run stays paused.
-        LookupError: no paused run has that id.
+        LookupError: no paused run has that id (or it was answered already).
     """
-    pause = _find(flow_run_id)
-    if pause.input_model is not None:
-        pause.run_input = _validate(pause.input_model, run_input)
-    pause.answered.set()
+    pause = find_pause(flow_run_id)
+    value = _validate(pause.input_model, run_input) if pause.input_model is not None else None
+    pause._answer(value, cancelled=False)
 
 
 def cancel_flow_run(flow_run_id: uuid.UUID | str | FlowRun) -> None:
     """End a paused flow run as Cancelled (its pause raises CancelledRun in the flow)."""
-    pause = _find(flow_run_id)
-    pause.cancelled = True
-    pause.answered.set()
+    find_pause(flow_run_id)._answer(None, cancelled=True)
 
 
 def paused_runs() -> list[FlowRun]:
@@ -121,7 +213,8 @@ def paused_runs() -> list[FlowRun]:
         return [pause.flow_run for pause in _paused.values()]
 
 
-def _find(flow_run_id: uuid.UUID | str | FlowRun) -> PausedRun:
+def find_pause(flow_run_id: uuid.UUID | str | FlowRun) -> PausedRun:
+    """The waiting pause of a flow run (LookupError with the fix if there is none)."""
     if isinstance(flow_run_id, FlowRun):
         flow_run_id = flow_run_id.id
     wanted = uuid.UUID(str(flow_run_id))
@@ -147,60 +240,60 @@ def _validate(model: Any, run_input: Any) -> Any:
         raise invalid from None
 
 
-def _wait_for_answer(pause: PausedRun, timeout: float) -> bool:
-    """Wait where the person is: a form in the notebook cell, a prompt in the cell or on
-    the terminal, or just for ``resume_flow_run`` from another thread or script."""
-    from kernelflow.notebook import _pause_ui  # presentation, loaded on demand
-
-    if _pause_ui.in_notebook():
-        if _pause_ui.widget_events_can_be_polled():
-            return _pause_ui.wait_with_form(
-                pause.flow_run, pause.input_model, pause.answered, timeout
-            )
-        # The kernel cannot deliver widget clicks to a running cell (see _pause_ui), but
-        # it can ask the frontend for a line of input, unless the frontend takes none
-        # (a headless run: nbclient, nbmake, papermill). Then the pause waits for
-        # resume_flow_run from another thread, as in a script.
-        if not _prompt_in_cell(pause):
-            print(
-                f"Flow run {pause.flow_run.name!r} is paused and this frontend takes no "
-                "input: resume it with kernelflow.resume_flow_run(run_id)."
-            )
-    elif sys.stdin is not None and sys.stdin.isatty():
-        threading.Thread(target=_prompt, args=(pause,), daemon=True).start()
-    return _wait(pause.answered, timeout)
+# --- waiting -------------------------------------------------------------------------
 
 
-def _prompt(pause: PausedRun) -> None:
-    """Ask with ``input()`` until answered; an answer from elsewhere first ends it."""
-    name = pause.flow_run.name
-    model = pause.input_model
+def wait_for_answer(pause: PausedRun, timeout: float) -> None:
+    """Block until the pause is answered or ``timeout`` passes."""
+    # Short waits in a loop, so the notebook's Stop button (KeyboardInterrupt) is seen
+    # promptly on every platform.
+    deadline = time.monotonic() + timeout
     while not pause.answered.is_set():
-        if model is None:
-            reply = input(f"Flow run {name!r} is paused. Enter resumes, 'cancel' cancels: ")
-        else:
-            fields = ", ".join(model.model_fields)
-            reply = input(f"Flow run {name!r} is paused. Input as JSON ({fields}), or 'cancel': ")
-        if pause.answered.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             return
+        pause.answered.wait(min(remaining, 0.2))
+
+
+async def wait_for_answer_async(pause: PausedRun, timeout: float) -> None:
+    """Await the answer without blocking the event loop, whichever thread answers."""
+    loop = asyncio.get_running_loop()
+    woken = asyncio.Event()
+
+    def wake() -> None:
         try:
-            if reply.strip().lower() == "cancel":
-                cancel_flow_run(pause.flow_run)
-            else:
-                resume_flow_run(pause.flow_run, _parse_json(reply) if model else None)
-        except (ParameterTypeError, ValueError) as error:
-            print(error)  # ask again
+            loop.call_soon_threadsafe(woken.set)
+        except RuntimeError:  # the loop closed meanwhile: nobody is waiting any more
+            pass
 
-
-def _prompt_in_cell(pause: PausedRun) -> bool:
-    """``_prompt`` in a kernel cell; False when the frontend cannot answer ``input()``."""
-    from IPython.core.error import StdinNotImplementedError
-
+    pause.on_answer(wake)
     try:
-        _prompt(pause)
-    except StdinNotImplementedError:
-        return False
-    return True
+        await asyncio.wait_for(woken.wait(), timeout)
+    except asyncio.TimeoutError:
+        pass
+
+
+def answer_from_text(pause: PausedRun, reply: str) -> None:
+    """Answer ``pause`` with a typed line: Enter or JSON resumes, 'cancel' cancels.
+
+    Raises:
+        ParameterTypeError, ValueError: the line is not valid input (ask again).
+    """
+    if reply.strip().lower() == "cancel":
+        cancel_flow_run(pause.flow_run)
+    elif pause.input_model is None:
+        resume_flow_run(pause.flow_run)
+    else:
+        resume_flow_run(pause.flow_run, _parse_json(reply))
+
+
+def prompt_text(pause: PausedRun, hint: str = "") -> str:
+    """What the input line asks: how to resume, with which fields, or to cancel."""
+    name = pause.flow_run.name
+    if pause.input_model is None:
+        return f"Flow run {name!r} is paused{hint}. Enter resumes, 'cancel' cancels: "
+    fields = ", ".join(pause.input_model.model_fields)
+    return f"Flow run {name!r} is paused{hint}. Input as JSON ({fields}), or 'cancel': "
 
 
 def _parse_json(text: str) -> Any:
@@ -210,13 +303,46 @@ def _parse_json(text: str) -> Any:
         raise ValueError(f'Not JSON ({error}); for example {{"approved": true}}') from None
 
 
-def _wait(event: threading.Event, timeout: float) -> bool:
-    # Short waits in a loop, so the notebook's Stop button (KeyboardInterrupt) is seen
-    # promptly on every platform.
-    deadline = time.monotonic() + timeout
-    while not event.is_set():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        event.wait(min(remaining, 0.2))
-    return True
+class TerminalWaiter:
+    """The default waiter: a prompt on the terminal when there is one, else just wait
+    for ``resume_flow_run`` from another thread or script."""
+
+    def wait(self, pause: PausedRun, timeout: float) -> None:
+        self._maybe_prompt(pause)
+        wait_for_answer(pause, timeout)
+
+    async def wait_async(self, pause: PausedRun, timeout: float) -> None:
+        self._maybe_prompt(pause)
+        await wait_for_answer_async(pause, timeout)
+
+    @staticmethod
+    def _maybe_prompt(pause: PausedRun) -> None:
+        if sys.stdin is not None and sys.stdin.isatty():
+            # A daemon thread: a blocking read of the terminal cannot be interrupted,
+            # and an answer from elsewhere must end the pause without it.
+            threading.Thread(target=_prompt, args=(pause,), daemon=True).start()
+
+
+def _prompt(pause: PausedRun) -> None:
+    """Ask with ``input()`` until answered; an answer from elsewhere first ends it."""
+    while not pause.answered.is_set():
+        reply = input(prompt_text(pause))
+        if pause.answered.is_set() or pause.closed:
+            return
+        try:
+            answer_from_text(pause, reply)
+        except (ParameterTypeError, ValueError, LookupError) as error:
+            print(error)  # ask again
+
+
+_waiter: Waiter = TerminalWaiter()
+
+
+def register_waiter(waiter: Waiter | None) -> None:
+    """Make pauses wait on ``waiter`` (None: back to the terminal default).
+
+    ``kernelflow.notebook`` calls this when imported in a kernel, so a paused cell
+    shows a form or an input line; the engine itself never imports presentation.
+    """
+    global _waiter
+    _waiter = waiter if waiter is not None else TerminalWaiter()

@@ -11,6 +11,9 @@ or before the kernel starts with the environment variable ``KERNELFLOW_DISPLAY=0
 
 The displays observe runs through ``kernelflow._events``; the engine knows nothing of
 them. ipywidgets and IPython are imported only when something is displayed.
+
+Imported in a kernel, this package also makes ``pause_flow_run`` ask in the paused cell:
+a form for an awaited async flow, an input line for a sync one (see ``_pause_ui``).
 """
 
 from __future__ import annotations
@@ -66,3 +69,16 @@ def install() -> None:
         return
     if in_kernel():
         settings.display_flow_runs = True
+
+
+def _register_pause_waiter() -> None:
+    # The engine's pauses wait on whatever waiter is registered; in a kernel, ours.
+    from kernelflow.notebook._display import in_kernel
+
+    if in_kernel():
+        from kernelflow.notebook import _pause_ui
+
+        _pause_ui.register()
+
+
+_register_pause_waiter()

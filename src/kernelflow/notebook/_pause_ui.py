@@ -1,71 +1,120 @@
-"""The paused flow's form in the notebook: its fields, Resume and Cancel.
+"""How a paused flow asks in a notebook cell: a form for an awaited async flow, an input
+line for a sync one.
 
-A paused flow's cell is still executing, and a kernel does not handle widget messages
-while a cell runs. ``jupyter_ui_poll`` lets the waiting cell process them; the buttons
-then call the public ``resume_flow_run`` / ``cancel_flow_run``, so this module only
-answers the pause, never steers the engine itself.
+A kernel handles a widget's click only while the cell that waits for it lets the
+kernel's event loop run. ipykernel >= 7.4 does that for an *async* cell that awaits:
+``await flow()`` whose pause awaits an ``asyncio.Event`` gets the form's clicks (they may
+arrive on a subshell thread, hence ``call_soon_threadsafe`` in
+``_pause.wait_for_answer_async``). A *sync* flow blocks the cell, and no public
+mechanism delivers clicks to it, so it asks on the cell's input line; its timeout and
+``resume_flow_run`` / ``cancel_flow_run`` from any thread still end that line (see
+``_pause_line``).
 
-jupyter-ui-poll 1.1 (its latest release) needs ``Kernel.do_one_iteration``, which
-ipykernel removed in 7.1; on such kernels ``widget_events_can_be_polled()`` is False and
-the pause asks for a line of input in the cell instead (see ``kernelflow._pause``).
+``register()`` makes the engine's pauses wait here; ``kernelflow.notebook`` calls it when
+imported in a kernel. The buttons call the public ``resume_flow_run`` /
+``cancel_flow_run``, so this module only answers the pause, never steers the engine.
 """
 
 from __future__ import annotations
 
 import enum
 import html
-import time
 import typing
 from collections.abc import Callable
 from typing import Any
 
+from kernelflow import _pause
+from kernelflow._pause import PausedRun, wait_for_answer, wait_for_answer_async
 from kernelflow._runs import FlowRun
 from kernelflow.exceptions import ParameterTypeError
+from kernelflow.notebook import _pause_line
 
 _NO_DEFAULT: Any = object()
 
 
-def in_notebook() -> bool:
-    """True inside an IPython kernel with ipywidgets installed (a frontend may show them)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    if shell is None or getattr(shell, "kernel", None) is None:
-        return False
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def register() -> None:
+    """Make pauses ask in the cell (called on importing kernelflow.notebook in a kernel)."""
+    _pause.register_waiter(KernelWaiter())
 
 
-def widget_events_can_be_polled() -> bool:
-    """Whether jupyter-ui-poll can deliver widget events to this kernel's running cell."""
-    try:
-        import jupyter_ui_poll  # noqa: F401
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    return hasattr(get_ipython().kernel, "do_one_iteration")
+class KernelWaiter:
+    """The pause waiter of a Jupyter kernel."""
+
+    def wait(self, pause: PausedRun, timeout: float) -> None:
+        """A sync flow: ask on the cell's input line (or, headless, just wait)."""
+        if not _pause_line.ask_in_cell(pause, timeout):
+            print(
+                f"Flow run {pause.flow_run.name!r} is paused and this frontend takes no "
+                "input: resume it with kernelflow.resume_flow_run(run_id)."
+            )
+            wait_for_answer(pause, timeout)
+
+    async def wait_async(self, pause: PausedRun, timeout: float) -> None:
+        """An awaited async flow: show the form and await its click (or any answer)."""
+        try:
+            form = PauseForm(pause, _resume(pause), _cancel(pause))
+        except ImportError:  # no ipywidgets: nothing to click, resume from code
+            print(
+                f"Flow run {pause.flow_run.name!r} is paused: resume it with "
+                "kernelflow.resume_flow_run(run_id) (pip install ipywidgets for a form)."
+            )
+            await wait_for_answer_async(pause, timeout)
+            return
+        finish = _show(form)
+        outcome = "stopped."
+        try:
+            await wait_for_answer_async(pause, timeout)
+            outcome = form.outcome()
+        finally:
+            finish(outcome)
+
+
+def _resume(pause: PausedRun) -> Callable[[Any], None]:
+    return lambda data: _pause.resume_flow_run(pause.flow_run.id, run_input=data)
+
+
+def _cancel(pause: PausedRun) -> Callable[[], None]:
+    return lambda: _pause.cancel_flow_run(pause.flow_run.id)
+
+
+def _show(form: PauseForm) -> Callable[[str], None]:
+    """Show the form inside the flow run's live display, or in the cell when there is
+    none; returns what replaces the form with the outcome once the pause ends."""
+    from kernelflow.notebook import _display
+
+    views = _display._flow_views.get(form.flow_run) or []
+    if views:
+        box = views[0].widget
+        box.children = (*box.children, form.view)
+        return form.close
+    from IPython.display import display
+
+    handle = display(form.bundle(), raw=True, display_id=True)
+
+    def finish(outcome: str) -> None:
+        form.close(outcome)
+        # Static outputs only, so a saved notebook shows what was answered.
+        handle.update(form.bundle(outcome, widget=False), raw=True)
+
+    return finish
 
 
 class PauseForm:
-    """The widgets of one pause: a field per model field, Resume, Cancel, and messages."""
+    """The widgets of one pause: a field per model field, Resume, Cancel, and messages.
+
+    Attributes:
+        submitted: True once the form's own Resume or Cancel answered the pause.
+    """
 
     def __init__(
-        self,
-        flow_run: FlowRun,
-        model: Any,
-        resume: Callable[[Any], None],
-        cancel: Callable[[], None],
+        self, pause: PausedRun, resume: Callable[[Any], None], cancel: Callable[[], None]
     ) -> None:
         import ipywidgets as widgets
 
-        self._model = model
+        self.pause, self.flow_run, self._model = pause, pause.flow_run, pause.input_model
         self._resume, self._cancel = resume, cancel
-        self.fields = _field_widgets(model) if model is not None else {}
+        self.submitted = False
+        self.fields = _field_widgets(self._model) if self._model is not None else {}
         self.errors = {name: widgets.HTML() for name in self.fields}
         self.resume_button = widgets.Button(
             description="Resume", button_style="success", icon="play"
@@ -76,13 +125,17 @@ class PauseForm:
         self.message = widgets.HTML()
         self.resume_button.on_click(lambda _: self.submit())
         self.cancel_button.on_click(lambda _: self.stop())
-        title = widgets.HTML(
-            f"<b>⏸ Flow run <code>{flow_run.name}</code> is paused.</b> "
-            f"{_escape(flow_run.state.message or '')}"
-        )
+        title = widgets.HTML(f"<b>{_escape(self.title())}</b>")
         rows = [widgets.VBox([self.fields[name], self.errors[name]]) for name in self.fields]
         buttons = widgets.HBox([self.resume_button, self.cancel_button])
-        self.view = widgets.VBox([title, *rows, buttons, self.message])
+        self.view = widgets.VBox(
+            [title, *rows, buttons, self.message], _dom_classes=["kf-pause-form"]
+        )
+        for name in self.fields:
+            _report_idle_after_updates(_input_of(self.fields[name]))
+
+    def title(self) -> str:
+        return f"Flow run {self.flow_run.name!r} is paused."
 
     def values(self) -> dict[str, Any]:
         return {name: _value_of(widget) for name, widget in self.fields.items()}
@@ -96,11 +149,43 @@ class PauseForm:
         except ParameterTypeError as error:
             self._show_errors(error)
             return
-        self._close("Resumed.")
+        except LookupError as error:  # answered elsewhere a moment ago
+            self.message.value = _escape(str(error))
+            return
+        self.submitted = True
+        self._disable()
 
     def stop(self) -> None:
-        self._cancel()
-        self._close("Cancelled.")
+        try:
+            self._cancel()
+        except LookupError as error:
+            self.message.value = _escape(str(error))
+            return
+        self.submitted = True
+        self._disable()
+
+    def outcome(self) -> str:
+        """How the pause ended, with the values it was resumed with."""
+        return _pause_line.outcome(self.pause, here=self.submitted)
+
+    def close(self, outcome: str) -> None:
+        """Replace the form by one line saying how the pause ended."""
+        import ipywidgets as widgets
+
+        self._disable()
+        line = _ended_line(self.flow_run, outcome)
+        self.view.children = (
+            widgets.HTML(f"<span class='kf-pause-outcome'>{_escape(line)}</span>"),
+        )
+
+    def bundle(self, outcome: str | None = None, widget: bool = True) -> dict[str, Any]:
+        """The form's mimebundle: the widget beside static text and HTML."""
+        line = _ended_line(self.flow_run, outcome) if outcome else self.title()
+        data = {"text/plain": line, "text/html": f"<p class='kf-pause-outcome'>{_escape(line)}</p>"}
+        if widget:
+            data.update(self.view._repr_mimebundle_())
+            data["text/plain"] = line  # not the VBox(...) repr
+        return data
 
     def _show_errors(self, error: ParameterTypeError) -> None:
         details = getattr(error, "field_errors", {})
@@ -109,11 +194,15 @@ class PauseForm:
                 self.errors[name].value = f"<span style='color:#dc2626'>{_escape(text)}</span>"
         self.message.value = f"<span style='color:#dc2626'>{_escape(str(error))}</span>"
 
-    def _close(self, text: str) -> None:
+    def _disable(self) -> None:
         self.resume_button.disabled = self.cancel_button.disabled = True
         for widget in self.fields.values():
-            widget.disabled = True
-        self.message.value = _escape(text)
+            for inner in getattr(widget, "children", (widget,)):
+                inner.disabled = True
+
+
+def _ended_line(flow_run: FlowRun, outcome: str) -> str:
+    return f"Flow run {flow_run.name!r} was paused: {outcome}"
 
 
 def _field_widgets(model: Any) -> dict[str, Any]:
@@ -162,37 +251,38 @@ def _unwrap_optional(annotation: Any) -> Any:
     return annotation
 
 
-def _value_of(widget: Any) -> Any:
+def _input_of(widget: Any) -> Any:
     # Fields with a description are a VBox of the input and its help text.
-    inner = widget.children[0] if hasattr(widget, "children") else widget
-    return inner.value
+    return widget.children[0] if hasattr(widget, "children") else widget
+
+
+def _value_of(widget: Any) -> Any:
+    return _input_of(widget).value
+
+
+def _report_idle_after_updates(widget: Any) -> None:
+    """Publish an idle status for each message the browser sends to ``widget``.
+
+    The browser sends a widget's next change only once the kernel reported idle for the
+    previous one (ipywidgets' throttle). ipykernel 7.4 handles comm messages that arrive
+    while an async cell awaits without publishing a status for them, so a field edited
+    twice would never send its second value. The form only exists while its cell awaits.
+    """
+    from IPython import get_ipython
+
+    kernel = getattr(get_ipython(), "kernel", None)
+    if kernel is None or widget.comm is None:
+        return
+
+    def handle(msg: dict[str, Any]) -> None:
+        try:
+            widget._handle_msg(msg)
+        finally:
+            content = {"execution_state": "idle"}
+            kernel.session.send(kernel.iopub_socket, "status", content, parent=msg)
+
+    widget.comm.on_msg(handle)
 
 
 def _escape(text: str) -> str:
     return html.escape(text)
-
-
-def wait_with_form(flow_run: FlowRun, model: Any, answered: Any, timeout: float) -> bool:
-    """Show the pause form in the running cell and process widget events until the pause
-    is answered (by the form or by ``resume_flow_run`` from elsewhere) or times out."""
-    from IPython.display import display
-    from jupyter_ui_poll import ui_events
-
-    from kernelflow._pause import cancel_flow_run, resume_flow_run
-
-    form = PauseForm(
-        flow_run,
-        model,
-        lambda data: resume_flow_run(flow_run.id, run_input=data),
-        lambda: cancel_flow_run(flow_run.id),
-    )
-    display(form.view)
-    deadline = time.monotonic() + timeout
-    with ui_events() as poll:
-        while not answered.is_set():
-            if time.monotonic() >= deadline:
-                form._close("Timed out.")
-                return False
-            poll(20)  # handle the widget messages that arrived meanwhile
-            answered.wait(0.05)
-    return True

@@ -1,0 +1,185 @@
+"""Pauses in a real JupyterLab: a person clicks the form of an awaited async flow, and
+Run All of notebook 08 completes with the person answering its form and input line.
+
+Run with ``make test-browser`` (see ``test_jupyterlab.py`` for the server and browser
+set-up this file reuses). Screenshots land in the test's tmp_path, also on failure.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from tests.browser import test_jupyterlab as lab
+from tests.browser.test_jupyterlab import CHROMIUM, CHROMIUM_FLAGS, _run_all_cells
+from tests.test_pause_notebook import ASYNC_CELL
+
+jupyterlab = lab.jupyterlab  # the JupyterLab server fixture, shared
+
+pytestmark = lab.pytestmark  # skipped unless KERNELFLOW_BROWSER_TEST=1
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+PAUSED_FLOW = [ASYNC_CELL, "await reviewed()"]
+
+
+def _open(browser, base, token, name):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(f"{base}/lab/tree/{name}?token={token}", timeout=60_000)
+    return page
+
+
+def _field(form, label):
+    """The input of the form's field labelled ``label``."""
+    row = form.locator(".widget-inline-hbox", has=form.page.locator("label", has_text=label))
+    return row.locator("input").first
+
+
+def _shoot(page, tmp_path, name, focus=None):
+    """A screenshot, with ``focus`` scrolled into view (JupyterLab scrolls inside)."""
+    if focus is not None:
+        try:
+            focus.first.scroll_into_view_if_needed(timeout=5_000)
+        except Exception:  # a failing test's element may be missing: shoot anyway
+            pass
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    # Also somewhere stable, to look at after the run.
+    keep = os.environ.get("KERNELFLOW_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(keep) / name)
+
+
+def test_resume_clicked_in_jupyterlab_completes_the_awaited_flow(jupyterlab, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    base, token = jupyterlab
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in PAUSED_FLOW]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(nb, tmp_path / "paused.ipynb")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = _open(browser, base, token, "paused.ipynb")
+        try:
+            _run_all_cells(page, base, token)
+            run = page.locator(".kf-flow-run")
+            form = run.locator(".kf-pause-form")  # the form sits inside the run's display
+            form.wait_for(timeout=60_000)
+            run.locator(".kf-badge", has_text="Paused").first.wait_for(timeout=30_000)
+            _field(form, "threshold").fill("0")
+            _field(form, "threshold").press("Tab")
+            form.locator("button", has_text="Resume").click()
+            form.get_by_text("greater than or equal to 1").first.wait_for(timeout=30_000)
+            _shoot(page, tmp_path, "pause-form-refused.png", focus=form)
+            _field(form, "threshold").fill("5")
+            _field(form, "threshold").press("Tab")
+            _field(form, "approved").check()
+            form.locator("button", has_text="Resume").click()
+            page.get_by_text("(Approval(approved=True, threshold=5), 6)").first.wait_for(
+                timeout=60_000
+            )
+            run.locator(".kf-badge", has_text="Completed").first.wait_for(timeout=60_000)
+            page.get_by_text("resumed with approved=True, threshold=5").first.wait_for(
+                timeout=30_000
+            )
+        finally:
+            _shoot(page, tmp_path, "pause-form-resumed.png", page.locator(".kf-pause-outcome"))
+            browser.close()
+
+
+def test_run_all_of_notebook_08_completes_with_a_person_answering(jupyterlab, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    base, token = jupyterlab
+    shutil.copy(NOTEBOOKS / "08_pauses.ipynb", tmp_path / "08_pauses.ipynb")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = _open(browser, base, token, "08_pauses.ipynb")
+        try:
+            _run_all_cells(page, base, token)
+            # The async flow's form: approve, keep the default threshold, Resume.
+            form = page.locator(".kf-pause-form").first
+            form.wait_for(timeout=60_000)
+            _shoot(page, tmp_path, "nb08-form.png", focus=form)
+            _field(form, "approved").check()
+            form.locator("button", has_text="Resume").click()
+            page.get_by_text("loaded 1200 rows (bad rows allowed: 10)").first.wait_for(
+                timeout=60_000
+            )
+            outcome = page.locator(".kf-pause-outcome")
+            _shoot(page, tmp_path, "nb08-form-answered.png", focus=outcome)
+            # The sync flow's input line: an invalid answer is asked again, then a good one.
+            line = page.locator(".jp-Stdin-input").first
+            line.wait_for(timeout=60_000)
+            line.fill('{"threshold": -1}')
+            line.press("Enter")
+            page.get_by_text("greater than or equal to 0").first.wait_for(timeout=30_000)
+            line = page.locator(".jp-Stdin-input").last
+            line.fill('{"approved": true, "threshold": 3}')
+            line.press("Enter")
+            # Cancelled from a thread, then a pause nobody answers: both end by themselves.
+            page.get_by_text("cancelled: Cancelled").first.wait_for(timeout=60_000)
+            page.get_by_text("unanswered: Failed").first.wait_for(timeout=60_000)
+            assert page.locator(".jp-OutputArea-output", has_text="Traceback").count() == 0
+        finally:
+            _shoot(page, tmp_path, "nb08-run-all.png", page.get_by_text("cancelled: Cancelled"))
+            browser.close()
+
+
+SYNC_RESUMED_ELSEWHERE = [
+    """
+import threading, time
+import kernelflow
+from kernelflow import flow, pause_flow_run
+
+@flow
+def reviewed():
+    pause_flow_run(timeout=120)
+    return "went on"
+
+def resume_soon():
+    while not kernelflow.paused_runs():
+        time.sleep(0.05)
+    time.sleep(2)
+    kernelflow.resume_flow_run(kernelflow.paused_runs()[0])
+
+threading.Thread(target=resume_soon).start()
+reviewed()
+""",
+]
+
+
+def test_a_sync_flows_input_line_ends_when_resumed_from_a_thread(jupyterlab, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    base, token = jupyterlab
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in SYNC_RESUMED_ELSEWHERE]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(nb, tmp_path / "line.ipynb")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = _open(browser, base, token, "line.ipynb")
+        try:
+            _run_all_cells(page, base, token)
+            stale = page.locator(".jp-Stdin-input").first
+            stale.wait_for(timeout=60_000)  # the line is open, nobody types
+            page.get_by_text("'went on'").first.wait_for(timeout=60_000)
+            page.get_by_text("resumed elsewhere").first.wait_for(timeout=30_000)
+            _shoot(page, tmp_path, "line-resumed-elsewhere.png", stale)
+            # As the cell says: Enter in the box JupyterLab still shows clears it, and
+            # the next cell runs (JupyterLab holds other cells while input is pending).
+            stale.press("Enter")
+            page.locator(".jp-Notebook .jp-Cell").last.click()
+            page.keyboard.press("Escape")
+            page.keyboard.press("b")  # a new cell below, in command mode
+            page.keyboard.press("Enter")
+            page.keyboard.type("6 * 7")
+            page.keyboard.press("Shift+Enter")
+            page.locator(".jp-OutputArea-output", has_text="42").first.wait_for(timeout=30_000)
+        finally:
+            _shoot(page, tmp_path, "line-next-cell.png")
+            browser.close()
