@@ -21,6 +21,7 @@ The tree::
     ├── MissingResult                           a state holds no result to give
     ├── MissingContextError (also RuntimeError) run-only API called outside any run
     ├── ConfigurationError (also ValueError)    options that cannot work together
+    ├── MissingTransactionValue (also KeyError, ValueError)  txn.get() of a name never set
     ├── UnsafeCacheDirectory (also PermissionError)  the result store is not private
     ├── PlaceholderValueError                   visualize: flow code needed a task's value
     ├── SerializationError (also TypeError)     an argument or result cannot cross processes
@@ -164,3 +165,12 @@ class InvalidStateTransition(KernelflowError, RuntimeError):
 
     Seeing this is a kernelflow bug, never a user error.
     """
+
+
+class MissingTransactionValue(KernelflowError, KeyError, ValueError):
+    """Raised by ``Transaction.get(name)`` when nothing was set under ``name`` in the
+    transaction or an enclosing one and no default was given. (Prefect raises a
+    ValueError here, kernelflow used to raise a KeyError: it is both.)"""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""
