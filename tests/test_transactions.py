@@ -297,3 +297,90 @@ def test_get_reads_enclosing_values_and_missing_names_are_clear():
             assert inner.get("y", None) is None
             with pytest.raises(KeyError, match="'y'"):
                 inner.get("y")
+
+
+# --- Prefect's transaction options ---------------------------------------------------------
+
+
+def test_get_returns_a_copy_so_a_nested_change_never_leaks_into_the_parent():
+    from kernelflow.exceptions import MissingTransactionValue
+
+    with transaction(key="outer") as outer:
+        outer.set("config", {"x": [42]})
+        with transaction(key="inner") as inner:
+            value = inner.get("config")
+            value["x"].append(43)
+            assert outer.get("config") == {"x": [42]}
+            inner.set("config", value)
+            assert inner.get("config") == {"x": [42, 43]}
+        assert outer.get("config") == {"x": [42]}
+        with pytest.raises(MissingTransactionValue, match="unknown key 'nothing'") as caught:
+            outer.get("nothing")
+        assert isinstance(caught.value, KeyError) and isinstance(caught.value, ValueError)
+        assert outer.get("nothing", None) is None
+
+
+def test_atransaction_is_the_async_form():
+    from kernelflow.transactions import atransaction
+
+    async def main():
+        async with atransaction(key="a") as txn:
+            txn.set("x", 1)
+            return txn
+
+    txn = asyncio.run(main())
+    assert txn.state == "committed" and txn.key == "a"
+
+
+def _undoable(log):
+    @task
+    def write(name):
+        return name
+
+    @write.on_commit
+    def committed(txn):
+        log.append("commit")
+
+    @write.on_rollback
+    def rolled_back(txn):
+        log.append("rollback")
+
+    return write
+
+
+def test_an_eager_nested_transaction_commits_when_its_block_ends():
+    from kernelflow.transactions import CommitMode
+
+    log = []
+    write = _undoable(log)
+    with pytest.raises(RuntimeError):
+        with transaction():
+            with transaction(commit_mode=CommitMode.EAGER) as inner:
+                write("a")
+            assert log == ["commit"] and inner.state == "committed"
+            raise RuntimeError("the outer block fails after the eager commit")
+    assert log == ["commit"]  # committed work is not rolled back
+
+    log.clear()
+    with transaction():
+        with transaction(commit_mode="LAZY"):
+            write("b")
+        assert log == []  # a lazy one waits for its parent
+    assert log == ["commit"]
+
+
+def test_commit_mode_off_and_write_on_commit_false_write_no_cache_entries():
+    @task(cache_policy=INPUTS)
+    def cached(x):
+        return x
+
+    with transaction(commit_mode="OFF"):
+        cached(1)
+    with transaction(write_on_commit=False):
+        cached(2)
+    with transaction(isolation_level="SERIALIZABLE") as txn:
+        cached(3)
+    assert txn.isolation_level.value == "SERIALIZABLE"
+    assert len(kernelflow.cache.entries()) == 1
+    with pytest.raises(ValueError, match="commit_mode"):
+        transaction(commit_mode="SOMETIMES")
