@@ -369,6 +369,27 @@ def test_an_eager_nested_transaction_commits_when_its_block_ends():
     assert log == ["commit"]
 
 
+def test_commit_mode_off_rolls_back_unless_committed_in_the_block():
+    log = []
+    write = _undoable(log)
+    with transaction(commit_mode="OFF") as txn:
+        write("a")
+    assert txn.is_rolled_back() and log == ["rollback"]
+    with transaction(commit_mode="OFF") as txn:
+        write("b")
+        txn.commit()
+    assert txn.is_committed() and log == ["rollback", "commit"]
+
+
+def test_nested_transactions_take_their_parents_commit_mode():
+    log = []
+    write = _undoable(log)
+    with transaction(commit_mode="EAGER"):
+        with transaction() as inner:
+            write("a")
+        assert inner.is_committed() and log == ["commit"]
+
+
 def test_commit_mode_off_and_write_on_commit_false_write_no_cache_entries():
     @task(cache_policy=INPUTS)
     def cached(x):

@@ -54,8 +54,9 @@ _MISSING: Any = object()
 
 class CommitMode(str, enum.Enum):
     """When a transaction commits. LAZY (the default): with its outermost transaction.
-    EAGER: when its own block ends, even if nested. OFF: never (nothing it staged is
-    written and its commit hooks do not run)."""
+    EAGER: when its own block ends, even if nested. OFF: only if ``txn.commit()`` is
+    called in the block; otherwise it rolls back when the block ends. A transaction
+    without a mode takes its parent's."""
 
     EAGER = "EAGER"
     LAZY = "LAZY"
@@ -100,6 +101,8 @@ class Transaction:
         self.key = key
         self.parent = parent
         self.task_run = task_run
+        if commit_mode is None and parent is not None:
+            commit_mode = parent.commit_mode
         self.commit_mode = CommitMode(commit_mode) if commit_mode is not None else None
         self.isolation_level = (
             IsolationLevel(isolation_level) if isolation_level is not None else None
@@ -153,10 +156,17 @@ class Transaction:
         """Do ``action`` when the outermost transaction commits; drop it on rollback."""
         self._staged.append(action)
 
+    def is_active(self) -> bool:
+        return self.state == "active"
+
+    def is_committed(self) -> bool:
+        return self.state == "committed"
+
+    def is_rolled_back(self) -> bool:
+        return self.state == "rolled_back"
+
     def commit(self) -> None:
-        if self.commit_mode is CommitMode.OFF:
-            self._staged.clear()
-            self._mark("committed")
+        if self.state != "active":  # already ended (e.g. committed in its block)
             return
         if self.parent is not None and self.commit_mode is not CommitMode.EAGER:
             # a nested commit waits for its parent's
@@ -316,7 +326,9 @@ class TransactionBlock:
     def _end(self, error: BaseException | None) -> None:
         _current.reset(self._token)
         txn = self.txn
-        if error is not None or txn._failed_runs:
+        if not txn.is_active():  # committed or rolled back inside the block
+            pass
+        elif error is not None or txn._failed_runs or txn.commit_mode is CommitMode.OFF:
             txn.rollback()
         else:
             txn.commit()
