@@ -192,3 +192,20 @@ def test_a_non_callable_is_refused():
         Task(42)
     with pytest.raises(TypeError):
         Flow({})
+
+
+def test_non_string_flow_names_get_prefects_message():
+    def name_maker():
+        return "x"
+
+    with pytest.raises(TypeError, match="Expected string for flow parameter 'name'; got int"):
+        flow(name=1)(lambda: 1)
+    with pytest.raises(TypeError, match="got function instead. Perhaps you meant to call it?"):
+        flow(name=name_maker)(lambda: 1)
+
+
+def test_quote_unquote_gives_the_value():
+    from kernelflow import quote
+
+    value = {"big": [1, 2]}
+    assert quote(value).unquote() is value

@@ -63,6 +63,12 @@ def function_name(fn: Any) -> str:
 def check_name(option: str, value: Any) -> str | None:
     """A name given to a flow: a non-empty string without ``/ % & > <`` (Prefect bans
     them because names become parts of URLs and paths)."""
+    if value is not None and not isinstance(value, str):
+        hint = " Perhaps you meant to call it?" if callable(value) else ""
+        raise InvalidOptionError(
+            f"Expected string for flow parameter {option!r}; got {type(value).__name__} "
+            f"instead.{hint}"
+        )
     value = check.name(option, value)
     if value is not None and any(c in value for c in _BANNED_NAME_CHARACTERS):
         raise InvalidNameError(
@@ -181,9 +187,11 @@ def caching_options(task: Any, options: dict[str, Any], not_set: Any) -> None:
     """
     from kernelflow._results.policies import DEFAULT, NONE, KeyFnPolicy, NoCache
 
-    policy = _policy(options["cache_policy"], not_set)
+    given = options["cache_policy"]
+    policy = _policy(given, not_set)
     persist = check.optional_bool("persist_result", options["persist_result"])
-    asked = (policy not in (None, not_set) and not isinstance(policy, NoCache)) or any(
+    # As Prefect compares: only the NO_CACHE object itself (not its class) asks nothing.
+    asked = given not in (None, not_set, NONE) or any(
         options[name] is not None
         for name in ("cache_key_fn", "result_storage", "result_serializer", "result_storage_key")
     )
