@@ -405,3 +405,24 @@ def test_commit_mode_off_and_write_on_commit_false_write_no_cache_entries():
     assert len(kernelflow.cache.entries()) == 1
     with pytest.raises(ValueError, match="commit_mode"):
         transaction(commit_mode="SOMETIMES")
+
+
+def test_in_an_eager_transaction_a_cached_run_is_written_as_it_ends():
+    from kernelflow.transactions import IsolationLevel
+
+    @task(cache_policy=INPUTS)
+    def double(x):
+        return 2 * x
+
+    @flow
+    def pipeline():
+        with transaction(commit_mode="EAGER") as txn:
+            states = double(4, return_state=True), double(4, return_state=True)
+            assert txn.isolation_level is IsolationLevel.READ_COMMITTED
+        return states
+
+    first, second = pipeline()
+    assert (first.name, second.name) == ("Completed", "Cached")
+    with transaction(isolation_level=IsolationLevel.SERIALIZABLE):
+        with transaction() as inner:
+            assert inner.isolation_level is IsolationLevel.SERIALIZABLE

@@ -104,9 +104,9 @@ class Transaction:
         if commit_mode is None and parent is not None:
             commit_mode = parent.commit_mode
         self.commit_mode = CommitMode(commit_mode) if commit_mode is not None else None
-        self.isolation_level = (
-            IsolationLevel(isolation_level) if isolation_level is not None else None
-        )
+        if isolation_level is None:
+            isolation_level = parent.isolation_level if parent else IsolationLevel.READ_COMMITTED
+        self.isolation_level = IsolationLevel(isolation_level)
         self.write_on_commit = bool(write_on_commit)
         self.state = "active"
         self.hook_errors: list[tuple[Callable[..., Any], BaseException]] = []
@@ -153,7 +153,15 @@ class Transaction:
             txn = txn.parent
 
     def stage(self, action: Callable[[], None]) -> None:
-        """Do ``action`` when the outermost transaction commits; drop it on rollback."""
+        """Do ``action`` when the outermost transaction commits; drop it on rollback.
+
+        In an EAGER transaction it is done at once: the run that staged it has ended,
+        and eager means each run's work is committed as it ends (so a second identical
+        cached call in the block finds the first one's entry)."""
+        if self.commit_mode is CommitMode.EAGER:
+            if self.write_on_commit:
+                self._call(action, None)
+            return
         self._staged.append(action)
 
     def is_active(self) -> bool:
