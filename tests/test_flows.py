@@ -354,3 +354,18 @@ def test_timeout_zero_means_none_and_impossible_timeouts_are_refused():
             pipeline.with_options(timeout_seconds=bad)
     with pytest.raises(ValueError, match="retry_delay_seconds"):
         pipeline.with_options(retry_delay_seconds=float("nan"))
+
+
+def test_serialize_parameters_gives_json_values_or_a_type_placeholder():
+    @flow
+    def pipeline(x, y):
+        return x
+
+    class Cyclic:
+        def __init__(self):
+            self.me = self
+
+    assert pipeline.serialize_parameters({"x": {"a": (1, 2)}, "y": Cyclic()}) == {
+        "x": {"a": [1, 2]},
+        "y": "<Cyclic>",
+    }

@@ -165,6 +165,18 @@ class Flow(Definition, Generic[P, R]):
             return format_run_name(self.flow_run_name, parameters, "flow_run_name")
         return f"{self.name}-{new_run_id().hex[:6]}"
 
+    def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """The parameters as JSON values; one that JSON cannot hold becomes ``"<Type>"``."""
+        import json
+
+        serialized = {}
+        for name, value in parameters.items():
+            try:
+                serialized[name] = json.loads(json.dumps(value))
+            except (TypeError, ValueError, RecursionError):
+                serialized[name] = f"<{type(value).__name__}>"
+        return serialized
+
     def validate(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """Parameters checked and coerced against the annotations (``ParameterTypeError``)."""
         return self._validator(parameters) if self._validator else parameters
