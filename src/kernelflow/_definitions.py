@@ -104,7 +104,7 @@ def task_key(fn: Any) -> str:
     return f"{qualname.split('.')[-1]}-{digest}"
 
 
-def source_code(fn: Any) -> str | None:
+def read_source(fn: Any) -> str | None:
     """The function's source (None for callable objects, builtins, or no source)."""
     if not (inspect.isfunction(fn) or inspect.ismethod(fn)):
         return None

@@ -8,6 +8,7 @@ submissions go to a session-wide background runner.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import logging
@@ -23,7 +24,7 @@ from kernelflow._definitions import (
     function_name,
     hook_decorator,
     is_async,
-    source_code,
+    read_source,
     task_key,
     unwrap,
 )
@@ -103,7 +104,6 @@ class Task(Definition, Generic[P, R]):
         self.tags = set(check.tags(tags))
         self.version = check.optional_str("version", version)
         self.task_key = task_key(fn)
-        self.source_code = source_code(fn)
         self.retries = check.non_negative_int("retries", retries)
         self.retry_delay_seconds = retry_delay_seconds
         self.retry_delays = check.retry_delays(retry_delay_seconds, self.retries)
@@ -245,6 +245,11 @@ class Task(Definition, Generic[P, R]):
         new = type(self)(fn, **{**current, **options})
         new.__self__ = self.__self__
         return new
+
+    @functools.cached_property
+    def source_code(self) -> str | None:
+        """The function's source (None for a callable object), read when first asked for."""
+        return read_source(self.fn)
 
     def _options_fn(self) -> Any:
         if self._method_kind == "classmethod":
