@@ -164,3 +164,66 @@ def test_four_processes_writing_one_key_never_tear_a_read(tmp_path):
     assert [int(bad) for bad, _ in results] == [0, 0, 0, 0]
     assert all(int(hits) > 0 for _, hits in results)
     assert not [p for p in root.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_kernelflow_home_deleted_during_the_session_comes_back_private(kf_logs):
+    """Issue 17, item 4: with a umask of 022, a re-created home used to be 0755."""
+    import shutil
+
+    from kernelflow import flow, task
+    from kernelflow.cache_policies import INPUTS
+
+    home_dir = Path(os.environ["KERNELFLOW_HOME"])
+    calls = []
+
+    @task(cache_policy=INPUTS)
+    def double(x):
+        calls.append(x)
+        return 2 * x
+
+    @flow
+    def pipeline(x):
+        return double(x)
+
+    old_umask = os.umask(0o022)
+    try:
+        assert pipeline(1) == 2
+        shutil.rmtree(home_dir)
+        assert pipeline(2) == 4  # written into a home made again
+    finally:
+        os.umask(old_umask)
+    for directory in (home_dir, home_dir / "results"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert pipeline(2) == 4 and calls == [1, 2]  # and read back from it: a hit
+    assert not [r for r in kf_logs if "not cached" in r.getMessage().lower()]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only directories")
+def test_a_read_only_store_says_which_entry_could_not_be_written(tmp_path, kf_logs):
+    from kernelflow import task
+    from kernelflow.cache_policies import INPUTS
+
+    storage = tmp_path / "ro"
+    storage.mkdir(mode=0o700)
+
+    @task(result_storage=storage, cache_policy=INPUTS)
+    def one(x):
+        return x
+
+    os.chmod(storage, 0o500)
+    try:
+        assert one(1) == 1
+    finally:
+        os.chmod(storage, 0o700)
+    messages = [r.getMessage() for r in kf_logs if "Result not cached" in r.getMessage()]
+    assert messages and str(storage) in messages[0]
+
+
+def test_a_failed_write_names_the_entry_path(tmp_path):
+    """The store's own error (what 'Result not cached' shows) carries the path."""
+    store = fresh(tmp_path / "s")
+    store.prepare()
+    (tmp_path / "s" / "sub").write_text("a file where a directory is needed")
+    with pytest.raises(OSError) as caught:
+        store.save("sub/k", 1, CloudpickleSerializer, META)
+    assert str(tmp_path / "s" / "sub") in str(caught.value)

@@ -546,3 +546,101 @@ def test_a_failing_key_fn_or_storage_key_runs_uncached_with_a_warning(kf_logs):
     messages = [r.getMessage() for r in kf_logs]
     assert any("cache key could not be computed" in m for m in messages)
     assert sum("result_storage_key could not be formatted" in m for m in messages) == 2
+
+
+# --- Prefect's caching defaults ------------------------------------------------------------
+
+
+def test_prefects_defaults_for_cache_policy_and_persist_result():
+    from kernelflow.cache_policies import NO_CACHE, Inputs
+
+    def fn(x):
+        return x
+
+    plain = task(fn)
+    assert plain.cache_policy is DEFAULT and plain.persist_result is None
+    assert task(persist_result=True)(fn).cache_policy is DEFAULT
+    assert task(persist_result=False)(fn).cache_policy is NO_CACHE is NONE
+    assert task(persist_result=False, cache_policy=None)(fn).cache_policy is None
+    assert task(result_storage_key="k")(fn).cache_policy is None
+    for options in (
+        {"cache_policy": INPUTS},
+        {"cache_policy": Inputs},  # the class, as Prefect allows
+        {"cache_key_fn": lambda *_: "k"},
+        {"result_serializer": "json"},
+        {"result_storage_key": "k"},
+    ):
+        made = task(**options)(fn)
+        assert made.persist_result is True, options
+        assert plain.with_options(**options).persist_result is True, options
+    assert isinstance(task(cache_policy=Inputs)(fn).cache_policy, Inputs)
+
+
+DEFAULT_POLICY_CALLS: list[int] = []  # global: TASK_SOURCE hashes closure values
+
+
+def _two_calls_in_one_flow_run(**options):
+    """The state names of two identical calls in one flow run of a task with ``options``."""
+
+    @task(**options)
+    def ident(x):
+        DEFAULT_POLICY_CALLS.append(x)
+        return x
+
+    @flow
+    def pipeline():
+        return ident(1, return_state=True), ident(1, return_state=True)
+
+    return [state.name for state in pipeline()]
+
+
+def test_persist_result_true_caches_with_the_default_policy_within_a_flow_run():
+    DEFAULT_POLICY_CALLS.clear()
+    assert _two_calls_in_one_flow_run(persist_result=True) == ["Completed", "Cached"]
+    assert DEFAULT_POLICY_CALLS == [1]
+    # DEFAULT includes RUN_ID: a new flow run computes again
+    assert _two_calls_in_one_flow_run(persist_result=True) == ["Completed", "Cached"]
+    assert DEFAULT_POLICY_CALLS == [1, 1]
+
+
+def test_no_option_about_results_caches_nothing():
+    assert _two_calls_in_one_flow_run() == ["Completed", "Completed"]
+
+
+def test_persist_result_false_overrides_a_policy_with_a_warning(kf_logs):
+    from kernelflow.cache_policies import NO_CACHE
+
+    @task(persist_result=False, cache_policy=INPUTS)
+    def ident(x):
+        return x
+
+    assert ident.cache_policy is NO_CACHE
+    assert any("Ignoring `cache_policy`" in r.getMessage() for r in kf_logs)
+
+
+def test_a_negative_expiration_expires_at_once():
+    calls = []
+
+    @task(cache_key_fn=lambda *_: "fixed", cache_expiration=datetime.timedelta(seconds=-5))
+    def ident(x):
+        calls.append(x)
+        return x
+
+    assert ident(1) == 1 and ident(2) == 2 and calls == [1, 2]
+
+
+def test_configure_key_storage_is_where_the_tasks_results_go(tmp_path):
+    from kernelflow.filesystems import LocalFileSystem
+
+    policy = INPUTS.configure(key_storage=LocalFileSystem(basepath=tmp_path / "keys"))
+    assert policy == INPUTS and policy is not INPUTS
+
+    @task(cache_policy=policy)
+    def ident(x):
+        return x
+
+    assert ident(1) == 1
+    assert [entry.task for entry in kernelflow.cache.entries(storage=tmp_path / "keys")] == [
+        "ident"
+    ]
+    assert (INPUTS + TASK_SOURCE).configure(isolation_level="SERIALIZABLE").isolation_level

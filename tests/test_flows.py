@@ -1,6 +1,7 @@
 """Flows: parameters, return values, failures, subflows, retries, timeouts, hooks, records."""
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -265,3 +266,106 @@ def test_flow_name_and_runner_class():
     assert my_pipeline.name == "my-pipeline"
     assert isinstance(my_pipeline.task_runner, ThreadPoolTaskRunner)
     assert my_pipeline.with_options(name="renamed").name == "renamed"
+
+
+# --- Prefect's options: flow_run_name, hooks, result options ------------------------------
+
+
+def test_flow_run_name_is_stored_checked_and_filled_in():
+    from kernelflow.exceptions import InvalidOptionError
+
+    @flow(flow_run_name="load-{day}")
+    def load(day, region="eu"):
+        return day
+
+    assert load.flow_run_name == "load-{day}"
+    assert load.make_run_name({"day": 3, "region": "eu"}) == "load-3"
+    assert load.with_options(flow_run_name=lambda: "named").make_run_name({}) == "named"
+    assert flow(load.fn).make_run_name({"day": 1}).startswith("load-")
+    with pytest.raises(InvalidOptionError, match="refers to {month}"):
+        flow(flow_run_name="load-{month}")(load.fn)
+
+    class NotAName:
+        pass
+
+    with pytest.raises(TypeError, match="Expected string or callable for 'flow_run_name'"):
+        flow(flow_run_name=NotAName())(load.fn)
+    load.flow_run_name = NotAName()  # set after decoration: refused when a run is named
+    with pytest.raises(TypeError, match="got NotAName instead"):
+        load.make_run_name({"day": 1})
+    with pytest.raises(TypeError, match="returned type NoneType but a string is required"):
+        flow(flow_run_name=lambda: None)(load.fn).make_run_name({"day": 1})
+
+
+@pytest.mark.parametrize(
+    "option", ["on_completion", "on_failure", "on_cancellation", "on_crashed", "on_running"]
+)
+def test_every_flow_hook_option_takes_a_list_or_the_decorator_form(option):
+    def first(flow, flow_run, state):
+        pass
+
+    def second(flow, flow_run, state):
+        pass
+
+    @flow(**{option: [first]})
+    def pipeline():
+        return 1
+
+    assert getattr(pipeline, option)(second) is second  # @pipeline.on_...
+    assert getattr(pipeline, f"{option}_hooks") == [first, second]
+    assert getattr(pipeline.with_options(name="other"), f"{option}_hooks") == [first, second]
+    with pytest.raises(TypeError, match=f"Expected iterable for '{option}'; got function"):
+        flow(**{option: first})(pipeline.fn)
+    with pytest.raises(TypeError, match=f"Expected callables in '{option}'; got str"):
+        flow(**{option: [first, "second"]})(pipeline.fn)
+    with pytest.raises(TypeError, match=rf"@flow\({option}=\[hook1, hook2\]\)"):
+        flow(**{option: ["x"]})(pipeline.fn)
+
+
+def test_result_options_on_flows():
+    from kernelflow.filesystems import LocalFileSystem
+
+    @flow(result_storage=LocalFileSystem(basepath="~/results"), result_serializer="json")
+    def pipeline():
+        return 1
+
+    assert pipeline.result_storage == Path("~/results").expanduser()
+    assert pipeline.result_serializer == "json" and pipeline.persist_result is True
+    assert pipeline.cache_result_in_memory is True
+    assert (
+        flow(persist_result=False, cache_result_in_memory=False)(pipeline.fn).persist_result
+        is False
+    )
+    assert flow(pipeline.fn).persist_result is None
+    with pytest.raises(ValueError, match="result_serializer"):
+        flow(result_serializer="yaml")(pipeline.fn)
+    with pytest.raises(ValueError, match="cache_result_in_memory"):
+        flow(cache_result_in_memory="no")(pipeline.fn)
+
+
+def test_timeout_zero_means_none_and_impossible_timeouts_are_refused():
+    @flow(timeout_seconds=5)
+    def pipeline():
+        return 1
+
+    assert pipeline.with_options(timeout_seconds=0).timeout_seconds is None
+    for bad in (float("inf"), float("nan"), 1e10, -1):
+        with pytest.raises(ValueError, match="timeout_seconds"):
+            pipeline.with_options(timeout_seconds=bad)
+    with pytest.raises(ValueError, match="retry_delay_seconds"):
+        pipeline.with_options(retry_delay_seconds=float("nan"))
+
+
+def test_serialize_parameters_gives_json_values_or_a_type_placeholder():
+    @flow
+    def pipeline(x, y):
+        return x
+
+    class Cyclic:
+        def __init__(self):
+            self.me = self
+
+    assert pipeline.serialize_parameters({"x": {"a": (1, 2)}, "y": Cyclic()}) == {
+        "x": {"a": [1, 2]},
+        "y": "<Cyclic>",
+    }

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import kernelflow
 
 
@@ -68,6 +70,8 @@ def test_all_lists_exactly_the_public_names():
         "cache_policies",
         "transactions",
     }
+    # Prefect's module paths (kernelflow.assets is also the callable assets())
+    modules |= {"logging", "context", "flow_runs", "artifacts", "filesystems", "utilities"}
     modules.add("viz")  # the graph drawing package, loaded by visualize()/graph()
     modules.add("notebook")  # the live displays, loaded in a kernel or when shown
     assert set(kernelflow.__all__) - public <= set(kernelflow._LAZY)
@@ -98,3 +102,46 @@ def test_import_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_prefects_module_paths_have_kernelflow_twins():
+    """Porting is changing the prefix ``prefect`` to ``kernelflow`` (issue 14, group 13)."""
+    from kernelflow.artifacts import create_markdown_artifact  # noqa: F401
+    from kernelflow.assets import Asset, materialize  # noqa: F401
+    from kernelflow.cache_policies import NO_CACHE, NONE
+    from kernelflow.context import get_run_context, tags  # noqa: F401
+    from kernelflow.exceptions import (  # noqa: F401
+        FailedRun,
+        MissingContextError,
+        ParameterBindError,
+        PrefectException,
+    )
+    from kernelflow.filesystems import LocalFileSystem  # noqa: F401
+    from kernelflow.flow_runs import pause_flow_run, resume_flow_run  # noqa: F401
+    from kernelflow.logging import get_logger, get_run_logger  # noqa: F401
+    from kernelflow.states import StateGroup, raise_state_exception  # noqa: F401
+    from kernelflow.transactions import atransaction  # noqa: F401
+    from kernelflow.utilities.annotations import allow_failure, quote, unmapped  # noqa: F401
+
+    assert isinstance(kernelflow.assets(), list)  # still callable as the module
+    assert NO_CACHE is NONE and PrefectException is kernelflow.exceptions.KernelflowError
+    assert get_logger("x").name == "kernelflow.x"
+
+
+def test_get_run_context_inside_and_outside_runs():
+    from kernelflow import flow, task
+    from kernelflow.context import get_run_context
+    from kernelflow.exceptions import MissingContextError
+
+    @task
+    def which():
+        return get_run_context().task_run.name
+
+    @flow
+    def pipeline():
+        return get_run_context().flow_run.name, which()
+
+    flow_name, task_name = pipeline()
+    assert flow_name.startswith("pipeline-") and task_name == "which-0"
+    with pytest.raises(MissingContextError, match="inside a flow or task run"):
+        get_run_context()

@@ -1,3 +1,4 @@
+import asyncio
 import dataclasses
 
 import pytest
@@ -110,3 +111,83 @@ def test_observers_see_every_change_and_cannot_break_a_run(kf_logs):
     assert seen == [("Pending", "Running"), ("Running", "Completed")]
     assert run.state.is_completed()
     assert any("observer" in r.getMessage() for r in kf_logs)
+
+
+# --- Prefect's constructors and helpers ----------------------------------------------------
+
+
+def test_constructors_take_prefects_keywords():
+    from kernelflow.states import State
+
+    assert Completed(message="all good", data=123).result() == 123
+    soft = Failed(message="soft fail")
+    assert soft.is_failed() and soft.message == "soft fail" and soft.data is None
+    error = ValueError("boom")
+    assert Failed(data=error).result(raise_on_failure=False) is error
+    assert Failed(data=error).message == "ValueError: boom"
+    assert Crashed(data=error).is_crashed()
+    assert State(type=StateType.CRASHED).name == "Crashed"
+    assert State(type="COMPLETED", data=1).is_completed()
+    assert State[int] is not None  # usable in annotations
+
+
+@pytest.mark.parametrize("make", ["Failed", "Crashed", "Cancelled"])
+def test_result_of_a_state_without_an_exception_raises_prefects_wrapper(make):
+    from kernelflow import states
+    from kernelflow.exceptions import CrashedRun, FailedRun
+
+    wrapper = {"Failed": FailedRun, "Crashed": CrashedRun, "Cancelled": CancelledRun}[make]
+    state = getattr(states, make)(data=None, message="gone")
+    with pytest.raises(wrapper, match="gone"):
+        state.result()
+    with pytest.raises(wrapper, match="plain text"):
+        getattr(states, make)(data="plain text").result()
+    with pytest.raises(TypeError, match="int cannot be resolved into an exception"):
+        states.raise_state_exception(getattr(states, make)(data=2))
+
+
+def test_unfinished_and_paused_states_have_no_result_yet():
+    from kernelflow.exceptions import PausedRun, UnfinishedRun
+
+    with pytest.raises(UnfinishedRun, match="no result yet"):
+        Running().result()
+    with pytest.raises(PausedRun):
+        Paused().result()
+    with pytest.raises(RuntimeError):  # both are RuntimeErrors, as before
+        Pending().result()
+
+
+def test_state_exception_helpers_follow_nested_states():
+    from kernelflow.states import (
+        araise_state_exception,
+        get_state_exception,
+        is_state,
+        is_state_iterable,
+        raise_state_exception,
+    )
+
+    inner = ValueError("inner")
+    assert get_state_exception(Failed(data=Failed(data=inner))) is inner
+    assert get_state_exception(Failed(data=[Completed(), Failed(data=inner)])) is inner
+    with pytest.raises(ValueError, match="Expected failed or crashed state got Completed"):
+        raise_state_exception(Failed(data=Completed(data="x")))
+    with pytest.raises(ValueError, match="none were failed"):
+        raise_state_exception(Failed(data=[Completed(), Completed()]))
+    assert raise_state_exception(Completed()) is None
+    with pytest.raises(ValueError, match="inner"):
+        asyncio.run(araise_state_exception(Failed(data=inner)))
+    assert is_state(Completed()) and not is_state(1)
+    assert is_state_iterable([Completed()]) and is_state_iterable({Completed()})
+    assert not is_state_iterable([]) and not is_state_iterable({Completed(): 1})
+
+
+def test_state_group_counts():
+    from kernelflow.states import StateGroup
+
+    group = StateGroup([Failed(data=ValueError()), Crashed(), Completed(), Running()])
+    assert group.fail_count == 2 and group.any_failed() and not group.all_final()
+    assert not group.all_completed() and not group.any_cancelled() and not group.any_paused()
+    message = group.counts_message()
+    assert "total=4" in message and "not_final=1" in message and "'FAILED'=1" in message
+    assert StateGroup([Cancelled(), Paused()]).any_cancelled()
+    assert StateGroup([Completed(), Completed()]).all_completed()

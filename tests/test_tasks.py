@@ -25,7 +25,14 @@ def f(x, y=1):
         ({"retry_delay_seconds": [1, "x"]}, "retry_delay_seconds"),
         ({"retries": 60, "retry_delay_seconds": exponential_backoff(1)}, "retry_delay_seconds"),
         ({"retry_jitter_factor": -0.5}, "retry_jitter_factor"),
-        ({"timeout_seconds": 0}, "timeout_seconds"),
+        ({"timeout_seconds": -1}, "timeout_seconds"),
+        ({"timeout_seconds": float("inf")}, "timeout_seconds"),
+        ({"timeout_seconds": float("nan")}, "timeout_seconds"),
+        ({"timeout_seconds": 1e10}, "timeout_seconds"),
+        ({"retries": 1, "retry_delay_seconds": float("nan")}, "retry_delay_seconds"),
+        ({"retries": 2, "retry_delay_seconds": [1, float("inf")]}, "retry_delay_seconds"),
+        ({"retries": 1, "retry_delay_seconds": lambda n: 1 / 0}, "retry_delay_seconds"),
+        ({"retry_jitter_factor": float("nan")}, "retry_jitter_factor"),
         ({"timeout_seconds": "10"}, "timeout_seconds"),
         ({"on_completion": [print, 3]}, "on_completion"),
         ({"on_failure": "hook"}, "on_failure"),
@@ -33,7 +40,8 @@ def f(x, y=1):
         ({"on_rollback": [None]}, "on_rollback"),
         ({"retry_condition_fn": 5}, "retry_condition_fn"),
         ({"cache_key_fn": "key"}, "cache_key_fn"),
-        ({"cache_expiration": -3}, "cache_expiration"),
+        ({"cache_expiration": "soon"}, "cache_expiration"),
+        ({"cache_policy": "INPUTS"}, "cache_policy"),
         ({"tags": "etl"}, "tags"),
         ({"name": ""}, "name"),
         ({"log_prints": "yes"}, "log_prints"),
@@ -207,3 +215,75 @@ def test_task_run_name_templates_see_the_values_of_futures():
     assert weather() == ["report-Oslo", "report-Lima"]
     names = [r.name for r in kernelflow.last_run().task_runs]
     assert names[-2:] == ["report-Oslo", "report-Lima"]
+
+
+# --- Prefect's hook options, run names, attributes ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "option", ["on_completion", "on_failure", "on_running", "on_commit", "on_rollback"]
+)
+def test_every_task_hook_option_takes_a_list_or_the_decorator_form(option):
+    def first(*args):
+        pass
+
+    def second(*args):
+        pass
+
+    @task(**{option: [first]})
+    def work():
+        return 1
+
+    assert getattr(work, option)(second) is second
+    assert getattr(work, f"{option}_hooks") == [first, second]
+    assert getattr(work.with_options(name="again"), f"{option}_hooks") == [first, second]
+    with pytest.raises(TypeError, match=f"Expected iterable for '{option}'; got function"):
+        task(**{option: first})(work.fn)
+    with pytest.raises(TypeError, match=rf"(?s)got int instead.*@task\({option}=\[hook1"):
+        task(**{option: [first, 3]})(work.fn)
+    with pytest.raises(TypeError, match="decorates a hook function"):
+        getattr(work, option)("not a hook")
+
+
+def test_a_run_name_that_is_neither_a_template_nor_a_callable_fails_the_call():
+    class NotAName:
+        pass
+
+    @task
+    def work():
+        return 1
+
+    @flow
+    def pipeline():
+        return work()
+
+    work.task_run_name = NotAName()
+    with pytest.raises(TypeError, match="Expected string or callable for 'task_run_name'"):
+        pipeline()
+    work.task_run_name = lambda: 42
+    with pytest.raises(TypeError, match="returned type int but a string is required"):
+        pipeline()
+
+
+def test_tags_are_a_set_of_the_task_and_with_options_copies_them():
+    @task(tags=["a", "b"])
+    def work():
+        return 1
+
+    other = work.with_options(name="other")
+    work.tags.add("c")
+    assert work.tags == {"a", "b", "c"} and other.tags == {"a", "b"}
+
+
+def test_result_options_are_accepted_and_kept():
+    from pathlib import Path
+
+    from kernelflow.filesystems import LocalFileSystem
+
+    @task(result_storage=LocalFileSystem(basepath="/tmp/x"), cache_result_in_memory=False)
+    def work():
+        return 1
+
+    assert work.result_storage == Path("/tmp/x") and work.cache_result_in_memory is False
+    with pytest.raises(InvalidOptionError, match="result_storage"):
+        task(result_storage=LocalFileSystem)(work.fn)

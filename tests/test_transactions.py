@@ -297,3 +297,132 @@ def test_get_reads_enclosing_values_and_missing_names_are_clear():
             assert inner.get("y", None) is None
             with pytest.raises(KeyError, match="'y'"):
                 inner.get("y")
+
+
+# --- Prefect's transaction options ---------------------------------------------------------
+
+
+def test_get_returns_a_copy_so_a_nested_change_never_leaks_into_the_parent():
+    from kernelflow.exceptions import MissingTransactionValue
+
+    with transaction(key="outer") as outer:
+        outer.set("config", {"x": [42]})
+        with transaction(key="inner") as inner:
+            value = inner.get("config")
+            value["x"].append(43)
+            assert outer.get("config") == {"x": [42]}
+            inner.set("config", value)
+            assert inner.get("config") == {"x": [42, 43]}
+        assert outer.get("config") == {"x": [42]}
+        with pytest.raises(MissingTransactionValue, match="unknown key 'nothing'") as caught:
+            outer.get("nothing")
+        assert isinstance(caught.value, KeyError) and isinstance(caught.value, ValueError)
+        assert outer.get("nothing", None) is None
+
+
+def test_atransaction_is_the_async_form():
+    from kernelflow.transactions import atransaction
+
+    async def main():
+        async with atransaction(key="a") as txn:
+            txn.set("x", 1)
+            return txn
+
+    txn = asyncio.run(main())
+    assert txn.state == "committed" and txn.key == "a"
+
+
+def _undoable(log):
+    @task
+    def write(name):
+        return name
+
+    @write.on_commit
+    def committed(txn):
+        log.append("commit")
+
+    @write.on_rollback
+    def rolled_back(txn):
+        log.append("rollback")
+
+    return write
+
+
+def test_an_eager_nested_transaction_commits_when_its_block_ends():
+    from kernelflow.transactions import CommitMode
+
+    log = []
+    write = _undoable(log)
+    with pytest.raises(RuntimeError):
+        with transaction():
+            with transaction(commit_mode=CommitMode.EAGER) as inner:
+                write("a")
+            assert log == ["commit"] and inner.state == "committed"
+            raise RuntimeError("the outer block fails after the eager commit")
+    assert log == ["commit"]  # committed work is not rolled back
+
+    log.clear()
+    with transaction():
+        with transaction(commit_mode="LAZY"):
+            write("b")
+        assert log == []  # a lazy one waits for its parent
+    assert log == ["commit"]
+
+
+def test_commit_mode_off_rolls_back_unless_committed_in_the_block():
+    log = []
+    write = _undoable(log)
+    with transaction(commit_mode="OFF") as txn:
+        write("a")
+    assert txn.is_rolled_back() and log == ["rollback"]
+    with transaction(commit_mode="OFF") as txn:
+        write("b")
+        txn.commit()
+    assert txn.is_committed() and log == ["rollback", "commit"]
+
+
+def test_nested_transactions_take_their_parents_commit_mode():
+    log = []
+    write = _undoable(log)
+    with transaction(commit_mode="EAGER"):
+        with transaction() as inner:
+            write("a")
+        assert inner.is_committed() and log == ["commit"]
+
+
+def test_commit_mode_off_and_write_on_commit_false_write_no_cache_entries():
+    @task(cache_policy=INPUTS)
+    def cached(x):
+        return x
+
+    with transaction(commit_mode="OFF"):
+        cached(1)
+    with transaction(write_on_commit=False):
+        cached(2)
+    with transaction(isolation_level="SERIALIZABLE") as txn:
+        cached(3)
+    assert txn.isolation_level.value == "SERIALIZABLE"
+    assert len(kernelflow.cache.entries()) == 1
+    with pytest.raises(ValueError, match="commit_mode"):
+        transaction(commit_mode="SOMETIMES")
+
+
+def test_in_an_eager_transaction_a_cached_run_is_written_as_it_ends():
+    from kernelflow.transactions import IsolationLevel
+
+    @task(cache_policy=INPUTS)
+    def double(x):
+        return 2 * x
+
+    @flow
+    def pipeline():
+        with transaction(commit_mode="EAGER") as txn:
+            states = double(4, return_state=True), double(4, return_state=True)
+            assert txn.isolation_level is IsolationLevel.READ_COMMITTED
+        return states
+
+    first, second = pipeline()
+    assert (first.name, second.name) == ("Completed", "Cached")
+    with transaction(isolation_level=IsolationLevel.SERIALIZABLE):
+        with transaction() as inner:
+            assert inner.isolation_level is IsolationLevel.SERIALIZABLE

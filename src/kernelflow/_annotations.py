@@ -62,3 +62,7 @@ class quote(BaseAnnotation[T]):
     """
 
     __slots__ = ()
+
+    def unquote(self) -> T:
+        """The value inside (Prefect's name for ``.value``)."""
+        return self.value

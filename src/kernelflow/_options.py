@@ -8,6 +8,7 @@ rather than deep inside a run.
 from __future__ import annotations
 
 import datetime
+import math
 import numbers
 import string
 from collections.abc import Callable, Iterable
@@ -17,6 +18,9 @@ from typing import Any
 from kernelflow.exceptions import InvalidOptionError
 
 MAX_RETRY_DELAYS = 50
+# Longer than any real timeout or delay, and small enough that deadlines computed from
+# it stay far inside what threading and asyncio accept (1e10 s overflows them).
+MAX_SECONDS = 365 * 24 * 3600
 SERIALIZERS = ("cloudpickle", "pickle", "json")
 
 
@@ -59,19 +63,39 @@ def non_negative_int(option: str, value: Any) -> int:
     return value
 
 
+def _is_seconds(value: Any) -> bool:
+    """A finite number of seconds from 0 to MAX_SECONDS (nan and inf are not)."""
+    return _is_number(value) and math.isfinite(value) and 0 <= value <= MAX_SECONDS
+
+
 def non_negative_number(option: str, value: Any) -> float:
     if value is None:
         return 0.0
-    if not _is_number(value) or value < 0:
-        raise fail(option, value, "a number >= 0")
+    if not _is_number(value) or math.isnan(value) or value < 0:
+        raise InvalidOptionError(f"{option}={value!r} is not valid: `{option}` must be >= 0.")
+    return float(value)
+
+
+def seconds(option: str, value: Any) -> float:
+    """A delay: a finite number of seconds, at most a year."""
+    if value is None:
+        return 0.0
+    if not _is_seconds(value):
+        raise fail(option, value, f"a finite number of seconds from 0 to {MAX_SECONDS}")
     return float(value)
 
 
 def timeout(option: str, value: Any) -> float | None:
-    if value is None:
+    """Seconds > 0; 0 or None mean no timeout (as in Prefect, where 0 unsets one)."""
+    if value is None or (_is_number(value) and value == 0):
         return None
-    if not _is_number(value) or value <= 0:
-        raise fail(option, value, "a number of seconds > 0, or None for no timeout")
+    if not _is_seconds(value):
+        raise fail(
+            option,
+            value,
+            f"a finite number of seconds > 0 and at most {MAX_SECONDS} (a year), "
+            "or None for no timeout",
+        )
     return float(value)
 
 
@@ -81,17 +105,34 @@ def optional_bool(option: str, value: Any) -> bool | None:
     return value
 
 
-def hooks(option: str, value: Any) -> tuple[Callable[..., Any], ...]:
+def hooks(option: str, value: Any, kind: str = "task") -> tuple[Callable[..., Any], ...]:
+    """A list of hook callables, with Prefect's messages (a bare function is refused, as
+    Prefect refuses it: the option takes a list)."""
     if value is None:
         return ()
-    items = [value] if callable(value) else value
-    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
-        raise fail(option, value, "a list of callables")
-    items = list(items)
+    example = f"@{kind}({option}=[hook1, hook2])\ndef my_{kind}():\n\tpass"
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidOptionError(
+            f"Expected iterable for {option!r}; got {type(value).__name__} instead. "
+            f"Please provide a list of hooks to {option!r}:\n\n{example}"
+        )
+    items = list(value)
     for item in items:
         if not callable(item):
-            raise fail(option, value, f"a list of callables, but {item!r} is not callable")
+            raise InvalidOptionError(
+                f"Expected callables in {option!r}; got {type(item).__name__} instead. "
+                f"Please provide a list of hooks to {option!r}:\n\n{example}"
+            )
     return tuple(items)
+
+
+def hook(option: str, fn: Any) -> Callable[..., Any]:
+    """One hook, given through the decorator form (``@my_task.on_failure``)."""
+    if not callable(fn):
+        raise InvalidOptionError(
+            f"@...{option} decorates a hook function, not {type(fn).__name__} ({fn!r})."
+        )
+    return fn
 
 
 def optional_callable(option: str, value: Any) -> Callable[..., Any] | None:
@@ -106,50 +147,68 @@ def retry_delays(value: Any, retries: int) -> tuple[float, ...]:
     if value is None:
         return ()
     if _is_number(value):
-        return (non_negative_number(option, value),)
+        return (seconds(option, value),)
     if callable(value):
-        produced = value(retries)
+        try:
+            produced = value(retries)
+        except Exception as error:
+            raise InvalidOptionError(
+                f"{option}={value!r} raised {error!r} when called with retries={retries}; "
+                "it must return a list of delays in seconds."
+            ) from error
         delays = _delay_list(option, produced, f"{option}({retries}) returned {produced!r}")
     else:
         delays = _delay_list(option, value, None)
     if len(delays) > MAX_RETRY_DELAYS:
         raise InvalidOptionError(
-            f"{option} gives {len(delays)} delays; at most {MAX_RETRY_DELAYS} are allowed."
+            f"Can not configure more than {MAX_RETRY_DELAYS} retry delays per task: "
+            f"{option} gives {len(delays)}."
         )
     return delays
 
 
 def _delay_list(option: str, value: Any, context: str | None) -> tuple[float, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
         what = context or f"{option}={value!r}"
         raise InvalidOptionError(
-            f"{what} is not valid: {option} must be a number, a list of numbers, or a "
+            f"Invalid {what}: {option} must be a number, a list of numbers, or a "
             "callable that takes the number of retries and returns such a list."
         )
     delays = list(value)
     for delay in delays:
-        if not _is_number(delay) or delay < 0:
+        if not _is_seconds(delay):
             raise InvalidOptionError(
-                f"{option} contains {delay!r}; every delay must be a number >= 0."
+                f"Invalid {option}: it contains {delay!r}; every delay must be a finite "
+                f"number of seconds from 0 to {MAX_SECONDS}."
             )
     return tuple(float(d) for d in delays)
 
 
 def expiration(value: Any) -> datetime.timedelta | None:
+    """A timedelta (or seconds); as in Prefect, one <= 0 makes entries expire at once."""
     if value is None:
         return None
-    if _is_number(value) and value > 0:
+    if _is_number(value) and math.isfinite(value):
         return datetime.timedelta(seconds=float(value))
-    if isinstance(value, datetime.timedelta) and value.total_seconds() > 0:
+    if isinstance(value, datetime.timedelta):
         return value
-    raise fail("cache_expiration", value, "a datetime.timedelta (or seconds) > 0, or None")
+    raise fail("cache_expiration", value, "a datetime.timedelta (or seconds), or None")
 
 
-def storage(value: Any) -> Path | None:
+def storage(option: str, value: Any) -> Path | None:
+    """A directory: a path, or a filesystem object with a ``basepath`` (the shape of
+    Prefect's ``LocalFileSystem`` block, and of kernelflow.filesystems.LocalFileSystem)."""
     if value is None:
         return None
+    base = getattr(value, "basepath", None)
+    if isinstance(base, (str, Path)) and not isinstance(value, (str, Path)):
+        value = base
     if not isinstance(value, (str, Path)):
-        raise fail("result_storage", value, "a directory path (str or pathlib.Path) or None")
+        raise fail(
+            option,
+            value,
+            "a directory path (str or pathlib.Path), a LocalFileSystem(basepath=...), or None",
+        )
     return Path(value).expanduser()
 
 
@@ -170,7 +229,7 @@ def run_name_template(option: str, value: Any, parameter_names: Iterable[str], o
     if value is None or callable(value):
         return value
     if not isinstance(value, str):
-        raise fail(option, value, "a template string like 'load-{path}', or a callable")
+        raise run_name_type_error(option, value)
     known = set(parameter_names)
     try:
         fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
@@ -184,3 +243,10 @@ def run_name_template(option: str, value: Any, parameter_names: Iterable[str], o
                 f"function (parameters: {', '.join(sorted(known)) or 'none'})."
             )
     return value
+
+
+def run_name_type_error(option: str, value: Any) -> InvalidOptionError:
+    return InvalidOptionError(
+        f"Expected string or callable for {option!r}; got {type(value).__name__} instead. "
+        f"Use a template string like 'load-{{path}}' or a function returning a string."
+    )

@@ -34,6 +34,8 @@ note on the exception that rolled it back, else as a ``TransactionHookWarning``.
 from __future__ import annotations
 
 import asyncio
+import copy
+import enum
 import inspect
 import logging
 import warnings
@@ -42,13 +44,32 @@ from contextvars import ContextVar
 from typing import Any
 
 from kernelflow._context import flow_run_context
+from kernelflow.exceptions import MissingTransactionValue
 
 logger = logging.getLogger("kernelflow.transactions")
 
 _current: ContextVar[Transaction | None] = ContextVar("kernelflow_transaction", default=None)
 _MISSING: Any = object()
 
-__all__ = ["Transaction", "TransactionHookWarning", "transaction", "current_transaction"]
+
+class CommitMode(str, enum.Enum):
+    """When a transaction commits. LAZY (the default): with its outermost transaction.
+    EAGER: when its own block ends, even if nested. OFF: only if ``txn.commit()`` is
+    called in the block; otherwise it rolls back when the block ends. A transaction
+    without a mode takes its parent's."""
+
+    EAGER = "EAGER"
+    LAZY = "LAZY"
+    OFF = "OFF"
+
+
+class IsolationLevel(str, enum.Enum):
+    """Prefect's isolation levels. Both hold in kernelflow without a lock manager: two
+    identical cached runs in one process run once (the second waits for the first);
+    across processes the last writer of an entry wins, each write whole."""
+
+    READ_COMMITTED = "READ_COMMITTED"
+    SERIALIZABLE = "SERIALIZABLE"
 
 
 class TransactionHookWarning(UserWarning):
@@ -69,11 +90,24 @@ class Transaction:
     """
 
     def __init__(
-        self, key: str | None = None, parent: Transaction | None = None, task_run: Any = None
+        self,
+        key: str | None = None,
+        parent: Transaction | None = None,
+        task_run: Any = None,
+        commit_mode: CommitMode | str | None = None,
+        isolation_level: IsolationLevel | str | None = None,
+        write_on_commit: bool = True,
     ) -> None:
         self.key = key
         self.parent = parent
         self.task_run = task_run
+        if commit_mode is None and parent is not None:
+            commit_mode = parent.commit_mode
+        self.commit_mode = CommitMode(commit_mode) if commit_mode is not None else None
+        if isolation_level is None:
+            isolation_level = parent.isolation_level if parent else IsolationLevel.READ_COMMITTED
+        self.isolation_level = IsolationLevel(isolation_level)
+        self.write_on_commit = bool(write_on_commit)
         self.state = "active"
         self.hook_errors: list[tuple[Callable[..., Any], BaseException]] = []
         self._values: dict[str, Any] = {}
@@ -88,14 +122,24 @@ class Transaction:
         self._values[name] = value
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
-        """A value set in this transaction or an enclosing one."""
+        """A copy of the value set under ``name`` here or in an enclosing transaction
+        (a copy, so changing it changes no transaction's value: ``set`` it back).
+
+        Raises:
+            MissingTransactionValue (a KeyError and ValueError): nothing was set under
+                ``name`` and no default was given.
+        """
         txn: Transaction | None = self
         while txn is not None:
             if name in txn._values:
-                return txn._values[name]
+                return _copy(txn._values[name])
             txn = txn.parent
         if default is _MISSING:
-            raise KeyError(f"No value {name!r} was set in this transaction.")
+            raise MissingTransactionValue(
+                f"Could not retrieve value for unknown key {name!r}: nothing was set under "
+                "it in this transaction or an enclosing one. Pass a default: "
+                f"txn.get({name!r}, None)."
+            )
         return default
 
     def record_completed(self, task: Any, task_run: Any) -> None:
@@ -109,18 +153,39 @@ class Transaction:
             txn = txn.parent
 
     def stage(self, action: Callable[[], None]) -> None:
-        """Do ``action`` when the outermost transaction commits; drop it on rollback."""
+        """Do ``action`` when the outermost transaction commits; drop it on rollback.
+
+        In an EAGER transaction it is done at once: the run that staged it has ended,
+        and eager means each run's work is committed as it ends (so a second identical
+        cached call in the block finds the first one's entry)."""
+        if self.commit_mode is CommitMode.EAGER:
+            if self.write_on_commit:
+                self._call(action, None)
+            return
         self._staged.append(action)
 
+    def is_active(self) -> bool:
+        return self.state == "active"
+
+    def is_committed(self) -> bool:
+        return self.state == "committed"
+
+    def is_rolled_back(self) -> bool:
+        return self.state == "rolled_back"
+
     def commit(self) -> None:
-        if self.parent is not None:  # a nested commit waits for its parent's
+        if self.state != "active":  # already ended (e.g. committed in its block)
+            return
+        if self.parent is not None and self.commit_mode is not CommitMode.EAGER:
+            # a nested commit waits for its parent's
             self.parent._completed.extend(self._completed)
             self.parent._staged.extend(self._staged)
             self.parent._children.append(self)
             self.state = "committed"
             return
-        for action in self._staged:
-            self._call(action, None)
+        if self.write_on_commit:
+            for action in self._staged:
+                self._call(action, None)
         for task, run, txn in self._completed:
             for hook in task.on_commit_hooks:
                 self._call(hook, run, txn)
@@ -180,14 +245,49 @@ class Transaction:
         return f"Transaction(key={self.key!r}, state={self.state!r})"
 
 
-def transaction(key: str | None = None) -> TransactionBlock:
+def transaction(
+    key: str | None = None,
+    commit_mode: CommitMode | str | None = None,
+    isolation_level: IsolationLevel | str | None = None,
+    write_on_commit: bool = True,
+) -> TransactionBlock:
     """Group task runs: they commit together, or roll back together if the block raises
     or one of them fails. Transactions nest; a nested one commits with its parent.
 
-    ``with transaction() as txn:`` in sync code; ``async with transaction() as txn:`` in
-    an async flow, where the block's submitted async runs are awaited, not waited for.
+    ``with transaction() as txn:`` in sync code; ``async with transaction() as txn:`` (or
+    Prefect's ``atransaction()``) in an async flow, where the block's submitted async
+    runs are awaited, not waited for.
+
+    Args:
+        key: A name, for messages.
+        commit_mode: ``CommitMode.LAZY`` (default), ``EAGER`` or ``OFF`` (see CommitMode).
+        isolation_level: Prefect's option; see IsolationLevel for what kernelflow gives.
+        write_on_commit: False keeps the cache entries of the block's runs from being
+            written when it commits (their commit hooks still run).
     """
-    return TransactionBlock(key)
+    options = {"commit_mode": commit_mode, "isolation_level": isolation_level}
+    for name, kind in (("commit_mode", CommitMode), ("isolation_level", IsolationLevel)):
+        value = options[name]
+        if value is not None and value not in {member.value for member in kind}:
+            raise _option_error(name, value, kind)
+    return TransactionBlock(key, commit_mode, isolation_level, write_on_commit)
+
+
+atransaction = transaction  # Prefect's name for the async form: use it with `async with`
+
+
+def _option_error(name: str, value: Any, kind: type[enum.Enum]) -> Exception:
+    from kernelflow.exceptions import InvalidOptionError
+
+    choices = ", ".join(member.name for member in kind)
+    return InvalidOptionError(f"{name}={value!r} is not valid: {name} must be one of {choices}.")
+
+
+def _copy(value: Any) -> Any:
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # not copyable (a lock, a connection): the object itself
+        return value
 
 
 class TransactionBlock:
@@ -196,11 +296,12 @@ class TransactionBlock:
     Runs submitted in the block belong to it: its end waits for them, then commits, or
     rolls back if the block raised or one of them failed."""
 
-    def __init__(self, key: str | None) -> None:
+    def __init__(self, key: str | None, *options: Any) -> None:
         self.key = key
+        self._options = options
 
     def __enter__(self) -> Transaction:
-        self.txn = Transaction(self.key, parent=_current.get())
+        self.txn = Transaction(self.key, _current.get(), None, *self._options)
         flow_ctx = flow_run_context.get()
         self._futures = flow_ctx.futures if flow_ctx is not None else []
         self._first = len(self._futures)
@@ -233,7 +334,9 @@ class TransactionBlock:
     def _end(self, error: BaseException | None) -> None:
         _current.reset(self._token)
         txn = self.txn
-        if error is not None or txn._failed_runs:
+        if not txn.is_active():  # committed or rolled back inside the block
+            pass
+        elif error is not None or txn._failed_runs or txn.commit_mode is CommitMode.OFF:
             txn.rollback()
         else:
             txn.commit()

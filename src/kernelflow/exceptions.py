@@ -2,9 +2,12 @@
 
 The tree::
 
-    KernelflowError
-    ├── InvalidOptionError (also ValueError)    a bad @task/@flow option, at decoration time
+    KernelflowError (alias PrefectException)
+    ├── InvalidOptionError (also ValueError, TypeError)  a bad @task/@flow option, at decoration
+    │   ├── InvalidNameError                    a task/flow name with a forbidden character
+    │   └── ReservedArgumentError               a function parameter named return_state/wait_for
     ├── ParameterTypeError (also TypeError)     flow parameters that fail validation
+    ├── ParameterBindError (also TypeError)     call arguments that do not fit the signature
     ├── MappingError (also ValueError)
     │   ├── MappingMissingIterable              .map() got nothing to iterate over
     │   └── MappingLengthMismatch               .map() got iterables of different lengths
@@ -12,12 +15,21 @@ The tree::
     ├── FlowPauseTimeout (also TimeoutError)    a paused flow run was not resumed in time
     ├── CancelledRun                            the result of a cancelled run was asked for
     ├── CrashedRun                              the result of a crashed run was asked for
+    ├── FailedRun                               the result of a failed run holding no exception
+    ├── PausedRun (also RuntimeError)           the result of a paused run was asked for
+    ├── UnfinishedRun (also RuntimeError)       the result of an unfinished run was asked for
+    ├── MissingResult                           a state holds no result to give
+    ├── MissingContextError (also RuntimeError) run-only API called outside any run
+    ├── ConfigurationError (also ValueError)    options that cannot work together
+    ├── MissingTransactionValue (also KeyError, ValueError)  txn.get() of a name never set
     ├── UnsafeCacheDirectory (also PermissionError)  the result store is not private
     ├── PlaceholderValueError                   visualize: flow code needed a task's value
     ├── SerializationError (also TypeError)     an argument or result cannot cross processes
     └── InvalidStateTransition (also RuntimeError)  an engine bug: a forbidden state change
 
-Timeouts raise the built-in ``TimeoutError`` so that ``except TimeoutError`` works as
+Prefect's names are kept for code that catches them: ``PrefectException`` is
+``KernelflowError``, and every class above has the name Prefect gives it where Prefect
+has one. Timeouts raise the built-in ``TimeoutError`` so that ``except TimeoutError`` works as
 people expect; a task's own exception is always re-raised as itself, never wrapped.
 """
 
@@ -28,11 +40,32 @@ class KernelflowError(Exception):
     """Base class of every exception kernelflow defines."""
 
 
-class InvalidOptionError(KernelflowError, ValueError):
+PrefectException = KernelflowError  # Prefect's name for the base class
+
+
+class InvalidOptionError(KernelflowError, ValueError, TypeError):
     """Raised when ``@task``/``@flow`` (or ``with_options``) gets a bad option value.
 
     Raised at decoration time, before anything runs; the message names the option and
-    says what would be accepted.
+    says what would be accepted. It is both a ``ValueError`` and a ``TypeError``
+    because Prefect raises one or the other for the same mistakes, and code ported from
+    it catches either.
+    """
+
+
+class InvalidNameError(InvalidOptionError):
+    """Raised when a task or flow name contains a character Prefect forbids (``/ % & > <``)."""
+
+
+class ReservedArgumentError(InvalidOptionError):
+    """Raised at decoration when the function has a parameter named ``return_state`` or
+    ``wait_for``: those names are keywords of every task and flow call."""
+
+
+class ParameterBindError(KernelflowError, TypeError):
+    """Raised when a task or flow is called with arguments that do not fit its signature.
+
+    The message names the task or flow, its signature, and what did not fit.
     """
 
 
@@ -76,6 +109,31 @@ class CrashedRun(KernelflowError):
     """Raised by ``State.result()`` for a crashed run that holds no exception of its own."""
 
 
+class FailedRun(KernelflowError):
+    """Raised by ``State.result()`` for a failed run that holds no exception of its own
+    (a ``Failed(message=...)`` state made by user code)."""
+
+
+class PausedRun(KernelflowError, RuntimeError):
+    """Raised by ``State.result()`` for a paused run: it has no result until resumed."""
+
+
+class UnfinishedRun(KernelflowError, RuntimeError):
+    """Raised by ``State.result()`` for a pending or running run: it has no result yet."""
+
+
+class MissingResult(KernelflowError):
+    """Raised when a state's result is asked for but the state holds none to give."""
+
+
+class MissingContextError(KernelflowError, RuntimeError):
+    """Raised when something that only works inside a flow or task run is used outside one."""
+
+
+class ConfigurationError(KernelflowError, ValueError):
+    """Raised when options are each valid but cannot work together."""
+
+
 class UnsafeCacheDirectory(KernelflowError, PermissionError):
     """Raised when a cached task runs and its result store is owned or writable by others.
 
@@ -107,3 +165,12 @@ class InvalidStateTransition(KernelflowError, RuntimeError):
 
     Seeing this is a kernelflow bug, never a user error.
     """
+
+
+class MissingTransactionValue(KernelflowError, KeyError, ValueError):
+    """Raised by ``Transaction.get(name)`` when nothing was set under ``name`` in the
+    transaction or an enclosing one and no default was given. (Prefect raises a
+    ValueError here, kernelflow used to raise a KeyError: it is both.)"""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""

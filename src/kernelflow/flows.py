@@ -14,9 +14,21 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from kernelflow import _options as check
 from kernelflow._context import visualize_tracker
+from kernelflow._definitions import (
+    Definition,
+    check_name,
+    check_reserved,
+    file_version,
+    function_name,
+    hook_decorator,
+    is_async,
+    unwrap,
+)
 from kernelflow._engine.inputs import Signature
+from kernelflow._runs import new_run_id
 from kernelflow._validation import ParameterValidator
 from kernelflow.task_runners import TaskRunner, ThreadPoolTaskRunner
+from kernelflow.tasks import format_run_name
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -24,49 +36,77 @@ R = TypeVar("R")
 __all__ = ["Flow", "flow"]
 
 
-class Flow(Generic[P, R]):
+_HOOKS = ("on_completion", "on_failure", "on_cancellation", "on_crashed", "on_running")
+
+
+class Flow(Definition, Generic[P, R]):
     """A function whose runs kernelflow orchestrates. Made by ``@flow``; options there."""
+
+    _kind = "flow"
 
     def __init__(
         self,
         fn: Callable[P, R],
         name: str | None = None,
-        description: str | None = None,
         version: str | None = None,
-        task_runner: TaskRunner | type[TaskRunner] | None = None,
-        validate_parameters: bool = True,
+        flow_run_name: str | Callable[..., str] | None = None,
         retries: int | None = None,
         retry_delay_seconds: float | None = None,
+        task_runner: TaskRunner | type[TaskRunner] | None = None,
+        description: str | None = None,
         timeout_seconds: float | None = None,
+        validate_parameters: bool = True,
+        persist_result: bool | None = None,
+        result_storage: Any = None,
+        result_serializer: Any = None,
+        cache_result_in_memory: bool = True,
         log_prints: bool | None = None,
         on_completion: list[Callable[..., Any]] | None = None,
         on_failure: list[Callable[..., Any]] | None = None,
+        on_cancellation: list[Callable[..., Any]] | None = None,
+        on_crashed: list[Callable[..., Any]] | None = None,
+        on_running: list[Callable[..., Any]] | None = None,
     ) -> None:
-        if not callable(fn):
-            raise TypeError(f"@flow decorates a function, not {fn!r}.")
         self._options = {k: v for k, v in locals().items() if k not in ("self", "fn", "__class__")}
-        self.fn = fn
-        self.isasync = inspect.iscoroutinefunction(fn)
+        self.fn, self._method_kind = unwrap("flow", fn)
+        fn = self.fn
+        self.isasync = is_async(fn)
         self.signature = Signature(fn)
-        self.name = check.name("name", name) or fn.__name__.replace("_", "-")
+        self.name = check_name("name", name) or _default_name(fn)
+        check_reserved(self.signature.signature, "flow", self.name)
         self.description = check.optional_str("description", description) or inspect.getdoc(fn)
-        self.version = check.optional_str("version", version)
+        self.version = check.optional_str("version", version) or file_version(fn)
+        self.flow_run_name = check.run_name_template(
+            "flow_run_name",
+            flow_run_name,
+            self.signature.signature.parameters,
+            open_kwargs=self.signature.var_keyword is not None,
+        )
         self.task_runner = _check_task_runner(task_runner)
         if not isinstance(validate_parameters, bool):
             raise check.fail("validate_parameters", validate_parameters, "True or False")
         self.validate_parameters = validate_parameters
         self.retries = check.non_negative_int("retries", retries)
-        self.retry_delay_seconds = check.non_negative_number(
-            "retry_delay_seconds", retry_delay_seconds
-        )
+        self.retry_delay_seconds = check.seconds("retry_delay_seconds", retry_delay_seconds)
         self.timeout_seconds = check.timeout("timeout_seconds", timeout_seconds)
         self.log_prints = check.optional_bool("log_prints", log_prints)
-        self.on_completion_hooks = list(check.hooks("on_completion", on_completion))
-        self.on_failure_hooks = list(check.hooks("on_failure", on_failure))
+        # Defaults for the results of the flow's tasks (as in Prefect, a task's own
+        # options win); setting a storage or serializer turns persistence on.
+        self.result_storage = check.storage("result_storage", result_storage)
+        self.result_serializer = check.serializer(result_serializer)
+        self.persist_result = check.optional_bool("persist_result", persist_result)
+        if self.persist_result is None and (result_storage, result_serializer) != (None, None):
+            self.persist_result = True
+        self.cache_result_in_memory = check.optional_bool(
+            "cache_result_in_memory", cache_result_in_memory
+        )
+        for option in _HOOKS:
+            hooks = check.hooks(option, self._options[option], kind="flow")
+            setattr(self, f"{option}_hooks", list(hooks))
         self._validator = ParameterValidator(fn, self.name) if validate_parameters else None
-        self.__doc__ = fn.__doc__
-        self.__name__ = getattr(fn, "__name__", self.name)
-        self.__qualname__ = getattr(fn, "__qualname__", self.name)
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self.__name__ = function_name(fn)
+        self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
         self.__module__ = getattr(fn, "__module__", None)  # type: ignore[assignment]
         self.__wrapped__ = fn
 
@@ -113,9 +153,29 @@ class Flow(Generic[P, R]):
 
         return visualize_flow(self, args, kwargs, expand_maps=expand_maps)
 
-    def bind_parameters(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Call arguments as a parameters dict, defaults applied (TypeError if they don't fit)."""
-        return self.signature.bind(args, kwargs)
+    def make_run_name(self, parameters: dict[str, Any]) -> str:
+        """The run's name: from ``flow_run_name`` (a template over the parameters, or a
+        callable), else ``<flow name>-<6 hex digits>``.
+
+        Raises:
+            InvalidOptionError (a TypeError): ``flow_run_name`` is not a string or
+                callable, or the callable returned no string.
+        """
+        if self.flow_run_name is not None:
+            return format_run_name(self.flow_run_name, parameters, "flow_run_name")
+        return f"{self.name}-{new_run_id().hex[:6]}"
+
+    def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """The parameters as JSON values; one that JSON cannot hold becomes ``"<Type>"``."""
+        import json
+
+        serialized = {}
+        for name, value in parameters.items():
+            try:
+                serialized[name] = json.loads(json.dumps(value))
+            except (TypeError, ValueError, RecursionError):
+                serialized[name] = f"<{type(value).__name__}>"
+        return serialized
 
     def validate(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """Parameters checked and coerced against the annotations (``ParameterTypeError``)."""
@@ -126,15 +186,30 @@ class Flow(Generic[P, R]):
         unknown = set(options) - set(self._options)
         if unknown:
             raise TypeError(f"with_options() got unknown option(s): {', '.join(sorted(unknown))}")
-        current = {
-            **self._options,
-            "on_completion": self.on_completion_hooks,
-            "on_failure": self.on_failure_hooks,
-        }
-        return type(self)(self.fn, **{**current, **options})
+        current = dict(self._options)
+        current.update({option: getattr(self, f"{option}_hooks") for option in _HOOKS})
+        fn = self.fn
+        if self._method_kind is not None:
+            fn = classmethod(fn) if self._method_kind == "classmethod" else staticmethod(fn)
+        new = type(self)(fn, **{**current, **options})
+        new.__self__ = self.__self__
+        return new
+
+    on_completion = hook_decorator("on_completion")
+    on_failure = hook_decorator("on_failure")
+    on_cancellation = hook_decorator("on_cancellation")
+    on_crashed = hook_decorator("on_crashed")
+    on_running = hook_decorator("on_running")
 
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r})"
+
+
+def _default_name(fn: Any) -> str:
+    name = function_name(fn)
+    if name == "<lambda>":
+        return "unknown-lambda"  # Prefect's name for it: "<" and ">" are banned in names
+    return name.replace("_", "-")
 
 
 async def _awaitable_result(running: Any, return_state: bool) -> Any:
@@ -163,9 +238,13 @@ def flow(**options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 def flow(__fn: Any = None, **options: Any) -> Any:
     """Make a function a flow: ``@flow`` or ``@flow(task_runner=..., retries=1, ...)``.
 
-    Options (checked now): name, description, version, task_runner (default: a new
-    ThreadPoolTaskRunner), validate_parameters (pydantic, on by default), retries,
-    retry_delay_seconds, timeout_seconds, log_prints, on_completion, on_failure.
+    Options (checked now): name, version (default: a hash of the function's file),
+    flow_run_name (a template over the parameters, or a callable), retries,
+    retry_delay_seconds, task_runner (default: a new ThreadPoolTaskRunner), description,
+    timeout_seconds, validate_parameters (pydantic, on by default), persist_result,
+    result_storage, result_serializer, cache_result_in_memory, log_prints, and the hook
+    lists on_completion, on_failure, on_cancellation, on_crashed, on_running (each also
+    a decorator: ``@my_flow.on_failure``).
 
     A sync flow's timeout is enforced at its task calls and waits: code in the body that
     runs a long time without calling or waiting on a task finishes before the flow fails.

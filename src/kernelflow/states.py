@@ -4,16 +4,29 @@ A state never changes once made: the engine moves a run along by replacing its s
 through ``kernelflow._runs.set_state``, the one place that checks ``TRANSITIONS``.
 A state's ``type`` drives behaviour; its ``name`` tells people more ("Cached" is a
 COMPLETED state, "Retrying" a RUNNING one, "TimedOut" a FAILED one).
+
+The constructors take Prefect's keywords (``Failed(data=..., message=...)``,
+``Completed(data=..., message=...)``), and the helpers of ``prefect.states`` are here
+under their names: ``is_state``, ``is_state_iterable``, ``get_state_exception``,
+``raise_state_exception`` (and their ``a``-prefixed async twins), ``StateGroup``.
 """
 
 from __future__ import annotations
 
 import enum
 import time
+import types
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernelflow.exceptions import CancelledRun, CrashedRun
+from kernelflow.exceptions import (
+    CancelledRun,
+    CrashedRun,
+    FailedRun,
+    PausedRun,
+    UnfinishedRun,
+)
 
 
 class StateType(str, enum.Enum):
@@ -67,7 +80,8 @@ class State:
 
     Attributes:
         type: The kind of state.
-        name: What people read ("Completed", "Cached", "Retrying", ...).
+        name: What people read ("Completed", "Cached", "Retrying", ...); by default the
+            type's name ("Failed" for FAILED).
         message: Why the run is in this state, when there is something to say.
         data: The return value of a completed run, or the exception of a failed,
             crashed or cancelled one.
@@ -75,10 +89,19 @@ class State:
     """
 
     type: StateType
-    name: str
+    name: str | None = None
     message: str | None = None
     data: Any = None
     timestamp: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.type, StateType):
+            object.__setattr__(self, "type", StateType(self.type))
+        if self.name is None:
+            object.__setattr__(self, "name", self.type.value.capitalize())
+
+    # ``State[int]`` in annotations, as with Prefect's generic State.
+    __class_getitem__ = classmethod(types.GenericAlias)
 
     def is_pending(self) -> bool:
         return self.type is StateType.PENDING
@@ -112,70 +135,194 @@ class State:
                 (True, the default) or return it (False).
 
         Raises:
-            The run's own exception for a failed or crashed run; ``CancelledRun`` for a
-            cancelled one; ``RuntimeError`` for a run that has not finished.
+            The run's own exception for a failed or crashed run (``FailedRun`` /
+            ``CrashedRun`` when it holds none); ``CancelledRun`` for a cancelled one;
+            ``PausedRun`` / ``UnfinishedRun`` (both ``RuntimeError``) for a run that
+            has not finished.
         """
         if self.type is StateType.COMPLETED:
             return self.data
         if not self.is_final():
-            raise RuntimeError(
-                f"State {self.name!r} has no result yet: wait for the run to finish first."
-            )
-        error = self.data if isinstance(self.data, BaseException) else self._missing_error()
+            kind = PausedRun if self.type is StateType.PAUSED else UnfinishedRun
+            raise kind(f"State {self.name!r} has no result yet: wait for the run to finish first.")
+        error = get_state_exception(self)
         if raise_on_failure:
             raise error
         return error
-
-    def _missing_error(self) -> BaseException:
-        if self.type is StateType.CANCELLED:
-            return CancelledRun(self.message or "The run was cancelled.")
-        return CrashedRun(self.message or f"The run ended {self.name} without an exception.")
 
     def __repr__(self) -> str:
         return f"{self.name}({self.message!r})" if self.message else f"{self.name}()"
 
 
-def Pending(message: str | None = None) -> State:
-    return State(StateType.PENDING, "Pending", message)
+def Pending(message: str | None = None, *, data: Any = None, name: str = "Pending") -> State:
+    return State(StateType.PENDING, name, message, data)
 
 
-def Running(message: str | None = None) -> State:
-    return State(StateType.RUNNING, "Running", message)
+def Running(message: str | None = None, *, data: Any = None, name: str = "Running") -> State:
+    return State(StateType.RUNNING, name, message, data)
 
 
-def Retrying(message: str | None = None) -> State:
-    return State(StateType.RUNNING, "Retrying", message)
+def Retrying(message: str | None = None, *, data: Any = None, name: str = "Retrying") -> State:
+    return State(StateType.RUNNING, name, message, data)
 
 
-def Paused(message: str | None = None) -> State:
-    return State(StateType.PAUSED, "Paused", message)
+def Paused(message: str | None = None, *, data: Any = None, name: str = "Paused") -> State:
+    return State(StateType.PAUSED, name, message, data)
 
 
-def Completed(data: Any = None, message: str | None = None) -> State:
-    return State(StateType.COMPLETED, "Completed", message, data)
+def Completed(data: Any = None, message: str | None = None, *, name: str = "Completed") -> State:
+    return State(StateType.COMPLETED, name, message, data)
 
 
-def Cached(data: Any = None, message: str | None = "cache hit") -> State:
-    return State(StateType.COMPLETED, "Cached", message, data)
+def Cached(data: Any = None, message: str | None = "cache hit", *, name: str = "Cached") -> State:
+    return State(StateType.COMPLETED, name, message, data)
 
 
-def Failed(error: BaseException, message: str | None = None, name: str = "Failed") -> State:
-    return State(StateType.FAILED, name, message or _describe(error), error)
+def Failed(data: Any = None, message: str | None = None, name: str = "Failed") -> State:
+    """A FAILED state; ``data`` is the exception (``Failed(error)``), or anything else a
+    user's code puts there (``Failed(message="soft fail")`` holds none)."""
+    return State(StateType.FAILED, name, message or _describe(data), data)
 
 
 def TimedOut(error: TimeoutError) -> State:
     return Failed(error, name="TimedOut")
 
 
-def Crashed(error: BaseException, message: str | None = None) -> State:
-    return State(StateType.CRASHED, "Crashed", message or _describe(error), error)
+def Crashed(data: Any = None, message: str | None = None, *, name: str = "Crashed") -> State:
+    return State(StateType.CRASHED, name, message or _describe(data), data)
 
 
-def Cancelled(message: str | None = None, error: BaseException | None = None) -> State:
+def Cancelled(
+    message: str | None = None,
+    error: BaseException | None = None,
+    *,
+    data: Any = None,
+    name: str = "Cancelled",
+) -> State:
     message = message or "The run was cancelled."
-    return State(StateType.CANCELLED, "Cancelled", message, error or CancelledRun(message))
+    if data is None:
+        data = error or CancelledRun(message)
+    return State(StateType.CANCELLED, name, message, data)
 
 
-def _describe(error: BaseException) -> str:
+def _describe(error: Any) -> str | None:
+    if not isinstance(error, BaseException):
+        return None
     text = str(error)
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+# --- Prefect's helpers (prefect.states) ------------------------------------------------
+
+_WRAPPERS = {
+    StateType.FAILED: FailedRun,
+    StateType.CRASHED: CrashedRun,
+    StateType.CANCELLED: CancelledRun,
+}
+
+
+def is_state(obj: Any) -> bool:
+    """Whether ``obj`` is a State."""
+    return isinstance(obj, State)
+
+
+def is_state_iterable(obj: Any) -> bool:
+    """Whether ``obj`` is a non-empty list, tuple or set of States only."""
+    if not isinstance(obj, (list, tuple, set, frozenset)) or not obj:
+        return False
+    return all(isinstance(item, State) for item in obj)
+
+
+def get_state_exception(state: State) -> BaseException:
+    """The exception a failed, crashed or cancelled state stands for.
+
+    Its ``data`` when that is an exception; a ``FailedRun`` / ``CrashedRun`` /
+    ``CancelledRun`` carrying its message when it holds none (or a string); for a state
+    holding other states, the exception of the first failed one.
+
+    Raises:
+        ValueError: the state holds states none of which failed.
+        TypeError: the state holds something that is not an exception.
+    """
+    data = state.data
+    if isinstance(data, BaseException):
+        return data
+    wrapper = _WRAPPERS.get(state.type, FailedRun)
+    if data is None:
+        return wrapper(state.message or f"The run ended {state.name} without an exception.")
+    if isinstance(data, str):
+        return wrapper(data)
+    if isinstance(data, State):
+        if not (data.is_failed() or data.is_crashed() or data.is_cancelled()):
+            raise ValueError(f"Expected failed or crashed state got {data!r}.")
+        return get_state_exception(data)
+    if is_state_iterable(data):
+        for inner in data:
+            if inner.is_failed() or inner.is_crashed() or inner.is_cancelled():
+                return get_state_exception(inner)
+        raise ValueError("Failed state result was an iterable of states but none were failed.")
+    raise TypeError(
+        f"Unexpected result for a {state.name} state: {data!r}: "
+        f"{type(data).__name__} cannot be resolved into an exception."
+    )
+
+
+def raise_state_exception(state: State) -> None:
+    """Raise the exception of a failed, crashed or cancelled state; return None for any
+    other state. Always synchronous (``araise_state_exception`` is the async twin)."""
+    if state.is_failed() or state.is_crashed() or state.is_cancelled():
+        raise get_state_exception(state)
+
+
+async def aget_state_exception(state: State) -> BaseException:
+    """``get_state_exception`` for async code."""
+    return get_state_exception(state)
+
+
+async def araise_state_exception(state: State) -> None:
+    """``raise_state_exception`` for async code."""
+    raise_state_exception(state)
+
+
+class StateGroup:
+    """Counts over a collection of states (how many failed, whether all are final...)."""
+
+    def __init__(self, states: Iterable[State]) -> None:
+        self.states = list(states)
+        self.type_counts: dict[StateType, int] = {}
+        for state in self.states:
+            self.type_counts[state.type] = self.type_counts.get(state.type, 0) + 1
+
+    @property
+    def fail_count(self) -> int:
+        return self.type_counts.get(StateType.FAILED, 0) + self.type_counts.get(
+            StateType.CRASHED, 0
+        )
+
+    def all_completed(self) -> bool:
+        return self.type_counts.get(StateType.COMPLETED, 0) == len(self.states)
+
+    def any_cancelled(self) -> bool:
+        return StateType.CANCELLED in self.type_counts
+
+    def any_failed(self) -> bool:
+        return self.fail_count > 0
+
+    def any_paused(self) -> bool:
+        return StateType.PAUSED in self.type_counts
+
+    def all_final(self) -> bool:
+        return all(state.is_final() for state in self.states)
+
+    def counts_message(self) -> str:
+        """e.g. "total=4 not_final=1 'FAILED'=1 'COMPLETED'=2" (the non-final part only
+        when some are not final)."""
+        parts = [f"total={len(self.states)}"]
+        not_final = sum(not state.is_final() for state in self.states)
+        if not_final:
+            parts.append(f"not_final={not_final}")
+        parts += [f"{kind.value!r}={count}" for kind, count in self.type_counts.items()]
+        return " ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"StateGroup({self.counts_message()})"

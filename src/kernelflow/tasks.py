@@ -8,6 +8,7 @@ submissions go to a session-wide background runner.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import logging
@@ -16,8 +17,20 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from kernelflow import _options as check
 from kernelflow._context import flow_run_context, visualize_tracker
+from kernelflow._definitions import (
+    Definition,
+    caching_options,
+    check_reserved,
+    function_name,
+    hook_decorator,
+    is_async,
+    read_source,
+    task_key,
+    unwrap,
+)
 from kernelflow._engine.calls import call_task, check_deadline
 from kernelflow._engine.inputs import Signature
+from kernelflow.exceptions import InvalidOptionError
 
 if TYPE_CHECKING:
     from kernelflow._runs import FlowRun
@@ -41,7 +54,11 @@ __all__ = [  # noqa: F822
 ]
 
 
-class Task(Generic[P, R]):
+_NOT_SET: Any = type("NotSet", (), {"__repr__": lambda self: "NotSet"})()
+_HOOKS = ("on_completion", "on_failure", "on_running", "on_commit", "on_rollback")
+
+
+class Task(Definition, Generic[P, R]):
     """A function whose runs kernelflow tracks. Made by ``@task``; see its options there."""
 
     def __init__(
@@ -51,7 +68,7 @@ class Task(Generic[P, R]):
         description: str | None = None,
         tags: Iterable[str] | None = None,
         version: str | None = None,
-        cache_policy: Any = None,
+        cache_policy: Any = _NOT_SET,
         cache_key_fn: Callable[..., str | None] | None = None,
         cache_expiration: Any = None,
         task_run_name: str | Callable[..., str] | None = None,
@@ -62,28 +79,31 @@ class Task(Generic[P, R]):
         result_storage: Any = None,
         result_storage_key: str | None = None,
         result_serializer: Any = None,
+        cache_result_in_memory: bool = True,
         timeout_seconds: float | None = None,
         log_prints: bool | None = None,
         refresh_cache: bool | None = None,
         on_completion: list[Callable[..., Any]] | None = None,
         on_failure: list[Callable[..., Any]] | None = None,
+        on_running: list[Callable[..., Any]] | None = None,
         on_commit: list[Callable[..., Any]] | None = None,
         on_rollback: list[Callable[..., Any]] | None = None,
         retry_condition_fn: Callable[..., bool] | None = None,
         viz_return_value: Any = None,
         asset_deps: list[Any] | None = None,
     ) -> None:
-        if not callable(fn):
-            raise TypeError(f"@task decorates a function, not {fn!r}.")
         # Everything as given, so with_options() can rebuild the task from it.
         self._options = {k: v for k, v in locals().items() if k not in ("self", "fn", "__class__")}
-        self.fn = fn
-        self.isasync = inspect.iscoroutinefunction(fn)
+        self.fn, self._method_kind = unwrap("task", fn)
+        fn = self.fn
+        self.isasync = is_async(fn)
         self.signature = Signature(fn)
-        self.name = check.name("name", name) or fn.__name__
+        self.name = check.name("name", name) or function_name(fn)
+        check_reserved(self.signature.signature, "task", self.name)
         self.description = check.optional_str("description", description) or inspect.getdoc(fn)
-        self.tags = check.tags(tags)
+        self.tags = set(check.tags(tags))
         self.version = check.optional_str("version", version)
+        self.task_key = task_key(fn)
         self.retries = check.non_negative_int("retries", retries)
         self.retry_delay_seconds = retry_delay_seconds
         self.retry_delays = check.retry_delays(retry_delay_seconds, self.retries)
@@ -99,30 +119,30 @@ class Task(Generic[P, R]):
             self.signature.signature.parameters,
             open_kwargs=self.signature.var_keyword is not None,
         )
-        self.on_completion_hooks = list(check.hooks("on_completion", on_completion))
-        self.on_failure_hooks = list(check.hooks("on_failure", on_failure))
-        self.on_commit_hooks = list(check.hooks("on_commit", on_commit))
-        self.on_rollback_hooks = list(check.hooks("on_rollback", on_rollback))
+        for option in _HOOKS:
+            setattr(self, f"{option}_hooks", list(check.hooks(option, self._options[option])))
         # Caching options are checked here; the result store gives them their meaning.
-        self.cache_policy = _check_cache_policy(cache_policy)
         self.cache_key_fn = check.optional_callable("cache_key_fn", cache_key_fn)
         self.cache_expiration = check.expiration(cache_expiration)
-        self.persist_result = check.optional_bool("persist_result", persist_result)
-        self.result_storage = check.storage(result_storage)
+        self.result_storage = check.storage("result_storage", result_storage)
         self.result_storage_key = check.optional_str("result_storage_key", result_storage_key)
         self.result_serializer = check.serializer(result_serializer)
         self.refresh_cache = check.optional_bool("refresh_cache", refresh_cache)
-        # Runs compute a cache key only when an option asks for one (as in Prefect, where
-        # nothing is cached unless results are persisted); persist_result=False opts out.
-        asked = (cache_policy, cache_key_fn, result_storage_key) != (None, None, None)
-        self.caches = asked and self.persist_result is not False
+        self.cache_result_in_memory = check.optional_bool(
+            "cache_result_in_memory", cache_result_in_memory
+        )
+        # As in Prefect: an option about results turns persistence on, and only persisted
+        # results are cached; persist_result=False turns caching off.
+        caching_options(self, self._options, _NOT_SET)
+        if self.result_storage is None:  # a policy's configure(key_storage=...)
+            self.result_storage = getattr(self.cache_policy, "key_storage", None)
         self.viz_return_value = viz_return_value
         self.asset_deps = _assets("asset_deps", asset_deps)
         self.has_assets = bool(self.asset_deps)  # runs record asset events (cheap check)
         self._outside_flow_runs = itertools.count()
-        self.__doc__ = fn.__doc__
-        self.__name__ = getattr(fn, "__name__", self.name)
-        self.__qualname__ = getattr(fn, "__qualname__", self.name)
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self.__name__ = function_name(fn)
+        self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
         self.__module__ = getattr(fn, "__module__", None)  # type: ignore[assignment]
         self.__wrapped__ = fn
 
@@ -142,8 +162,10 @@ class Task(Generic[P, R]):
         """
         tracker = visualize_tracker.get()
         if tracker is not None:
-            return tracker.record_task_call(self, "call", args, kwargs, wait_for, return_state)
-        return call_task(self, self.signature.bind(args, kwargs), wait_for, return_state)
+            return tracker.record_task_call(
+                self, "call", self._with_self(args), kwargs, wait_for, return_state
+            )
+        return call_task(self, self.bind_parameters(args, kwargs), wait_for, return_state)
 
     def submit(
         self,
@@ -155,8 +177,10 @@ class Task(Generic[P, R]):
         """Start a run on the flow's task runner (or the background one) and return its future."""
         tracker = visualize_tracker.get()
         if tracker is not None:
-            return tracker.record_task_call(self, "submit", args, kwargs, wait_for, return_state)
-        parameters = self.signature.bind(args, kwargs)
+            return tracker.record_task_call(
+                self, "submit", self._with_self(args), kwargs, wait_for, return_state
+            )
+        parameters = self.bind_parameters(args, kwargs)
         future = _current_runner().submit(self, parameters, wait_for)
         if return_state:
             future.wait()
@@ -177,8 +201,10 @@ class Task(Generic[P, R]):
         """
         tracker = visualize_tracker.get()
         if tracker is not None:
-            return tracker.record_task_call(self, "map", args, kwargs, wait_for, return_state)
-        parameters = self.signature.bind(args, kwargs, defaults=False)
+            return tracker.record_task_call(
+                self, "map", self._with_self(args), kwargs, wait_for, return_state
+            )
+        parameters = self.bind_parameters(args, kwargs, defaults=False)
         futures = _current_runner().map(self, parameters, wait_for)
         if return_state:
             futures.wait()
@@ -195,11 +221,11 @@ class Task(Generic[P, R]):
         tracker = visualize_tracker.get()
         if tracker is not None:
             return tracker.record_task_call(
-                self, "submit", tuple(args), dict(kwargs or {}), wait_for
+                self, "submit", self._with_self(tuple(args)), dict(kwargs or {}), wait_for
             )
         from kernelflow._engine.background import background_runner
 
-        parameters = self.signature.bind(tuple(args), dict(kwargs or {}))
+        parameters = self.bind_parameters(tuple(args), dict(kwargs or {}))
         return background_runner().submit(self, parameters, wait_for)
 
     def delay(self, *args: Any, **kwargs: Any) -> TaskFuture[R]:
@@ -213,31 +239,30 @@ class Task(Generic[P, R]):
         unknown = set(options) - set(self._options)
         if unknown:
             raise TypeError(f"with_options() got unknown option(s): {', '.join(sorted(unknown))}")
-        current = dict(self._options)
-        current.update(
-            on_completion=self.on_completion_hooks,
-            on_failure=self.on_failure_hooks,
-            on_commit=self.on_commit_hooks,
-            on_rollback=self.on_rollback_hooks,
-        )
-        return type(self)(self.fn, **{**current, **options})
+        current = dict(self._options, tags=set(self.tags))
+        current.update({option: getattr(self, f"{option}_hooks") for option in _HOOKS})
+        fn = self._options_fn()
+        new = type(self)(fn, **{**current, **options})
+        new.__self__ = self.__self__
+        return new
 
-    def on_completion(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """Decorator form: ``@my_task.on_completion`` adds a completion hook."""
-        self.on_completion_hooks.append(check.optional_callable("on_completion", fn))
-        return fn
+    @functools.cached_property
+    def source_code(self) -> str | None:
+        """The function's source (None for a callable object), read when first asked for."""
+        return read_source(self.fn)
 
-    def on_failure(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        self.on_failure_hooks.append(check.optional_callable("on_failure", fn))
-        return fn
+    def _options_fn(self) -> Any:
+        if self._method_kind == "classmethod":
+            return classmethod(self.fn)
+        if self._method_kind == "staticmethod":
+            return staticmethod(self.fn)
+        return self.fn
 
-    def on_commit(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        self.on_commit_hooks.append(check.optional_callable("on_commit", fn))
-        return fn
-
-    def on_rollback(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        self.on_rollback_hooks.append(check.optional_callable("on_rollback", fn))
-        return fn
+    on_completion = hook_decorator("on_completion")
+    on_failure = hook_decorator("on_failure")
+    on_running = hook_decorator("on_running")
+    on_commit = hook_decorator("on_commit")
+    on_rollback = hook_decorator("on_rollback")
 
     def make_run_name(
         self, parameters: dict[str, Any], flow_run: FlowRun | None, template_ready: bool = True
@@ -255,9 +280,16 @@ class Task(Generic[P, R]):
         return f"{self.name}-{n}"
 
     def templated_run_name(self, parameters: dict[str, Any]) -> str | None:
-        """``task_run_name`` filled in from ``parameters``; None (and a warning) if it fails."""
+        """``task_run_name`` filled in from ``parameters``; None (and a warning) if it fails.
+
+        Raises:
+            InvalidOptionError (a TypeError): the option is not a string or callable, or
+                the callable did not return a string.
+        """
         try:
             return format_run_name(self.task_run_name, parameters)
+        except InvalidOptionError:
+            raise
         except Exception as error:
             logger.warning(
                 "task_run_name of %r failed (%r); using the default name.", self.name, error
@@ -268,13 +300,30 @@ class Task(Generic[P, R]):
         return f"Task(name={self.name!r})"
 
 
-def format_run_name(template: str | Callable[..., str], parameters: dict[str, Any]) -> str:
-    """A ``task_run_name`` template filled in (raises whatever the template raises)."""
+def format_run_name(
+    template: str | Callable[..., str],
+    parameters: dict[str, Any],
+    option: str = "task_run_name",
+) -> str:
+    """A run-name template filled in, or a run-name callable called (with
+    ``parameters=`` if it takes that); raises whatever they raise, and
+    ``InvalidOptionError`` (a TypeError) for a value that is neither, or a callable
+    that returns no string."""
     if isinstance(template, str):
         return template.format(**parameters)
-    if "parameters" in inspect.signature(template).parameters:
-        return str(template(parameters=parameters))
-    return str(template())
+    if not callable(template):
+        raise check.run_name_type_error(option, template)
+    try:
+        takes_parameters = "parameters" in inspect.signature(template).parameters
+    except (TypeError, ValueError):  # no signature to read (some builtins)
+        takes_parameters = False
+    name = template(parameters=parameters) if takes_parameters else template()
+    if not isinstance(name, str):
+        raise InvalidOptionError(
+            f"Callable {template!r} for {option!r} returned type {type(name).__name__} "
+            "but a string is required."
+        )
+    return name
 
 
 def _assets(option: str, values: Any) -> list[Any]:
@@ -293,18 +342,6 @@ def _current_runner() -> TaskRunner:
     from kernelflow._engine.background import background_runner
 
     return background_runner()
-
-
-def _check_cache_policy(value: Any) -> Any:
-    if value is None:
-        return None
-    from kernelflow.cache_policies import CachePolicy
-
-    if not isinstance(value, CachePolicy):
-        raise check.fail(
-            "cache_policy", value, "a policy from kernelflow.cache_policies, e.g. INPUTS"
-        )
-    return value
 
 
 @overload

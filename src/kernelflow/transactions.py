@@ -18,8 +18,11 @@ See ``kernelflow._transactions`` for how runs, hooks and nesting behave.
 """
 
 from kernelflow._transactions import (
+    CommitMode,
+    IsolationLevel,
     Transaction,
     TransactionHookWarning,
+    atransaction,
     current_transaction,
     transaction,
 )
@@ -27,8 +30,11 @@ from kernelflow._transactions import (
 get_transaction = current_transaction  # Prefect's name for it
 
 __all__ = [
+    "CommitMode",
+    "IsolationLevel",
     "Transaction",
     "TransactionHookWarning",
+    "atransaction",
     "current_transaction",
     "get_transaction",
     "transaction",

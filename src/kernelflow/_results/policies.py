@@ -7,6 +7,7 @@ combine with ``+``; ``INPUTS - "arg"`` leaves an argument out.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,31 @@ class CachePolicy:
             return NotImplemented
         return self
 
+    def configure(
+        self,
+        key_storage: Any = None,
+        lock_manager: Any = None,
+        isolation_level: Any = None,
+    ) -> CachePolicy:
+        """A copy of this policy whose tasks keep their results in ``key_storage``.
+
+        ``key_storage`` is a directory (a path, or an object with a ``basepath`` such as
+        Prefect's ``LocalFileSystem``): a task with this policy and no
+        ``result_storage`` of its own stores there. kernelflow keeps a cache key and its
+        result in one file, so this is where both go. ``lock_manager`` and
+        ``isolation_level`` are accepted for Prefect code: two identical runs in one
+        process already run once (the second waits for the first), which is what
+        Prefect's SERIALIZABLE isolation gives; across processes the last writer wins.
+        """
+        from kernelflow import _options as check
+
+        policy = copy.copy(self)
+        if key_storage is not None:
+            object.__setattr__(policy, "key_storage", check.storage("key_storage", key_storage))
+        object.__setattr__(policy, "lock_manager", lock_manager)
+        object.__setattr__(policy, "isolation_level", isolation_level)
+        return policy
+
     def __repr__(self) -> str:
         return type(self).__name__
 
@@ -70,7 +96,7 @@ def _members(policy: CachePolicy) -> tuple[CachePolicy, ...]:
 class CompoundPolicy(CachePolicy):
     """Several policies: the key changes when any of their parts changes."""
 
-    policies: tuple[CachePolicy, ...]
+    policies: tuple[CachePolicy, ...] = ()
 
     def parts(self, context: KeyContext) -> list[Part]:
         return [part for policy in self.policies for part in policy.parts(context)]
@@ -159,12 +185,12 @@ class NoCache(CachePolicy):
 class KeyFnPolicy(CachePolicy):
     """A user's ``cache_key_fn(context, parameters)``; None from it means no caching."""
 
-    fn: Callable[..., str | None]
+    fn: Callable[..., str | None] | None = None
 
     def compute_key(
         self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any
     ) -> str | None:
-        return self.fn(task_ctx, inputs)
+        return None if self.fn is None else self.fn(task_ctx, inputs)
 
     def __repr__(self) -> str:
         return f"cache_key_fn={getattr(self.fn, '__name__', self.fn)!r}"
@@ -175,4 +201,5 @@ TASK_SOURCE = TaskSource()
 FLOW_PARAMETERS = FlowParameters()
 RUN_ID = RunId()
 NONE = NoCache()
+NO_CACHE = NONE  # Prefect's name for it
 DEFAULT = INPUTS + TASK_SOURCE + RUN_ID

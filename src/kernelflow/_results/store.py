@@ -113,12 +113,13 @@ class Store:
         """Create the directories (0700) once, and check they are private."""
         if self._ready:
             return
-        for directory in self._guarded:
-            if not directory.exists():
-                directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-                os.chmod(directory, 0o700)  # mkdir's mode is cut by the umask
-            check_private(directory)
+        self._make_directories()
         self._ready = True
+
+    def _make_directories(self) -> None:
+        for directory in self._guarded:
+            make_private_dirs(str(directory))
+            check_private(directory)
 
     def path(self, key: str) -> str:
         return os.path.join(self._root, key)
@@ -199,7 +200,14 @@ class Store:
         name = serializer_name(serializer)
         meta = {**meta, "key": key, "serializer": name, "size": len(payload)}
         path = os.path.join(self._root, key)
-        st = _write_atomic(path, _pack(meta, payload))
+        if not os.path.isdir(self._root):  # removed since prepare(): made again, 0700
+            self._make_directories()
+        try:
+            st = _write_atomic(path, _pack(meta, payload))
+        except OSError as error:  # say where: "Permission denied" alone helps nobody
+            raise type(error)(
+                error.errno, f"cannot write the cache entry {path}: {error.strerror or error}"
+            ) from error
         self._remember(
             key, _Memo((st.st_ino, st.st_mtime_ns, st.st_size), payload, name, meta.get("expires"))
         )
@@ -293,10 +301,25 @@ def _read_meta(path: Path) -> dict[str, Any]:
             raise _Unreadable("damaged header") from None
 
 
+def make_private_dirs(directory: str) -> None:
+    """Create ``directory`` and any missing parents, each 0700 whatever the umask (a
+    KERNELFLOW_HOME deleted during a session comes back as private as it was)."""
+    if os.path.isdir(directory):
+        return
+    parent = os.path.dirname(directory)
+    if parent and parent != directory:
+        make_private_dirs(parent)
+    try:
+        os.mkdir(directory, 0o700)
+    except FileExistsError:
+        return  # made meanwhile by another thread or process
+    os.chmod(directory, 0o700)  # mkdir's mode is cut by the umask
+
+
 def _write_atomic(path: str, data: bytes) -> os.stat_result:
     """Write ``data`` to a temp file beside ``path``, then rename it over ``path``."""
     directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    make_private_dirs(directory)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as file:

@@ -1,0 +1,235 @@
+"""What ``Task`` and ``Flow`` share: methods, names, keys, hooks' decorator forms.
+
+A task or flow may wrap a plain function, an instance method, a ``classmethod``, a
+``staticmethod`` or any callable object, as in Prefect. ``Definition.__get__`` makes
+``obj.my_task`` a copy of the task bound to ``obj``: calls on it pass ``obj`` as the
+first argument (``self``), so it is a parameter of the run like any other (a cache
+key function sees it). A classmethod binds the class the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from kernelflow import _options as check
+from kernelflow.exceptions import (
+    InvalidNameError,
+    InvalidOptionError,
+    ParameterBindError,
+    ReservedArgumentError,
+)
+
+RESERVED_PARAMETERS = ("return_state", "wait_for")
+_BANNED_NAME_CHARACTERS = "/%&><"
+
+
+def unwrap(kind: str, fn: Any) -> tuple[Callable[..., Any], str | None]:
+    """The function to run and how it binds: "classmethod", "staticmethod" or None."""
+    if isinstance(fn, classmethod):
+        return fn.__func__, "classmethod"
+    if isinstance(fn, staticmethod):
+        return fn.__func__, "staticmethod"
+    if not callable(fn):
+        raise TypeError(f"@{kind} decorates a function or callable object, not {fn!r}.")
+    return fn, None
+
+
+def is_async(fn: Any) -> bool:
+    """Whether calling ``fn`` gives a coroutine (an ``async def``, or an object whose
+    ``__call__`` is one)."""
+    if inspect.iscoroutinefunction(fn):
+        return True
+    return not inspect.isfunction(fn) and inspect.iscoroutinefunction(_call_method(fn))
+
+
+def _call_method(fn: Any) -> Any:
+    """A callable object's ``__call__`` (None for a function, or anything without one)."""
+    try:
+        return type(fn).__call__
+    except AttributeError:
+        return None
+
+
+def function_name(fn: Any) -> str:
+    """``fn.__name__``, or the class name of a callable object (or a mock) without one."""
+    name = getattr(fn, "__name__", None)
+    return name if isinstance(name, str) else type(fn).__name__
+
+
+def check_name(option: str, value: Any) -> str | None:
+    """A name given to a flow: a non-empty string without ``/ % & > <`` (Prefect bans
+    them because names become parts of URLs and paths)."""
+    if value is not None and not isinstance(value, str):
+        hint = " Perhaps you meant to call it?" if callable(value) else ""
+        raise InvalidOptionError(
+            f"Expected string for flow parameter {option!r}; got {type(value).__name__} "
+            f"instead.{hint}"
+        )
+    value = check.name(option, value)
+    if value is not None and any(c in value for c in _BANNED_NAME_CHARACTERS):
+        raise InvalidNameError(
+            f"Name {value!r} contains an invalid character; these are not allowed: "
+            f"{' '.join(_BANNED_NAME_CHARACTERS)}."
+        )
+    return value
+
+
+def check_reserved(signature: inspect.Signature, kind: str, name: str) -> None:
+    for reserved in RESERVED_PARAMETERS:
+        if reserved in signature.parameters:
+            raise ReservedArgumentError(
+                f"{reserved!r} is a reserved argument name and cannot be used as a "
+                f"parameter of {kind} {name!r}: every {kind} call takes it as a keyword. "
+                "Rename the parameter."
+            )
+
+
+def task_key(fn: Any) -> str:
+    """``<name>-<hash of where it is defined>``: the same for the same code in every
+    process, different for two functions of one name in different places."""
+    qualname = getattr(fn, "__qualname__", None)
+    if not isinstance(qualname, str):
+        qualname = type(fn).__qualname__
+    code = getattr(fn, "__code__", None) or getattr(_call_method(fn), "__code__", None)
+    where = (
+        f"{code.co_filename}:{code.co_firstlineno}"
+        if code is not None
+        else f"{type(fn).__module__}.{type(fn).__qualname__}"
+    )
+    digest = hashlib.blake2b(where.encode(), digest_size=5).hexdigest()
+    return f"{qualname.split('.')[-1]}-{digest}"
+
+
+def read_source(fn: Any) -> str | None:
+    """The function's source (None for callable objects, builtins, or no source)."""
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn)):
+        return None
+    try:
+        return inspect.getsource(fn)
+    except (OSError, TypeError):
+        return None
+
+
+def file_version(fn: Any) -> str | None:
+    """A hash of the file the function is defined in (Prefect's default flow version);
+    None in a notebook cell or at a prompt, where there is no such file."""
+    try:
+        path = inspect.getsourcefile(fn)
+    except TypeError:
+        return None
+    if not path or path.startswith("<") or "ipykernel_" in path:
+        return None
+    try:
+        with open(path, "rb") as file:
+            return hashlib.md5(file.read(), usedforsecurity=False).hexdigest()
+    except OSError:
+        return None
+
+
+def hook_decorator(option: str) -> Callable[[Any, Callable[..., Any]], Callable[..., Any]]:
+    """The decorator form of a hook option: ``@my_task.on_failure`` adds a hook."""
+
+    def register(self: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
+        getattr(self, f"{option}_hooks").append(check.hook(option, fn))
+        return fn
+
+    register.__name__ = option
+    register.__doc__ = f"Decorator form: ``@obj.{option}`` adds a hook to ``{option}``."
+    return register
+
+
+class Definition:
+    """Behaviour shared by Task and Flow: binding to instances and classes, and
+    binding call arguments to parameters with errors that name the task or flow."""
+
+    __self__: Any = None
+    _method_kind: str | None = None
+    _kind = "task"
+    name: str
+    signature: Any
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if self._method_kind == "staticmethod":
+            return self
+        target = owner if self._method_kind == "classmethod" else instance
+        if target is None:
+            return self
+        bound = copy.copy(self)
+        bound.__self__ = target
+        return bound
+
+    def _with_self(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        return args if self.__self__ is None else (self.__self__, *args)
+
+    def bind_parameters(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], defaults: bool = True
+    ) -> dict[str, Any]:
+        """Call arguments as a parameters dict (``ParameterBindError`` if they don't fit)."""
+        try:
+            return self.signature.bind(self._with_self(args), kwargs, defaults=defaults)
+        except TypeError as error:
+            raise ParameterBindError(
+                f"Error binding parameters for {self._kind} {self.name!r}: {error}. "
+                f"Its signature is {self.name}{self.signature.signature}."
+            ) from None
+
+
+def caching_options(task: Any, options: dict[str, Any], not_set: Any) -> None:
+    """Set ``persist_result``, ``cache_policy`` and ``caches`` on a task as Prefect does.
+
+    Any option about results (a cache policy, ``cache_key_fn``, ``result_storage``,
+    ``result_serializer``, ``result_storage_key``) turns persistence on; with it on, the
+    policy defaults to DEFAULT. ``persist_result=False`` turns caching off (NO_CACHE).
+    """
+    from kernelflow._results.policies import DEFAULT, NONE, KeyFnPolicy, NoCache
+
+    given = options["cache_policy"]
+    policy = _policy(given, not_set)
+    persist = check.optional_bool("persist_result", options["persist_result"])
+    # As Prefect compares: only the NO_CACHE object itself (not its class) asks nothing.
+    asked = given not in (None, not_set, NONE) or any(
+        options[name] is not None
+        for name in ("cache_key_fn", "result_storage", "result_serializer", "result_storage_key")
+    )
+    if persist is None and asked:
+        persist = True
+    if persist is False:
+        if policy not in (None, not_set) and not isinstance(policy, NoCache):
+            import logging
+
+            logging.getLogger("kernelflow.tasks").warning(
+                "Ignoring `cache_policy` because `persist_result` is False (task %r).",
+                task.name,
+            )
+        policy = None if policy is None else NONE
+    elif policy is not_set:
+        if options["result_storage_key"] is not None:
+            policy = None
+        elif options["cache_key_fn"] is not None:
+            policy = KeyFnPolicy(options["cache_key_fn"])
+        else:
+            policy = DEFAULT
+    task.persist_result = persist
+    task.cache_policy = policy
+    keyed = options["cache_key_fn"] is not None or options["result_storage_key"] is not None
+    usable = keyed or (policy is not None and not isinstance(policy, NoCache))
+    task.caches = persist is True and usable
+
+
+def _policy(value: Any, not_set: Any) -> Any:
+    if value is None or value is not_set:
+        return value
+    from kernelflow._results.policies import CachePolicy
+
+    if isinstance(value, type) and issubclass(value, CachePolicy):
+        value = value()  # Prefect accepts the class of a policy too
+    if not isinstance(value, CachePolicy):
+        raise InvalidOptionError(
+            f"cache_policy={value!r} is not valid: cache_policy must be a policy from "
+            "kernelflow.cache_policies, e.g. INPUTS, or None."
+        )
+    return value
