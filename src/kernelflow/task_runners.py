@@ -250,7 +250,8 @@ class ThreadPoolTaskRunner(TaskRunner):
         for handle in unfinished:
             handle.cancel()
         if self._growing is not None:
-            self._growing.clear()
+            self._growing.clear()  # the drainers of the old pool see nothing left to do
+            self._growing = _Growth(self)
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = self._new_executor() if self._started else None

@@ -38,10 +38,12 @@ Bindings = tuple[tuple[contextvars.ContextVar[Any], Any], ...]
 
 @dataclass(slots=True)
 class Outcome:
-    """What a user function did: returned ``value``, or raised ``error``."""
+    """What a user function did: returned ``value``, or raised ``error``; ``ended`` is the
+    ``time.time()`` its body ended, if it ran elsewhere and the reply came later."""
 
     value: Any = None
     error: BaseException | None = None
+    ended: float | None = None
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from kernelflow import _transactions as transactions
@@ -87,8 +88,9 @@ class RunHandle:
         self._finish()
         return None
 
-    def body_started(self, worker: str) -> bool:
-        """A worker began the run's body: record it Running on that worker, now.
+    def body_started(self, worker: str, at: float | None = None) -> bool:
+        """A worker began the run's body: record it Running on that worker, now (or at
+        ``at``, the ``time.time()`` the worker reported, if the report came late).
 
         Returns:
             False if the run was cancelled or ended first: the body must not run.
@@ -100,7 +102,7 @@ class RunHandle:
             run.worker = worker
             self._started = True
             if run.run_count == 1:
-                return set_state(run, Running())
+                return set_state(run, Running() if at is None else replace(Running(), timestamp=at))
             return not run.state.is_final()  # a retry: the run is Retrying, still running
 
     def cancel(self, message: str | None = None) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -27,6 +28,7 @@ from kernelflow._engine.effects import (
     Bindings,
     CallBody,
     Lifecycle,
+    Outcome,
     Sleep,
     WaitFor,
     WaitUntilOpen,
@@ -193,8 +195,8 @@ def attempts(
         run.run_count += 1
         outcome = yield body
         if outcome.error is None:
-            return Completed(outcome.value)
-        state = _failure_state(run, outcome.error)
+            return _ended_at(Completed(outcome.value), outcome)
+        state = _ended_at(_failure_state(run, outcome.error), outcome)
         delay = _retry_delay(task, run, state)
         if delay is None:
             return state
@@ -203,6 +205,11 @@ def attempts(
         if not set_state(run, Retrying(message)):
             return run.state
         yield Sleep(delay)
+
+
+def _ended_at(state: State, outcome: Outcome) -> State:
+    # A run's record shows when its body ended on the worker, not when the reply arrived.
+    return state if outcome.ended is None else dataclasses.replace(state, timestamp=outcome.ended)
 
 
 def _body(

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import CancelledError
 from typing import Any
 
-from kernelflow._runners.dask_worker import STARTED_TOPIC, run_on_dask
+from kernelflow._runners.dask_worker import STARTED_TOPIC, StartReports, run_on_dask
 from kernelflow._runners.pool import Job
 from kernelflow._runners.remote import (
     Backend,
@@ -173,7 +173,7 @@ class DaskTaskRunner(RemoteTaskRunner):
 class _Call(Job):
     """A call on its way to Dask; the sending thread gives it its Dask future."""
 
-    __slots__ = ("key", "future", "cancelled", "timeout")
+    __slots__ = ("key", "future", "cancelled", "timeout", "address")
 
     def __init__(self, outbound: Outbound) -> None:
         super().__init__(0, outbound.fn_blob, outbound.arguments, outbound.started)
@@ -181,6 +181,7 @@ class _Call(Job):
         self.future: Any = None
         self.cancelled = False
         self.timeout = outbound.timeout
+        self.address: str | None = None  # the worker that reported starting it
 
 
 class _DaskBackend(Backend):
@@ -198,6 +199,7 @@ class _DaskBackend(Backend):
         self.client = client
         self.cluster = cluster
         self._by_key: dict[str, _Call] = {}  # calls not yet reported started
+        self._starts = StartReports()
         self._capacity = 64
         self._queue: list[_Call] = []
         self._lock = threading.Lock()
@@ -217,13 +219,12 @@ class _DaskBackend(Backend):
             thread.start()
         client.subscribe_topic(STARTED_TOPIC, self._started)
 
-    def _started(self, event: tuple[float, dict[str, str]]) -> None:
+    def _started(self, event: tuple[float, dict[str, Any]]) -> None:
         """A worker began a call's body (called on the client's event loop)."""
         _, message = event
         call = self._by_key.pop(message["key"], None)
-        if call is not None and not call.done and call.on_started is not None:
-            call.started = True
-            call.on_started(message["worker"])
+        if call is not None:
+            self._starts.started(call, message["worker"], message["at"])
 
     def refresh(self) -> None:
         """Size the number of calls kept at Dask to the cluster's threads (it may scale)."""
@@ -251,6 +252,7 @@ class _DaskBackend(Backend):
         handle.cancelled = True
         self._by_key.pop(handle.key, None)
         handle.settle(error=CancelledError())
+        self._starts.ended(handle)
         if handle.future is not None:
             try:
                 self.client.cancel(handle.future)
@@ -323,9 +325,12 @@ class _DaskBackend(Backend):
             reply, error = outcomes.get(future.key, (None, None))
             if isinstance(reply, BaseException):
                 reply, error = None, reply
+            elif reply is not None:
+                reply, call.ended_at = reply
             if reply is None and error is None:
                 error = _failure(future)
             call.settle(reply, error)
+            self._starts.ended(call)
 
 
 def _one_reply(future: Any) -> Any:

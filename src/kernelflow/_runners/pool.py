@@ -30,7 +30,7 @@ from concurrent.futures import CancelledError
 from multiprocessing.connection import Connection
 from typing import Any
 
-from kernelflow._runners.pool_worker import _HEADER, _ID, REPLY, STARTED, worker_main
+from kernelflow._runners.pool_worker import _HEADER, _ID, REPLY, STARTED, TIME, worker_main
 from kernelflow.exceptions import CrashedRun
 
 # Jobs sent to one worker at a time: one running, one already in its pipe, so a worker
@@ -54,6 +54,7 @@ class Job:
         "done",
         "started",
         "on_started",
+        "ended_at",
         "_callback",
         "_lock",
     )
@@ -63,13 +64,14 @@ class Job:
         job_id: int,
         fn_blob: bytes,
         arguments: bytes,
-        on_started: Callable[[str], None] | None = None,
+        on_started: Callable[..., None] | None = None,
     ) -> None:
         self.id = job_id
         self.fn_blob = fn_blob
         self.arguments = arguments
         self.on_started = on_started  # called with the worker's name when it starts
         self.started = False
+        self.ended_at: float | None = None  # when the body ended, by the worker's clock
         self.worker: _Worker | None = None
         self.reply: bytes | None = None
         self.error: BaseException | None = None
@@ -158,7 +160,7 @@ class ProcessPool:
         self._reader.start()
 
     def submit(
-        self, fn_blob: bytes, arguments: bytes, on_started: Callable[[str], None] | None = None
+        self, fn_blob: bytes, arguments: bytes, on_started: Callable[..., None] | None = None
     ) -> Job:
         with self._lock:
             if self._closed or self._broken:
@@ -282,7 +284,7 @@ class ProcessPool:
         (job_id,) = _ID.unpack_from(frame)
         kind = frame[8:9]
         if kind == STARTED:
-            self._job_started(worker, job_id)
+            self._job_started(worker, job_id, TIME.unpack_from(frame, 9)[0])
             return
         with self._lock:
             job = worker.jobs.popleft()
@@ -291,9 +293,10 @@ class ProcessPool:
         for other in ready:
             other.flush()  # first, so workers get busy while the reply is handled
         if kind == REPLY:
-            job.settle(reply=frame[9:])
+            job.ended_at = TIME.unpack_from(frame, 9)[0]
+            job.settle(reply=frame[9 + TIME.size :])
 
-    def _job_started(self, worker: _Worker, job_id: int) -> None:
+    def _job_started(self, worker: _Worker, job_id: int, at: float) -> None:
         with self._lock:
             job = worker.jobs[0]
             assert job.id == job_id, "a worker started a job out of order"
@@ -301,7 +304,7 @@ class ProcessPool:
         if job.done:  # cancelled as it started: it must not run on
             worker.process.kill()
         elif job.on_started is not None:
-            job.on_started(f"process-{worker.process.pid}")
+            job.on_started(f"process-{worker.process.pid}", at)
 
     def _lost(self, worker: _Worker, selector: selectors.BaseSelector) -> None:
         """A worker's pipe closed: its running job crashed, its queued ones move on."""

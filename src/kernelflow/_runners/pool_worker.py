@@ -2,7 +2,9 @@
 
 Frames, parent to worker: a job (``_HEADER`` + function + arguments), a cancel (the
 job id alone), stop (empty). Worker to parent: hello (empty), then per job its id and
-one byte: ``S`` started, ``R`` + reply, or ``X`` skipped (cancelled before it started).
+one byte: ``S`` + start time, ``R`` + end time + reply, or ``X`` skipped (cancelled
+before it started). Times are the worker's ``time.time()``: the run's record shows
+when the body ran, however late the parent's reading thread gets to the frame.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import queue
 import signal
 import struct
 import threading
+import time
 from multiprocessing.connection import Connection
 
 _HEADER = struct.Struct("!QI")  # job id, length of the packed function
 _ID = struct.Struct("!Q")
 STARTED, REPLY, SKIPPED = b"S", b"R", b"X"
+TIME = struct.Struct("!d")  # when the body started or ended, by the worker's clock
 
 
 def worker_main(conn: Connection) -> None:
@@ -55,10 +59,11 @@ def worker_main(conn: Connection) -> None:
                 cancelled.discard(job_id)
                 conn.send_bytes(_ID.pack(job_id) + SKIPPED)
                 continue
-            conn.send_bytes(_ID.pack(job_id) + STARTED)
+            conn.send_bytes(_ID.pack(job_id) + STARTED + TIME.pack(time.time()))
             start = _HEADER.size
             reply = run_packed(frame[start : start + fn_length], frame[start + fn_length :])
-            conn.send_bytes(_ID.pack(job_id) + REPLY + reply)
+            ended = TIME.pack(time.time())
+            conn.send_bytes(_ID.pack(job_id) + REPLY + ended + reply)
         except OSError:
             break
     os._exit(0)  # skip interpreter teardown: abandoned task threads must not delay exit

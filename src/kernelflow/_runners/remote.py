@@ -61,7 +61,7 @@ class Outbound:
     fn_blob: bytes
     arguments: bytes
     key: str  # names the call (Dask's key for it)
-    started: Callable[[str], None]  # for the worker's report that it began the body
+    started: Callable[..., None]  # started(worker, at=None): a worker began the body
     timeout: float | None  # the body's own limit, for backends that also enforce it there
 
 
@@ -155,11 +155,21 @@ class RemoteTaskRunner(TaskRunner):
         return future
 
     def cancel_all(self) -> None:
-        """Cancel every unfinished run: queued ones never start, running ones are stopped."""
+        """Cancel every unfinished run: queued ones never start, running ones are stopped.
+
+        Queued ones first, so that no worker freed by stopping a running one starts them.
+        """
+        self._cancel_unstarted()
         with self._lock:
             unfinished = list(self._unfinished)
-            self._backlog.clear()
         for handle in unfinished:
+            handle.cancel()
+
+    def _cancel_unstarted(self) -> None:
+        with self._lock:
+            unstarted = [handle for handle in self._unfinished if not handle.started]
+            self._backlog.clear()
+        for handle in unstarted:
             handle.cancel()
 
     def __enter__(self) -> RemoteTaskRunner:
@@ -194,7 +204,7 @@ class RemoteTaskRunner(TaskRunner):
             return
         key = f"{task.name}-{run.id.hex}-{run.run_count}"
         box: list[Any] = []
-        started = lambda worker: self._body_started(handle, box, effect, worker)  # noqa: E731
+        started = lambda worker, at=None: self._body_started(handle, box, effect, worker, at)  # noqa: E731
         outbound = Outbound(fn_blob, arguments, key, started, effect.timeout)
         call = self._backend.submit(outbound)  # type: ignore[union-attr]
         box.append(call)
@@ -205,9 +215,11 @@ class RemoteTaskRunner(TaskRunner):
             return
         self._backend.on_done(call, lambda: self._answered(handle, call))  # type: ignore[union-attr]
 
-    def _body_started(self, handle: RemoteRun, box: list, effect: CallBody, worker: str) -> None:
+    def _body_started(
+        self, handle: RemoteRun, box: list, effect: CallBody, worker: str, at: float | None
+    ) -> None:
         """A worker began the body: the run is Running now, and its clock starts."""
-        if not handle.body_started(worker):
+        if not handle.body_started(worker, at):
             if box:  # cancelled just before it started: it must not run on
                 self._backend.cancel(box[0])  # type: ignore[union-attr]
             return  # (not sent yet: _send sees the closed handle and stops it)
@@ -226,11 +238,18 @@ class RemoteTaskRunner(TaskRunner):
             outcome = Outcome(error=CrashedRun("Its call was cancelled by the cluster."))
         if not handle.started:  # the start report may trail the reply: it did start
             handle.body_started(handle.run.worker or "?")
+        outcome.ended = getattr(call, "ended_at", None)
         self._driver.resume(handle, outcome)
 
     def _timed_out(self, handle: RemoteRun, box: list, deadline: Deadline) -> None:
         call = box[0] if box else None
-        if call is not None and self._take_call(handle, call):
+        if call is None or self._calls.get(handle) is not call:
+            return
+        if deadline.what == "Flow run":
+            # The flow is out of time: its queued runs must not start on the worker this
+            # frees, so they are cancelled first (the backends keep the order).
+            self._cancel_unstarted()
+        if self._take_call(handle, call):
             self._backend.cancel(call)  # type: ignore[union-attr]
             self._driver.resume(handle, Outcome(error=timeout_error(deadline)))
 
