@@ -292,7 +292,7 @@ def _block(futures: list[TaskFuture[Any]], timeout: float | None, return_when: s
         else:
             done, _ = cf.wait([f.settled for f in pending], bounded.timeout, return_when)
             finished = bool(done)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         _cancel_after_interrupt(futures)
         raise
     if not finished:
@@ -324,12 +324,34 @@ def _drive_loop(
 ) -> bool:
     from kernelflow._engine.calling import run_nested  # only async flows get here
 
+    # The task this wait blocks. A kernel interrupt in an async cell cancels it (ipykernel
+    # turns SIGINT into a cancel), which it cannot notice while it is stuck in this sync
+    # wait; so the wait watches for that and raises CancelledError in its place.
+    blocked = asyncio.current_task(loop)
+    deadline = None if timeout is None else time.monotonic() + timeout
+
     async def waiting() -> bool:
         wrapped = [asyncio.wrap_future(f.settled) for f in futures]
-        done, _ = await asyncio.wait(wrapped, timeout=timeout, return_when=return_when)
-        return bool(done) if return_when == cf.FIRST_COMPLETED else len(done) == len(wrapped)
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            step = _CANCEL_CHECK if left is None else min(left, _CANCEL_CHECK)
+            done, _ = await asyncio.wait(wrapped, timeout=step, return_when=return_when)
+            if len(done) == len(wrapped) or (done and return_when == cf.FIRST_COMPLETED):
+                return True
+            if blocked is not None and _cancel_requested(blocked):
+                raise asyncio.CancelledError
+            if left is not None and left <= step:
+                return False
 
     return run_nested(loop, waiting())
+
+
+_CANCEL_CHECK = 0.05  # seconds between looks for a cancel of the blocked task
+
+
+def _cancel_requested(task: asyncio.Task) -> bool:
+    cancelling = getattr(task, "cancelling", None)  # Python >= 3.11
+    return bool(cancelling() if cancelling else getattr(task, "_must_cancel", False))
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
