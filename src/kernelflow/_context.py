@@ -20,41 +20,30 @@ if TYPE_CHECKING:
     from kernelflow.task_runners import TaskRunner
 
 
-class Gate:
-    """Open while a flow run may start task runs; closed while it is paused.
+class Gate(threading.Event):
+    """Open (set) while a flow run may start task runs; closed while it is paused.
 
     A ``threading.Event`` that also calls back when it opens, so the callback driver can
     hold a run at a closed gate without blocking a thread on it.
     """
 
-    __slots__ = ("_event", "_lock", "_callbacks")
-
     def __init__(self) -> None:
-        self._event = threading.Event()
-        self._event.set()
-        self._lock = threading.Lock()
+        super().__init__()
+        super().set()
         self._callbacks: list[Callable[[], Any]] = []
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._event.wait(timeout)
-
-    def clear(self) -> None:
-        self._event.clear()
+        self._callbacks_lock = threading.Lock()
 
     def set(self) -> None:
-        with self._lock:
-            self._event.set()
+        with self._callbacks_lock:
+            super().set()
             callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             callback()
 
     def when_open(self, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` once the gate is open: now if it is, else in ``set()``."""
-        with self._lock:
-            if not self._event.is_set():
+        with self._callbacks_lock:
+            if not self.is_set():
                 self._callbacks.append(callback)
                 return
         callback()

@@ -224,15 +224,17 @@ class ThreadPoolTaskRunner(TaskRunner):
         scheduled on the flow's loop, a thread run is left for the caller to dispatch."""
         future, upstream, flow_ctx = self._new_run(task, parameters, wait_for, dependencies)
         run = future.task_run
-        lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx)
+        make = (task_lifecycle, task, run, parameters, wait_for, upstream, flow_ctx)
         if task.isasync and flow_ctx is not None and flow_ctx.loop is not None:
             # An async task in an async flow: an asyncio task on the flow's own loop, so
             # such runs are concurrent without threads and share the loop's objects.
-            handle: ThreadRun | LoopRun = LoopRun(run, lifecycle, future, flow_ctx.loop)
+            handle: ThreadRun | LoopRun = LoopRun(
+                run, task_lifecycle(*make[1:]), future, flow_ctx.loop
+            )
             handle.scheduled = asyncio.run_coroutine_threadsafe(drive_async(handle), flow_ctx.loop)
             handle.scheduled.add_done_callback(lambda _: self._unfinished.pop(future, None))
         else:
-            handle = ThreadRun(run, lifecycle, future, self._unfinished)
+            handle = ThreadRun(run, make, future, self._unfinished)
         future._handle = handle
         # Plain dict operations, atomic under the GIL: a lock here would be contended by
         # every worker finishing a run, and each contended acquire hands the GIL around.

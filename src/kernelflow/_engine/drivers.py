@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kernelflow._engine.calling import call_async, call_sync, timeout_error
+from kernelflow._engine.calling import bound_call, call_async, call_sync, timeout_error
 from kernelflow._engine.claims import Claim
 from kernelflow._engine.deadline import Deadline, earliest
 from kernelflow._engine.effects import (
@@ -41,6 +41,8 @@ from kernelflow._engine.timers import call_later, run_blocking
 
 def attempt_deadline(effect: CallBody) -> Deadline | None:
     """The attempt's deadline, from now (its body is starting): its own or its flow's."""
+    if effect.timeout is None:
+        return effect.deadline
     return earliest(Deadline.after(effect.timeout, effect.what), effect.deadline)
 
 
@@ -59,6 +61,9 @@ def drive_sync(handle: RunHandle) -> Any:
     outcome = None
     try:
         while (effect := handle.step(outcome)) is not None:
+            if type(effect) is CallBody:  # the common case first: a direct call's only one
+                outcome = _body_sync(handle, effect)
+                continue
             carry_out = _SYNC.get(type(effect))
             if carry_out is None:
                 raise unknown_effect(effect)
@@ -70,11 +75,15 @@ def drive_sync(handle: RunHandle) -> Any:
 
 
 def _body_sync(handle: RunHandle, effect: CallBody) -> Outcome | None:
-    late = too_late(effect)
-    if late is not None:
-        return late
-    if not handle.body_started(_worker_name()):
+    if effect.deadline is not None and effect.deadline.expired():
+        return Outcome(error=timeout_error(effect.deadline))  # out of time before it began
+    if not handle.body_started(_thread_name.name or _worker_name()):
         return None  # cancelled first: the handle is closed, the next step ends it
+    if effect.timeout is None and effect.deadline is None and not effect.is_async:
+        try:  # the common case, kept short: a direct call with no limit
+            return Outcome(bound_call(effect.fn, effect.args, effect.kwargs, effect.bindings))
+        except BaseException as error:
+            return Outcome(error=error)
     return call_sync(
         effect.fn,
         effect.args,

@@ -57,7 +57,9 @@ class RunHandle:
         self._lifecycle = lifecycle
         # Held only while the lifecycle code between two effects runs (never while an
         # effect is carried out), so a cancel from another thread waits microseconds.
-        self._lock = threading.Lock()
+        # A run without a future (a direct call) is reached by its own thread only: no
+        # lock, which is a fair share of a direct call's cost.
+        self._lock = threading.Lock() if future is not None else None
         self._open = True
         self._started = False
         self._ended: Callable[[RunHandle], Any] | None = None
@@ -69,7 +71,10 @@ class RunHandle:
             Whatever the lifecycle raised (an interrupt travelling on); the run is
             settled first.
         """
-        with self._lock:
+        lock = self._lock
+        if lock is not None:
+            lock.acquire()
+        try:
             if not self._open:
                 return None
             try:
@@ -81,6 +86,9 @@ class RunHandle:
             except BaseException as error:
                 self._open = False
                 failure = error
+        finally:
+            if lock is not None:
+                lock.release()
         if failure is not None:
             self._crash(failure)
             self._finish()
@@ -95,7 +103,10 @@ class RunHandle:
         Returns:
             False if the run was cancelled or ended first: the body must not run.
         """
-        with self._lock:
+        lock = self._lock
+        if lock is not None:
+            lock.acquire()
+        try:
             if not self._open:
                 return False
             run = self.run
@@ -104,6 +115,9 @@ class RunHandle:
             if run.run_count == 1:
                 return set_state(run, Running() if at is None else replace(Running(), timestamp=at))
             return not run.state.is_final()  # a retry: the run is Retrying, still running
+        finally:
+            if lock is not None:
+                lock.release()
 
     def cancel(self, message: str | None = None) -> bool:
         """End the run Cancelled and close its lifecycle (releasing a claim it holds).
@@ -111,7 +125,7 @@ class RunHandle:
         Returns:
             False if the run had already ended.
         """
-        with self._lock:
+        with self._lock or _UNSHARED:
             if not self._open or self.run.state.is_final():
                 return False
             self._open = False
@@ -130,7 +144,7 @@ class RunHandle:
 
     def abort(self, error: BaseException) -> None:
         """The driver failed outside the lifecycle: close it and settle the run."""
-        with self._lock:
+        with self._lock or _UNSHARED:
             if not self._open:
                 return
             self._open = False
@@ -165,6 +179,21 @@ class RunHandle:
         if ended is not None:
             self._ended = None
             ended(self)
+
+
+class _Unshared:
+    """Stands in for the lock of a handle only its own thread uses."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc_info: Any) -> None:
+        pass
+
+
+_UNSHARED = _Unshared()
 
 
 def _crash_if_unfinished(run: TaskRun, error: BaseException) -> None:

@@ -28,7 +28,6 @@ from kernelflow._engine.effects import (
     Bindings,
     CallBody,
     Lifecycle,
-    Outcome,
     Sleep,
     WaitFor,
     WaitUntilOpen,
@@ -195,8 +194,11 @@ def attempts(
         run.run_count += 1
         outcome = yield body
         if outcome.error is None:
-            return _ended_at(Completed(outcome.value), outcome)
-        state = _ended_at(_failure_state(run, outcome.error), outcome)
+            state = Completed(outcome.value)
+            return state if outcome.ended is None else _ended_at(state, outcome.ended)
+        state = _failure_state(run, outcome.error)
+        if outcome.ended is not None:
+            state = _ended_at(state, outcome.ended)
         delay = _retry_delay(task, run, state)
         if delay is None:
             return state
@@ -207,9 +209,9 @@ def attempts(
         yield Sleep(delay)
 
 
-def _ended_at(state: State, outcome: Outcome) -> State:
+def _ended_at(state: State, ended: float) -> State:
     # A run's record shows when its body ended on the worker, not when the reply arrived.
-    return state if outcome.ended is None else dataclasses.replace(state, timestamp=outcome.ended)
+    return dataclasses.replace(state, timestamp=ended)
 
 
 def _body(

@@ -38,10 +38,13 @@ def mark_worker_thread() -> None:
 class ThreadRun(RunHandle):
     """A run waiting for, or running on, a pool thread."""
 
-    __slots__ = ("_unclaimed", "_registry", "context")
+    __slots__ = ("_unclaimed", "_registry", "context", "_make")
 
-    def __init__(self, run: Any, lifecycle: Any, future: Any, registry: dict) -> None:
-        super().__init__(run, lifecycle, future)
+    def __init__(self, run: Any, make: tuple, future: Any, registry: dict) -> None:
+        # The lifecycle is made by the thread that runs it (``make``: the function and
+        # its arguments): on a large map the submitting thread does as little as it can.
+        super().__init__(run, None, future)  # type: ignore[arg-type]
+        self._make = make
         # One token: whoever pops it runs (or cancels) the run. list.pop() is atomic,
         # so claiming needs no lock, which every worker would otherwise contend for.
         self._unclaimed = [True]
@@ -61,6 +64,8 @@ class ThreadRun(RunHandle):
             self.run_claimed()
 
     def run_claimed(self) -> None:
+        make, self._make = self._make, None
+        self._lifecycle = make[0](*make[1:])
         try:
             drive_sync(self)
         except BaseException:
@@ -74,13 +79,19 @@ class ThreadRun(RunHandle):
             self.run_claimed()
 
     def cancel(self, message: str | None = None) -> bool:
-        self.claim()  # a queued run never starts now
+        if self.claim():  # a queued run never starts now: its lifecycle is never made
+            self._make = None
+            self._lifecycle = _never_started()
         return super().cancel(message)
 
     def _finish(self) -> None:
         self._registry.pop(self.future, None)
         self.context = None
         super()._finish()
+
+
+def _never_started() -> Any:
+    yield None  # a lifecycle that a cancel closes before it began
 
 
 class LoopRun(RunHandle):
