@@ -218,7 +218,7 @@ class _AsCompleted(Generic[R]):
 
     def __init__(self, futures: list[TaskFuture[R]], timeout: float | None) -> None:
         for future in futures:
-            if future._handle is not None:
+            if not future._final and future._handle is not None:
                 future._handle.help()
         self._ready = [f for f in futures if f._final]
         self._pending = {f.settled: f for f in futures if not f._final}
@@ -274,8 +274,10 @@ def _block(futures: list[TaskFuture[Any]], timeout: float | None, return_when: s
     pending = []
     loop = None
     for future in futures:
+        if future._final:  # (also every future of Flow.visualize, which has no handle)
+            continue
         handle = future._handle
-        if handle is not None and not future._final:
+        if handle is not None:
             handle.help()
             if handle.loop is not None and handle.loop is _running_loop():
                 loop = handle.loop

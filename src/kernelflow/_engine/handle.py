@@ -130,7 +130,8 @@ class RunHandle:
                 return False
             self._open = False
             started = self._started
-            self._lifecycle.close()  # raises GeneratorExit at its yield: finally blocks run
+            if self._lifecycle is not None:  # None: claimed by a thread that is making it
+                self._lifecycle.close()  # GeneratorExit at its yield: finally blocks run
         if message is None:
             message = (
                 f"Cancelled while running; {self.stop_note}."
@@ -148,7 +149,8 @@ class RunHandle:
             if not self._open:
                 return
             self._open = False
-            self._lifecycle.close()
+            if self._lifecycle is not None:
+                self._lifecycle.close()
         self._crash(error)
         self._finish()
 

@@ -81,17 +81,12 @@ class ThreadRun(RunHandle):
     def cancel(self, message: str | None = None) -> bool:
         if self.claim():  # a queued run never starts now: its lifecycle is never made
             self._make = None
-            self._lifecycle = _never_started()
         return super().cancel(message)
 
     def _finish(self) -> None:
         self._registry.pop(self.future, None)
         self.context = None
         super()._finish()
-
-
-def _never_started() -> Any:
-    yield None  # a lifecycle that a cancel closes before it began
 
 
 class LoopRun(RunHandle):
