@@ -200,18 +200,49 @@ def test_a_failing_async_task_fails_the_async_flow_with_its_own_exception():
         asyncio.run(f())
 
 
-def test_blocking_on_a_loop_future_inside_the_async_flow_is_a_clear_error():
+BLOCKING_WAITS = {
+    "result": lambda futures: [f.result() for f in futures],
+    "wait": lambda futures: [f.result() for f in kernelflow.futures.wait(futures).done],
+    "wait_method": lambda futures: [f.wait() and f.result() for f in futures],
+    "list_result": lambda futures: kernelflow.futures.TaskFutureList(futures).result(),
+    "as_completed": lambda futures: [f.result() for f in kernelflow.futures.as_completed(futures)],
+}
+
+
+@pytest.mark.parametrize("how", sorted(BLOCKING_WAITS))
+def test_blocking_waits_inside_an_async_flow_return_and_the_runs_stay_concurrent(how):
+    # Prefect 3 runs async tasks on worker threads, so ported code blocks on their
+    # futures inside `async def` all the time; here they are asyncio tasks of the flow's
+    # loop, and a blocking wait drives that loop instead of deadlocking it.
     @flow
     async def blocks():
-        future = nap.submit(0.01)
-        try:
-            future.result()
-        except RuntimeError as error:
-            return str(error)
-        finally:
-            await future
+        futures = [nap.submit(0.2, i) for i in range(10)]
+        return BLOCKING_WAITS[how](futures)
 
-    assert "await future" in asyncio.run(blocks())
+    started = time.perf_counter()
+    values = asyncio.run(blocks())
+    assert sorted(values) == list(range(10))
+    assert time.perf_counter() - started < 1.5
+
+
+def test_as_completed_works_with_async_for_in_an_async_flow():
+    @flow
+    async def iterate():
+        futures = [nap.submit(0.3 - 0.1 * i, i) for i in range(3)]
+        return [future.result() async for future in kernelflow.futures.as_completed(futures)]
+
+    assert asyncio.run(iterate()) == [2, 1, 0]
+
+
+def test_as_completed_async_for_times_out():
+    @flow
+    async def iterate():
+        futures = [nap.submit(5)]
+        async for _ in kernelflow.futures.as_completed(futures, timeout=0.2):
+            pass
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(iterate())
 
 
 def test_futures_are_awaitable_outside_flows():

@@ -8,21 +8,45 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kernelflow._engine.deadline import Deadline
     from kernelflow._runs import FlowRun, TaskRun
     from kernelflow.futures import TaskFuture
     from kernelflow.task_runners import TaskRunner
 
 
-def _open_gate() -> threading.Event:
-    gate = threading.Event()
-    gate.set()
-    return gate
+class Gate(threading.Event):
+    """Open (set) while a flow run may start task runs; closed while it is paused.
+
+    A ``threading.Event`` that also calls back when it opens, so the callback driver can
+    hold a run at a closed gate without blocking a thread on it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        super().set()
+        self._callbacks: list[Callable[[], Any]] = []
+        self._callbacks_lock = threading.Lock()
+
+    def set(self) -> None:
+        with self._callbacks_lock:
+            super().set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def when_open(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` once the gate is open: now if it is, else in ``set()``."""
+        with self._callbacks_lock:
+            if not self.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
 
 
 @dataclass(slots=True)
@@ -35,10 +59,10 @@ class FlowRunContext:
     log_prints: bool = False
     is_async: bool = False  # an async flow: async tasks called in it give awaitables
     loop: Any = None  # an async flow's event loop, where its submitted async tasks run
-    deadline: float | None = None  # time.monotonic() past which the flow has timed out
+    deadline: Deadline | None = None  # past it, the flow run has timed out
     futures: list[TaskFuture] = field(default_factory=list)
     # Set while the flow run may start task runs; cleared while it is paused.
-    gate: threading.Event = field(default_factory=_open_gate)
+    gate: Gate = field(default_factory=Gate)
 
 
 @dataclass(slots=True)

@@ -222,7 +222,7 @@ class Transaction:
         try:
             result = fn(*args)
             if inspect.isawaitable(result):
-                from kernelflow._engine.effects import run_coroutine_sync
+                from kernelflow._engine.calling import run_coroutine_sync
 
                 run_coroutine_sync(result)
         except Exception as error:
@@ -325,7 +325,7 @@ class TransactionBlock:
         try:
             if error is None:
                 for future in self._futures[self._first :]:
-                    await asyncio.wrap_future(future._done)  # its final state; never raises
+                    await asyncio.wrap_future(future.settled)  # its final state; never raises
         except BaseException as waiting_error:
             self._end(waiting_error)
             raise

@@ -13,6 +13,7 @@ The tree::
     │   └── MappingLengthMismatch               .map() got iterables of different lengths
     ├── UpstreamTaskError                       an upstream run did not complete
     ├── FlowPauseTimeout (also TimeoutError)    a paused flow run was not resumed in time
+    ├── DeadlineExceeded (also TimeoutError)    a run's timeout_seconds ran out
     ├── CancelledRun                            the result of a cancelled run was asked for
     ├── CrashedRun                              the result of a crashed run was asked for
     ├── FailedRun                               the result of a failed run holding no exception
@@ -94,6 +95,15 @@ class UpstreamTaskError(KernelflowError):
 
     The downstream run ends Failed with this exception; wrap the upstream future in
     ``allow_failure(...)`` to run the downstream anyway.
+    """
+
+
+class DeadlineExceeded(KernelflowError, TimeoutError):
+    """Stored in the state of a run whose ``timeout_seconds`` ran out (TimedOut), and
+    raised inside a sync flow body at its flow's timeout.
+
+    A task attempt's time counts from when a worker starts its body. A TimeoutError the
+    task's own code raises is that code's error instead (the run is Failed, not TimedOut).
     """
 
 

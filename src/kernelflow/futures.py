@@ -1,33 +1,36 @@
-"""Futures: handles to task runs that are running or will run.
+"""Futures: what user code holds for a task run that is running or will run.
 
 A ``TaskFuture`` reads its run's live state from the run record and is resolved, with
-the run's final State, through a ``concurrent.futures.Future``. That makes ``wait`` and
-``as_completed`` thin layers over the standard library's, and lets runners of any kind
-(threads, processes, Dask) hand back the same future class.
+the run's final State, through a ``concurrent.futures.Future`` (``settled``). Runners
+of any kind (threads, processes, Dask) hand back the same future class; what differs
+lives in the run's handle (``kernelflow._engine.handle``), which the future asks to
+cancel the run, or to help it along before a blocking wait.
+
+A blocking wait (``result``, ``wait``, ``as_completed``) from an async flow's own event
+loop on runs that are asyncio tasks of that loop drives the loop re-entrantly until
+they are done, as Prefect's (thread-run) async tasks allow: ported code that calls
+``future.result()`` inside ``async def`` works, and the runs stay concurrent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
-import logging
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from kernelflow._context import flow_run_context
-from kernelflow._runs import set_state, stripe_lock
-from kernelflow.states import Cancelled
+from kernelflow._runs import stripe_lock
 
 if TYPE_CHECKING:
     import uuid
 
+    from kernelflow._engine.handle import RunHandle
     from kernelflow._runs import TaskRun
     from kernelflow.states import State
 
 R = TypeVar("R")
-_logger = logging.getLogger("kernelflow.futures")
 
 __all__ = [
     "TaskFuture",
@@ -41,92 +44,6 @@ __all__ = [
 ]
 
 
-class _Worker(threading.local):
-    """Marks the threads of a runner's pool, which may run queued work inline."""
-
-    active = False
-
-
-worker_thread = _Worker()
-
-
-class Work:
-    """A queued task run that exactly one thread gets to carry out.
-
-    A pool worker that must wait for a run nobody has started yet runs it itself rather
-    than block: that is what keeps nested submission on a bounded pool from deadlocking.
-    """
-
-    __slots__ = ("_unclaimed", "_call", "_args", "_future", "_registry")
-
-    def __init__(
-        self, future: TaskFuture, registry: dict[Any, Work], call: Callable[..., Any], *args: Any
-    ) -> None:
-        # One token: whoever pops it runs (or cancels) the work. list.pop() is atomic,
-        # so claiming needs no lock, which every worker would otherwise contend for.
-        self._unclaimed = [True]
-        self._call = call
-        self._args = args
-        self._future = future
-        self._registry = registry  # the runner's unfinished work, left once finished
-
-    def claim(self) -> bool:
-        """True for exactly one caller: the one that gets to run (or cancel) this work."""
-        try:
-            return self._unclaimed.pop()
-        except IndexError:
-            return False
-
-    def cancel(self) -> str:
-        """Keep the run from starting if it has not; say what cancelling it meant."""
-        if self.claim():
-            self._args = ()
-            return "Cancelled before it started."
-        return "Cancelled while running; its thread was abandoned."
-
-    def runs_on_this_loop(self) -> bool:
-        return False
-
-    def __call__(self) -> None:
-        """The executor's entry point: run unless another thread already claimed it."""
-        if self.claim():
-            self.run_claimed()
-
-    def run_claimed(self) -> None:
-        try:
-            self._call(*self._args)
-        except BaseException:
-            # The engine has already given the run its final state (Crashed, or
-            # Cancelled for an interrupt raised inside the task); the thread carrying
-            # it out must live on to run the next one.
-            _logger.debug("Run %r ended abnormally", self._future.task_run.name, exc_info=True)
-        finally:
-            self._registry.pop(self._future, None)
-            self._future._resolve()
-            self._future._work = None  # done: nothing left to claim or cancel
-            self._args = ()
-
-
-class LoopWork:
-    """A run of an async task scheduled as an asyncio task on its async flow's loop."""
-
-    __slots__ = ("_scheduled", "_loop")
-
-    def __init__(self, scheduled: cf.Future[Any], loop: asyncio.AbstractEventLoop) -> None:
-        self._scheduled = scheduled  # from asyncio.run_coroutine_threadsafe
-        self._loop = loop
-
-    def cancel(self) -> str:
-        self._scheduled.cancel()  # thread-safe: cancels the asyncio task on its loop
-        return "Cancelled."
-
-    def runs_on_this_loop(self) -> bool:
-        try:
-            return asyncio.get_running_loop() is self._loop
-        except RuntimeError:
-            return False
-
-
 class TaskFuture(Generic[R]):
     """A handle to one task run.
 
@@ -134,20 +51,19 @@ class TaskFuture(Generic[R]):
         task_run: The run record (live: its ``state`` moves as the run goes on).
     """
 
-    __slots__ = ("task_run", "_final", "_waiter", "_work", "_observed", "__weakref__")
-    _work: Work | LoopWork | None
+    __slots__ = ("task_run", "_final", "_waiter", "_handle", "_observed", "__weakref__")
 
     def __init__(self, task_run: TaskRun) -> None:
         self.task_run = task_run
         self._final = False
         self._waiter: cf.Future[State] | None = None
-        self._work = None
+        self._handle: RunHandle | None = None  # set by the runner that carries the run out
         # Whether user code looked at the outcome (result, state, or passed it on); a
         # flow warns about failed runs nobody looked at.
         self._observed = False
 
     @property
-    def _done(self) -> cf.Future[State]:
+    def settled(self) -> cf.Future[State]:
         """A ``concurrent.futures.Future`` resolved with the final State, made on first need.
 
         Most futures are only read after their run ended; a cf.Future per run would cost
@@ -186,18 +102,7 @@ class TaskFuture(Generic[R]):
         """
         if self._final:
             return True
-        self._help()
-        self._refuse_to_block_own_loop()
-        deadline_wait = _bounded_by_flow_deadline(timeout)
-        try:
-            self._done.result(deadline_wait.timeout)
-            return True
-        except cf.TimeoutError:
-            deadline_wait.raise_if_flow_timed_out()
-            return False
-        except KeyboardInterrupt:
-            _cancel_after_interrupt([self])
-            raise
+        return not _block([self], timeout, cf.ALL_COMPLETED)
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> R:
         """Wait for the run, then give its return value.
@@ -216,40 +121,23 @@ class TaskFuture(Generic[R]):
 
     def add_done_callback(self, fn: Callable[[TaskFuture[R]], Any]) -> None:
         """Call ``fn(future)`` once the run is final (at once if it already is)."""
-        self._done.add_done_callback(lambda _: fn(self))
+        self.settled.add_done_callback(lambda _: fn(self))
 
     def __await__(self):  # type: ignore[no-untyped-def]
-        yield from asyncio.wrap_future(self._done).__await__()
+        yield from asyncio.wrap_future(self.settled).__await__()
         return self.result()
 
     def cancel(self) -> bool:
         """Cancel the run: a queued run never starts; a running one is marked Cancelled
-        (an async one is cancelled; a thread running sync code is abandoned).
+        (an async one is cancelled; a process run's worker is stopped; a thread running
+        sync code is abandoned). Either way a cache claim it held is released.
 
         Returns:
             False if the run had already finished.
         """
-        if self._final:
+        if self._final or self._handle is None:
             return False
-        work = self._work
-        message = work.cancel() if work is not None else "Cancelled."
-        set_state(self.task_run, Cancelled(message))
-        self._resolve()
-        return True
-
-    def _help(self) -> None:
-        work = self._work
-        if type(work) is Work and worker_thread.active and work.claim():
-            work.run_claimed()
-
-    def _refuse_to_block_own_loop(self) -> None:
-        work = self._work
-        if work is not None and work.runs_on_this_loop():
-            raise RuntimeError(
-                f"Waiting synchronously for {self.task_run.name!r} would block the event loop "
-                "that has to run it. In an async flow, use `await future` (or "
-                "`await asyncio.gather(*futures)`) instead of .result() or .wait()."
-            )
+        return self._handle.cancel()
 
     def _resolve(self) -> None:
         """Called once the run is final (or abandoned): wake everyone waiting."""
@@ -309,45 +197,170 @@ def wait(futures: Iterable[TaskFuture[Any]], timeout: float | None = None) -> Do
         ``(done, not_done)``, two sets of futures.
     """
     futures = list(futures)
-    for future in futures:
-        future._help()
-        if not future._final:
-            future._refuse_to_block_own_loop()
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        # One future at a time, in order: runs finish roughly in the order they were
-        # submitted, so most are final by the time their turn comes and need no waiter
-        # (a waiter per unfinished future up front costs more than a trivial run).
-        for future in futures:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not future._final and not future.wait(remaining):
-                break  # out of time (a flow's deadline raises TimeoutError instead)
-    except KeyboardInterrupt:
-        _cancel_after_interrupt(futures)
-        raise
+    _block(futures, timeout, cf.ALL_COMPLETED)
     done = {future for future in futures if future._final}
     return DoneAndNotDoneFutures(done, {future for future in futures if future not in done})
 
 
-def as_completed(
-    futures: Iterable[TaskFuture[R]], timeout: float | None = None
-) -> Iterator[TaskFuture[R]]:
+def as_completed(futures: Iterable[TaskFuture[R]], timeout: float | None = None) -> _AsCompleted[R]:
     """Yield ``futures`` as their runs finish, in the order they finish.
+
+    Iterate it with ``for`` or, in async code, ``async for``.
 
     Raises:
         TimeoutError: if some are still running after ``timeout`` seconds.
     """
-    futures = list(futures)
+    return _AsCompleted(list(futures), timeout)
+
+
+class _AsCompleted(Generic[R]):
+    __slots__ = ("_pending", "_ready", "_deadline", "_timeout")
+
+    def __init__(self, futures: list[TaskFuture[R]], timeout: float | None) -> None:
+        for future in futures:
+            if not future._final and future._handle is not None:
+                future._handle.help()
+        self._ready = [f for f in futures if f._final]
+        self._pending = {f.settled: f for f in futures if not f._final}
+        self._timeout = timeout
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+
+    def __iter__(self) -> Iterator[TaskFuture[R]]:
+        return self
+
+    def __next__(self) -> TaskFuture[R]:
+        if not self._ready and self._pending:
+            remaining = None if self._deadline is None else self._deadline - time.monotonic()
+            _block(list(self._pending.values()), remaining, cf.FIRST_COMPLETED)
+            self._collect()
+        return self._pop()
+
+    def __aiter__(self) -> AsyncIterator[TaskFuture[R]]:
+        return self
+
+    async def __anext__(self) -> TaskFuture[R]:
+        if not self._ready and self._pending:
+            remaining = None if self._deadline is None else self._deadline - time.monotonic()
+            waiting = [asyncio.wrap_future(done) for done in self._pending]
+            await asyncio.wait(waiting, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            self._collect()
+        try:
+            return self._pop()
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    def _collect(self) -> None:
+        for done in [d for d in self._pending if d.done()]:
+            self._ready.append(self._pending.pop(done))
+        if not self._ready and self._pending:
+            raise TimeoutError(
+                f"{len(self._pending)} futures unfinished after {self._timeout} seconds."
+            )
+
+    def _pop(self) -> TaskFuture[R]:
+        if not self._ready:
+            raise StopIteration
+        return self._ready.pop(0)
+
+
+def _block(futures: list[TaskFuture[Any]], timeout: float | None, return_when: str) -> bool:
+    """Wait for ``futures`` (all, or the first); True if that timed out.
+
+    Runs queued on this pool thread are run here first (``help``). Runs that are asyncio
+    tasks of the loop running in this thread get that loop driven re-entrantly: blocking
+    it would deadlock. A flow run's deadline cuts the wait short with TimeoutError; an
+    interrupt at top level cancels what was waited for.
+    """
+    pending = []
+    loop = None
     for future in futures:
-        future._help()
-    pending = {}
+        if future._final:  # (also every future of Flow.visualize, which has no handle)
+            continue
+        handle = future._handle
+        if handle is not None:
+            handle.help()
+            if handle.loop is not None and handle.loop is _running_loop():
+                loop = handle.loop
+        if not future._final:
+            pending.append(future)
+    if not pending:
+        return False
+    bounded = _bounded_by_flow_deadline(timeout)
+    try:
+        if loop is not None:
+            finished = _drive_loop(loop, pending, bounded.timeout, return_when)
+        elif return_when == cf.ALL_COMPLETED:
+            finished = _wait_in_order(pending, bounded.timeout)
+        else:
+            done, _ = cf.wait([f.settled for f in pending], bounded.timeout, return_when)
+            finished = bool(done)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        _cancel_after_interrupt(futures)
+        raise
+    if not finished:
+        bounded.raise_if_flow_timed_out()
+    return not finished
+
+
+def _wait_in_order(futures: list[TaskFuture[Any]], timeout: float | None) -> bool:
+    # One future at a time, in order: runs finish roughly in the order they were
+    # submitted, so most are final by the time their turn comes and need no waiter
+    # (a waiter per unfinished future up front costs more than a trivial run).
+    deadline = None if timeout is None else time.monotonic() + timeout
     for future in futures:
         if future._final:
-            yield future
-        else:
-            pending[future._done] = future
-    for done in cf.as_completed(pending, timeout=timeout):
-        yield pending[done]
+            continue
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            future.settled.result(remaining)
+        except cf.TimeoutError:
+            return False
+    return True
+
+
+def _drive_loop(
+    loop: asyncio.AbstractEventLoop,
+    futures: list[TaskFuture[Any]],
+    timeout: float | None,
+    return_when: str,
+) -> bool:
+    from kernelflow._engine.calling import run_nested  # only async flows get here
+
+    # The task this wait blocks. A kernel interrupt in an async cell cancels it (ipykernel
+    # turns SIGINT into a cancel), which it cannot notice while it is stuck in this sync
+    # wait; so the wait watches for that and raises CancelledError in its place.
+    blocked = asyncio.current_task(loop)
+    deadline = None if timeout is None else time.monotonic() + timeout
+
+    async def waiting() -> bool:
+        wrapped = [asyncio.wrap_future(f.settled) for f in futures]
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            step = _CANCEL_CHECK if left is None else min(left, _CANCEL_CHECK)
+            done, _ = await asyncio.wait(wrapped, timeout=step, return_when=return_when)
+            if len(done) == len(wrapped) or (done and return_when == cf.FIRST_COMPLETED):
+                return True
+            if blocked is not None and _cancel_requested(blocked):
+                raise asyncio.CancelledError
+            if left is not None and left <= step:
+                return False
+
+    return run_nested(loop, waiting())
+
+
+_CANCEL_CHECK = 0.05  # seconds between looks for a cancel of the blocked task
+
+
+def _cancel_requested(task: asyncio.Task) -> bool:
+    cancelling = getattr(task, "cancelling", None)  # Python >= 3.11
+    return bool(cancelling() if cancelling else getattr(task, "_must_cancel", False))
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _cancel_after_interrupt(futures: Iterable[TaskFuture[Any]]) -> None:
@@ -376,7 +389,7 @@ def _bounded_by_flow_deadline(timeout: float | None) -> _DeadlineWait:
     ctx = flow_run_context.get()
     if ctx is None or ctx.deadline is None:
         return _DeadlineWait(timeout, False)
-    remaining = max(0.0, ctx.deadline - time.monotonic())
+    remaining = ctx.deadline.remaining()
     if timeout is None or remaining < timeout:
         return _DeadlineWait(remaining, True)
     return _DeadlineWait(timeout, False)

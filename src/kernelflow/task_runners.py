@@ -1,9 +1,10 @@
 """Task runners decide where submitted task runs execute.
 
-A runner is little more than a choice of where runs execute: it records the run, hands
-the engine's ``run_task_sync`` to its pool in a copy of the caller's context, and returns
-a ``TaskFuture``. It knows nothing about display; the live views observe the run
-records instead.
+A runner is little more than a choice of where runs execute: it records the run, makes
+its lifecycle and run handle, hands the handle to its pool (in a copy of the caller's
+context) to be driven, and returns a ``TaskFuture``. It never sets a state: it reports
+to the handle and cancels through it. It knows nothing about display; the live views
+observe the run records instead.
 """
 
 from __future__ import annotations
@@ -12,21 +13,20 @@ import abc
 import asyncio
 import logging
 import sys
+import threading
 from collections import deque
 from collections.abc import Iterable
 from contextvars import copy_context
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import flow_run_context
+from kernelflow._engine.drivers import drive_async
 from kernelflow._engine.mapping import mapped_calls, top_level_dependencies
-from kernelflow._engine.task_engine import (
-    at_map_position,
-    create_task_run,
-    run_task_async,
-    run_task_sync,
-)
+from kernelflow._engine.task_engine import at_map_position, create_task_run, task_lifecycle
+from kernelflow._engine.timers import call_later
 from kernelflow._engine.worker_pool import DaemonThreadPool
-from kernelflow.futures import LoopWork, TaskFuture, TaskFutureList, Work, worker_thread
+from kernelflow._runners.threads import LoopRun, ThreadRun, mark_worker_thread
+from kernelflow.futures import TaskFuture, TaskFutureList
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -136,6 +136,13 @@ class TaskRunner(abc.ABC):
         self._started = False
 
 
+# An unbounded runner starts this many threads for queued runs, and adds more only while
+# they make no progress (runs that wait on I/O), so a 100k map of trivial tasks does not
+# start hundreds of threads, while 200 one-second sleeps still run side by side.
+BASE_THREADS = 8
+GROWTH_CHECK_SECONDS = 0.02
+
+
 class ThreadPoolTaskRunner(TaskRunner):
     """Runs tasks concurrently in a pool of threads (the default runner).
 
@@ -144,7 +151,10 @@ class ThreadPoolTaskRunner(TaskRunner):
     marked Cancelled and its thread abandoned: Python cannot stop a running thread.
 
     Args:
-        max_workers: The most threads at once; None means no limit, as in Prefect.
+        max_workers: The most threads at once; None means no limit, as in Prefect. With
+            no limit, runs start on a few threads and more are added while those make
+            no progress (their runs wait on I/O or sleep), so waiting runs still all run
+            at once while quick ones do not pay for hundreds of threads.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
@@ -153,10 +163,11 @@ class ThreadPoolTaskRunner(TaskRunner):
             raise ValueError(f"max_workers must be a positive int or None, not {max_workers!r}.")
         self._max_workers = sys.maxsize if max_workers is None else max_workers
         self._executor: DaemonThreadPool | None = None
-        self._unfinished: dict[TaskFuture, Work | LoopWork] = {}
+        self._unfinished: dict[TaskFuture, ThreadRun | LoopRun] = {}
+        self._growing = _Growth(self) if max_workers is None else None
 
     def duplicate(self) -> ThreadPoolTaskRunner:
-        return type(self)(max_workers=self._max_workers)
+        return type(self)(max_workers=None if self._growing else self._max_workers)
 
     def submit(
         self,
@@ -167,9 +178,12 @@ class ThreadPoolTaskRunner(TaskRunner):
     ) -> TaskFuture:
         if self._executor is None:
             raise RuntimeError("Task runner is not started")
-        future = self._prepare(task, parameters, wait_for, dependencies)
-        if type(future._work) is Work:
-            self._executor.submit(copy_context().run, future._work)
+        future, handle = self._prepare(task, parameters, wait_for, dependencies)
+        if type(handle) is ThreadRun:
+            if self._growing is not None:
+                self._growing.add([handle])
+            else:
+                self._executor.submit(copy_context().run, handle)
         return future
 
     def _submit_mapped(
@@ -180,51 +194,52 @@ class ThreadPoolTaskRunner(TaskRunner):
         wait_for: Any,
         dependencies: dict[str, Any],
     ) -> list[TaskFuture]:
-        """Record every mapped run first, then let at most ``max_workers`` pool jobs drain
-        them from one queue.
+        """Record every mapped run first, then let a few pool jobs drain them from one queue.
 
         One executor job per run would wake a pool thread per run while this thread is
         still submitting, and the threads would fight it for the GIL: on a large map that
-        costs more than the runs themselves. Runs still start in order, at most
-        ``max_workers`` at a time.
+        costs more than the runs themselves. Runs still start in order.
         """
         if not self._started or self._executor is None:
             raise RuntimeError("Task runner is not started")
         futures = []
-        queue: deque[Work] = deque()
+        queue: deque[ThreadRun] = deque()
         for index, parameters in enumerate(calls):
             with at_map_position(group, index):
-                future = self._prepare(task, parameters, wait_for, dependencies)
+                future, handle = self._prepare(task, parameters, wait_for, dependencies)
             futures.append(future)
-            if type(future._work) is Work:
-                queue.append(future._work)
-        for _ in range(min(len(queue), self._max_workers)):
-            self._executor.submit(copy_context().run, _drain, queue)
+            if type(handle) is ThreadRun:
+                queue.append(handle)
+        if self._growing is not None:
+            self._growing.add(queue)
+        else:
+            for _ in range(min(len(queue), self._max_workers)):
+                self._executor.submit(copy_context().run, _drain, queue)
         return futures
 
     def _prepare(
         self, task: Task, parameters: dict[str, Any], wait_for: Any, dependencies: Any
-    ) -> TaskFuture:
-        """Record the run and make its future; an async task in an async flow is already
+    ) -> tuple[TaskFuture, ThreadRun | LoopRun]:
+        """Record the run and make its handle; an async task in an async flow is already
         scheduled on the flow's loop, a thread run is left for the caller to dispatch."""
         future, upstream, flow_ctx = self._new_run(task, parameters, wait_for, dependencies)
-        args = (task, future.task_run, parameters, wait_for, upstream, flow_ctx)
+        run = future.task_run
+        make = (task_lifecycle, task, run, parameters, wait_for, upstream, flow_ctx)
         if task.isasync and flow_ctx is not None and flow_ctx.loop is not None:
             # An async task in an async flow: an asyncio task on the flow's own loop, so
             # such runs are concurrent without threads and share the loop's objects.
-            scheduled = asyncio.run_coroutine_threadsafe(run_task_async(*args), flow_ctx.loop)
-            future._work = LoopWork(scheduled, flow_ctx.loop)
-            scheduled.add_done_callback(lambda _: self._finished(future))
+            handle: ThreadRun | LoopRun = LoopRun(
+                run, task_lifecycle(*make[1:]), future, flow_ctx.loop
+            )
+            handle.scheduled = asyncio.run_coroutine_threadsafe(drive_async(handle), flow_ctx.loop)
+            handle.scheduled.add_done_callback(lambda _: self._unfinished.pop(future, None))
         else:
-            future._work = Work(future, self._unfinished, run_task_sync, *args)
+            handle = ThreadRun(run, make, future, self._unfinished)
+        future._handle = handle
         # Plain dict operations, atomic under the GIL: a lock here would be contended by
         # every worker finishing a run, and each contended acquire hands the GIL around.
-        self._unfinished[future] = future._work
-        return future
-
-    def _finished(self, future: TaskFuture) -> None:
-        self._unfinished.pop(future, None)
-        future._resolve()
+        self._unfinished[future] = handle
+        return future, handle
 
     def cancel_all(self) -> None:
         """Cancel queued runs and mark running ones Cancelled, without waiting for them.
@@ -232,16 +247,19 @@ class ThreadPoolTaskRunner(TaskRunner):
         Running threads are abandoned (Python cannot stop them), so an interrupted
         notebook cell returns at once. A started runner gets a fresh pool and stays usable.
         """
-        unfinished = list(self._unfinished)
+        unfinished = list(self._unfinished.values())
         self._unfinished.clear()
-        for future in unfinished:
-            future.cancel()
+        for handle in unfinished:
+            handle.cancel()
+        if self._growing is not None:
+            self._growing.clear()  # the drainers of the old pool see nothing left to do
+            self._growing = _Growth(self)
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = self._new_executor() if self._started else None
 
     def _new_executor(self) -> DaemonThreadPool:
-        return DaemonThreadPool(self._max_workers, "kernelflow-worker", _mark_worker_thread)
+        return DaemonThreadPool(self._max_workers, "kernelflow-worker", mark_worker_thread)
 
     def __enter__(self) -> ThreadPoolTaskRunner:
         super().__enter__()
@@ -264,19 +282,84 @@ class ThreadPoolTaskRunner(TaskRunner):
         return f"ThreadPoolTaskRunner(max_workers={workers})"
 
 
-def _mark_worker_thread() -> None:
-    worker_thread.active = True
-
-
-def _drain(queue: deque[Work]) -> None:
-    """A pool job: run queued work until the queue is empty (work another thread already
-    claimed, by helping or cancelling, is skipped by ``Work.__call__``)."""
+def _drain(queue: deque[ThreadRun]) -> None:
+    """A pool job: run queued runs until the queue is empty (runs another thread already
+    claimed, by helping or cancelling, are skipped by ``ThreadRun.__call__``)."""
     while True:
         try:
-            work = queue.popleft()
+            handle = queue.popleft()
         except IndexError:
             return
-        work()
+        handle()
+
+
+class _Growth:
+    """The unbounded runner's queue: a few drainer threads, more while they are stuck.
+
+    Every ``GROWTH_CHECK_SECONDS`` while runs are queued, if no run finished since the
+    last look, the number of drainers doubles (never past the queued runs): runs that
+    sleep or wait on I/O soon all run at once, and quick runs never need more than
+    ``BASE_THREADS``.
+    """
+
+    def __init__(self, runner: ThreadPoolTaskRunner) -> None:
+        self._runner = runner
+        self._queue: deque[ThreadRun] = deque()
+        self._lock = threading.Lock()
+        self._drainers = 0
+        self._watching = False
+        self._last_unfinished = -1
+
+    def add(self, handles: Iterable[ThreadRun]) -> None:
+        context = copy_context()
+        for handle in handles:
+            handle.context = context
+            self._queue.append(handle)
+        self._start(min(len(self._queue), BASE_THREADS))
+
+    def clear(self) -> None:
+        self._queue.clear()
+
+    def _start(self, wanted: int) -> None:
+        with self._lock:
+            more = min(wanted - self._drainers, len(self._queue))
+            if more <= 0:
+                return
+            self._drainers += more
+            watch, self._watching = not self._watching, True
+        executor = self._runner._executor
+        for _ in range(more):
+            executor.submit(self._drain)  # type: ignore[union-attr]
+        if watch:
+            call_later(GROWTH_CHECK_SECONDS, self._check)
+
+    def _drain(self) -> None:
+        queue = self._queue
+        while True:
+            try:
+                handle = queue.popleft()
+            except IndexError:
+                with self._lock:
+                    if queue:
+                        continue
+                    self._drainers -= 1
+                    return
+            context = handle.context
+            if context is not None:  # else run already (by a thread that waited for it)
+                # A copy each: one Context cannot be entered by two threads at once.
+                context.copy().run(handle)
+
+    def _check(self) -> None:
+        unfinished = len(self._runner._unfinished)
+        stuck = unfinished == self._last_unfinished
+        self._last_unfinished = unfinished
+        with self._lock:
+            self._watching = bool(self._queue)
+            if not self._watching:
+                return
+            wanted = max(self._drainers * 2, BASE_THREADS) if stuck else self._drainers
+        self._start(wanted)
+        call_later(GROWTH_CHECK_SECONDS, self._check)
 
 
 def __getattr__(name: str) -> Any:

@@ -11,23 +11,21 @@ say where results go (``result_storage``, ``result_serializer``, ``persist_resul
 have nothing to do without a key.
 
 Two identical runs in flight in one process run once: the first claims the key, the
-second waits for the claim (``AwaitClaim``) and then finds the first one's result. A
-claim held by sync code of the waiting thread itself (a task calling itself) is never
-waited for; async runs on one loop wait for each other.
+second waits for the claim (``AwaitClaim``) and then finds the first one's result (see
+``claims.py``). A claim held by sync code of the waiting thread itself (a task calling
+itself) is never waited for; async runs on one loop wait for each other.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import dataclasses
 import functools
-import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kernelflow._engine.effects import Effect, Lifecycle
+from kernelflow._engine.claims import Claim
+from kernelflow._engine.effects import AwaitClaim, Lifecycle, TakeClaim
 from kernelflow._logging import run_logger
 from kernelflow._results.keys import Part, combine
 from kernelflow._results.policies import KeyContext, KeyFnPolicy
@@ -54,7 +52,7 @@ class CacheLookup:
     parts: list[Part] = dataclasses.field(default_factory=list)
     reason: str = ""
     state: State | None = None
-    claim: _Claim | None = None
+    claim: Claim | None = None
 
     def record(self, task: Task, run: TaskRun, state: State) -> State:
         """Store a completed run's result; the state, with why it ran as its message.
@@ -88,9 +86,10 @@ class CacheLookup:
             return False
         return True
 
-    def release(self) -> None:
+    def release(self, cancelled: str | None = None) -> None:
+        """Let identical runs waiting on this one go on (``cancelled``: why no result)."""
         if self.claim is not None:
-            self.claim.release()
+            self.claim.release(cancelled)
             self.claim = None
 
 
@@ -119,11 +118,16 @@ def cache_lookup(
             if found is not None:
                 lookup.state = found
                 return lookup
-        claim = yield TakeClaim(f"{store.root}/{lookup.key}")
+        claim_key = f"{store.root}/{lookup.key}"
+        claim = yield TakeClaim(claim_key)
         if claim.owned:
             lookup.claim = claim
+            why = Claim.why_missing(claim_key)
+            if why is not None and not lookup.state:
+                lookup.reason = f"cache miss: {why}, so it runs again"
+                run_logger(task_run=run).info("Running again: %s.", why)
             return lookup
-        if not (yield AwaitClaim(claim.future, deadline)):
+        if not (yield AwaitClaim(claim, deadline)):
             return lookup  # not worth waiting (same thread, or out of time): just run
         look = True  # the other run has finished: look again
 
@@ -200,80 +204,3 @@ def _warn_once(run: TaskRun, task_id: str, problem: str) -> None:
     if (task_id, problem) not in _warned:
         _warned.add((task_id, problem))
         run_logger(task_run=run).warning("Not cached: %s.", problem)
-
-
-class _Claim:
-    """The right to run (and store) one key in this process.
-
-    ``holder`` is the thread that took it and, when an async driver took it, the asyncio
-    task: an async run may wait for another asyncio task on its own loop, but nothing
-    may wait for its own thread's sync code, which cannot go on until it returns.
-    """
-
-    __slots__ = ("key", "future", "owned")
-    _held: dict[str, concurrent.futures.Future] = {}
-    _lock = threading.Lock()
-
-    def __init__(self, key: str, future: concurrent.futures.Future, owned: bool) -> None:
-        self.key, self.future, self.owned = key, future, owned
-
-    @classmethod
-    def take(cls, key: str, async_task: asyncio.Task | None) -> _Claim:
-        with cls._lock:
-            future = cls._held.get(key)
-            if future is not None:
-                return cls(key, future, owned=False)
-            future = concurrent.futures.Future()
-            future.holder = (threading.get_ident(), async_task)  # type: ignore[attr-defined]
-            cls._held[key] = future
-            return cls(key, future, owned=True)
-
-    def release(self) -> None:
-        with self._lock:
-            if self._held.get(self.key) is self.future:
-                del self._held[self.key]
-        self.future.set_result(None)
-
-
-@dataclass(slots=True)
-class TakeClaim(Effect):
-    """Claim a key, or get the claim of the identical run already holding it."""
-
-    key: str
-
-    def run_sync(self) -> _Claim:
-        return _Claim.take(self.key, None)
-
-    async def run_async(self) -> _Claim:
-        return _Claim.take(self.key, asyncio.current_task())
-
-
-@dataclass(slots=True)
-class AwaitClaim(Effect):
-    """Wait for another run's claim to be released; False if waiting would not help."""
-
-    future: concurrent.futures.Future
-    deadline: float | None = None
-
-    def _timeout(self) -> float | None:
-        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
-
-    def run_sync(self) -> bool:
-        thread, _ = self.future.holder  # type: ignore[attr-defined]
-        if thread == threading.get_ident():
-            return False
-        try:
-            self.future.result(self._timeout())
-        except concurrent.futures.TimeoutError:
-            return False
-        return True
-
-    async def run_async(self) -> bool:
-        thread, async_task = self.future.holder  # type: ignore[attr-defined]
-        if thread == threading.get_ident() and async_task in (None, asyncio.current_task()):
-            return False
-        try:
-            await asyncio.wait_for(asyncio.wrap_future(self.future), self._timeout())
-        except asyncio.TimeoutError:
-            return False
-        return True

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import FlowRunContext, flow_run_context
+from kernelflow._engine.calling import timeout_error
 from kernelflow._engine.task_engine import create_task_run, run_task_async, run_task_sync
 
 if TYPE_CHECKING:
@@ -41,5 +41,5 @@ async def _call_async(
 def check_deadline(ctx: FlowRunContext) -> None:
     """Raise TimeoutError if the current flow run is past its timeout (a checkpoint:
     a sync flow body cannot be stopped from outside, so each task call checks)."""
-    if ctx.deadline is not None and time.monotonic() >= ctx.deadline:
-        raise TimeoutError(f"Flow run {ctx.flow_run.name!r} timed out.")
+    if ctx.deadline is not None and ctx.deadline.expired():
+        raise timeout_error(ctx.deadline)

@@ -7,28 +7,22 @@
                                      for the rest -> final state -> hooks
 
 A sync flow body runs in the calling thread: in a notebook that is the cell's thread,
-so displays and prints land in the cell. Its timeout is checked at every task call and
-bounds every wait, since a thread cannot be stopped from outside.
+so displays and prints land in the cell. At its timeout an exception is raised inside
+the body (as Prefect does); the timeout also bounds every wait and is checked at every
+task call, for code blocked where Python cannot raise (a long C call).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import FlowRunContext, current_tags, flow_run_context
-from kernelflow._engine.effects import (
-    Bindings,
-    Invoke,
-    Lifecycle,
-    Sleep,
-    WaitFor,
-    drive_async,
-    drive_sync,
-    invoke_hook,
-)
+from kernelflow._engine.deadline import Deadline
+from kernelflow._engine.drivers import drive_async, drive_sync
+from kernelflow._engine.effects import Bindings, CallBody, Lifecycle, Sleep, WaitFor, call_hook
+from kernelflow._engine.handle import RunHandle
 from kernelflow._engine.inputs import find_upstream, resolve
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._runs import FlowRun, new_run_id, record_top_level_run, set_state
@@ -56,7 +50,9 @@ def run_flow_sync(flow: Flow, args: tuple, kwargs: dict) -> State:
         ctx = _enter(flow, flow_run, runner)
         token = flow_run_context.set(ctx)
         try:
-            return drive_sync(flow_lifecycle(flow, flow_run, parameters, ctx))
+            return drive_sync(
+                _FlowHandle(flow_run, flow_lifecycle(flow, flow_run, parameters, ctx))
+            )
         except BaseException as error:
             _cancel_after_interrupt(ctx, error)
             raise
@@ -71,13 +67,52 @@ async def run_flow_async(flow: Flow, args: tuple, kwargs: dict) -> State:
         ctx = _enter(flow, flow_run, runner)
         ctx.loop = asyncio.get_running_loop()
         token = flow_run_context.set(ctx)
+        heartbeat = _wake_regularly(ctx.loop)
         try:
-            return await drive_async(flow_lifecycle(flow, flow_run, parameters, ctx))
+            lifecycle = flow_lifecycle(flow, flow_run, parameters, ctx)
+            return await drive_async(_FlowHandle(flow_run, lifecycle))
         except BaseException as error:
             _cancel_after_interrupt(ctx, error)
+            if isinstance(error, asyncio.CancelledError):
+                await _take_pending_cancel()
             raise
         finally:
+            heartbeat.cancel()
             flow_run_context.reset(token)
+
+
+class _wake_regularly:  # noqa: N801 - a handle, named for what it does
+    """Wake the loop every 0.1 s while an async flow runs.
+
+    ipykernel turns an interrupt during an async cell into a callback on the cell's
+    loop, which runs only when the loop next wakes: a flow awaiting a long sleep would
+    not stop until the sleep ended (ipykernel issue 881). Waking it regularly makes the
+    Stop button take effect within 0.1 s.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._timer = loop.call_later(0.1, self._beat)
+
+    def _beat(self) -> None:
+        self._timer = self._loop.call_later(0.1, self._beat)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+async def _take_pending_cancel() -> None:
+    """Receive a cancel of this task that is still on its way, so it ends here.
+
+    A blocking wait in the body that drove the loop re-entrantly (``futures.py``) raises
+    CancelledError itself when the task is cancelled (ipykernel's interrupt), since the
+    task cannot receive it there; the cancel is then still pending, and would strike the
+    caller again at its next await (in ipykernel: before it sends the cell's reply).
+    """
+    try:
+        await asyncio.sleep(0)
+    except asyncio.CancelledError:
+        pass
 
 
 def flow_lifecycle(
@@ -101,12 +136,17 @@ def flow_lifecycle(
     while True:
         attempt += 1
         set_state(run, Running() if attempt == 1 else Retrying(_retry_message(attempt, flow)))
-        if flow.timeout_seconds is not None:
-            ctx.deadline = time.monotonic() + flow.timeout_seconds
-        # An async body can be cancelled at its timeout; a sync one is checked at its
-        # task calls and waits (see the module docstring).
-        timeout = flow.timeout_seconds if flow.isasync else None
-        outcome = yield Invoke(flow.fn, args, kwargs, bindings, timeout, flow.isasync)
+        ctx.deadline = Deadline.after(flow.timeout_seconds, "Flow run")
+        outcome = yield CallBody(
+            flow.fn,
+            args,
+            kwargs,
+            flow.isasync,
+            deadline=ctx.deadline,
+            bindings=bindings,
+            what="Flow run",
+            in_this_thread=not flow.isasync,
+        )
         if outcome.error is None:
             state = yield from _complete(outcome.value, ctx)
         else:
@@ -177,10 +217,10 @@ def _failure_state(error: BaseException) -> State:
 
 def _timed_out(state: State, ctx: FlowRunContext, flow: Flow) -> State:
     """A run still going at its deadline is TimedOut, whatever its body did afterwards."""
-    if ctx.deadline is None or time.monotonic() < ctx.deadline:
+    if ctx.deadline is None or not ctx.deadline.expired():
         return state
     ctx.task_runner.cancel_all()
-    return TimedOut(TimeoutError(f"Flow run timed out after {flow.timeout_seconds:g} seconds."))
+    return TimedOut(ctx.deadline.error())
 
 
 def _finish(flow: Flow, run: FlowRun, state: State) -> Lifecycle[State]:
@@ -193,7 +233,7 @@ def _finish(flow: Flow, run: FlowRun, state: State) -> Lifecycle[State]:
         log.error("Finished in state %r", state)
         hooks = flow.on_failure_hooks if state.is_failed() or state.is_crashed() else ()
     for hook in hooks:
-        outcome = yield invoke_hook(hook, flow, run, state)
+        outcome = yield call_hook(hook, flow, run, state)
         if outcome.error is not None:
             log.error(
                 "Hook %r raised; the flow run's state stays %s.",
@@ -234,6 +274,19 @@ def _body_bindings(ctx: FlowRunContext) -> Bindings:
 
 def _retry_message(attempt: int, flow: Flow) -> str:
     return f"Retry {attempt - 1} of {flow.retries}"
+
+
+class _FlowHandle(RunHandle):
+    """A flow run's handle: its body starts in the driver's thread, and the flow
+    lifecycle records that itself."""
+
+    __slots__ = ()
+
+    def body_started(self, worker: str) -> bool:
+        return self.open
+
+    def _crash(self, error: BaseException) -> None:
+        pass  # run_flow_sync/async settle the flow run (and cancel its task runs)
 
 
 def _cancel_after_interrupt(ctx: FlowRunContext, error: BaseException) -> None:

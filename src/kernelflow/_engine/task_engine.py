@@ -1,46 +1,54 @@
-"""The life of a task run, written once for sync and async execution.
+"""The life of a task run, written once for every driver and runner.
 
 create_task_run      record the run and its upstream edges (at call/submit time)
-task_lifecycle       wait for upstreams -> resolve inputs -> cache lookup -> attempt
-                     (retry, timeout) -> cache store -> final state -> hooks
+task_lifecycle       wait for upstreams -> resolve inputs -> wait while paused -> cache
+                     lookup (or claim) -> attempts (retry, timeout) -> cache store ->
+                     final state -> hooks
 run_task_sync/async  drive the lifecycle in this thread / on this event loop
+
+The lifecycle only yields effects (``effects.py``); a driver carries them out. What a
+runner learns (a worker started the body, the run was cancelled) reaches the run through
+its ``RunHandle``, so every state of a task run is set here or there, nowhere else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
-import threading
-import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from kernelflow import _transactions as transactions
 from kernelflow._context import FlowRunContext, TaskRunContext, current_tags, task_run_context
+from kernelflow._engine.drivers import drive_async, drive_sync
 from kernelflow._engine.effects import (
     Bindings,
-    Invoke,
+    CallBody,
     Lifecycle,
     Sleep,
     WaitFor,
     WaitUntilOpen,
-    drive_async,
-    drive_sync,
-    invoke_hook,
+    call_hook,
 )
+from kernelflow._engine.handle import RunHandle
 from kernelflow._engine.inputs import Upstream, check_wait_for, find_upstream, resolve
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._runs import TaskRun, set_state
-from kernelflow.exceptions import UpstreamTaskError
+from kernelflow.exceptions import (
+    CrashedRun,
+    DeadlineExceeded,
+    SerializationError,
+    UpstreamTaskError,
+)
 from kernelflow.states import (
     Cancelled,
     Completed,
     Crashed,
     Failed,
     Retrying,
-    Running,
     State,
     TimedOut,
 )
@@ -110,12 +118,7 @@ def run_task_sync(
 ) -> State:
     """Carry out a task run in this thread; returns its final state."""
     lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx)
-    try:
-        return drive_sync(lifecycle)
-    except BaseException as error:
-        lifecycle.close()  # run its cleanup (a held cache claim) now, not when collected
-        _crash_if_unfinished(run, error)
-        raise
+    return drive_sync(RunHandle(run, lifecycle))
 
 
 async def run_task_async(
@@ -128,12 +131,7 @@ async def run_task_async(
 ) -> State:
     """Carry out a task run on the running event loop; returns its final state."""
     lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx)
-    try:
-        return await drive_async(lifecycle)
-    except BaseException as error:
-        lifecycle.close()  # run its cleanup (a held cache claim) now, not when collected
-        _crash_if_unfinished(run, error)
-        raise
+    return await drive_async(RunHandle(run, lifecycle))
 
 
 def task_lifecycle(
@@ -172,6 +170,10 @@ def task_lifecycle(
         state = yield from attempts(task, run, parameters, flow_ctx)
         if lookup is not None:
             state = lookup.record(task, run, state)  # stores only a completed result
+    except GeneratorExit:  # cancelled (the handle closed the lifecycle)
+        if lookup is not None:
+            lookup.release(cancelled="an identical run was cancelled before it stored a result")
+        raise
     finally:
         if lookup is not None:
             lookup.release()  # an identical run waiting on this one may go on
@@ -181,19 +183,22 @@ def task_lifecycle(
 def attempts(
     task: Task, run: TaskRun, parameters: dict, flow_ctx: FlowRunContext | None
 ) -> Lifecycle[State]:
-    """Call the task until it completes or its retries run out; the would-be final state."""
+    """Call the task until it completes or its retries run out; the would-be final state.
+
+    The driver marks the run Running when a worker starts the body (``RunHandle``), and
+    the attempt's ``timeout_seconds`` counts from then, cut short by the flow's deadline.
+    """
     args, kwargs = task.signature.split(parameters)
-    bindings = _run_bindings(task, run, flow_ctx)
+    body = _body(task, run, args, kwargs, flow_ctx)
     while True:
         run.run_count += 1
-        if run.run_count == 1 and not set_state(run, Running()):
-            return run.state  # cancelled before it could start
-        run.worker = _worker_name()
-        timeout = _attempt_timeout(task.timeout_seconds, flow_ctx)
-        outcome = yield Invoke(task.fn, args, kwargs, bindings, timeout, task.isasync)
+        outcome = yield body
         if outcome.error is None:
-            return Completed(outcome.value)
-        state = _failure_state(run, outcome.error, timeout)
+            state = Completed(outcome.value)
+            return state if outcome.ended is None else _ended_at(state, outcome.ended)
+        state = _failure_state(run, outcome.error)
+        if outcome.ended is not None:
+            state = _ended_at(state, outcome.ended)
         delay = _retry_delay(task, run, state)
         if delay is None:
             return state
@@ -202,6 +207,28 @@ def attempts(
         if not set_state(run, Retrying(message)):
             return run.state
         yield Sleep(delay)
+
+
+def _ended_at(state: State, ended: float) -> State:
+    # A run's record shows when its body ended on the worker, not when the reply arrived.
+    return dataclasses.replace(state, timestamp=ended)
+
+
+def _body(
+    task: Task, run: TaskRun, args: tuple, kwargs: dict, flow_ctx: FlowRunContext | None
+) -> CallBody:
+    bindings, log_prints = _run_bindings(task, run, flow_ctx)
+    return CallBody(
+        task.fn,
+        args,
+        kwargs,
+        task.isasync,
+        task.timeout_seconds,
+        flow_ctx.deadline if flow_ctx else None,
+        bindings,
+        log_prints,
+        bool(task.on_commit_hooks or task.on_rollback_hooks),
+    )
 
 
 def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
@@ -224,7 +251,7 @@ def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
     else:
         hooks = ()
     for hook in hooks:
-        outcome = yield invoke_hook(hook, task, run, state)
+        outcome = yield call_hook(hook, task, run, state)
         if outcome.error is not None:
             run_logger(task_run=run).error(
                 "Hook %r raised; the run's state stays %s.",
@@ -235,15 +262,15 @@ def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
     return state
 
 
-def _failure_state(run: TaskRun, error: BaseException, timeout: float | None) -> State:
+def _failure_state(run: TaskRun, error: BaseException) -> State:
     if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
         # The user stopped the run (the notebook's Stop button): record it, then let the
         # interrupt travel on to whoever is waiting.
         set_state(run, Cancelled("Interrupted by the user.", error))
         raise error
-    if not isinstance(error, Exception):
-        return Crashed(error)
-    if isinstance(error, TimeoutError) and timeout is not None:
+    if not isinstance(error, Exception) or isinstance(error, CrashedRun):
+        return Crashed(error)  # its worker was lost: not retried, it would kill the next
+    if isinstance(error, DeadlineExceeded):  # its own time ran out, not a TimeoutError it raised
         return TimedOut(error)
     return Failed(error)
 
@@ -252,6 +279,8 @@ def _retry_delay(task: Task, run: TaskRun, state: State) -> float | None:
     """Seconds to wait before the next attempt, or None if the run should not retry."""
     if not state.is_failed() or run.run_count > task.retries:
         return None
+    if isinstance(state.data, SerializationError):
+        return None  # the same arguments or result would fail to travel again
     if task.retry_condition_fn is not None:
         try:
             if not task.retry_condition_fn(task, run, state):
@@ -267,17 +296,12 @@ def _retry_delay(task: Task, run: TaskRun, state: State) -> float | None:
     return delay
 
 
-def _attempt_timeout(task_timeout: float | None, flow_ctx: FlowRunContext | None) -> float | None:
-    """The task's own timeout, shortened to what is left of its flow run's timeout."""
-    if flow_ctx is None or flow_ctx.deadline is None:
-        return task_timeout
-    remaining = max(0.0, flow_ctx.deadline - time.monotonic())
-    return remaining if task_timeout is None else min(task_timeout, remaining)
-
-
-def _run_bindings(task: Task, run: TaskRun, flow_ctx: FlowRunContext | None) -> Bindings:
-    """The context variables the task body sees: its own run, where print goes, and the
-    run's own transaction if its task has commit or rollback hooks."""
+def _run_bindings(
+    task: Task, run: TaskRun, flow_ctx: FlowRunContext | None
+) -> tuple[Bindings, bool]:
+    """The context variables the task body sees (its own run, where print goes, and the
+    run's own transaction if its task has commit or rollback hooks); whether prints go
+    to the run's log."""
     log_prints = task.log_prints
     if log_prints is None:
         log_prints = flow_ctx.log_prints if flow_ctx else False
@@ -294,23 +318,7 @@ def _run_bindings(task: Task, run: TaskRun, flow_ctx: FlowRunContext | None) -> 
     if task.on_commit_hooks or task.on_rollback_hooks:  # the run gets its own transaction
         own = transactions.run_transaction(task, run)
         bindings = (*bindings, (transactions._current, own))
-    return bindings
-
-
-class _ThreadName(threading.local):
-    name: str | None = None
-
-
-_thread_name = _ThreadName()
-
-
-def _worker_name() -> str:
-    # Cached per thread: looking the current thread up costs more than the rest of
-    # recording it, on every run.
-    name = _thread_name.name
-    if name is None:
-        name = _thread_name.name = threading.current_thread().name
-    return name
+    return bindings, bool(log_prints)
 
 
 def _log_failure(run: TaskRun, state: State) -> None:
@@ -319,14 +327,3 @@ def _log_failure(run: TaskRun, state: State) -> None:
         log.debug("Not run: %s", state.message)
     else:
         log.error("Finished in state %r", state, exc_info=state.data)
-
-
-def _crash_if_unfinished(run: TaskRun, error: BaseException) -> None:
-    # The lifecycle itself failed (or was interrupted outside the task body): a run
-    # must never be left looking Running forever.
-    if not run.state.is_final():
-        if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
-            set_state(run, Cancelled("Interrupted by the user.", error))
-        else:
-            set_state(run, Crashed(error, f"kernelflow failed running this task: {error!r}"))
-        transactions.task_failed(run)

@@ -8,7 +8,9 @@ runner with the same configuration, and closed when the interpreter exits.
 
 Each call is one Dask task whose key names the run. Dask's scheduler handles worker
 loss: a call whose worker dies is run again elsewhere, so the flow does not lose it;
-only a call that keeps killing workers (``KilledWorker``) ends its run Crashed.
+only a call that keeps killing workers (``KilledWorker``) ends its run Crashed. A call
+reports its start through a Dask event, and lets go of its worker slot at its timeout
+or when cancelled (``dask_worker.py``).
 """
 
 from __future__ import annotations
@@ -22,18 +24,19 @@ from concurrent.futures import CancelledError
 from typing import Any
 from urllib.parse import urlsplit
 
+from kernelflow._runners.dask_worker import STARTED_TOPIC, StartReports, run_on_dask
 from kernelflow._runners.pool import Job
 from kernelflow._runners.remote import (
     Backend,
+    Outbound,
     RemoteTaskRunner,
     forget_backend,
     running_backend,
     warm_backend,
 )
-from kernelflow._runners.wire import run_packed
 from kernelflow.exceptions import CrashedRun
 
-_WORKER_SETUP = "kernelflow._runners.dask_worker"
+_WORKER_SETUP = "kernelflow._runners.dask_preload"
 _LOOPBACK = "127.0.0.1"
 _WORKER_WAIT = 10.0  # seconds a scheduler of the user's may take to get its first worker
 _logger = logging.getLogger("kernelflow.task_runner")
@@ -57,8 +60,9 @@ class DaskTaskRunner(RemoteTaskRunner):
     runners: the run's lifecycle stays in the notebook and only the task's call goes to
     Dask (see ``kernelflow._runners.remote``). Functions, arguments and results travel
     with cloudpickle; the workers of a cluster you connect to need kernelflow installed
-    (they run ``kernelflow._runners.wire.run_packed``). Timeouts and cancellation make
-    Dask forget a call, but one already running finishes in its worker thread.
+    (they run ``kernelflow._runners.dask_worker.run_on_dask``). A timed-out or
+    cancelled call frees its worker slot at once; its body, if it never returns, is left
+    running in a thread of that worker (Python cannot kill a thread).
 
     Args:
         address: A running scheduler, e.g. ``"tcp://127.0.0.1:8786"``. Not together
@@ -198,7 +202,7 @@ class DaskTaskRunner(RemoteTaskRunner):
     def _cluster_kwargs(self, cluster_class: Any) -> dict[str, Any]:
         """The user's cluster options; for a ``LocalCluster``, safe defaults under them.
 
-        Its worker processes ignore the kernel's interrupts (see ``dask_worker``). Unless
+        Its worker processes ignore the kernel's interrupts (see ``dask_preload``). Unless
         told otherwise it listens on the loopback interface only (Dask's defaults put
         the dashboard, and an in-process worker's HTTP server, on every interface), and
         its scheduler and workers talk TLS with a key made for this cluster alone, so
@@ -243,13 +247,15 @@ class DaskTaskRunner(RemoteTaskRunner):
 class _Call(Job):
     """A call on its way to Dask; the sending thread gives it its Dask future."""
 
-    __slots__ = ("key", "future", "cancelled")
+    __slots__ = ("key", "future", "cancelled", "timeout", "address")
 
-    def __init__(self, fn_blob: bytes, arguments: bytes, key: str) -> None:
-        super().__init__(0, fn_blob, arguments)
-        self.key = key
+    def __init__(self, outbound: Outbound) -> None:
+        super().__init__(0, outbound.fn_blob, outbound.arguments, outbound.started)
+        self.key = outbound.key
         self.future: Any = None
         self.cancelled = False
+        self.timeout = outbound.timeout
+        self.address: str | None = None  # the worker that reported starting it
 
 
 class _DaskBackend(Backend):
@@ -261,9 +267,13 @@ class _DaskBackend(Backend):
     round trip per worker, not one per task), then hands each reply to its run.
     """
 
+    stop_note = "Dask forgot its call and its worker slot was freed"
+
     def __init__(self, client: Any, cluster: Any) -> None:
         self.client = client
         self.cluster = cluster
+        self._by_key: dict[str, _Call] = {}  # calls not yet reported started
+        self._starts = StartReports()
         self._capacity = 64
         self._queue: list[_Call] = []
         self._lock = threading.Lock()
@@ -281,6 +291,14 @@ class _DaskBackend(Backend):
         ]
         for thread in self._threads:
             thread.start()
+        client.subscribe_topic(STARTED_TOPIC, self._started)
+
+    def _started(self, event: tuple[float, dict[str, Any]]) -> None:
+        """A worker began a call's body (called on the client's event loop)."""
+        _, message = event
+        call = self._by_key.pop(message["key"], None)
+        if call is not None:
+            self._starts.started(call, message["worker"], message["at"])
 
     def refresh(self) -> None:
         """Size the number of calls kept at Dask to the cluster's threads (it may scale)."""
@@ -290,10 +308,11 @@ class _DaskBackend(Backend):
     def capacity(self) -> int:
         return self._capacity
 
-    def submit(self, fn_blob: bytes, arguments: bytes, key: str) -> _Call:
-        call = _Call(fn_blob, arguments, key)
+    def submit(self, outbound: Outbound) -> _Call:
+        call = _Call(outbound)
         with self._lock:
             self._queue.append(call)
+            self._by_key[call.key] = call
         self._queued.set()
         return call
 
@@ -305,7 +324,9 @@ class _DaskBackend(Backend):
 
     def cancel(self, handle: _Call) -> None:
         handle.cancelled = True
+        self._by_key.pop(handle.key, None)
         handle.settle(error=CancelledError())
+        self._starts.ended(handle)
         if handle.future is not None:
             try:
                 self.client.cancel(handle.future)
@@ -331,9 +352,11 @@ class _DaskBackend(Backend):
                 continue
             try:
                 futures = self.client.map(
-                    run_packed,
+                    run_on_dask,
                     [c.fn_blob for c in calls],
                     [c.arguments for c in calls],
+                    [c.key for c in calls],
+                    [c.timeout for c in calls],
                     key=[c.key for c in calls],
                     pure=False,
                 )
@@ -372,12 +395,16 @@ class _DaskBackend(Backend):
             call = self._calls.pop(future.key, None)
             if call is None:
                 continue
+            self._by_key.pop(call.key, None)
             reply, error = outcomes.get(future.key, (None, None))
             if isinstance(reply, BaseException):
                 reply, error = None, reply
+            elif reply is not None:
+                reply, call.ended_at = reply
             if reply is None and error is None:
                 error = _failure(future)
             call.settle(reply, error)
+            self._starts.ended(call)
 
 
 def _can_make_keys() -> bool:

@@ -1,25 +1,128 @@
-"""Set-up that Dask runs in each worker process of a cluster kernelflow starts.
+"""A call on Dask: report its start, run the body, stay stoppable; the starts in order.
 
-Jupyter's Stop button sends SIGINT to the kernel's whole process group, which includes
-the worker processes of an embedded ``LocalCluster``: each would take it as a
-KeyboardInterrupt and close, leaving a cluster with no workers for the next cell. The
-interrupt is meant for the kernel; the kernel then cancels the runs it no longer wants.
+``run_on_dask`` is the function the Dask runner submits. It tells the notebook that the
+body started (a Dask event on ``STARTED_TOPIC``: only then is the run Running and its
+``timeout_seconds`` counting), then runs the body on a thread of its own while the Dask
+task thread watches it. At the body's timeout, or once Dask cancelled the call, the task
+thread returns at once, so the worker's slot is free for the next task.
+
+What remains: Python cannot kill a thread, so a body that never returns keeps running
+(and holding whatever it holds) in its abandoned thread until the worker process ends.
+It no longer holds a Dask slot, so it cannot wedge the cluster; a body that spins the
+CPU slows its worker. Restarting that worker (``client.restart_workers``) would stop it
+for real, at the price of every other task on the worker, so kernelflow leaves that
+choice to you.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
+import contextvars
 import threading
+import time
 from typing import Any
 
+from kernelflow._engine.calling import timeout_error
+from kernelflow._engine.deadline import Deadline
+from kernelflow._runners.wire import reply_for, run_packed
+from kernelflow.exceptions import CancelledRun
 
-def dask_setup(worker: Any) -> None:
-    """Called by Dask (``preload``) when a worker starts: a worker process ignores SIGINT.
+STARTED_TOPIC = "kernelflow-started"
+POLL_SECONDS = 0.05  # how soon a cancelled call lets go of its worker slot
 
-    A worker inside the kernel's own process (``processes=False``) changes nothing: there
-    the interrupt is the kernel's.
+
+def run_on_dask(
+    fn_blob: bytes, arguments: bytes, key: str, timeout: float | None
+) -> tuple[bytes, float]:
+    """Run one packed call on this Dask worker; the packed reply and the time the body
+    ended (never raises)."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    address = worker.address
+    worker.log_event(STARTED_TOPIC, {"key": key, "worker": address, "at": time.time()})
+    deadline = Deadline.after(timeout, "Task run")
+    box: list[bytes] = []
+    ended: list[float] = []
+    done = threading.Event()
+
+    def body() -> None:
+        try:
+            box.append(run_packed(fn_blob, arguments, address))
+        finally:
+            ended.append(time.time())
+            done.set()
+
+    # In this thread's context, where Dask keeps the worker for get_worker() and friends.
+    context = contextvars.copy_context()
+    threading.Thread(
+        target=context.run, args=(body,), name=f"kernelflow-{key}", daemon=True
+    ).start()
+    while not done.wait(POLL_SECONDS):
+        if deadline is not None and deadline.expired():
+            return reply_for(timeout_error(deadline)), time.time()
+        if _cancelled(worker, key):
+            return reply_for(CancelledRun("Dask cancelled this call.")), time.time()
+    return box[0], ended[0]
+
+
+def _cancelled(worker: Any, key: str) -> bool:
+    # Once the client forgets a running key, the worker keeps its task as "cancelled"
+    # (or drops it) until the function returns.
+    try:
+        task = worker.state.tasks.get(key)
+    except AttributeError:  # a distributed without a worker state machine
+        return False
+    return task is None or task.state in ("cancelled", "released", "forgotten")
+
+
+class StartReports:
+    """Hands on start reports in an order that never shows a worker running too much.
+
+    A start report travels worker -> scheduler -> client as an event, while the previous
+    call's reply still has to be gathered from the worker: handed on at once, the next
+    run would show Running before the one it followed on that worker had ended. So a
+    report waits while a call that worker finished is not yet settled here; the run's
+    Running state still carries the start time the worker reported.
     """
-    in_own_process = multiprocessing.parent_process() is not None
-    if in_own_process and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, list[Any]] = {}  # worker -> calls reported started
+        self._parked: dict[str, list[tuple[Any, float]]] = {}
+
+    def started(self, call: Any, worker: str, at: float) -> None:
+        with self._lock:
+            call.address = worker
+            running = self._running.setdefault(worker, [])
+            if any(_finished_there(other) for other in running):
+                self._parked.setdefault(worker, []).append((call, at))
+                return
+            running.append(call)
+        _hand_on(call, worker, at)
+
+    def ended(self, call: Any) -> None:
+        """``call`` is settled: hand on the starts that waited for it."""
+        worker = getattr(call, "address", None)
+        if worker is None:
+            return
+        with self._lock:
+            running = self._running.get(worker, [])
+            if call in running:
+                running.remove(call)
+            if any(_finished_there(other) for other in running):
+                return
+            parked = self._parked.pop(worker, [])
+            running.extend(waiting for waiting, _ in parked)
+        for waiting, at in parked:
+            _hand_on(waiting, worker, at)
+
+
+def _finished_there(call: Any) -> bool:
+    future = call.future
+    return not call.done and future is not None and future.status != "pending"
+
+
+def _hand_on(call: Any, worker: str, at: float) -> None:
+    if not call.done and call.on_started is not None:
+        call.started = True
+        call.on_started(worker, at)

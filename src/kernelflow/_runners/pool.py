@@ -8,18 +8,21 @@ order, so when a worker's pipe closes, the first job it had not answered is the 
 that was running: only that job fails (with ``CrashedRun``), the others go to the
 remaining workers, and a replacement worker starts.
 
+A worker says when it starts a job (``started``), so the parent knows which jobs run
+and which only wait in a worker's pipe. A job cancelled before it starts is skipped by
+its worker (the parent sends the job's id on the same pipe; the worker's reading thread
+sees it before the job's turn); one cancelled after it started has its worker killed.
+
 Workers are started with ``spawn``: a notebook kernel has threads, and forking a
 process with threads can deadlock the child. Everything a job needs travels as bytes.
+The frames on the pipes are described in ``pool_worker.py``.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
-import queue
 import selectors
 import signal
-import struct
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -27,12 +30,12 @@ from concurrent.futures import CancelledError
 from multiprocessing.connection import Connection
 from typing import Any
 
+from kernelflow._runners.pool_worker import _HEADER, _ID, REPLY, STARTED, TIME, worker_main
 from kernelflow.exceptions import CrashedRun
 
 # Jobs sent to one worker at a time: one running, one already in its pipe, so a worker
 # never idles waiting for the next job to cross.
 PREFETCH = 2
-_HEADER = struct.Struct("!QI")  # job id, length of the packed function
 
 
 class Job:
@@ -49,14 +52,26 @@ class Job:
         "reply",
         "error",
         "done",
+        "started",
+        "on_started",
+        "ended_at",
         "_callback",
         "_lock",
     )
 
-    def __init__(self, job_id: int, fn_blob: bytes, arguments: bytes) -> None:
+    def __init__(
+        self,
+        job_id: int,
+        fn_blob: bytes,
+        arguments: bytes,
+        on_started: Callable[..., None] | None = None,
+    ) -> None:
         self.id = job_id
         self.fn_blob = fn_blob
         self.arguments = arguments
+        self.on_started = on_started  # called with the worker's name when it starts
+        self.started = False
+        self.ended_at: float | None = None  # when the body ended, by the worker's clock
         self.worker: _Worker | None = None
         self.reply: bytes | None = None
         self.error: BaseException | None = None
@@ -103,6 +118,14 @@ class _Worker:
         self.ready = False  # it said hello: its interpreter started and imported kernelflow
         self._send_lock = threading.Lock()
 
+    def send_cancel(self, job: Job) -> None:
+        """Tell the worker to skip ``job`` (it has not started it)."""
+        with self._send_lock:
+            try:
+                self.conn.send_bytes(_ID.pack(job.id))
+            except OSError:
+                pass  # the worker died; its jobs are handed on, this one is settled
+
     def flush(self) -> None:
         """Write the outbox to the pipe, in order (whichever thread gets here first)."""
         with self._send_lock:
@@ -136,11 +159,13 @@ class ProcessPool:
         )
         self._reader.start()
 
-    def submit(self, fn_blob: bytes, arguments: bytes) -> Job:
+    def submit(
+        self, fn_blob: bytes, arguments: bytes, on_started: Callable[..., None] | None = None
+    ) -> Job:
         with self._lock:
             if self._closed or self._broken:
                 raise RuntimeError(self._broken or "The process pool is shut down.")
-            job = Job(next(self._ids), fn_blob, arguments)
+            job = Job(next(self._ids), fn_blob, arguments, on_started)
             self._pending.append(job)
             ready = self._assign()
         for worker in ready:
@@ -148,15 +173,19 @@ class ProcessPool:
         return job
 
     def cancel(self, job: Job) -> None:
-        """Drop a job; if a worker is running it, kill that worker (a new one starts)."""
+        """Drop a job: a queued one never starts (its worker skips it); if a worker is
+        running it, that worker is killed (a new one starts)."""
         with self._lock:
             if job in self._pending:
                 self._pending.remove(job)
             worker = job.worker
-            running = worker is not None and bool(worker.jobs) and worker.jobs[0] is job
+            sent = worker is not None and job in worker.jobs
+            running = sent and job.started
         job.settle(error=CancelledError())
         if running:
             worker.process.kill()
+        elif sent:
+            worker.send_cancel(job)
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop the workers (killing any still busy after ``timeout`` s) and the reader."""
@@ -252,14 +281,30 @@ class ProcessPool:
                 worker.ready = True
 
     def _answered(self, worker: _Worker, frame: bytes) -> None:
-        (job_id,) = struct.unpack_from("!Q", frame)
+        (job_id,) = _ID.unpack_from(frame)
+        kind = frame[8:9]
+        if kind == STARTED:
+            self._job_started(worker, job_id, TIME.unpack_from(frame, 9)[0])
+            return
         with self._lock:
             job = worker.jobs.popleft()
             ready = self._assign()
         assert job.id == job_id, "a worker answered out of order"
         for other in ready:
             other.flush()  # first, so workers get busy while the reply is handled
-        job.settle(reply=frame[8:])
+        if kind == REPLY:
+            job.ended_at = TIME.unpack_from(frame, 9)[0]
+            job.settle(reply=frame[9 + TIME.size :])
+
+    def _job_started(self, worker: _Worker, job_id: int, at: float) -> None:
+        with self._lock:
+            job = worker.jobs[0]
+            assert job.id == job_id, "a worker started a job out of order"
+            job.started = True
+        if job.done:  # cancelled as it started: it must not run on
+            worker.process.kill()
+        elif job.on_started is not None:
+            job.on_started(f"process-{worker.process.pid}", at)
 
     def _lost(self, worker: _Worker, selector: selectors.BaseSelector) -> None:
         """A worker's pipe closed: its running job crashed, its queued ones move on."""
@@ -325,39 +370,3 @@ def _death_message(process: Any) -> str:
         "may have called os._exit(), crashed the interpreter, run out of memory, or been "
         "killed. Other runs carried on; a new worker process took its place."
     )
-
-
-def worker_main(conn: Connection) -> None:
-    """A worker process: run jobs from the pipe in order, answer each on the same pipe.
-
-    A thread reads the pipe all the time, so the parent's writes never wait on a busy
-    worker. The parent stops a worker with an empty message, or by closing its pipe.
-    Interrupts are the parent's business: the kernel cancels runs by killing workers.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    jobs: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-
-    def receive() -> None:
-        while True:
-            try:
-                frame = conn.recv_bytes()
-            except (EOFError, OSError):
-                frame = b""
-            if not frame:
-                jobs.put(None)
-                return
-            jobs.put(frame)
-
-    threading.Thread(target=receive, name="kernelflow-receive", daemon=True).start()
-    from kernelflow._runners.wire import run_packed
-
-    conn.send_bytes(b"")  # hello: this interpreter started and can run jobs
-    while (frame := jobs.get()) is not None:
-        job_id, fn_length = _HEADER.unpack_from(frame)
-        start = _HEADER.size
-        reply = run_packed(frame[start : start + fn_length], frame[start + fn_length :])
-        try:
-            conn.send_bytes(struct.pack("!Q", job_id) + reply)
-        except OSError:
-            break
-    os._exit(0)  # skip interpreter teardown: abandoned task threads must not delay exit

@@ -21,7 +21,13 @@ import sys
 from collections.abc import Callable
 
 from kernelflow._runners.pool import PREFETCH, Job, ProcessPool
-from kernelflow._runners.remote import Backend, RemoteTaskRunner, forget_backend, warm_backend
+from kernelflow._runners.remote import (
+    Backend,
+    Outbound,
+    RemoteTaskRunner,
+    forget_backend,
+    warm_backend,
+)
 
 
 class ProcessPoolTaskRunner(RemoteTaskRunner):
@@ -88,9 +94,12 @@ class _PoolBackend(Backend):
                 changed = True
         return changed
 
-    def submit(self, fn_blob: bytes, arguments: bytes, key: str) -> Job:
+    stop_note = "its worker process was killed (a new one took its place)"
+
+    def submit(self, outbound: Outbound) -> Job:
+        # The timeout is enforced from here, by killing the worker (RemoteTaskRunner).
         try:
-            return self.pool.submit(fn_blob, arguments)
+            return self.pool.submit(outbound.fn_blob, outbound.arguments, outbound.started)
         except RuntimeError:  # shut down (at exit, or by a test): start afresh next time
             forget_backend(self)
             raise

@@ -2,10 +2,10 @@
 
 A task run's lifecycle (wait for upstreams, resolve inputs, cache, attempts with
 retries and timeouts, final state, hooks) is a generator of effects. These runners
-drive it in the notebook process and send exactly one effect elsewhere: the ``Invoke``
-of the task's own function. Its arguments (already resolved: futures never leave this
-process) go out with cloudpickle, its outcome comes back, and the lifecycle carries on
-here.
+drive it in the notebook process with the callback driver (``drivers.CallbackDriver``)
+and send exactly one effect elsewhere: ``CallBody``, the task's own function. Its
+arguments (already resolved: futures never leave this process) go out with
+cloudpickle, its outcome comes back, and the lifecycle carries on here.
 
 Why this split rather than running the whole lifecycle in the worker and shipping its
 state history back: every ``set_state`` happens on the one run record the displays
@@ -15,19 +15,16 @@ thread runner; hooks, ``retry_condition_fn`` and the cache store run in the note
 process, where the session and its files are; and only the function and its arguments
 must be picklable, never the run record, the flow or the hooks.
 
-The lifecycle is stepped by callbacks, not by a thread blocked per run: a run starts
-when the backend has room (so its Running state means a worker has it), runs up to its
-call, and resumes in whichever thread learns the call's outcome. Waits for upstream
-runs and retry sleeps are callbacks and timers too; hooks, and any effect this driver
-does not know, run in a small thread pool where blocking is fine.
-
-What differs from threads: the process runner stops a timed-out or cancelled call
-for real, by killing its worker (a new one takes its place), where a thread can only
-be abandoned; Dask forgets the key, but a call already running finishes in its worker
-thread. A lost worker gives a Crashed run, without retries (a task that kills its
-worker would kill the next one too); an argument or result that cannot be pickled
-fails the run at once, also without retries. ``runtime.flow_run.parameters`` is empty
-inside a worker: flow parameters may be large and are not the task's to receive.
+The worker reports when it starts a body; only then is the run Running, and only then
+does its ``timeout_seconds`` start counting (time waiting in a queue is not run time).
+A cancel goes through the run's handle, which closes the lifecycle (releasing a cache
+claim) and stops the call: a queued call never starts; a started process call has its
+worker killed (a new one takes its place); a started Dask call is told to stop (see
+``dask_worker.py`` for what that can and cannot do). A lost worker gives a Crashed run,
+without retries (a task that kills its worker would kill the next one too); an argument
+or result that cannot be pickled fails the run at once, also without retries.
+``runtime.flow_run.parameters`` is empty inside a worker: flow parameters may be large
+and are not the task's to receive.
 """
 
 from __future__ import annotations
@@ -35,33 +32,48 @@ from __future__ import annotations
 import abc
 import atexit
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kernelflow._engine.effects import Invoke, Lifecycle, Outcome, Sleep, WaitFor, _timeout_error
-from kernelflow._engine.task_engine import _crash_if_unfinished, finish, task_lifecycle
-from kernelflow._runners.timers import call_later, run_blocking
+from kernelflow._engine.calling import timeout_error
+from kernelflow._engine.deadline import Deadline
+from kernelflow._engine.drivers import CallbackDriver, attempt_deadline, too_late
+from kernelflow._engine.effects import CallBody, Outcome
+from kernelflow._engine.handle import RunHandle
+from kernelflow._engine.task_engine import task_lifecycle
+from kernelflow._engine.timers import call_later
 from kernelflow._runners.wire import pack_arguments, pack_function, unpack_reply
-from kernelflow._runs import set_state
 from kernelflow.exceptions import CrashedRun, SerializationError
 from kernelflow.futures import TaskFuture
-from kernelflow.states import Cancelled, Crashed, Failed, State
 from kernelflow.task_runners import TaskRunner
 
 if TYPE_CHECKING:
-    from kernelflow._runs import TaskRun
     from kernelflow.tasks import Task
+
+
+@dataclass(slots=True)
+class Outbound:
+    """One body call on its way to a backend."""
+
+    fn_blob: bytes
+    arguments: bytes
+    key: str  # names the call (Dask's key for it)
+    started: Callable[..., None]  # started(worker, at=None): a worker began the body
+    timeout: float | None  # the body's own limit, for backends that also enforce it there
 
 
 class Backend(abc.ABC):
     """Where packed calls run: a process pool or a Dask client. Shared by duplicates."""
 
+    stop_note = "its call was stopped"  # what cancelling a started call does
+
     @abc.abstractmethod
-    def submit(self, fn_blob: bytes, arguments: bytes, key: str) -> Any:
-        """Start a call; a handle for the methods below."""
+    def submit(self, outbound: Outbound) -> Any:
+        """Start a call; a handle for the methods below. ``outbound.started(worker)`` is
+        to be called (in any thread) when a worker begins the body."""
 
     @abc.abstractmethod
     def on_done(self, handle: Any, callback: Callable[[], None]) -> None:
@@ -73,7 +85,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def cancel(self, handle: Any) -> None:
-        """Stop the call (kill it if it runs), without waiting."""
+        """Stop the call (never start it if queued; stop it if it runs), without waiting."""
 
     @abc.abstractmethod
     def capacity(self) -> int:
@@ -83,98 +95,27 @@ class Backend(abc.ABC):
     def close(self) -> None: ...
 
 
-class RemoteRun:
-    """One run's lifecycle, stepped by callbacks instead of by a blocked thread."""
+class RemoteRun(RunHandle):
+    """A run whose body goes to a backend; a cancel also stops its call."""
 
-    __slots__ = ("runner", "task", "run", "future", "lifecycle", "_wait_token")
+    __slots__ = ("runner", "task")
 
     def __init__(
-        self,
-        runner: RemoteTaskRunner,
-        task: Task,
-        run: TaskRun,
-        future: TaskFuture,
-        lifecycle: Lifecycle[State],
+        self, runner: RemoteTaskRunner, task: Task, run: Any, lifecycle: Any, future: TaskFuture
     ) -> None:
+        super().__init__(run, lifecycle, future)
         self.runner = runner
         self.task = task
-        self.run = run
-        self.future = future
-        self.lifecycle = lifecycle
-        self._wait_token: object | None = None
 
-    def step(self, outcome: Any = None) -> None:
-        """Run the lifecycle on until it must wait for something, or ends."""
-        try:
-            while True:
-                try:
-                    effect = self.lifecycle.send(outcome)
-                except StopIteration:
-                    self.runner._finished(self)
-                    return
-                if isinstance(effect, Invoke) and effect.fn is self.task.fn:
-                    self.runner._send(self, effect)
-                    return
-                if isinstance(effect, WaitFor):
-                    if self._wait(effect):
-                        return
-                    outcome = True
-                elif isinstance(effect, Sleep):
-                    self._resume_later(effect.seconds, None)
-                    return
-                else:  # a hook (user code), or an effect this driver does not know
-                    run_blocking(self._run_blocking, effect)
-                    return
-        except BaseException as error:
-            _crash_if_unfinished(self.run, error)
-            self.runner._finished(self)
+    @property
+    def stop_note(self) -> str:  # type: ignore[override]
+        backend = self.runner._backend
+        return backend.stop_note if backend is not None else Backend.stop_note
 
-    def end(self, state: State) -> None:
-        """End the run with ``state`` without another attempt (hooks still run)."""
-        self.lifecycle.close()
-        self.lifecycle = finish(self.task, self.run, state)
-        self.step()
-
-    def _run_blocking(self, effect: Any) -> None:
-        try:
-            outcome = effect.run_sync()
-        except BaseException as error:
-            _crash_if_unfinished(self.run, error)
-            self.runner._finished(self)
-            return
-        self.step(outcome)
-
-    def _resume_later(self, seconds: float, outcome: Any) -> None:
-        call_later(seconds, self.step, outcome)
-
-    def _wait(self, effect: WaitFor) -> bool:
-        """Resume once every future is done (or the deadline passes); False if no wait."""
-        pending = [future for future in effect.futures if not future.done()]
-        if not pending:
-            return False
-        token = self._wait_token = object()
-        left = [len(pending)]
-        lock = threading.Lock()
-
-        def resume(all_done: bool) -> None:
-            with lock:
-                if self._wait_token is not token:
-                    return
-                self._wait_token = None
-            self.step(all_done)
-
-        def one_done(_: Any) -> None:
-            with lock:
-                left[0] -= 1
-                last = left[0] == 0
-            if last:
-                resume(True)
-
-        if effect.deadline is not None:
-            call_later(effect.deadline - time.monotonic(), resume, False)
-        for future in pending:
-            future._done.add_done_callback(one_done)
-        return True
+    def cancel(self, message: str | None = None) -> bool:
+        cancelled = super().cancel(message)
+        self.runner._stop_call(self)
+        return cancelled
 
 
 class RemoteTaskRunner(TaskRunner):
@@ -189,6 +130,7 @@ class RemoteTaskRunner(TaskRunner):
         self._calls: dict[RemoteRun, Any] = {}  # runs whose call is away -> its handle
         self._fn_blobs: dict[int, tuple[Any, bytes]] = {}
         self._starting = threading.local()  # set while a thread starts waiting runs
+        self._driver = CallbackDriver(self._send)
 
     @abc.abstractmethod
     def _open_backend(self) -> Backend:
@@ -204,32 +146,31 @@ class RemoteTaskRunner(TaskRunner):
         future, upstream, flow_ctx = self._new_run(task, parameters, wait_for, dependencies)
         run = future.task_run
         lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx)
-        remote = RemoteRun(self, task, run, future, lifecycle)
+        handle = future._handle = RemoteRun(self, task, run, lifecycle, future)
+        handle.when_ended(self._finished)
         with self._lock:
-            self._unfinished.add(remote)
-            self._backlog.append(remote)
+            self._unfinished.add(handle)
+            self._backlog.append(handle)
         self._start_waiting_runs()
         return future
 
     def cancel_all(self) -> None:
-        """Cancel every unfinished run: queued ones never start, running ones are stopped."""
+        """Cancel every unfinished run: queued ones never start, running ones are stopped.
+
+        Queued ones first, so that no worker freed by stopping a running one starts them.
+        """
+        self._cancel_unstarted()
         with self._lock:
             unfinished = list(self._unfinished)
-            calls = list(self._calls.values())
-            self._unfinished.clear()
+        for handle in unfinished:
+            handle.cancel()
+
+    def _cancel_unstarted(self) -> None:
+        with self._lock:
+            unstarted = [handle for handle in self._unfinished if not handle.started]
             self._backlog.clear()
-            self._calls.clear()
-        for remote in unfinished:
-            started = remote.run.state.is_running()
-            message = (
-                "Cancelled while running; its call was stopped."
-                if started
-                else ("Cancelled before it started.")
-            )
-            set_state(remote.run, Cancelled(message))
-            remote.future._resolve()
-        for handle in calls:
-            self._backend.cancel(handle)  # type: ignore[union-attr]
+        for handle in unstarted:
+            handle.cancel()
 
     def __enter__(self) -> RemoteTaskRunner:
         super().__enter__()
@@ -247,53 +188,88 @@ class RemoteTaskRunner(TaskRunner):
 
     __hash__ = object.__hash__
 
-    # --- called by RemoteRun -----------------------------------------------------------
+    # --- the callback driver's side ----------------------------------------------------
 
-    def _send(self, remote: RemoteRun, effect: Invoke) -> None:
-        task, run = remote.task, remote.run
-        if run.state.is_final():  # cancelled while it waited or slept
-            remote.lifecycle.close()
-            self._finished(remote)
+    def _send(self, handle: RemoteRun, effect: CallBody) -> None:
+        late = too_late(effect)
+        if late is not None:  # the flow ran out of time before this run could start
+            self._driver.resume(handle, late)
             return
+        task, run = handle.task, handle.run
         try:
             arguments = pack_arguments(task, run, effect)
-            handle = self._backend.submit(  # type: ignore[union-attr]
-                self._packed_function(task), arguments, f"{task.name}-{run.id.hex}-{run.run_count}"
-            )
+            fn_blob = self._packed_function(task)
         except SerializationError as error:
-            remote.end(Failed(error))
+            self._driver.resume(handle, Outcome(error=error))
             return
+        key = f"{task.name}-{run.id.hex}-{run.run_count}"
+        box: list[Any] = []
+        started = lambda worker, at=None: self._body_started(handle, box, effect, worker, at)  # noqa: E731
+        outbound = Outbound(fn_blob, arguments, key, started, effect.timeout)
+        call = self._backend.submit(outbound)  # type: ignore[union-attr]
+        box.append(call)
         with self._lock:
-            self._calls[remote] = handle
-        if effect.timeout is not None:
-            call_later(effect.timeout, self._timed_out, remote, handle, effect)
-        self._backend.on_done(handle, lambda: self._answered(remote, handle))  # type: ignore[union-attr]
+            self._calls[handle] = call
+        if not handle.open:  # cancelled while being sent
+            self._stop_call(handle)
+            return
+        self._backend.on_done(call, lambda: self._answered(handle, call))  # type: ignore[union-attr]
 
-    def _answered(self, remote: RemoteRun, handle: Any) -> None:
-        if not self._take_call(remote, handle):
+    def _body_started(
+        self, handle: RemoteRun, box: list, effect: CallBody, worker: str, at: float | None
+    ) -> None:
+        """A worker began the body: the run is Running now, and its clock starts."""
+        if not handle.body_started(worker, at):
+            if box:  # cancelled just before it started: it must not run on
+                self._backend.cancel(box[0])  # type: ignore[union-attr]
+            return  # (not sent yet: _send sees the closed handle and stops it)
+        deadline = attempt_deadline(effect)
+        if deadline is not None:
+            call_later(deadline.remaining(), self._timed_out, handle, box, deadline)
+
+    def _answered(self, handle: RemoteRun, call: Any) -> None:
+        if not self._take_call(handle, call):
             return  # timed out or cancelled first
         try:
-            outcome = unpack_reply(remote.task, remote.run, self._backend.reply(handle))  # type: ignore[union-attr]
-        except SerializationError as error:
-            remote.end(Failed(error))
-        except CrashedRun as error:
-            remote.end(Crashed(error))
+            outcome = unpack_reply(handle.task, handle.run, self._backend.reply(call))  # type: ignore[union-attr]
+        except (SerializationError, CrashedRun) as error:
+            outcome = Outcome(error=error)
         except CancelledError:
-            remote.end(Crashed(CrashedRun("Its call was cancelled by the cluster.")))
-        else:
-            remote.step(outcome)
+            outcome = Outcome(error=CrashedRun("Its call was cancelled by the cluster."))
+        if not handle.started:  # the start report may trail the reply: it did start
+            handle.body_started(handle.run.worker or "?")
+        outcome.ended = getattr(call, "ended_at", None)
+        self._driver.resume(handle, outcome)
 
-    def _timed_out(self, remote: RemoteRun, handle: Any, effect: Invoke) -> None:
-        if self._take_call(remote, handle):
-            self._backend.cancel(handle)  # type: ignore[union-attr]
-            remote.step(Outcome(error=_timeout_error(effect.timeout)))
+    def _timed_out(self, handle: RemoteRun, box: list, deadline: Deadline) -> None:
+        call = box[0] if box else None
+        if call is None or self._calls.get(handle) is not call:
+            return
+        if deadline.what == "Flow run":
+            # The flow is out of time: its queued runs must not start on the worker this
+            # frees, so they are cancelled first (the backends keep the order).
+            self._cancel_unstarted()
+        if self._take_call(handle, call):
+            self._backend.cancel(call)  # type: ignore[union-attr]
+            self._driver.resume(handle, Outcome(error=timeout_error(deadline)))
 
-    def _take_call(self, remote: RemoteRun, handle: Any) -> bool:
+    def _stop_call(self, handle: RemoteRun) -> None:
+        with self._lock:
+            call = self._calls.pop(handle, None)
+            try:
+                self._backlog.remove(handle)
+            except ValueError:
+                pass
+        if call is not None:
+            self._backend.cancel(call)  # type: ignore[union-attr]
+            self._start_waiting_runs()
+
+    def _take_call(self, handle: RemoteRun, call: Any) -> bool:
         """Claim a call's outcome (exactly once), then start runs waiting for room."""
         with self._lock:
-            if self._calls.get(remote) is not handle:
+            if self._calls.get(handle) is not call:
                 return False
-            del self._calls[remote]
+            del self._calls[handle]
         self._start_waiting_runs()
         return True
 
@@ -314,19 +290,18 @@ class RemoteTaskRunner(TaskRunner):
                 with self._lock:
                     if not self._backlog or len(self._calls) >= self._backend.capacity():  # type: ignore[union-attr]
                         return
-                    remote = self._backlog.popleft()
-                remote.step()
+                    handle = self._backlog.popleft()
+                self._driver.resume(handle)
         finally:
             starting.active = False
 
-    def _finished(self, remote: RemoteRun) -> None:
+    def _finished(self, handle: RunHandle) -> None:
         with self._lock:
-            self._unfinished.discard(remote)
+            self._unfinished.discard(handle)  # type: ignore[arg-type]
             if not self._unfinished:
                 # Nothing away: forget the pickled functions, so a function that reads
                 # globals changed in a later cell is pickled afresh.
                 self._fn_blobs.clear()
-        remote.future._resolve()
         self._start_waiting_runs()
 
     def _packed_function(self, task: Task) -> bytes:

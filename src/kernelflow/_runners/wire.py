@@ -1,6 +1,6 @@
 """What crosses the process boundary: a task body's call going out, its reply coming back.
 
-Parent side: ``pack_function`` and ``pack_arguments`` turn a task body's ``Invoke`` into
+Parent side: ``pack_function`` and ``pack_arguments`` turn a task body's ``CallBody`` into
 bytes with cloudpickle (so functions and classes defined in notebook cells travel by
 value), and ``unpack_reply`` turns the reply back into an ``Outcome``. Worker side:
 ``run_packed`` calls the function inside a context that shows the task run (for
@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 
 from kernelflow._context import TaskRunContext, current_tags, task_run_context
-from kernelflow._engine import effects
-from kernelflow._engine.effects import Invoke, Outcome
+from kernelflow._engine import calling
+from kernelflow._engine.calling import call_sync
+from kernelflow._engine.effects import CallBody, Outcome
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._runners.tracebacks import format_remote_traceback, pack_traceback
 from kernelflow._transactions import Transaction
@@ -78,15 +79,20 @@ def pack_function(fn: Any, task: Task) -> bytes:
         ) from error
 
 
-def pack_arguments(task: Task, run: TaskRun, effect: Invoke) -> bytes:
+def pack_arguments(task: Task, run: TaskRun, effect: CallBody) -> bytes:
     """The call's arguments and run context, pickled; names the parameter that fails."""
     flow_run = run.flow_run
     # Plain tuples and strings: cloudpickle is much slower on instances of classes.
     flow_info = (str(flow_run.id), flow_run.name, tuple(flow_run.tags)) if flow_run else None
     info = (str(run.id), run.name, run.parameters, tuple(run.tags), run.run_count, flow_info)
-    log_prints = any(var is print_logger and value is not None for var, value in effect.bindings)
-    transactional = any(var is current_transaction_var for var, _ in effect.bindings)
-    message = (effect.args, effect.kwargs, info, log_prints, os.getpid(), transactional)
+    message = (
+        effect.args,
+        effect.kwargs,
+        info,
+        effect.log_prints,
+        os.getpid(),
+        effect.transactional,
+    )
     try:
         return cloudpickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as error:
@@ -154,11 +160,22 @@ def _replay(printed: str, records: list[logging.LogRecord]) -> None:
 # --- worker side ----------------------------------------------------------------------
 
 _functions: dict[bytes, Any] = {}
-_EFFECTS_FILE = effects.__file__
+_EFFECTS_FILE = calling.__file__
 
 
-def run_packed(fn_blob: bytes, arguments: bytes) -> bytes:
-    """Call a packed task body in this (worker) process; the packed reply. Never raises."""
+class _Named(threading.local):
+    name: str | None = None
+
+
+_named = _Named()  # the worker's name when the body runs off the worker's own thread
+
+
+def run_packed(fn_blob: bytes, arguments: bytes, worker: str | None = None) -> bytes:
+    """Call a packed task body in this (worker) process; the packed reply. Never raises.
+
+    ``worker`` names the worker in the reply, for a body run on a thread of its own.
+    """
+    _named.name = worker
     capture = txn = None
     try:
         fn = _functions.get(fn_blob)
@@ -174,8 +191,8 @@ def run_packed(fn_blob: bytes, arguments: bytes) -> bytes:
         if transactional:  # the body's stand-in for the run's transaction in the notebook
             txn = Transaction(info[1])
             context.run(current_transaction_var.set, txn)
-        invoke = Invoke(fn, args, kwargs, is_async=inspect.iscoroutinefunction(fn))
-        outcome = context.run(invoke.run_sync)
+        is_async = inspect.iscoroutinefunction(fn)
+        outcome = context.run(call_sync, fn, args, kwargs, is_async=is_async)
     except BaseException as error:
         outcome = Outcome(error=error)
     printed, records = capture.end() if capture else ("", [])
@@ -227,8 +244,15 @@ def _pack_reply(
     return pickle.dumps((*body, worker, printed, records, values), protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def reply_for(error: BaseException) -> bytes:
+    """The packed reply of a call that ended with ``error`` before its body did."""
+    return _pack_reply(Outcome(error=error), "", [], None)
+
+
 def worker_name() -> str:
     """A Dask worker's address, else ``process-<pid>``."""
+    if _named.name is not None:
+        return _named.name
     if "distributed" in sys.modules:
         try:
             from distributed import get_worker

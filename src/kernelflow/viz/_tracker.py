@@ -333,7 +333,7 @@ def trace(flow: Flow, args: tuple, kwargs: dict) -> Plan:
     tracker = Tracker(flow)
     call_args, call_kwargs = flow.signature.split(tracker.bind_parameters(flow, args, kwargs))
     if flow.isasync:
-        from kernelflow._engine.effects import run_coroutine_sync
+        from kernelflow._engine.calling import run_coroutine_sync
 
         run_coroutine_sync(_traced_async_body(tracker, flow, call_args, call_kwargs))
         return tracker.plan

@@ -1,4 +1,4 @@
-"""The two kinds of thread the remote runners' callbacks may hand work to.
+"""The two kinds of thread the callback driver' callbacks may hand work to.
 
 ``call_later`` runs a function after a delay (call timeouts, wait deadlines, retry
 sleeps) from one shared timer thread, not a thread per timer: a 10,000-run map with

@@ -1,0 +1,323 @@
+"""The three drivers of a run's lifecycle, side by side.
+
+Each takes a ``RunHandle`` and carries out the effects its lifecycle yields (see
+``effects.py`` for the closed set) until it ends:
+
+    drive_sync       blocks this thread on each effect (sync flows, thread runner)
+    drive_async      awaits each effect on the running loop (async flows and tasks)
+    CallbackDriver   never blocks: each wait registers a callback, and the body is sent
+                     to a worker by the runner (process and Dask runners)
+
+A driver reports a body's start to the handle (``body_started``) at the moment the body
+starts; that is when an attempt's clock starts. A body whose deadline passed before it
+could start is not started at all. An effect outside the closed set is a ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kernelflow._engine.calling import bound_call, call_async, call_sync, timeout_error
+from kernelflow._engine.claims import Claim
+from kernelflow._engine.deadline import Deadline, earliest
+from kernelflow._engine.effects import (
+    AwaitClaim,
+    CallBody,
+    CallHook,
+    Outcome,
+    Sleep,
+    TakeClaim,
+    WaitFor,
+    WaitUntilOpen,
+    unknown_effect,
+)
+from kernelflow._engine.handle import RunHandle
+from kernelflow._engine.timers import call_later, run_blocking
+
+
+def attempt_deadline(effect: CallBody) -> Deadline | None:
+    """The attempt's deadline, from now (its body is starting): its own or its flow's."""
+    if effect.timeout is None:
+        return effect.deadline
+    return earliest(Deadline.after(effect.timeout, effect.what), effect.deadline)
+
+
+def too_late(effect: CallBody) -> Outcome | None:
+    """A timeout outcome if the flow's deadline passed before the body could start."""
+    if effect.deadline is not None and effect.deadline.expired():
+        return Outcome(error=timeout_error(effect.deadline))
+    return None
+
+
+# --- blocking ---------------------------------------------------------------------------
+
+
+def drive_sync(handle: RunHandle) -> Any:
+    """Run a lifecycle to its end in this thread, blocking on each effect."""
+    outcome = None
+    try:
+        while (effect := handle.step(outcome)) is not None:
+            if type(effect) is CallBody:  # the common case first: a direct call's only one
+                outcome = _body_sync(handle, effect)
+                continue
+            carry_out = _SYNC.get(type(effect))
+            if carry_out is None:
+                raise unknown_effect(effect)
+            outcome = carry_out(handle, effect)
+    except BaseException as error:
+        handle.abort(error)
+        raise
+    return handle.result
+
+
+def _body_sync(handle: RunHandle, effect: CallBody) -> Outcome | None:
+    if effect.deadline is not None and effect.deadline.expired():
+        return Outcome(error=timeout_error(effect.deadline))  # out of time before it began
+    if not handle.body_started(_thread_name.name or _worker_name()):
+        return None  # cancelled first: the handle is closed, the next step ends it
+    if effect.timeout is None and effect.deadline is None and not effect.is_async:
+        try:  # the common case, kept short: a direct call with no limit
+            return Outcome(bound_call(effect.fn, effect.args, effect.kwargs, effect.bindings))
+        except BaseException as error:
+            return Outcome(error=error)
+    return call_sync(
+        effect.fn,
+        effect.args,
+        effect.kwargs,
+        is_async=effect.is_async,
+        bindings=effect.bindings,
+        deadline=attempt_deadline(effect),
+        in_this_thread=effect.in_this_thread,
+    )
+
+
+def _wait_for_sync(handle: RunHandle, effect: WaitFor) -> bool:
+    for future in effect.futures:
+        remaining = None if effect.deadline is None else effect.deadline.remaining()
+        if remaining == 0.0 or not future.wait(remaining):
+            return False
+    return True
+
+
+def _await_claim_sync(handle: RunHandle, effect: AwaitClaim) -> bool:
+    if effect.claim.same_thread():
+        return False
+    remaining = None if effect.deadline is None else effect.deadline.remaining()
+    try:
+        effect.claim.released.result(remaining)
+    except TimeoutError:
+        return False
+    return True
+
+
+def _sleep_sync(handle: RunHandle, effect: Sleep) -> None:
+    if effect.seconds > 0:
+        time.sleep(effect.seconds)
+
+
+_SYNC: dict[type, Callable[[RunHandle, Any], Any]] = {
+    CallBody: _body_sync,
+    CallHook: lambda _, e: call_sync(e.fn, e.args, {}, is_async=e.is_async),
+    WaitFor: _wait_for_sync,
+    WaitUntilOpen: lambda _, e: e.gate.wait(),
+    Sleep: _sleep_sync,
+    TakeClaim: lambda _, e: Claim.take(e.key, (threading.get_ident(), None)),
+    AwaitClaim: _await_claim_sync,
+}
+
+
+# --- awaiting ---------------------------------------------------------------------------
+
+
+async def drive_async(handle: RunHandle) -> Any:
+    """Run a lifecycle to its end on the running event loop, awaiting each effect."""
+    outcome = None
+    try:
+        while (effect := handle.step(outcome)) is not None:
+            carry_out = _ASYNC.get(type(effect))
+            if carry_out is None:
+                raise unknown_effect(effect)
+            outcome = await carry_out(handle, effect)
+    except BaseException as error:
+        handle.abort(error)
+        raise
+    return handle.result
+
+
+async def _body_async(handle: RunHandle, effect: CallBody) -> Outcome | None:
+    late = too_late(effect)
+    if late is not None:
+        return late
+    if not handle.body_started(_worker_name()):
+        return None
+    deadline = attempt_deadline(effect)
+    return await call_async(
+        effect.fn,
+        effect.args,
+        effect.kwargs,
+        is_async=effect.is_async,
+        bindings=effect.bindings,
+        deadline=deadline,
+    )
+
+
+async def _hook_async(handle: RunHandle, effect: CallHook) -> Outcome:
+    return await call_async(effect.fn, effect.args, {}, is_async=effect.is_async)
+
+
+async def _wait_for_async(handle: RunHandle, effect: WaitFor) -> bool:
+    pending = [asyncio.wrap_future(f.settled) for f in effect.futures if not f.done()]
+    if not pending:
+        return True
+    timeout = None if effect.deadline is None else effect.deadline.remaining()
+    _, still_pending = await asyncio.wait(pending, timeout=timeout)
+    return not still_pending
+
+
+async def _gate_async(handle: RunHandle, effect: WaitUntilOpen) -> None:
+    if effect.gate.is_set():
+        return
+    loop = asyncio.get_running_loop()
+    opened = loop.create_future()
+    effect.gate.when_open(lambda: loop.call_soon_threadsafe(_settle, opened))
+    await opened
+
+
+async def _sleep_async(handle: RunHandle, effect: Sleep) -> None:
+    await asyncio.sleep(effect.seconds)
+
+
+async def _take_claim_async(handle: RunHandle, effect: TakeClaim) -> Claim:
+    return Claim.take(effect.key, (threading.get_ident(), asyncio.current_task()))
+
+
+async def _await_claim_async(handle: RunHandle, effect: AwaitClaim) -> bool:
+    if effect.claim.same_thread(asyncio.current_task()):
+        return False
+    timeout = None if effect.deadline is None else effect.deadline.remaining()
+    try:
+        await asyncio.wait_for(asyncio.wrap_future(effect.claim.released), timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
+_ASYNC: dict[type, Callable[[RunHandle, Any], Any]] = {
+    CallBody: _body_async,
+    CallHook: _hook_async,
+    WaitFor: _wait_for_async,
+    WaitUntilOpen: _gate_async,
+    Sleep: _sleep_async,
+    TakeClaim: _take_claim_async,
+    AwaitClaim: _await_claim_async,
+}
+
+
+def _settle(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+# --- callbacks --------------------------------------------------------------------------
+
+
+class CallbackDriver:
+    """Steps lifecycles by callbacks, so no thread is ever blocked on a run.
+
+    ``send_body(handle, effect)`` is the runner's: it sends the body to a worker,
+    reports the start to the handle when the worker starts it, and calls
+    ``resume(handle, outcome)`` with the outcome. Hooks are user code and may block, so
+    they run in a small shared pool; every wait (upstream futures, a paused flow's gate,
+    a retry's sleep, another run's cache claim) is a callback or a timer.
+    """
+
+    def __init__(self, send_body: Callable[[RunHandle, CallBody], None]) -> None:
+        self._send_body = send_body
+
+    def resume(self, handle: RunHandle, outcome: Any = None) -> None:
+        """Run the lifecycle on until it must wait for something, or ends."""
+        try:
+            while (effect := handle.step(outcome)) is not None:
+                kind = type(effect)
+                if kind is TakeClaim:
+                    outcome = Claim.take(effect.key, (None, handle))  # never this thread's
+                    continue
+                if kind is CallBody:
+                    self._send_body(handle, effect)
+                elif kind is CallHook:
+                    run_blocking(self._hook, handle, effect)
+                elif kind is WaitFor:
+                    self._wait_for(handle, effect)
+                elif kind is WaitUntilOpen:
+                    effect.gate.when_open(self._once(handle))
+                elif kind is Sleep:
+                    call_later(effect.seconds, self.resume, handle, None)
+                elif kind is AwaitClaim:
+                    self._await_claim(handle, effect)
+                else:
+                    raise unknown_effect(effect)
+                return
+        except BaseException as error:
+            handle.abort(error)
+
+    def _hook(self, handle: RunHandle, effect: CallHook) -> None:
+        self.resume(handle, call_sync(effect.fn, effect.args, {}, is_async=effect.is_async))
+
+    def _wait_for(self, handle: RunHandle, effect: WaitFor) -> None:
+        pending = [future for future in effect.futures if not future.done()]
+        resume = self._once(handle)
+        if effect.deadline is not None:
+            call_later(effect.deadline.remaining(), resume, False)
+        left = [len(pending)]
+        lock = threading.Lock()
+
+        def one_done(_: Any) -> None:
+            with lock:
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                resume(True)
+
+        if not pending:
+            resume(True)
+        for future in pending:
+            future.settled.add_done_callback(one_done)
+
+    def _await_claim(self, handle: RunHandle, effect: AwaitClaim) -> None:
+        resume = self._once(handle)
+        if effect.deadline is not None:
+            call_later(effect.deadline.remaining(), resume, False)
+        effect.claim.released.add_done_callback(lambda _: resume(True))
+
+    def _once(self, handle: RunHandle) -> Callable[..., None]:
+        """A resume that only its first caller gets (a wait ends by callback or deadline)."""
+        token = [True]
+
+        def resume(outcome: Any = None) -> None:
+            try:
+                token.pop()
+            except IndexError:
+                return
+            self.resume(handle, outcome)
+
+        return resume
+
+
+class _ThreadName(threading.local):
+    name: str | None = None
+
+
+_thread_name = _ThreadName()
+
+
+def _worker_name() -> str:
+    # Cached per thread: looking the current thread up costs more than the rest of
+    # recording it, on every run.
+    name = _thread_name.name
+    if name is None:
+        name = _thread_name.name = threading.current_thread().name
+    return name

@@ -1,0 +1,209 @@
+"""A run handle: one run's lifecycle, as drivers, runners and futures reach it.
+
+Drivers step it (``step``). Runners report to it: a worker started the body
+(``body_started``); the call's outcome comes back through the driver. Futures and runners
+cancel through it (``cancel``). Whatever happens, the lifecycle is closed in one place,
+so a held cache claim is released, the final state set and the future resolved exactly
+once, by the same code on every runner:
+
+    step(outcome)        next effect, or None once the lifecycle ended (or was closed)
+    body_started(who)    a worker began the body: Running, and the attempt's clock starts;
+                         False if the run was cancelled first (the runner must not run it)
+    cancel()             close the lifecycle (its ``finally`` blocks release claims), end
+                         the run Cancelled, resolve its future
+    abort(error)         the driver itself failed: close, end Crashed (or Cancelled for an
+                         interrupt), so no run is left looking Running
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from kernelflow import _transactions as transactions
+from kernelflow._runs import set_state
+from kernelflow.states import Cancelled, Crashed, Running
+
+if TYPE_CHECKING:
+    from kernelflow._engine.effects import Effect, Lifecycle
+    from kernelflow._runs import TaskRun
+    from kernelflow.futures import TaskFuture
+
+
+class RunHandle:
+    """One task run's lifecycle and the facts about it that runners report.
+
+    Attributes:
+        run: The run record.
+        future: The run's future, resolved once the lifecycle ends (None for a direct call).
+        result: What the lifecycle returned (its final state), once it ended.
+        loop: The event loop that must run this run, if it is an asyncio task there;
+            a blocking wait on it from that loop's thread drives the loop instead.
+    """
+
+    __slots__ = ("run", "future", "result", "_lifecycle", "_lock", "_open", "_started", "_ended")
+    loop: asyncio.AbstractEventLoop | None = None
+    stop_note = "its thread was abandoned"  # what a cancel does to a running body
+
+    def __init__(
+        self, run: TaskRun, lifecycle: Lifecycle[Any], future: TaskFuture | None = None
+    ) -> None:
+        self.run = run
+        self.future = future
+        self.result: Any = None
+        self._lifecycle = lifecycle
+        # Held only while the lifecycle code between two effects runs (never while an
+        # effect is carried out), so a cancel from another thread waits microseconds.
+        # A run without a future (a direct call) is reached by its own thread only: no
+        # lock, which is a fair share of a direct call's cost.
+        self._lock = threading.Lock() if future is not None else None
+        self._open = True
+        self._started = False
+        self._ended: Callable[[RunHandle], Any] | None = None
+
+    def step(self, outcome: Any = None) -> Effect | None:
+        """Give the lifecycle the last effect's outcome; the next effect, or None at the end.
+
+        Raises:
+            Whatever the lifecycle raised (an interrupt travelling on); the run is
+            settled first.
+        """
+        lock = self._lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            if not self._open:
+                return None
+            try:
+                return self._lifecycle.send(outcome)
+            except StopIteration as stop:
+                self.result = stop.value
+                self._open = False
+                failure = None
+            except BaseException as error:
+                self._open = False
+                failure = error
+        finally:
+            if lock is not None:
+                lock.release()
+        if failure is not None:
+            self._crash(failure)
+            self._finish()
+            raise failure
+        self._finish()
+        return None
+
+    def body_started(self, worker: str, at: float | None = None) -> bool:
+        """A worker began the run's body: record it Running on that worker, now (or at
+        ``at``, the ``time.time()`` the worker reported, if the report came late).
+
+        Returns:
+            False if the run was cancelled or ended first: the body must not run.
+        """
+        lock = self._lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            if not self._open:
+                return False
+            run = self.run
+            run.worker = worker
+            self._started = True
+            if run.run_count == 1:
+                return set_state(run, Running() if at is None else replace(Running(), timestamp=at))
+            return not run.state.is_final()  # a retry: the run is Retrying, still running
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def cancel(self, message: str | None = None) -> bool:
+        """End the run Cancelled and close its lifecycle (releasing a claim it holds).
+
+        Returns:
+            False if the run had already ended.
+        """
+        with self._lock or _UNSHARED:
+            if not self._open or self.run.state.is_final():
+                return False
+            self._open = False
+            started = self._started
+            if self._lifecycle is not None:  # None: claimed by a thread that is making it
+                self._lifecycle.close()  # GeneratorExit at its yield: finally blocks run
+        if message is None:
+            message = (
+                f"Cancelled while running; {self.stop_note}."
+                if started
+                else "Cancelled before it started."
+            )
+        if set_state(self.run, Cancelled(message)):
+            transactions.task_failed(self.run)
+        self._finish()
+        return True
+
+    def abort(self, error: BaseException) -> None:
+        """The driver failed outside the lifecycle: close it and settle the run."""
+        with self._lock or _UNSHARED:
+            if not self._open:
+                return
+            self._open = False
+            if self._lifecycle is not None:
+                self._lifecycle.close()
+        self._crash(error)
+        self._finish()
+
+    @property
+    def open(self) -> bool:
+        """False once the lifecycle ended or was closed."""
+        return self._open
+
+    @property
+    def started(self) -> bool:
+        """Whether a worker ever started the body."""
+        return self._started
+
+    def when_ended(self, callback: Callable[[RunHandle], Any]) -> None:
+        """Call ``callback(handle)`` when the lifecycle ends (one callback: the runner's)."""
+        self._ended = callback
+
+    def help(self) -> None:
+        """Called before a blocking wait on this run (the thread runner runs it inline)."""
+
+    def _crash(self, error: BaseException) -> None:
+        _crash_if_unfinished(self.run, error)
+
+    def _finish(self) -> None:
+        if self.future is not None:
+            self.future._resolve()
+        ended = self._ended
+        if ended is not None:
+            self._ended = None
+            ended(self)
+
+
+class _Unshared:
+    """Stands in for the lock of a handle only its own thread uses."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc_info: Any) -> None:
+        pass
+
+
+_UNSHARED = _Unshared()
+
+
+def _crash_if_unfinished(run: TaskRun, error: BaseException) -> None:
+    # The lifecycle itself failed (or was interrupted outside the task body): a run
+    # must never be left looking Running forever.
+    if not run.state.is_final():
+        if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+            set_state(run, Cancelled("Interrupted by the user.", error))
+        else:
+            set_state(run, Crashed(error, f"kernelflow failed running this task: {error!r}"))
+        transactions.task_failed(run)

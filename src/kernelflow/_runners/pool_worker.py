@@ -1,0 +1,69 @@
+"""The worker side of the process pool (``pool.py``): one spawned process's loop.
+
+Frames, parent to worker: a job (``_HEADER`` + function + arguments), a cancel (the
+job id alone), stop (empty). Worker to parent: hello (empty), then per job its id and
+one byte: ``S`` + start time, ``R`` + end time + reply, or ``X`` skipped (cancelled
+before it started). Times are the worker's ``time.time()``: the run's record shows
+when the body ran, however late the parent's reading thread gets to the frame.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import struct
+import threading
+import time
+from multiprocessing.connection import Connection
+
+_HEADER = struct.Struct("!QI")  # job id, length of the packed function
+_ID = struct.Struct("!Q")
+STARTED, REPLY, SKIPPED = b"S", b"R", b"X"
+TIME = struct.Struct("!d")  # when the body started or ended, by the worker's clock
+
+
+def worker_main(conn: Connection) -> None:
+    """A worker process: run jobs from the pipe in order, answer each on the same pipe.
+
+    A thread reads the pipe all the time, so the parent's writes never wait on a busy
+    worker. The parent stops a worker with an empty message, or by closing its pipe.
+    Interrupts are the parent's business: the kernel cancels runs by killing workers.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    jobs: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    cancelled: set[int] = set()  # ids of jobs to skip; set.add and discard are atomic
+
+    def receive() -> None:
+        while True:
+            try:
+                frame = conn.recv_bytes()
+            except (EOFError, OSError):
+                frame = b""
+            if not frame:
+                jobs.put(None)
+                return
+            if len(frame) == _ID.size:
+                cancelled.add(_ID.unpack(frame)[0])
+            else:
+                jobs.put(frame)
+
+    threading.Thread(target=receive, name="kernelflow-receive", daemon=True).start()
+    from kernelflow._runners.wire import run_packed
+
+    conn.send_bytes(b"")  # hello: this interpreter started and can run jobs
+    while (frame := jobs.get()) is not None:
+        job_id, fn_length = _HEADER.unpack_from(frame)
+        try:
+            if job_id in cancelled:
+                cancelled.discard(job_id)
+                conn.send_bytes(_ID.pack(job_id) + SKIPPED)
+                continue
+            conn.send_bytes(_ID.pack(job_id) + STARTED + TIME.pack(time.time()))
+            start = _HEADER.size
+            reply = run_packed(frame[start : start + fn_length], frame[start + fn_length :])
+            ended = TIME.pack(time.time())
+            conn.send_bytes(_ID.pack(job_id) + REPLY + ended + reply)
+        except OSError:
+            break
+    os._exit(0)  # skip interpreter teardown: abandoned task threads must not delay exit

@@ -1,0 +1,113 @@
+"""The thread runner's run handles: a run queued for a pool thread, or an asyncio task.
+
+``ThreadRun`` is a queued run that exactly one thread gets to carry out: a pool thread
+when its turn comes, or a pool thread that must wait for it first (``help``), which runs
+it inline rather than block: that is what keeps nested submission on a bounded pool from
+deadlocking. ``LoopRun`` is an async task's run in an async flow, an asyncio task on the
+flow's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import contextvars
+import logging
+import threading
+from typing import Any
+
+from kernelflow._engine.drivers import drive_sync
+from kernelflow._engine.handle import RunHandle
+
+_logger = logging.getLogger("kernelflow.task_runner")
+
+
+class _Worker(threading.local):
+    """Marks the threads of a runner's pool, which may run queued work inline."""
+
+    active = False
+
+
+worker_thread = _Worker()
+
+
+def mark_worker_thread() -> None:
+    worker_thread.active = True
+
+
+class ThreadRun(RunHandle):
+    """A run waiting for, or running on, a pool thread."""
+
+    __slots__ = ("_unclaimed", "_registry", "context", "_make")
+
+    def __init__(self, run: Any, make: tuple, future: Any, registry: dict) -> None:
+        # The lifecycle is made by the thread that runs it (``make``: the function and
+        # its arguments): on a large map the submitting thread does as little as it can.
+        super().__init__(run, None, future)  # type: ignore[arg-type]
+        self._make = make
+        # One token: whoever pops it runs (or cancels) the run. list.pop() is atomic,
+        # so claiming needs no lock, which every worker would otherwise contend for.
+        self._unclaimed = [True]
+        self._registry = registry  # the runner's unfinished runs, left once finished
+        self.context: contextvars.Context | None = None  # the submitter's, if queued
+
+    def claim(self) -> bool:
+        """True for exactly one caller: the one that gets to run (or cancel) this run."""
+        try:
+            return self._unclaimed.pop()
+        except IndexError:
+            return False
+
+    def __call__(self) -> None:
+        """The pool's entry point: run unless another thread already claimed it."""
+        if self.claim():
+            self.run_claimed()
+
+    def run_claimed(self) -> None:
+        make, self._make = self._make, None
+        self._lifecycle = make[0](*make[1:])
+        try:
+            drive_sync(self)
+        except BaseException:
+            # The handle has already given the run its final state (Crashed, or
+            # Cancelled for an interrupt raised inside the task); the thread carrying
+            # it out must live on to run the next one.
+            _logger.debug("Run %r ended abnormally", self.run.name, exc_info=True)
+
+    def help(self) -> None:
+        if worker_thread.active and self.claim():
+            self.run_claimed()
+
+    def cancel(self, message: str | None = None) -> bool:
+        if self.claim():  # a queued run never starts now: its lifecycle is never made
+            self._make = None
+        return super().cancel(message)
+
+    def _finish(self) -> None:
+        self._registry.pop(self.future, None)
+        self.context = None
+        super()._finish()
+
+
+class LoopRun(RunHandle):
+    """An async task's run as an asyncio task on its async flow's loop."""
+
+    __slots__ = ("loop", "scheduled")
+    stop_note = "its asyncio task was cancelled"
+
+    def __init__(self, run: Any, lifecycle: Any, future: Any, loop: Any) -> None:
+        super().__init__(run, lifecycle, future)
+        self.loop = loop
+        self.scheduled: cf.Future | None = None  # from asyncio.run_coroutine_threadsafe
+
+    def cancel(self, message: str | None = None) -> bool:
+        cancelled = super().cancel(message)
+        if self.scheduled is not None:
+            self.scheduled.cancel()  # thread-safe: cancels the asyncio task on its loop
+        return cancelled
+
+    def runs_on_this_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
