@@ -39,6 +39,7 @@ class FlowRunContext:
     futures: list[TaskFuture] = field(default_factory=list)
     # Set while the flow run may start task runs; cleared while it is paused.
     gate: threading.Event = field(default_factory=_open_gate)
+    retry_plan: Any = None  # a RetryPlan when the run retries an earlier one (FlowRun.retry)
 
 
 @dataclass(slots=True)

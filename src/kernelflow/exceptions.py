@@ -15,6 +15,7 @@ The tree::
     ├── UnsafeCacheDirectory (also PermissionError)  the result store is not private
     ├── PlaceholderValueError                   visualize: flow code needed a task's value
     ├── SerializationError (also TypeError)     an argument or result cannot cross processes
+    ├── RunValuesReleased (also LookupError)    an old run's values were released
     └── InvalidStateTransition (also RuntimeError)  an engine bug: a forbidden state change
 
 Timeouts raise the built-in ``TimeoutError`` so that ``except TimeoutError`` works as
@@ -107,3 +108,8 @@ class InvalidStateTransition(KernelflowError, RuntimeError):
 
     Seeing this is a kernelflow bug, never a user error.
     """
+
+
+class RunValuesReleased(KernelflowError, LookupError):
+    """Raised when an old run's result is asked for, or it is retried, after its values
+    were released (kernelflow keeps the values of the latest few flow runs)."""

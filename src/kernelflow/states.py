@@ -8,12 +8,13 @@ COMPLETED state, "Retrying" a RUNNING one, "TimedOut" a FAILED one).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernelflow.exceptions import CancelledRun, CrashedRun
+from kernelflow.exceptions import CancelledRun, CrashedRun, RunValuesReleased
 
 
 class StateType(str, enum.Enum):
@@ -59,6 +60,16 @@ TRANSITIONS: dict[StateType, frozenset[StateType]] = {
     StateType.PAUSED: frozenset({StateType.RUNNING, StateType.FAILED, StateType.CANCELLED}),
     **{final: frozenset() for final in FINAL_TYPES},
 }
+
+
+class _Released:
+    """Stands in for a value dropped from an old run record (see ``_runs.RUN_VALUES_KEPT``)."""
+
+    def __repr__(self) -> str:
+        return "<released>"
+
+
+RELEASED = _Released()
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -115,6 +126,11 @@ class State:
             The run's own exception for a failed or crashed run; ``CancelledRun`` for a
             cancelled one; ``RuntimeError`` for a run that has not finished.
         """
+        if self.data is RELEASED:
+            raise RunValuesReleased(
+                f"This {self.name} state's value was released with its old run record "
+                "(kernelflow keeps the values of the latest few flow runs). Re-run the flow."
+            )
         if self.type is StateType.COMPLETED:
             return self.data
         if not self.is_final():
@@ -125,6 +141,12 @@ class State:
         if raise_on_failure:
             raise error
         return error
+
+    def without_data(self) -> State:
+        """This state with its value (result or exception) released; the rest kept."""
+        if self.data is None:
+            return self
+        return dataclasses.replace(self, data=RELEASED)
 
     def _missing_error(self) -> BaseException:
         if self.type is StateType.CANCELLED:
