@@ -4,13 +4,14 @@
 #   make lab    JupyterLab on the tutorial notebooks
 #   make figures  redraw the README's figures in docs/
 #   make test-browser   the live displays in JupyterLab, driven in Debian's chromium
+#   make soak   ten minutes of flows and interrupts in one kernel (not part of make test)
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo lab figures test test-browser test-fast bench lint format install clean graphviz graphviz-if-root
+.PHONY: demo lab figures test test-browser test-fast bench soak lint format install clean graphviz graphviz-if-root
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "kernelflow needs Python >= 3.10, found " + sys.version.split()[0]'
@@ -71,6 +72,11 @@ test-fast: $(STAMP)
 # Every benchmark runs, even after one is over budget; the exit status says if any was.
 bench: $(STAMP)
 	@status=0; for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || status=1; done; exit $$status
+
+# Ten minutes of flows, failures, timeouts and Stop-button presses in one kernel (not in
+# make test): fails on a hang, a lost result or memory growth. SOAK_SECONDS=120 for less.
+soak: $(STAMP)
+	$(BIN)/python tests/soak.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples docs

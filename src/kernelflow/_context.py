@@ -63,6 +63,7 @@ class FlowRunContext:
     futures: list[TaskFuture] = field(default_factory=list)
     # Set while the flow run may start task runs; cleared while it is paused.
     gate: Gate = field(default_factory=Gate)
+    retry_plan: Any = None  # a RetryPlan when the run retries an earlier one (FlowRun.retry)
 
 
 @dataclass(slots=True)

@@ -17,12 +17,16 @@ from typing import Any
 
 from kernelflow import _events
 from kernelflow._events import Observer
-from kernelflow.exceptions import InvalidStateTransition
-from kernelflow.states import TRANSITIONS, Pending, State, StateType
+from kernelflow.exceptions import InvalidStateTransition, RunValuesReleased
+from kernelflow.states import RELEASED, TRANSITIONS, Pending, State, StateType
 
 # How many top-level flow runs kernelflow.runs() remembers: enough to look back over a
 # notebook session, bounded so a loop of flow calls does not grow memory without end.
 RUN_HISTORY_SIZE = 100
+# How many of the latest of those keep their values (results, errors, inputs): what
+# FlowRun.retry() and state.result() need. Older records keep names, states, times and
+# edges only, so a kernel running a flow every few seconds all day stays flat.
+RUN_VALUES_KEPT = 5
 
 
 # Locks shared by stripes of runs rather than one per run: a run record lives as long as
@@ -85,6 +89,12 @@ class _Run:
         if self.start_time is None:
             return None
         return (self.end_time or time.time()) - self.start_time
+
+    def _release_values(self) -> None:
+        """Drop the values this record holds (results, errors, inputs), keep the rest."""
+        self.parameters = {name: RELEASED for name in self.parameters}
+        self.history = [state.without_data() for state in self.history]
+        self.state = self.history[-1]
 
     def subscribe(self, observer: Observer) -> None:
         """Call ``observer(run, old, new)`` on each state change of this run only."""
@@ -209,6 +219,8 @@ class FlowRun(_Run):
         "_name_counters",
         "_result_links",
         "_map_groups",
+        "retry_of",
+        "_values_released",
     )
 
     def __init__(
@@ -235,6 +247,8 @@ class FlowRun(_Run):
         # id cannot be reused while this record lives.
         self._result_links: dict[int, TaskRun] = {}
         self._map_groups = itertools.count()
+        self.retry_of: FlowRun | None = None  # the run this one retried (FlowRun.retry)
+        self._values_released = False
 
     @property
     def flow_name(self) -> str:
@@ -269,6 +283,42 @@ class FlowRun(_Run):
         """The task run that returned ``value`` in this flow run, if one did."""
         producer = self._result_links.get(id(value)) if self._result_links else None
         return producer.id if producer is not None else None
+
+    def retry(self) -> Any:
+        """Run this flow run's flow again, with the same parameters and in the same way
+        (an async flow gives an awaitable), reusing the results of its completed task
+        runs whose task and inputs are unchanged; the rest runs (see
+        ``kernelflow._engine.resume``). The retry is a new flow run, its ``retry_of``
+        this one.
+
+        Raises:
+            RunValuesReleased: this run is too old: its results were released.
+        """
+        from kernelflow._engine.resume import retry
+
+        return retry(self)
+
+    def check_values_kept(self) -> None:
+        """Raises RunValuesReleased if this run's values were released."""
+        if self._values_released:
+            raise RunValuesReleased(
+                f"Flow run {self.name!r} is too old to retry from: its results were released "
+                f"(kernelflow keeps the values of the latest {RUN_VALUES_KEPT} flow runs). "
+                "Re-run the flow."
+            )
+
+    def release_values(self) -> None:
+        """Drop the values of this finished run and its task runs and subflow runs
+        (results, errors, inputs); names, states, times and edges stay."""
+        if self._values_released or not self.state.is_final():
+            return
+        self._values_released = True
+        for run in self.task_runs:
+            run._release_values()
+        for sub in self.subflow_runs:
+            sub.release_values()
+        self._result_links = {}
+        self._release_values()
 
     def graph(self, expand_maps: bool = False) -> Any:
         """A ``graphviz.Digraph`` of what ran, nodes coloured by final state, with durations.
@@ -310,6 +360,9 @@ _history_lock = threading.Lock()
 def record_top_level_run(flow_run: FlowRun) -> None:
     with _history_lock:
         _history.append(flow_run)
+        older = list(itertools.islice(_history, max(0, len(_history) - RUN_VALUES_KEPT)))
+    for run in older:  # still running ones are released by a later call
+        run.release_values()
 
 
 def last_run() -> FlowRun | None:
@@ -318,7 +371,23 @@ def last_run() -> FlowRun | None:
         return _history[-1] if _history else None
 
 
-def runs() -> list[FlowRun]:
-    """The top-level flow runs of this session, oldest first (the last 100 are kept)."""
-    with _history_lock:
-        return list(_history)
+class RunHistory:
+    """``kernelflow.runs``: the top-level flow runs of this session.
+
+    ``runs()`` lists them, oldest first (the last 100 are kept; the latest 5 with their
+    values). ``runs.clear()`` forgets them all, so their values can be freed.
+    """
+
+    def __call__(self) -> list[FlowRun]:
+        with _history_lock:
+            return list(_history)
+
+    def clear(self) -> None:
+        with _history_lock:
+            _history.clear()
+
+    def __repr__(self) -> str:
+        return f"<kernelflow.runs: {len(_history)} flow runs>"
+
+
+runs = RunHistory()

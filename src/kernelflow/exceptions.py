@@ -26,6 +26,7 @@ The tree::
     ├── UnsafeCacheDirectory (also PermissionError)  the result store is not private
     ├── PlaceholderValueError                   visualize: flow code needed a task's value
     ├── SerializationError (also TypeError)     an argument or result cannot cross processes
+    ├── RunValuesReleased (also LookupError)    an old run's values were released
     └── InvalidStateTransition (also RuntimeError)  an engine bug: a forbidden state change
 
 Prefect's names are kept for code that catches them: ``PrefectException`` is
@@ -184,3 +185,8 @@ class MissingTransactionValue(KernelflowError, KeyError, ValueError):
 
     def __str__(self) -> str:  # KeyError would show the message in quotes
         return str(self.args[0]) if self.args else ""
+
+
+class RunValuesReleased(KernelflowError, LookupError):
+    """Raised when an old run's result is asked for, or it is retried, after its values
+    were released (kernelflow keeps the values of the latest few flow runs)."""

@@ -13,6 +13,7 @@ under their names: ``is_state``, ``is_state_iterable``, ``get_state_exception``,
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 import types
@@ -25,6 +26,7 @@ from kernelflow.exceptions import (
     CrashedRun,
     FailedRun,
     PausedRun,
+    RunValuesReleased,
     UnfinishedRun,
 )
 
@@ -72,6 +74,16 @@ TRANSITIONS: dict[StateType, frozenset[StateType]] = {
     StateType.PAUSED: frozenset({StateType.RUNNING, StateType.FAILED, StateType.CANCELLED}),
     **{final: frozenset() for final in FINAL_TYPES},
 }
+
+
+class _Released:
+    """Stands in for a value dropped from an old run record (see ``_runs.RUN_VALUES_KEPT``)."""
+
+    def __repr__(self) -> str:
+        return "<released>"
+
+
+RELEASED = _Released()
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -140,6 +152,11 @@ class State:
             ``PausedRun`` / ``UnfinishedRun`` (both ``RuntimeError``) for a run that
             has not finished.
         """
+        if self.data is RELEASED:
+            raise RunValuesReleased(
+                f"This {self.name} state's value was released with its old run record "
+                "(kernelflow keeps the values of the latest few flow runs). Re-run the flow."
+            )
         if self.type is StateType.COMPLETED:
             return self.data
         if not self.is_final():
@@ -149,6 +166,12 @@ class State:
         if raise_on_failure:
             raise error
         return error
+
+    def without_data(self) -> State:
+        """This state with its value (result or exception) released; the rest kept."""
+        if self.data is None:
+            return self
+        return dataclasses.replace(self, data=RELEASED)
 
     def __repr__(self) -> str:
         return f"{self.name}({self.message!r})" if self.message else f"{self.name}()"

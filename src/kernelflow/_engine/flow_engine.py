@@ -24,6 +24,7 @@ from kernelflow._engine.drivers import drive_async, drive_sync
 from kernelflow._engine.effects import Bindings, CallBody, Lifecycle, Sleep, WaitFor, call_hook
 from kernelflow._engine.handle import RunHandle
 from kernelflow._engine.inputs import find_upstream, resolve
+from kernelflow._engine.resume import remember_sources, starting_retry
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._runs import FlowRun, new_run_id, record_top_level_run, set_state
 from kernelflow.exceptions import CancelledRun, ParameterTypeError, UpstreamTaskError
@@ -224,6 +225,7 @@ def _timed_out(state: State, ctx: FlowRunContext, flow: Flow) -> State:
 
 
 def _finish(flow: Flow, run: FlowRun, state: State) -> Lifecycle[State]:
+    remember_sources(run)  # what a later retry compares its tasks against
     set_state(run, state)
     log = run_logger(flow_run=run)
     if state.is_completed():
@@ -260,8 +262,17 @@ def _create_flow_run(flow: Flow, args: tuple, kwargs: dict) -> tuple[FlowRun, di
 
 
 def _enter(flow: Flow, run: FlowRun, runner: Any) -> FlowRunContext:
+    parent = flow_run_context.get()
+    plan = parent.retry_plan if parent is not None else starting_retry.get()
+    if plan is not None and run.parent is None:
+        run.retry_of = plan.original
     return FlowRunContext(
-        flow, run, runner, log_prints=bool(flow.log_prints), is_async=flow.isasync
+        flow,
+        run,
+        runner,
+        log_prints=bool(flow.log_prints),
+        is_async=flow.isasync,
+        retry_plan=plan,
     )
 
 

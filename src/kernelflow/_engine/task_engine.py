@@ -159,6 +159,10 @@ def task_lifecycle(
             run.name = task.templated_run_name(parameters) or run.name
     if flow_ctx is not None and not flow_ctx.gate.is_set():
         yield WaitUntilOpen(flow_ctx.gate)  # the flow run is paused: start nothing new
+    if flow_ctx is not None and flow_ctx.retry_plan is not None:
+        reused = flow_ctx.retry_plan.reused_state(task, run, parameters)
+        if reused is not None:  # a retry from failure: the original run's value holds
+            return (yield from finish(task, run, reused))
     lookup = None
     if task.caches:
         from kernelflow._engine.caching import cache_lookup  # the result store loads on first use

@@ -1,0 +1,226 @@
+"""Retry a flow run from where it failed: ``FlowRun.retry()``.
+
+A retry calls the same flow with the same parameters, as a new flow run linked to the
+original (``retry_of``), and lets each task run reuse what the original's matching run
+returned instead of running, when three things hold:
+
+- the task is unchanged: its source digest now is the one recorded when the original
+  flow run ended (``TASK_SOURCE``'s notion: the task and the helpers it calls, comment
+  and formatting edits aside). A task redefined in a cell runs again;
+- its inputs are unchanged: each resolved parameter is the very object, or an equal
+  one, that the original run received;
+- everything upstream of it was reused too. A run downstream of a run that ran again
+  runs again, even if its inputs happen to be equal: a fixed step can change what the
+  steps after it do in ways its return value does not show.
+
+Runs are matched by where they stand: the same task in the same (sub)flow, in the order
+the original ran them, so the 47 completed items of a 50-item map are reused and the 3
+failed ones run again. Only completed runs are reused (failed, crashed, cancelled and
+never-run ones run), and only while the original run's values are still kept (see
+``_runs.RUN_VALUES_KEPT``). A reused run ends "Cached", with a message naming the run it
+came from.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+import weakref
+from collections import deque
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kernelflow._results.keys import combine
+from kernelflow._results.source import source_parts
+from kernelflow.states import Cached, State
+
+if TYPE_CHECKING:
+    from kernelflow._runs import FlowRun, TaskRun
+    from kernelflow.tasks import Task
+
+# The plan of the retry being started in this context; the flow engine moves it onto
+# the flow run's context, where every driver's lifecycle can read it.
+starting_retry: ContextVar[RetryPlan | None] = ContextVar("kernelflow_retry", default=None)
+
+# Source digests of the tasks each flow run used, taken when it ended: a later edit of a
+# task or helper must not be mistaken for the code that produced the original values.
+_sources: weakref.WeakKeyDictionary[FlowRun, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def remember_sources(flow_run: FlowRun) -> None:
+    """Record the source digest of each task the flow run ran (called when it ends)."""
+    digests: dict[str, str] = {}
+    seen: set[int] = set()
+    for run in flow_run.task_runs:
+        task = run.task
+        if id(task) not in seen:
+            seen.add(id(task))
+            digests[task.name] = source_digest(task)
+    _sources[flow_run] = digests
+
+
+def source_digest(task: Task) -> str:
+    try:
+        return combine("source", source_parts(task.fn))
+    except Exception:  # no source to read (a builtin, a C function): never reusable
+        return f"unknown-{uuid.uuid4()}"
+
+
+def retry(original: FlowRun) -> Any:
+    """Run ``original``'s flow again with its parameters, reusing what still holds.
+
+    Returns what calling the flow returns: its value, or for an async flow an awaitable.
+
+    Raises:
+        ValueError: ``original`` is a subflow run, or still running.
+        RunValuesReleased: the original's values are no longer kept.
+    """
+    plan = RetryPlan(original)
+    flow = original.flow
+    args, kwargs = flow.signature.split(original.parameters)
+    if flow.isasync:
+
+        async def retried() -> Any:
+            token = starting_retry.set(plan)
+            try:
+                return await flow(*args, **kwargs)
+            finally:
+                starting_retry.reset(token)
+
+        return retried()
+    token = starting_retry.set(plan)
+    try:
+        return flow(*args, **kwargs)
+    finally:
+        starting_retry.reset(token)
+
+
+class RetryPlan:
+    """Which runs of the original a retry may reuse, and which of its runs did."""
+
+    def __init__(self, original: FlowRun) -> None:
+        if original.parent is not None:
+            raise ValueError(
+                f"Flow run {original.name!r} is a subflow run: retry the flow run it belongs "
+                f"to ({_top(original).name!r}), and its subflows are retried with it."
+            )
+        if not original.state.is_final():
+            raise ValueError(
+                f"Flow run {original.name!r} is still {original.state.name}: retry it once "
+                "it has ended."
+            )
+        original.check_values_kept()
+        self.original = original
+        self._candidates: dict[tuple[Any, ...], deque[_Reusable]] = {}
+        self._sources: dict[tuple[Any, ...], str] = {}
+        self._index(original, ())
+        self._reused: set[uuid.UUID] = set()
+        self._places: dict[uuid.UUID, tuple[Any, ...]] = {}
+        self._digests: dict[int, str] = {}  # id(task) -> its source digest now
+        self._lock = threading.Lock()
+
+    def _index(self, flow_run: FlowRun, place: tuple[Any, ...]) -> None:
+        for name, digest in _sources.get(flow_run, {}).items():
+            self._sources[(*place, name)] = digest
+        for run in flow_run.task_runs:
+            if run.state.is_completed():  # what it needs, taken now: the retry itself
+                key = (*place, run.task.name)  # is a newer run, and may release the record
+                reusable = _Reusable(run.name, dict(run.parameters), run.state.data)
+                self._candidates.setdefault(key, deque()).append(reusable)
+        for sub, occurrence in _with_occurrence(flow_run.subflow_runs):
+            self._index(sub, (*place, (sub.flow_name, occurrence)))
+
+    def reused_state(self, task: Task, run: TaskRun, parameters: dict[str, Any]) -> State | None:
+        """A Cached state with the original's value if ``run`` may reuse it, else None."""
+        key = (*self._place(run.flow_run), task.name)
+        candidates = self._candidates.get(key)
+        if not candidates or not self._upstream_reused(run):
+            return None
+        digest = self._digests.get(id(task))
+        if digest is None:
+            digest = self._digests[id(task)] = source_digest(task)
+        if self._sources.get(key) != digest:
+            return None
+        with self._lock:
+            for original in candidates:
+                if _same_inputs(parameters, original.parameters):
+                    candidates.remove(original)
+                    self._reused.add(run.id)
+                    break
+            else:
+                return None
+        message = f"reused from {original.name} of flow run {self.original.name}"
+        return Cached(original.value, message=message)
+
+    def _upstream_reused(self, run: TaskRun) -> bool:
+        ids = [i for group in run.upstream.values() for i in group]
+        if not ids:
+            return True
+        with self._lock:
+            missing = [i for i in ids if i not in self._reused]
+        return all(self._subflow_reused(run.flow_run, i) for i in missing)
+
+    def _subflow_reused(self, flow_run: FlowRun, run_id: uuid.UUID) -> bool:
+        """True for a finished subflow run of this retry whose task runs were all reused."""
+        sub = next((s for s in flow_run.subflow_runs if s.id == run_id), None)
+        if sub is None or not sub.state.is_completed():
+            return False
+        with self._lock:
+            if any(r.id not in self._reused for r in sub.task_runs):
+                return False
+        return all(self._subflow_reused(sub, s.id) for s in sub.subflow_runs)
+
+    def _place(self, flow_run: FlowRun | None) -> tuple[Any, ...]:
+        if flow_run is None or flow_run.parent is None:
+            return ()
+        place = self._places.get(flow_run.id)
+        if place is None:
+            siblings = [
+                s for s in flow_run.parent.subflow_runs if s.flow_name == flow_run.flow_name
+            ]
+            occurrence = next(i for i, s in enumerate(siblings) if s is flow_run)
+            place = (*self._place(flow_run.parent), (flow_run.flow_name, occurrence))
+            self._places[flow_run.id] = place
+        return place
+
+
+@dataclass(frozen=True, slots=True)
+class _Reusable:
+    """A completed run of the original: its name, the inputs it received, its result."""
+
+    name: str
+    parameters: dict[str, Any]
+    value: Any
+
+
+def _with_occurrence(flow_runs: list[FlowRun]) -> list[tuple[FlowRun, int]]:
+    counts: dict[str, int] = {}
+    numbered = []
+    for sub in flow_runs:
+        numbered.append((sub, counts.get(sub.flow_name, 0)))
+        counts[sub.flow_name] = counts.get(sub.flow_name, 0) + 1
+    return numbered
+
+
+def _same_inputs(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    if new.keys() != old.keys():
+        return False
+    return all(_same(new[name], old[name]) for name in new)
+
+
+def _same(new: Any, old: Any) -> bool:
+    if new is old:
+        return True
+    if type(new) is not type(old):
+        return False
+    try:
+        return bool(new == old)
+    except Exception:  # e.g. arrays, whose == is elementwise: only identity counts
+        return False
+
+
+def _top(flow_run: FlowRun) -> FlowRun:
+    while flow_run.parent is not None:
+        flow_run = flow_run.parent
+    return flow_run
