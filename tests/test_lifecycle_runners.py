@@ -26,7 +26,7 @@ DASK_KWARGS = {
     "threads_per_worker": 1,
     "processes": True,
     "host": "127.0.0.1",
-    "dashboard_address": None,
+    "dashboard_address": ":0",
 }
 RUNNERS = {
     "process": lambda: ProcessPoolTaskRunner(max_workers=2),

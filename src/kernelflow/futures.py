@@ -285,20 +285,20 @@ def _block(futures: list[TaskFuture[Any]], timeout: float | None, return_when: s
             pending.append(future)
     if not pending:
         return False
-    bounded = _bounded_by_flow_deadline(timeout)
+    timeout, cut_by_flow = _bounded_by_flow_deadline(timeout)
     try:
         if loop is not None:
-            finished = _drive_loop(loop, pending, bounded.timeout, return_when)
+            finished = _drive_loop(loop, pending, timeout, return_when)
         elif return_when == cf.ALL_COMPLETED:
-            finished = _wait_in_order(pending, bounded.timeout)
+            finished = _wait_in_order(pending, timeout)
         else:
-            done, _ = cf.wait([f.settled for f in pending], bounded.timeout, return_when)
+            done, _ = cf.wait([f.settled for f in pending], timeout, return_when)
             finished = bool(done)
     except (KeyboardInterrupt, asyncio.CancelledError):
         _cancel_after_interrupt(futures)
         raise
-    if not finished:
-        bounded.raise_if_flow_timed_out()
+    if not finished and cut_by_flow:
+        raise TimeoutError("The flow run timed out while waiting for task runs.")
     return not finished
 
 
@@ -371,28 +371,16 @@ def _cancel_after_interrupt(futures: Iterable[TaskFuture[Any]]) -> None:
             future.cancel()
 
 
-class _DeadlineWait:
-    """A wait's timeout, shortened to the current flow run's deadline if that comes first."""
-
-    __slots__ = ("timeout", "_cut_by_flow")
-
-    def __init__(self, timeout: float | None, cut_by_flow: bool) -> None:
-        self.timeout = timeout
-        self._cut_by_flow = cut_by_flow
-
-    def raise_if_flow_timed_out(self) -> None:
-        if self._cut_by_flow:
-            raise TimeoutError("The flow run timed out while waiting for task runs.")
-
-
-def _bounded_by_flow_deadline(timeout: float | None) -> _DeadlineWait:
+def _bounded_by_flow_deadline(timeout: float | None) -> tuple[float | None, bool]:
+    """A wait's timeout, cut to the current flow run's deadline if that comes first;
+    and whether it was cut."""
     ctx = flow_run_context.get()
     if ctx is None or ctx.deadline is None:
-        return _DeadlineWait(timeout, False)
+        return timeout, False
     remaining = ctx.deadline.remaining()
     if timeout is None or remaining < timeout:
-        return _DeadlineWait(remaining, True)
-    return _DeadlineWait(timeout, False)
+        return remaining, True
+    return timeout, False
 
 
 # Prefect's names, so a ported notebook's imports keep working.
