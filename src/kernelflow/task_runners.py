@@ -70,6 +70,11 @@ class TaskRunner(abc.ABC):
     def cancel_all(self) -> None:  # noqa: B027 - optional: runners that cannot cancel keep it
         """Cancel every run not yet finished (runners that can, override this)."""
 
+    def unfinished_futures(self) -> list[TaskFuture]:
+        """The futures of this runner's runs that have not ended (runners that keep
+        track override this)."""
+        return []
+
     def _new_run(
         self, task: Task, parameters: dict[str, Any], wait_for: Any, dependencies: Any
     ) -> tuple[TaskFuture, Any, Any]:
@@ -240,6 +245,9 @@ class ThreadPoolTaskRunner(TaskRunner):
         # every worker finishing a run, and each contended acquire hands the GIL around.
         self._unfinished[future] = handle
         return future, handle
+
+    def unfinished_futures(self) -> list[TaskFuture]:
+        return list(self._unfinished)
 
     def cancel_all(self) -> None:
         """Cancel queued runs and mark running ones Cancelled, without waiting for them.

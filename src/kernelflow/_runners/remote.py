@@ -154,6 +154,10 @@ class RemoteTaskRunner(TaskRunner):
         self._start_waiting_runs()
         return future
 
+    def unfinished_futures(self) -> list[TaskFuture]:
+        with self._lock:
+            return [handle.future for handle in self._unfinished]
+
     def cancel_all(self) -> None:
         """Cancel every unfinished run: queued ones never start, running ones are stopped.
 
