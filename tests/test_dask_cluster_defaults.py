@@ -18,7 +18,7 @@ distributed = pytest.importorskip("distributed")
 from kernelflow import flow, task  # noqa: E402
 from kernelflow._runners import dask as dask_runner  # noqa: E402
 from kernelflow._runners.remote import close_warm_backends  # noqa: E402
-from kernelflow.exceptions import CrashedRun  # noqa: E402
+from kernelflow.exceptions import CrashedRun, InvalidOptionError  # noqa: E402
 from kernelflow.task_runners import DaskTaskRunner  # noqa: E402
 from tests.kernel import RealKernel  # noqa: E402
 
@@ -156,3 +156,18 @@ def test_the_stop_button_leaves_the_clusters_workers_running(tmp_path):
         result, seconds, *pids_after = after.stdout.split()
         assert result == "2" and float(seconds) < 5
         assert pids_after == pids  # the same processes: none was stopped and restarted
+
+
+@pytest.mark.parametrize(
+    "address", ["tcp://localhost:87a6", "tcp://localhost", "localhost:99999", "http://x:1", ""]
+)
+def test_a_malformed_scheduler_address_is_refused_at_once(address):
+    started = time.monotonic()
+    with pytest.raises(InvalidOptionError, match="is not a scheduler address.*tcp://host:port"):
+        DaskTaskRunner(address=address)
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:8786", "scheduler:8786", "tls://[::1]:1"])
+def test_well_formed_addresses_are_accepted(address):
+    assert DaskTaskRunner(address=address).address == address

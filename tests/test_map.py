@@ -4,7 +4,7 @@ import pytest
 
 import kernelflow
 from kernelflow import allow_failure, flow, quote, task, unmapped
-from kernelflow.exceptions import MappingLengthMismatch, MappingMissingIterable
+from kernelflow.exceptions import MappingError, MappingLengthMismatch, MappingMissingIterable
 
 
 @task
@@ -47,6 +47,22 @@ def test_missing_iterable_is_an_error():
 def test_length_mismatch_is_an_error_naming_the_lengths():
     with pytest.raises(MappingLengthMismatch, match="'x': 2, 'y': 3"):
         run_in_flow(lambda: combine.map([1, 2], [1, 2, 3]))
+
+
+def test_an_endless_iterator_is_refused_quickly_and_a_long_generator_is_fine():
+    import itertools
+    import time
+    import tracemalloc
+
+    tracemalloc.start()
+    started = time.perf_counter()
+    with pytest.raises(MappingError, match="'x' of .map.. gave more than 1,000,000 items"):
+        run_in_flow(lambda: combine.map(itertools.count()))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 200_000_000  # bounded (it was 2.9 GB and counting)
+    assert time.perf_counter() - started < 30
+    assert len(run_in_flow(lambda: combine.map(i for i in range(2000)).result())) == 2000
 
 
 def test_var_keyword_arguments_are_expanded_for_mapping():

@@ -8,18 +8,28 @@ can be mapped over; ``allow_failure``/``quote`` wrap each element again.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from io import IOBase
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._annotations import allow_failure, quote, unmapped
 from kernelflow._engine.inputs import Resolved, find_upstream
-from kernelflow.exceptions import MappingLengthMismatch, MappingMissingIterable, UpstreamTaskError
+from kernelflow.exceptions import (
+    MappingError,
+    MappingLengthMismatch,
+    MappingMissingIterable,
+    UpstreamTaskError,
+)
 from kernelflow.futures import TaskFuture
 
 if TYPE_CHECKING:
     from kernelflow._runs import FlowRun
     from kernelflow.tasks import Task
+
+# How many items .map() reads from an iterator that has no length before it calls it
+# endless; sized collections (lists, ranges, arrays) may be any length.
+MAX_UNSIZED_ITEMS = 1_000_000
 
 
 def top_level_dependencies(
@@ -74,7 +84,7 @@ def _split(parameters: dict[str, Any]) -> tuple[dict[str, list], dict[str, Any],
         if isinstance(value, unmapped):
             static[key] = value.value
         elif _isiterable(value):
-            iterable[key] = list(value)
+            iterable[key] = _items(key, value)
         else:
             static[key] = value
     if not iterable:
@@ -83,6 +93,22 @@ def _split(parameters: dict[str, Any]) -> tuple[dict[str, list], dict[str, Any],
             f"least one iterable. Parameters: {parameters}"
         )
     return iterable, static, annotated
+
+
+def _items(key: str, value: Any) -> list[Any]:
+    """The elements to map over. An iterator without a length is read up to a bound: an
+    endless one (``itertools.count()``) would otherwise fill memory, in one C call that
+    not even the Stop button interrupts."""
+    if hasattr(value, "__len__"):
+        return list(value)
+    items = list(itertools.islice(value, MAX_UNSIZED_ITEMS + 1))
+    if len(items) > MAX_UNSIZED_ITEMS:
+        raise MappingError(
+            f"Parameter {key!r} of .map() gave more than {MAX_UNSIZED_ITEMS:,} items and has "
+            "no length: an endless iterator (such as itertools.count())? Map over a sized "
+            "collection (a list, a range), or take a slice with itertools.islice."
+        )
+    return items
 
 
 def _resolve_top_level(value: Any, tolerate_failure: bool = False) -> Any:

@@ -34,7 +34,7 @@ from kernelflow._runners.remote import (
     running_backend,
     warm_backend,
 )
-from kernelflow.exceptions import CrashedRun
+from kernelflow.exceptions import CrashedRun, InvalidOptionError
 
 _WORKER_SETUP = "kernelflow._runners.dask_preload"
 _LOOPBACK = "127.0.0.1"
@@ -89,6 +89,8 @@ class DaskTaskRunner(RemoteTaskRunner):
                 "DaskTaskRunner: give either address= (an existing scheduler) or the cluster "
                 "options (cluster_class, cluster_kwargs, adapt_kwargs), not both."
             )
+        if address is not None:
+            _check_address(address)
         if cluster_class is not None and not (
             callable(cluster_class) or isinstance(cluster_class, str)
         ):
@@ -405,6 +407,31 @@ class _DaskBackend(Backend):
                 error = _failure(future)
             call.settle(reply, error)
             self._starts.ended(call)
+
+
+_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
+
+
+def _check_address(address: Any) -> None:
+    """Refuse a scheduler address Dask could not use, before a client tries it (a bad
+    port failed deep inside Dask, and the client then held up the interpreter's exit)."""
+    scheme, _, location = str(address).rpartition("://")
+    host, _, port = location.rpartition(":")
+    if isinstance(address, str) and scheme == "inproc":
+        return
+    if (
+        isinstance(address, str)
+        and scheme in ("", *_SCHEMES)
+        and host
+        and port.isdigit()
+        and 0 < int(port) < 65536
+    ):
+        return
+    raise InvalidOptionError(
+        f"DaskTaskRunner(address={address!r}) is not a scheduler address: give it as "
+        "'tcp://host:port' (for example 'tcp://127.0.0.1:8786', as `dask scheduler` "
+        "prints it), or leave address out to start a local cluster."
+    )
 
 
 def _can_make_keys() -> bool:
