@@ -16,6 +16,7 @@ could start is not started at all. An effect outside the closed set is a ``TypeE
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +59,36 @@ def too_late(effect: CallBody) -> Outcome | None:
 
 def drive_sync(handle: RunHandle) -> Any:
     """Run a lifecycle to its end in this thread, blocking on each effect."""
+    depth = _nesting.depth = _nesting.depth + 1
+    if depth > _HEADROOM_AFTER:
+        _add_to_recursion_limit(_DRIVER_FRAMES)
+    try:
+        return _drive_sync(handle)
+    finally:
+        _nesting.depth = depth - 1
+        if depth > _HEADROOM_AFTER:
+            _add_to_recursion_limit(-_DRIVER_FRAMES)
+
+
+class _Nesting(threading.local):
+    depth = 0  # runs driven in this thread, one inside another (subflows, nested calls)
+
+
+_nesting = _Nesting()
+# The frames kernelflow puts between a flow (or task) call and its body. Deep chains of
+# subflows get that many more of Python's recursion limit per level, so they reach about
+# as deep as plain nested calls would (not a seventh of it).
+_DRIVER_FRAMES = 8
+_HEADROOM_AFTER = 20  # levels of nesting before the limit is raised (most code: never)
+_limit_lock = threading.Lock()
+
+
+def _add_to_recursion_limit(frames: int) -> None:
+    with _limit_lock:
+        sys.setrecursionlimit(sys.getrecursionlimit() + frames)
+
+
+def _drive_sync(handle: RunHandle) -> Any:
     outcome = None
     try:
         while (effect := handle.step(outcome)) is not None:

@@ -4,6 +4,10 @@ Futures may sit anywhere in an argument: at the top, or inside lists, tuples, se
 dicts. ``find_upstream`` walks the arguments once, before the run waits, to list the
 futures to wait for and the upstream edges; ``resolve`` swaps each future for its value
 afterwards. Walking stops at ``quote``; ``allow_failure`` lets a failed upstream through.
+
+Both walks go at most ``MAX_SEARCH_DEPTH`` containers deep and pass anything deeper on
+as it is: data nested thousands deep (a linked list of lists, a parse tree) is a fine
+argument for a plain call, and must not make a task call hit Python's recursion limit.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ if TYPE_CHECKING:
 
 # The containers searched for futures. Large static data can skip the walk with quote(...).
 _CONTAINERS = (list, tuple, set, frozenset, dict)
+# How deep in nested containers futures are looked for (see the module docstring).
+MAX_SEARCH_DEPTH = 100
 
 
 class Resolved(BaseAnnotation[Any]):
@@ -65,7 +71,7 @@ def find_upstream(
             return NOTHING_UPSTREAM
     found = Upstream()
 
-    def visit(value: Any, ids: set[uuid.UUID]) -> None:
+    def visit(value: Any, ids: set[uuid.UUID], depth: int = 0) -> None:
         if isinstance(value, TaskFuture):
             found.futures.append(value)
             found.needs_resolving = True
@@ -75,13 +81,15 @@ def find_upstream(
             producer = flow_run.producer_of(value)
             if producer is not None:
                 ids.add(producer)
+        if depth >= MAX_SEARCH_DEPTH:
+            return
         if isinstance(value, BaseAnnotation):
             found.needs_resolving = True
             if not isinstance(value, (quote, Resolved)):
-                visit(value.value, ids)
+                visit(value.value, ids, depth + 1)
         elif isinstance(value, _CONTAINERS):
             for item in value.values() if isinstance(value, dict) else value:
-                visit(item, ids)
+                visit(item, ids, depth + 1)
 
     for name, value in parameters.items():
         ids: set[uuid.UUID] = set()
@@ -114,7 +122,7 @@ def check_wait_for(wait_for: Any) -> None:
         _resolve_value(item, tolerate_failure=False)
 
 
-def _resolve_value(value: Any, tolerate_failure: bool) -> Any:
+def _resolve_value(value: Any, tolerate_failure: bool, depth: int = 0) -> Any:
     if isinstance(value, TaskFuture):
         state = value.state  # (marks the future observed: its outcome was used)
         if not state.is_completed() and not tolerate_failure:
@@ -123,14 +131,18 @@ def _resolve_value(value: Any, tolerate_failure: bool) -> Any:
                 f"{state.name} ({state.message}). Wrap it in allow_failure(...) to run anyway."
             )
         return state.result(raise_on_failure=False)
+    if depth >= MAX_SEARCH_DEPTH:
+        return value
+    depth += 1
     if isinstance(value, BaseAnnotation):
         if isinstance(value, (quote, Resolved)):
             return value.value
-        return _resolve_value(value.value, tolerate_failure or isinstance(value, allow_failure))
+        tolerate_failure = tolerate_failure or isinstance(value, allow_failure)
+        return _resolve_value(value.value, tolerate_failure, depth)
     if isinstance(value, dict):
-        return {k: _resolve_value(v, tolerate_failure) for k, v in value.items()}
+        return {k: _resolve_value(v, tolerate_failure, depth) for k, v in value.items()}
     if isinstance(value, _CONTAINERS):
-        items = [_resolve_value(v, tolerate_failure) for v in value]
+        items = [_resolve_value(v, tolerate_failure, depth) for v in value]
         if type(value) in (list, tuple, set, frozenset):
             return type(value)(items)
         if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple
