@@ -34,6 +34,7 @@ CATEGORIES: dict[str, dict[str, str]] = {
     "cancelled": {"fillcolor": "#e5e7eb", "color": "#4b5563"},
     "not run": {"fillcolor": "#f9fafb", "color": "#9ca3af", "style": "rounded,filled,dashed"},
     "running": {"fillcolor": "#fef9c3", "color": "#ca8a04"},
+    "pending": {"fillcolor": "#f1f5f9", "color": "#94a3b8"},
     "cached": {"fillcolor": "#bfdbfe", "color": "#2563eb"},
     "completed": {"fillcolor": "#bbf7d0", "color": "#16a34a"},
 }
@@ -44,7 +45,8 @@ LEGEND = {
     "crashed": "crashed",
     "cancelled": "cancelled",
     "not run": "not run (an upstream failed)",
-    "running": "not finished (pending, running, paused)",
+    "running": "running (or paused)",
+    "pending": "waiting to run",
 }
 LEGEND_ORDER = ["completed", "cached", "failed", "crashed", "cancelled", "not run"]
 
@@ -60,7 +62,7 @@ def category(state: State) -> str:
         return "crashed"
     if kind is StateType.CANCELLED:
         return "cancelled"
-    return "running"
+    return "pending" if kind is StateType.PENDING else "running"
 
 
 def _node_style(cat: str, shape: str = "box") -> dict[str, str]:
@@ -70,28 +72,41 @@ def _node_style(cat: str, shape: str = "box") -> dict[str, str]:
     return style
 
 
-def draw_run(flow_run: FlowRun, expand_maps: bool = False) -> FlowGraph:
-    """The graph of ``flow_run`` and its subflow runs, with a legend of state colours."""
-    state = flow_run.state
-    title = f"{flow_run.name}: {state.name}"
-    if flow_run.duration is not None:
-        title += f", {format_duration(flow_run.duration)}"
-    graph = new_graph(title)
+def draw_run(flow_run: FlowRun, expand_maps: bool = False, title: bool = True) -> FlowGraph:
+    """The graph of ``flow_run`` and its subflow runs, with a legend of the state colours
+    it uses (none when every run completed).
+
+    Args:
+        title: Draw the run's name, state and duration above it (a display whose header
+            says so already leaves it out).
+    """
+    graph = new_graph(flow_run.name, _title(flow_run) if title else None)
     node_of: dict[uuid.UUID, str] = {}
     anchors: dict[uuid.UUID, str] = {}
     drawn: set[str] = set()  # the state categories, and "map"/"subflow" if any were drawn
     _add_runs(graph, flow_run, expand_maps, node_of, anchors, drawn)
     waits = _add_edges(graph, flow_run, node_of, anchors)
     has_assets = draw_run_assets(graph, flow_run, node_of)
-    if state.is_paused():
+    if flow_run.state.is_paused():
         _add_pause_marker(graph, flow_run, node_of)
-    shown = LEGEND_ORDER + (["running"] if "running" in drawn else [])
-    notes = ["3-D box: every run of one .map() call"] if "map" in drawn else []
+    shown = [c for c in LEGEND_ORDER + ["running", "pending"] if c in drawn]
+    if shown == ["completed"]:
+        shown = []  # green everywhere says it all
+    notes = ["3-D box: every run of one .map() call"] if shown and "map" in drawn else []
     notes += ["dashed arrow: wait_for"] if waits else []
-    notes += ["dashed frame: subflow run"] if "subflow" in drawn else []
+    notes += ["dashed frame: subflow run"] if shown and "subflow" in drawn else []
     entries = [(LEGEND[c], _node_style(c)) for c in shown]
-    add_legend(graph, entries + ([ASSET_LEGEND] if has_assets else []), notes)
+    entries += [ASSET_LEGEND] if has_assets else []
+    if entries or notes:
+        add_legend(graph, entries, notes)
     return graph
+
+
+def _title(flow_run: FlowRun) -> str:
+    title = f"{flow_run.name}: {flow_run.state.name}"
+    if flow_run.duration is not None:
+        title += f", {format_duration(flow_run.duration)}"
+    return title
 
 
 def _add_pause_marker(graph: Any, flow_run: FlowRun, node_of: dict) -> None:
