@@ -107,6 +107,11 @@ class _CurrentStderrHandler(logging.StreamHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         log = _kept_log(record)
+        if log is None and _run_logs is not None and record.exc_info:
+            # In a notebook a failed run's display lists it with its error, and
+            # .result() raises it with its traceback: one line here is enough.
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None})
+            record.exc_text = None
         if log is None:
             super().emit(record)
             return

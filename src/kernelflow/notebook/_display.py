@@ -49,10 +49,31 @@ def register() -> None:
 
     from kernelflow.futures import TaskFuture, TaskFutureList
 
-    formatter = get_ipython().display_formatter.ipython_display_formatter
+    shell = get_ipython()
+    formatter = shell.display_formatter.ipython_display_formatter
     formatter.for_type(TaskFuture, lambda future: show("future", future))
     formatter.for_type(TaskFutureList, lambda futures: show("list", futures))
     formatter.for_type(FlowRun, lambda flow_run: show("flow", flow_run))
+    if finish_ended_displays not in shell.events.callbacks["post_execute"]:
+        shell.events.register("post_execute", finish_ended_displays)
+
+
+# Views whose static outputs have not replaced them yet.
+_live: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def finish_ended_displays() -> None:
+    """Before a cell ends, replace the displays of runs that ended by their static outputs.
+
+    The display loop would do it on its next tick, but a tick between two cells sends an
+    update that belongs to the cell that ended: nbclient (``make demo``, nbconvert
+    --execute) drops those, and the saved notebook would keep a live widget.
+    """
+    for view in list(_live):
+        for _ in range(2):  # a flow: its final frame, then its pictures
+            if view._on_final is None or not view.ended():
+                break
+            ticker().refresh_now(view)
 
 
 # --- what each kind of record shows --------------------------------------------------
@@ -130,6 +151,7 @@ def show(kind: str, record: Any) -> None:
     if view._on_final is None:  # it ended while the view was being made
         finish(view)
         return
+    _live.add(view)
     _watch(view, record if kind == "flow" else None)
 
 

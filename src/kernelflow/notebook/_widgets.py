@@ -34,6 +34,10 @@ class _FinalHook:
 
     _on_final: Any = None
 
+    def ended(self) -> bool:
+        """Whether the run (or every run) shown has reached a final state."""
+        raise NotImplementedError
+
     def _finished(self) -> None:
         hook, self._on_final = self._on_final, None
         if hook is not None:
@@ -65,6 +69,9 @@ class FutureView(_FinalHook):
         self.refreshes = 0
         self._on_final = on_final
         self.refresh()
+
+    def ended(self) -> bool:
+        return self.run.state.is_final()
 
     def refresh(self) -> bool:
         self.refreshes += 1
@@ -100,6 +107,9 @@ class FutureListView(_FinalHook):
         self.refreshes = 0
         self._on_final = on_final
         self.refresh()
+
+    def ended(self) -> bool:
+        return all(run.state.is_final() for run in self.runs)
 
     def refresh(self) -> bool:
         self.refreshes += 1
@@ -159,6 +169,9 @@ class FlowRunView(_FinalHook):
         self.refresh()
         if self._final_frame_sent:  # a finished run (last_run()): no flow clock to spare
             self._draw_charts()
+
+    def ended(self) -> bool:
+        return self.flow_run.state.is_final()
 
     def refresh(self) -> bool:
         self.refreshes += 1
