@@ -94,6 +94,9 @@ def new_graph(name: str, title: str | None = None, rankdir: str = "LR") -> FlowG
     """
     attrs = {"rankdir": rankdir, "compound": "true", "fontname": FONT, "fontsize": "14"}
     attrs |= {"nodesep": "0.3", "ranksep": "0.45"}
+    # Runs with no edges between them (ten independent tasks) are laid out as a grid,
+    # not one column ten boxes tall.
+    attrs |= {"pack": "true", "packmode": "array_u"}
     if title:
         attrs |= {"label": title, "labelloc": "t"}
     graph = FlowGraph(name=name, graph_attr=attrs)
@@ -105,23 +108,25 @@ def new_graph(name: str, title: str | None = None, rankdir: str = "LR") -> FlowG
 def add_legend(
     graph: graphviz.Digraph, entries: list[tuple[str, dict[str, str]]], notes: Iterable[str] = ()
 ) -> None:
-    """A legend node: one swatch per style used, then notes about the edges.
+    """A legend node, two lines wide: a swatch per style used, then notes about edges.
 
     Args:
         entries: (what it means, the node attributes that show it) for each style.
-        notes: Lines of text under the swatches (e.g. what a dashed edge means).
+        notes: Short texts under the swatches (e.g. what a dashed edge means).
     """
-    rows = ['<TR><TD COLSPAN="2"><B>legend</B></TD></TR>']
+    cells = ["<TD><B>legend</B></TD>"]
     for meaning, attrs in entries:
         fill = attrs.get("fillcolor", "white")
         border = attrs.get("color", "black")
         style = ' STYLE="dashed"' if "dashed" in attrs.get("style", "") else ""
-        rows.append(
-            f'<TR><TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1"{style} WIDTH="24"> </TD>'
-            f'<TD ALIGN="LEFT">{html.escape(meaning)}</TD></TR>'
+        cells.append(
+            f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1"{style} WIDTH="18"> </TD>'
+            f'<TD ALIGN="LEFT">{html.escape(meaning)}</TD>'
         )
-    for note in notes:
-        rows.append(f'<TR><TD COLSPAN="2" ALIGN="LEFT">{html.escape(note)}</TD></TR>')
+    rows = [f"<TR>{''.join(cells)}</TR>"]
+    if notes:
+        text = html.escape(" · ".join(notes))
+        rows.append(f'<TR><TD COLSPAN="{2 * len(entries) + 1}" ALIGN="LEFT">{text}</TD></TR>')
     table = (
         '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2">'
         + "".join(rows)
