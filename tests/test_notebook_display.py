@@ -374,3 +374,95 @@ def test_without_ipywidgets_a_kernel_still_gets_html_and_text(monkeypatch):
     futures = double.map(range(3))
     futures.wait()
     assert "3/3 completed" in futures._repr_mimebundle_()["text/html"]
+
+
+def test_a_running_flow_shows_its_graph_so_far_coloured_by_state(monkeypatch):
+    import kernelflow
+    from kernelflow.viz._draw_run import CATEGORIES
+
+    monkeypatch.setattr(_widgets, "FIRST_PICTURES", 0)
+    monkeypatch.setattr(_widgets, "PICTURE_INTERVAL", 0)
+    first, second = threading.Event(), threading.Event()
+
+    @flow
+    def two_steps():
+        a = gated(first, 1)
+        return gated(second, a)
+
+    views = []
+
+    def start_view(run, old, new):
+        if type(run) is kernelflow.FlowRun and new.is_running() and not views:
+            views.append(run)
+
+    unsubscribe = _events.subscribe(start_view)
+    caller = threading.Thread(target=two_steps)
+    try:
+        caller.start()
+        deadline = time.monotonic() + 10
+        while not (views and views[0].task_runs) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        view = _widgets.FlowRunView(views[0])
+        running, completed = (
+            CATEGORIES["running"]["fillcolor"],
+            CATEGORIES["completed"]["fillcolor"],
+        )
+        assert running in view.pictures.graph and completed not in view.pictures.graph
+        assert 'class="kf-timeline"' in view.pictures.timeline  # the bar grows from its start
+        first.set()
+        while len(views[0].task_runs) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)
+        view.refresh()
+        assert running in view.pictures.graph and completed in view.pictures.graph
+    finally:
+        first.set()
+        second.set()
+        caller.join(10)
+        unsubscribe()
+    assert view.refresh() is True and view.refresh() is False  # final frame, then pictures
+    assert running not in view.pictures.graph
+
+
+def test_a_displayed_flow_keeps_its_log_lines_for_its_display(capsys):
+    import kernelflow
+    from kernelflow import _logging, get_run_logger
+
+    @task
+    def warns():
+        get_run_logger().warning("watch out")
+        get_run_logger().info("fine")
+        raise ValueError("broken")
+
+    @flow
+    def noisy():
+        warns()
+
+    views = []
+
+    def start_view(run, old, new):
+        if type(run) is kernelflow.FlowRun and new.is_running() and not views:
+            views.append(_widgets.FlowRunView(run))
+
+    _logging.keep_run_logs(True)
+    unsubscribe = _events.subscribe(start_view)
+    try:
+        with pytest.raises(ValueError):
+            noisy()
+        capsys.readouterr()
+        with pytest.raises(ValueError):
+            noisy()  # no display this time: its lines go to stderr, without tracebacks
+    finally:
+        unsubscribe()
+        _logging.keep_run_logs(False)
+    printed = capsys.readouterr().err
+    [view] = views
+    view.refresh()
+    assert [text.split(" - ")[-1] for _, text in view.log.warnings] == [
+        "watch out",
+        "Finished in state Failed('ValueError: broken')",
+        "Finished in state Failed('ValueError: broken')",
+    ]
+    assert "Beginning flow run" in view.logs.value and "fine" in view.logs.value
+    assert "Traceback" not in view.logs.value
+    assert "watch out" in printed and "Traceback" not in printed

@@ -85,15 +85,14 @@ def run_log(flow_run: Any) -> RunLog | None:
 
 
 def _kept_log(record: logging.LogRecord) -> RunLog | None:
-    """Where a record goes instead of stderr: its top-level run's log, while that runs."""
+    """Where a record goes instead of stderr: the log of its top-level run, if a display
+    shows that log, or will (a run's display opens as it leaves Pending)."""
     logs = _run_logs
     root = getattr(record, "kf_root", None)
     if logs is None or root is None:
         return None
-    if not root.state.is_final():
+    if root.state.is_pending():
         return run_log(root)
-    # A finished run's last lines go to its display if it has one, else to stderr (a
-    # flow that failed before it started running never got a display).
     log = logs.get(root)
     return log if log is not None and log.shown else None
 

@@ -132,8 +132,9 @@ class FlowRunView(_FinalHook):
     costs the kernel a message to open: so a few HTML widgets, not a tree of them. The
     final state and counts go out in one frame; the final pictures, which take a
     10,000-run flow tens of milliseconds to draw, follow on the next tick, after the flow
-    call has returned. While it runs, the pictures are redrawn every
-    ``PICTURE_INTERVAL`` seconds, the graph only when it changed and only up to
+    call has returned. A flow running longer than ``FIRST_PICTURES`` seconds shows its
+    pictures as it goes, redrawn every ``PICTURE_INTERVAL`` seconds or more (see
+    ``_draw_live_pictures``), the graph only when it changed and only up to
     ``LIVE_GRAPH_NODES`` nodes (beyond, the counts say it).
 
     Attributes:
@@ -159,7 +160,7 @@ class FlowRunView(_FinalHook):
             self.log.shown = True
         self._log_version = -1
         self.pictures = _charts.Pictures()
-        self._pictures_at = float("-inf")
+        self._pictures_at = time.monotonic() + FIRST_PICTURES
         self._graph = _charts.LiveGraph()
         self.state_name = ""
         self.tally = _snapshot.Counts(total=0)
@@ -185,14 +186,22 @@ class FlowRunView(_FinalHook):
         self.tally = _snapshot.count(_charts.all_task_runs(run))
         self.body.value = _charts.body_html(run, self.tally)
         self._refresh_logs()
-        if not final and time.monotonic() - self._pictures_at >= PICTURE_INTERVAL:
-            self._pictures_at = time.monotonic()
-            self.pictures = _charts.Pictures(
-                self._graph.svg(run, LIVE_GRAPH_NODES), _charts.timeline_svg(run)
-            )
-            self.charts.value = self.pictures.html(inline=True)
+        if not final and time.monotonic() >= self._pictures_at:
+            self._draw_live_pictures()
         self._final_frame_sent = final
         return True
+
+    def _draw_live_pictures(self) -> None:
+        # The drawing holds the GIL the flow's threads need: keep it under ~5% of the
+        # time by waiting twenty times as long as it took before drawing again.
+        cost = time.thread_time()
+        run = self.flow_run
+        self.pictures = _charts.Pictures(
+            self._graph.svg(run, LIVE_GRAPH_NODES), _charts.timeline_svg(run)
+        )
+        self.charts.value = self.pictures.html(inline=True)
+        cost = time.thread_time() - cost
+        self._pictures_at = time.monotonic() + max(PICTURE_INTERVAL, 20 * cost)
 
     def _refresh_logs(self) -> None:
         log = self.log
@@ -208,5 +217,6 @@ class FlowRunView(_FinalHook):
         self._finished()
 
 
-PICTURE_INTERVAL = 0.5  # s between redraws of a running flow's pictures
+FIRST_PICTURES = 1.0  # s: a flow quicker than this shows its pictures when it ends
+PICTURE_INTERVAL = 0.5  # s between redraws of a running flow's pictures, at least
 LIVE_GRAPH_NODES = 60  # a running flow's graph is drawn up to this many nodes
