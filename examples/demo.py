@@ -61,7 +61,12 @@ def main() -> int:
             kernel_name="python3", transport="ipc", ip=str(pathlib.Path(scratch) / "kernel")
         )
         client = NotebookClient(
-            notebook, km=kernel, timeout=300, resources={"metadata": {"path": scratch}}
+            notebook,
+            km=kernel,
+            timeout=300,
+            # Every display ends as static outputs: widget models would be dead weight.
+            store_widget_state=False,
+            resources={"metadata": {"path": scratch}},
         )
         try:
             client.execute()
