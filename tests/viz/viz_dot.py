@@ -27,6 +27,8 @@ class Dot:
             elif tail not in ("graph", "node", "edge"):
                 found = _LABEL.search(attrs)
                 label = next(g for g in found.groups() if g is not None) if found else tail
+                if found and found.group(2):  # an HTML-like label: its rows as lines
+                    label = re.sub(r"<[^>]+>", "", label.replace("</TR>", "\n")).strip()
                 self.labels[tail] = label
                 self.attrs[tail] = attrs
 

@@ -9,6 +9,7 @@ Assets the runs read and materialized are drawn between them (``_draw_assets``).
 
 from __future__ import annotations
 
+import html
 import uuid
 from collections import Counter
 from typing import Any
@@ -216,13 +217,34 @@ def _run_label(run: TaskRun) -> str:
     return f"{run.name}\n{status}" + (f" · {duration}" if duration else "")
 
 
+BAR_WIDTH = 110  # points: a mapped node's state bar
+BAR_ORDER = ["completed", "cached", "failed", "crashed", "cancelled", "not run", "running"]
+BAR_ORDER += ["pending"]  # done first, then what is still to come (as the progress bars)
+
+
 def _group_label(runs: list[TaskRun], cats: Counter) -> str:
+    """A mapped node's label (HTML-like): name, counts, total time, and a bar with a
+    segment per state, so a map's progress shows at a glance while it runs."""
     counts = ", ".join(f"{n} {c}" for c, n in sorted(cats.items(), key=lambda kv: -kv[1]))
     durations = [run.duration for run in runs if run.duration is not None]
-    label = f"{runs[0].task.name} × {len(runs)}\n{counts}"
+    lines = [f"{runs[0].task.name} × {len(runs)}", counts]
     if durations:
-        label += f"\n{format_duration(sum(durations))} total"
-    return label
+        lines.append(f"{format_duration(sum(durations))} total")
+    rows = "".join(f"<TR><TD>{html.escape(line)}</TD></TR>" for line in lines)
+    segments = [
+        (CATEGORIES[c]["color"], max(1, round(BAR_WIDTH * cats[c] / len(runs))))
+        for c in BAR_ORDER
+        if cats.get(c)
+    ]
+    bar = "".join(
+        f'<TD BGCOLOR="{colour}" WIDTH="{width}" HEIGHT="5" FIXEDSIZE="TRUE"></TD>'
+        for colour, width in segments
+    )
+    bar_table = f'<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>{bar}</TR></TABLE>'
+    return (
+        f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1">{rows}'
+        f"<TR><TD>{bar_table}</TD></TR></TABLE>>"
+    )
 
 
 def _add_edges(graph: Any, flow_run: FlowRun, node_of: dict, anchors: dict) -> bool:
