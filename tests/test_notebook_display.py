@@ -466,3 +466,18 @@ def test_a_displayed_flow_keeps_its_log_lines_for_its_display(capsys):
     assert "Beginning flow run" in view.logs.value and "fine" in view.logs.value
     assert "Traceback" not in view.logs.value
     assert "watch out" in printed and "Traceback" not in printed
+
+
+def test_many_failures_do_not_fill_the_display_with_red_lines():
+    import logging
+
+    from kernelflow import _logging
+
+    log = _logging.RunLog()
+    for i in range(50):
+        log.add(logging.ERROR, f"run {i} failed")
+    log.add(logging.INFO, "started")
+    visible, _, folded = _snapshot.logs_html(log).partition("<details")
+    assert visible.count("failed") == _snapshot.SHOWN_WARNINGS and "and 42 more below" in visible
+    assert "run 49 failed" in folded and "started" in folded and "43 log lines" in folded
+    assert _snapshot.logs_plain(log)[-1] == "… and 42 more warnings and errors"

@@ -284,28 +284,40 @@ _LOG_BOX = (
 )
 
 
+SHOWN_WARNINGS = 8  # warning and error lines in view; more are folded with the rest
+
+
 def logs_html(log: Any) -> str:
-    """A run's log lines: WARNING and up in view, the rest folded under a summary line."""
+    """A run's log lines: the first WARNING-and-up lines in view, the rest folded under a
+    summary line (a map with 500 failures does not print 500 red lines)."""
     if log is None or not (log.warnings or log.lines):
         return ""
     parts = ['<div class="kf-logs">']
-    if log.warnings:
-        shown = "\n".join(html.escape(text) for _, text in log.warnings)
-        colour = _LEVEL_COLOURS["ERROR" if max(lv for lv, _ in log.warnings) >= 40 else "WARNING"]
+    warnings = list(log.warnings)
+    shown, more = warnings[:SHOWN_WARNINGS], warnings[SHOWN_WARNINGS:]
+    if shown:
+        text = "\n".join(html.escape(line) for _, line in shown)
+        if more:
+            text += f"\n… and {len(more)} more below"
+        colour = _LEVEL_COLOURS["ERROR" if max(lv for lv, _ in shown) >= 40 else "WARNING"]
         style = _LOG_BOX.format(colour)
-        parts.append(f'<div class="kf-log-warnings" style="{style}">{shown}</div>')
-    lines = list(log.lines)
-    if lines:
+        parts.append(f'<div class="kf-log-warnings" style="{style}">{text}</div>')
+    folded = more + list(log.lines)
+    if folded:
         older = f"({log.dropped} earlier lines not kept)\n" if log.dropped else ""
-        body = older + "\n".join(html.escape(text) for _, text in lines)
+        body = older + "\n".join(html.escape(line) for _, line in folded)
         parts.append(
             f'<details class="kf-log-lines"><summary style="cursor:pointer;color:#555">'
-            f"{len(lines) + log.dropped} log lines</summary>"
+            f"{len(folded) + log.dropped} log lines</summary>"
             f'<div style="{_LOG_BOX.format("#bdbdbd")}">{body}</div></details>'
         )
     return "".join(parts) + "</div>"
 
 
 def logs_plain(log: Any) -> list[str]:
-    """A run's WARNING-and-up lines, for the text snapshot."""
-    return [text for _, text in log.warnings] if log is not None else []
+    """A run's first WARNING-and-up lines, for the text snapshot."""
+    if log is None:
+        return []
+    lines = [text for _, text in log.warnings[:SHOWN_WARNINGS]]
+    more = len(log.warnings) - SHOWN_WARNINGS
+    return lines + ([f"… and {more} more warnings and errors"] if more > 0 else [])
