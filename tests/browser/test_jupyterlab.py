@@ -82,9 +82,10 @@ def step(seconds, value):
 
 @flow
 def three_seconds():
-    a = step(1.0, 1)
-    b = step(1.0, a)
-    return step(1.0, b)
+    value = 0
+    for _ in range(6):  # one after another, half a second each
+        value = step(0.5, value + 1)
+    return value
 
 three_seconds()
 """,
