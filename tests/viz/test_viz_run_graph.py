@@ -212,3 +212,31 @@ def test_subflow_runs_are_clusters_with_edges_into_them(calls):
     assert (produce_id, inner_consume) in into_cluster  # the subflow's parameter came from it
     assert any(t == produce_id and h.endswith("_empty") for t, h in into_cluster)
     assert "(no task runs)" in source
+
+
+def test_independent_runs_are_a_grid_in_the_order_they_ran(dot_binary):
+    @task
+    def stop(floor):
+        return floor
+
+    @flow
+    def elevator():
+        return [stop.submit(floor).result() for floor in range(10)]
+
+    elevator()
+    graph = kernelflow.last_run().graph()
+    plain = graph.pipe(format="plain", encoding="utf-8")
+    where = {}
+    for line in plain.splitlines():
+        parts = line.split()
+        if parts[0] == "node":
+            where[graph_label(parts)] = (float(parts[2]), float(parts[3]))
+    # Four to a row, left to right; rows top to bottom (plain output's y grows upwards).
+    assert where["stop-0"][0] < where["stop-1"][0] < where["stop-3"][0]
+    assert where["stop-0"][1] == where["stop-3"][1] > where["stop-4"][1] > where["stop-8"][1]
+    assert dot(graph).data_edges() == set()  # the grid's edges are invisible, not data
+
+
+def graph_label(parts):
+    """The first line of a node's label in Graphviz's plain output."""
+    return " ".join(parts[6:]).split('"')[1].split("\\n")[0]

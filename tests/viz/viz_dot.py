@@ -24,6 +24,8 @@ class Dot:
             attrs = attrs or ""
             if head is not None:
                 self.edges.append((tail, head, attrs))
+            elif tail in self.labels and not attrs:
+                continue  # named again without attributes (to share a rank): same node
             elif tail not in ("graph", "node", "edge"):
                 found = _LABEL.search(attrs)
                 label = next(g for g in found.groups() if g is not None) if found else tail
@@ -42,7 +44,7 @@ class Dot:
         return found[0]
 
     def data_edges(self) -> set[tuple[str, str]]:
-        return {(t, h) for t, h, a in self.edges if "dashed" not in a}
+        return {(t, h) for t, h, a in self.edges if "dashed" not in a and "invis" not in a}
 
     def wait_for_edges(self) -> set[tuple[str, str]]:
         return {(t, h) for t, h, a in self.edges if "dashed" in a}

@@ -10,6 +10,7 @@ Assets the runs read and materialized are drawn between them (``_draw_assets``).
 from __future__ import annotations
 
 import html
+import math
 import uuid
 from collections import Counter
 from typing import Any
@@ -86,8 +87,11 @@ def draw_run(flow_run: FlowRun, expand_maps: bool = False, title: bool = True) -
     anchors: dict[uuid.UUID, str] = {}
     drawn: set[str] = set()  # the state categories, and "map"/"subflow" if any were drawn
     _add_runs(graph, flow_run, expand_maps, node_of, anchors, drawn)
-    waits = _add_edges(graph, flow_run, node_of, anchors)
+    edges = _add_edges(graph, flow_run, node_of, anchors)
+    waits = any(wait for _, _, wait in edges)
     has_assets = draw_run_assets(graph, flow_run, node_of)
+    if not has_assets:
+        _grid_unlinked(graph, flow_run, node_of, edges)
     if flow_run.state.is_paused():
         _add_pause_marker(graph, flow_run, node_of)
     shown = [c for c in LEGEND_ORDER + ["running", "pending"] if c in drawn]
@@ -247,8 +251,34 @@ def _group_label(runs: list[TaskRun], cats: Counter) -> str:
     )
 
 
-def _add_edges(graph: Any, flow_run: FlowRun, node_of: dict, anchors: dict) -> bool:
-    """Draw every upstream edge once; True if any was a ``wait_for`` edge."""
+def _grid_unlinked(graph: Any, flow_run: FlowRun, node_of: dict, edges: set) -> None:
+    """Lay out the flow's runs that no edge touches (ten independent tasks) as a grid,
+    in the order they ran, instead of one column ten boxes tall: invisible edges chain
+    each row of them."""
+    linked = {node for tail, head, _ in edges for node in (tail, head)}
+    unlinked: list[str] = []
+    for run in flow_run.task_runs:
+        node = node_of.get(run.id)
+        if node is not None and node not in linked and node not in unlinked:
+            unlinked.append(node)
+    if len(unlinked) < 4:
+        return
+    columns = math.ceil(math.sqrt(len(unlinked)))
+    rows = [unlinked[start : start + columns] for start in range(0, len(unlinked), columns)]
+    for row in rows:
+        for tail, head in zip(row, row[1:]):
+            graph.edge(tail, head, style="invis")
+    # The rows' first runs share a rank, chained so the first row is drawn on top.
+    with graph.subgraph() as first_column:
+        first_column.attr(rank="same")
+        for row in rows:
+            first_column.node(row[0])
+    for upper, lower in zip(rows, rows[1:]):
+        graph.edge(upper[0], lower[0], style="invis")
+
+
+def _add_edges(graph: Any, flow_run: FlowRun, node_of: dict, anchors: dict) -> set:
+    """Draw every upstream edge once; returns them as (tail, head, is wait_for)."""
     seen: set[tuple[str, str, bool]] = set()
     for run, upstream in _all_upstreams(flow_run):
         head, lhead = _endpoint(run, node_of, anchors)
@@ -265,7 +295,7 @@ def _add_edges(graph: Any, flow_run: FlowRun, node_of: dict, anchors: dict) -> b
                 if lhead:
                     attrs["lhead"] = lhead
                 graph.edge(tail, head, **attrs)
-    return any(waits for _, _, waits in seen)
+    return seen
 
 
 def _endpoint(run: TaskRun | FlowRun, node_of: dict, anchors: dict) -> tuple[str | None, str]:

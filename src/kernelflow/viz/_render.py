@@ -94,9 +94,6 @@ def new_graph(name: str, title: str | None = None, rankdir: str = "LR") -> FlowG
     """
     attrs = {"rankdir": rankdir, "compound": "true", "fontname": FONT, "fontsize": "14"}
     attrs |= {"nodesep": "0.3", "ranksep": "0.45"}
-    # Runs with no edges between them (ten independent tasks) are laid out as a grid,
-    # not one column ten boxes tall.
-    attrs |= {"pack": "true", "packmode": "array_u"}
     if title:
         attrs |= {"label": title, "labelloc": "t"}
     graph = FlowGraph(name=name, graph_attr=attrs)
