@@ -10,6 +10,7 @@ Assets the runs read and materialized are drawn between them (``_draw_assets``).
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import uuid
 from collections import Counter
@@ -266,14 +267,14 @@ def _grid_unlinked(graph: Any, flow_run: FlowRun, node_of: dict, edges: set) -> 
     columns = math.ceil(math.sqrt(len(unlinked)))
     rows = [unlinked[start : start + columns] for start in range(0, len(unlinked), columns)]
     for row in rows:
-        for tail, head in zip(row, row[1:]):
+        for tail, head in itertools.pairwise(row):
             graph.edge(tail, head, style="invis")
     # The rows' first runs share a rank, chained so the first row is drawn on top.
     with graph.subgraph() as first_column:
         first_column.attr(rank="same")
         for row in rows:
             first_column.node(row[0])
-    for upper, lower in zip(rows, rows[1:]):
+    for upper, lower in itertools.pairwise(rows):
         graph.edge(upper[0], lower[0], style="invis")
 
 
