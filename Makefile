@@ -3,7 +3,8 @@
 #   make test   install what the tests need and run the whole suite (notebooks included)
 #   make lab    JupyterLab on the tutorial notebooks
 #   make figures  redraw the README's figures in docs/
-#   make test-browser   the live displays in JupyterLab, driven in Debian's chromium
+#   make test-browser   the displays in JupyterLab (live, then saved and reopened without a
+#                       kernel), driven in Debian's chromium; screenshots in build/
 #   make soak   ten minutes of flows and interrupts in one kernel (not part of make test)
 
 PYTHON ?= python3
@@ -64,7 +65,9 @@ test-browser: $(STAMP) graphviz
 		[ -x /usr/bin/chromium ] || { echo "Could not install chromium: install it and retry"; exit 1; }; }
 	@$(BIN)/python -c 'import playwright, jupyterlab' 2>/dev/null || \
 		$(BIN)/python -m pip install --quiet -e ".[browser]"
-	KERNELFLOW_BROWSER_TEST=1 $(BIN)/python -m pytest -q tests/browser
+	KERNELFLOW_BROWSER_TEST=1 $(BIN)/python -m pytest -q tests/browser; status=$$?; \
+		echo "Screenshots of every kernelflow output: build/browser-screenshots/ (look at them)"; \
+		exit $$status
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x tests -m "not kernel"

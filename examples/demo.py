@@ -41,6 +41,7 @@ for _name, _graph in [("etl-plan", etl.visualize()), ("etl-run", kernelflow.last
 
 def main() -> int:
     import nbformat
+    from jupyter_client import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
@@ -54,8 +55,18 @@ def main() -> int:
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kernelflow-demo-") as scratch:
+        # IPC sockets in the scratch directory: nothing listens on the network, and the
+        # kernel has no reason to warn about plain-text TCP.
+        kernel = KernelManager(
+            kernel_name="python3", transport="ipc", ip=str(pathlib.Path(scratch) / "kernel")
+        )
         client = NotebookClient(
-            notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": scratch}}
+            notebook,
+            km=kernel,
+            timeout=300,
+            # Every display ends as static outputs: widget models would be dead weight.
+            store_widget_state=False,
+            resources={"metadata": {"path": scratch}},
         )
         try:
             client.execute()

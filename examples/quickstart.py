@@ -1,8 +1,9 @@
 """The quickstart flow: extract numbers, transform them concurrently, load a report.
 
-Run it with ``make demo``. It shows the pieces every later tutorial builds on: tasks
-called directly, submitted (futures), mapped, a retried task, and the run record that
-``kernelflow.last_run()`` keeps.
+Run it as a plain script: ``.venv/bin/python examples/quickstart.py`` (``make demo``
+runs the notebook version, ``notebooks/01_quickstart.ipynb``). It shows the pieces every
+later tutorial builds on: tasks called directly, submitted (futures), mapped, a retried
+task, and the run record that ``kernelflow.last_run()`` keeps.
 """
 
 import random

@@ -4,7 +4,6 @@ import threading
 import time
 import types
 
-import graphviz
 import pytest
 from comm.base_comm import BaseComm
 
@@ -97,12 +96,39 @@ def test_future_view_shows_the_error_of_a_failed_run():
 def test_future_list_view_counts_states_and_lists_failures():
     futures = fails_on_odd.map(range(10))
     futures.wait()
-    view = _widgets.FutureListView(futures)
-    assert view.progress.value == view.progress.max == 10
-    assert view.progress.bar_style == "danger"
-    assert "5/10 completed, 5 failed" in view.counts.value
+    finals = []
+    view = _widgets.FutureListView(futures, on_final=finals.append)
+    assert "5/10 completed, 5 failed" in view.bar.value
+    # One segment per state, as wide as its share: half green, half red.
+    assert 'class="kf-segment kf-completed" title="5 completed" style="width:50.00%' in (
+        view.bar.value
+    )
+    assert f"width:50.00%;height:10px;background:{_snapshot.COLOURS['FAILED']}" in view.bar.value
     assert "ValueError: odd 1" in view.failures.value
     assert view.refresh() is False
+    assert finals == [view]  # the final hook ran once
+
+
+def test_a_mostly_completed_map_is_mostly_green_not_all_red():
+    counts = _snapshot.Counts(total=10, completed=9, failed=1)
+    bar = _snapshot.progress_html(counts)
+    assert "width:90.00%;height:10px;background:" + _snapshot.COLOURS["COMPLETED"] in bar
+    assert "width:10.00%;height:10px;background:" + _snapshot.COLOURS["FAILED"] in bar
+    empty = _snapshot.progress_html(_snapshot.Counts(total=0))
+    assert "kf-segment" not in empty and "no task runs" in empty  # not a full green bar
+    paused = _snapshot.progress_html(_snapshot.Counts(total=2, running=2), paused=True)
+    assert _snapshot.COLOURS["PAUSED"] in paused and _snapshot.COLOURS["COMPLETED"] not in paused
+
+
+def test_long_error_messages_are_cut_at_a_sentence_not_mid_word():
+    from kernelflow.states import Failed
+
+    message = "The input was malformed. " * 5 + "Wrap it in quote() to pass it as it is."
+    text = _snapshot.preview(Failed(ValueError(message)))
+    assert text == f"ValueError: {message}"  # short enough: kept whole
+    cut = _snapshot.clip("First sentence here. " + "word " * 100, 60)
+    assert cut == "First sentence here. word word word word word word word …"
+    assert _snapshot.clip("One. Two three four five six seven", 20).endswith("…")
 
 
 def test_flow_run_view_ends_with_state_progress_and_timeline():
@@ -115,7 +141,9 @@ def test_flow_run_view_ends_with_state_progress_and_timeline():
     assert view.state_name == "Completed"
     assert "Completed" in view.body.value and "50/50 completed" in view.body.value
     assert view.tally.completed == view.tally.total == 50
-    assert '<svg class="kf-timeline"' in view.charts.value
+    assert '<svg style="width:100%' in view.charts.value and 'class="kf-timeline"' in (
+        view.charts.value
+    )
     assert finals == [view]  # the final hook ran once
 
 
@@ -136,19 +164,49 @@ def test_timeline_merges_bars_too_thin_to_tell_apart():
     assert "kernelflow-worker" in svg or "Thread" in svg
 
 
+def test_timeline_axis_reads_in_milliseconds_for_quick_flows():
+    assert [label for _, label in _charts.axis_ticks(0.004)] == [
+        "0 ms", "1 ms", "2 ms", "3 ms", "4 ms"
+    ]  # fmt: skip
+    assert [label for _, label in _charts.axis_ticks(0.9)][:3] == ["0 ms", "200 ms", "400 ms"]
+    assert [label for _, label in _charts.axis_ticks(12)][:3] == ["0 s", "5 s", "10 s"]
+    assert [label for _, label in _charts.axis_ticks(300)][:3] == ["0m", "1m", "2m"]
+    mapped(5)
+    import kernelflow
+
+    svg = _charts.timeline_svg(kernelflow.last_run())
+    assert " ms</text>" in svg and "0 s ... 0.00 s" not in svg
+
+
+def test_worker_labels_keep_the_part_that_tells_them_apart():
+    a = _charts.worker_label("tcp://127.0.0.1:40123/worker-process-1")
+    b = _charts.worker_label("tcp://127.0.0.1:40123/worker-process-2")
+    assert a != b and a.endswith("process-1") and len(a) <= _charts.LABEL_CHARS
+    assert _charts.worker_label("ThreadPool-0") == "ThreadPool-0"
+
+
+def _fake_run(task_runs):
+    return types.SimpleNamespace(task_runs=task_runs, subflow_runs=[], name="r")
+
+
 def test_graph_is_drawn_when_the_run_has_one_and_skipped_when_not():
-    dot = graphviz.Digraph()
-    dot.edge("a", "b")
-    runs = [types.SimpleNamespace(map_group=None)]
-    with_graph = types.SimpleNamespace(task_runs=runs, graph=lambda: dot, name="r")
-    assert "<svg" in _charts.graph_svg(with_graph)
-    without = types.SimpleNamespace(task_runs=runs, name="r")
-    assert _charts.graph_svg(without) == ""
-    broken = types.SimpleNamespace(task_runs=runs, graph=lambda: 1 / 0, name="r")
-    assert _charts.graph_svg(broken) == ""
-    huge = [types.SimpleNamespace(map_group=None)] * (_charts.MAX_GRAPH_NODES + 1)
-    too_big = types.SimpleNamespace(task_runs=huge, graph=lambda: dot, name="r")
-    assert _charts.graph_svg(too_big) == ""
+    assert mapped(3) == [0, 2, 4]
+    import kernelflow
+
+    assert "<svg" in _charts.graph_svg(kernelflow.last_run())
+    assert _charts.graph_svg(_fake_run([])) == ""  # nothing ran: nothing to draw
+    broken = types.SimpleNamespace(map_group=None, flow_run=None)
+    assert _charts.graph_svg(_fake_run([broken])) == ""  # the drawing failed: left out
+    huge = [types.SimpleNamespace(map_group=None, flow_run=None)] * (_charts.MAX_GRAPH_NODES + 1)
+    assert _charts.graph_svg(_fake_run(huge)) == ""
+
+
+def test_graph_without_dot_is_left_out(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    mapped(3)
+    import kernelflow
+
+    assert _charts.graph_svg(kernelflow.last_run()) == ""
 
 
 def test_a_finished_flow_shows_its_run_graph_with_maps_as_one_node():
@@ -157,6 +215,8 @@ def test_a_finished_flow_shows_its_run_graph_with_maps_as_one_node():
     mapped(2000)  # one .map() call: one node, however many runs
     view = _widgets.FlowRunView(kernelflow.last_run())
     assert 'class="kf-graph"' in view.charts.value and "<svg" in view.charts.value
+    assert "legend" not in view.pictures.graph  # all completed: no legend
+    assert kernelflow.last_run().name + ": Completed" not in view.pictures.graph  # no title
 
 
 def test_idle_refresh_sends_no_messages(recording_comm):
@@ -250,9 +310,12 @@ def test_flow_run_observers_see_flow_runs_only():
 def test_install_respects_the_environment_variable(monkeypatch):
     from kernelflow import notebook
 
+    registered = []
     monkeypatch.setenv("KERNELFLOW_DISPLAY", "0")
     monkeypatch.setattr(_display, "in_kernel", lambda: True)
+    monkeypatch.setattr(_display, "register", lambda: registered.append(True))
     notebook.install()
+    assert registered  # futures still show themselves live and then static
     assert not settings.display_flow_runs
     monkeypatch.setenv("KERNELFLOW_DISPLAY", "1")
     notebook.install()
@@ -291,7 +354,7 @@ def test_flow_view_sends_final_state_first_and_charts_on_the_next_refresh():
     [view] = views
     assert view.refresh() is True  # the final frame: state and counts, no charts yet
     assert view.state_name == "Completed" and "20/20 completed" in view.body.value
-    assert view.charts.value == "" and finals == []
+    assert finals == []
     assert view.refresh() is False  # then the charts, and the final hook, once
     assert "kf-timeline" in view.charts.value and finals == [view]
     assert view.refresh() is False and finals == [view]
@@ -311,3 +374,110 @@ def test_without_ipywidgets_a_kernel_still_gets_html_and_text(monkeypatch):
     futures = double.map(range(3))
     futures.wait()
     assert "3/3 completed" in futures._repr_mimebundle_()["text/html"]
+
+
+def test_a_running_flow_shows_its_graph_so_far_coloured_by_state(monkeypatch):
+    import kernelflow
+    from kernelflow.viz._draw_run import CATEGORIES
+
+    monkeypatch.setattr(_widgets, "FIRST_PICTURES", 0)
+    monkeypatch.setattr(_widgets, "PICTURE_INTERVAL", 0)
+    first, second = threading.Event(), threading.Event()
+
+    @flow
+    def two_steps():
+        a = gated(first, 1)
+        return gated(second, a)
+
+    views = []
+
+    def start_view(run, old, new):
+        if type(run) is kernelflow.FlowRun and new.is_running() and not views:
+            views.append(run)
+
+    unsubscribe = _events.subscribe(start_view)
+    caller = threading.Thread(target=two_steps)
+    try:
+        caller.start()
+        deadline = time.monotonic() + 10
+        while not (views and views[0].task_runs) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        view = _widgets.FlowRunView(views[0])
+        running, completed = (
+            CATEGORIES["running"]["fillcolor"],
+            CATEGORIES["completed"]["fillcolor"],
+        )
+        assert running in view.pictures.graph and completed not in view.pictures.graph
+        assert 'class="kf-timeline"' in view.pictures.timeline  # the bar grows from its start
+        first.set()
+        while len(views[0].task_runs) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)
+        view.refresh()
+        assert running in view.pictures.graph and completed in view.pictures.graph
+    finally:
+        first.set()
+        second.set()
+        caller.join(10)
+        unsubscribe()
+    assert view.refresh() is True and view.refresh() is False  # final frame, then pictures
+    assert running not in view.pictures.graph
+
+
+def test_a_displayed_flow_keeps_its_log_lines_for_its_display(capsys):
+    import kernelflow
+    from kernelflow import _logging, get_run_logger
+
+    @task
+    def warns():
+        get_run_logger().warning("watch out")
+        get_run_logger().info("fine")
+        raise ValueError("broken")
+
+    @flow
+    def noisy():
+        warns()
+
+    views = []
+
+    def start_view(run, old, new):
+        if type(run) is kernelflow.FlowRun and new.is_running() and not views:
+            views.append(_widgets.FlowRunView(run))
+
+    _logging.keep_run_logs(True)
+    unsubscribe = _events.subscribe(start_view)
+    try:
+        with pytest.raises(ValueError):
+            noisy()
+        capsys.readouterr()
+        with pytest.raises(ValueError):
+            noisy()  # no display this time: its lines go to stderr, without tracebacks
+    finally:
+        unsubscribe()
+        _logging.keep_run_logs(False)
+    printed = capsys.readouterr().err
+    [view] = views
+    view.refresh()
+    assert [text.split(" - ")[-1] for _, text in view.log.warnings] == [
+        "watch out",
+        "Finished in state Failed('ValueError: broken')",
+        "Finished in state Failed('ValueError: broken')",
+    ]
+    assert "Beginning flow run" in view.logs.value and "fine" in view.logs.value
+    assert "Traceback" not in view.logs.value
+    assert "watch out" in printed and "Traceback" not in printed
+
+
+def test_many_failures_do_not_fill_the_display_with_red_lines():
+    import logging
+
+    from kernelflow import _logging
+
+    log = _logging.RunLog()
+    for i in range(50):
+        log.add(logging.ERROR, f"run {i} failed")
+    log.add(logging.INFO, "started")
+    visible, _, folded = _snapshot.logs_html(log).partition("<details")
+    assert visible.count("failed") == _snapshot.SHOWN_WARNINGS and "and 42 more below" in visible
+    assert "run 49 failed" in folded and "started" in folded and "43 log lines" in folded
+    assert _snapshot.logs_plain(log)[-1] == "… and 42 more warnings and errors"

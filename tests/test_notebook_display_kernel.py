@@ -1,7 +1,9 @@
 """Live displays in a real kernel: notebooks executed by nbclient with widget state stored,
 and where output printed on worker threads lands (jupyter_client)."""
 
+import base64
 import queue
+import re
 import sys
 import time
 
@@ -44,6 +46,45 @@ result = await async_pipeline(5)
 time.sleep(0.3)
 result
 """,
+    """
+@flow
+def part(n):
+    return slow.map(0.01, range(n)).result()
+
+@flow
+def whole():
+    return part(3) + part(3)
+
+whole()
+time.sleep(0.5)
+""",
+    """
+from kernelflow import get_run_logger
+
+@task
+def careful(x):
+    get_run_logger().warning("careful: %s", x)
+    return x
+
+@flow
+def logged():
+    return careful(3)
+
+logged()
+time.sleep(0.5)
+""",
+    """
+@flow
+def mismatched():
+    return slow.map([0.01, 0.01], [1, 2, 3])
+
+try:
+    mismatched()
+except Exception as error:
+    print(type(error).__name__)
+time.sleep(0.5)
+""",
+    "pipeline(3)  # the last cell, with no time to spare after the flow",
 ]
 
 
@@ -93,58 +134,107 @@ def _tree(nb, model_id):
     return found
 
 
-def _display_of(cell, output_type):
+def _display_of(cell, output_type="display_data"):
     [output] = [o for o in cell.outputs if o.output_type == output_type]
     return output
 
 
-def _html_values(models):
-    return " ".join(m.get("value", "") for m in models if m.get("_model_name") == "HTMLModel")
+def _assert_static(output):
+    """What a notebook saved now shows anywhere: text and script-free HTML, no widget."""
+    assert set(output.data) == {"text/html", "text/plain"}
+    assert "<script" not in output.data["text/html"]
+    assert "Running" not in output.data["text/plain"]
 
 
-def test_a_future_cell_shows_widget_html_and_text_and_its_state_ends_completed(executed):
-    output = _display_of(executed.cells[1], "execute_result")
-    assert {WIDGET_VIEW, "text/html", "text/plain"} <= set(output.data)
-    models = _tree(executed, output.data[WIDGET_VIEW]["model_id"])
-    assert "Completed" in _html_values(models)
-    assert "21" in _html_values(models)
+def _pictures(html):
+    """The data-URI pictures in ``html``, decoded."""
+    return [
+        base64.b64decode(uri).decode()
+        for uri in re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', html)
+    ]
 
 
-def test_a_future_list_progress_reaches_its_total(executed):
-    output = _display_of(executed.cells[3], "execute_result")
-    assert {WIDGET_VIEW, "text/html", "text/plain"} <= set(output.data)
-    models = _tree(executed, output.data[WIDGET_VIEW]["model_id"])
-    [bar] = [m for m in models if m["_model_name"] == "IntProgressModel"]
-    assert bar["value"] == bar["max"] == 20
-    assert "20/20 completed" in _html_values(models)
+def test_a_future_cell_ends_as_static_text_and_html_saying_completed(executed):
+    output = _display_of(executed.cells[1])
+    _assert_static(output)
+    assert "Completed" in output.data["text/html"] and "-> 21" in output.data["text/plain"]
+    assert not [o for o in executed.cells[1].outputs if o.output_type == "execute_result"]
 
 
-def test_a_flow_call_shows_a_live_display_that_ends_in_the_final_state(executed):
+def test_a_future_list_ends_with_every_run_counted(executed):
+    output = _display_of(executed.cells[3])
+    _assert_static(output)
+    assert "20/20 completed" in output.data["text/html"]
+    assert "20 task runs: 20/20 completed" in output.data["text/plain"]
+
+
+def test_a_flow_call_ends_as_static_html_with_its_graph_and_timeline_as_pictures(executed):
     cell = executed.cells[5]
-    output = _display_of(cell, "display_data")
-    assert {WIDGET_VIEW, "text/html", "text/plain"} <= set(output.data)
-    models = _tree(executed, output.data[WIDGET_VIEW]["model_id"])
-    assert "Completed" in _html_values(models) and "10/10 completed" in _html_values(models)
-    assert "kf-timeline" in _html_values(models)
-    # The snapshots were replaced by final ones, for readers without widgets.
+    output = _display_of(cell)
+    _assert_static(output)
     assert "Completed" in output.data["text/plain"]
     assert "10/10 completed" in output.data["text/html"]
+    graph, timeline = _pictures(output.data["text/html"])
+    assert "slow × 10" in graph and 'class="kf-timeline"' in timeline
+    assert "<svg" not in output.data["text/html"]  # no inline SVG: sanitizers strip it
     assert _display_of(cell, "execute_result").data["text/plain"] == str(list(range(10)))
 
 
-def test_last_run_renders_the_same_way_afterwards(executed):
-    output = _display_of(executed.cells[6], "execute_result")
-    assert {WIDGET_VIEW, "text/html", "text/plain"} <= set(output.data)
+def test_last_run_shows_the_same_static_outputs(executed):
+    output = _display_of(executed.cells[6])
+    _assert_static(output)
     assert "Completed" in output.data["text/plain"]
-    assert "kf-timeline" in output.data["text/html"]
+    assert len(_pictures(output.data["text/html"])) == 2
 
 
 def test_an_awaited_async_flow_shows_its_run_too(executed):
     cell = executed.cells[7]
-    output = _display_of(cell, "display_data")
-    models = _tree(executed, output.data[WIDGET_VIEW]["model_id"])
-    assert "Completed" in _html_values(models) and "5/5 completed" in _html_values(models)
+    output = _display_of(cell)
+    _assert_static(output)
+    assert "5/5 completed" in output.data["text/html"]
     assert _display_of(cell, "execute_result").data["text/plain"] == "10"
+
+
+def test_a_flow_made_of_subflows_counts_and_draws_their_runs(executed):
+    output = _display_of(executed.cells[8])
+    _assert_static(output)
+    assert "6/6 completed" in output.data["text/html"]
+    [graph, _] = _pictures(output.data["text/html"])
+    assert graph.count("subflow part") == 2
+
+
+def test_run_logs_go_into_the_display_not_to_stderr(executed):
+    cell = executed.cells[9]
+    assert not [o for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
+    html = _display_of(cell).data["text/html"]
+    visible, _, folded = html.partition("<details")
+    assert "WARNING" in visible and "careful: 3" in visible
+    assert "Beginning flow run" in folded and "Beginning flow run" not in visible
+    assert "careful: 3" in _display_of(cell).data["text/plain"]
+
+
+def test_a_flow_that_fails_before_any_task_shows_its_error(executed):
+    output = _display_of(executed.cells[10])
+    _assert_static(output)
+    assert "Failed" in output.data["text/plain"]
+    assert "MappingLengthMismatch" in output.data["text/html"]
+    assert "no task runs" in output.data["text/html"]
+
+
+def test_a_flow_in_the_last_cell_ends_static_before_the_cell_ends(executed):
+    # nbclient drops updates sent after a cell ends: the static outputs must come first.
+    _assert_static(_display_of(executed.cells[11]))
+    assert "3/3 completed" in _display_of(executed.cells[11]).data["text/html"]
+
+
+def test_the_executed_notebook_converts_to_html_with_pictures(executed):
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(executed)
+    assert body.count('src="data:image/svg+xml;base64,') >= 4
+    assert "widget-view" not in body.split("<body", 1)[1].split("</body>")[0].replace(
+        "application/vnd.jupyter.widget-state", ""
+    )
 
 
 def test_an_interrupted_flow_stops_at_once_and_its_display_says_cancelled(tmp_path):
@@ -168,7 +258,9 @@ def test_an_interrupted_flow_stops_at_once_and_its_display_says_cancelled(tmp_pa
             and "kf-flow-header" in str(o["content"]["data"].get("state", {}).get("value", ""))
         ]
         assert header and "Cancelled" in header[-1]
-        assert kernel.execute("pipeline(3)").data("text/plain")[-1] == "[0, 1, 2]"
+        after = kernel.execute("pipeline(3)")
+        [result] = [o for o in after.outputs if o["msg_type"] == "execute_result"]
+        assert result["content"]["data"]["text/plain"] == "[0, 1, 2]"
 
 
 def _iopub_until_idle(kernel, msg_id, timeout=30):

@@ -4,15 +4,22 @@ Log records of flow and task runs go to the ``kernelflow`` logger, tagged with t
 names. Unless the application configured that logger itself, kernelflow gives it a
 handler that writes to whatever ``sys.stderr`` is *at the moment of writing*, so that in
 a notebook the lines land in the output of the cell that is running.
+
+In a kernel with live flow displays on, that handler keeps the lines of a displayed
+flow run (its subflows' and task runs' included) in the run's ``RunLog`` instead, where
+its display shows them, rather than printing pink stderr boxes under the cell. A run's
+lines are kept from its start, so the display finds the ones logged before it opened.
 """
 
 from __future__ import annotations
 
 import builtins
+import collections
 import logging
 import os
 import sys
 import threading
+import weakref
 from contextvars import ContextVar
 from typing import Any
 
@@ -28,11 +35,89 @@ _original_print = builtins.print
 _print_patched = False
 
 
+MAX_LINES = 1000  # lines a RunLog keeps (the latest); WARNING and up are always kept
+
+
+class RunLog:
+    """The log lines of one top-level flow run, for its display.
+
+    Attributes:
+        lines: ``(levelno, text)`` of the latest ``MAX_LINES`` records below WARNING.
+        warnings: ``(levelno, text)`` of every record at WARNING and up.
+        dropped: How many older lines ``lines`` let go.
+        version: Goes up with every line, so a display redraws only when it changed.
+    """
+
+    def __init__(self) -> None:
+        self.lines: collections.deque[tuple[int, str]] = collections.deque(maxlen=MAX_LINES)
+        self.warnings: list[tuple[int, str]] = []
+        self.dropped = 0
+        self.version = 0
+        self.shown = False  # set by the display that shows these lines
+
+    def add(self, levelno: int, text: str) -> None:
+        if levelno >= logging.WARNING:
+            self.warnings.append((levelno, text))
+        else:
+            if len(self.lines) == MAX_LINES:
+                self.dropped += 1
+            self.lines.append((levelno, text))
+        self.version += 1
+
+
+# Top-level flow runs whose lines go to their display instead of stderr; None: none do.
+_run_logs: weakref.WeakKeyDictionary[Any, RunLog] | None = None
+
+
+def keep_run_logs(enabled: bool) -> None:
+    """Keep the lines of unfinished top-level flow runs for their displays (notebooks)."""
+    global _run_logs
+    _run_logs = weakref.WeakKeyDictionary() if enabled else None
+
+
+def run_log(flow_run: Any) -> RunLog | None:
+    """The lines kept for a top-level flow run (None if lines are not being kept)."""
+    logs = _run_logs
+    if logs is None:
+        return None
+    with _setup_lock:
+        return logs.setdefault(flow_run, RunLog())
+
+
+def _kept_log(record: logging.LogRecord) -> RunLog | None:
+    """Where a record goes instead of stderr: the log of its top-level run, if a display
+    shows that log, or will (a run's display opens as it leaves Pending)."""
+    logs = _run_logs
+    root = getattr(record, "kf_root", None)
+    if logs is None or root is None:
+        return None
+    if root.state.is_pending():
+        return run_log(root)
+    log = logs.get(root)
+    return log if log is not None and log.shown else None
+
+
 class _CurrentStderrHandler(logging.StreamHandler):
-    """A StreamHandler that looks up ``sys.stderr`` on every record (notebooks swap it)."""
+    """A StreamHandler that looks up ``sys.stderr`` on every record (notebooks swap it),
+    or hands a displayed flow run's records to its ``RunLog``."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log = _kept_log(record)
+        if log is None and _run_logs is not None and record.exc_info:
+            # In a notebook a failed run's display lists it with its error, and
+            # .result() raises it with its traceback: one line here is enough.
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None})
+            record.exc_text = None
+        if log is None:
+            super().emit(record)
+            return
+        try:  # one line, no traceback: the display lists failures with their errors
+            log.add(record.levelno, self.formatter.format_line(record))
+        except Exception:
+            self.handleError(record)
 
     @property  # type: ignore[override]
     def stream(self) -> Any:
@@ -48,6 +133,14 @@ class _RunFormatter(logging.Formatter):
         if not hasattr(record, "run_label"):
             record.run_label = record.name
         return super().format(record)
+
+    def format_line(self, record: logging.LogRecord) -> str:
+        """The record's line without its traceback."""
+        if not hasattr(record, "run_label"):
+            record.run_label = record.name
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record, self.datefmt)
+        return self.formatMessage(record)
 
 
 def _ensure_handler() -> None:
@@ -83,12 +176,23 @@ def run_logger(task_run: Any = None, flow_run: Any = None) -> logging.LoggerAdap
             "task_run_name": task_run.name,
             "flow_run_name": flow_run.name if flow_run else None,
             "run_label": f"Task run {task_run.name!r}",
+            "kf_root": _root_run(flow_run),
         }
         return logging.LoggerAdapter(logging.getLogger("kernelflow.task_runs"), extra)
     if flow_run is not None:
-        extra = {"flow_run_name": flow_run.name, "run_label": f"Flow run {flow_run.name!r}"}
+        extra = {
+            "flow_run_name": flow_run.name,
+            "run_label": f"Flow run {flow_run.name!r}",
+            "kf_root": _root_run(flow_run),
+        }
         return logging.LoggerAdapter(logging.getLogger("kernelflow.flow_runs"), extra)
     return logging.LoggerAdapter(_root, {"run_label": "kernelflow"})
+
+
+def _root_run(flow_run: Any) -> Any:
+    while flow_run is not None and getattr(flow_run, "parent", None) is not None:
+        flow_run = flow_run.parent
+    return flow_run
 
 
 def get_run_logger() -> logging.LoggerAdapter:

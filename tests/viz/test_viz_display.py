@@ -69,6 +69,20 @@ def test_without_dot_display_shows_the_install_hint(monkeypatch, tmp_path):
     )
 
 
+def test_wide_graphs_scale_to_the_cell_and_tall_ones_scroll(dot_binary):
+    from kernelflow.viz._picture import MAX_HEIGHT, MIN_SCALE, img_html, svg_size
+
+    svg = '<svg width="1500pt" height="90pt" viewBox="0 0 1500 90"></svg>'
+    assert svg_size(svg) == (2000, 120)
+    html = img_html(svg, "wide", "kf-graph")
+    assert f"max-height:{MAX_HEIGHT}px;overflow:auto" in html  # the box: scrolls beyond
+    assert f"width:100%;max-width:2000px;min-width:{2000 * MIN_SCALE:.0f}px" in html
+
+    bundle = defined_flow().visualize()._repr_mimebundle_()
+    width = svg_size(bundle["image/svg+xml"])[0]
+    assert f"max-width:{width:.0f}px" in bundle["text/html"]
+
+
 def test_import_kernelflow_loads_neither_graphviz_nor_the_viz_package():
     code = (
         "import sys, kernelflow; "
@@ -109,6 +123,12 @@ def test_notebook_cell_shows_the_graph_as_svg(dot_binary, tmp_path):
         reply = kernel.execute(NOTEBOOK_CELL)
         svgs = reply.data("image/svg+xml")
         assert svgs and "<svg" in svgs[0] and "transform" in svgs[0]
+        # What JupyterLab shows, also untrusted: the same picture as an <img>; and words,
+        # not an object's repr, for readers without pictures.
+        [html] = reply.data("text/html")
+        assert '<img alt="Graph of' in html and 'src="data:image/svg+xml;base64,' in html
+        [plain] = reply.data("text/plain")
+        assert plain.startswith("Graph of 'my-flow': 2 nodes") and " at 0x" not in plain
 
         # And the executed run's graph, from kernelflow.last_run().
         reply = kernel.execute("import kernelflow\nmy_flow()\nkernelflow.last_run().graph()")

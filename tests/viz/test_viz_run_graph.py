@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 import kernelflow
+import kernelflow.viz
 from kernelflow import allow_failure, flow, task
 from kernelflow._runs import FlowRun, TaskRun, set_state
 from kernelflow.exceptions import UpstreamTaskError
-from kernelflow.states import Cached, Cancelled, Completed, Crashed, Failed, Running
+from kernelflow.states import Cached, Cancelled, Completed, Crashed, Failed, Pending, Running
 from kernelflow.viz._draw_run import CATEGORIES, category
 from tests.viz.viz_dot import dot
 from tests.viz.viz_examples import subflow_example
@@ -93,12 +94,14 @@ def test_every_final_state_has_its_colour_in_the_graph():
         "stopped": Cancelled(),
         "skipped": Failed(UpstreamTaskError("up")),
         "going": Running(),
+        "waiting": Pending(),
     }
     for name, state in states.items():
         run = TaskRun(step, name, {}, flow_run, frozenset(), {})
         if name in ("done", "broke", "died"):
             set_state(run, Running())  # these started before they ended (and get a duration)
-        set_state(run, state)
+        if name != "waiting":  # a new run is Pending already
+            set_state(run, state)
         flow_run.task_runs.append(run)
     graph = dot(flow_run.graph())
     expected = {
@@ -109,11 +112,13 @@ def test_every_final_state_has_its_colour_in_the_graph():
         "stopped": "cancelled",
         "skipped": "not run",
         "going": "running",
+        "waiting": "pending",
     }
     for name, cat in expected.items():
         assert fill(cat) in graph.attrs[graph.id(name)], name
     assert graph.labels[graph.id("reused")].startswith("reused\nCached")
-    assert "not finished" in graph.attrs["legend"]  # shown only when something is
+    assert "running (or paused)" in graph.attrs["legend"]  # shown only when something is
+    assert "waiting to run" in graph.attrs["legend"]
 
 
 def test_failed_run_graph_colours_edges_and_legend():
@@ -136,8 +141,27 @@ def test_failed_run_graph_colours_edges_and_legend():
     assert graph.wait_for_edges() == {(r, c)}
     assert f"{run.name}: Failed" in graph.source
     legend = graph.attrs["legend"]
-    for meaning in ("completed", "cached", "failed", "crashed", "cancelled", "not run"):
+    for meaning in ("completed", "failed", "not run"):  # the states that occur...
         assert meaning in legend
+    for meaning in ("cached", "crashed", "cancelled"):  # ...and only those
+        assert meaning not in legend
+
+
+def test_an_all_completed_run_has_no_legend_and_a_title_only_when_asked():
+    @task
+    def step(x):
+        return x
+
+    @flow
+    def fine():
+        return step.map(range(3)).result()
+
+    fine()
+    run = kernelflow.last_run()
+    assert "legend" not in run.graph().source
+    assert f"{run.name}: Completed" in run.graph().source
+    untitled = kernelflow.viz.run_graph(run, title=False).source
+    assert f"{run.name}: Completed" not in untitled and "step × 3" in untitled
 
 
 def test_mapped_runs_are_one_node_with_counts_or_expanded():
@@ -188,3 +212,31 @@ def test_subflow_runs_are_clusters_with_edges_into_them(calls):
     assert (produce_id, inner_consume) in into_cluster  # the subflow's parameter came from it
     assert any(t == produce_id and h.endswith("_empty") for t, h in into_cluster)
     assert "(no task runs)" in source
+
+
+def test_independent_runs_are_a_grid_in_the_order_they_ran(dot_binary):
+    @task
+    def stop(floor):
+        return floor
+
+    @flow
+    def elevator():
+        return [stop.submit(floor).result() for floor in range(10)]
+
+    elevator()
+    graph = kernelflow.last_run().graph()
+    plain = graph.pipe(format="plain", encoding="utf-8")
+    where = {}
+    for line in plain.splitlines():
+        parts = line.split()
+        if parts[0] == "node":
+            where[graph_label(parts)] = (float(parts[2]), float(parts[3]))
+    # Four to a row, left to right; rows top to bottom (plain output's y grows upwards).
+    assert where["stop-0"][0] < where["stop-1"][0] < where["stop-3"][0]
+    assert where["stop-0"][1] == where["stop-3"][1] > where["stop-4"][1] > where["stop-8"][1]
+    assert dot(graph).data_edges() == set()  # the grid's edges are invisible, not data
+
+
+def graph_label(parts):
+    """The first line of a node's label in Graphviz's plain output."""
+    return " ".join(parts[6:]).split('"')[1].split("\\n")[0]

@@ -24,9 +24,13 @@ class Dot:
             attrs = attrs or ""
             if head is not None:
                 self.edges.append((tail, head, attrs))
+            elif tail in self.labels and not attrs:
+                continue  # named again without attributes (to share a rank): same node
             elif tail not in ("graph", "node", "edge"):
                 found = _LABEL.search(attrs)
                 label = next(g for g in found.groups() if g is not None) if found else tail
+                if found and found.group(2):  # an HTML-like label: its rows as lines
+                    label = re.sub(r"<[^>]+>", "", label.replace("</TR>", "\n")).strip()
                 self.labels[tail] = label
                 self.attrs[tail] = attrs
 
@@ -40,7 +44,7 @@ class Dot:
         return found[0]
 
     def data_edges(self) -> set[tuple[str, str]]:
-        return {(t, h) for t, h, a in self.edges if "dashed" not in a}
+        return {(t, h) for t, h, a in self.edges if "dashed" not in a and "invis" not in a}
 
     def wait_for_edges(self) -> set[tuple[str, str]]:
         return {(t, h) for t, h, a in self.edges if "dashed" in a}

@@ -45,7 +45,7 @@ class Settings:
     def display_flow_runs(self, enabled: bool) -> None:
         # Subscribed to flow runs only: task runs' state changes never reach the display
         # (it reads their records on its own clock), and with the display off nothing does.
-        from kernelflow.notebook._display import on_state_change
+        from kernelflow.notebook._display import keep_logs, on_state_change
 
         with self._lock:
             if enabled and self._unsubscribe is None:
@@ -53,6 +53,7 @@ class Settings:
             elif not enabled and self._unsubscribe is not None:
                 self._unsubscribe()
                 self._unsubscribe = None
+            keep_logs(enabled)  # a displayed flow's log lines go into its display
 
 
 settings = Settings()
@@ -63,11 +64,12 @@ def install() -> None:
 
     Called by ``import kernelflow`` when ipykernel is loaded; harmless anywhere else.
     """
-    from kernelflow.notebook._display import in_kernel
+    from kernelflow.notebook._display import in_kernel, register
 
-    if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
+    if not in_kernel():
         return
-    if in_kernel():
+    register()  # futures, lists and runs shown in cells: live, then static for keeps
+    if os.environ.get(ENV_VAR, "1").strip().lower() not in ("0", "false", "no", "off"):
         settings.display_flow_runs = True
 
 

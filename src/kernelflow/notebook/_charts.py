@@ -1,23 +1,31 @@
-"""What a finished flow run shows: its timeline (a Gantt chart per worker) and its graph.
+"""A flow run's pictures: its timeline (a Gantt chart per worker) and its run graph.
 
 The timeline is the picture of concurrency vs parallelism: one row per worker thread
-(or process), one bar per task run from its first Running state to its final state.
-Bars too thin to see apart are merged, so a 10,000-task map draws a few hundred shapes.
+(or process), one bar per task run from its first Running state to its final state
+(a run still going ends at "now"). Bars too thin to see apart are merged, so a
+10,000-task map draws a few hundred shapes. Task runs of subflows count as the
+parent's: a flow whose work is all in subflows shows that work.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from kernelflow.notebook import _snapshot
+from kernelflow.viz._picture import img_html, inline_html
 
 _logger = logging.getLogger("kernelflow.notebook")
 
 WIDTH = 640  # px of the time axis
-LABEL = 150  # px for worker names
+LABEL = 170  # px for worker names
+LABEL_CHARS = 28  # what fits in LABEL at the font size used
 ROW = 18  # px per worker row
+TICKS = 5  # about this many labelled times on the axis
 # dot takes about a second to lay out a few hundred nodes; past this the timeline and
 # the counts say more than a graph nobody can read.
 MAX_GRAPH_NODES = 500
@@ -26,13 +34,21 @@ MAX_GRAPH_NODES = 500
 Bar = tuple[float, float, str, Any]  # start, end, colour, the task run
 
 
-def _bars(task_runs: list[Any]) -> dict[str, list[Bar]]:
-    """``worker -> [(start, end, colour, run)]`` for every run that started and ended."""
+def all_task_runs(flow_run: Any) -> Iterator[Any]:
+    """The task runs of ``flow_run`` and of every subflow run in it, depth first."""
+    yield from list(flow_run.task_runs)
+    for sub in list(getattr(flow_run, "subflow_runs", ())):
+        yield from all_task_runs(sub)
+
+
+def _bars(task_runs: list[Any], now: float) -> dict[str, list[Bar]]:
+    """``worker -> [(start, end, colour, run)]`` for every run that started."""
     rows: dict[str, list[Bar]] = {}
     colour = _snapshot.colour
     for run in task_runs:
-        start, end = run.start_time, run.end_time
-        if start is not None and end is not None:
+        start = run.start_time
+        if start is not None:
+            end = run.end_time or now
             rows.setdefault(run.worker or "?", []).append((start, end, colour(run.state), run))
     return rows
 
@@ -63,16 +79,54 @@ def _start(bar: Bar) -> float:
     return bar[0]
 
 
-def _tooltip(run: Any, n: int) -> str:
+def _tooltip(run: Any, n: int, now: float) -> str:
     # Written only for the bars drawn: a 10,000-run map draws a few hundred.
     if n > 1:
         return f"{n} task runs"
-    return f"{run.name}: {run.state.name}, {_snapshot.seconds(run.end_time - run.start_time)}"
+    took = (run.end_time or now) - run.start_time
+    return f"{run.name}: {run.state.name}, {_snapshot.seconds(took)}"
 
 
-def timeline_svg(flow_run: Any) -> str:
-    """An SVG Gantt chart of the flow run's task runs per worker ('' if none ran)."""
-    rows = _bars(list(flow_run.task_runs))
+def worker_label(worker: str) -> str:
+    """A worker's name cut to fit, keeping its end: Dask workers differ only in the port."""
+    if len(worker) <= LABEL_CHARS:
+        return worker
+    return worker[:8] + "…" + worker[-(LABEL_CHARS - 9) :]
+
+
+def axis_ticks(span: float) -> list[tuple[float, str]]:
+    """About ``TICKS`` round times across ``span`` seconds, labelled in a unit that reads
+    well at that scale (``0 ms 20 ms 40 ms``, ``0 s 0.5 s 1 s``, ``0 s 30 s 60 s``)."""
+    raw = span / TICKS
+    step = next((step for step in _STEPS if step >= raw), raw)
+    ticks = []
+    value = 0.0
+    while value <= span * 1.0001:
+        ticks.append((value, _tick_label(value, step)))
+        value += step
+    return ticks
+
+
+# Round steps: 1-2-5 of a power of ten under a minute, whole minutes and hours above.
+_STEPS = [base * 10.0**exp for exp in range(-4, 2) for base in (1, 2, 5)][:-1] + [
+    60 * m for m in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600)
+]
+
+
+def _tick_label(value: float, step: float) -> str:
+    if step < 1:
+        digits = max(0, len(f"{step * 1000:g}".partition(".")[2]))
+        return f"{value * 1000:.{digits}f} ms"
+    if step < 60:
+        return f"{value:g} s"
+    minutes, secs = divmod(int(round(value)), 60)
+    return f"{minutes}m {secs:02d}s" if secs else f"{minutes}m"
+
+
+def timeline_svg(flow_run: Any, now: float | None = None) -> str:
+    """An SVG Gantt chart of the flow run's task runs per worker ('' if none started)."""
+    now = time.time() if now is None else now
+    rows = _bars(list(all_task_runs(flow_run)), now)
     if not rows:
         return ""
     t0 = min(min(bar[0] for bar in bars) for bars in rows.values())
@@ -81,77 +135,132 @@ def timeline_svg(flow_run: Any) -> str:
     scale = WIDTH / span
     merged = {worker: _merged(bars, 1 / scale) for worker, bars in rows.items()}
     order = sorted(merged, key=lambda worker: merged[worker][0][0])
-    shapes = []
+    shapes = [_axis(span, scale, 30 + len(order) * ROW)]
     for i, worker in enumerate(order):
         y = 20 + i * ROW
-        name = html.escape(worker[:24])
-        shapes.append(f'<text x="{LABEL - 6}" y="{y + 12}" text-anchor="end">{name}</text>')
+        name = html.escape(worker_label(worker))
+        shapes.append(
+            f'<text x="{LABEL - 6}" y="{y + 12}" text-anchor="end">'
+            f"<title>{html.escape(worker)}</title>{name}</text>"
+        )
         for start, end, fill, run, n in merged[worker]:
             x = LABEL + (start - t0) * scale
             w = max((end - start) * scale, 1.0)
-            tip = html.escape(_tooltip(run, n))
+            tip = html.escape(_tooltip(run, n, now))
             shapes.append(
                 f'<rect x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="{ROW - 4}" '
                 f'fill="{fill}" stroke="white" stroke-width="0.5"><title>{tip}</title></rect>'
             )
     height = 30 + len(order) * ROW
-    axis = (
-        f'<text x="{LABEL}" y="12">0 s</text>'
-        f'<text x="{LABEL + WIDTH}" y="12" text-anchor="end">{_snapshot.seconds(span)}</text>'
-    )
     return (
-        f'<svg class="kf-timeline" xmlns="http://www.w3.org/2000/svg" width="{LABEL + WIDTH + 10}" '
-        f'height="{height}" font-family="sans-serif" font-size="11">{axis}{"".join(shapes)}</svg>'
+        f'<svg class="kf-timeline" xmlns="http://www.w3.org/2000/svg" '
+        f'width="{LABEL + WIDTH + 30}" height="{height}" viewBox="0 0 {LABEL + WIDTH + 30} '
+        f'{height}" font-family="sans-serif" font-size="11">{"".join(shapes)}</svg>'
     )
 
 
-def graph_svg(flow_run: Any) -> str:
-    """The executed-run graph as SVG, or '' where there is none to draw.
-
-    ``FlowRun.graph()`` comes from the visualizer; without it, or without graphviz's
-    ``dot`` binary, the display shows the rest and says nothing rather than fail.
-    """
-    graph = getattr(flow_run, "graph", None)
-    if graph is None or not 0 < _graph_nodes(flow_run.task_runs) <= MAX_GRAPH_NODES:
-        return ""
-    try:
-        return graph().pipe(format="svg", encoding="utf-8")
-    except Exception as error:  # no dot binary, or a graph too odd to lay out
-        _logger.debug("No run graph for %s: %r", flow_run.name, error)
-        return ""
-
-
-def _graph_nodes(task_runs: list[Any]) -> int:
-    """How many nodes the run graph draws: one per ``.map()`` call, one per other run."""
-    groups = set()
-    singles = 0
-    for run in task_runs:
-        if run.map_group is None:
-            singles += 1
-        else:
-            groups.add(run.map_group)
-    return singles + len(groups)
-
-
-def finished_html(flow_run: Any) -> str:
-    """The graph and the timeline of a finished flow run, as one block of HTML."""
+def _axis(span: float, scale: float, bottom: int) -> str:
     parts = []
-    graph = graph_svg(flow_run)
-    if graph:
-        parts.append(f'<div class="kf-graph" style="overflow:auto;max-height:480px">{graph}</div>')
-    timeline = timeline_svg(flow_run)
-    if timeline:
-        parts.append(f'<div class="kf-timeline-box" style="overflow:auto">{timeline}</div>')
+    for value, label in axis_ticks(span):
+        x = LABEL + value * scale
+        parts.append(
+            f'<line x1="{x:.1f}" y1="16" x2="{x:.1f}" y2="{bottom - 10}" stroke="#e0e0e0"/>'
+            f'<text x="{x:.1f}" y="12" text-anchor="middle" fill="#555">{label}</text>'
+        )
     return "".join(parts)
 
 
+def graph_nodes(flow_run: Any) -> int:
+    """How many nodes the run graph draws: one per ``.map()`` call, one per other run."""
+    groups = set()
+    singles = 0
+    for run in all_task_runs(flow_run):
+        if run.map_group is None:
+            singles += 1
+        else:
+            groups.add((id(run.flow_run), run.map_group))
+    return singles + len(groups)
+
+
+class LiveGraph:
+    """Draws a flow run's graph again and again as it runs, calling ``dot`` only when the
+    graph changed since the last drawing."""
+
+    def __init__(self) -> None:
+        self._source: str | None = None
+        self._svg = ""
+
+    def svg(self, flow_run: Any, limit: int = MAX_GRAPH_NODES) -> str:
+        """The run graph as SVG (no title: the display's header says it), or '' where
+        there is none: no runs, more than ``limit`` nodes, no graphviz or ``dot``."""
+        if not 0 < graph_nodes(flow_run) <= limit:
+            return ""
+        try:
+            from kernelflow.viz import run_graph
+
+            graph = run_graph(flow_run, title=False)
+            if graph.source != self._source:
+                self._svg = graph.pipe(format="svg", encoding="utf-8")
+                self._source = graph.source
+        except Exception as error:  # no dot binary, or a graph too odd to lay out
+            _logger.debug("No run graph for %s: %r", flow_run.name, error)
+            return ""
+        return self._svg
+
+
+def graph_svg(flow_run: Any) -> str:
+    """The run graph of a finished flow run as SVG ('' where there is none to draw)."""
+    return LiveGraph().svg(flow_run)
+
+
+@dataclass(frozen=True)
+class Pictures:
+    """A flow run's graph and timeline as SVG text ('' for one not drawn)."""
+
+    graph: str = ""
+    timeline: str = ""
+
+    def html(self, inline: bool) -> str:
+        """Both as HTML: ``inline`` SVG for a live widget (tooltips work), else ``<img>``
+        tags that survive the sanitizers of untrusted notebooks and GitHub."""
+        parts = []
+        for svg, css, alt in (
+            (self.graph, "kf-graph", "run graph"),
+            (self.timeline, "kf-timeline-box", "timeline"),
+        ):
+            if svg:
+                parts.append(inline_html(svg, css) if inline else img_html(svg, alt, css))
+        return "".join(parts)
+
+
+def draw(flow_run: Any) -> Pictures:
+    return Pictures(graph_svg(flow_run), timeline_svg(flow_run))
+
+
+def body_html(flow_run: Any, counts: _snapshot.Counts) -> str:
+    """Header, bar and counts, the first failures, or the flow's own error."""
+    paused = flow_run.state.is_paused()
+    failures = _snapshot.failures_html(counts.failures)
+    error = "" if failures else _snapshot.flow_error_html(flow_run)
+    return (
+        _snapshot.flow_header_html(flow_run)
+        + _snapshot.progress_html(counts, paused=paused)
+        + (failures or error)
+    )
+
+
 def flow_html(
-    flow_run: Any, charts: str | None = None, counts: _snapshot.Counts | None = None
+    flow_run: Any,
+    pictures: Pictures | None = None,
+    counts: _snapshot.Counts | None = None,
+    log: Any = None,
+    inline: bool = False,
 ) -> str:
-    """The full HTML snapshot of a flow run: header, progress, failures, and once it is
-    final its charts (``charts`` and ``counts``: if the caller has them already)."""
-    counts = counts or _snapshot.count(list(flow_run.task_runs))
-    body = _snapshot.progress_html(counts) + _snapshot.failures_html(counts.failures)
-    if charts is None:
-        charts = finished_html(flow_run) if flow_run.state.is_final() else ""
-    return f'<div class="kf-flow">{_snapshot.flow_header_html(flow_run)}{body}{charts}</div>'
+    """The HTML snapshot of a flow run: body, its pictures once it is final (or those
+    given), and its log lines (``counts``: if the caller has tallied them already)."""
+    counts = counts or _snapshot.count(all_task_runs(flow_run))
+    if pictures is None and flow_run.state.is_final():
+        pictures = draw(flow_run)
+    charts = pictures.html(inline) if pictures else ""
+    logs = _snapshot.logs_html(log) if log is not None else ""
+    return f'<div class="kf-flow">{body_html(flow_run, counts)}{charts}{logs}</div>'

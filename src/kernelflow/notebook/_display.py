@@ -1,9 +1,16 @@
-"""Mimebundles for futures, future lists and flow runs, and the automatic flow-run display.
+"""How futures, future lists and flow runs show in a notebook, live and once they end.
 
-Every bundle carries ``text/plain`` and ``text/html`` snapshots of the state at display
-time, so nbconvert, GitHub and a notebook reopened without widget state still show
-something true, plus the live widget view when a kernel with ipywidgets can show one.
-Outside a kernel the bundle is plain text only.
+In a kernel each is shown by ``show``: a live widget (with ``text/html`` and
+``text/plain`` snapshots beside it) in an output with a display id, which is replaced,
+once the run is final, by static outputs alone: ``text/plain`` and script-free HTML
+whose pictures are ``<img>`` tags. A notebook saved afterwards needs no kernel and no
+widget state to show how the runs ended: no "Running" forever, no "model not found".
+A record that is final already when shown gets the static outputs at once.
+
+IPython shows these objects through ``show`` because ``register`` hands their types to
+its display formatter (the displayhook would otherwise make an ``execute_result``, which
+cannot be updated). Their ``_repr_mimebundle_`` serves everything else: plain text
+outside a kernel, static outputs for a final record, widget and snapshots otherwise.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import sys
 import weakref
 from typing import Any
 
+from kernelflow import _logging
 from kernelflow._runs import FlowRun
 from kernelflow.notebook import _charts, _snapshot
 from kernelflow.notebook._ticker import ticker
@@ -35,39 +43,116 @@ def in_kernel() -> bool:
     return getattr(shell, "kernel", None) is not None
 
 
-def future_bundle(future: Any) -> dict[str, Any]:
-    run = future.task_run
-    plain = _snapshot.future_plain(run)
-    return _bundle(plain, lambda view: _snapshot.future_html(run), future, "future")
+def register() -> None:
+    """Show futures, future lists and flow runs through ``show`` in this kernel."""
+    from IPython import get_ipython
+
+    from kernelflow.futures import TaskFuture, TaskFutureList
+
+    shell = get_ipython()
+    formatter = shell.display_formatter.ipython_display_formatter
+    formatter.for_type(TaskFuture, lambda future: show("future", future))
+    formatter.for_type(TaskFutureList, lambda futures: show("list", futures))
+    formatter.for_type(FlowRun, lambda flow_run: show("flow", flow_run))
+    if finish_ended_displays not in shell.events.callbacks["post_execute"]:
+        shell.events.register("post_execute", finish_ended_displays)
 
 
-def list_bundle(futures: list[Any]) -> dict[str, Any]:
-    runs = [future.task_run for future in futures]
-    plain = _snapshot.list_plain(runs)
-    return _bundle(plain, lambda view: _snapshot.list_html(runs), futures, "list")
+# Views whose static outputs have not replaced them yet.
+_live: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def flow_bundle(flow_run: Any) -> dict[str, Any]:
-    def html(view: Any) -> str:
-        # A finished run's view has drawn its charts already: draw them once, not twice.
-        return _charts.flow_html(flow_run, view.charts.value if view else None)
+def finish_ended_displays() -> None:
+    """Before a cell ends, replace the displays of runs that ended by their static outputs.
 
-    return _bundle(_snapshot.flow_plain(flow_run), html, flow_run, "flow")
+    The display loop would do it on its next tick, but a tick between two cells sends an
+    update that belongs to the cell that ended: nbclient (``make demo``, nbconvert
+    --execute) drops those, and the saved notebook would keep a live widget.
+    """
+    for view in list(_live):
+        for _ in range(2):  # a flow: its final frame, then its pictures
+            if view._on_final is None or not view.ended():
+                break
+            ticker().refresh_now(view)
 
 
-def _bundle(plain: str, html: Any, record: Any, kind: str) -> dict[str, Any]:
-    if not in_kernel():
-        return {"text/plain": plain}
+# --- what each kind of record shows --------------------------------------------------
+
+
+def _runs(kind: str, record: Any) -> Any:
+    if kind == "future":
+        return record.task_run
+    if kind == "list":
+        return [future.task_run for future in record]
+    return record
+
+
+def is_final(kind: str, record: Any) -> bool:
+    runs = _runs(kind, record)
+    if kind == "list":
+        return all(run.state.is_final() for run in runs)
+    return runs.state.is_final()
+
+
+def static_bundle(kind: str, record: Any, view: Any = None) -> dict[str, Any]:
+    """``text/plain`` and script-free ``text/html`` of the record as it is now (a view's
+    counts and pictures reused where it has them)."""
+    runs = _runs(kind, record)
+    if kind == "future":
+        plain, html = _snapshot.future_plain(runs), _snapshot.future_html(runs)
+        return {"text/plain": plain, "text/html": html}
+    if kind == "list":
+        return {"text/plain": _snapshot.list_plain(runs), "text/html": _snapshot.list_html(runs)}
+    counts = view.tally if view else _snapshot.count(_charts.all_task_runs(runs))
+    pictures = view.pictures if view else None
+    log = view.log if view else None
+    return {
+        "text/plain": _snapshot.flow_plain(runs, counts, log),
+        "text/html": _charts.flow_html(runs, pictures, counts, log),
+    }
+
+
+def _make_view(kind: str, record: Any, on_final: Any = None) -> Any:
+    from kernelflow.notebook import _widgets
+
+    if kind == "future":
+        return _widgets.FutureView(record, on_final)
+    if kind == "list":
+        return _widgets.FutureListView(record, on_final)
+    return _widgets.FlowRunView(record, on_final)
+
+
+# --- showing ---------------------------------------------------------------------------
+
+
+def show(kind: str, record: Any) -> None:
+    """Display ``record`` in the current cell: live until final, then static."""
+    from IPython.display import display
+
+    if is_final(kind, record):
+        display(static_bundle(kind, record), raw=True)
+        return
+    handle = None
+
+    def finish(view: Any) -> None:
+        # On the display loop, once the view has drawn its final frame.
+        if handle is not None:
+            handle.update(static_bundle(kind, record, view), raw=True)
+
     try:
-        view = _make_view(kind, record)
-    except ImportError as error:  # no ipywidgets: the snapshots still tell the truth
+        view = _make_view(kind, record, finish)
+    except ImportError as error:  # no ipywidgets: the snapshot still tells the truth
         _logger.debug("No live display: %s", error)
-        view = None
-    bundle = {"text/plain": plain, "text/html": html(view)}
-    if view is not None:
-        bundle[WIDGET_MIME] = view.widget._repr_mimebundle_()[WIDGET_MIME]
-        _watch(view, record if kind == "flow" else None)
-    return bundle
+        display(static_bundle(kind, record), raw=True)
+        return
+    bundle = static_bundle(kind, record, view)
+    bundle[WIDGET_MIME] = view.widget._repr_mimebundle_()[WIDGET_MIME]
+    handle = display(bundle, raw=True, display_id=True)
+    if view._on_final is None:  # it ended while the view was being made
+        finish(view)
+        return
+    _live.add(view)
+    _watch(view, record if kind == "flow" else None)
 
 
 def _watch(view: Any, flow_run: FlowRun | None) -> None:
@@ -76,52 +161,39 @@ def _watch(view: Any, flow_run: FlowRun | None) -> None:
     ticker().watch(view)
 
 
-def _make_view(kind: str, record: Any, on_final: Any = None) -> Any:
-    from kernelflow.notebook import _widgets
+def bundle(kind: str, record: Any) -> dict[str, Any]:
+    """The ``_repr_mimebundle_`` of a record, for frontends that ask for one directly."""
+    if not in_kernel():
+        return {"text/plain": static_bundle(kind, record)["text/plain"]}
+    if is_final(kind, record):
+        return static_bundle(kind, record)
+    try:
+        view = _make_view(kind, record)
+    except ImportError as error:
+        _logger.debug("No live display: %s", error)
+        return static_bundle(kind, record)
+    result = static_bundle(kind, record, view)
+    result[WIDGET_MIME] = view.widget._repr_mimebundle_()[WIDGET_MIME]
+    _watch(view, record if kind == "flow" else None)
+    return result
 
-    if kind == "future":
-        return _widgets.FutureView(record)
-    if kind == "list":
-        return _widgets.FutureListView(record)
-    return _widgets.FlowRunView(record, on_final)
+
+def future_bundle(future: Any) -> dict[str, Any]:
+    return bundle("future", future)
+
+
+def list_bundle(futures: list[Any]) -> dict[str, Any]:
+    return bundle("list", futures)
+
+
+def flow_bundle(flow_run: Any) -> dict[str, Any]:
+    return bundle("flow", flow_run)
 
 
 def show_flow_run(flow_run: Any) -> None:
-    """Display a live view of ``flow_run`` in the current cell.
-
-    Once the run is final, the display's HTML and plain-text snapshots are replaced by
-    final ones, so a notebook saved afterwards shows how the run ended even where
-    widgets do not render.
-    """
-    if not in_kernel():  # turned on by hand outside a kernel: nowhere to show it
-        return
-    from IPython.display import display
-
-    bundle = _flow_snapshots(flow_run)
-    handle = None
-
-    def update_snapshots(view: Any) -> None:
-        if handle is not None:
-            final = _flow_snapshots(flow_run, view.charts.value, view.tally)
-            final[WIDGET_MIME] = bundle[WIDGET_MIME]
-            handle.update(final, raw=True)
-
-    try:
-        view = _make_view("flow", flow_run, update_snapshots)
-    except ImportError as error:
-        _logger.debug("No live display: %s", error)
-        display(bundle, raw=True)
-        return
-    bundle[WIDGET_MIME] = view.widget._repr_mimebundle_()[WIDGET_MIME]
-    handle = display(bundle, raw=True, display_id=True)
-    _watch(view, flow_run)
-
-
-def _flow_snapshots(flow_run: Any, charts: str | None = None, counts: Any = None) -> dict:
-    return {
-        "text/plain": _snapshot.flow_plain(flow_run, counts),
-        "text/html": _charts.flow_html(flow_run, charts, counts),
-    }
+    """Display a live view of ``flow_run`` in the current cell (nothing outside a kernel)."""
+    if in_kernel():  # turned on by hand outside a kernel: nowhere to show it
+        show("flow", flow_run)
 
 
 def on_state_change(run: Any, old: Any, new: Any) -> None:
@@ -136,3 +208,8 @@ def on_state_change(run: Any, old: Any, new: Any) -> None:
     elif new.is_final():
         for view in _flow_views.pop(run, ()):
             ticker().refresh_now(view)
+
+
+def keep_logs(enabled: bool) -> None:
+    """Flow runs' log lines go to their displays (True) or to stderr (False)."""
+    _logging.keep_run_logs(enabled)

@@ -64,18 +64,33 @@ def elapsed(run: Any) -> float | None:
     return (run.end_time or time.time()) - start
 
 
-def preview(state: State) -> str:
-    """A short, safe description of a final state's result or error ('' otherwise)."""
+def preview(state: State, limit: int = 300) -> str:
+    """A short, safe description of a final state's result or error ('' otherwise).
+
+    An error's message is kept whole up to ``limit`` characters, then cut after its last
+    full sentence (or word) that fits, so it never stops mid-word.
+    """
     if not state.is_final():
         return ""
     data = state.data
     try:
         if isinstance(data, BaseException):
             text = str(data)
-            return f"{type(data).__name__}: {text}"[:120] if text else type(data).__name__
+            return clip(f"{type(data).__name__}: {text}", limit) if text else type(data).__name__
         return _preview.repr(data)
     except Exception as error:  # a user __repr__ that raises must not break the display
         return f"<unprintable {type(data).__name__}: {type(error).__name__}>"
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` up to ``limit`` characters, cut at a sentence or word end, with "…"."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    sentence = max(head.rfind(". "), head.rfind(".\n"))
+    if sentence > limit // 2:
+        return head[: sentence + 1] + " …"
+    return head.rsplit(None, 1)[0] + " …"
 
 
 @dataclass(frozen=True)
@@ -163,19 +178,63 @@ def failures_html(lines: tuple[str, ...]) -> str:
     return f'<ul class="kf-failures" style="color:{COLOURS[StateType.FAILED]}">{items}</ul>'
 
 
-def progress_html(counts: Counts) -> str:
-    """A static progress bar (for the HTML snapshot: no widgets needed to read it)."""
-    share = 100 * counts.finished / counts.total if counts.total else 100
-    bar = COLOURS[StateType.FAILED] if counts.failed else COLOURS[StateType.COMPLETED]
+# The bar's segments, left to right: what is done first, then what is still to come.
+SEGMENTS = (
+    ("completed", COLOURS[StateType.COMPLETED]),
+    ("failed", COLOURS[StateType.FAILED]),
+    ("cancelled", COLOURS[StateType.CANCELLED]),
+    ("running", COLOURS[StateType.RUNNING]),
+)
+
+
+def progress_html(counts: Counts, paused: bool = False) -> str:
+    """A progress bar with one segment per kind of state (no widgets needed to read it).
+
+    Nothing to count draws an empty bar (not a full green one), and a paused run's
+    running share is drawn in the paused colour.
+    """
+    segments = []
+    for label, fill in SEGMENTS if counts.total else ():
+        number = getattr(counts, label)
+        if number:
+            if label == "running" and paused:
+                fill = COLOURS[StateType.PAUSED]
+            share = 100 * number / counts.total
+            segments.append(
+                f'<div class="kf-segment kf-{label}" title="{number} {label}" '
+                f'style="width:{share:.2f}%;height:10px;background:{fill}"></div>'
+            )
+    text = counts.text() if counts.total else "no task runs"
     return (
         '<div class="kf-progress" style="display:flex;align-items:center;gap:8px">'
-        '<div style="width:200px;height:10px;background:#e0e0e0;border-radius:3px">'
-        f'<div style="width:{share:.0f}%;height:10px;background:{bar};border-radius:3px">'
-        f'</div></div><span class="kf-counts">{html.escape(counts.text())}</span></div>'
+        '<div class="kf-bar" style="display:flex;width:200px;height:10px;background:#e0e0e0;'
+        f'border-radius:3px;overflow:hidden">{"".join(segments)}</div>'
+        f'<span class="kf-counts">{html.escape(text)}</span></div>'
     )
 
 
+def flow_error_html(run: Any) -> str:
+    """The error of a failed flow that no task run explains (it failed before any ran)."""
+    message = flow_error(run)
+    if not message:
+        return ""
+    return (
+        f'<div class="kf-flow-error" style="color:{COLOURS[StateType.FAILED]};'
+        f'white-space:pre-wrap">{html.escape(message)}</div>'
+    )
+
+
+def flow_error(run: Any) -> str:
+    """A failed or crashed flow's own error text ('' for any other state)."""
+    state = run.state
+    if state.type not in _FAILED:
+        return ""
+    return preview(state, limit=600) or (state.message or "")
+
+
 def _plain_lines(counts: Counts) -> list[str]:
+    if not counts.total:
+        return ["no task runs"]
     return [f"{counts.total} task runs: {counts.text()}"] + [
         f"  failed: {line}" for line in counts.failures
     ]
@@ -207,8 +266,58 @@ def dashboard_html(run: Any) -> str:
     return f' <a class="kf-dashboard" href="{href}" target="_blank">Dask dashboard</a>'
 
 
-def flow_plain(run: Any, counts: Counts | None = None) -> str:
-    """A flow run in words; ``counts`` if the caller has tallied its task runs already."""
-    counts = counts or count(list(run.task_runs))
+def flow_plain(run: Any, counts: Counts, log: Any = None) -> str:
+    """A flow run in words, with the counts of its (and its subflows') task runs, and its
+    warning and error log lines."""
     header = f"FlowRun {run.name!r}: {run.state.name} ({seconds(elapsed(run))})"
-    return "\n".join([header] + ["  " + line for line in _plain_lines(counts)])
+    lines = [header] + ["  " + line for line in _plain_lines(counts)]
+    error = flow_error(run)
+    if error and not counts.failures:
+        lines.append("  " + error)
+    return "\n".join(lines + logs_plain(log))
+
+
+_LEVEL_COLOURS = {"WARNING": "#e65100", "ERROR": COLOURS[StateType.FAILED]}
+_LOG_BOX = (
+    "margin:2px 0;padding:4px 6px;background:#fafafa;border-left:3px solid {};"
+    "font-family:monospace;font-size:85%;white-space:pre-wrap"
+)
+
+
+SHOWN_WARNINGS = 8  # warning and error lines in view; more are folded with the rest
+
+
+def logs_html(log: Any) -> str:
+    """A run's log lines: the first WARNING-and-up lines in view, the rest folded under a
+    summary line (a map with 500 failures does not print 500 red lines)."""
+    if log is None or not (log.warnings or log.lines):
+        return ""
+    parts = ['<div class="kf-logs">']
+    warnings = list(log.warnings)
+    shown, more = warnings[:SHOWN_WARNINGS], warnings[SHOWN_WARNINGS:]
+    if shown:
+        text = "\n".join(html.escape(line) for _, line in shown)
+        if more:
+            text += f"\n… and {len(more)} more below"
+        colour = _LEVEL_COLOURS["ERROR" if max(lv for lv, _ in shown) >= 40 else "WARNING"]
+        style = _LOG_BOX.format(colour)
+        parts.append(f'<div class="kf-log-warnings" style="{style}">{text}</div>')
+    folded = more + list(log.lines)
+    if folded:
+        older = f"({log.dropped} earlier lines not kept)\n" if log.dropped else ""
+        body = older + "\n".join(html.escape(line) for _, line in folded)
+        parts.append(
+            f'<details class="kf-log-lines"><summary style="cursor:pointer;color:#555">'
+            f"{len(folded) + log.dropped} log lines</summary>"
+            f'<div style="{_LOG_BOX.format("#bdbdbd")}">{body}</div></details>'
+        )
+    return "".join(parts) + "</div>"
+
+
+def logs_plain(log: Any) -> list[str]:
+    """A run's first WARNING-and-up lines, for the text snapshot."""
+    if log is None:
+        return []
+    lines = [text for _, text in log.warnings[:SHOWN_WARNINGS]]
+    more = len(log.warnings) - SHOWN_WARNINGS
+    return lines + ([f"… and {more} more warnings and errors"] if more > 0 else [])

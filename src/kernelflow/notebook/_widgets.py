@@ -8,9 +8,11 @@ message only for a value that changed, so an idle tick costs no traffic.
 
 from __future__ import annotations
 
+import time
 from html import escape as _escape
 from typing import Any
 
+from kernelflow import _logging
 from kernelflow.notebook import _charts, _snapshot
 
 
@@ -26,7 +28,23 @@ def ipywidgets() -> Any:
     return widgets
 
 
-class FutureView:
+class _FinalHook:
+    """Calls ``on_final(view)`` once, on the display loop, when the view has drawn its
+    final frame: the display then swaps the widget for static outputs."""
+
+    _on_final: Any = None
+
+    def ended(self) -> bool:
+        """Whether the run (or every run) shown has reached a final state."""
+        raise NotImplementedError
+
+    def _finished(self) -> None:
+        hook, self._on_final = self._on_final, None
+        if hook is not None:
+            hook(self)
+
+
+class FutureView(_FinalHook):
     """A future as one line: run name, state badge, elapsed time, result or error preview.
 
     Attributes:
@@ -35,7 +53,7 @@ class FutureView:
         refreshes: How many times ``refresh`` ran (tests check throttling with it).
     """
 
-    def __init__(self, future: Any) -> None:
+    def __init__(self, future: Any, on_final: Any = None) -> None:
         widgets = ipywidgets()
         self.run = future.task_run
         self.title = widgets.HTML(f"<b>{_escape(self.run.name)}</b>")
@@ -49,7 +67,11 @@ class FutureView:
         )
         self.state_name = ""
         self.refreshes = 0
+        self._on_final = on_final
         self.refresh()
+
+    def ended(self) -> bool:
+        return self.run.state.is_final()
 
     def refresh(self) -> bool:
         self.refreshes += 1
@@ -60,57 +82,66 @@ class FutureView:
             detail = _snapshot.preview(state)
             self.preview.value = f"<code>{_escape(detail)}</code>" if detail else ""
         self.elapsed.value = _snapshot.seconds(_snapshot.elapsed(self.run))
-        return not state.is_final()
+        if state.is_final():
+            self._finished()
+            return False
+        return True
 
 
-class FutureListView:
-    """A ``.map()`` result: a progress bar, counts per state and the first failures.
+class FutureListView(_FinalHook):
+    """A ``.map()`` result: a bar with a segment per state, counts, the first failures.
 
     Attributes:
-        progress: The IntProgress: ``value`` finished runs of ``max``.
-        counts: HTML such as ``812/1000 completed, 3 failed, 12 running``.
+        bar: HTML: the segmented bar and counts such as ``812/1000 completed, 3 failed``.
         failures: HTML listing the first failed runs and their errors.
         tally: The counts shown now.
     """
 
-    def __init__(self, futures: list[Any]) -> None:
+    def __init__(self, futures: list[Any], on_final: Any = None) -> None:
         widgets = ipywidgets()
         self.runs = [future.task_run for future in futures]
-        self.progress = widgets.IntProgress(min=0, max=1, value=0)
-        self.counts = widgets.HTML()
+        self.bar = widgets.HTML()
         self.failures = widgets.HTML()
-        row = widgets.Layout(align_items="center")
-        bar = widgets.HBox([self.progress, self.counts], layout=row)
-        self.widget = widgets.VBox([bar, self.failures], _dom_classes=["kf-future-list"])
-        self.tally = _snapshot.Counts(total=0)
+        self.widget = widgets.VBox([self.bar, self.failures], _dom_classes=["kf-future-list"])
+        self.tally = _snapshot.Counts(total=-1)
         self.refreshes = 0
+        self._on_final = on_final
         self.refresh()
+
+    def ended(self) -> bool:
+        return all(run.state.is_final() for run in self.runs)
 
     def refresh(self) -> bool:
         self.refreshes += 1
         tally = _snapshot.count(self.runs)
         if tally != self.tally:
             self.tally = tally
-            self.progress.max = max(tally.total, 1)
-            self.progress.value = tally.finished if tally.total else 1
-            self.progress.bar_style = _bar_style(tally)
-            self.counts.value = f'<span class="kf-counts">{_escape(tally.text())}</span>'
+            self.bar.value = _snapshot.progress_html(tally)
             self.failures.value = _snapshot.failures_html(tally.failures)
-        return not tally.done
+        if tally.done:
+            self._finished()
+            return False
+        return True
 
 
-class FlowRunView:
-    """A flow run: name, state badge, elapsed time, task progress; graph and timeline
-    once it is final.
+class FlowRunView(_FinalHook):
+    """A flow run as it happens: header, a bar per state, failures, log lines, and live
+    pictures (its graph so far, coloured by state, and a growing timeline).
 
-    Two HTML widgets, not a tree of them: a flow's display opens in the cell as the flow
-    starts, on its clock, and every widget costs the kernel a message to open. The final
-    state and counts go out in one frame; the charts, which take a 10,000-run flow tens
-    of milliseconds to draw, follow on the next tick, after the flow call has returned.
+    A flow's display opens in the cell as the flow starts, on its clock, and every widget
+    costs the kernel a message to open: so a few HTML widgets, not a tree of them. The
+    final state and counts go out in one frame; the final pictures, which take a
+    10,000-run flow tens of milliseconds to draw, follow on the next tick, after the flow
+    call has returned. A flow running longer than ``FIRST_PICTURES`` seconds shows its
+    pictures as it goes, redrawn every ``PICTURE_INTERVAL`` seconds or more (see
+    ``_draw_live_pictures``), the graph only when it changed and only up to
+    ``LIVE_GRAPH_NODES`` nodes (beyond, the counts say it).
 
     Attributes:
-        body: HTML: header (name, badge, elapsed), progress bar and counts, failures.
-        charts: HTML: the run graph and the timeline, once the run is final.
+        body: HTML: header (name, badge, elapsed), bar and counts, failures or error.
+        charts: HTML: the run graph and the timeline.
+        logs: HTML: the run's log lines, WARNING and up shown, the rest folded.
+        pictures: The pictures drawn last.
         tally: The counts the body shows now.
     """
 
@@ -119,8 +150,18 @@ class FlowRunView:
         self.flow_run = flow_run
         self.body = widgets.HTML()
         self.charts = widgets.HTML()
-        self.widget = widgets.VBox([self.body, self.charts], _dom_classes=["kf-flow-run"])
-        self._on_final = on_final  # called once, on the display loop, with the charts drawn
+        self.logs = widgets.HTML()
+        self.widget = widgets.VBox(
+            [self.body, self.charts, self.logs], _dom_classes=["kf-flow-run"]
+        )
+        self._on_final = on_final
+        self.log = _logging.run_log(flow_run)
+        if self.log is not None:
+            self.log.shown = True
+        self._log_version = -1
+        self.pictures = _charts.Pictures()
+        self._pictures_at = time.monotonic() + FIRST_PICTURES
+        self._graph = _charts.LiveGraph()
         self.state_name = ""
         self.tally = _snapshot.Counts(total=0)
         self.refreshes = 0
@@ -130,6 +171,9 @@ class FlowRunView:
         if self._final_frame_sent:  # a finished run (last_run()): no flow clock to spare
             self._draw_charts()
 
+    def ended(self) -> bool:
+        return self.flow_run.state.is_final()
+
     def refresh(self) -> bool:
         self.refreshes += 1
         if self._final_frame_sent:
@@ -138,22 +182,41 @@ class FlowRunView:
             return False
         run = self.flow_run
         self.state_name = run.state.name
-        self._final_frame_sent = run.state.is_final()
-        self.tally = _snapshot.count(list(run.task_runs))
-        self.body.value = _charts.flow_html(run, charts="", counts=self.tally)
+        final = run.state.is_final()
+        self.tally = _snapshot.count(_charts.all_task_runs(run))
+        self.body.value = _charts.body_html(run, self.tally)
+        self._refresh_logs()
+        if not final and time.monotonic() >= self._pictures_at:
+            self._draw_live_pictures()
+        self._final_frame_sent = final
         return True
+
+    def _draw_live_pictures(self) -> None:
+        # The drawing holds the GIL the flow's threads need: keep it under ~5% of the
+        # time by waiting twenty times as long as it took before drawing again.
+        cost = time.thread_time()
+        run = self.flow_run
+        self.pictures = _charts.Pictures(
+            self._graph.svg(run, LIVE_GRAPH_NODES), _charts.timeline_svg(run)
+        )
+        self.charts.value = self.pictures.html(inline=True)
+        cost = time.thread_time() - cost
+        self._pictures_at = time.monotonic() + max(PICTURE_INTERVAL, 20 * cost)
+
+    def _refresh_logs(self) -> None:
+        log = self.log
+        if log is not None and log.version != self._log_version:
+            self._log_version = log.version
+            self.logs.value = _snapshot.logs_html(log)
 
     def _draw_charts(self) -> None:
         self._charts_drawn = True
-        self.charts.value = _charts.finished_html(self.flow_run)
-        if self._on_final is not None:
-            self._on_final(self)
-            self._on_final = None
+        self._refresh_logs()  # the flow's last lines ("Finished in state ...")
+        self.pictures = _charts.draw(self.flow_run)
+        self.charts.value = self.pictures.html(inline=True)
+        self._finished()
 
 
-def _bar_style(tally: _snapshot.Counts) -> str:
-    if tally.failed:
-        return "danger"
-    if tally.cancelled:
-        return "warning"
-    return "success" if tally.done else "info"
+FIRST_PICTURES = 1.0  # s: a flow quicker than this shows its pictures when it ends
+PICTURE_INTERVAL = 0.5  # s between redraws of a running flow's pictures, at least
+LIVE_GRAPH_NODES = 60  # a running flow's graph is drawn up to this many nodes

@@ -30,8 +30,9 @@ def visualize_flow(
     return draw_plan(plan, expand_maps=expand_maps)
 
 
-def run_graph(flow_run: FlowRun, expand_maps: bool = False) -> FlowGraph:
-    """The graph of what ``flow_run`` did, nodes coloured by final state."""
+def run_graph(flow_run: FlowRun, expand_maps: bool = False, title: bool = True) -> FlowGraph:
+    """The graph of what ``flow_run`` did, nodes coloured by state (``title``: its name,
+    state and duration drawn above it)."""
     from kernelflow.viz._draw_run import draw_run
 
-    return draw_run(flow_run, expand_maps=expand_maps)
+    return draw_run(flow_run, expand_maps=expand_maps, title=title)

@@ -50,7 +50,7 @@ MAX_EXPANDED = 100
 
 def draw_plan(plan: Plan, expand_maps: bool = False) -> FlowGraph:
     """The graph of a traced plan, with a legend of the kinds of node it uses."""
-    graph = new_graph(plan.flow_name)
+    graph = new_graph(plan.flow_name, title=plan.flow_name)
     expanded = {
         n.id
         for n in plan.nodes.values()

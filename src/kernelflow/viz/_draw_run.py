@@ -9,6 +9,9 @@ Assets the runs read and materialized are drawn between them (``_draw_assets``).
 
 from __future__ import annotations
 
+import html
+import itertools
+import math
 import uuid
 from collections import Counter
 from typing import Any
@@ -34,6 +37,7 @@ CATEGORIES: dict[str, dict[str, str]] = {
     "cancelled": {"fillcolor": "#e5e7eb", "color": "#4b5563"},
     "not run": {"fillcolor": "#f9fafb", "color": "#9ca3af", "style": "rounded,filled,dashed"},
     "running": {"fillcolor": "#fef9c3", "color": "#ca8a04"},
+    "pending": {"fillcolor": "#f1f5f9", "color": "#94a3b8"},
     "cached": {"fillcolor": "#bfdbfe", "color": "#2563eb"},
     "completed": {"fillcolor": "#bbf7d0", "color": "#16a34a"},
 }
@@ -44,7 +48,8 @@ LEGEND = {
     "crashed": "crashed",
     "cancelled": "cancelled",
     "not run": "not run (an upstream failed)",
-    "running": "not finished (pending, running, paused)",
+    "running": "running (or paused)",
+    "pending": "waiting to run",
 }
 LEGEND_ORDER = ["completed", "cached", "failed", "crashed", "cancelled", "not run"]
 
@@ -60,7 +65,7 @@ def category(state: State) -> str:
         return "crashed"
     if kind is StateType.CANCELLED:
         return "cancelled"
-    return "running"
+    return "pending" if kind is StateType.PENDING else "running"
 
 
 def _node_style(cat: str, shape: str = "box") -> dict[str, str]:
@@ -70,28 +75,44 @@ def _node_style(cat: str, shape: str = "box") -> dict[str, str]:
     return style
 
 
-def draw_run(flow_run: FlowRun, expand_maps: bool = False) -> FlowGraph:
-    """The graph of ``flow_run`` and its subflow runs, with a legend of state colours."""
-    state = flow_run.state
-    title = f"{flow_run.name}: {state.name}"
-    if flow_run.duration is not None:
-        title += f", {format_duration(flow_run.duration)}"
-    graph = new_graph(title)
+def draw_run(flow_run: FlowRun, expand_maps: bool = False, title: bool = True) -> FlowGraph:
+    """The graph of ``flow_run`` and its subflow runs, with a legend of the state colours
+    it uses (none when every run completed).
+
+    Args:
+        title: Draw the run's name, state and duration above it (a display whose header
+            says so already leaves it out).
+    """
+    graph = new_graph(flow_run.name, _title(flow_run) if title else None)
     node_of: dict[uuid.UUID, str] = {}
     anchors: dict[uuid.UUID, str] = {}
     drawn: set[str] = set()  # the state categories, and "map"/"subflow" if any were drawn
     _add_runs(graph, flow_run, expand_maps, node_of, anchors, drawn)
-    waits = _add_edges(graph, flow_run, node_of, anchors)
+    edges = _add_edges(graph, flow_run, node_of, anchors)
+    waits = any(wait for _, _, wait in edges)
     has_assets = draw_run_assets(graph, flow_run, node_of)
-    if state.is_paused():
+    if not has_assets:
+        _grid_unlinked(graph, flow_run, node_of, edges)
+    if flow_run.state.is_paused():
         _add_pause_marker(graph, flow_run, node_of)
-    shown = LEGEND_ORDER + (["running"] if "running" in drawn else [])
-    notes = ["3-D box: every run of one .map() call"] if "map" in drawn else []
+    shown = [c for c in LEGEND_ORDER + ["running", "pending"] if c in drawn]
+    if shown == ["completed"]:
+        shown = []  # green everywhere says it all
+    notes = ["3-D box: every run of one .map() call"] if shown and "map" in drawn else []
     notes += ["dashed arrow: wait_for"] if waits else []
-    notes += ["dashed frame: subflow run"] if "subflow" in drawn else []
+    notes += ["dashed frame: subflow run"] if shown and "subflow" in drawn else []
     entries = [(LEGEND[c], _node_style(c)) for c in shown]
-    add_legend(graph, entries + ([ASSET_LEGEND] if has_assets else []), notes)
+    entries += [ASSET_LEGEND] if has_assets else []
+    if entries or notes:
+        add_legend(graph, entries, notes)
     return graph
+
+
+def _title(flow_run: FlowRun) -> str:
+    title = f"{flow_run.name}: {flow_run.state.name}"
+    if flow_run.duration is not None:
+        title += f", {format_duration(flow_run.duration)}"
+    return title
 
 
 def _add_pause_marker(graph: Any, flow_run: FlowRun, node_of: dict) -> None:
@@ -201,17 +222,64 @@ def _run_label(run: TaskRun) -> str:
     return f"{run.name}\n{status}" + (f" · {duration}" if duration else "")
 
 
+BAR_WIDTH = 110  # points: a mapped node's state bar
+BAR_ORDER = ["completed", "cached", "failed", "crashed", "cancelled", "not run", "running"]
+BAR_ORDER += ["pending"]  # done first, then what is still to come (as the progress bars)
+
+
 def _group_label(runs: list[TaskRun], cats: Counter) -> str:
+    """A mapped node's label (HTML-like): name, counts, total time, and a bar with a
+    segment per state, so a map's progress shows at a glance while it runs."""
     counts = ", ".join(f"{n} {c}" for c, n in sorted(cats.items(), key=lambda kv: -kv[1]))
     durations = [run.duration for run in runs if run.duration is not None]
-    label = f"{runs[0].task.name} × {len(runs)}\n{counts}"
+    lines = [f"{runs[0].task.name} × {len(runs)}", counts]
     if durations:
-        label += f"\n{format_duration(sum(durations))} total"
-    return label
+        lines.append(f"{format_duration(sum(durations))} total")
+    rows = "".join(f"<TR><TD>{html.escape(line)}</TD></TR>" for line in lines)
+    segments = [
+        (CATEGORIES[c]["color"], max(1, round(BAR_WIDTH * cats[c] / len(runs))))
+        for c in BAR_ORDER
+        if cats.get(c)
+    ]
+    bar = "".join(
+        f'<TD BGCOLOR="{colour}" WIDTH="{width}" HEIGHT="5" FIXEDSIZE="TRUE"></TD>'
+        for colour, width in segments
+    )
+    bar_table = f'<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>{bar}</TR></TABLE>'
+    return (
+        f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1">{rows}'
+        f"<TR><TD>{bar_table}</TD></TR></TABLE>>"
+    )
 
 
-def _add_edges(graph: Any, flow_run: FlowRun, node_of: dict, anchors: dict) -> bool:
-    """Draw every upstream edge once; True if any was a ``wait_for`` edge."""
+def _grid_unlinked(graph: Any, flow_run: FlowRun, node_of: dict, edges: set) -> None:
+    """Lay out the flow's runs that no edge touches (ten independent tasks) as a grid,
+    in the order they ran, instead of one column ten boxes tall: invisible edges chain
+    each row of them."""
+    linked = {node for tail, head, _ in edges for node in (tail, head)}
+    unlinked: list[str] = []
+    for run in flow_run.task_runs:
+        node = node_of.get(run.id)
+        if node is not None and node not in linked and node not in unlinked:
+            unlinked.append(node)
+    if len(unlinked) < 4:
+        return
+    columns = math.ceil(math.sqrt(len(unlinked)))
+    rows = [unlinked[start : start + columns] for start in range(0, len(unlinked), columns)]
+    for row in rows:
+        for tail, head in itertools.pairwise(row):
+            graph.edge(tail, head, style="invis")
+    # The rows' first runs share a rank, chained so the first row is drawn on top.
+    with graph.subgraph() as first_column:
+        first_column.attr(rank="same")
+        for row in rows:
+            first_column.node(row[0])
+    for upper, lower in itertools.pairwise(rows):
+        graph.edge(upper[0], lower[0], style="invis")
+
+
+def _add_edges(graph: Any, flow_run: FlowRun, node_of: dict, anchors: dict) -> set:
+    """Draw every upstream edge once; returns them as (tail, head, is wait_for)."""
     seen: set[tuple[str, str, bool]] = set()
     for run, upstream in _all_upstreams(flow_run):
         head, lhead = _endpoint(run, node_of, anchors)
@@ -228,7 +296,7 @@ def _add_edges(graph: Any, flow_run: FlowRun, node_of: dict, anchors: dict) -> b
                 if lhead:
                     attrs["lhead"] = lhead
                 graph.edge(tail, head, **attrs)
-    return any(waits for _, _, waits in seen)
+    return seen
 
 
 def _endpoint(run: TaskRun | FlowRun, node_of: dict, anchors: dict) -> tuple[str | None, str]:
