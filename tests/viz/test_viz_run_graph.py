@@ -240,3 +240,23 @@ def test_independent_runs_are_a_grid_in_the_order_they_ran(dot_binary):
 def graph_label(parts):
     """The first line of a node's label in Graphviz's plain output."""
     return " ".join(parts[6:]).split('"')[1].split("\\n")[0]
+
+
+def test_a_task_result_mapped_over_draws_an_edge_even_of_small_ints():
+    @task
+    def ids() -> list[int]:
+        return [1, 2, 3]  # small ints: shared objects, no trace of where they came from
+
+    @task
+    def double(x: int) -> int:
+        return 2 * x
+
+    @flow
+    def doubled():
+        return double.map(ids()).result()
+
+    assert doubled() == [2, 4, 6]
+    run = kernelflow.last_run()
+    assert dot(run.graph()).named_edges() == {("ids-0", "double × 3")}
+    producer = run.task_runs[0].id
+    assert all(r.upstream == {"x": frozenset({producer})} for r in run.task_runs[1:])

@@ -13,7 +13,7 @@ import uuid
 from io import IOBase
 from typing import TYPE_CHECKING, Any
 
-from kernelflow._annotations import allow_failure, quote, unmapped
+from kernelflow._annotations import BaseAnnotation, allow_failure, quote, unmapped
 from kernelflow._engine.inputs import Resolved, find_upstream
 from kernelflow.exceptions import (
     MappingError,
@@ -35,9 +35,20 @@ MAX_UNSIZED_ITEMS = 1_000_000
 def top_level_dependencies(
     parameters: dict[str, Any], flow_run: FlowRun | None
 ) -> dict[str, frozenset[uuid.UUID]]:
-    """Edges of the futures given directly as arguments, noted before they are resolved."""
+    """Edges every mapped run gets from the arguments given whole to ``.map()``: futures
+    (noted before they are resolved) and results an earlier run returned. A mapped run
+    receives only one item of such a result, and items like small ints carry no trace of
+    where they came from; the collection they were mapped over does."""
     futures = {k: v for k, v in parameters.items() if isinstance(v, TaskFuture)}
-    return find_upstream(futures, flow_run).edges if futures else {}
+    edges = dict(find_upstream(futures, flow_run).edges) if futures else {}
+    if flow_run is not None:
+        for key, value in parameters.items():
+            while isinstance(value, BaseAnnotation):
+                value = value.value
+            producer = flow_run.producer_of(value)
+            if producer is not None:
+                edges[key] = edges.get(key, frozenset()) | {producer}
+    return edges
 
 
 def mapped_calls(task: Task, parameters: dict[str, Any], flow_run: FlowRun | None) -> list[dict]:
