@@ -185,8 +185,19 @@ def _outcome(pause: PausedRun) -> Any:
             f"Flow run {run.name!r} was not resumed within {pause.timeout:g} seconds; call "
             "kernelflow.resume_flow_run(run_id) to resume a paused run."
         )
-    set_state(run, Running("Resumed."))
+    set_state(run, Running(f"Resumed{answer_text(pause)}."))  # kept in the run's history
     return pause.run_input
+
+
+def answer_text(pause: PausedRun) -> str:
+    """ " with name=value, ..." for the input a pause was resumed with; "" for none."""
+    if pause.run_input is None:
+        return ""
+    try:
+        values = dict(pause.run_input)  # a pydantic model iterates as (field, value)
+    except (TypeError, ValueError):
+        return f" with {pause.run_input!r}"
+    return " with " + ", ".join(f"{name}={value!r}" for name, value in values.items())
 
 
 def resume_flow_run(flow_run_id: uuid.UUID | str | FlowRun, run_input: Any = None) -> None:

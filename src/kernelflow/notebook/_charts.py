@@ -245,6 +245,7 @@ def body_html(flow_run: Any, counts: _snapshot.Counts) -> str:
     return (
         _snapshot.flow_header_html(flow_run)
         + _snapshot.progress_html(counts, paused=paused)
+        + _snapshot.pauses_html(flow_run)
         + (failures or error)
     )
 
@@ -263,4 +264,5 @@ def flow_html(
         pictures = draw(flow_run)
     charts = pictures.html(inline) if pictures else ""
     logs = _snapshot.logs_html(log) if log is not None else ""
-    return f'<div class="kf-flow">{body_html(flow_run, counts)}{charts}{logs}</div>'
+    # kf-flow-run, as the live widget: the static output takes its place in the page.
+    return f'<div class="kf-flow kf-flow-run">{body_html(flow_run, counts)}{charts}{logs}</div>'

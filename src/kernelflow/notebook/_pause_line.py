@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 
 from kernelflow import _pause
-from kernelflow._pause import PausedRun
+from kernelflow._pause import PausedRun, answer_text
 from kernelflow.exceptions import ParameterTypeError
 
 # Said in the prompt: the other way to answer a pause in a notebook.
@@ -133,7 +133,4 @@ def outcome(pause: PausedRun, here: bool) -> str:
         return f"not resumed within {pause.timeout:g} s."
     if pause.cancelled:
         return f"cancelled{where}."
-    if pause.run_input is None:
-        return f"resumed{where}."
-    values = ", ".join(f"{k}={v!r}" for k, v in dict(pause.run_input).items())
-    return f"resumed{where} with {values}."
+    return f"resumed{where}{answer_text(pause)}."
