@@ -65,7 +65,8 @@ def test_resume_clicked_in_jupyterlab_completes_the_awaited_flow(jupyterlab, tmp
         page = _open(browser, base, token, "paused.ipynb")
         try:
             _run_all_cells(page, base, token)
-            run = page.locator(".kf-flow-run")
+            # The run's display: the live widget, then the static output that replaces it.
+            run = page.locator(".kf-flow-run, .kf-flow")
             form = run.locator(".kf-pause-form")  # the form sits inside the run's display
             form.wait_for(timeout=60_000)
             run.locator(".kf-badge", has_text="Paused").first.wait_for(timeout=30_000)

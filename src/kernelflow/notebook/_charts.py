@@ -264,5 +264,4 @@ def flow_html(
         pictures = draw(flow_run)
     charts = pictures.html(inline) if pictures else ""
     logs = _snapshot.logs_html(log) if log is not None else ""
-    # kf-flow-run, as the live widget: the static output takes its place in the page.
-    return f'<div class="kf-flow kf-flow-run">{body_html(flow_run, counts)}{charts}{logs}</div>'
+    return f'<div class="kf-flow">{body_html(flow_run, counts)}{charts}{logs}</div>'
