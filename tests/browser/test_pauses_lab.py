@@ -2,10 +2,9 @@
 Run All of notebook 08 completes with the person answering its form and input line.
 
 Run with ``make test-browser`` (see ``test_jupyterlab.py`` for the server and browser
-set-up this file reuses). Screenshots land in the test's tmp_path, also on failure.
+set-up this file reuses). Screenshots land in build/browser-screenshots/, also on failure.
 """
 
-import os
 import shutil
 from pathlib import Path
 
@@ -43,13 +42,11 @@ def _shoot(page, tmp_path, name, focus=None):
             focus.first.scroll_into_view_if_needed(timeout=5_000)
         except Exception:  # a failing test's element may be missing: shoot anyway
             pass
-    path = tmp_path / name
+    # Beside test_jupyterlab's screenshots (build/browser-screenshots/), to look at.
+    lab.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = lab.SCREENSHOTS / name
     page.screenshot(path=str(path), full_page=True)
-    # Also somewhere stable, to look at after the run.
-    keep = os.environ.get("KERNELFLOW_SCREENSHOTS")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(keep) / name)
+    print(f"screenshot: {path}")
 
 
 def test_resume_clicked_in_jupyterlab_completes_the_awaited_flow(jupyterlab, tmp_path):
