@@ -100,6 +100,7 @@ class TaskFuture(Generic[R]):
             True if the run finished in time. Inside a flow run with a timeout, the wait
             ends at the flow's deadline with ``TimeoutError``.
         """
+        __tracebackhide__ = True
         if self._final:
             return True
         return not _block([self], timeout, cf.ALL_COMPLETED)
@@ -112,6 +113,7 @@ class TaskFuture(Generic[R]):
             (with False, the exception is returned instead); ``TimeoutError`` if the run
             is not finished after ``timeout`` seconds.
         """
+        __tracebackhide__ = True
         self._observed = True
         if not self.wait(timeout):
             raise TimeoutError(
@@ -124,6 +126,7 @@ class TaskFuture(Generic[R]):
         self.settled.add_done_callback(lambda _: fn(self))
 
     def __await__(self):  # type: ignore[no-untyped-def]
+        __tracebackhide__ = True
         yield from asyncio.wrap_future(self.settled).__await__()
         return self.result()
 
@@ -166,10 +169,12 @@ class TaskFutureList(list, Generic[R]):  # type: ignore[type-arg]
     """The futures of a ``.map()`` call: a list, plus ``wait()`` and ``result()`` for all."""
 
     def wait(self, timeout: float | None = None) -> None:
+        __tracebackhide__ = True
         wait(self, timeout)
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[R]:
         """The results in order; raises the first failure's own exception by default."""
+        __tracebackhide__ = True
         done, not_done = wait(self, timeout)
         if not_done:
             raise TimeoutError(
@@ -196,6 +201,7 @@ def wait(futures: Iterable[TaskFuture[Any]], timeout: float | None = None) -> Do
     Returns:
         ``(done, not_done)``, two sets of futures.
     """
+    __tracebackhide__ = True
     futures = list(futures)
     _block(futures, timeout, cf.ALL_COMPLETED)
     done = {future for future in futures if future._final}
@@ -271,6 +277,7 @@ def _block(futures: list[TaskFuture[Any]], timeout: float | None, return_when: s
     it would deadlock. A flow run's deadline cuts the wait short with TimeoutError; an
     interrupt at top level cancels what was waited for.
     """
+    __tracebackhide__ = True
     pending = []
     loop = None
     for future in futures:
@@ -306,6 +313,7 @@ def _wait_in_order(futures: list[TaskFuture[Any]], timeout: float | None) -> boo
     # One future at a time, in order: runs finish roughly in the order they were
     # submitted, so most are final by the time their turn comes and need no waiter
     # (a waiter per unfinished future up front costs more than a trivial run).
+    __tracebackhide__ = True
     deadline = None if timeout is None else time.monotonic() + timeout
     for future in futures:
         if future._final:
@@ -324,6 +332,7 @@ def _drive_loop(
     timeout: float | None,
     return_when: str,
 ) -> bool:
+    __tracebackhide__ = True
     from kernelflow._engine.calling import run_nested  # only async flows get here
 
     # The task this wait blocks. A kernel interrupt in an async cell cancels it (ipykernel
@@ -333,6 +342,7 @@ def _drive_loop(
     deadline = None if timeout is None else time.monotonic() + timeout
 
     async def waiting() -> bool:
+        __tracebackhide__ = True
         wrapped = [asyncio.wrap_future(f.settled) for f in futures]
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -8,6 +8,10 @@ A sync call with a deadline runs in its own daemon thread and is abandoned when 
 deadline passes (Python cannot kill a thread). A coroutine past its deadline is
 cancelled. A sync body that runs in the driver's own thread (a sync flow's body, in the
 notebook cell's thread) is stopped by raising ``DeadlineExceeded`` inside that thread.
+
+Frames marked ``__tracebackhide__ = True`` (here, in the drivers, futures, states and
+the task and flow calls) are left out of the tracebacks IPython and pytest show, so a
+failure reads as the user's code and not as kernelflow's machinery.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ def timeout_error(deadline: Deadline) -> DeadlineExceeded:
 
 
 def bound_call(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict, bindings: Bindings):
+    __tracebackhide__ = True
     tokens = [(var, var.set(value)) for var, value in bindings]
     try:
         return fn(*args, **kwargs)
@@ -42,6 +47,7 @@ def bound_call(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict, bindin
 async def bound_coroutine(
     fn: Callable[..., Any], args: Sequence[Any], kwargs: dict, bindings: Bindings
 ) -> Any:
+    __tracebackhide__ = True
     tokens = [(var, var.set(value)) for var, value in bindings]
     try:
         return await fn(*args, **kwargs)
@@ -61,6 +67,7 @@ def call_sync(
     in_this_thread: bool = False,
 ) -> Outcome:
     """Call ``fn`` from sync code, blocking until it returns or its deadline passes."""
+    __tracebackhide__ = True
     try:
         if is_async:
             # Driven on this thread's loop (the notebook's, in a cell), where a deadline
@@ -87,6 +94,7 @@ async def call_async(
     deadline: Deadline | None = None,
 ) -> Outcome:
     """Call ``fn`` from async code; a sync function runs in a thread so the loop stays free."""
+    __tracebackhide__ = True
     try:
         if is_async:
             return Outcome(await within(bound_coroutine(fn, args, kwargs, bindings), deadline))
@@ -102,6 +110,7 @@ async def within(awaitable: Awaitable[R], deadline: Deadline | None) -> R:
     Unlike ``asyncio.wait_for``, a TimeoutError raised by the awaited code itself is
     passed through as the code's own error, not mistaken for the timeout.
     """
+    __tracebackhide__ = True
     if deadline is None:
         return await awaitable
     task = asyncio.ensure_future(awaitable)
@@ -120,6 +129,7 @@ def run_coroutine_sync(coroutine: Coroutine[Any, Any, R]) -> R:
     same loop so objects bound to it keep working: ``nest_asyncio2`` is applied to that
     loop only, now and never before, and the loop runs the coroutine re-entrantly.
     """
+    __tracebackhide__ = True
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -129,6 +139,7 @@ def run_coroutine_sync(coroutine: Coroutine[Any, Any, R]) -> R:
 
 def run_nested(loop: asyncio.AbstractEventLoop, awaitable: Awaitable[R]) -> R:
     """Run ``loop`` re-entrantly, from code it is already running, until ``awaitable`` is done."""
+    __tracebackhide__ = True
     import nest_asyncio2  # lazily: only when sync code has to drive a coroutine in a loop
 
     nest_asyncio2.apply(loop)
@@ -136,6 +147,7 @@ def run_nested(loop: asyncio.AbstractEventLoop, awaitable: Awaitable[R]) -> R:
 
 
 def _call_in_thread(call: Callable[[], Any], deadline: Deadline) -> Outcome:
+    __tracebackhide__ = True
     box = Outcome()
     done = threading.Event()
     context = contextvars.copy_context()  # the call sees this thread's context

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 def call_task(task: Task, parameters: dict[str, Any], wait_for: Any, return_state: bool) -> Any:
     """Run ``task`` now. An async task gives an awaitable where the caller is async code
     (outside any flow, or in an async flow); in a sync flow it runs to completion."""
+    __tracebackhide__ = True
     flow_ctx = flow_run_context.get()
     if flow_ctx is not None:
         check_deadline(flow_ctx)
@@ -34,6 +35,7 @@ async def _call_async(
     flow_ctx: FlowRunContext | None,
     return_state: bool,
 ) -> Any:
+    __tracebackhide__ = True
     state = await run_task_async(task, run, parameters, wait_for, upstream, flow_ctx)
     return state if return_state else state.result()
 

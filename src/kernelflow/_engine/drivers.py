@@ -59,6 +59,7 @@ def too_late(effect: CallBody) -> Outcome | None:
 
 def drive_sync(handle: RunHandle) -> Any:
     """Run a lifecycle to its end in this thread, blocking on each effect."""
+    __tracebackhide__ = True
     depth = _nesting.depth = _nesting.depth + 1
     if depth > _HEADROOM_AFTER:
         _add_to_recursion_limit(_DRIVER_FRAMES)
@@ -89,6 +90,7 @@ def _add_to_recursion_limit(frames: int) -> None:
 
 
 def _drive_sync(handle: RunHandle) -> Any:
+    __tracebackhide__ = True
     outcome = None
     try:
         while (effect := handle.step(outcome)) is not None:
@@ -106,6 +108,7 @@ def _drive_sync(handle: RunHandle) -> Any:
 
 
 def _body_sync(handle: RunHandle, effect: CallBody) -> Outcome | None:
+    __tracebackhide__ = True
     if effect.deadline is not None and effect.deadline.expired():
         return Outcome(error=timeout_error(effect.deadline))  # out of time before it began
     if not handle.body_started(_thread_name.name or _worker_name()):
@@ -127,6 +130,7 @@ def _body_sync(handle: RunHandle, effect: CallBody) -> Outcome | None:
 
 
 def _wait_for_sync(handle: RunHandle, effect: WaitFor) -> bool:
+    __tracebackhide__ = True
     for future in effect.futures:
         remaining = None if effect.deadline is None else effect.deadline.remaining()
         if remaining == 0.0 or not future.wait(remaining):
@@ -166,6 +170,7 @@ _SYNC: dict[type, Callable[[RunHandle, Any], Any]] = {
 
 async def drive_async(handle: RunHandle) -> Any:
     """Run a lifecycle to its end on the running event loop, awaiting each effect."""
+    __tracebackhide__ = True
     outcome = None
     try:
         while (effect := handle.step(outcome)) is not None:
@@ -180,6 +185,7 @@ async def drive_async(handle: RunHandle) -> Any:
 
 
 async def _body_async(handle: RunHandle, effect: CallBody) -> Outcome | None:
+    __tracebackhide__ = True
     late = too_late(effect)
     if late is not None:
         return late
@@ -201,6 +207,7 @@ async def _hook_async(handle: RunHandle, effect: CallHook) -> Outcome:
 
 
 async def _wait_for_async(handle: RunHandle, effect: WaitFor) -> bool:
+    __tracebackhide__ = True
     pending = [asyncio.wrap_future(f.settled) for f in effect.futures if not f.done()]
     if not pending:
         return True
