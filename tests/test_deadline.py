@@ -43,7 +43,7 @@ def test_a_timeout_error_raised_by_task_code_is_a_failure_not_a_timeout():
     def uses_it():
         return calls_an_api(return_state=True)
 
-    state = uses_it()
+    state = uses_it(return_state=True).result(raise_on_failure=False)  # the task's state
     assert state.name == "Failed" and not isinstance(state.data, DeadlineExceeded)
 
 

@@ -154,7 +154,14 @@ def test_task_run_names_from_templates_callables_and_counters():
 
     @flow
     def names():
-        return [load("a.csv"), fixed(), with_params(n=7), plain(), plain(), load.submit("b")]
+        return [
+            load("a.csv"),
+            fixed(),
+            with_params(n=7),
+            plain(),
+            plain(),
+            load.submit("b").result(),
+        ]
 
     assert names() == ["load-a.csv", "fixed", "p-7", "plain-0", "plain-1", "load-b"]
 

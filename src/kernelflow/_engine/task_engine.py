@@ -31,10 +31,11 @@ from kernelflow._engine.effects import (
     Sleep,
     WaitFor,
     WaitUntilOpen,
-    call_hook,
 )
 from kernelflow._engine.handle import RunHandle
+from kernelflow._engine.hooks import run_hooks
 from kernelflow._engine.inputs import Upstream, check_wait_for, find_upstream, resolve
+from kernelflow._engine.returns import needs_looking_at, returned_state
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._runs import TaskRun, set_state
 from kernelflow.exceptions import (
@@ -49,6 +50,7 @@ from kernelflow.states import (
     Crashed,
     Failed,
     Retrying,
+    Running,
     State,
     TimedOut,
 )
@@ -194,11 +196,19 @@ def attempts(
     """
     args, kwargs = task.signature.split(parameters)
     body = _body(task, run, args, kwargs, flow_ctx)
+    running_hooks = task.on_running_hooks
     while True:
         run.run_count += 1
+        if running_hooks:  # before the body, as the run enters Running (each attempt)
+            state = Running() if run.run_count == 1 else run.state
+            yield from run_hooks(running_hooks, task, run, state, run_logger(task_run=run))
         outcome = yield body
         if outcome.error is None:
-            state = Completed(outcome.value)
+            value = outcome.value
+            if needs_looking_at(value):  # a returned State is the run's own (returns.py)
+                state = returned_state(value, run.flow_run.task_runs if run.flow_run else ())
+            else:
+                state = Completed(value)
             return state if outcome.ended is None else _ended_at(state, outcome.ended)
         state = _failure_state(run, outcome.error)
         if outcome.ended is not None:
@@ -254,15 +264,8 @@ def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
         hooks = task.on_completion_hooks
     else:
         hooks = ()
-    for hook in hooks:
-        outcome = yield call_hook(hook, task, run, state)
-        if outcome.error is not None:
-            run_logger(task_run=run).error(
-                "Hook %r raised; the run's state stays %s.",
-                getattr(hook, "__name__", hook),
-                state.name,
-                exc_info=outcome.error,
-            )
+    if hooks:
+        yield from run_hooks(hooks, task, run, state, run_logger(task_run=run))
     return state
 
 
