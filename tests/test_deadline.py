@@ -63,5 +63,5 @@ def test_deadlines_compare_and_count_down():
     assert earliest(later, None, soon) is soon
     assert 0 < soon.remaining() <= 1 and not soon.expired()
     assert Deadline.after(0).expired()
-    with pytest.raises(TimeoutError, match="Flow run timed out after 60 seconds"):
+    with pytest.raises(TimeoutError, match=r"Flow run exceeded timeout of 60 second\(s\)"):
         raise later.error()

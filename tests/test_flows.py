@@ -446,3 +446,29 @@ def test_serialize_parameters_gives_json_values_or_a_type_placeholder():
         "x": {"a": [1, 2]},
         "y": "<Cyclic>",
     }
+
+
+def test_a_subflow_waits_for_wait_for_and_fails_without_running_after_a_failure():
+    ran = []
+
+    @flow
+    def child(y):
+        ran.append(y)
+        return y
+
+    @task
+    def slow():
+        time.sleep(0.05)
+        ran.append("slow")
+
+    @flow
+    def parent():
+        first = child(2, wait_for=[slow.submit()])
+        failed = child(3, wait_for=[explode.submit()], return_state=True)
+        return first, failed
+
+    first, failed = parent()
+    assert first == 2 and ran == ["slow", 2]
+    assert failed.is_failed() and "did not complete" in failed.message
+    run = kernelflow.last_run()
+    assert run.subflow_runs[0].upstream == {"wait_for": frozenset({run.task_runs[0].id})}

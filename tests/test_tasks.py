@@ -1,6 +1,7 @@
 """Task definitions: option checks at decoration time, calls, names, options, runtime."""
 
 import datetime
+import time
 
 import pytest
 
@@ -294,3 +295,44 @@ def test_result_options_are_accepted_and_kept():
     assert work.result_storage == Path("/tmp/x") and work.cache_result_in_memory is False
     with pytest.raises(InvalidOptionError, match="result_storage"):
         task(result_storage=LocalFileSystem)(work.fn)
+
+
+def test_a_run_waiting_for_itself_is_reported_as_a_deadlock():
+    @task
+    def hello(name):
+        time.sleep(0.2)  # the list has grown by the time the next run checks its wait_for
+        return name
+
+    @flow
+    def queue():
+        waiting = []
+        for i in range(2):
+            waiting.append(hello.submit(i, wait_for=waiting))  # the same list: it grows
+        return [future.result() for future in waiting]
+
+    with pytest.raises(ValueError, match="deadlock"):
+        queue()
+
+
+def test_map_over_a_state_maps_over_its_result_and_retries_log_exhaustion(caplog):
+    @task
+    def numbers():
+        return [1, 2, 3]
+
+    @task
+    def add_one(x):
+        return x + 1
+
+    @flow
+    def mapped():
+        return [future.result() for future in add_one.map(numbers(return_state=True))]
+
+    assert mapped() == [2, 3, 4]
+
+    @task(retries=1)
+    def always_fails():
+        raise ValueError("nope")
+
+    with pytest.raises(ValueError, match="nope"):
+        always_fails()
+    assert "Retries are exhausted" in caplog.text

@@ -27,7 +27,7 @@ from kernelflow._engine.drivers import drive_async, drive_sync
 from kernelflow._engine.effects import Bindings, CallBody, Lifecycle, Sleep, WaitFor
 from kernelflow._engine.handle import RunHandle
 from kernelflow._engine.hooks import run_hooks
-from kernelflow._engine.inputs import find_upstream, resolve
+from kernelflow._engine.inputs import check_wait_for, find_upstream, resolve
 from kernelflow._engine.resume import remember_sources, starting_retry
 from kernelflow._engine.returns import futures_to_states, needs_looking_at, returned_state
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
@@ -48,15 +48,15 @@ if TYPE_CHECKING:
     from kernelflow.flows import Flow
 
 
-def run_flow_sync(flow: Flow, args: tuple, kwargs: dict) -> State:
+def run_flow_sync(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = None) -> State:
     """Run ``flow`` in this thread to a final state."""
-    flow_run, parameters, parent = _create_flow_run(flow, args, kwargs)
+    flow_run, parameters, parent = _create_flow_run(flow, args, kwargs, wait_for)
     with flow.task_runner.duplicate() as runner:
         ctx = _enter(flow, flow_run, runner)
         token = flow_run_context.set(ctx)
         try:
             return drive_sync(
-                _FlowHandle(flow_run, flow_lifecycle(flow, flow_run, parameters, ctx))
+                _FlowHandle(flow_run, flow_lifecycle(flow, flow_run, parameters, ctx, wait_for))
             )
         except BaseException as error:
             _cancel_after_interrupt(ctx, error)
@@ -65,16 +65,16 @@ def run_flow_sync(flow: Flow, args: tuple, kwargs: dict) -> State:
             flow_run_context.reset(token)
 
 
-async def run_flow_async(flow: Flow, args: tuple, kwargs: dict) -> State:
+async def run_flow_async(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = None) -> State:
     """Run ``flow`` on the running event loop to a final state."""
-    flow_run, parameters, parent = _create_flow_run(flow, args, kwargs)
+    flow_run, parameters, parent = _create_flow_run(flow, args, kwargs, wait_for)
     with flow.task_runner.duplicate() as runner:
         ctx = _enter(flow, flow_run, runner)
         ctx.loop = asyncio.get_running_loop()
         token = flow_run_context.set(ctx)
         heartbeat = _wake_regularly(ctx.loop)
         try:
-            lifecycle = flow_lifecycle(flow, flow_run, parameters, ctx)
+            lifecycle = flow_lifecycle(flow, flow_run, parameters, ctx, wait_for)
             return await drive_async(_FlowHandle(flow_run, lifecycle))
         except BaseException as error:
             _cancel_after_interrupt(ctx, error)
@@ -121,7 +121,11 @@ async def _take_pending_cancel() -> None:
 
 
 def flow_lifecycle(
-    flow: Flow, run: FlowRun, parameters: dict[str, Any], ctx: FlowRunContext
+    flow: Flow,
+    run: FlowRun,
+    parameters: dict[str, Any],
+    ctx: FlowRunContext,
+    wait_for: Any = None,
 ) -> Lifecycle[State]:
     if flow.flow_run_name is not None:  # named once per call, with the run's context on
         try:
@@ -130,10 +134,11 @@ def flow_lifecycle(
             return (yield from _finish(flow, run, Failed(error)))
     log = run_logger(flow_run=run)
     log.info("Beginning flow run %r for flow %r", run.name, flow.name)
-    upstream = find_upstream(parameters, run.parent)
+    upstream = find_upstream(parameters, run.parent, wait_for)
     if upstream.futures:
         yield WaitFor(upstream.futures)
     try:
+        check_wait_for(wait_for)
         if upstream.needs_resolving:
             parameters = resolve(parameters)
         parameters = flow.validate(parameters)
@@ -257,11 +262,13 @@ def _final_hooks(flow: Flow, state: State) -> list:
     return []
 
 
-def _create_flow_run(flow: Flow, args: tuple, kwargs: dict) -> tuple[FlowRun, dict, Any]:
+def _create_flow_run(
+    flow: Flow, args: tuple, kwargs: dict, wait_for: Any
+) -> tuple[FlowRun, dict, Any]:
     parameters = flow.bind_parameters(args, kwargs)  # raises ParameterTypeError
     parent_ctx = flow_run_context.get()
     parent = parent_ctx.flow_run if parent_ctx else None
-    upstream = find_upstream(parameters, parent).edges if parent else {}
+    upstream = find_upstream(parameters, parent, wait_for).edges if parent else {}
     name = f"{flow.name}-{new_run_id().hex[:6]}"
     run = FlowRun(flow, name, parameters, parent, upstream, current_tags.get())
     run.worker = threading.current_thread().name

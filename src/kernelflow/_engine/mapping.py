@@ -16,6 +16,7 @@ from kernelflow._annotations import allow_failure, quote, unmapped
 from kernelflow._engine.inputs import Resolved, find_upstream
 from kernelflow.exceptions import MappingLengthMismatch, MappingMissingIterable, UpstreamTaskError
 from kernelflow.futures import TaskFuture
+from kernelflow.states import State
 
 if TYPE_CHECKING:
     from kernelflow._runs import FlowRun
@@ -86,7 +87,7 @@ def _split(parameters: dict[str, Any]) -> tuple[dict[str, list], dict[str, Any],
 
 
 def _resolve_top_level(value: Any, tolerate_failure: bool = False) -> Any:
-    """A top-level future becomes its value (waiting for it); annotations are kept."""
+    """A top-level future (or State) becomes its value (waiting for it); annotations are kept."""
     if isinstance(value, TaskFuture):
         value.wait()
         if not value.state.is_completed() and not tolerate_failure:
@@ -95,6 +96,12 @@ def _resolve_top_level(value: Any, tolerate_failure: bool = False) -> Any:
                 f"{value.state.name} ({value.state.message})."
             )
         return value.state.result(raise_on_failure=False)
+    if isinstance(value, State):  # a run's state (return_state=True): map over its result
+        if not value.is_completed() and not tolerate_failure:
+            raise UpstreamTaskError(
+                f"Cannot map over the result of a run that ended {value.name} ({value.message})."
+            )
+        return value.result(raise_on_failure=False)
     if isinstance(value, (allow_failure, unmapped)):
         tolerate_failure = tolerate_failure or isinstance(value, allow_failure)
         return value.rewrap(_resolve_top_level(value.value, tolerate_failure))

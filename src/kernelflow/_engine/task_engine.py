@@ -34,7 +34,13 @@ from kernelflow._engine.effects import (
 )
 from kernelflow._engine.handle import RunHandle
 from kernelflow._engine.hooks import run_hooks
-from kernelflow._engine.inputs import Upstream, check_wait_for, find_upstream, resolve
+from kernelflow._engine.inputs import (
+    Upstream,
+    check_wait_for,
+    find_upstream,
+    resolve,
+    waits_for_itself,
+)
 from kernelflow._engine.returns import needs_looking_at, returned_state
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._runs import TaskRun, set_state
@@ -151,6 +157,12 @@ def task_lifecycle(
         if not all_done:
             return (yield from finish(task, run, Cancelled("The flow run timed out first.")))
     if upstream.needs_resolving or wait_for:
+        if wait_for and waits_for_itself(wait_for, run):
+            error = ValueError(
+                f"Task run {run.name!r} waits for itself (its own future is in its "
+                "wait_for): that is a deadlock. Pass wait_for a copy of the list."
+            )
+            return (yield from finish(task, run, Failed(error)))
         try:
             check_wait_for(wait_for)
             parameters = resolve(parameters)
@@ -256,7 +268,7 @@ def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
 
         record_assets(task, run, state.is_completed())
     if state.is_failed() or state.is_crashed():
-        _log_failure(run, state)
+        _log_failure(task, run, state)
         transactions.task_failed(run)
         hooks = task.on_failure_hooks
     elif state.is_completed():
@@ -328,9 +340,11 @@ def _run_bindings(
     return bindings, bool(log_prints)
 
 
-def _log_failure(run: TaskRun, state: State) -> None:
+def _log_failure(task: Task, run: TaskRun, state: State) -> None:
     log = run_logger(task_run=run)
     if isinstance(state.data, UpstreamTaskError):
         log.debug("Not run: %s", state.message)
     else:
-        log.error("Finished in state %r", state, exc_info=state.data)
+        # Prefect's suffix, for readers (and code) that look for why it stopped retrying
+        exhausted = " - Retries are exhausted" if task.retries and run.run_count > 0 else ""
+        log.error("Finished in state %r%s", state, exhausted, exc_info=state.data)
