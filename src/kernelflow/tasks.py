@@ -104,6 +104,12 @@ class Task(Definition, Generic[P, R]):
         self.tags = set(check.tags(tags))
         self.version = check.optional_str("version", version)
         self.task_key = task_key(fn)
+        # Where the task's cache entries live, fixed now (``fn`` may be swapped later).
+        # Not task_key: that holds the file and line, which change with every edit of
+        # a notebook cell and every kernel restart, and would lose every cached result.
+        self.cache_namespace = (
+            f"{getattr(fn, '__module__', None)}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+        )
         self.retries = check.non_negative_int("retries", retries)
         self.retry_delay_seconds = retry_delay_seconds
         self.retry_delays = check.retry_delays(retry_delay_seconds, self.retries)

@@ -178,7 +178,9 @@ def task_lifecycle(
         if reused is not None:  # a retry from failure: the original run's value holds
             return (yield from finish(task, run, reused))
     lookup = None
-    if task.caches:
+    if task.caches or (
+        task.caches_if_persisted and flow_ctx is not None and flow_ctx.flow.persist_result
+    ):  # the task set nothing about results, and its flow persists them
         from kernelflow._engine.caching import cache_lookup  # the result store loads on first use
 
         lookup = yield from cache_lookup(task, run, parameters, flow_ctx)
