@@ -93,3 +93,12 @@ def test_the_cache_namespace_is_fixed_when_the_task_is_made():
         return first, second, third
 
     assert [s.name for s in swaps()] == ["Completed", "Cached", "Completed"]
+
+
+def test_a_result_that_cannot_be_serialized_is_run_and_not_cached(kf_logs):
+    @task(result_serializer="json")
+    def gives_a_function():
+        return lambda: 1
+
+    assert gives_a_function()() == 1
+    assert any("Encountered an error while serializing result" in r.getMessage() for r in kf_logs)

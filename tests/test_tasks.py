@@ -336,3 +336,57 @@ def test_map_over_a_state_maps_over_its_result_and_retries_log_exhaustion(caplog
     with pytest.raises(ValueError, match="nope"):
         always_fails()
     assert "Retries are exhausted" in caplog.text
+
+
+def test_a_generator_task_streams_its_items_and_retries_and_timeouts_cover_iteration():
+    attempts = []
+    seen = []
+
+    @task(retries=1)
+    def numbers(n):
+        attempts.append(1)
+        for i in range(n):
+            if i == 2 and len(attempts) == 1:
+                raise ValueError("fails mid-way the first time")
+            yield i
+
+    @task(timeout_seconds=0.3)
+    def stalls():
+        yield "first"
+        time.sleep(3)
+        yield "never"
+
+    @flow
+    def consumes():
+        for item in numbers(4):
+            seen.append((item, task_run.name))  # the caller's code runs between items
+        with pytest.raises(TimeoutError, match=r"exceeded timeout of 0.3 second\(s\)"):
+            for item in stalls():
+                seen.append(item)
+        return numbers.submit(3).result()  # no caller to stream to: the list of items
+
+    assert consumes() == [0, 1, 2]
+    assert [item for item, _ in seen[:6]] == [0, 1, 0, 1, 2, 3]  # the retry starts again
+    assert seen[-1] == "first"
+    run = kernelflow.last_run().task_runs[0]
+    assert run.state.is_completed() and run.run_count == 2
+
+
+def test_stopping_early_ends_a_generator_task_run_completed():
+    closed = []
+
+    @task
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.append(True)
+
+    for item in endless():
+        if item == 3:
+            break
+    time.sleep(0.2)
+    assert closed == [True]

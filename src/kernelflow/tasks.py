@@ -97,6 +97,8 @@ class Task(Definition, Generic[P, R]):
         self.fn, self._method_kind = unwrap("task", fn)
         fn = self.fn
         self.isasync = is_async(fn)
+        # A generator function: calling the task streams its items (_engine/streaming.py)
+        self.isgenerator = inspect.isgeneratorfunction(fn)
         self.signature = Signature(fn)
         self.name = check.name("name", name) or function_name(fn)
         check_reserved(self.signature.signature, "task", self.name)
@@ -171,7 +173,12 @@ class Task(Definition, Generic[P, R]):
             return tracker.record_task_call(
                 self, "call", self._with_self(args), kwargs, wait_for, return_state
             )
-        return call_task(self, self.bind_parameters(args, kwargs), wait_for, return_state)
+        parameters = self.bind_parameters(args, kwargs)
+        if self.isgenerator and not return_state:  # items reach the caller as they come
+            from kernelflow._engine.streaming import stream_run
+
+            return stream_run(lambda: call_task(self, parameters, wait_for, True))
+        return call_task(self, parameters, wait_for, return_state)
 
     def submit(
         self,

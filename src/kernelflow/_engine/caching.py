@@ -88,7 +88,14 @@ class CacheLookup:
             self.store.save(self.key, value, get_serializer(self.serializer), meta)
             self.store.remember_parts(self.task_id, self.parts, persist=True)
         except Exception as error:
-            run_logger(task_run=run).warning("Result not cached: %r", error)
+            if isinstance(error, OSError):
+                run_logger(task_run=run).warning("Result not cached: %r", error)
+            else:  # Prefect's words for it
+                run_logger(task_run=run).warning(
+                    "Encountered an error while serializing result: %r. Result not cached; "
+                    "the run goes on.",
+                    error,
+                )
             return False
         return True
 
@@ -197,7 +204,7 @@ def _compute_key(
         return None
     unhashable = [label for label, value in parts if value is None]
     if unhashable:
-        _warn_once(run, task_id, f"cannot hash {', '.join(unhashable)} for its cache key")
+        _warn_once(run, task_id, _UNHASHABLE.format(", ".join(unhashable)))
         return None
     return CacheLookup(store, combine(task_id, parts), task_id, parts, serializer=serializer)
 
@@ -211,6 +218,14 @@ def _storage_key(task: Task, run: TaskRun, parameters: dict, flow_ctx: Any) -> s
         raise ValueError(f"result_storage_key {key!r} must be a relative path inside the store")
     return key
 
+
+# Prefect's advice, worded as Prefect words it (ported code and readers know it).
+_UNHASHABLE = (
+    "cannot hash {} for its cache key. This often occurs when task inputs contain "
+    "objects that cannot be cached like locks, file handles, or other system resources. "
+    "To resolve this, you can: 1. Exclude these arguments by defining a custom "
+    "`cache_key_fn`; 2. Disable caching by passing `cache_policy=NO_CACHE`"
+)
 
 _warned: set[tuple[str, str]] = set()
 

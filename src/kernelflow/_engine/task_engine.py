@@ -246,8 +246,13 @@ def _body(
     task: Task, run: TaskRun, args: tuple, kwargs: dict, flow_ctx: FlowRunContext | None
 ) -> CallBody:
     bindings, log_prints = _run_bindings(task, run, flow_ctx)
+    fn = task.fn
+    if task.isgenerator:  # iterated inside the run, so retries and timeouts cover it
+        from kernelflow._engine.streaming import generator_body
+
+        fn = generator_body(fn)
     return CallBody(
-        task.fn,
+        fn,
         args,
         kwargs,
         task.isasync,
