@@ -74,6 +74,13 @@ def test_returned_futures_become_their_states_as_in_prefect():
     assert [state.result() for state in mapped] == [8, 10]
 
     @flow
+    def returns_a_map():
+        return double.map([1, 2])
+
+    states = returns_a_map()  # a plain list of States, not a list of futures
+    assert type(states) is list and [s.result() for s in states] == [2, 4]
+
+    @flow
     def returns_one_future():
         return double.submit(21)
 

@@ -35,7 +35,7 @@ _CONTAINERS = (list, tuple, set, frozenset, dict)
 
 def needs_looking_at(value: Any) -> bool:
     """Whether ``returned_state`` has anything to do (a cheap test for the common case)."""
-    return isinstance(value, (State, TaskFuture)) or type(value) in _CONTAINERS
+    return isinstance(value, (State, TaskFuture, *_CONTAINERS))  # a TaskFutureList too
 
 
 def futures_to_states(value: Any) -> Any:
