@@ -31,11 +31,14 @@ from kernelflow.states import (
 
 # The containers Prefect looks into for futures, and (but dicts) for States.
 _CONTAINERS = (list, tuple, set, frozenset, dict)
+# A return value of these types may hold futures or States; any other is Completed as
+# it is. One isinstance test, done inline on the hot path (a TaskFutureList is a list).
+LOOK_AT = (State, TaskFuture, *_CONTAINERS)
 
 
 def needs_looking_at(value: Any) -> bool:
-    """Whether ``returned_state`` has anything to do (a cheap test for the common case)."""
-    return isinstance(value, (State, TaskFuture, *_CONTAINERS))  # a TaskFutureList too
+    """Whether ``returned_state`` has anything to do."""
+    return isinstance(value, LOOK_AT)
 
 
 def futures_to_states(value: Any) -> Any:

@@ -41,7 +41,7 @@ from kernelflow._engine.inputs import (
     resolve,
     waits_for_itself,
 )
-from kernelflow._engine.returns import needs_looking_at, returned_state
+from kernelflow._engine.returns import LOOK_AT, returned_state
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._runs import TaskRun, set_state
 from kernelflow.exceptions import (
@@ -219,7 +219,7 @@ def attempts(
         outcome = yield body
         if outcome.error is None:
             value = outcome.value
-            if needs_looking_at(value):  # a returned State is the run's own (returns.py)
+            if isinstance(value, LOOK_AT):  # a returned State ends the run (returns.py)
                 state = returned_state(value, run.flow_run.task_runs if run.flow_run else ())
             else:
                 state = Completed(value)
