@@ -30,6 +30,7 @@ from kernelflow._definitions import (
 )
 from kernelflow._engine.calls import call_task, check_deadline
 from kernelflow._engine.inputs import Signature
+from kernelflow._options import exponential_backoff
 from kernelflow.exceptions import InvalidOptionError
 
 if TYPE_CHECKING:
@@ -378,24 +379,6 @@ def task(__fn: Any = None, **options: Any) -> Any:
     if __fn is not None:
         return Task(__fn, **options)
     return lambda fn: Task(fn, **options)
-
-
-def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
-    """Retry delays that double each time: ``backoff_factor * 2**n`` for retry n (0-based).
-
-    Use as ``@task(retries=4, retry_delay_seconds=exponential_backoff(10))``.
-    """
-    if (
-        isinstance(backoff_factor, bool)
-        or not isinstance(backoff_factor, (int, float))
-        or backoff_factor < 0
-    ):
-        raise check.fail("backoff_factor", backoff_factor, "a number >= 0")
-
-    def delays(retries: int) -> list[float]:
-        return [backoff_factor * 2**n for n in range(retries)]
-
-    return delays
 
 
 def __getattr__(name: str) -> Any:

@@ -32,9 +32,10 @@ from kernelflow._results.policies import KeyContext, KeyFnPolicy
 from kernelflow._results.reasons import explain_miss
 from kernelflow._results.serializers import get_serializer
 from kernelflow._results.store import Store, store_for
+from kernelflow._stored import StoredResult
 from kernelflow._transactions import enclosing
 from kernelflow.exceptions import UnsafeCacheDirectory
-from kernelflow.states import Cached, Failed, State, StoredResult
+from kernelflow.states import Cached, Failed, State
 
 if TYPE_CHECKING:
     from kernelflow._context import FlowRunContext
