@@ -127,24 +127,11 @@ def flow_lifecycle(
     ctx: FlowRunContext,
     wait_for: Any = None,
 ) -> Lifecycle[State]:
-    if flow.flow_run_name is not None:  # named once per call, with the run's context on
-        try:
-            run.name = flow.make_run_name(run.parameters)
-        except Exception as error:  # e.g. the callable returned no string: the call fails
-            return (yield from _finish(flow, run, Failed(error)))
+    prepared = yield from _prepare(flow, run, parameters, wait_for)
+    if isinstance(prepared, State):  # it cannot start: a failed upstream, bad parameters
+        return (yield from _finish(flow, run, prepared))
+    run.parameters = parameters = prepared
     log = run_logger(flow_run=run)
-    log.info("Beginning flow run %r for flow %r", run.name, flow.name)
-    upstream = find_upstream(parameters, run.parent, wait_for)
-    if upstream.futures:
-        yield WaitFor(upstream.futures)
-    try:
-        check_wait_for(wait_for)
-        if upstream.needs_resolving:
-            parameters = resolve(parameters)
-        parameters = flow.validate(parameters)
-    except (UpstreamTaskError, ParameterTypeError) as error:
-        return (yield from _finish(flow, run, Failed(error)))
-    run.parameters = parameters
     args, kwargs = flow.signature.split(parameters)
     bindings = _body_bindings(ctx)
     attempt = 0
@@ -173,6 +160,28 @@ def flow_lifecycle(
             return (yield from _finish(flow, run, state))
         log.info("%s; retrying in %gs", state.message, flow.retry_delay_seconds)
         yield Sleep(flow.retry_delay_seconds)
+
+
+def _prepare(
+    flow: Flow, run: FlowRun, parameters: dict[str, Any], wait_for: Any
+) -> Lifecycle[dict[str, Any] | State]:
+    """Name the run, wait for its upstreams, then its parameters (or why it fails)."""
+    if flow.flow_run_name is not None:  # named once per call, with the run's context on
+        try:
+            run.name = flow.make_run_name(run.parameters)
+        except Exception as error:  # e.g. the callable returned no string: the call fails
+            return Failed(error)
+    run_logger(flow_run=run).info("Beginning flow run %r for flow %r", run.name, flow.name)
+    upstream = find_upstream(parameters, run.parent, wait_for)
+    if upstream.futures:
+        yield WaitFor(upstream.futures)
+    try:
+        check_wait_for(wait_for)
+        if upstream.needs_resolving:
+            parameters = resolve(parameters)
+        return flow.validate(parameters)
+    except (UpstreamTaskError, ParameterTypeError) as error:
+        return Failed(error)
 
 
 def _complete(value: Any, ctx: FlowRunContext) -> Lifecycle[State]:

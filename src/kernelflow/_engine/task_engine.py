@@ -157,20 +157,9 @@ def task_lifecycle(
         if not all_done:
             return (yield from finish(task, run, Cancelled("The flow run timed out first.")))
     if upstream.needs_resolving or wait_for:
-        if wait_for and waits_for_itself(wait_for, run):
-            error = ValueError(
-                f"Task run {run.name!r} waits for itself (its own future is in its "
-                "wait_for): that is a deadlock. Pass wait_for a copy of the list."
-            )
-            return (yield from finish(task, run, Failed(error)))
-        try:
-            check_wait_for(wait_for)
-            parameters = resolve(parameters)
-        except UpstreamTaskError as error:
-            return (yield from finish(task, run, Failed(error)))
-        run.parameters = parameters
-        if task.task_run_name is not None:  # named now that futures became values
-            run.name = task.templated_run_name(parameters) or run.name
+        parameters = _resolve_inputs(task, run, parameters, wait_for)
+        if isinstance(parameters, State):  # an upstream failed (or it waits for itself)
+            return (yield from finish(task, run, parameters))
     if flow_ctx is not None and not flow_ctx.gate.is_set():
         yield WaitUntilOpen(flow_ctx.gate)  # the flow run is paused: start nothing new
     if flow_ctx is not None and flow_ctx.retry_plan is not None:
@@ -198,6 +187,26 @@ def task_lifecycle(
         if lookup is not None:
             lookup.release()  # an identical run waiting on this one may go on
     return (yield from finish(task, run, state))
+
+
+def _resolve_inputs(task: Task, run: TaskRun, parameters: dict, wait_for: Any) -> dict | State:
+    """The parameters with futures made values, or the Failed state the run ends in."""
+    if wait_for and waits_for_itself(wait_for, run):
+        return Failed(
+            ValueError(
+                f"Task run {run.name!r} waits for itself (its own future is in its "
+                "wait_for): that is a deadlock. Pass wait_for a copy of the list."
+            )
+        )
+    try:
+        check_wait_for(wait_for)
+        parameters = resolve(parameters)
+    except UpstreamTaskError as error:
+        return Failed(error)
+    run.parameters = parameters
+    if task.task_run_name is not None:  # named now that futures became values
+        run.name = task.templated_run_name(parameters) or run.name
+    return parameters
 
 
 def attempts(
