@@ -128,7 +128,7 @@ def test_runs_record_the_dask_worker_and_states(cluster):
         return slow_square.submit(3)
 
     state = one(return_state=True)
-    value, worker = state.result()
+    value, worker = state.result().result()  # a returned future gives its State (Prefect)
     from kernelflow import last_run
 
     run = last_run().task_runs[0]

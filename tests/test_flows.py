@@ -8,6 +8,7 @@ import pytest
 import kernelflow
 from kernelflow import flow, task
 from kernelflow.exceptions import InvalidOptionError, ParameterTypeError
+from kernelflow.states import Cancelling, Completed, Failed
 from kernelflow.task_runners import ThreadPoolTaskRunner
 
 
@@ -63,12 +64,95 @@ def test_flow_returns_value_and_reraises_the_tasks_own_exception():
     assert state.is_failed() and isinstance(state.result(raise_on_failure=False), LookupError)
 
 
-def test_returned_futures_become_values():
+def test_returned_futures_become_their_states_as_in_prefect():
     @flow
     def returns_futures():
         return double.submit(1), [double.submit(2)], {"k": double.submit(3)}, double.map([4, 5])
 
-    assert returns_futures() == (2, [4], {"k": 6}, [8, 10])
+    one, (two,), three, mapped = returns_futures()
+    assert [one.result(), two.result(), three["k"].result()] == [2, 4, 6]
+    assert [state.result() for state in mapped] == [8, 10]
+
+    @flow
+    def returns_a_map():
+        return double.map([1, 2])
+
+    states = returns_a_map()  # a plain list of States, not a list of futures
+    assert type(states) is list and [s.result() for s in states] == [2, 4]
+
+    @flow
+    def returns_one_future():
+        return double.submit(21)
+
+    state = returns_one_future()  # Prefect: the flow's value is the run's final State
+    assert state.is_completed() and state.result() == 42
+
+
+@task
+def explode():
+    raise LookupError("the task's own error")
+
+
+def test_returned_states_decide_the_flows_final_state():
+    @flow
+    def returns_a_failed_future():
+        return explode.submit()
+
+    state = returns_a_failed_future(return_state=True)
+    assert state.is_failed() and state.message == "1/1 states failed."
+    with pytest.raises(LookupError, match="the task's own error"):
+        returns_a_failed_future()
+
+    @flow
+    def returns_states():
+        return double(1, return_state=True), explode(return_state=True), explode.submit()
+
+    state = returns_states(return_state=True)
+    assert state.is_failed() and state.message == "2/3 states failed."
+    first, second, _ = state.result(raise_on_failure=False)
+    assert first.result() == 2 and second.is_failed()
+
+    @flow
+    def returns_a_state_made_by_hand():
+        return Failed(message="soft fail", data="partial")
+
+    state = returns_a_state_made_by_hand(return_state=True)
+    assert state.is_failed() and state.message == "soft fail"
+    assert state.data == "partial"
+
+
+def test_a_returned_cancelling_state_ends_cancelled_and_runs_cancellation_hooks():
+    called = []
+
+    @flow(on_cancellation=[lambda f, run, state: called.append(("cancel", state.name))])
+    def child():
+        return Cancelling()
+
+    @flow(on_failure=[lambda f, run, state: called.append(("failed", state.name))])
+    def parent():
+        child()
+
+    assert parent(return_state=True).is_failed()
+    assert child(return_state=True).is_cancelled()
+    assert called == [("cancel", "Cancelled"), ("failed", "Failed"), ("cancel", "Cancelled")]
+
+
+def test_a_task_returning_a_state_ends_in_it():
+    @task
+    def gives_completed():
+        return Completed(message="all good", data=123)
+
+    @task
+    def soft_fail():
+        return Failed(message="soft fail")
+
+    @flow
+    def both():
+        return gives_completed(), soft_fail(return_state=True)
+
+    value, state = both()
+    assert value == 123
+    assert state.is_failed() and state.message == "soft fail"
 
 
 def test_a_subflow_runs_with_its_own_runner_and_record():
@@ -369,3 +453,29 @@ def test_serialize_parameters_gives_json_values_or_a_type_placeholder():
         "x": {"a": [1, 2]},
         "y": "<Cyclic>",
     }
+
+
+def test_a_subflow_waits_for_wait_for_and_fails_without_running_after_a_failure():
+    ran = []
+
+    @flow
+    def child(y):
+        ran.append(y)
+        return y
+
+    @task
+    def slow():
+        time.sleep(0.05)
+        ran.append("slow")
+
+    @flow
+    def parent():
+        first = child(2, wait_for=[slow.submit()])
+        failed = child(3, wait_for=[explode.submit()], return_state=True)
+        return first, failed
+
+    first, failed = parent()
+    assert first == 2 and ran == ["slow", 2]
+    assert failed.is_failed() and "did not complete" in failed.message
+    run = kernelflow.last_run()
+    assert run.subflow_runs[0].upstream == {"wait_for": frozenset({run.task_runs[0].id})}

@@ -132,7 +132,9 @@ def test_failed_upstream_fails_downstream_without_running_it():
 
     state = pipeline(return_state=True)
     assert state.is_failed()  # returning a failed future fails the flow
-    assert isinstance(state.result(raise_on_failure=False), UpstreamTaskError)
+    assert state.message == "1/2 states failed."
+    with pytest.raises(UpstreamTaskError):
+        state.result()
     import kernelflow
 
     runs = {r.name: r for r in kernelflow.last_run().task_runs}

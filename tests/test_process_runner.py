@@ -91,7 +91,7 @@ def test_an_unpicklable_argument_names_the_parameter_and_the_task():
     def send_a_lock():
         return uses_lock.submit([1, 2], threading.Lock(), return_state=True)
 
-    state = send_a_lock()
+    state = send_a_lock(return_state=True).result(raise_on_failure=False)  # the task's state
     assert state.is_failed()
     error = state.data
     assert isinstance(error, SerializationError)
@@ -109,7 +109,7 @@ def test_an_unpicklable_result_fails_the_run_without_hanging():
         return returns_a_lock.submit(return_state=True)
 
     start = time.monotonic()
-    state = get_a_lock()
+    state = get_a_lock(return_state=True).result(raise_on_failure=False)  # the task's state
     assert time.monotonic() - start < 30
     assert state.is_failed() and isinstance(state.data, SerializationError)
     assert "returns_a_lock" in state.message and "cannot be sent back" in state.message
@@ -129,7 +129,7 @@ def test_an_exception_that_cannot_be_unpickled_still_arrives_as_text():
     def odd():
         return odd_failure.submit(return_state=True)
 
-    state = odd()
+    state = odd(return_state=True).result(raise_on_failure=False)  # the task's state
     assert state.is_failed()
     assert "raise Odd(1, 2)" in str(state.data)
 

@@ -165,7 +165,7 @@ def test_upstream_failure_fails_downstream_without_running_it(make_runner):
         tolerant = add.submit(allow_failure(bad), 1, return_state=True)
         return after.wait(60) and after.state, tolerant
 
-    after, tolerant = broken()
+    after, tolerant = broken(return_state=True).result(raise_on_failure=False)  # both failed
     assert after.is_failed() and isinstance(after.data, UpstreamTaskError)
     assert after.data and "fail" in after.message
     # allow_failure passes the exception itself on, so add() fails with its own TypeError
@@ -223,7 +223,7 @@ def test_run_record_shows_the_states_times_and_worker(make_runner):
         return add.submit(1, 2)
 
     state = one(return_state=True)
-    assert state.result() == 3
+    assert state.result().result() == 3  # a returned future gives its State (Prefect)
     from kernelflow import last_run
 
     run = last_run().task_runs[0]
@@ -254,8 +254,8 @@ def test_retries_timeouts_and_hooks(make_runner, tmp_path):
         return flaky.submit(str(marker)), sleepy.submit(return_state=True)
 
     start = time.monotonic()
-    flaky_result, sleepy_state = run_both()
-    assert flaky_result == "ok" and marker.read_text() == "xx"
+    flaky_state, sleepy_state = run_both(return_state=True).result(raise_on_failure=False)
+    assert flaky_state.result() == "ok" and marker.read_text() == "xx"
     assert seen == [("flaky-0", "Completed")]
     assert sleepy_state.name == "TimedOut"
     assert time.monotonic() - start < 20

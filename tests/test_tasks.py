@@ -1,6 +1,7 @@
 """Task definitions: option checks at decoration time, calls, names, options, runtime."""
 
 import datetime
+import time
 
 import pytest
 
@@ -154,7 +155,14 @@ def test_task_run_names_from_templates_callables_and_counters():
 
     @flow
     def names():
-        return [load("a.csv"), fixed(), with_params(n=7), plain(), plain(), load.submit("b")]
+        return [
+            load("a.csv"),
+            fixed(),
+            with_params(n=7),
+            plain(),
+            plain(),
+            load.submit("b").result(),
+        ]
 
     assert names() == ["load-a.csv", "fixed", "p-7", "plain-0", "plain-1", "load-b"]
 
@@ -287,3 +295,98 @@ def test_result_options_are_accepted_and_kept():
     assert work.result_storage == Path("/tmp/x") and work.cache_result_in_memory is False
     with pytest.raises(InvalidOptionError, match="result_storage"):
         task(result_storage=LocalFileSystem)(work.fn)
+
+
+def test_a_run_waiting_for_itself_is_reported_as_a_deadlock():
+    @task
+    def hello(name):
+        time.sleep(0.2)  # the list has grown by the time the next run checks its wait_for
+        return name
+
+    @flow
+    def queue():
+        waiting = []
+        for i in range(2):
+            waiting.append(hello.submit(i, wait_for=waiting))  # the same list: it grows
+        return [future.result() for future in waiting]
+
+    with pytest.raises(ValueError, match="deadlock"):
+        queue()
+
+
+def test_map_over_a_state_maps_over_its_result_and_retries_log_exhaustion(caplog):
+    @task
+    def numbers():
+        return [1, 2, 3]
+
+    @task
+    def add_one(x):
+        return x + 1
+
+    @flow
+    def mapped():
+        return [future.result() for future in add_one.map(numbers(return_state=True))]
+
+    assert mapped() == [2, 3, 4]
+
+    @task(retries=1)
+    def always_fails():
+        raise ValueError("nope")
+
+    with pytest.raises(ValueError, match="nope"):
+        always_fails()
+    assert "Retries are exhausted" in caplog.text
+
+
+def test_a_generator_task_streams_its_items_and_retries_and_timeouts_cover_iteration():
+    attempts = []
+    seen = []
+
+    @task(retries=1)
+    def numbers(n):
+        attempts.append(1)
+        for i in range(n):
+            if i == 2 and len(attempts) == 1:
+                raise ValueError("fails mid-way the first time")
+            yield i
+
+    @task(timeout_seconds=0.3)
+    def stalls():
+        yield "first"
+        time.sleep(3)
+        yield "never"
+
+    @flow
+    def consumes():
+        for item in numbers(4):
+            seen.append((item, task_run.name))  # the caller's code runs between items
+        with pytest.raises(TimeoutError, match=r"exceeded timeout of 0.3 second\(s\)"):
+            for item in stalls():
+                seen.append(item)
+        return numbers.submit(3).result()  # no caller to stream to: the list of items
+
+    assert consumes() == [0, 1, 2]
+    assert [item for item, _ in seen[:6]] == [0, 1, 0, 1, 2, 3]  # the retry starts again
+    assert seen[-1] == "first"
+    run = kernelflow.last_run().task_runs[0]
+    assert run.state.is_completed() and run.run_count == 2
+
+
+def test_stopping_early_ends_a_generator_task_run_completed():
+    closed = []
+
+    @task
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.append(True)
+
+    for item in endless():
+        if item == 3:
+            break
+    time.sleep(0.2)
+    assert closed == [True]

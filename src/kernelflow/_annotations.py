@@ -66,3 +66,14 @@ class quote(BaseAnnotation[T]):
     def unquote(self) -> T:
         """The value inside (Prefect's name for ``.value``)."""
         return self.value
+
+
+class opaque(BaseAnnotation[T]):
+    """Resolve a future passed as an argument to its value, without looking inside the
+    value (Prefect's ``opaque``): States or futures held in the result reach the task
+    as they are. kernelflow never looks inside a future's value, so ``opaque(future)``
+    is resolved like ``future``; around any other value it walks it like an
+    unannotated argument.
+    """
+
+    __slots__ = ()

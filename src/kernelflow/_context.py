@@ -65,6 +65,11 @@ class FlowRunContext:
     gate: Gate = field(default_factory=Gate)
     retry_plan: Any = None  # a RetryPlan when the run retries an earlier one (FlowRun.retry)
 
+    @classmethod
+    def get(cls) -> FlowRunContext | None:
+        """The current flow run's context, or None outside a flow run (Prefect's spelling)."""
+        return flow_run_context.get()
+
 
 @dataclass(slots=True)
 class TaskRunContext:
@@ -72,6 +77,11 @@ class TaskRunContext:
 
     task: Any
     task_run: TaskRun
+
+    @classmethod
+    def get(cls) -> TaskRunContext | None:
+        """The current task run's context, or None outside a task run (Prefect's spelling)."""
+        return task_run_context.get()
 
 
 flow_run_context: ContextVar[FlowRunContext | None] = ContextVar(

@@ -218,6 +218,9 @@ def caching_options(task: Any, options: dict[str, Any], not_set: Any) -> None:
     keyed = options["cache_key_fn"] is not None or options["result_storage_key"] is not None
     usable = keyed or (policy is not None and not isinstance(policy, NoCache))
     task.caches = persist is True and usable
+    # A task that set nothing about results caches with DEFAULT in a flow with
+    # persist_result=True (the flow's option fills in the task's, as in Prefect).
+    task.caches_if_persisted = persist is None and usable
 
 
 def _policy(value: Any, not_set: Any) -> Any:

@@ -250,3 +250,21 @@ def run_name_type_error(option: str, value: Any) -> InvalidOptionError:
         f"Expected string or callable for {option!r}; got {type(value).__name__} instead. "
         f"Use a template string like 'load-{{path}}' or a function returning a string."
     )
+
+
+def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
+    """Retry delays that double each time: ``backoff_factor * 2**n`` for retry n (0-based).
+
+    Use as ``@task(retries=4, retry_delay_seconds=exponential_backoff(10))``.
+    """
+    if (
+        isinstance(backoff_factor, bool)
+        or not isinstance(backoff_factor, (int, float))
+        or backoff_factor < 0
+    ):
+        raise fail("backoff_factor", backoff_factor, "a number >= 0")
+
+    def delays(retries: int) -> list[float]:
+        return [backoff_factor * 2**n for n in range(retries)]
+
+    return delays

@@ -110,8 +110,13 @@ class Flow(Definition, Generic[P, R]):
         self.__module__ = getattr(fn, "__module__", None)  # type: ignore[assignment]
         self.__wrapped__ = fn
 
-    def __call__(self, *args: P.args, return_state: bool = False, **kwargs: P.kwargs) -> Any:
+    def __call__(
+        self, *args: P.args, return_state: bool = False, wait_for: Any = None, **kwargs: P.kwargs
+    ) -> Any:
         """Run the flow and return its value (or its final State with ``return_state=True``).
+
+        ``wait_for``: futures (or values) to wait for first; if one of them did not
+        complete, the flow run fails with ``UpstreamTaskError`` without running.
 
         Raises:
             The exception that failed the flow: a task's own exception, a
@@ -124,8 +129,8 @@ class Flow(Definition, Generic[P, R]):
         from kernelflow._engine.flow_engine import run_flow_async, run_flow_sync
 
         if self.isasync:
-            return _awaitable_result(run_flow_async(self, args, kwargs), return_state)
-        state = run_flow_sync(self, args, kwargs)
+            return _awaitable_result(run_flow_async(self, args, kwargs, wait_for), return_state)
+        state = run_flow_sync(self, args, kwargs, wait_for)
         return state if return_state else state.result()
 
     def visualize(self, *args: Any, **kwargs: Any) -> Any:

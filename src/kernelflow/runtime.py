@@ -1,8 +1,9 @@
 """What the code of a running task or flow can know about its own run.
 
 ``from kernelflow.runtime import task_run, flow_run``; then ``task_run.name``,
-``task_run.id``, ``task_run.parameters`` (and the same on ``flow_run``) describe the run
-the calling code is in, or are None outside one.
+``task_run.id``, ``task_run.parameters`` (and the same on ``flow_run``), plus
+``task_run.task_name`` and ``flow_run.flow_name``, describe the run the calling code is
+in, or are None outside one.
 """
 
 from __future__ import annotations
@@ -40,6 +41,18 @@ class _CurrentRun:
     def name(self) -> str | None:
         record = self._record()
         return record.name if record else None
+
+    @property
+    def task_name(self) -> str | None:
+        """The name of the current run's task (on ``task_run``; None on ``flow_run``)."""
+        definition = getattr(self._record(), "task", None)
+        return definition.name if definition is not None else None
+
+    @property
+    def flow_name(self) -> str | None:
+        """The name of the current run's flow (on ``flow_run``; None on ``task_run``)."""
+        definition = getattr(self._record(), "flow", None)
+        return definition.name if definition is not None else None
 
     @property
     def parameters(self) -> dict[str, Any]:

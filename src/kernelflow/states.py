@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kernelflow._stored import StoredResult
 from kernelflow.exceptions import (
     CancelledRun,
     CrashedRun,
@@ -41,6 +42,7 @@ class StateType(str, enum.Enum):
     FAILED = "FAILED"
     CRASHED = "CRASHED"
     CANCELLED = "CANCELLED"
+    CANCELLING = "CANCELLING"  # asked to cancel, not yet ended (Prefect's; see Cancelling)
 
 
 FINAL_TYPES = frozenset(
@@ -58,6 +60,7 @@ TRANSITIONS: dict[StateType, frozenset[StateType]] = {
             StateType.FAILED,
             StateType.CRASHED,
             StateType.CANCELLED,
+            StateType.CANCELLING,
             StateType.PAUSED,
         }
     ),
@@ -68,8 +71,12 @@ TRANSITIONS: dict[StateType, frozenset[StateType]] = {
             StateType.FAILED,
             StateType.CRASHED,
             StateType.CANCELLED,
+            StateType.CANCELLING,
             StateType.PAUSED,
         }
+    ),
+    StateType.CANCELLING: frozenset(
+        {StateType.CANCELLED, StateType.COMPLETED, StateType.FAILED, StateType.CRASHED}
     ),
     StateType.PAUSED: frozenset({StateType.RUNNING, StateType.FAILED, StateType.CANCELLED}),
     **{final: frozenset() for final in FINAL_TYPES},
@@ -136,6 +143,9 @@ class State:
     def is_cancelled(self) -> bool:
         return self.type is StateType.CANCELLED
 
+    def is_cancelling(self) -> bool:
+        return self.type is StateType.CANCELLING
+
     def is_final(self) -> bool:
         return self.type in FINAL_TYPES
 
@@ -144,7 +154,8 @@ class State:
 
         Args:
             raise_on_failure: When the run did not complete, raise its exception
-                (True, the default) or return it (False).
+                (True, the default) or return what the state holds (False): its
+                exception, or the data it was given (``Failed(data=...)``).
 
         Raises:
             The run's own exception for a failed or crashed run (``FailedRun`` /
@@ -158,14 +169,16 @@ class State:
                 "(kernelflow keeps the values of the latest few flow runs). Re-run the flow."
             )
         if self.type is StateType.COMPLETED:
-            return self.data
+            data = self.data
+            return data.load() if type(data) is StoredResult else data
         if not self.is_final():
             kind = PausedRun if self.type is StateType.PAUSED else UnfinishedRun
             raise kind(f"State {self.name!r} has no result yet: wait for the run to finish first.")
-        error = get_state_exception(self)
         if raise_on_failure:
-            raise error
-        return error
+            raise get_state_exception(self)
+        # As Prefect: what the state holds (an exception, the States a flow returned, a
+        # value given to Failed(data=...)); the exception it stands for if it holds none.
+        return get_state_exception(self) if self.data is None else self.data
 
     def without_data(self) -> State:
         """This state with its value (result or exception) released; the rest kept."""
@@ -191,6 +204,12 @@ def Retrying(message: str | None = None, *, data: Any = None, name: str = "Retry
 
 def Paused(message: str | None = None, *, data: Any = None, name: str = "Paused") -> State:
     return State(StateType.PAUSED, name, message, data)
+
+
+def Cancelling(message: str | None = None, *, data: Any = None, name: str = "Cancelling") -> State:
+    """Asked to cancel, not yet ended. A run that returns it ends Cancelled in kernelflow
+    (it keeps no run half-cancelled; Prefect leaves it Cancelling)."""
+    return State(StateType.CANCELLING, name, message, data)
 
 
 def Completed(data: Any = None, message: str | None = None, *, name: str = "Completed") -> State:

@@ -30,6 +30,7 @@ from kernelflow._definitions import (
 )
 from kernelflow._engine.calls import call_task, check_deadline
 from kernelflow._engine.inputs import Signature
+from kernelflow._options import exponential_backoff
 from kernelflow.exceptions import InvalidOptionError
 
 if TYPE_CHECKING:
@@ -97,6 +98,8 @@ class Task(Definition, Generic[P, R]):
         self.fn, self._method_kind = unwrap("task", fn)
         fn = self.fn
         self.isasync = is_async(fn)
+        # A generator function: calling the task streams its items (_engine/streaming.py)
+        self.isgenerator = inspect.isgeneratorfunction(fn)
         self.signature = Signature(fn)
         self.name = check.name("name", name) or function_name(fn)
         check_reserved(self.signature.signature, "task", self.name)
@@ -104,6 +107,12 @@ class Task(Definition, Generic[P, R]):
         self.tags = set(check.tags(tags))
         self.version = check.optional_str("version", version)
         self.task_key = task_key(fn)
+        # Where the task's cache entries live, fixed now (``fn`` may be swapped later).
+        # Not task_key: that holds the file and line, which change with every edit of
+        # a notebook cell and every kernel restart, and would lose every cached result.
+        self.cache_namespace = (
+            f"{getattr(fn, '__module__', None)}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+        )
         self.retries = check.non_negative_int("retries", retries)
         self.retry_delay_seconds = retry_delay_seconds
         self.retry_delays = check.retry_delays(retry_delay_seconds, self.retries)
@@ -165,7 +174,12 @@ class Task(Definition, Generic[P, R]):
             return tracker.record_task_call(
                 self, "call", self._with_self(args), kwargs, wait_for, return_state
             )
-        return call_task(self, self.bind_parameters(args, kwargs), wait_for, return_state)
+        parameters = self.bind_parameters(args, kwargs)
+        if self.isgenerator and not return_state:  # items reach the caller as they come
+            from kernelflow._engine.streaming import stream_run
+
+            return stream_run(lambda: call_task(self, parameters, wait_for, True))
+        return call_task(self, parameters, wait_for, return_state)
 
     def submit(
         self,
@@ -365,24 +379,6 @@ def task(__fn: Any = None, **options: Any) -> Any:
     if __fn is not None:
         return Task(__fn, **options)
     return lambda fn: Task(fn, **options)
-
-
-def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
-    """Retry delays that double each time: ``backoff_factor * 2**n`` for retry n (0-based).
-
-    Use as ``@task(retries=4, retry_delay_seconds=exponential_backoff(10))``.
-    """
-    if (
-        isinstance(backoff_factor, bool)
-        or not isinstance(backoff_factor, (int, float))
-        or backoff_factor < 0
-    ):
-        raise check.fail("backoff_factor", backoff_factor, "a number >= 0")
-
-    def delays(retries: int) -> list[float]:
-        return [backoff_factor * 2**n for n in range(retries)]
-
-    return delays
 
 
 def __getattr__(name: str) -> Any:

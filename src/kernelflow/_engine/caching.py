@@ -32,6 +32,7 @@ from kernelflow._results.policies import KeyContext, KeyFnPolicy
 from kernelflow._results.reasons import explain_miss
 from kernelflow._results.serializers import get_serializer
 from kernelflow._results.store import Store, store_for
+from kernelflow._stored import StoredResult
 from kernelflow._transactions import enclosing
 from kernelflow.exceptions import UnsafeCacheDirectory
 from kernelflow.states import Cached, Failed, State
@@ -53,6 +54,7 @@ class CacheLookup:
     reason: str = ""
     state: State | None = None
     claim: Claim | None = None
+    serializer: Any = None  # the task's result_serializer, else its flow's
 
     def record(self, task: Task, run: TaskRun, state: State) -> State:
         """Store a completed run's result; the state, with why it ran as its message.
@@ -67,7 +69,12 @@ class CacheLookup:
             return dataclasses.replace(state, message=self.reason)
         if not self._save(task, run, state.data):
             return dataclasses.replace(state, message=f"{self.reason}; result not cached")
+        if task.cache_result_in_memory is False:  # the record keeps where it is, not it
+            return dataclasses.replace(state, message=self.reason, data=self._stored())
         return dataclasses.replace(state, message=self.reason)
+
+    def _stored(self) -> StoredResult:
+        return StoredResult(self.store, self.key, self.serializer)
 
     def _save(self, task: Task, run: TaskRun, value: Any) -> bool:
         created = time.time()
@@ -79,10 +86,17 @@ class CacheLookup:
             "expires": created + expiration.total_seconds() if expiration else None,
         }
         try:
-            self.store.save(self.key, value, get_serializer(task.result_serializer), meta)
+            self.store.save(self.key, value, get_serializer(self.serializer), meta)
             self.store.remember_parts(self.task_id, self.parts, persist=True)
         except Exception as error:
-            run_logger(task_run=run).warning("Result not cached: %r", error)
+            if isinstance(error, OSError):
+                run_logger(task_run=run).warning("Result not cached: %r", error)
+            else:  # Prefect's words for it
+                run_logger(task_run=run).warning(
+                    "Encountered an error while serializing result: %r. Result not cached; "
+                    "the run goes on.",
+                    error,
+                )
             return False
         return True
 
@@ -137,11 +151,13 @@ def _find(task: Task, run: TaskRun, lookup: CacheLookup) -> State | None:
     with the reason for the miss set."""
     store = lookup.store
     try:
-        loaded = store.load(lookup.key, get_serializer(task.result_serializer))
+        loaded = store.load(lookup.key, get_serializer(lookup.serializer))
     except UnsafeCacheDirectory as error:
         return Failed(error)
     if loaded.status == "hit":
         store.remember_parts(lookup.task_id, lookup.parts, persist=False)
+        if task.cache_result_in_memory is False:
+            return Cached(lookup._stored())
         return Cached(loaded.value)
     if loaded.status == "expired":
         lookup.reason = "cache miss: the cached result expired"
@@ -161,17 +177,24 @@ def _find(task: Task, run: TaskRun, lookup: CacheLookup) -> State | None:
 def _compute_key(
     task: Task, run: TaskRun, parameters: dict[str, Any], flow_ctx: FlowRunContext | None
 ) -> CacheLookup | None:
-    fn = task.fn
-    where = f"{getattr(fn, '__module__', None)}.{getattr(fn, '__qualname__', type(fn).__name__)}"
-    task_id = f"{task.name}|{where}"
-    store = store_for(task.result_storage)
+    # The namespace was fixed when the task was made: a task whose fn is later replaced
+    # by the same code finds its entries (as Prefect's task_key does).
+    task_id = f"{task.name}|{task.cache_namespace}"
+    flow = flow_ctx.flow if flow_ctx is not None else None
+    # A task's own result options win; its flow's fill in those it left unset.
+    storage = task.result_storage
+    serializer = task.result_serializer
+    if flow is not None:
+        storage = storage if storage is not None else flow.result_storage
+        serializer = serializer if serializer is not None else flow.result_serializer
+    store = store_for(storage)
     if task.result_storage_key is not None:
         try:
             key = _storage_key(task, run, parameters, flow_ctx)
         except Exception as error:
             _warn_once(run, task_id, f"result_storage_key could not be formatted ({error!r})")
             return None
-        return CacheLookup(store, key, task_id, [("storage_key", key)])
+        return CacheLookup(store, key, task_id, [("storage_key", key)], serializer=serializer)
     policy = KeyFnPolicy(task.cache_key_fn) if task.cache_key_fn else task.cache_policy
     try:
         parts = policy.parts(KeyContext(task, run, parameters, flow_ctx))
@@ -182,9 +205,9 @@ def _compute_key(
         return None
     unhashable = [label for label, value in parts if value is None]
     if unhashable:
-        _warn_once(run, task_id, f"cannot hash {', '.join(unhashable)} for its cache key")
+        _warn_once(run, task_id, _UNHASHABLE.format(", ".join(unhashable)))
         return None
-    return CacheLookup(store, combine(task_id, parts), task_id, parts)
+    return CacheLookup(store, combine(task_id, parts), task_id, parts, serializer=serializer)
 
 
 def _storage_key(task: Task, run: TaskRun, parameters: dict, flow_ctx: Any) -> str:
@@ -196,6 +219,14 @@ def _storage_key(task: Task, run: TaskRun, parameters: dict, flow_ctx: Any) -> s
         raise ValueError(f"result_storage_key {key!r} must be a relative path inside the store")
     return key
 
+
+# Prefect's advice, worded as Prefect words it (ported code and readers know it).
+_UNHASHABLE = (
+    "cannot hash {} for its cache key. This often occurs when task inputs contain "
+    "objects that cannot be cached like locks, file handles, or other system resources. "
+    "To resolve this, you can: 1. Exclude these arguments by defining a custom "
+    "`cache_key_fn`; 2. Disable caching by passing `cache_policy=NO_CACHE`"
+)
 
 _warned: set[tuple[str, str]] = set()
 

@@ -43,8 +43,8 @@ class Deadline:
 
     def error(self) -> TimeoutError:
         """The TimeoutError a run that reached this deadline ends with."""
-        return TimeoutError(
-            f"{self.what} timed out after {self.seconds:g} seconds "
+        return TimeoutError(  # Prefect's wording, which ported code may look for
+            f"{self.what} exceeded timeout of {self.seconds:g} second(s) "
             f"(timeout_seconds={self.seconds:g})."
         )
 

@@ -15,20 +15,24 @@ task call, for code blocked where Python cannot raise (a long C call).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+import types
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import FlowRunContext, current_tags, flow_run_context
+from kernelflow._engine.calling import call_sync
 from kernelflow._engine.deadline import Deadline
 from kernelflow._engine.drivers import drive_async, drive_sync
-from kernelflow._engine.effects import Bindings, CallBody, Lifecycle, Sleep, WaitFor, call_hook
+from kernelflow._engine.effects import Bindings, CallBody, Lifecycle, Sleep, WaitFor
 from kernelflow._engine.handle import RunHandle
-from kernelflow._engine.inputs import find_upstream, resolve
+from kernelflow._engine.hooks import run_hooks
+from kernelflow._engine.inputs import check_wait_for, find_upstream, resolve
 from kernelflow._engine.resume import remember_sources, starting_retry
+from kernelflow._engine.returns import futures_to_states, needs_looking_at, returned_state
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._runs import FlowRun, new_run_id, record_top_level_run, set_state
 from kernelflow.exceptions import CancelledRun, ParameterTypeError, UpstreamTaskError
-from kernelflow.futures import TaskFuture
 from kernelflow.states import (
     Cancelled,
     Completed,
@@ -44,15 +48,15 @@ if TYPE_CHECKING:
     from kernelflow.flows import Flow
 
 
-def run_flow_sync(flow: Flow, args: tuple, kwargs: dict) -> State:
+def run_flow_sync(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = None) -> State:
     """Run ``flow`` in this thread to a final state."""
-    flow_run, parameters, parent = _create_flow_run(flow, args, kwargs)
+    flow_run, parameters, parent = _create_flow_run(flow, args, kwargs, wait_for)
     with flow.task_runner.duplicate() as runner:
         ctx = _enter(flow, flow_run, runner)
         token = flow_run_context.set(ctx)
         try:
             return drive_sync(
-                _FlowHandle(flow_run, flow_lifecycle(flow, flow_run, parameters, ctx))
+                _FlowHandle(flow_run, flow_lifecycle(flow, flow_run, parameters, ctx, wait_for))
             )
         except BaseException as error:
             _cancel_after_interrupt(ctx, error)
@@ -61,16 +65,16 @@ def run_flow_sync(flow: Flow, args: tuple, kwargs: dict) -> State:
             flow_run_context.reset(token)
 
 
-async def run_flow_async(flow: Flow, args: tuple, kwargs: dict) -> State:
+async def run_flow_async(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = None) -> State:
     """Run ``flow`` on the running event loop to a final state."""
-    flow_run, parameters, parent = _create_flow_run(flow, args, kwargs)
+    flow_run, parameters, parent = _create_flow_run(flow, args, kwargs, wait_for)
     with flow.task_runner.duplicate() as runner:
         ctx = _enter(flow, flow_run, runner)
         ctx.loop = asyncio.get_running_loop()
         token = flow_run_context.set(ctx)
         heartbeat = _wake_regularly(ctx.loop)
         try:
-            lifecycle = flow_lifecycle(flow, flow_run, parameters, ctx)
+            lifecycle = flow_lifecycle(flow, flow_run, parameters, ctx, wait_for)
             return await drive_async(_FlowHandle(flow_run, lifecycle))
         except BaseException as error:
             _cancel_after_interrupt(ctx, error)
@@ -117,26 +121,25 @@ async def _take_pending_cancel() -> None:
 
 
 def flow_lifecycle(
-    flow: Flow, run: FlowRun, parameters: dict[str, Any], ctx: FlowRunContext
+    flow: Flow,
+    run: FlowRun,
+    parameters: dict[str, Any],
+    ctx: FlowRunContext,
+    wait_for: Any = None,
 ) -> Lifecycle[State]:
+    prepared = yield from _prepare(flow, run, parameters, wait_for)
+    if isinstance(prepared, State):  # it cannot start: a failed upstream, bad parameters
+        return (yield from _finish(flow, run, prepared))
+    run.parameters = parameters = prepared
     log = run_logger(flow_run=run)
-    log.info("Beginning flow run %r for flow %r", run.name, flow.name)
-    upstream = find_upstream(parameters, run.parent)
-    if upstream.futures:
-        yield WaitFor(upstream.futures)
-    try:
-        if upstream.needs_resolving:
-            parameters = resolve(parameters)
-        parameters = flow.validate(parameters)
-    except (UpstreamTaskError, ParameterTypeError) as error:
-        return (yield from _finish(flow, run, Failed(error)))
-    run.parameters = parameters
     args, kwargs = flow.signature.split(parameters)
     bindings = _body_bindings(ctx)
     attempt = 0
     while True:
         attempt += 1
         set_state(run, Running() if attempt == 1 else Retrying(_retry_message(attempt, flow)))
+        if flow.on_running_hooks:
+            yield from run_hooks(flow.on_running_hooks, flow, run, run.state, log)
         ctx.deadline = Deadline.after(flow.timeout_seconds, "Flow run")
         outcome = yield CallBody(
             flow.fn,
@@ -151,12 +154,34 @@ def flow_lifecycle(
         if outcome.error is None:
             state = yield from _complete(outcome.value, ctx)
         else:
-            state = _failure_state(outcome.error)
+            state = _failure_state(outcome.error, run)
         state = _timed_out(state, ctx, flow)
         if not state.is_failed() or attempt > flow.retries:
             return (yield from _finish(flow, run, state))
         log.info("%s; retrying in %gs", state.message, flow.retry_delay_seconds)
         yield Sleep(flow.retry_delay_seconds)
+
+
+def _prepare(
+    flow: Flow, run: FlowRun, parameters: dict[str, Any], wait_for: Any
+) -> Lifecycle[dict[str, Any] | State]:
+    """Name the run, wait for its upstreams, then its parameters (or why it fails)."""
+    if flow.flow_run_name is not None:  # named once per call, with the run's context on
+        try:
+            run.name = flow.make_run_name(run.parameters)
+        except Exception as error:  # e.g. the callable returned no string: the call fails
+            return Failed(error)
+    run_logger(flow_run=run).info("Beginning flow run %r for flow %r", run.name, flow.name)
+    upstream = find_upstream(parameters, run.parent, wait_for)
+    if upstream.futures:
+        yield WaitFor(upstream.futures)
+    try:
+        check_wait_for(wait_for)
+        if upstream.needs_resolving:
+            parameters = resolve(parameters)
+        return flow.validate(parameters)
+    except (UpstreamTaskError, ParameterTypeError) as error:
+        return Failed(error)
 
 
 def _complete(value: Any, ctx: FlowRunContext) -> Lifecycle[State]:
@@ -168,25 +193,14 @@ def _complete(value: Any, ctx: FlowRunContext) -> Lifecycle[State]:
         waited += len(pending)
         if not (yield WaitFor(pending, ctx.deadline)):
             return TimedOut(TimeoutError("The flow run timed out waiting for its task runs."))
-    try:
-        value = _resolve_returned(value)
-    except Exception as error:  # a returned future that failed: the flow fails with it
-        return Failed(error)
+    if isinstance(value, types.GeneratorType):  # not portable: Prefect keeps its items
+        value = list(value)
+    state = Completed(value)
+    if needs_looking_at(value):  # futures become their States; States decide (returns.py)
+        run = ctx.flow_run
+        state = returned_state(futures_to_states(value), (*run.task_runs, *run.subflow_runs))
     _warn_unobserved_failures(ctx)
-    return Completed(value)
-
-
-def _resolve_returned(value: Any) -> Any:
-    """Futures in the return value (also inside lists, tuples, sets, dicts) become values."""
-    if isinstance(value, TaskFuture):
-        return value.result()
-    if isinstance(value, dict):
-        return {k: _resolve_returned(v) for k, v in value.items()}
-    if isinstance(value, list):  # a TaskFutureList comes back as a plain list of results
-        return [_resolve_returned(v) for v in value]
-    if type(value) in (tuple, set, frozenset):
-        return type(value)(_resolve_returned(v) for v in value)
-    return value
+    return state
 
 
 def _warn_unobserved_failures(ctx: FlowRunContext) -> None:
@@ -206,14 +220,20 @@ def _warn_unobserved_failures(ctx: FlowRunContext) -> None:
         )
 
 
-def _failure_state(error: BaseException) -> State:
+def _failure_state(error: BaseException, run: FlowRun) -> State:
     if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
         raise error  # handled by the caller: cancel everything, then re-raise
-    if isinstance(error, CancelledRun):  # e.g. cancelled while paused
-        return Cancelled(str(error), error)
+    if isinstance(error, CancelledRun) and not _from_a_child(error, run):
+        return Cancelled(str(error), error)  # this run's own: cancelled while paused
     if not isinstance(error, Exception):
         return Crashed(error)
     return Failed(error)
+
+
+def _from_a_child(error: BaseException, run: FlowRun) -> bool:
+    # A cancelled task or subflow whose result the body asked for: as in Prefect, the
+    # flow fails with it (it is not the flow that was cancelled).
+    return any(error is child.state.data for child in (*run.task_runs, *run.subflow_runs))
 
 
 def _timed_out(state: State, ctx: FlowRunContext, flow: Flow) -> State:
@@ -230,27 +250,34 @@ def _finish(flow: Flow, run: FlowRun, state: State) -> Lifecycle[State]:
     log = run_logger(flow_run=run)
     if state.is_completed():
         log.info("Finished in state %r", state)
-        hooks = flow.on_completion_hooks
     else:
         log.error("Finished in state %r", state)
-        hooks = flow.on_failure_hooks if state.is_failed() or state.is_crashed() else ()
-    for hook in hooks:
-        outcome = yield call_hook(hook, flow, run, state)
-        if outcome.error is not None:
-            log.error(
-                "Hook %r raised; the flow run's state stays %s.",
-                getattr(hook, "__name__", hook),
-                state.name,
-                exc_info=outcome.error,
-            )
+    hooks = _final_hooks(flow, state)
+    if hooks:
+        yield from run_hooks(hooks, flow, run, state, log)
     return state
 
 
-def _create_flow_run(flow: Flow, args: tuple, kwargs: dict) -> tuple[FlowRun, dict, Any]:
+def _final_hooks(flow: Flow, state: State) -> list:
+    """The hooks for a final state, as Prefect picks them (a crash is not a failure)."""
+    if state.is_completed():
+        return flow.on_completion_hooks
+    if state.is_failed():
+        return flow.on_failure_hooks
+    if state.is_crashed():
+        return flow.on_crashed_hooks
+    if state.is_cancelled():
+        return flow.on_cancellation_hooks
+    return []
+
+
+def _create_flow_run(
+    flow: Flow, args: tuple, kwargs: dict, wait_for: Any
+) -> tuple[FlowRun, dict, Any]:
     parameters = flow.bind_parameters(args, kwargs)  # raises ParameterTypeError
     parent_ctx = flow_run_context.get()
     parent = parent_ctx.flow_run if parent_ctx else None
-    upstream = find_upstream(parameters, parent).edges if parent else {}
+    upstream = find_upstream(parameters, parent, wait_for).edges if parent else {}
     name = f"{flow.name}-{new_run_id().hex[:6]}"
     run = FlowRun(flow, name, parameters, parent, upstream, current_tags.get())
     run.worker = threading.current_thread().name
@@ -304,8 +331,18 @@ def _cancel_after_interrupt(ctx: FlowRunContext, error: BaseException) -> None:
     """On an interrupt, cancel every unfinished run of the flow and end it Cancelled."""
     ctx.task_runner.cancel_all()
     run = ctx.flow_run
-    if not run.state.is_final():
-        if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
-            set_state(run, Cancelled("Interrupted by the user.", error))
-        else:
-            set_state(run, Crashed(error, f"kernelflow failed running this flow: {error!r}"))
+    if run.state.is_final():
+        return
+    if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+        state = Cancelled("Interrupted by the user.", error)
+    else:
+        state = Crashed(error, f"kernelflow failed running this flow: {error!r}")
+    hooks = _final_hooks(ctx.flow, state)
+    if set_state(run, state) and hooks:
+        # The lifecycle is gone: its hooks are called here, in this thread.
+        calls = run_hooks(hooks, ctx.flow, run, state, run_logger(flow_run=run))
+        outcome = None
+        with contextlib.suppress(StopIteration):
+            while True:
+                effect = calls.send(outcome)
+                outcome = call_sync(effect.fn, effect.args, {}, is_async=effect.is_async)

@@ -122,6 +122,12 @@ def check_wait_for(wait_for: Any) -> None:
         _resolve_value(item, tolerate_failure=False)
 
 
+def waits_for_itself(wait_for: Any, run: Any) -> bool:
+    """Whether ``run``'s own future is in its ``wait_for`` (a list that grew after submit)."""
+    items = wait_for if isinstance(wait_for, (list, tuple, set, frozenset)) else (wait_for,)
+    return any(isinstance(item, TaskFuture) and item.task_run is run for item in items)
+
+
 def _resolve_value(value: Any, tolerate_failure: bool, depth: int = 0) -> Any:
     if isinstance(value, TaskFuture):
         state = value.state  # (marks the future observed: its outcome was used)

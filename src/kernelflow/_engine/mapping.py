@@ -22,6 +22,7 @@ from kernelflow.exceptions import (
     UpstreamTaskError,
 )
 from kernelflow.futures import TaskFuture
+from kernelflow.states import State
 
 if TYPE_CHECKING:
     from kernelflow._runs import FlowRun
@@ -123,7 +124,7 @@ def _items(key: str, value: Any) -> list[Any]:
 
 
 def _resolve_top_level(value: Any, tolerate_failure: bool = False) -> Any:
-    """A top-level future becomes its value (waiting for it); annotations are kept."""
+    """A top-level future (or State) becomes its value (waiting for it); annotations are kept."""
     if isinstance(value, TaskFuture):
         value.wait()
         if not value.state.is_completed() and not tolerate_failure:
@@ -132,6 +133,12 @@ def _resolve_top_level(value: Any, tolerate_failure: bool = False) -> Any:
                 f"{value.state.name} ({value.state.message})."
             )
         return value.state.result(raise_on_failure=False)
+    if isinstance(value, State):  # a run's state (return_state=True): map over its result
+        if not value.is_completed() and not tolerate_failure:
+            raise UpstreamTaskError(
+                f"Cannot map over the result of a run that ended {value.name} ({value.message})."
+            )
+        return value.result(raise_on_failure=False)
     if isinstance(value, (allow_failure, unmapped)):
         tolerate_failure = tolerate_failure or isinstance(value, allow_failure)
         return value.rewrap(_resolve_top_level(value.value, tolerate_failure))

@@ -31,10 +31,17 @@ from kernelflow._engine.effects import (
     Sleep,
     WaitFor,
     WaitUntilOpen,
-    call_hook,
 )
 from kernelflow._engine.handle import RunHandle
-from kernelflow._engine.inputs import Upstream, check_wait_for, find_upstream, resolve
+from kernelflow._engine.hooks import run_hooks
+from kernelflow._engine.inputs import (
+    Upstream,
+    check_wait_for,
+    find_upstream,
+    resolve,
+    waits_for_itself,
+)
+from kernelflow._engine.returns import LOOK_AT, returned_state
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._runs import TaskRun, set_state
 from kernelflow.exceptions import (
@@ -49,6 +56,7 @@ from kernelflow.states import (
     Crashed,
     Failed,
     Retrying,
+    Running,
     State,
     TimedOut,
 )
@@ -149,14 +157,9 @@ def task_lifecycle(
         if not all_done:
             return (yield from finish(task, run, Cancelled("The flow run timed out first.")))
     if upstream.needs_resolving or wait_for:
-        try:
-            check_wait_for(wait_for)
-            parameters = resolve(parameters)
-        except UpstreamTaskError as error:
-            return (yield from finish(task, run, Failed(error)))
-        run.parameters = parameters
-        if task.task_run_name is not None:  # named now that futures became values
-            run.name = task.templated_run_name(parameters) or run.name
+        parameters = _resolve_inputs(task, run, parameters, wait_for)
+        if isinstance(parameters, State):  # an upstream failed (or it waits for itself)
+            return (yield from finish(task, run, parameters))
     if flow_ctx is not None and not flow_ctx.gate.is_set():
         yield WaitUntilOpen(flow_ctx.gate)  # the flow run is paused: start nothing new
     if flow_ctx is not None and flow_ctx.retry_plan is not None:
@@ -164,7 +167,9 @@ def task_lifecycle(
         if reused is not None:  # a retry from failure: the original run's value holds
             return (yield from finish(task, run, reused))
     lookup = None
-    if task.caches:
+    if task.caches or (
+        task.caches_if_persisted and flow_ctx is not None and flow_ctx.flow.persist_result
+    ):  # the task set nothing about results, and its flow persists them
         from kernelflow._engine.caching import cache_lookup  # the result store loads on first use
 
         lookup = yield from cache_lookup(task, run, parameters, flow_ctx)
@@ -184,6 +189,26 @@ def task_lifecycle(
     return (yield from finish(task, run, state))
 
 
+def _resolve_inputs(task: Task, run: TaskRun, parameters: dict, wait_for: Any) -> dict | State:
+    """The parameters with futures made values, or the Failed state the run ends in."""
+    if wait_for and waits_for_itself(wait_for, run):
+        return Failed(
+            ValueError(
+                f"Task run {run.name!r} waits for itself (its own future is in its "
+                "wait_for): that is a deadlock. Pass wait_for a copy of the list."
+            )
+        )
+    try:
+        check_wait_for(wait_for)
+        parameters = resolve(parameters)
+    except UpstreamTaskError as error:
+        return Failed(error)
+    run.parameters = parameters
+    if task.task_run_name is not None:  # named now that futures became values
+        run.name = task.templated_run_name(parameters) or run.name
+    return parameters
+
+
 def attempts(
     task: Task, run: TaskRun, parameters: dict, flow_ctx: FlowRunContext | None
 ) -> Lifecycle[State]:
@@ -194,11 +219,19 @@ def attempts(
     """
     args, kwargs = task.signature.split(parameters)
     body = _body(task, run, args, kwargs, flow_ctx)
+    running_hooks = task.on_running_hooks
     while True:
         run.run_count += 1
+        if running_hooks:  # before the body, as the run enters Running (each attempt)
+            state = Running() if run.run_count == 1 else run.state
+            yield from run_hooks(running_hooks, task, run, state, run_logger(task_run=run))
         outcome = yield body
         if outcome.error is None:
-            state = Completed(outcome.value)
+            value = outcome.value
+            if isinstance(value, LOOK_AT):  # a returned State ends the run (returns.py)
+                state = returned_state(value, run.flow_run.task_runs if run.flow_run else ())
+            else:
+                state = Completed(value)
             return state if outcome.ended is None else _ended_at(state, outcome.ended)
         state = _failure_state(run, outcome.error)
         if outcome.ended is not None:
@@ -222,8 +255,13 @@ def _body(
     task: Task, run: TaskRun, args: tuple, kwargs: dict, flow_ctx: FlowRunContext | None
 ) -> CallBody:
     bindings, log_prints = _run_bindings(task, run, flow_ctx)
+    fn = task.fn
+    if task.isgenerator:  # iterated inside the run, so retries and timeouts cover it
+        from kernelflow._engine.streaming import generator_body
+
+        fn = generator_body(fn)
     return CallBody(
-        task.fn,
+        fn,
         args,
         kwargs,
         task.isasync,
@@ -246,7 +284,7 @@ def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
 
         record_assets(task, run, state.is_completed())
     if state.is_failed() or state.is_crashed():
-        _log_failure(run, state)
+        _log_failure(task, run, state)
         transactions.task_failed(run)
         hooks = task.on_failure_hooks
     elif state.is_completed():
@@ -254,15 +292,8 @@ def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
         hooks = task.on_completion_hooks
     else:
         hooks = ()
-    for hook in hooks:
-        outcome = yield call_hook(hook, task, run, state)
-        if outcome.error is not None:
-            run_logger(task_run=run).error(
-                "Hook %r raised; the run's state stays %s.",
-                getattr(hook, "__name__", hook),
-                state.name,
-                exc_info=outcome.error,
-            )
+    if hooks:
+        yield from run_hooks(hooks, task, run, state, run_logger(task_run=run))
     return state
 
 
@@ -325,9 +356,11 @@ def _run_bindings(
     return bindings, bool(log_prints)
 
 
-def _log_failure(run: TaskRun, state: State) -> None:
+def _log_failure(task: Task, run: TaskRun, state: State) -> None:
     log = run_logger(task_run=run)
     if isinstance(state.data, UpstreamTaskError):
         log.debug("Not run: %s", state.message)
     else:
-        log.error("Finished in state %r", state, exc_info=state.data)
+        # Prefect's suffix, for readers (and code) that look for why it stopped retrying
+        exhausted = " - Retries are exhausted" if task.retries and run.run_count > 0 else ""
+        log.error("Finished in state %r%s", state, exhausted, exc_info=state.data)

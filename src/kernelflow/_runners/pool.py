@@ -104,10 +104,10 @@ class Job:
 
 
 class _Worker:
-    def __init__(self, context: Any, index: int) -> None:
+    def __init__(self, context: Any, index: int, initializer: bytes | None = None) -> None:
         ours, theirs = context.Pipe()
         self.process = context.Process(
-            target=worker_main, args=(theirs,), name=f"kernelflow-process-{index}"
+            target=worker_main, args=(theirs, initializer), name=f"kernelflow-process-{index}"
         )
         self.process.start()
         theirs.close()
@@ -142,8 +142,9 @@ class _Worker:
 class ProcessPool:
     """``max_workers`` spawned worker processes, fed through one pipe each."""
 
-    def __init__(self, max_workers: int) -> None:
+    def __init__(self, max_workers: int, initializer: bytes | None = None) -> None:
         self.max_workers = max_workers
+        self._initializer = initializer  # packed (fn, args), called in each new worker
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._pending: deque[Job] = deque()
@@ -226,7 +227,7 @@ class ProcessPool:
 
     def _start_worker(self) -> _Worker:
         self._started += 1
-        return _Worker(self._context, self._started)
+        return _Worker(self._context, self._started, self._initializer)
 
     def _assign(self) -> set[_Worker]:
         """Give pending jobs to the least busy workers; the workers to flush."""
@@ -359,7 +360,8 @@ def _start_failure_message(process: Any) -> str:
         "kernelflow's worker processes die before they start (the last one: "
         f"{_how_it_ended(process)}). In a script, call the flow under "
         "`if __name__ == '__main__':` (spawned workers import the main script); also check "
-        "that `python -c 'import kernelflow'` works in this environment. The pool is given up."
+        "that `python -c 'import kernelflow'` works in this environment, and that the "
+        "runner's initializer (if any) does not raise. The pool is given up."
     )
 
 

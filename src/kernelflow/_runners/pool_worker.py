@@ -23,8 +23,12 @@ STARTED, REPLY, SKIPPED = b"S", b"R", b"X"
 TIME = struct.Struct("!d")  # when the body started or ended, by the worker's clock
 
 
-def worker_main(conn: Connection) -> None:
+def worker_main(conn: Connection, initializer: bytes | None = None) -> None:
     """A worker process: run jobs from the pipe in order, answer each on the same pipe.
+
+    ``initializer``: the runner's packed ``(initializer, initargs)``, called once before
+    the worker says hello (an initializer that raises stops the worker, as in
+    ``concurrent.futures.ProcessPoolExecutor``).
 
     A thread reads the pipe all the time, so the parent's writes never wait on a busy
     worker. The parent stops a worker with an empty message, or by closing its pipe.
@@ -51,6 +55,11 @@ def worker_main(conn: Connection) -> None:
     threading.Thread(target=receive, name="kernelflow-receive", daemon=True).start()
     from kernelflow._runners.wire import run_packed
 
+    if initializer is not None:
+        import cloudpickle
+
+        fn, args = cloudpickle.loads(initializer)
+        fn(*args)
     conn.send_bytes(b"")  # hello: this interpreter started and can run jobs
     while (frame := jobs.get()) is not None:
         job_id, fn_length = _HEADER.unpack_from(frame)

@@ -43,21 +43,42 @@ class ProcessPoolTaskRunner(RemoteTaskRunner):
 
     Args:
         max_workers: How many worker processes; None means ``os.cpu_count()``.
+        initializer: Called as ``initializer(*initargs)`` in each worker process when it
+            starts, before any task (as ``concurrent.futures.ProcessPoolExecutor``'s).
+            It travels with cloudpickle, so a function defined in a cell works.
+        initargs: The initializer's arguments.
     """
 
-    def __init__(self, max_workers: int | None = None) -> None:
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple = (),
+    ) -> None:
         super().__init__()
         if max_workers is not None and (
             isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
         ):
             raise ValueError(f"max_workers must be a positive int or None, not {max_workers!r}.")
+        if initializer is not None and not callable(initializer):
+            raise TypeError(f"initializer must be callable or None, not {initializer!r}.")
+        if not isinstance(initargs, tuple):
+            raise TypeError(f"initargs must be a tuple, not {type(initargs).__name__}.")
         self._max_workers = max_workers or os.cpu_count() or 1
+        self._initializer = initializer
+        self._initargs = initargs
+        self._packed_init: bytes | None = None
+        if initializer is not None:
+            import cloudpickle
+
+            self._packed_init = cloudpickle.dumps((initializer, initargs))
 
     def duplicate(self) -> ProcessPoolTaskRunner:
-        return type(self)(max_workers=self._max_workers)
+        return type(self)(self._max_workers, self._initializer, self._initargs)
 
     def _open_backend(self) -> Backend:
-        key = ("process", self._max_workers)
+        # Pools are shared by runners that start their workers the same way.
+        key = ("process", self._max_workers, self._packed_init)
         backend = warm_backend(key, self._start_pool)
         # A pool given up on, or running code older than the files: start a new one.
         if not backend.pool.usable or backend.code_changed():  # type: ignore[attr-defined]
@@ -68,12 +89,15 @@ class ProcessPoolTaskRunner(RemoteTaskRunner):
         return backend
 
     def _start_pool(self) -> Backend:
-        return _PoolBackend(ProcessPool(self._max_workers))
+        return _PoolBackend(ProcessPool(self._max_workers, self._packed_init))
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return False
-        return self._max_workers == other._max_workers  # type: ignore[attr-defined]
+        return (self._max_workers, self._packed_init) == (
+            other._max_workers,  # type: ignore[attr-defined]
+            other._packed_init,  # type: ignore[attr-defined]
+        )
 
     __hash__ = RemoteTaskRunner.__hash__
 
