@@ -123,6 +123,7 @@ class Flow(Definition, Generic[P, R]):
             ``ParameterTypeError`` for parameters that fail validation, a ``TimeoutError``.
             An async flow returns an awaitable instead.
         """
+        __tracebackhide__ = True
         tracker = visualize_tracker.get()
         if tracker is not None:
             return tracker.record_subflow_call(self, args, kwargs, return_state)
@@ -218,6 +219,7 @@ def _default_name(fn: Any) -> str:
 
 
 async def _awaitable_result(running: Any, return_state: bool) -> Any:
+    __tracebackhide__ = True
     state = await running
     return state if return_state else state.result()
 

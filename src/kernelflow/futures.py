@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import operator
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
@@ -180,7 +181,7 @@ class TaskFutureList(list, Generic[R]):  # type: ignore[type-arg]
             raise TimeoutError(
                 f"{len(not_done)} of {len(self)} task runs did not finish within {timeout} s."
             )
-        return [future.result(raise_on_failure=raise_on_failure) for future in self]
+        return list(map(operator.methodcaller("result", None, raise_on_failure), self))
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         # A live progress bar in a kernel; the display code loads only when shown.

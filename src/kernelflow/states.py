@@ -112,12 +112,18 @@ class State:
     message: str | None = None
     data: Any = None
     timestamp: float = field(default_factory=time.time)
+    # The exception's traceback as the run left it: ``result()`` raises with it, so code
+    # that looked at the state on the way (a retry_condition_fn calling ``result()``)
+    # does not stay in the traceback the user finally sees.
+    traceback: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.type, StateType):
             object.__setattr__(self, "type", StateType(self.type))
         if self.name is None:
             object.__setattr__(self, "name", self.type.value.capitalize())
+        if self.traceback is None and isinstance(self.data, BaseException):
+            object.__setattr__(self, "traceback", self.data.__traceback__)
 
     # ``State[int]`` in annotations, as with Prefect's generic State.
     __class_getitem__ = classmethod(types.GenericAlias)
@@ -163,6 +169,7 @@ class State:
             ``PausedRun`` / ``UnfinishedRun`` (both ``RuntimeError``) for a run that
             has not finished.
         """
+        __tracebackhide__ = True
         if self.data is RELEASED:
             raise RunValuesReleased(
                 f"This {self.name} state's value was released with its old run record "
@@ -175,7 +182,10 @@ class State:
             kind = PausedRun if self.type is StateType.PAUSED else UnfinishedRun
             raise kind(f"State {self.name!r} has no result yet: wait for the run to finish first.")
         if raise_on_failure:
-            raise get_state_exception(self)
+            error = get_state_exception(self)
+            if error is self.data and self.traceback is not None:
+                raise error.with_traceback(self.traceback)
+            raise error
         # As Prefect: what the state holds (an exception, the States a flow returned, a
         # value given to Failed(data=...)); the exception it stands for if it holds none.
         return get_state_exception(self) if self.data is None else self.data
@@ -184,7 +194,7 @@ class State:
         """This state with its value (result or exception) released; the rest kept."""
         if self.data is None:
             return self
-        return dataclasses.replace(self, data=RELEASED)
+        return dataclasses.replace(self, data=RELEASED, traceback=None)
 
     def __repr__(self) -> str:
         return f"{self.name}({self.message!r})" if self.message else f"{self.name}()"
@@ -312,6 +322,7 @@ def get_state_exception(state: State) -> BaseException:
 def raise_state_exception(state: State) -> None:
     """Raise the exception of a failed, crashed or cancelled state; return None for any
     other state. Always synchronous (``araise_state_exception`` is the async twin)."""
+    __tracebackhide__ = True
     if state.is_failed() or state.is_crashed() or state.is_cancelled():
         raise get_state_exception(state)
 

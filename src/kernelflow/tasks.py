@@ -169,6 +169,7 @@ class Task(Definition, Generic[P, R]):
         Raises the task's own exception if it fails. An async task returns an awaitable
         outside a flow and inside an async flow; inside a sync flow it runs to completion.
         """
+        __tracebackhide__ = True
         tracker = visualize_tracker.get()
         if tracker is not None:
             return tracker.record_task_call(

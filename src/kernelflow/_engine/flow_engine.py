@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 def run_flow_sync(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = None) -> State:
     """Run ``flow`` in this thread to a final state."""
+    __tracebackhide__ = True
     flow_run, parameters, parent = _create_flow_run(flow, args, kwargs, wait_for)
     with flow.task_runner.duplicate() as runner:
         ctx = _enter(flow, flow_run, runner)
@@ -67,6 +68,7 @@ def run_flow_sync(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = None) -
 
 async def run_flow_async(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = None) -> State:
     """Run ``flow`` on the running event loop to a final state."""
+    __tracebackhide__ = True
     flow_run, parameters, parent = _create_flow_run(flow, args, kwargs, wait_for)
     with flow.task_runner.duplicate() as runner:
         ctx = _enter(flow, flow_run, runner)

@@ -125,6 +125,7 @@ def run_task_sync(
     flow_ctx: FlowRunContext | None,
 ) -> State:
     """Carry out a task run in this thread; returns its final state."""
+    __tracebackhide__ = True
     lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx)
     return drive_sync(RunHandle(run, lifecycle))
 
@@ -138,6 +139,7 @@ async def run_task_async(
     flow_ctx: FlowRunContext | None,
 ) -> State:
     """Carry out a task run on the running event loop; returns its final state."""
+    __tracebackhide__ = True
     lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx)
     return await drive_async(RunHandle(run, lifecycle))
 
