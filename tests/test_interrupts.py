@@ -37,9 +37,13 @@ def test_interrupt_while_a_flow_waits_cancels_every_run_and_returns_at_once():
 
     press_stop_after(0.3)
     started = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as stopped:
         four_long_tasks()
     assert time.perf_counter() - started < 2
+    # One line saying what stopped, not the engine's frames (nor the waits it was in).
+    assert str(stopped.value).startswith("Flow run 'four-long-tasks-")
+    assert "cancelled 4 task run(s): long_sleep-0, long_sleep-1" in str(stopped.value)
+    assert stopped.value.__suppress_context__ and stopped.value.__cause__ is None
     run = kernelflow.last_run()
     assert run.state.is_cancelled()
     assert {r.state.name for r in run.task_runs} == {"Cancelled"}

@@ -61,9 +61,25 @@ def run_flow_sync(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = None) -
             )
         except BaseException as error:
             _cancel_after_interrupt(ctx, error)
+            if isinstance(error, KeyboardInterrupt) and parent is None:
+                # One line that says what stopped, instead of the engine's frames.
+                raise KeyboardInterrupt(_interrupted(flow_run)) from None
             raise
         finally:
             flow_run_context.reset(token)
+
+
+def _interrupted(run: FlowRun) -> str:
+    runs = list(run.task_runs)
+    pending = [run]
+    while pending:  # the task runs of its subflows too
+        for sub in pending.pop().subflow_runs:
+            runs += sub.task_runs
+            pending.append(sub)
+    cancelled = [r.name for r in runs if r.state.is_cancelled()]
+    named = ", ".join(cancelled[:8]) + (" ..." if len(cancelled) > 8 else "")
+    what = f"cancelled {len(cancelled)} task run(s): {named}" if cancelled else "no task run left"
+    return f"Flow run {run.name!r} stopped; {what}"
 
 
 async def run_flow_async(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = None) -> State:
