@@ -242,10 +242,10 @@ class FlowRun(_Run):
         self.worker: str | None = None
         self.asset_events: list[Any] = []  # AssetEvent: assets its task runs read or made
         self._name_counters: dict[str, itertools.count[int]] = {}
-        # id(result object) -> the task run that returned it, so a result passed by value
-        # into another task still draws an edge. The run's state holds the object, so its
-        # id cannot be reused while this record lives.
-        self._result_links: dict[int, TaskRun] = {}
+        # id(result object) -> the task (or subflow) run that returned it, so a result
+        # passed by value into another task still draws an edge. The run's state holds
+        # the object, so its id cannot be reused while this record lives.
+        self._result_links: dict[int, TaskRun | FlowRun] = {}
         self._map_groups = itertools.count()
         self.retry_of: FlowRun | None = None  # the run this one retried (FlowRun.retry)
         self._values_released = False
@@ -264,8 +264,9 @@ class FlowRun(_Run):
     def next_map_group(self) -> int:
         return next(self._map_groups)
 
-    def link_result(self, task_run: TaskRun, result: Any) -> None:
-        """Remember that ``result`` (and its items, one level deep) came from ``task_run``."""
+    def link_result(self, task_run: TaskRun | FlowRun, result: Any) -> None:
+        """Remember that ``result`` (and its items, one level deep) came from ``task_run``
+        (or from a subflow run)."""
         links = self._result_links
         if _linkable(result):
             links[id(result)] = task_run

@@ -260,3 +260,29 @@ def test_a_task_result_mapped_over_draws_an_edge_even_of_small_ints():
     assert dot(run.graph()).named_edges() == {("ids-0", "double × 3")}
     producer = run.task_runs[0].id
     assert all(r.upstream == {"x": frozenset({producer})} for r in run.task_runs[1:])
+
+
+def test_a_subflows_result_passed_to_a_task_draws_an_edge_from_the_subflow():
+    @task
+    def fetch() -> list[int]:
+        return [1000, 2000]
+
+    @flow
+    def ingest() -> list[int]:
+        return fetch()
+
+    @task
+    def report(values: list[int]) -> int:
+        return sum(values)
+
+    @flow
+    def nightly() -> int:
+        return report(ingest())
+
+    assert nightly() == 3000
+    run = kernelflow.last_run()
+    (sub,) = run.subflow_runs
+    assert run.task_runs[0].upstream == {"values": frozenset({sub.id})}
+    graph = dot(run.graph())
+    from_cluster = {(t, h) for t, h, a in graph.edges if "ltail=" in a}
+    assert any(h == graph.id("report-0") for _, h in from_cluster), graph.source

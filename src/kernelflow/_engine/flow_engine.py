@@ -264,6 +264,8 @@ def _timed_out(state: State, ctx: FlowRunContext, flow: Flow) -> State:
 
 def _finish(flow: Flow, run: FlowRun, state: State) -> Lifecycle[State]:
     remember_sources(run)  # what a later retry compares its tasks against
+    if run.parent is not None and state.is_completed():
+        run.parent.link_result(run, state.data)  # a task given the result gets an edge
     set_state(run, state)
     log = run_logger(flow_run=run)
     if state.is_completed():

@@ -287,7 +287,9 @@ def _add_edges(graph: Any, flow_run: FlowRun, node_of: dict, anchors: dict) -> s
             continue
         for key, ids in upstream.items():
             for upstream_id in sorted(ids, key=str):
-                tail = node_of.get(upstream_id)
+                tail, ltail = node_of.get(upstream_id), ""
+                if tail is None and upstream_id in anchors:  # a subflow's result
+                    tail, ltail = anchors[upstream_id]
                 mark = (tail, head, key == "wait_for")
                 if tail is None or tail == head or mark in seen:
                     continue
@@ -295,6 +297,8 @@ def _add_edges(graph: Any, flow_run: FlowRun, node_of: dict, anchors: dict) -> s
                 attrs = edge_attrs(key)
                 if lhead:
                     attrs["lhead"] = lhead
+                if ltail:
+                    attrs["ltail"] = ltail
                 graph.edge(tail, head, **attrs)
     return seen
 
