@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 
+from support.compare import report
+
 from kernelflow import flow, task
 from kernelflow.task_runners import ThreadPoolTaskRunner
 
@@ -92,12 +94,7 @@ def main() -> int:
             sleepers <= 1.5,
         ),
     ]
-    for name, figure, baseline, relative, budget, ok in rows:
-        print(
-            f"{name:<42} {figure:>22}  {baseline:<40} {relative:>6}  budget {budget:<9} "
-            f"{'ok' if ok else 'OVER BUDGET'}"
-        )
-    return 0 if all(row[-1] for row in rows) else 1
+    return report(rows)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from support.compare import report
+
 from kernelflow import flow, task
 from kernelflow.task_runners import ThreadPoolTaskRunner
 
@@ -120,12 +122,7 @@ def main() -> int:
             startup <= 0.5,
         ),
     ]
-    for name, figure, baseline, relative, budget, ok in rows:
-        print(
-            f"{name:<38} {figure:>16}  {baseline:<36} {relative:>9}  budget {budget:<9} "
-            f"{'ok' if ok else 'OVER BUDGET'}"
-        )
-    return 0 if all(row[-1] for row in rows) else 1
+    return report(rows)
 
 
 if __name__ == "__main__":

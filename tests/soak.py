@@ -88,9 +88,14 @@ print("runs", 3 * 3 * {n})
 
 def memory(kernel: RealKernel) -> int:
     """RSS of the kernel and its children (worker processes), in bytes."""
-    pid = kernel.manager.provisioner.process.pid
-    process = psutil.Process(pid)
-    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+    return sum(memory_parts(kernel))
+
+
+def memory_parts(kernel: RealKernel) -> tuple[int, int]:
+    """RSS of the kernel, and of its children (worker processes), in bytes."""
+    process = psutil.Process(kernel.manager.provisioner.process.pid)
+    children = sum(p.memory_info().rss for p in process.children(recursive=True))
+    return process.memory_info().rss, children
 
 
 def main() -> int:
@@ -122,6 +127,9 @@ def main() -> int:
                 return 1
             runs += int(reply.stdout.split()[1])
             rounds += 1
+            if os.environ.get("SOAK_VERBOSE"):
+                own, children = memory_parts(kernel)
+                print(f"round {rounds}: kernel {own / 2**20:.0f} MB, workers {children / 2**20:.0f} MB")
         end_memory = memory(kernel)
     growth = end_memory / start_memory - 1
     print(

@@ -33,3 +33,14 @@ def compare(
     print(f"{ours[0]:<26}{our_time * 1e6:9.1f} us/task")
     print(f"ratio: {ratio:.2f}x (budget <= {budget}x) -> {'OK' if ratio <= budget else 'OVER'}")
     return ratio
+
+
+def report(rows: list[tuple[str, str, str, str, str, bool]]) -> int:
+    """Print (name, figure, baseline, relative, budget, within budget) rows as a table;
+    the exit status: 0 when every row is within its budget."""
+    for name, figure, baseline, relative, budget, ok in rows:
+        print(
+            f"{name:<42} {figure:>22}  {baseline:<40} {relative:>9}  budget {budget:<9} "
+            f"{'ok' if ok else 'OVER BUDGET'}"
+        )
+    return 0 if all(row[-1] for row in rows) else 1
