@@ -12,7 +12,7 @@ import pytest
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 # The notebooks rewritten as lessons of the course (issue 19); the rest are still API tours.
-COURSE = ["01_quickstart", "02_concurrency", "03_mapping", "04_failures", "05_caching", "06_async", "07_dask"]
+COURSE = ["01_quickstart", "02_concurrency", "03_mapping", "04_failures", "05_caching", "06_async", "07_dask", "08_pauses"]
 
 
 def _cells(name: str) -> list[dict]:
