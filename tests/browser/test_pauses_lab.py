@@ -1,5 +1,5 @@
 """Pauses in a real JupyterLab: a person clicks the form of an awaited async flow, and
-Run All of notebook 08 completes with the person answering its form and input line.
+Run All of notebook 08 completes with the person answering its forms.
 
 Run with ``make test-browser`` (see ``test_jupyterlab.py`` for the server and browser
 set-up this file reuses). Screenshots land in build/browser-screenshots/, also on failure.
@@ -98,32 +98,27 @@ def test_run_all_of_notebook_08_completes_with_a_person_answering(jupyterlab, tm
         page = _open(browser, base, token, "08_pauses.ipynb")
         try:
             _run_all_cells(page, base, token)
-            # The async flow's form: approve, keep the default threshold, Resume.
+            # The lesson's form: approve, skip page 5, Resume.
             form = page.locator(".kf-pause-form").first
             form.wait_for(timeout=60_000)
             _shoot(page, tmp_path, "nb08-form.png", focus=form)
             _field(form, "approved").check()
+            _field(form, "skip_pages").fill("5")
             form.locator("button", has_text="Resume").click()
-            page.get_by_text("loaded 1200 rows (bad rows allowed: 10)").first.wait_for(
-                timeout=60_000
-            )
+            page.get_by_text("loaded 175 orders, skipped pages [5]").first.wait_for(timeout=60_000)
             outcome = page.locator(".kf-pause-outcome")
             _shoot(page, tmp_path, "nb08-form-answered.png", focus=outcome)
-            # The sync flow's input line: an invalid answer is asked again, then a good one.
-            line = page.locator(".jp-Stdin-input").first
-            line.wait_for(timeout=60_000)
-            line.fill('{"threshold": -1}')
-            line.press("Enter")
-            page.get_by_text("greater than or equal to 0").first.wait_for(timeout=30_000)
-            line = page.locator(".jp-Stdin-input").last
-            line.fill('{"approved": true, "threshold": 3}')
-            line.press("Enter")
-            # Cancelled from a thread, then a pause nobody answers: both end by themselves.
-            page.get_by_text("cancelled: Cancelled").first.wait_for(timeout=60_000)
+            # Exercise 1's solution asks again: this time the person says no.
+            second = page.locator(".kf-pause-form").first
+            second.wait_for(timeout=60_000)
+            second.locator("button", has_text="Resume").click()
+            page.get_by_text("not approved: nothing loaded").first.wait_for(timeout=60_000)
+            # A pause nobody answers, then one resumed from a thread: both end by themselves.
             page.get_by_text("unanswered: Failed").first.wait_for(timeout=60_000)
+            page.get_by_text("loaded 200 orders, skipped pages []").first.wait_for(timeout=60_000)
             assert page.locator(".jp-OutputArea-output", has_text="Traceback").count() == 0
         finally:
-            _shoot(page, tmp_path, "nb08-run-all.png", page.get_by_text("cancelled: Cancelled"))
+            _shoot(page, tmp_path, "nb08-run-all.png", page.get_by_text("unanswered: Failed"))
             browser.close()
 
 
