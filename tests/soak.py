@@ -142,7 +142,8 @@ def main() -> int:
             rounds += 1
             if os.environ.get("SOAK_VERBOSE"):
                 own, children = memory_parts(kernel)
-                print(f"round {rounds}: kernel {own / 2**20:.0f} MB, workers {children / 2**20:.0f} MB")
+                mb = 2**20
+                print(f"round {rounds}: kernel {own / mb:.0f} MB, workers {children / mb:.0f} MB")
         end_memory = memory(kernel)
     growth = end_memory / start_memory - 1
     print(
