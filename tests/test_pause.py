@@ -85,7 +85,7 @@ def test_pause_timeout_fails_the_flow_with_a_clear_message():
     def never_resumed():
         pause_flow_run(timeout=0.2)
 
-    with pytest.raises(FlowPauseTimeout, match="not resumed within 0.2 seconds"):
+    with pytest.raises(FlowPauseTimeout, match="not resumed within 0.2 s"):
         never_resumed()
     assert kernelflow.last_run().state.is_failed()
 
@@ -226,7 +226,7 @@ def test_an_async_pause_times_out_and_is_cancelled_like_a_sync_one():
     async def cancelled():
         await pause_flow_run(timeout=10)
 
-    with pytest.raises(FlowPauseTimeout, match="not resumed within 0.2 seconds"):
+    with pytest.raises(FlowPauseTimeout, match="not resumed within 0.2 s"):
         asyncio.run(forgotten())
     thread = resume_when_paused(action=lambda run: kernelflow.cancel_flow_run(run))
     state = asyncio.run(cancelled(return_state=True))

@@ -182,7 +182,7 @@ def _outcome(pause: PausedRun) -> Any:
         raise CancelledRun("The flow run was cancelled while paused.")
     if not pause.answered.is_set():
         raise FlowPauseTimeout(
-            f"Flow run {run.name!r} was not resumed within {pause.timeout:g} seconds; call "
+            f"Flow run {run.name!r} was not resumed within {pause.timeout:g} s; call "
             "kernelflow.resume_flow_run(run_id) to resume a paused run."
         )
     set_state(run, Running(f"Resumed{answer_text(pause)}."))  # kept in the run's history

@@ -259,17 +259,16 @@ def flow_header_html(run: Any) -> str:
 def pause_outcomes(run: Any) -> list[str]:
     """How each pause of the flow run ended, from its state history ("resumed with ...")."""
     history = run.history
-    said = [
+    return [
         after.message or after.name
         for before, after in zip(history, history[1:], strict=False)
         if before.type is StateType.PAUSED
     ]
-    return [text[:1].lower() + text[1:] for text in said]
 
 
 def pauses_html(run: Any) -> str:
     return "".join(
-        f'<p class="kf-pause-outcome">Paused, then {html.escape(outcome)}</p>'
+        f'<p class="kf-pause-outcome">Paused, then: {html.escape(outcome)}</p>'
         for outcome in pause_outcomes(run)
     )
 
