@@ -16,7 +16,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from kernelflow import flow, task  # noqa: E402
-from kernelflow._runners import dask as dask_runner  # noqa: E402
+from kernelflow._runners import dask_cluster  # noqa: E402
 from kernelflow._runners.remote import close_warm_backends  # noqa: E402
 from kernelflow.exceptions import CrashedRun, InvalidOptionError  # noqa: E402
 from kernelflow.task_runners import DaskTaskRunner  # noqa: E402
@@ -105,7 +105,7 @@ def test_a_cluster_that_lost_all_its_workers_is_replaced(caplog):
 
 
 def test_a_scheduler_of_yours_without_workers_fails_the_flow_with_a_message(monkeypatch):
-    monkeypatch.setattr(dask_runner, "_WORKER_WAIT", 1.0)
+    monkeypatch.setattr(dask_cluster, "WORKER_WAIT", 1.0)
     cluster = distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None)
     try:
         runner = DaskTaskRunner(address=cluster.scheduler_address)

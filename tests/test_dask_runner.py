@@ -157,7 +157,7 @@ def test_missing_distributed_gives_a_fix_it_message(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # import now fails
     with pytest.raises(ImportError, match=r"kernelflow\[dask\]"):
-        dask_module._distributed()
+        dask_module.distributed_module()
 
 
 def test_cluster_class_by_import_path_with_adaptive_scaling():

@@ -10,20 +10,25 @@ Each call is one Dask task whose key names the run. Dask's scheduler handles wor
 loss: a call whose worker dies is run again elsewhere, so the flow does not lose it;
 only a call that keeps killing workers (``KilledWorker``) ends its run Crashed. A call
 reports its start through a Dask event, and lets go of its worker slot at its timeout
-or when cancelled (``dask_worker.py``).
+or when cancelled (``dask_worker.py``). How kernelflow starts a cluster, and checks that
+it still has workers, is in ``dask_cluster.py``.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError
 from typing import Any
-from urllib.parse import urlsplit
 
+from kernelflow._runners.dask_cluster import (
+    check_address,
+    cluster_options,
+    distributed_module,
+    has_workers,
+    loopback_link,
+    resolve_cluster_class,
+)
 from kernelflow._runners.dask_worker import STARTED_TOPIC, StartReports, run_on_dask
 from kernelflow._runners.pool import Job
 from kernelflow._runners.remote import (
@@ -34,23 +39,7 @@ from kernelflow._runners.remote import (
     running_backend,
     warm_backend,
 )
-from kernelflow.exceptions import CrashedRun, InvalidOptionError
-
-_WORKER_SETUP = "kernelflow._runners.dask_preload"
-_LOOPBACK = "127.0.0.1"
-_WORKER_WAIT = 10.0  # seconds a scheduler of the user's may take to get its first worker
-_logger = logging.getLogger("kernelflow.task_runner")
-
-
-def _distributed() -> Any:
-    try:
-        import distributed
-    except ImportError as error:
-        raise ImportError(
-            "DaskTaskRunner needs the 'distributed' package. Install it with: "
-            "pip install 'kernelflow[dask]'"
-        ) from error
-    return distributed
+from kernelflow.exceptions import CrashedRun
 
 
 class DaskTaskRunner(RemoteTaskRunner):
@@ -90,7 +79,7 @@ class DaskTaskRunner(RemoteTaskRunner):
                 "options (cluster_class, cluster_kwargs, adapt_kwargs), not both."
             )
         if address is not None:
-            _check_address(address)
+            check_address(address)
         if cluster_class is not None and not (
             callable(cluster_class) or isinstance(cluster_class, str)
         ):
@@ -129,11 +118,8 @@ class DaskTaskRunner(RemoteTaskRunner):
             return None
         if not link or self.address is not None:
             return link
-        dashboard = self._cluster_kwargs(self._cluster_class()).get("dashboard_address")
-        if isinstance(dashboard, str) and dashboard.startswith(_LOOPBACK + ":"):
-            # Dask names the machine's address, where a loopback-only dashboard is not.
-            link = urlsplit(link)._replace(netloc=f"{_LOOPBACK}:{urlsplit(link).port}").geturl()
-        return link
+        options = cluster_options(resolve_cluster_class(self.cluster_class), self.cluster_kwargs)
+        return loopback_link(link, options)
 
     def _config(self) -> tuple[Any, ...]:
         cluster_class = self.cluster_class
@@ -149,86 +135,25 @@ class DaskTaskRunner(RemoteTaskRunner):
         )
 
     def _open_backend(self) -> Backend:
-        _distributed()
+        distributed_module()
         backend = warm_backend(self._config(), self._start)
-        if backend.client.status not in ("running", "connecting") or not self._has_workers(  # type: ignore[attr-defined]
-            backend
-        ):
+        alive = backend.client.status in ("running", "connecting")  # type: ignore[attr-defined]
+        if not alive or not has_workers(backend, self.address, self.adapt_kwargs is not None):
             forget_backend(backend)  # the scheduler or its workers went away: start afresh
             backend = warm_backend(self._config(), self._start)
         backend.refresh()  # type: ignore[attr-defined]
         return backend
 
-    def _has_workers(self, backend: Any) -> bool:
-        """False for a cluster kernelflow started that has lost all its workers (it is
-        then closed, to be replaced); an error for a scheduler of yours with none, where
-        calls would otherwise wait without a word."""
-        client = backend.client
-        if self.adapt_kwargs is not None or client.status != "running" or client.nthreads():
-            return True  # an adaptive cluster scales up from zero when calls arrive
-        if backend.cluster is None:
-            try:
-                client.wait_for_workers(1, timeout=_WORKER_WAIT)
-                return True
-            except Exception:
-                raise CrashedRun(
-                    f"The Dask scheduler at {self.address} has no workers, so no task can "
-                    f"run there (waited {_WORKER_WAIT:.0f} s). Start some (for example "
-                    f"`dask worker {self.address}`) and run the flow again."
-                ) from None
-        _logger.warning(
-            "The Dask cluster kernelflow started for this session has lost all its workers "
-            "(something stopped them); starting a new cluster."
-        )
-        threading.Thread(target=backend.close, name="kernelflow-dask-close", daemon=True).start()
-        return False
-
     def _start(self) -> _DaskBackend:
-        distributed = _distributed()
+        distributed = distributed_module()
         cluster = None
         if self.address is None:
-            cluster_class = self._cluster_class()
-            cluster = cluster_class(**self._cluster_kwargs(cluster_class))
+            cluster_class = resolve_cluster_class(self.cluster_class)
+            cluster = cluster_class(**cluster_options(cluster_class, self.cluster_kwargs))
             if self.adapt_kwargs is not None:
                 cluster.adapt(**self.adapt_kwargs)
         client = distributed.Client(self.address or cluster, **self.client_kwargs)
         return _DaskBackend(client, cluster)
-
-    def _cluster_class(self) -> Any:
-        cluster_class = self.cluster_class or _distributed().LocalCluster
-        if isinstance(cluster_class, str):
-            module, _, name = cluster_class.rpartition(".")
-            cluster_class = getattr(importlib.import_module(module), name)
-        return cluster_class
-
-    def _cluster_kwargs(self, cluster_class: Any) -> dict[str, Any]:
-        """The user's cluster options; for a ``LocalCluster``, safe defaults under them.
-
-        Its worker processes ignore the kernel's interrupts (see ``dask_preload``). Unless
-        told otherwise it listens on the loopback interface only (Dask's defaults put
-        the dashboard, and an in-process worker's HTTP server, on every interface), and
-        its scheduler and workers talk TLS with a key made for this cluster alone, so
-        another user of the same machine cannot connect and run code as you.
-        """
-        kwargs = dict(self.cluster_kwargs)
-        if not (
-            isinstance(cluster_class, type)
-            and issubclass(cluster_class, _distributed().LocalCluster)
-        ):
-            return kwargs
-        kwargs["preload"] = [*kwargs.get("preload", ()), _WORKER_SETUP]
-        if kwargs.get("processes", True):  # in-process (inproc://) has no network to guard
-            if not {"host", "ip", "interface"} & kwargs.keys():
-                kwargs["host"] = _LOOPBACK
-            if "security" not in kwargs:
-                kwargs["security"] = _can_make_keys()  # True: distributed's Security.temporary()
-        else:
-            kwargs.setdefault("worker_dashboard_address", ":0")
-        for name in ("dashboard_address", "worker_dashboard_address"):
-            address = kwargs.get(name, ":8787" if name == "dashboard_address" else None)
-            if isinstance(address, str) and address.startswith(":"):
-                kwargs[name] = _LOOPBACK + address
-        return kwargs
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -283,7 +208,7 @@ class _DaskBackend(Backend):
         self._sent = threading.Event()
         self._closed = False
         self._calls: dict[str, _Call] = {}
-        self._finished = _distributed().as_completed(loop=client.loop)
+        self._finished = distributed_module().as_completed(loop=client.loop)
         self._threads = [
             threading.Thread(target=loop, name=name, daemon=True)
             for loop, name in (
@@ -407,41 +332,6 @@ class _DaskBackend(Backend):
                 error = _failure(future)
             call.settle(reply, error)
             self._starts.ended(call)
-
-
-_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
-
-
-def _check_address(address: Any) -> None:
-    """Refuse a scheduler address Dask could not use, before a client tries it (a bad
-    port failed deep inside Dask, and the client then held up the interpreter's exit)."""
-    scheme, _, location = str(address).rpartition("://")
-    host, _, port = location.rpartition(":")
-    if isinstance(address, str) and scheme == "inproc":
-        return
-    if (
-        isinstance(address, str)
-        and scheme in ("", *_SCHEMES)
-        and host
-        and port.isdigit()
-        and 0 < int(port) < 65536
-    ):
-        return
-    raise InvalidOptionError(
-        f"DaskTaskRunner(address={address!r}) is not a scheduler address: give it as "
-        "'tcp://host:port' (for example 'tcp://127.0.0.1:8786', as `dask scheduler` "
-        "prints it), or leave address out to start a local cluster."
-    )
-
-
-def _can_make_keys() -> bool:
-    if importlib.util.find_spec("cryptography") is not None:
-        return True
-    _logger.warning(
-        "The Dask cluster starts without TLS: other users of this machine could connect to "
-        "it. Install 'cryptography' (pip install 'kernelflow[dask]') to make it private."
-    )
-    return False
 
 
 def _one_reply(future: Any) -> Any:
