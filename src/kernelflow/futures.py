@@ -1,15 +1,15 @@
 """Futures: what user code holds for a task run that is running or will run.
 
 A ``TaskFuture`` reads its run's live state from the run record and is resolved, with
-the run's final State, through a ``concurrent.futures.Future`` (``settled``). Runners
-of any kind (threads, processes, Dask) hand back the same future class; what differs
-lives in the run's handle (``kernelflow._engine.handle``), which the future asks to
-cancel the run, or to help it along before a blocking wait.
+the run's final State, through a ``concurrent.futures.Future`` (``settled``). Every
+runner hands back the same future class; what differs lives in the run's handle
+(``kernelflow._engine.handle``), which the future asks to cancel the run, or to help it
+along before a blocking wait. Waits inside a flow run end at its deadline.
 
 A blocking wait (``result``, ``wait``, ``as_completed``) from an async flow's own event
 loop on runs that are asyncio tasks of that loop drives the loop re-entrantly until
-they are done, as Prefect's (thread-run) async tasks allow: ported code that calls
-``future.result()`` inside ``async def`` works, and the runs stay concurrent.
+they are done, as Prefect's (thread-run) async tasks allow: ``future.result()`` inside
+``async def`` works, and the runs stay concurrent.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from kernelflow._context import flow_run_context
+from kernelflow._engine.in_thread_deadline import WaitEndingBy
 from kernelflow._runs import stripe_lock
 
 if TYPE_CHECKING:
@@ -295,18 +296,18 @@ def _block(futures: list[TaskFuture[Any]], timeout: float | None, return_when: s
         return False
     timeout, cut_by_flow = _bounded_by_flow_deadline(timeout)
     try:
-        if loop is not None:
-            finished = _drive_loop(loop, pending, timeout, return_when)
-        elif return_when == cf.ALL_COMPLETED:
-            finished = _wait_in_order(pending, timeout)
-        else:
-            done, _ = cf.wait([f.settled for f in pending], timeout, return_when)
-            finished = bool(done)
+        with WaitEndingBy(timeout):  # the flow's deadline is raised here, not injected
+            if loop is not None:
+                finished = _drive_loop(loop, pending, timeout, return_when)
+            elif return_when == cf.ALL_COMPLETED:
+                finished = _wait_in_order(pending, timeout)
+            else:
+                finished = bool(cf.wait([f.settled for f in pending], timeout, return_when)[0])
+            if not finished and cut_by_flow:
+                raise TimeoutError("The flow run timed out while waiting for task runs.")
     except (KeyboardInterrupt, asyncio.CancelledError):
         _cancel_after_interrupt(futures)
         raise
-    if not finished and cut_by_flow:
-        raise TimeoutError("The flow run timed out while waiting for task runs.")
     return not finished
 
 
@@ -368,10 +369,7 @@ def _cancel_requested(task: asyncio.Task) -> bool:
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+    return asyncio._get_running_loop()  # in asyncio.__all__; None rather than a raise
 
 
 def _cancel_after_interrupt(futures: Iterable[TaskFuture[Any]]) -> None:

@@ -7,7 +7,8 @@ raise: the lifecycle decides what each kind of error means.
 A sync call with a deadline runs in its own daemon thread and is abandoned when the
 deadline passes (Python cannot kill a thread). A coroutine past its deadline is
 cancelled. A sync body that runs in the driver's own thread (a sync flow's body, in the
-notebook cell's thread) is stopped by raising ``DeadlineExceeded`` inside that thread.
+notebook cell's thread) is stopped by raising ``DeadlineExceeded`` inside that thread
+(``in_thread_deadline``).
 
 Frames marked ``__tracebackhide__ = True`` (here, in the drivers, futures, states and
 the task and flow calls) are left out of the tracebacks IPython and pytest show, so a
@@ -18,20 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import ctypes
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from kernelflow._engine.deadline import Deadline
 from kernelflow._engine.effects import Bindings, Outcome
-from kernelflow.exceptions import DeadlineExceeded
+from kernelflow._engine.in_thread_deadline import raise_in_this_thread_at, timeout_error
 
 R = TypeVar("R")
-
-
-def timeout_error(deadline: Deadline) -> DeadlineExceeded:
-    return DeadlineExceeded(*deadline.error().args)
 
 
 def bound_call(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict, bindings: Bindings):
@@ -77,7 +73,7 @@ def call_sync(
         if deadline is None:
             return Outcome(bound_call(fn, args, kwargs, bindings))
         if in_this_thread:
-            with _raise_in_this_thread_at(deadline):
+            with raise_in_this_thread_at(deadline):
                 return Outcome(bound_call(fn, args, kwargs, bindings))
         return _call_in_thread(lambda: bound_call(fn, args, kwargs, bindings), deadline)
     except BaseException as error:  # the lifecycle decides what each kind means
@@ -167,55 +163,3 @@ def _call_in_thread(call: Callable[[], Any], deadline: Deadline) -> Outcome:
     if not done.wait(deadline.remaining()):
         return Outcome(error=timeout_error(deadline))
     return box
-
-
-class _raise_in_this_thread_at:  # noqa: N801 - used as a context manager
-    """Raise ``DeadlineExceeded`` in this thread if the block is still running at ``deadline``.
-
-    For code that must run in this very thread (a sync flow body in a notebook cell): a
-    timer thread sets an asynchronous exception on it, which Python raises at the next
-    bytecode boundary. Leaving the block disarms it, and clears one that was set but not
-    yet raised, so it can never land in the caller's code.
-    """
-
-    def __init__(self, deadline: Deadline) -> None:
-        self._deadline = deadline
-        self._thread_id = threading.get_ident()
-        self._lock = threading.Lock()
-        self._armed = True
-        self._timer = threading.Timer(deadline.remaining(), self._fire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> None:
-        self._timer.start()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self._timer.cancel()
-        with self._lock:
-            if self._armed:
-                self._armed = False
-            else:  # fired: clear it in case it is still pending (a no-op if raised)
-                _set_async_exc(self._thread_id, None)
-
-    def _fire(self) -> None:
-        with self._lock:
-            if self._armed:
-                self._armed = False
-                _set_async_exc(self._thread_id, timeout_error(self._deadline))
-
-
-def _set_async_exc(thread_id: int, error: BaseException | None) -> None:
-    # The exception must be a class for the C API; a subclass carries the message.
-    if error is None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
-        return
-    message = str(error)
-
-    class _Exceeded(DeadlineExceeded):
-        def __init__(self, *args: Any) -> None:
-            super().__init__(*(args or (message,)))
-
-    _Exceeded.__name__ = _Exceeded.__qualname__ = "DeadlineExceeded"
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id), ctypes.py_object(_Exceeded)
-    )

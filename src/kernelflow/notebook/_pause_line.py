@@ -13,11 +13,11 @@ swallows ``Exception``.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import threading
 from collections.abc import Iterator
 
 from kernelflow import _pause
+from kernelflow._engine.in_thread_deadline import set_async_exc
 from kernelflow._pause import PausedRun, answer_text
 from kernelflow.exceptions import ParameterTypeError
 
@@ -27,12 +27,6 @@ FORM_HINT = " (an async flow run with `await` shows a form instead)"
 
 class _LineEnded(BaseException):
     """Raised in the thread waiting in ``input()`` once the pause ended elsewhere."""
-
-
-def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
-    # None passes NULL: withdraw a pending exception that has not been raised yet.
-    target = ctypes.py_object(exc) if exc is not None else None
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), target)
 
 
 class _Interrupter:
@@ -57,14 +51,14 @@ class _Interrupter:
             with self._lock:
                 self._armed = False
                 if self._sent:
-                    _set_async_exc(self._thread, None)
+                    set_async_exc(self._thread, None)
 
     def interrupt(self) -> None:
         with self._lock:
             self._ended = True
             if self._armed and not self._sent:
                 self._sent = True
-                _set_async_exc(self._thread, _LineEnded)
+                set_async_exc(self._thread, _LineEnded)
 
 
 def ask_in_cell(pause: PausedRun, timeout: float) -> bool:

@@ -1,0 +1,143 @@
+"""Stopping code that must run in this very thread (a sync flow body in a notebook cell).
+
+A timer thread raises ``DeadlineExceeded`` in the body's thread with
+``PyThreadState_SetAsyncExc``, which Python raises at the next bytecode boundary of
+whatever that thread runs then. That is right for the user's own code; it is wrong inside
+a wait of kernelflow's (``future.result()``, ``wait``), where the exception can land in a
+garbage-collection finalizer the wait happens to trigger (multiprocessing's, for one) and
+be lost as "Exception ignored". Those waits are already bounded by the flow run's
+deadline and raise on their own, so they mark themselves with ``WaitEndingBy``: a guard
+that fires while the thread is in such a wait leaves it alone, and if the wait returns
+normally all the same, the exception is raised when it returns, in plain sight.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from typing import Any
+
+from kernelflow._engine.deadline import Deadline
+from kernelflow.exceptions import DeadlineExceeded
+
+
+def timeout_error(deadline: Deadline) -> DeadlineExceeded:
+    return DeadlineExceeded(*deadline.error().args)
+
+
+class _ThreadState:
+    """What the guards and waits of one thread share (under ``lock``)."""
+
+    __slots__ = ("lock", "guards", "waits", "overdue")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.guards = 0
+        self.waits: list[float] = []  # when each open wait ends by itself (monotonic)
+        self.overdue: tuple[raise_in_this_thread_at, DeadlineExceeded] | None = None
+
+
+_threads: dict[int, _ThreadState] = {}  # only threads inside a guard
+
+
+class raise_in_this_thread_at:  # noqa: N801 - used as a context manager
+    """Raise ``DeadlineExceeded`` in this thread if the block is still running at ``deadline``.
+
+    Leaving the block disarms it, and clears an exception that was set but not yet
+    raised, so it can never land in the caller's code.
+    """
+
+    def __init__(self, deadline: Deadline) -> None:
+        self._deadline = deadline
+        self._thread_id = threading.get_ident()
+        self._armed = True
+        self._timer = threading.Timer(deadline.remaining(), self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> None:
+        state = _threads.get(self._thread_id)
+        if state is None:
+            state = _threads[self._thread_id] = _ThreadState()
+        with state.lock:
+            state.guards += 1
+        self._state = state
+        self._timer.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._timer.cancel()
+        state = self._state
+        with state.lock:
+            if self._armed:
+                self._armed = False
+            else:  # fired: clear it in case it is still pending (a no-op if raised)
+                set_async_exc(self._thread_id, None)
+            if state.overdue is not None and state.overdue[0] is self:
+                state.overdue = None
+            state.guards -= 1
+            if not state.guards:
+                del _threads[self._thread_id]
+
+    def _fire(self) -> None:
+        state = self._state
+        with state.lock:
+            if not self._armed:
+                return
+            self._armed = False
+            error = timeout_error(self._deadline)
+            if state.waits and state.waits[-1] <= self._deadline.at + _WAIT_GRACE:
+                state.overdue = state.overdue or (self, error)  # the wait raises
+            else:
+                _raise_deadline_in(self._thread_id, error)
+
+
+# A wait that ends this soon after the deadline is left to end by itself.
+_WAIT_GRACE = 0.05
+
+
+class WaitEndingBy:
+    """Marks a wait in this thread that returns by itself within ``timeout`` seconds."""
+
+    __slots__ = ("_state", "_ends_by")
+
+    def __init__(self, timeout: float | None) -> None:
+        self._state = _threads.get(threading.get_ident())
+        self._ends_by = float("inf") if timeout is None else time.monotonic() + timeout
+
+    def __enter__(self) -> None:
+        if self._state is not None:
+            with self._state.lock:
+                self._state.waits.append(self._ends_by)
+
+    def __exit__(self, error_type: type | None, *exc_info: Any) -> None:
+        state = self._state
+        if state is None:
+            return
+        with state.lock:
+            state.waits.pop()
+            overdue = None
+            if not state.waits and state.overdue is not None:
+                overdue, state.overdue = state.overdue[1], None
+        if overdue is not None and error_type is None:
+            raise overdue
+
+
+def set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
+    """Have ``thread_id`` raise ``exc`` at its next bytecode boundary.
+
+    None passes NULL: withdraw a pending exception that has not been raised yet.
+    """
+    target = ctypes.py_object(exc) if exc is not None else None
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), target)
+
+
+def _raise_deadline_in(thread_id: int, error: DeadlineExceeded) -> None:
+    # The C API takes a class: a subclass carries the message.
+    message = str(error)
+
+    class _Exceeded(DeadlineExceeded):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*(args or (message,)))
+
+    _Exceeded.__name__ = _Exceeded.__qualname__ = "DeadlineExceeded"
+    set_async_exc(thread_id, _Exceeded)
