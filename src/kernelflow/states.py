@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import sys
 import time
 import types
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kernelflow._call_site import awaited_at
 from kernelflow._stored import StoredResult
 from kernelflow.exceptions import (
     CancelledRun,
@@ -158,6 +160,10 @@ class State:
     def result(self, raise_on_failure: bool = True) -> Any:
         """The run's return value, or its exception.
 
+        Written as ``await state.result()`` (as ported Prefect code does in async
+        code), it gives an awaitable of the same: kernelflow reads the call site, never
+        whether a loop is running (``kernelflow._call_site``).
+
         Args:
             raise_on_failure: When the run did not complete, raise its exception
                 (True, the default) or return what the state holds (False): its
@@ -169,6 +175,16 @@ class State:
             ``PausedRun`` / ``UnfinishedRun`` (both ``RuntimeError``) for a run that
             has not finished.
         """
+        __tracebackhide__ = True
+        if awaited_at(sys._getframe(1)):
+            return self._awaitable_result(raise_on_failure)
+        return self._result(raise_on_failure)
+
+    async def _awaitable_result(self, raise_on_failure: bool) -> Any:
+        __tracebackhide__ = True
+        return self._result(raise_on_failure)
+
+    def _result(self, raise_on_failure: bool) -> Any:
         __tracebackhide__ = True
         if self.data is RELEASED:
             raise RunValuesReleased(
