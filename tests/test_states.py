@@ -228,3 +228,15 @@ def test_a_cell_with_top_level_await_reads_each_call_as_written():
 
     asyncio.run(run_cell())
     assert (namespace["awaited"], namespace["plain"]) == ("v", "v")
+
+
+def test_await_raise_state_exception_works_as_in_prefect():
+    from kernelflow.states import raise_state_exception
+
+    async def ported():
+        assert await raise_state_exception(Completed()) is None
+        with pytest.raises(ValueError, match="bad"):
+            await raise_state_exception(Failed(data=ValueError("bad")))
+        return raise_state_exception(Completed())  # not awaited: a plain call
+
+    assert asyncio.run(ported()) is None

@@ -12,12 +12,37 @@ giving the value.
 from __future__ import annotations
 
 import dis
+import functools
 import inspect
+import sys
 import weakref
+from collections.abc import Callable
 from types import CodeType, FrameType
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Per code object: the offsets of the calls written as ``await <call>``.
 _awaited_calls: weakref.WeakKeyDictionary[CodeType, frozenset[int]] = weakref.WeakKeyDictionary()
+
+
+def awaitable_where_awaited(fn: F) -> F:
+    """``fn``, except that a call written ``await fn(...)`` gets an awaitable of its
+    result (or of its exception)."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        if awaited_at(sys._getframe(1)):
+            return _when_awaited(fn, args, kwargs)
+        return fn(*args, **kwargs)
+
+    return call  # type: ignore[return-value]
+
+
+async def _when_awaited(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    __tracebackhide__ = True
+    return fn(*args, **kwargs)
 
 
 def awaited_at(frame: FrameType) -> bool:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import sys
 import time
 import types
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernelflow._call_site import awaited_at
+from kernelflow._call_site import awaitable_where_awaited
 from kernelflow._stored import StoredResult
 from kernelflow.exceptions import (
     CancelledRun,
@@ -157,6 +156,7 @@ class State:
     def is_final(self) -> bool:
         return self.type in FINAL_TYPES
 
+    @awaitable_where_awaited
     def result(self, raise_on_failure: bool = True) -> Any:
         """The run's return value, or its exception.
 
@@ -175,16 +175,6 @@ class State:
             ``PausedRun`` / ``UnfinishedRun`` (both ``RuntimeError``) for a run that
             has not finished.
         """
-        __tracebackhide__ = True
-        if awaited_at(sys._getframe(1)):
-            return self._awaitable_result(raise_on_failure)
-        return self._result(raise_on_failure)
-
-    async def _awaitable_result(self, raise_on_failure: bool) -> Any:
-        __tracebackhide__ = True
-        return self._result(raise_on_failure)
-
-    def _result(self, raise_on_failure: bool) -> Any:
         __tracebackhide__ = True
         if self.data is RELEASED:
             raise RunValuesReleased(
@@ -335,9 +325,11 @@ def get_state_exception(state: State) -> BaseException:
     )
 
 
+@awaitable_where_awaited
 def raise_state_exception(state: State) -> None:
     """Raise the exception of a failed, crashed or cancelled state; return None for any
-    other state. Always synchronous (``araise_state_exception`` is the async twin)."""
+    other state. ``await raise_state_exception(state)`` works too, as in Prefect (see
+    ``State.result``); ``araise_state_exception`` is the async twin."""
     __tracebackhide__ = True
     if state.is_failed() or state.is_crashed() or state.is_cancelled():
         raise get_state_exception(state)

@@ -71,7 +71,7 @@ def why_unhashable(arguments: dict[str, Any]) -> str:
         try:
             cloudpickle.dumps(value)
         except Exception as error:
-            pickle_error = f"{type(error).__name__}: {error}"
+            pickle_error = str(error)
         lines.append(f"argument {name!r}: JSON error: {json_error}; Pickle error: {pickle_error}")
     return " ".join(lines)
 
