@@ -81,6 +81,37 @@ def test_invalid_input_is_shown_in_the_form_and_the_pause_keeps_waiting():
     )
 
 
+class Batch(pydantic.BaseModel):
+    rows: list[int] = [1, 2]
+    labels: dict[str, str] | None = None
+
+
+def test_collection_fields_are_typed_as_json():
+    result = {}
+
+    @flow
+    def batched():
+        return pause_flow_run(timeout=20, wait_for_input=Batch)
+
+    thread = threading.Thread(target=lambda: result.setdefault("state", batched(return_state=True)))
+    thread.start()
+    for _ in range(500):
+        if kernelflow.paused_runs():
+            break
+        time.sleep(0.01)
+    form = form_for(_pause.find_pause(kernelflow.paused_runs()[0]))
+    assert form.fields["rows"].value == "[1, 2]" and "JSON" in form.fields["rows"].placeholder
+    form.fields["rows"].value = "1, 2"  # not JSON: the form says what is wrong, and waits
+    form.resume_button.click()
+    assert "valid list" in form.errors["rows"].value and not form.submitted
+    assert form.values() == {"rows": "1, 2"}  # labels left empty: its default applies
+    form.fields["rows"].value = "[3, 4, 5]"
+    form.fields["labels"].value = '{"a": "b"}'
+    form.resume_button.click()
+    thread.join(5)
+    assert result["state"].result() == Batch(rows=[3, 4, 5], labels={"a": "b"})
+
+
 def test_cancel_button_ends_the_run_cancelled():
     pause, thread, result = paused_in_background()
     form_for(pause).cancel_button.click()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import html
+import json
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -138,7 +139,15 @@ class PauseForm:
         return f"Flow run {self.flow_run.name!r} is paused."
 
     def values(self) -> dict[str, Any]:
-        return {name: _value_of(widget) for name, widget in self.fields.items()}
+        values = {name: _value_of(widget) for name, widget in self.fields.items()}
+        for name, field in self._model.model_fields.items():
+            annotation = _unwrap_optional(field.annotation)
+            if _is_collection(annotation):
+                if values[name].strip():
+                    values[name] = _from_text(annotation, values[name])
+                else:  # left empty: the field's default (or "Field required")
+                    del values[name]
+        return values
 
     def submit(self) -> None:
         """Resume with the form's values; on invalid input show why and keep waiting."""
@@ -225,12 +234,37 @@ def _widget_for(name: str, field: Any) -> Any:
     kinds = {bool: widgets.Checkbox, int: widgets.IntText, float: widgets.FloatText}
     kind = kinds.get(annotation, widgets.Text)
     widget = kind(**common)
+    if _is_collection(annotation):
+        widget.placeholder = 'JSON, e.g. [1, 2] or {"a": 1}'
     if default is not _NO_DEFAULT and default is not None:
-        widget.value = default if kind is not widgets.Text else str(default)
+        widget.value = default if kind is not widgets.Text else _as_text(annotation, default)
     if field.description:
         widget.layout.margin = "0 0 0 0"
         return widgets.VBox([widget, widgets.HTML(f"<small>{_escape(field.description)}</small>")])
     return widget
+
+
+def _is_collection(annotation: Any) -> bool:
+    """Typed into the form as JSON: lists, tuples, sets and dicts (``list[int]``...)."""
+    return (typing.get_origin(annotation) or annotation) in (list, tuple, set, frozenset, dict)
+
+
+def _as_text(annotation: Any, value: Any) -> str:
+    if _is_collection(annotation):
+        try:
+            return json.dumps(list(value) if isinstance(value, (set, frozenset)) else value)
+        except TypeError:  # not JSON-able (a set of tuples...): Python's spelling
+            pass
+    return str(value)
+
+
+def _from_text(annotation: Any, text: str) -> Any:
+    """A collection field's JSON parsed; text that is not JSON is left for validation to
+    reject with its own message ("Input should be a valid list")."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def _choices(annotation: Any) -> list[tuple[str, Any]] | None:
