@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 import tracemalloc
 
 import pytest
@@ -101,6 +102,88 @@ def test_only_the_failed_items_of_a_map_run_again():
     assert sorted(calls) == [7, 21, 40]
     states = [r.state.name for r in kernelflow.last_run().task_runs]
     assert states.count("Cached") == 47 and states.count("Completed") == 3
+
+
+def test_reused_runs_end_where_they_are_submitted_without_going_to_the_runner():
+    service_down.update({2})
+    done_at_submit: list[list[bool]] = []
+
+    @task
+    def load(item: int) -> int:
+        calls.append(f"load{item}")
+        if item == 2:
+            time.sleep(0.5)  # still running when the flow body looks at it
+        if item in service_down:
+            raise ConnectionError(f"item {item} timed out")
+        return item * 1000
+
+    @task
+    def total(values: list[int]) -> int:
+        calls.append("total")
+        return sum(values)
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def load_all(n: int) -> int:
+        loaded = load.map(range(n))
+        first = load.submit(100)  # upstream of the next submit, by its future
+        after = total.submit([first])
+        done_at_submit.append([f.done() for f in loaded] + [first.done(), after.done()])
+        return after.result() + sum(loaded.result())
+
+    with pytest.raises(ConnectionError):
+        load_all(4)
+    service_down.clear()
+    calls.clear()
+    done_at_submit.clear()
+    assert kernelflow.last_run().retry() == 6000 + 100_000
+    assert calls == ["load2"]
+    # Reused runs were settled by .map()/.submit() themselves, chains included; the
+    # run that failed before runs again on the runner.
+    assert done_at_submit == [[True, True, False, True, True, True]]
+    retried = kernelflow.last_run()
+    assert [r.state.name for r in retried.task_runs].count("Cached") == 5
+    assert all(r.worker is None for r in retried.task_runs if r.state.name == "Cached")
+
+
+def test_reused_runs_call_their_completion_hooks_and_unblock_their_downstream():
+    hooked: list[str] = []
+    broken = {"on": True}
+
+    def note(task, run, state):
+        hooked.append(f"{run.name}:{state.name}")
+
+    @task(on_completion=[note])
+    def fetch(x: int) -> int:
+        calls.append("fetch")
+        return x + 1000
+
+    @task
+    def double(x: int) -> int:
+        calls.append("double")
+        return x * 2
+
+    @task
+    def check(x: int) -> int:
+        calls.append("check")
+        if broken["on"]:
+            raise ValueError("not yet")
+        return x
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def pipeline() -> int:
+        return check.submit(double.submit(fetch.submit(1))).result()
+
+    with pytest.raises(ValueError):
+        pipeline()
+    broken["on"] = False
+    calls.clear()
+    hooked.clear()
+    assert kernelflow.last_run().retry() == 2002
+    # fetch's hook ran for its reused run; double waited for it, then was reused too.
+    assert calls == ["check"]
+    assert hooked == ["fetch-0:Cached"]
+    states = [r.state.name for r in kernelflow.last_run().task_runs]
+    assert states == ["Cached", "Cached", "Completed"]
 
 
 def test_an_edited_upstream_task_reruns_with_everything_after_it():

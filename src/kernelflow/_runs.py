@@ -40,8 +40,19 @@ def stripe_lock(bits: int) -> threading.Lock:
     return _STRIPES[bits & 63]
 
 
+# The bits RFC 4122 fixes in a version-4 UUID, fixed at birth so that a run's id bits
+# are its UUID's ``int``: code comparing runs may compare ints, never building UUIDs.
+_V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_V4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def new_id_bits() -> int:
+    """Random bits that are a version-4 UUID's ``int``."""
+    return random.getrandbits(128) & _V4_CLEAR | _V4_SET
+
+
 def new_run_id() -> uuid.UUID:
-    return uuid.UUID(int=random.getrandbits(128), version=4)
+    return uuid.UUID(int=new_id_bits())
 
 
 class _Run:
@@ -65,7 +76,7 @@ class _Run:
         # Random bits now, the UUID object on first use: building UUIDs is a measurable
         # share of a trivial mapped task, and most ids are never read. (random, not
         # os.urandom: a syscall here would hand the GIL to busy workers at every submit.)
-        self._id_bits = random.getrandbits(128)
+        self._id_bits = random.getrandbits(128) & _V4_CLEAR | _V4_SET  # new_id_bits()
         self._uuid: uuid.UUID | None = None
         self.name = name
         self.parameters = parameters
@@ -80,7 +91,7 @@ class _Run:
     def id(self) -> uuid.UUID:
         run_id = self._uuid
         if run_id is None:
-            run_id = self._uuid = uuid.UUID(int=self._id_bits, version=4)
+            run_id = self._uuid = uuid.UUID(int=self._id_bits)
         return run_id
 
     @property

@@ -13,7 +13,6 @@ under their names: ``is_state``, ``is_state_iterable``, ``get_state_exception``,
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import time
 import types
@@ -194,7 +193,9 @@ class State:
         """This state with its value (result or exception) released; the rest kept."""
         if self.data is None:
             return self
-        return dataclasses.replace(self, data=RELEASED, traceback=None)
+        # Built directly: dataclasses.replace looks the fields up again for every state,
+        # and a flow run's release replaces one per task run.
+        return State(self.type, self.name, self.message, RELEASED, self.timestamp)
 
     def __repr__(self) -> str:
         return f"{self.name}({self.message!r})" if self.message else f"{self.name}()"

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from kernelflow._context import flow_run_context
 from kernelflow._engine.drivers import drive_async
 from kernelflow._engine.mapping import mapped_calls, top_level_dependencies
+from kernelflow._engine.resume import settle_reused
 from kernelflow._engine.task_engine import at_map_position, create_task_run, task_lifecycle
 from kernelflow._engine.timers import call_later
 from kernelflow._engine.worker_pool import DaemonThreadPool
@@ -76,9 +77,17 @@ class TaskRunner(abc.ABC):
         return []
 
     def _new_run(
-        self, task: Task, parameters: dict[str, Any], wait_for: Any, dependencies: Any
+        self,
+        task: Task,
+        parameters: dict[str, Any],
+        wait_for: Any,
+        dependencies: Any,
+        position: tuple[int, int] | None = None,
     ) -> tuple[TaskFuture, Any, Any]:
         """Record a Pending run; its future (listed with the flow run's), upstream, flow context.
+
+        A run that a retry reuses ends here (``resume.settle_reused``): its future is
+        done, and the runner must not dispatch it.
 
         Raises:
             RuntimeError: the runner is not started.
@@ -86,10 +95,14 @@ class TaskRunner(abc.ABC):
         if not self._started:
             raise RuntimeError("Task runner is not started")
         flow_ctx = flow_run_context.get()
-        run, upstream = create_task_run(task, parameters, wait_for, flow_ctx, dependencies)
+        run, upstream = create_task_run(
+            task, parameters, wait_for, flow_ctx, dependencies, position
+        )
         future: TaskFuture = TaskFuture(run)
         if flow_ctx is not None:
             flow_ctx.futures.append(future)
+            if flow_ctx.retry_plan is not None:
+                settle_reused(task, run, parameters, wait_for, upstream, flow_ctx, future)
         return future, upstream, flow_ctx
 
     def map(
@@ -210,8 +223,7 @@ class ThreadPoolTaskRunner(TaskRunner):
         futures = []
         queue: deque[ThreadRun] = deque()
         for index, parameters in enumerate(calls):
-            with at_map_position(group, index):
-                future, handle = self._prepare(task, parameters, wait_for, dependencies)
+            future, handle = self._prepare(task, parameters, wait_for, dependencies, (group, index))
             futures.append(future)
             if type(handle) is ThreadRun:
                 queue.append(handle)
@@ -223,11 +235,21 @@ class ThreadPoolTaskRunner(TaskRunner):
         return futures
 
     def _prepare(
-        self, task: Task, parameters: dict[str, Any], wait_for: Any, dependencies: Any
-    ) -> tuple[TaskFuture, ThreadRun | LoopRun]:
+        self,
+        task: Task,
+        parameters: dict[str, Any],
+        wait_for: Any,
+        dependencies: Any,
+        position: tuple[int, int] | None = None,
+    ) -> tuple[TaskFuture, ThreadRun | LoopRun | None]:
         """Record the run and make its handle; an async task in an async flow is already
-        scheduled on the flow's loop, a thread run is left for the caller to dispatch."""
-        future, upstream, flow_ctx = self._new_run(task, parameters, wait_for, dependencies)
+        scheduled on the flow's loop, a thread run is left for the caller to dispatch.
+        A run a retry reused has ended already: no handle."""
+        future, upstream, flow_ctx = self._new_run(
+            task, parameters, wait_for, dependencies, position
+        )
+        if future.done():
+            return future, None
         run = future.task_run
         make = (task_lifecycle, task, run, parameters, wait_for, upstream, flow_ctx)
         if task.isasync and flow_ctx is not None and flow_ctx.loop is not None:

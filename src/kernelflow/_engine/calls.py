@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import FlowRunContext, flow_run_context
 from kernelflow._engine.calling import timeout_error
+from kernelflow._engine.resume import settle_reused
 from kernelflow._engine.task_engine import create_task_run, run_task_async, run_task_sync
 
 if TYPE_CHECKING:
@@ -22,7 +23,11 @@ def call_task(task: Task, parameters: dict[str, Any], wait_for: Any, return_stat
     run, upstream = create_task_run(task, parameters, wait_for, flow_ctx)
     if task.isasync and (flow_ctx is None or flow_ctx.is_async):
         return _call_async(task, run, parameters, wait_for, upstream, flow_ctx, return_state)
-    state = run_task_sync(task, run, parameters, wait_for, upstream, flow_ctx)
+    state = None
+    if flow_ctx is not None and flow_ctx.retry_plan is not None:  # a retry may reuse it
+        state = settle_reused(task, run, parameters, wait_for, upstream, flow_ctx)
+    if state is None:
+        state = run_task_sync(task, run, parameters, wait_for, upstream, flow_ctx)
     return state if return_state else state.result()
 
 

@@ -51,7 +51,7 @@ class Upstream:
 
 # Values that can hold no future; when every argument is one of these and none came
 # from an earlier run, there is nothing to find (the common case of a direct call).
-_PLAIN_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None)})
+PLAIN_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None)})
 NOTHING_UPSTREAM = Upstream()  # shared: never mutated
 
 
@@ -65,7 +65,7 @@ def find_upstream(
     links = flow_run._result_links if flow_run is not None else None
     if not wait_for:
         for value in parameters.values():
-            if type(value) not in _PLAIN_TYPES or links and id(value) in links:
+            if type(value) not in PLAIN_TYPES or links and id(value) in links:
                 break
         else:
             return NOTHING_UPSTREAM

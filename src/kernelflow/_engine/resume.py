@@ -19,6 +19,12 @@ failed ones run again. Only completed runs are reused (failed, crashed, cancelle
 never-run ones run), and only while the original run's values are still kept (see
 ``_runs.RUN_VALUES_KEPT``). A reused run ends "Cached", with a message naming the run it
 came from.
+
+Reuse is decided where the run is called or submitted (``settle_reused``) whenever it can
+be: a reused run has nothing to run, so it goes to no pool, driver or worker and costs
+little more than its record. Runs that must wait first (for an upstream run still
+going, or a paused flow), and runs with completion hooks (which run where runs run),
+are decided by their lifecycle instead, by the same ``RetryPlan``.
 """
 
 from __future__ import annotations
@@ -31,12 +37,16 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kernelflow._engine.task_engine import resolve_inputs, settle
 from kernelflow._results.keys import combine
 from kernelflow._results.source import source_parts
 from kernelflow.states import Cached, State
 
 if TYPE_CHECKING:
+    from kernelflow._context import FlowRunContext
+    from kernelflow._engine.inputs import Upstream
     from kernelflow._runs import FlowRun, TaskRun
+    from kernelflow.futures import TaskFuture
     from kernelflow.tasks import Task
 
 # The plan of the retry being started in this context; the flow engine moves it onto
@@ -96,6 +106,41 @@ def retry(original: FlowRun) -> Any:
         starting_retry.reset(token)
 
 
+def settle_reused(
+    task: Task,
+    run: TaskRun,
+    parameters: dict[str, Any],
+    wait_for: Any,
+    upstream: Upstream,
+    flow_ctx: FlowRunContext,
+    future: TaskFuture | None = None,
+) -> State | None:
+    """End a just-recorded run Cached now, in this thread, if its retry reuses it.
+
+    Returns:
+        Its final state; None if it is not reused or cannot be decided yet: then it
+        runs its lifecycle as any run does (which decides reuse after its waits).
+    """
+    plan: RetryPlan | None = flow_ctx.retry_plan
+    if plan is None or task.on_completion_hooks or not flow_ctx.gate.is_set():
+        return None
+    if upstream.futures and not all(f.done() for f in upstream.futures):
+        return None
+    if upstream.needs_resolving or wait_for:
+        parameters = resolve_inputs(task, run, parameters, wait_for)
+        if isinstance(parameters, State):  # a failed upstream: not reused, its lifecycle
+            return None  # fails it as usual
+    reused = plan.reused_state(task, run, parameters)
+    if reused is None:
+        return None
+    try:
+        settle(task, run, reused)  # no hooks apply: a run with completion hooks is not here
+    finally:
+        if future is not None:
+            future._resolve()
+    return run.state
+
+
 class RetryPlan:
     """Which runs of the original a retry may reuse, and which of its runs did."""
 
@@ -115,7 +160,7 @@ class RetryPlan:
         self._candidates: dict[tuple[Any, ...], deque[_Reusable]] = {}
         self._sources: dict[tuple[Any, ...], str] = {}
         self._index(original, ())
-        self._reused: set[uuid.UUID] = set()
+        self._reused: set[int] = set()  # the ids (as ints: TaskRun._id_bits) of reused runs
         self._places: dict[uuid.UUID, tuple[Any, ...]] = {}
         self._digests: dict[int, str] = {}  # id(task) -> its source digest now
         self._lock = threading.Lock()
@@ -124,9 +169,10 @@ class RetryPlan:
         for name, digest in _sources.get(flow_run, {}).items():
             self._sources[(*place, name)] = digest
         for run in flow_run.task_runs:
-            if run.state.is_completed():  # what it needs, taken now: the retry itself
-                key = (*place, run.task.name)  # is a newer run, and may release the record
-                reusable = _Reusable(run.name, dict(run.parameters), run.state.data)
+            if run.state.is_completed():  # what it needs, taken now: the retry itself is
+                key = (*place, run.task.name)  # a newer run, and may release the record
+                # (a release gives the record new parameters: this dict stays as it is)
+                reusable = _Reusable(run.name, run.parameters, run.state.data)
                 self._candidates.setdefault(key, deque()).append(reusable)
         for sub, occurrence in _with_occurrence(flow_run.subflow_runs):
             self._index(sub, (*place, (sub.flow_name, occurrence)))
@@ -146,7 +192,7 @@ class RetryPlan:
             for original in candidates:
                 if _same_inputs(parameters, original.parameters):
                     candidates.remove(original)
-                    self._reused.add(run.id)
+                    self._reused.add(run._id_bits)
                     break
             else:
                 return None
@@ -158,7 +204,7 @@ class RetryPlan:
         if not ids:
             return True
         with self._lock:
-            missing = [i for i in ids if i not in self._reused]
+            missing = [i for i in ids if i.int not in self._reused]
         return all(self._subflow_reused(run.flow_run, i) for i in missing)
 
     def _subflow_reused(self, flow_run: FlowRun, run_id: uuid.UUID) -> bool:
@@ -167,7 +213,7 @@ class RetryPlan:
         if sub is None or not sub.state.is_completed():
             return False
         with self._lock:
-            if any(r.id not in self._reused for r in sub.task_runs):
+            if any(r._id_bits not in self._reused for r in sub.task_runs):
                 return False
         return all(self._subflow_reused(sub, s.id) for s in sub.subflow_runs)
 
@@ -204,9 +250,12 @@ def _with_occurrence(flow_runs: list[FlowRun]) -> list[tuple[FlowRun, int]]:
 
 
 def _same_inputs(new: dict[str, Any], old: dict[str, Any]) -> bool:
-    if new.keys() != old.keys():
+    if len(new) != len(old):
         return False
-    return all(_same(new[name], old[name]) for name in new)
+    for name, value in new.items():
+        if name not in old or not _same(value, old[name]):
+            return False
+    return True
 
 
 def _same(new: Any, old: Any) -> bool:

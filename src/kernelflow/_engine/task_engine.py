@@ -89,8 +89,10 @@ def create_task_run(
     wait_for: Any,
     flow_ctx: FlowRunContext | None,
     dependencies: dict[str, Any] | None = None,
+    position: tuple[int, int] | None = None,
 ) -> tuple[TaskRun, Upstream]:
-    """Record a new Pending task run, with the upstream edges its inputs give it."""
+    """Record a new Pending task run, with the upstream edges its inputs give it;
+    ``position`` is its (map group, index), if not given by ``at_map_position``."""
     flow_run = flow_ctx.flow_run if flow_ctx else None
     upstream = find_upstream(parameters, flow_run, wait_for)
     edges = upstream.edges
@@ -98,7 +100,8 @@ def create_task_run(
         edges = dict(edges)
         for name, ids in dependencies.items():
             edges[name] = edges.get(name, frozenset()) | frozenset(ids)
-    position = map_position.get()
+    if position is None:
+        position = map_position.get()
     group, index = position if position else (None, None)
     run = TaskRun(
         task,
@@ -159,7 +162,7 @@ def task_lifecycle(
         if not all_done:
             return (yield from finish(task, run, Cancelled("The flow run timed out first.")))
     if upstream.needs_resolving or wait_for:
-        parameters = _resolve_inputs(task, run, parameters, wait_for)
+        parameters = resolve_inputs(task, run, parameters, wait_for)
         if isinstance(parameters, State):  # an upstream failed (or it waits for itself)
             return (yield from finish(task, run, parameters))
     if flow_ctx is not None and not flow_ctx.gate.is_set():
@@ -191,8 +194,9 @@ def task_lifecycle(
     return (yield from finish(task, run, state))
 
 
-def _resolve_inputs(task: Task, run: TaskRun, parameters: dict, wait_for: Any) -> dict | State:
-    """The parameters with futures made values, or the Failed state the run ends in."""
+def resolve_inputs(task: Task, run: TaskRun, parameters: dict, wait_for: Any) -> dict | State:
+    """The parameters with futures made values (the run's record and name updated), or
+    the Failed state the run ends in. Its upstream runs must have ended."""
     if wait_for and waits_for_itself(wait_for, run):
         return Failed(
             ValueError(
@@ -277,10 +281,21 @@ def _body(
 
 def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
     """Set the final state, link the result for graph edges, and run the hooks."""
+    hooks = settle(task, run, state)
+    if hooks is None:
+        return run.state  # already ended elsewhere (cancelled by an interrupt)
+    if hooks:
+        yield from run_hooks(hooks, task, run, state, run_logger(task_run=run))
+    return state
+
+
+def settle(task: Task, run: TaskRun, state: State) -> tuple | None:
+    """Set the final state, link the result, record assets, tell the transaction; the
+    hooks that apply now, or None if the run had already ended elsewhere."""
     if state.is_completed() and run.flow_run is not None:
         run.flow_run.link_result(run, state.data)
     if not set_state(run, state):
-        return run.state  # already ended elsewhere (cancelled by an interrupt)
+        return None
     if task.has_assets:
         from kernelflow._assets import record_assets
 
@@ -288,15 +303,11 @@ def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
     if state.is_failed() or state.is_crashed():
         _log_failure(task, run, state)
         transactions.task_failed(run)
-        hooks = task.on_failure_hooks
-    elif state.is_completed():
+        return task.on_failure_hooks
+    if state.is_completed():
         transactions.task_completed(task, run)
-        hooks = task.on_completion_hooks
-    else:
-        hooks = ()
-    if hooks:
-        yield from run_hooks(hooks, task, run, state, run_logger(task_run=run))
-    return state
+        return task.on_completion_hooks
+    return ()
 
 
 def _failure_state(run: TaskRun, error: BaseException) -> State:
