@@ -171,6 +171,30 @@ def test_closure_values_and_scalar_globals_are_part_of_the_source():
     assert dict(source_parts(two))["global:THRESHOLD"] != before
 
 
+def test_variables_a_task_rebinds_are_its_state_not_its_definition():
+    nb = Notebook()
+    nb.run("""
+        RUNS = 0
+
+        def make():
+            count = 0
+
+            def work(x):
+                global RUNS
+                nonlocal count
+                count += 1
+                RUNS += 1
+                return x
+
+            return work
+    """)
+    work = nb["make"]()
+    before = source_parts(work)
+    work(1)
+    assert source_parts(work) == before
+    assert not [label for label, _ in before if label in ("closure:count", "global:RUNS")]
+
+
 def test_library_functions_are_not_helpers():
     import json
 

@@ -644,3 +644,34 @@ def test_configure_key_storage_is_where_the_tasks_results_go(tmp_path):
         "ident"
     ]
     assert (INPUTS + TASK_SOURCE).configure(isolation_level="SERIALIZABLE").isolation_level
+
+
+def test_unhashable_inputs_warning_names_the_argument_and_each_serializers_error(kf_logs):
+    @task(persist_result=True)
+    def use(x, lock_obj):
+        return x
+
+    assert use(42, lock_obj=threading.Lock()) == 42
+    [warning] = [r.getMessage() for r in kf_logs if "Not cached" in r.getMessage()]
+    assert "\n" not in warning
+    assert "Disable caching by passing `cache_policy=NO_CACHE`" in warning  # Prefect's advice
+    assert "Unable to create hash - objects could not be serialized." in warning
+    assert "argument 'lock_obj': JSON error: Unable to serialize unknown type: " in warning
+    assert "Pickle error: cannot pickle '_thread.lock' object" in warning
+    assert "'x'" not in warning  # the hashable argument is not blamed
+
+
+def test_a_cache_key_fn_can_key_on_the_flow_run_it_runs_in():
+    # Prefect's context: context.task_run.flow_run_id (reuse within one flow run only).
+    @task(cache_key_fn=lambda context, args: str(context.task_run.flow_run_id))
+    def first_value(x):
+        return x
+
+    @flow
+    def pipeline():
+        return first_value("a", return_state=True), first_value("b", return_state=True)
+
+    for _ in range(2):  # each flow run starts afresh
+        one, two = pipeline()
+        assert (one.name, two.name) == ("Completed", "Cached")
+        assert (one.result(), two.result()) == ("a", "a")

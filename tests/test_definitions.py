@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 import pydantic
 import pytest
@@ -209,3 +210,23 @@ def test_quote_unquote_gives_the_value():
 
     value = {"big": [1, 2]}
     assert quote(value).unquote() is value
+
+
+@pytest.mark.parametrize(
+    ("decorator", "cls", "fixed"), [(task, Task, {"version"}), (flow, Flow, set())]
+)
+def test_every_option_shows_in_the_decorator_and_with_options_signatures(decorator, cls, fixed):
+    # What Jupyter's Shift-Tab shows: the options, not **options.
+    init = set(inspect.signature(cls.__init__).parameters) - {"self", "fn"}
+    assert set(inspect.signature(decorator).parameters) == init | {"__fn"}
+    assert set(inspect.signature(cls.with_options).parameters) == init - fixed | {"self"}
+
+
+def test_with_options_does_not_change_a_tasks_version():
+    @task(version="1")
+    def step():
+        return 1
+
+    with pytest.raises(TypeError, match=r"cannot change version: .* @task\(\.\.\.\)"):
+        step.with_options(version="2")
+    assert step.with_options(retries=1).version == "1"

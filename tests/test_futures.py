@@ -1,6 +1,7 @@
 """Futures: result, wait, state, callbacks, future lists, wait() and as_completed()."""
 
 import asyncio
+import pickle
 import threading
 import time
 
@@ -144,6 +145,27 @@ def test_failed_upstream_fails_downstream_without_running_it():
     assert "fails-0" in skipped.state.message and "allow_failure" in skipped.state.message
     assert runs["downstream-1"].state.is_completed()
     assert len(ran) == 1 and isinstance(ran[0], ValueError)
+
+
+def test_a_chain_of_skipped_runs_each_names_the_run_that_failed_once():
+    @task
+    def step(x):
+        return x
+
+    @flow
+    def chain():
+        return step.submit(step.submit(step.submit(fails.submit())))
+
+    chain(return_state=True)
+    import kernelflow
+
+    messages = [r.state.message for r in kernelflow.last_run().task_runs[1:]]
+    assert "Upstream task run 'fails-0' did not complete: it ended Failed" in messages[0]
+    for message in messages[1:]:
+        assert "did not run, because upstream task run 'fails-0' ended Failed" in message
+    assert all(m.count("allow_failure") == 1 for m in messages)
+    error = pickle.loads(pickle.dumps(kernelflow.last_run().task_runs[-1].state.data))
+    assert error.root.startswith("upstream task run 'fails-0' ended Failed")
 
 
 def test_wait_for_a_failed_future_fails_the_dependent():

@@ -191,3 +191,52 @@ def test_state_group_counts():
     assert "total=4" in message and "not_final=1" in message and "'FAILED'=1" in message
     assert StateGroup([Cancelled(), Paused()]).any_cancelled()
     assert StateGroup([Completed(), Completed()]).all_completed()
+
+
+def test_await_state_result_gives_the_value_where_a_plain_call_gives_it_too():
+    # Ported Prefect code writes `await state.result()` in async code; the call site
+    # decides, never "is a loop running".
+    completed, failed = Completed(data=42), Failed(data=ValueError("bad"))
+
+    async def ported():
+        plain = completed.result()  # no await: the value, even with a loop running
+        awaited = await completed.result()
+        in_expression = (await completed.result()) + 1
+        with pytest.raises(ValueError, match="bad"):
+            await failed.result()
+        held = await failed.result(raise_on_failure=False)
+        return plain, awaited, in_expression, held
+
+    plain, awaited, in_expression, held = asyncio.run(ported())
+    assert (plain, awaited, in_expression) == (42, 42, 43)
+    assert isinstance(held, ValueError)
+
+
+def test_a_cell_with_top_level_await_reads_each_call_as_written():
+    import ast
+
+    cell = compile(
+        "awaited = await state.result()\nplain = state.result()",
+        "<cell>",
+        "exec",
+        flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+    )
+    namespace = {"state": Completed(data="v")}
+
+    async def run_cell():
+        await eval(cell, namespace)
+
+    asyncio.run(run_cell())
+    assert (namespace["awaited"], namespace["plain"]) == ("v", "v")
+
+
+def test_await_raise_state_exception_works_as_in_prefect():
+    from kernelflow.states import raise_state_exception
+
+    async def ported():
+        assert await raise_state_exception(Completed()) is None
+        with pytest.raises(ValueError, match="bad"):
+            await raise_state_exception(Failed(data=ValueError("bad")))
+        return raise_state_exception(Completed())  # not awaited: a plain call
+
+    assert asyncio.run(ported()) is None

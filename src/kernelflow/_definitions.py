@@ -236,3 +236,51 @@ def _policy(value: Any, not_set: Any) -> Any:
             "kernelflow.cache_policies, e.g. INPUTS, or None."
         )
     return value
+
+
+def with_options(definition: Any, options: dict[str, Any], hooks: tuple[str, ...]) -> Any:
+    """A new task or flow like ``definition``, with ``options`` changed (its hooks kept,
+    including those added with the decorator forms since)."""
+    kind = type(definition).__name__
+    fixed = set(options) & _NOT_WITH_OPTIONS.get(kind, set())
+    if fixed:
+        raise TypeError(
+            f"with_options() cannot change {', '.join(sorted(fixed))}: it belongs to the "
+            f"{kind.lower()}'s definition; give it in @{kind.lower()}(...)"
+        )
+    unknown = set(options) - set(definition._options)
+    if unknown:
+        raise TypeError(f"with_options() got unknown option(s): {', '.join(sorted(unknown))}")
+    current = dict(definition._options)
+    current.update({option: getattr(definition, f"{option}_hooks") for option in hooks})
+    if "tags" in current:
+        current["tags"] = set(definition.tags)
+    fn = definition.fn
+    if definition._method_kind is not None:
+        fn = classmethod(fn) if definition._method_kind == "classmethod" else staticmethod(fn)
+    new = type(definition)(fn, **{**current, **options})
+    new.__self__ = definition.__self__
+    return new
+
+
+# As in Prefect: a task's version is its definition's, not something to vary per use.
+_NOT_WITH_OPTIONS = {"Task": {"version"}}
+
+
+def advertise_options(cls: type, decorator: Callable[..., Any]) -> None:
+    """Show every option of ``cls`` in the signatures of ``decorator`` and
+    ``cls.with_options`` (what Jupyter's Shift-Tab and ``inspect.signature`` read);
+    both take ``**options``, which ``cls.__init__`` checks."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    options = [
+        parameter.replace(kind=keyword)
+        for name, parameter in inspect.signature(cls.__init__).parameters.items()
+        if name not in ("self", "fn")
+    ]
+    first = inspect.Parameter("__fn", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+    decorator.__signature__ = inspect.Signature([first, *options])  # type: ignore[attr-defined]
+    fixed = _NOT_WITH_OPTIONS.get(cls.__name__, set())
+    self_parameter = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    cls.with_options.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [self_parameter, *(option for option in options if option.name not in fixed)]
+    )

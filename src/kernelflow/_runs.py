@@ -197,6 +197,11 @@ class TaskRun(_Run):
         return self.task.name
 
     @property
+    def flow_run_id(self) -> uuid.UUID | None:
+        """The id of the flow run it ran in (Prefect's name); None outside any flow."""
+        return None if self.flow_run is None else self.flow_run.id
+
+    @property
     def upstream_ids(self) -> frozenset[uuid.UUID]:
         """Every task run this one depends on, over all parameters and ``wait_for``."""
         return frozenset().union(*self.upstream.values()) if self.upstream else frozenset()

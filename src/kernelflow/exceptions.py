@@ -95,8 +95,16 @@ class UpstreamTaskError(KernelflowError):
     """Stored in the state of a task run that did not run because an upstream failed.
 
     The downstream run ends Failed with this exception; wrap the upstream future in
-    ``allow_failure(...)`` to run the downstream anyway.
+    ``allow_failure(...)`` to run the downstream anyway. ``root`` names the run whose
+    failure started it, so a chain of skipped runs each name that one.
     """
+
+    def __init__(self, message: str, root: str | None = None) -> None:
+        super().__init__(message)
+        self.root = root or message
+
+    def __reduce__(self) -> tuple:  # crosses to and from process and Dask workers whole
+        return (type(self), (str(self), self.root))
 
 
 class DeadlineExceeded(KernelflowError, TimeoutError):

@@ -16,6 +16,7 @@ from kernelflow import _options as check
 from kernelflow._context import visualize_tracker
 from kernelflow._definitions import (
     Definition,
+    advertise_options,
     check_name,
     check_reserved,
     file_version,
@@ -23,6 +24,7 @@ from kernelflow._definitions import (
     hook_decorator,
     is_async,
     unwrap,
+    with_options,
 )
 from kernelflow._engine.inputs import Signature
 from kernelflow._runs import new_run_id
@@ -189,17 +191,7 @@ class Flow(Definition, Generic[P, R]):
 
     def with_options(self, **options: Any) -> Flow[P, R]:
         """A new flow with the same function and these options changed."""
-        unknown = set(options) - set(self._options)
-        if unknown:
-            raise TypeError(f"with_options() got unknown option(s): {', '.join(sorted(unknown))}")
-        current = dict(self._options)
-        current.update({option: getattr(self, f"{option}_hooks") for option in _HOOKS})
-        fn = self.fn
-        if self._method_kind is not None:
-            fn = classmethod(fn) if self._method_kind == "classmethod" else staticmethod(fn)
-        new = type(self)(fn, **{**current, **options})
-        new.__self__ = self.__self__
-        return new
+        return with_options(self, options, _HOOKS)
 
     on_completion = hook_decorator("on_completion")
     on_failure = hook_decorator("on_failure")
@@ -259,3 +251,6 @@ def flow(__fn: Any = None, **options: Any) -> Any:
     if __fn is not None:
         return Flow(__fn, **options)
     return lambda fn: Flow(fn, **options)
+
+
+advertise_options(Flow, flow)

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kernelflow._call_site import awaitable_where_awaited
 from kernelflow._stored import StoredResult
 from kernelflow.exceptions import (
     CancelledRun,
@@ -154,8 +155,13 @@ class State:
     def is_final(self) -> bool:
         return self.type in FINAL_TYPES
 
+    @awaitable_where_awaited
     def result(self, raise_on_failure: bool = True) -> Any:
         """The run's return value, or its exception.
+
+        Written as ``await state.result()`` (as ported Prefect code does in async
+        code), it gives an awaitable of the same: kernelflow reads the call site, never
+        whether a loop is running (``kernelflow._call_site``).
 
         Args:
             raise_on_failure: When the run did not complete, raise its exception
@@ -320,9 +326,11 @@ def get_state_exception(state: State) -> BaseException:
     )
 
 
+@awaitable_where_awaited
 def raise_state_exception(state: State) -> None:
     """Raise the exception of a failed, crashed or cancelled state; return None for any
-    other state. Always synchronous (``araise_state_exception`` is the async twin)."""
+    other state. ``await raise_state_exception(state)`` works too, as in Prefect (see
+    ``State.result``); ``araise_state_exception`` is the async twin."""
     __tracebackhide__ = True
     if state.is_failed() or state.is_crashed() or state.is_cancelled():
         raise get_state_exception(state)

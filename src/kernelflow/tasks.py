@@ -19,6 +19,7 @@ from kernelflow import _options as check
 from kernelflow._context import flow_run_context, visualize_tracker
 from kernelflow._definitions import (
     Definition,
+    advertise_options,
     caching_options,
     check_reserved,
     function_name,
@@ -27,6 +28,7 @@ from kernelflow._definitions import (
     read_source,
     task_key,
     unwrap,
+    with_options,
 )
 from kernelflow._engine.calls import call_task, check_deadline
 from kernelflow._engine.inputs import Signature
@@ -251,27 +253,12 @@ class Task(Definition, Generic[P, R]):
 
     def with_options(self, **options: Any) -> Task[P, R]:
         """A new task with the same function and these options changed (tags replace)."""
-        unknown = set(options) - set(self._options)
-        if unknown:
-            raise TypeError(f"with_options() got unknown option(s): {', '.join(sorted(unknown))}")
-        current = dict(self._options, tags=set(self.tags))
-        current.update({option: getattr(self, f"{option}_hooks") for option in _HOOKS})
-        fn = self._options_fn()
-        new = type(self)(fn, **{**current, **options})
-        new.__self__ = self.__self__
-        return new
+        return with_options(self, options, _HOOKS)
 
     @functools.cached_property
     def source_code(self) -> str | None:
         """The function's source (None for a callable object), read when first asked for."""
         return read_source(self.fn)
-
-    def _options_fn(self) -> Any:
-        if self._method_kind == "classmethod":
-            return classmethod(self.fn)
-        if self._method_kind == "staticmethod":
-            return staticmethod(self.fn)
-        return self.fn
 
     on_completion = hook_decorator("on_completion")
     on_failure = hook_decorator("on_failure")
@@ -380,6 +367,9 @@ def task(__fn: Any = None, **options: Any) -> Any:
     if __fn is not None:
         return Task(__fn, **options)
     return lambda fn: Task(fn, **options)
+
+
+advertise_options(Task, task)
 
 
 def __getattr__(name: str) -> Any:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from kernelflow._engine.claims import Claim
 from kernelflow._engine.effects import AwaitClaim, Lifecycle, TakeClaim
 from kernelflow._logging import run_logger
-from kernelflow._results.keys import Part, combine
+from kernelflow._results.keys import Part, combine, why_unhashable
 from kernelflow._results.policies import KeyContext, KeyFnPolicy
 from kernelflow._results.reasons import explain_miss
 from kernelflow._results.serializers import get_serializer
@@ -205,7 +205,8 @@ def _compute_key(
         return None
     unhashable = [label for label, value in parts if value is None]
     if unhashable:
-        _warn_once(run, task_id, _UNHASHABLE.format(", ".join(unhashable)))
+        details = f". {why_unhashable(parameters)}" if "inputs" in unhashable else ""
+        _warn_once(run, task_id, _UNHASHABLE.format(", ".join(unhashable)) + details)
         return None
     return CacheLookup(store, combine(task_id, parts), task_id, parts, serializer=serializer)
 

@@ -128,14 +128,23 @@ def waits_for_itself(wait_for: Any, run: Any) -> bool:
     return any(isinstance(item, TaskFuture) and item.task_run is run for item in items)
 
 
+def _upstream_error(name: str, state: Any) -> UpstreamTaskError:
+    if isinstance(state.data, UpstreamTaskError):  # it was skipped too: name the root
+        root = state.data.root
+        why = f"did not run, because {root}"
+    else:
+        root = f"upstream task run {name!r} ended {state.name} ({state.message})"
+        why = f"did not complete: it ended {state.name} ({state.message})"
+    return UpstreamTaskError(
+        f"Upstream task run {name!r} {why}. Wrap it in allow_failure(...) to run anyway.", root
+    )
+
+
 def _resolve_value(value: Any, tolerate_failure: bool, depth: int = 0) -> Any:
     if isinstance(value, TaskFuture):
         state = value.state  # (marks the future observed: its outcome was used)
         if not state.is_completed() and not tolerate_failure:
-            raise UpstreamTaskError(
-                f"Upstream task run {value.task_run.name!r} did not complete: it ended "
-                f"{state.name} ({state.message}). Wrap it in allow_failure(...) to run anyway."
-            )
+            raise _upstream_error(value.task_run.name, state)
         return state.result(raise_on_failure=False)
     if depth >= MAX_SEARCH_DEPTH:
         return value

@@ -31,7 +31,7 @@ def _canonical(value: Any) -> Any:
         return {"__bytes__": bytes(value).hex()}
     if isinstance(value, PurePath):
         return {"__path__": str(value)}
-    raise _Unencodable(type(value).__name__)
+    raise _Unencodable(f"Unable to serialize unknown type: {type(value)}")
 
 
 def digest(data: bytes) -> str:
@@ -52,6 +52,28 @@ def hash_value(value: Any) -> str | None:
         return digest(b"pickle:" + cloudpickle.dumps(value))
     except Exception:
         return None
+
+
+def why_unhashable(arguments: dict[str, Any]) -> str:
+    """Why ``hash_value`` gave None for these arguments, in Prefect's words: which
+    arguments, and what JSON and pickling each said (one line, as every warning of a run
+    is). Only called after a failure."""
+    import cloudpickle
+
+    lines = ["Unable to create hash - objects could not be serialized."]
+    for name, value in arguments.items():
+        if hash_value(value) is not None:
+            continue
+        try:
+            json.dumps(value, sort_keys=True, default=_canonical)
+        except (TypeError, ValueError) as error:
+            json_error = str(error)
+        try:
+            cloudpickle.dumps(value)
+        except Exception as error:
+            pickle_error = str(error)
+        lines.append(f"argument {name!r}: JSON error: {json_error}; Pickle error: {pickle_error}")
+    return " ".join(lines)
 
 
 def combine(namespace: str, parts: Iterable[Part]) -> str:

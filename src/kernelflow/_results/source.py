@@ -12,8 +12,10 @@ function it refers to (a function of the same module; in a notebook, ``__main__`
 
 Not followed: functions of other modules (libraries change with their version, not
 with your edits), classes and their methods, and mutable module globals (a list or a
-dict read by the task). A closure value is hashed by value at every run, so a closure
-over something the task mutates (a call log) changes the key each time.
+dict read by the task), and variables the task itself rebinds (``nonlocal count`` /
+``global count``: its state, not its definition). A closure value is hashed by value at
+every run, so a closure over an object the task mutates in place (a call log it appends
+to) changes the key each time.
 
 Walking the code is slow next to a cache hit, so each function's parts are remembered
 with the global (and closure) bindings they were read from; a later call only checks
@@ -24,6 +26,7 @@ rebinds its name, so the next call notices and hashes again.
 from __future__ import annotations
 
 import ast
+import dis
 import inspect
 import sys
 import textwrap
@@ -108,13 +111,31 @@ def _references(fn: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
     if code is None:
         return []
     found = []
+    written = _written_names(code)  # the task's own state (a counter), not its definition
     namespace = getattr(fn, "__globals__", {})
-    for name in sorted(_global_names(code)):
+    for name in sorted(_global_names(code) - written):
         found.append((name, namespace, namespace.get(name, _MISSING)))
     cells = getattr(fn, "__closure__", None) or ()
     for name, cell in zip(code.co_freevars, cells, strict=False):
-        found.append((name, cell, _read(cell, name)))
+        if name not in written:
+            found.append((name, cell, _read(cell, name)))
     return found
+
+
+def _written_names(code: types.CodeType) -> set[str]:
+    """Global and closure variables the code rebinds (``global`` / ``nonlocal``)."""
+    names = {
+        instruction.argval
+        for instruction in dis.get_instructions(code)
+        if instruction.opname in _REBINDING
+    }
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _written_names(const)
+    return names
+
+
+_REBINDING = frozenset({"STORE_GLOBAL", "DELETE_GLOBAL", "STORE_DEREF", "DELETE_DEREF"})
 
 
 def _global_names(code: types.CodeType) -> set[str]:
