@@ -200,23 +200,48 @@ class State:
         if self.data is None:
             return self
         # Built directly: dataclasses.replace looks the fields up again for every state,
-        # and a flow run's release replaces one per task run.
-        return State(self.type, self.name, self.message, RELEASED, self.timestamp)
+        # and a flow run's release makes one per task run.
+        released = _new_state(self.type, self.name, self.message, RELEASED)
+        _SET_FIELDS[4](released, self.timestamp)
+        return released
 
     def __repr__(self) -> str:
         return f"{self.name}({self.message!r})" if self.message else f"{self.name}()"
 
 
+# Slot setters: ``_new_state`` fills a State without the dataclass ``__init__`` (which
+# sets each field through ``object.__setattr__``) and ``__post_init__``. Every task run
+# makes three or more states, and this halves what each costs.
+_SET_FIELDS = tuple(
+    State.__dict__[name].__set__
+    for name in ("type", "name", "message", "data", "timestamp", "traceback")
+)
+
+
+def _new_state(type: StateType, name: str, message: str | None, data: Any) -> State:
+    """``State(type, name, message, data)``, for callers whose type is a StateType and
+    whose name is set: what the constructors below pass."""
+    state = object.__new__(State)
+    set_type, set_name, set_message, set_data, set_timestamp, set_traceback = _SET_FIELDS
+    set_type(state, type)
+    set_name(state, name)
+    set_message(state, message)
+    set_data(state, data)
+    set_timestamp(state, time.time())
+    set_traceback(state, data.__traceback__ if isinstance(data, BaseException) else None)
+    return state
+
+
 def Pending(message: str | None = None, *, data: Any = None, name: str = "Pending") -> State:
-    return State(StateType.PENDING, name, message, data)
+    return _new_state(StateType.PENDING, name, message, data)
 
 
 def Running(message: str | None = None, *, data: Any = None, name: str = "Running") -> State:
-    return State(StateType.RUNNING, name, message, data)
+    return _new_state(StateType.RUNNING, name, message, data)
 
 
 def Retrying(message: str | None = None, *, data: Any = None, name: str = "Retrying") -> State:
-    return State(StateType.RUNNING, name, message, data)
+    return _new_state(StateType.RUNNING, name, message, data)
 
 
 def Paused(message: str | None = None, *, data: Any = None, name: str = "Paused") -> State:
@@ -230,11 +255,11 @@ def Cancelling(message: str | None = None, *, data: Any = None, name: str = "Can
 
 
 def Completed(data: Any = None, message: str | None = None, *, name: str = "Completed") -> State:
-    return State(StateType.COMPLETED, name, message, data)
+    return _new_state(StateType.COMPLETED, name, message, data)
 
 
 def Cached(data: Any = None, message: str | None = "cache hit", *, name: str = "Cached") -> State:
-    return State(StateType.COMPLETED, name, message, data)
+    return _new_state(StateType.COMPLETED, name, message, data)
 
 
 def Failed(data: Any = None, message: str | None = None, name: str = "Failed") -> State:

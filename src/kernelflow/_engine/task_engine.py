@@ -58,6 +58,7 @@ from kernelflow.states import (
     Retrying,
     Running,
     State,
+    StateType,
     TimedOut,
 )
 
@@ -105,14 +106,14 @@ def create_task_run(
     group, index = position if position else (None, None)
     run = TaskRun(
         task,
-        task.make_run_name(parameters, flow_run, template_ready=not upstream.needs_resolving),
+        task.make_run_name(parameters, flow_run, not upstream.needs_resolving),
         parameters,
         flow_run,
         task.tags | context_tags if (context_tags := current_tags.get()) else task.tags,
         edges,
-        map_index=index,
-        map_group=group,
-        transaction=transactions._current.get(),  # taken here: remote runs finish elsewhere
+        index,  # map_index
+        group,  # map_group
+        transactions._current.get(),  # its transaction, taken here: remote runs end elsewhere
     )
     if flow_run is not None:
         flow_run.task_runs.append(run)
@@ -292,22 +293,26 @@ def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
 def settle(task: Task, run: TaskRun, state: State) -> tuple | None:
     """Set the final state, link the result, record assets, tell the transaction; the
     hooks that apply now, or None if the run had already ended elsewhere."""
-    if state.is_completed() and run.flow_run is not None:
+    kind = state.type
+    if kind is _COMPLETED and run.flow_run is not None:
         run.flow_run.link_result(run, state.data)
     if not set_state(run, state):
         return None
     if task.has_assets:
         from kernelflow._assets import record_assets
 
-        record_assets(task, run, state.is_completed())
-    if state.is_failed() or state.is_crashed():
+        record_assets(task, run, kind is _COMPLETED)
+    if kind is _COMPLETED:
+        transactions.task_completed(task, run)
+        return task.on_completion_hooks
+    if kind is _FAILED or kind is _CRASHED:
         _log_failure(task, run, state)
         transactions.task_failed(run)
         return task.on_failure_hooks
-    if state.is_completed():
-        transactions.task_completed(task, run)
-        return task.on_completion_hooks
     return ()
+
+
+_COMPLETED, _FAILED, _CRASHED = StateType.COMPLETED, StateType.FAILED, StateType.CRASHED
 
 
 def _failure_state(run: TaskRun, error: BaseException) -> State:
