@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import random
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -176,9 +177,7 @@ def task_lifecycle(
     if task.caches or (
         task.caches_if_persisted and flow_ctx is not None and flow_ctx.flow.persist_result
     ):  # the task set nothing about results, and its flow persists them
-        from kernelflow._engine.caching import cache_lookup  # the result store loads on first use
-
-        lookup = yield from cache_lookup(task, run, parameters, flow_ctx)
+        lookup = yield from _caching().cache_lookup(task, run, parameters, flow_ctx)
     if lookup is not None and lookup.state is not None:  # a cache hit: nothing to run
         return (yield from finish(task, run, lookup.state))
     try:
@@ -193,6 +192,15 @@ def task_lifecycle(
         if lookup is not None:
             lookup.release()  # an identical run waiting on this one may go on
     return (yield from finish(task, run, state))
+
+
+@functools.cache
+def _caching() -> Any:
+    # The result store loads on first use (not at import), and then once: an import
+    # statement here would cost every cached run a microsecond.
+    from kernelflow._engine import caching
+
+    return caching
 
 
 def resolve_inputs(task: Task, run: TaskRun, parameters: dict, wait_for: Any) -> dict | State:
