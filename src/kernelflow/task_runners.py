@@ -365,6 +365,7 @@ class _Growth:
 
     def _drain(self) -> None:
         queue = self._queue
+        submitted = entered = None
         while True:
             try:
                 handle = queue.popleft()
@@ -375,9 +376,14 @@ class _Growth:
                     self._drainers -= 1
                     return
             context = handle.context
-            if context is not None:  # else run already (by a thread that waited for it)
-                # A copy each: one Context cannot be entered by two threads at once.
-                context.copy().run(handle)
+            if context is None:  # run already (by a thread that waited for it)
+                continue
+            if context is not submitted:
+                # This thread's own copy (one Context cannot be entered by two threads at
+                # once), kept for the runs submitted with it, as a bounded pool's drain
+                # job keeps one: each run resets what it set.
+                submitted, entered = context, context.copy()
+            entered.run(handle)
 
     def _check(self) -> None:
         unfinished = len(self._runner._unfinished)
