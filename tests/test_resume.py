@@ -22,6 +22,7 @@ calls: list[str] = []
 # Module globals, not closures: a closure's values are part of a task's source digest
 # (TASK_SOURCE), so changing one would count as an edit of the task.
 service_down: set[int] = set()
+scales: list[float] = []
 
 
 @pytest.fixture(autouse=True)
@@ -184,6 +185,34 @@ def test_reused_runs_call_their_completion_hooks_and_unblock_their_downstream():
     assert hooked == ["fetch-0:Cached"]
     states = [r.state.name for r in kernelflow.last_run().task_runs]
     assert states == ["Cached", "Cached", "Completed"]
+
+
+def test_reuse_matches_unhashable_inputs_and_tells_equal_values_of_other_types_apart():
+    service_down.add(2)
+
+    @task
+    def total(values: list[int], scale: float) -> float:
+        calls.append(f"total{values}")
+        if values[0] in service_down:
+            raise ConnectionError("not yet")
+        return sum(values) * scale
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def totals() -> list[float]:
+        return total.map([[1, 1], [2, 2], [3, 3]], scales[0]).result()
+
+    scales[:] = [1]
+    with pytest.raises(ConnectionError):
+        totals()
+    service_down.clear()
+    calls.clear()
+    assert kernelflow.last_run().retry() == [2, 4, 6]
+    assert calls == ["total[2, 2]"]  # lists compared by value: the other two reused
+
+    scales[:] = [1.0]  # equal to 1, but a float is not an int: nothing is reused
+    calls.clear()
+    assert kernelflow.last_run().retry() == [2.0, 4.0, 6.0]
+    assert sorted(calls) == ["total[1, 1]", "total[2, 2]", "total[3, 3]"]
 
 
 def test_an_edited_upstream_task_reruns_with_everything_after_it():

@@ -157,7 +157,7 @@ class RetryPlan:
             )
         original.check_values_kept()
         self.original = original
-        self._candidates: dict[tuple[Any, ...], deque[_Reusable]] = {}
+        self._candidates: dict[tuple[Any, ...], _Candidates] = {}
         self._sources: dict[tuple[Any, ...], str] = {}
         self._index(original, ())
         self._reused: set[int] = set()  # the ids (as ints: TaskRun._id_bits) of reused runs
@@ -173,7 +173,7 @@ class RetryPlan:
                 key = (*place, run.task.name)  # a newer run, and may release the record
                 # (a release gives the record new parameters: this dict stays as it is)
                 reusable = _Reusable(run.name, run.parameters, run.state.data)
-                self._candidates.setdefault(key, deque()).append(reusable)
+                self._candidates.setdefault(key, _Candidates()).add(reusable)
         for sub, occurrence in _with_occurrence(flow_run.subflow_runs):
             self._index(sub, (*place, (sub.flow_name, occurrence)))
 
@@ -189,13 +189,10 @@ class RetryPlan:
         if self._sources.get(key) != digest:
             return None
         with self._lock:
-            for original in candidates:
-                if _same_inputs(parameters, original.parameters):
-                    candidates.remove(original)
-                    self._reused.add(run._id_bits)
-                    break
-            else:
+            original = candidates.take(parameters)
+            if original is None:
                 return None
+            self._reused.add(run._id_bits)
         message = f"reused from {original.name} of flow run {self.original.name}"
         return Cached(original.value, message=message)
 
@@ -238,6 +235,57 @@ class _Reusable:
     name: str
     parameters: dict[str, Any]
     value: Any
+
+
+class _Candidates:
+    """The reusable runs of one task at one place, in the order they ran, found by their
+    inputs: by a dict lookup when the inputs hash (so a map whose inputs all changed
+    costs no more than one whose inputs did not), else by comparing them one by one."""
+
+    __slots__ = ("_by_inputs", "_unhashable", "left")
+
+    def __init__(self) -> None:
+        self._by_inputs: dict[tuple[Any, ...], deque[_Reusable]] = {}
+        self._unhashable: list[_Reusable] = []
+        self.left = 0
+
+    def add(self, reusable: _Reusable) -> None:
+        key = _inputs_key(reusable.parameters)
+        if key is None:
+            self._unhashable.append(reusable)
+        else:
+            self._by_inputs.setdefault(key, deque()).append(reusable)
+        self.left += 1
+
+    def take(self, parameters: dict[str, Any]) -> _Reusable | None:
+        """The first run left whose inputs are the same as ``parameters``, taken."""
+        key = _inputs_key(parameters)
+        if key is not None:
+            try:
+                same = self._by_inputs.get(key)
+            except Exception:  # an input whose == raises: compare them one by one
+                same = None
+            if same:
+                self.left -= 1
+                return same.popleft()
+        for index, original in enumerate(self._unhashable):
+            if _same_inputs(parameters, original.parameters):
+                self.left -= 1
+                return self._unhashable.pop(index)
+        return None
+
+    def __bool__(self) -> bool:
+        return self.left > 0
+
+
+def _inputs_key(parameters: dict[str, Any]) -> tuple[Any, ...] | None:
+    # Equal keys are equal inputs in _same's sense: each value with its exact type.
+    key = tuple((name, type(value), value) for name, value in parameters.items())
+    try:
+        hash(key)
+    except Exception:
+        return None
+    return key
 
 
 def _with_occurrence(flow_runs: list[FlowRun]) -> list[tuple[FlowRun, int]]:
