@@ -110,7 +110,7 @@ class _Run:
     def _release_values(self) -> None:
         """Drop the values this record holds (results, errors, inputs), keep the rest."""
         self.parameters = {name: RELEASED for name in self.parameters}
-        self.history = [state.without_data() for state in self.history]
+        self.history = [s if s.data is None else s.without_data() for s in self.history]
         self.state = self.history[-1]
 
     def subscribe(self, observer: Observer) -> None:

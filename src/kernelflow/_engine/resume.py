@@ -181,7 +181,7 @@ class RetryPlan:
         """A Cached state with the original's value if ``run`` may reuse it, else None."""
         key = (*self._place(run.flow_run), task.name)
         candidates = self._candidates.get(key)
-        if not candidates or not self._upstream_reused(run):
+        if not candidates or (run.upstream and not self._upstream_reused(run)):
             return None
         digest = self._digests.get(id(task))
         if digest is None:
@@ -228,59 +228,84 @@ class RetryPlan:
         return place
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Reusable:
-    """A completed run of the original: its name, the inputs it received, its result."""
+    """A completed run of the original: its name, the inputs it received, its result;
+    whether a run of the retry took it."""
 
     name: str
     parameters: dict[str, Any]
     value: Any
+    taken: bool = False
 
 
 class _Candidates:
-    """The reusable runs of one task at one place, in the order they ran, found by their
-    inputs: by a dict lookup when the inputs hash (so a map whose inputs all changed
-    costs no more than one whose inputs did not), else by comparing them one by one."""
+    """The reusable runs of one task at one place, taken in the order they ran.
 
-    __slots__ = ("_by_inputs", "_unhashable", "left")
+    Runs usually ask in that order too, so the first one left is tried first. Past a
+    run that does not match it (a failed item, changed inputs) they are looked up by
+    their inputs: by a dict when the inputs hash, else one by one. So a map whose
+    inputs all changed costs no more per run than one whose inputs did not.
+    """
+
+    __slots__ = ("_order", "_index", "_unhashable", "_left")
 
     def __init__(self) -> None:
-        self._by_inputs: dict[tuple[Any, ...], deque[_Reusable]] = {}
+        self._order: deque[_Reusable] = deque()
+        self._index: dict[tuple[Any, ...], deque[_Reusable]] | None = None
         self._unhashable: list[_Reusable] = []
-        self.left = 0
+        self._left = 0
 
     def add(self, reusable: _Reusable) -> None:
-        key = _inputs_key(reusable.parameters)
-        if key is None:
-            self._unhashable.append(reusable)
-        else:
-            self._by_inputs.setdefault(key, deque()).append(reusable)
-        self.left += 1
+        self._order.append(reusable)
+        self._left += 1
 
     def take(self, parameters: dict[str, Any]) -> _Reusable | None:
         """The first run left whose inputs are the same as ``parameters``, taken."""
+        order = self._order
+        while order and order[0].taken:
+            order.popleft()
+        if order and _same_inputs(parameters, order[0].parameters):
+            found: _Reusable | None = order.popleft()
+        else:
+            found = self._look_up(parameters)
+        if found is not None:
+            found.taken = True
+            self._left -= 1
+        return found
+
+    def _look_up(self, parameters: dict[str, Any]) -> _Reusable | None:
+        if self._index is None:
+            self._index = {}
+            for reusable in self._order:
+                key = _inputs_key(reusable.parameters)
+                if key is None:
+                    self._unhashable.append(reusable)
+                else:
+                    self._index.setdefault(key, deque()).append(reusable)
         key = _inputs_key(parameters)
         if key is not None:
             try:
-                same = self._by_inputs.get(key)
+                same = self._index.get(key)
             except Exception:  # an input whose == raises: compare them one by one
                 same = None
+            while same and same[0].taken:
+                same.popleft()
             if same:
-                self.left -= 1
                 return same.popleft()
-        for index, original in enumerate(self._unhashable):
-            if _same_inputs(parameters, original.parameters):
-                self.left -= 1
+        for index, reusable in enumerate(self._unhashable):
+            if not reusable.taken and _same_inputs(parameters, reusable.parameters):
                 return self._unhashable.pop(index)
         return None
 
     def __bool__(self) -> bool:
-        return self.left > 0
+        return self._left > 0
 
 
 def _inputs_key(parameters: dict[str, Any]) -> tuple[Any, ...] | None:
     # Equal keys are equal inputs in _same's sense: each value with its exact type.
-    key = tuple((name, type(value), value) for name, value in parameters.items())
+    values = tuple(parameters.values())
+    key = (tuple(parameters), tuple(map(type, values)), values)
     try:
         hash(key)
     except Exception:
