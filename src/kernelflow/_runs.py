@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import random
 import threading
 import time
 import uuid
@@ -18,6 +17,7 @@ from typing import Any
 
 from kernelflow import _events
 from kernelflow._events import Observer
+from kernelflow._run_ids import STRIPES, new_id_bits, stripe_lock
 from kernelflow.exceptions import InvalidStateTransition, RunValuesReleased
 from kernelflow.states import FINAL_TYPES, RELEASED, TRANSITIONS, Pending, State, StateType
 
@@ -34,31 +34,6 @@ RUN_VALUES_KEPT = 5
 # ``await state.result()`` in user code: kernelflow's own calls are never awaited, and
 # that look costs about a microsecond per run.
 result_of = inspect.unwrap(State.result)
-
-# Locks shared by stripes of runs rather than one per run: a run record lives as long as
-# the session keeps it, and thousands of per-run locks are memory and garbage-collector
-# work for critical sections a few instructions long.
-_STRIPES = tuple(threading.Lock() for _ in range(64))
-
-
-def stripe_lock(bits: int) -> threading.Lock:
-    """The lock guarding the run (or future) whose id has these random bits."""
-    return _STRIPES[bits & 63]
-
-
-# The bits RFC 4122 fixes in a version-4 UUID, fixed at birth so that a run's id bits
-# are its UUID's ``int``: code comparing runs may compare ints, never building UUIDs.
-_V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_V4_SET = (0x4000 << 64) | (0x8000 << 48)
-
-
-def new_id_bits() -> int:
-    """Random bits that are a version-4 UUID's ``int``."""
-    return random.getrandbits(128) & _V4_CLEAR | _V4_SET
-
-
-def new_run_id() -> uuid.UUID:
-    return uuid.UUID(int=new_id_bits())
 
 
 class _Run:
@@ -79,10 +54,7 @@ class _Run:
     )
 
     def __init__(self, name: str, parameters: dict[str, Any], tags: frozenset[str]) -> None:
-        # Random bits now, the UUID object on first use: building UUIDs is a measurable
-        # share of a trivial mapped task, and most ids are never read. (random, not
-        # os.urandom: a syscall here would hand the GIL to busy workers at every submit.)
-        self._id_bits = random.getrandbits(128) & _V4_CLEAR | _V4_SET  # new_id_bits()
+        self._id_bits = new_id_bits()  # the UUID object on first use (see _run_ids)
         self._uuid: uuid.UUID | None = None
         self.name = name
         self.parameters = parameters
@@ -133,7 +105,7 @@ def set_state(run: _Run, state: State) -> bool:
         InvalidStateTransition: for any other transition the table forbids.
     """
     new = state.type
-    with _STRIPES[run._id_bits & 63]:
+    with STRIPES[run._id_bits & 63]:
         old = run.state
         if new not in TRANSITIONS[old.type]:
             if old.is_final():

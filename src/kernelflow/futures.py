@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from kernelflow._context import flow_run_context
 from kernelflow._engine.in_thread_deadline import WaitEndingBy
-from kernelflow._runs import result_of, stripe_lock
+from kernelflow._run_ids import stripe_lock
+from kernelflow._runs import result_of
 
 if TYPE_CHECKING:
     import uuid

@@ -13,6 +13,7 @@ under their names: ``is_state``, ``is_state_iterable``, ``get_state_exception``,
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 import types
@@ -199,28 +200,17 @@ class State:
         """This state with its value (result or exception) released; the rest kept."""
         if self.data is None:
             return self
-        # Built directly: dataclasses.replace looks the fields up again for every state,
-        # and a flow run's release makes one per task run.
-        released = _new_state(self.type, self.name, self.message, RELEASED)
-        _SET_FIELDS[4](released, self.timestamp)
-        return released
+        return dataclasses.replace(self, data=RELEASED, traceback=None)
 
     def __repr__(self) -> str:
         return f"{self.name}({self.message!r})" if self.message else f"{self.name}()"
 
 
-# Slot setters: ``_new_state`` fills a State without the dataclass ``__init__`` (which
-# sets each field through ``object.__setattr__``) and ``__post_init__``. Every task run
-# makes three or more states, and this halves what each costs.
-_SET_FIELDS = tuple(
-    State.__dict__[name].__set__
-    for name in ("type", "name", "message", "data", "timestamp", "traceback")
-)
+# Constructors fill a State's slots directly: the frozen dataclass __init__ costs double.
+_SET_FIELDS = tuple(State.__dict__[name].__set__ for name in State.__slots__)
 
 
 def _new_state(type: StateType, name: str, message: str | None, data: Any) -> State:
-    """``State(type, name, message, data)``, for callers whose type is a StateType and
-    whose name is set: what the constructors below pass."""
     state = object.__new__(State)
     set_type, set_name, set_message, set_data, set_timestamp, set_traceback = _SET_FIELDS
     set_type(state, type)

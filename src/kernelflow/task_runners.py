@@ -77,17 +77,11 @@ class TaskRunner(abc.ABC):
         return []
 
     def _new_run(
-        self,
-        task: Task,
-        parameters: dict[str, Any],
-        wait_for: Any,
-        dependencies: Any,
-        position: tuple[int, int] | None = None,
+        self, task: Task, parameters: dict[str, Any], wait_for: Any, dependencies: Any
     ) -> tuple[TaskFuture, Any, Any]:
         """Record a Pending run; its future (listed with the flow run's), upstream, flow context.
 
-        A run that a retry reuses ends here (``resume.settle_reused``): its future is
-        done, and the runner must not dispatch it.
+        A run a retry reuses ends here (``resume.settle_reused``): not to be dispatched.
 
         Raises:
             RuntimeError: the runner is not started.
@@ -95,9 +89,7 @@ class TaskRunner(abc.ABC):
         if not self._started:
             raise RuntimeError("Task runner is not started")
         flow_ctx = flow_run_context.get()
-        run, upstream = create_task_run(
-            task, parameters, wait_for, flow_ctx, dependencies, position
-        )
+        run, upstream = create_task_run(task, parameters, wait_for, flow_ctx, dependencies)
         future: TaskFuture = TaskFuture(run)
         if flow_ctx is not None:
             flow_ctx.futures.append(future)
@@ -223,7 +215,8 @@ class ThreadPoolTaskRunner(TaskRunner):
         futures = []
         queue: deque[ThreadRun] = deque()
         for index, parameters in enumerate(calls):
-            future, handle = self._prepare(task, parameters, wait_for, dependencies, (group, index))
+            with at_map_position(group, index):
+                future, handle = self._prepare(task, parameters, wait_for, dependencies)
             futures.append(future)
             if type(handle) is ThreadRun:
                 queue.append(handle)
@@ -235,19 +228,12 @@ class ThreadPoolTaskRunner(TaskRunner):
         return futures
 
     def _prepare(
-        self,
-        task: Task,
-        parameters: dict[str, Any],
-        wait_for: Any,
-        dependencies: Any,
-        position: tuple[int, int] | None = None,
+        self, task: Task, parameters: dict[str, Any], wait_for: Any, dependencies: Any
     ) -> tuple[TaskFuture, ThreadRun | LoopRun | None]:
         """Record the run and make its handle; an async task in an async flow is already
         scheduled on the flow's loop, a thread run is left for the caller to dispatch.
         A run a retry reused has ended already: no handle."""
-        future, upstream, flow_ctx = self._new_run(
-            task, parameters, wait_for, dependencies, position
-        )
+        future, upstream, flow_ctx = self._new_run(task, parameters, wait_for, dependencies)
         if future.done():
             return future, None
         run = future.task_run
@@ -378,10 +364,9 @@ class _Growth:
             context = handle.context
             if context is None:  # run already (by a thread that waited for it)
                 continue
-            if context is not submitted:
-                # This thread's own copy (one Context cannot be entered by two threads at
-                # once), kept for the runs submitted with it, as a bounded pool's drain
-                # job keeps one: each run resets what it set.
+            if context is not submitted:  # a copy of its own (one Context cannot be
+                # entered by two threads at once), kept while runs share it, as a bounded
+                # pool's drain job keeps one: each run resets what it set.
                 submitted, entered = context, context.copy()
             entered.run(handle)
 

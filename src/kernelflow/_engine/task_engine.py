@@ -14,11 +14,9 @@ its ``RunHandle``, so every state of a task run is set here or there, nowhere el
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import random
-from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -75,14 +73,19 @@ map_position: ContextVar[tuple[int, int] | None] = ContextVar(
 )
 
 
-@contextlib.contextmanager
-def at_map_position(group: int, index: int) -> Iterator[None]:
+class at_map_position:  # noqa: N801 - used as a function; a class: one per mapped run
     """Runs created in the block are element ``index`` of the ``.map()`` call ``group``."""
-    token = map_position.set((group, index))
-    try:
-        yield
-    finally:
-        map_position.reset(token)
+
+    __slots__ = ("_position", "_token")
+
+    def __init__(self, group: int, index: int) -> None:
+        self._position = (group, index)
+
+    def __enter__(self) -> None:
+        self._token = map_position.set(self._position)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        map_position.reset(self._token)
 
 
 def create_task_run(
@@ -91,10 +94,8 @@ def create_task_run(
     wait_for: Any,
     flow_ctx: FlowRunContext | None,
     dependencies: dict[str, Any] | None = None,
-    position: tuple[int, int] | None = None,
 ) -> tuple[TaskRun, Upstream]:
-    """Record a new Pending task run, with the upstream edges its inputs give it;
-    ``position`` is its (map group, index), if not given by ``at_map_position``."""
+    """Record a new Pending task run, with the upstream edges its inputs give it."""
     flow_run = flow_ctx.flow_run if flow_ctx else None
     upstream = find_upstream(parameters, flow_run, wait_for)
     edges = upstream.edges
@@ -102,8 +103,7 @@ def create_task_run(
         edges = dict(edges)
         for name, ids in dependencies.items():
             edges[name] = edges.get(name, frozenset()) | frozenset(ids)
-    if position is None:
-        position = map_position.get()
+    position = map_position.get()
     group, index = position if position else (None, None)
     run = TaskRun(
         task,
