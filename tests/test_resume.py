@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 import tracemalloc
 
 import pytest
@@ -21,6 +22,7 @@ calls: list[str] = []
 # Module globals, not closures: a closure's values are part of a task's source digest
 # (TASK_SOURCE), so changing one would count as an edit of the task.
 service_down: set[int] = set()
+scales: list[float] = []
 
 
 @pytest.fixture(autouse=True)
@@ -101,6 +103,116 @@ def test_only_the_failed_items_of_a_map_run_again():
     assert sorted(calls) == [7, 21, 40]
     states = [r.state.name for r in kernelflow.last_run().task_runs]
     assert states.count("Cached") == 47 and states.count("Completed") == 3
+
+
+def test_reused_runs_end_where_they_are_submitted_without_going_to_the_runner():
+    service_down.update({2})
+    done_at_submit: list[list[bool]] = []
+
+    @task
+    def load(item: int) -> int:
+        calls.append(f"load{item}")
+        if item == 2:
+            time.sleep(0.5)  # still running when the flow body looks at it
+        if item in service_down:
+            raise ConnectionError(f"item {item} timed out")
+        return item * 1000
+
+    @task
+    def total(values: list[int]) -> int:
+        calls.append("total")
+        return sum(values)
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def load_all(n: int) -> int:
+        loaded = load.map(range(n))
+        first = load.submit(100)  # upstream of the next submit, by its future
+        after = total.submit([first])
+        done_at_submit.append([f.done() for f in loaded] + [first.done(), after.done()])
+        return after.result() + sum(loaded.result())
+
+    with pytest.raises(ConnectionError):
+        load_all(4)
+    service_down.clear()
+    calls.clear()
+    done_at_submit.clear()
+    assert kernelflow.last_run().retry() == 6000 + 100_000
+    assert calls == ["load2"]
+    # Reused runs were settled by .map()/.submit() themselves, chains included; the
+    # run that failed before runs again on the runner.
+    assert done_at_submit == [[True, True, False, True, True, True]]
+    retried = kernelflow.last_run()
+    assert [r.state.name for r in retried.task_runs].count("Cached") == 5
+    assert all(r.worker is None for r in retried.task_runs if r.state.name == "Cached")
+
+
+def test_reused_runs_call_their_completion_hooks_and_unblock_their_downstream():
+    hooked: list[str] = []
+    broken = {"on": True}
+
+    def note(task, run, state):
+        hooked.append(f"{run.name}:{state.name}")
+
+    @task(on_completion=[note])
+    def fetch(x: int) -> int:
+        calls.append("fetch")
+        return x + 1000
+
+    @task
+    def double(x: int) -> int:
+        calls.append("double")
+        return x * 2
+
+    @task
+    def check(x: int) -> int:
+        calls.append("check")
+        if broken["on"]:
+            raise ValueError("not yet")
+        return x
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def pipeline() -> int:
+        return check.submit(double.submit(fetch.submit(1))).result()
+
+    with pytest.raises(ValueError):
+        pipeline()
+    broken["on"] = False
+    calls.clear()
+    hooked.clear()
+    assert kernelflow.last_run().retry() == 2002
+    # fetch's hook ran for its reused run; double waited for it, then was reused too.
+    assert calls == ["check"]
+    assert hooked == ["fetch-0:Cached"]
+    states = [r.state.name for r in kernelflow.last_run().task_runs]
+    assert states == ["Cached", "Cached", "Completed"]
+
+
+def test_reuse_matches_unhashable_inputs_and_tells_equal_values_of_other_types_apart():
+    service_down.add(2)
+
+    @task
+    def total(values: list[int], scale: float) -> float:
+        calls.append(f"total{values}")
+        if values[0] in service_down:
+            raise ConnectionError("not yet")
+        return sum(values) * scale
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def totals() -> list[float]:
+        return total.map([[1, 1], [2, 2], [3, 3]], scales[0]).result()
+
+    scales[:] = [1]
+    with pytest.raises(ConnectionError):
+        totals()
+    service_down.clear()
+    calls.clear()
+    assert kernelflow.last_run().retry() == [2, 4, 6]
+    assert calls == ["total[2, 2]"]  # lists compared by value: the other two reused
+
+    scales[:] = [1.0]  # equal to 1, but a float is not an int: nothing is reused
+    calls.clear()
+    assert kernelflow.last_run().retry() == [2.0, 4.0, 6.0]
+    assert sorted(calls) == ["total[1, 1]", "total[2, 2]", "total[3, 3]"]
 
 
 def test_an_edited_upstream_task_reruns_with_everything_after_it():

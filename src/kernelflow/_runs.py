@@ -7,8 +7,8 @@ The visualizer and the live displays read them; only the engine writes them.
 
 from __future__ import annotations
 
+import inspect
 import itertools
-import random
 import threading
 import time
 import uuid
@@ -17,8 +17,9 @@ from typing import Any
 
 from kernelflow import _events
 from kernelflow._events import Observer
+from kernelflow._run_ids import STRIPES, new_id_bits, stripe_lock
 from kernelflow.exceptions import InvalidStateTransition, RunValuesReleased
-from kernelflow.states import RELEASED, TRANSITIONS, Pending, State, StateType
+from kernelflow.states import FINAL_TYPES, RELEASED, TRANSITIONS, Pending, State, StateType
 
 # How many top-level flow runs kernelflow.runs() remembers: enough to look back over a
 # notebook session, bounded so a loop of flow calls does not grow memory without end.
@@ -29,19 +30,10 @@ RUN_HISTORY_SIZE = 100
 RUN_VALUES_KEPT = 5
 
 
-# Locks shared by stripes of runs rather than one per run: a run record lives as long as
-# the session keeps it, and thousands of per-run locks are memory and garbage-collector
-# work for critical sections a few instructions long.
-_STRIPES = tuple(threading.Lock() for _ in range(64))
-
-
-def stripe_lock(bits: int) -> threading.Lock:
-    """The lock guarding the run (or future) whose id has these random bits."""
-    return _STRIPES[bits & 63]
-
-
-def new_run_id() -> uuid.UUID:
-    return uuid.UUID(int=random.getrandbits(128), version=4)
+# ``State.result`` as written, without the look at its call site that serves
+# ``await state.result()`` in user code: kernelflow's own calls are never awaited, and
+# that look costs about a microsecond per run.
+result_of = inspect.unwrap(State.result)
 
 
 class _Run:
@@ -62,10 +54,7 @@ class _Run:
     )
 
     def __init__(self, name: str, parameters: dict[str, Any], tags: frozenset[str]) -> None:
-        # Random bits now, the UUID object on first use: building UUIDs is a measurable
-        # share of a trivial mapped task, and most ids are never read. (random, not
-        # os.urandom: a syscall here would hand the GIL to busy workers at every submit.)
-        self._id_bits = random.getrandbits(128)
+        self._id_bits = new_id_bits()  # the UUID object on first use (see _run_ids)
         self._uuid: uuid.UUID | None = None
         self.name = name
         self.parameters = parameters
@@ -80,7 +69,7 @@ class _Run:
     def id(self) -> uuid.UUID:
         run_id = self._uuid
         if run_id is None:
-            run_id = self._uuid = uuid.UUID(int=self._id_bits, version=4)
+            run_id = self._uuid = uuid.UUID(int=self._id_bits)
         return run_id
 
     @property
@@ -93,13 +82,16 @@ class _Run:
     def _release_values(self) -> None:
         """Drop the values this record holds (results, errors, inputs), keep the rest."""
         self.parameters = {name: RELEASED for name in self.parameters}
-        self.history = [state.without_data() for state in self.history]
+        self.history = [s if s.data is None else s.without_data() for s in self.history]
         self.state = self.history[-1]
 
     def subscribe(self, observer: Observer) -> None:
         """Call ``observer(run, old, new)`` on each state change of this run only."""
         with stripe_lock(self._id_bits):
             self._observers = (*self._observers, observer)
+
+
+_RUNNING = StateType.RUNNING
 
 
 def set_state(run: _Run, state: State) -> bool:
@@ -112,9 +104,10 @@ def set_state(run: _Run, state: State) -> bool:
     Raises:
         InvalidStateTransition: for any other transition the table forbids.
     """
-    with _STRIPES[run._id_bits & 63]:
+    new = state.type
+    with STRIPES[run._id_bits & 63]:
         old = run.state
-        if state.type not in TRANSITIONS[old.type]:
+        if new not in TRANSITIONS[old.type]:
             if old.is_final():
                 return False
             raise InvalidStateTransition(
@@ -122,9 +115,10 @@ def set_state(run: _Run, state: State) -> bool:
             )
         run.state = state
         run.history.append(state)
-        if state.type is StateType.RUNNING and run.start_time is None:
-            run.start_time = state.timestamp
-        elif state.is_final():
+        if new is _RUNNING:
+            if run.start_time is None:
+                run.start_time = state.timestamp
+        elif new in FINAL_TYPES:
             run.end_time = state.timestamp
         observers = run._observers
     if observers or _events.has_observers():

@@ -27,7 +27,7 @@ from kernelflow._definitions import (
     with_options,
 )
 from kernelflow._engine.inputs import Signature
-from kernelflow._runs import new_run_id
+from kernelflow._run_ids import new_run_id
 from kernelflow._validation import ParameterValidator
 from kernelflow.task_runners import TaskRunner, ThreadPoolTaskRunner
 from kernelflow.tasks import format_run_name

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from kernelflow._context import flow_run_context
 from kernelflow._engine.in_thread_deadline import WaitEndingBy
-from kernelflow._runs import stripe_lock
+from kernelflow._run_ids import stripe_lock
+from kernelflow._runs import result_of
 
 if TYPE_CHECKING:
     import uuid
@@ -121,7 +122,7 @@ class TaskFuture(Generic[R]):
             raise TimeoutError(
                 f"Task run {self.task_run.name!r} did not finish within {timeout} seconds."
             )
-        return self.task_run.state.result(raise_on_failure=raise_on_failure)
+        return result_of(self.task_run.state, raise_on_failure)
 
     def add_done_callback(self, fn: Callable[[TaskFuture[R]], Any]) -> None:
         """Call ``fn(future)`` once the run is final (at once if it already is)."""

@@ -206,16 +206,32 @@ class State:
         return f"{self.name}({self.message!r})" if self.message else f"{self.name}()"
 
 
+# Constructors fill a State's slots directly: the frozen dataclass __init__ costs double.
+_SET_FIELDS = tuple(State.__dict__[name].__set__ for name in State.__slots__)
+
+
+def _new_state(type: StateType, name: str, message: str | None, data: Any) -> State:
+    state = object.__new__(State)
+    set_type, set_name, set_message, set_data, set_timestamp, set_traceback = _SET_FIELDS
+    set_type(state, type)
+    set_name(state, name)
+    set_message(state, message)
+    set_data(state, data)
+    set_timestamp(state, time.time())
+    set_traceback(state, data.__traceback__ if isinstance(data, BaseException) else None)
+    return state
+
+
 def Pending(message: str | None = None, *, data: Any = None, name: str = "Pending") -> State:
-    return State(StateType.PENDING, name, message, data)
+    return _new_state(StateType.PENDING, name, message, data)
 
 
 def Running(message: str | None = None, *, data: Any = None, name: str = "Running") -> State:
-    return State(StateType.RUNNING, name, message, data)
+    return _new_state(StateType.RUNNING, name, message, data)
 
 
 def Retrying(message: str | None = None, *, data: Any = None, name: str = "Retrying") -> State:
-    return State(StateType.RUNNING, name, message, data)
+    return _new_state(StateType.RUNNING, name, message, data)
 
 
 def Paused(message: str | None = None, *, data: Any = None, name: str = "Paused") -> State:
@@ -229,11 +245,11 @@ def Cancelling(message: str | None = None, *, data: Any = None, name: str = "Can
 
 
 def Completed(data: Any = None, message: str | None = None, *, name: str = "Completed") -> State:
-    return State(StateType.COMPLETED, name, message, data)
+    return _new_state(StateType.COMPLETED, name, message, data)
 
 
 def Cached(data: Any = None, message: str | None = "cache hit", *, name: str = "Cached") -> State:
-    return State(StateType.COMPLETED, name, message, data)
+    return _new_state(StateType.COMPLETED, name, message, data)
 
 
 def Failed(data: Any = None, message: str | None = None, name: str = "Failed") -> State:

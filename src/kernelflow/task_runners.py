@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from kernelflow._context import flow_run_context
 from kernelflow._engine.drivers import drive_async
 from kernelflow._engine.mapping import mapped_calls, top_level_dependencies
+from kernelflow._engine.resume import settle_reused
 from kernelflow._engine.task_engine import at_map_position, create_task_run, task_lifecycle
 from kernelflow._engine.timers import call_later
 from kernelflow._engine.worker_pool import DaemonThreadPool
@@ -80,6 +81,8 @@ class TaskRunner(abc.ABC):
     ) -> tuple[TaskFuture, Any, Any]:
         """Record a Pending run; its future (listed with the flow run's), upstream, flow context.
 
+        A run a retry reuses ends here (``resume.settle_reused``): not to be dispatched.
+
         Raises:
             RuntimeError: the runner is not started.
         """
@@ -90,6 +93,8 @@ class TaskRunner(abc.ABC):
         future: TaskFuture = TaskFuture(run)
         if flow_ctx is not None:
             flow_ctx.futures.append(future)
+            if flow_ctx.retry_plan is not None:
+                settle_reused(task, run, parameters, wait_for, upstream, flow_ctx, future)
         return future, upstream, flow_ctx
 
     def map(
@@ -224,10 +229,13 @@ class ThreadPoolTaskRunner(TaskRunner):
 
     def _prepare(
         self, task: Task, parameters: dict[str, Any], wait_for: Any, dependencies: Any
-    ) -> tuple[TaskFuture, ThreadRun | LoopRun]:
+    ) -> tuple[TaskFuture, ThreadRun | LoopRun | None]:
         """Record the run and make its handle; an async task in an async flow is already
-        scheduled on the flow's loop, a thread run is left for the caller to dispatch."""
+        scheduled on the flow's loop, a thread run is left for the caller to dispatch.
+        A run a retry reused has ended already: no handle."""
         future, upstream, flow_ctx = self._new_run(task, parameters, wait_for, dependencies)
+        if future.done():
+            return future, None
         run = future.task_run
         make = (task_lifecycle, task, run, parameters, wait_for, upstream, flow_ctx)
         if task.isasync and flow_ctx is not None and flow_ctx.loop is not None:
@@ -343,6 +351,7 @@ class _Growth:
 
     def _drain(self) -> None:
         queue = self._queue
+        submitted = entered = None
         while True:
             try:
                 handle = queue.popleft()
@@ -353,9 +362,13 @@ class _Growth:
                     self._drainers -= 1
                     return
             context = handle.context
-            if context is not None:  # else run already (by a thread that waited for it)
-                # A copy each: one Context cannot be entered by two threads at once.
-                context.copy().run(handle)
+            if context is None:  # run already (by a thread that waited for it)
+                continue
+            if context is not submitted:  # a copy of its own (one Context cannot be
+                # entered by two threads at once), kept while runs share it, as a bounded
+                # pool's drain job keeps one: each run resets what it set.
+                submitted, entered = context, context.copy()
+            entered.run(handle)
 
     def _check(self) -> None:
         unfinished = len(self._runner._unfinished)

@@ -32,6 +32,13 @@ R = TypeVar("R")
 
 def bound_call(fn: Callable[..., Any], args: Sequence[Any], kwargs: dict, bindings: Bindings):
     __tracebackhide__ = True
+    if len(bindings) == 1:  # the usual: the run's own context, nothing else
+        ((var, value),) = bindings
+        token = var.set(value)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            var.reset(token)
     tokens = [(var, var.set(value)) for var, value in bindings]
     try:
         return fn(*args, **kwargs)

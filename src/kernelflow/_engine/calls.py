@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import FlowRunContext, flow_run_context
 from kernelflow._engine.calling import timeout_error
+from kernelflow._engine.resume import settle_reused
 from kernelflow._engine.task_engine import create_task_run, run_task_async, run_task_sync
+from kernelflow._runs import result_of
 
 if TYPE_CHECKING:
     from kernelflow.tasks import Task
@@ -17,13 +19,17 @@ def call_task(task: Task, parameters: dict[str, Any], wait_for: Any, return_stat
     (outside any flow, or in an async flow); in a sync flow it runs to completion."""
     __tracebackhide__ = True
     flow_ctx = flow_run_context.get()
-    if flow_ctx is not None:
+    if flow_ctx is not None and flow_ctx.deadline is not None:
         check_deadline(flow_ctx)
     run, upstream = create_task_run(task, parameters, wait_for, flow_ctx)
     if task.isasync and (flow_ctx is None or flow_ctx.is_async):
         return _call_async(task, run, parameters, wait_for, upstream, flow_ctx, return_state)
-    state = run_task_sync(task, run, parameters, wait_for, upstream, flow_ctx)
-    return state if return_state else state.result()
+    state = None
+    if flow_ctx is not None and flow_ctx.retry_plan is not None:  # a retry may reuse it
+        state = settle_reused(task, run, parameters, wait_for, upstream, flow_ctx)
+    if state is None:
+        state = run_task_sync(task, run, parameters, wait_for, upstream, flow_ctx)
+    return state if return_state else result_of(state)
 
 
 async def _call_async(
@@ -37,7 +43,7 @@ async def _call_async(
 ) -> Any:
     __tracebackhide__ = True
     state = await run_task_async(task, run, parameters, wait_for, upstream, flow_ctx)
-    return state if return_state else state.result()
+    return state if return_state else result_of(state)
 
 
 def check_deadline(ctx: FlowRunContext) -> None:

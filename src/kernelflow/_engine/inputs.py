@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._annotations import BaseAnnotation, allow_failure, quote
+from kernelflow._runs import result_of
 from kernelflow.exceptions import UpstreamTaskError
 from kernelflow.futures import TaskFuture
 
@@ -51,7 +52,7 @@ class Upstream:
 
 # Values that can hold no future; when every argument is one of these and none came
 # from an earlier run, there is nothing to find (the common case of a direct call).
-_PLAIN_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None)})
+PLAIN_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None)})
 NOTHING_UPSTREAM = Upstream()  # shared: never mutated
 
 
@@ -65,7 +66,7 @@ def find_upstream(
     links = flow_run._result_links if flow_run is not None else None
     if not wait_for:
         for value in parameters.values():
-            if type(value) not in _PLAIN_TYPES or links and id(value) in links:
+            if type(value) not in PLAIN_TYPES or links and id(value) in links:
                 break
         else:
             return NOTHING_UPSTREAM
@@ -145,7 +146,7 @@ def _resolve_value(value: Any, tolerate_failure: bool, depth: int = 0) -> Any:
         state = value.state  # (marks the future observed: its outcome was used)
         if not state.is_completed() and not tolerate_failure:
             raise _upstream_error(value.task_run.name, state)
-        return state.result(raise_on_failure=False)
+        return result_of(state, False)
     if depth >= MAX_SEARCH_DEPTH:
         return value
     depth += 1
@@ -201,6 +202,8 @@ class Signature:
         """Map call arguments to parameter names, in signature order (``TypeError`` for a
         bad call). With ``defaults=False`` (as ``map`` needs), unset defaults stay out."""
         names = self._names
+        if names is not None and not kwargs and len(args) == len(names):
+            return dict(zip(names, args, strict=True))  # all given by position: the usual call
         if names is not None and len(args) <= self._by_position and self._known.issuperset(kwargs):
             bound = dict(zip(names, args, strict=False))  # fewer args than names
             if bound.keys().isdisjoint(kwargs):

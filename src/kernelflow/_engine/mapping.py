@@ -14,7 +14,7 @@ from io import IOBase
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._annotations import BaseAnnotation, allow_failure, quote, unmapped
-from kernelflow._engine.inputs import Resolved, find_upstream
+from kernelflow._engine.inputs import PLAIN_TYPES, Resolved, find_upstream
 from kernelflow.exceptions import (
     MappingError,
     MappingLengthMismatch,
@@ -68,9 +68,14 @@ def mapped_calls(task: Task, parameters: dict[str, Any], flow_run: FlowRun | Non
             "Received iterable parameters with different lengths. Parameters for map "
             f"must all be the same length. Got lengths: {lengths}"
         )
-    # Static values are searched for futures once here, not once per mapped run.
+    # Static values are searched for futures once here, not once per mapped run. Plain
+    # values (numbers, strings) are left bare: no run walks them, nor must unwrap them.
     for key, value in static.items():
-        if key not in annotated and not find_upstream({key: value}, flow_run).needs_resolving:
+        if (
+            key not in annotated
+            and type(value) not in PLAIN_TYPES
+            and not find_upstream({key: value}, flow_run).needs_resolving
+        ):
             static[key] = Resolved(value)
     defaults = task.signature.defaults
     calls = []

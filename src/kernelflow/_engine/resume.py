@@ -19,6 +19,12 @@ failed ones run again. Only completed runs are reused (failed, crashed, cancelle
 never-run ones run), and only while the original run's values are still kept (see
 ``_runs.RUN_VALUES_KEPT``). A reused run ends "Cached", with a message naming the run it
 came from.
+
+Reuse is decided where the run is called or submitted (``settle_reused``) whenever it can
+be: a reused run has nothing to run, so it goes to no pool, driver or worker and costs
+little more than its record. Runs that must wait first (for an upstream run still
+going, or a paused flow), and runs with completion hooks (which run where runs run),
+are decided by their lifecycle instead, by the same ``RetryPlan``.
 """
 
 from __future__ import annotations
@@ -31,12 +37,16 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kernelflow._engine.task_engine import resolve_inputs, settle
 from kernelflow._results.keys import combine
 from kernelflow._results.source import source_parts
 from kernelflow.states import Cached, State
 
 if TYPE_CHECKING:
+    from kernelflow._context import FlowRunContext
+    from kernelflow._engine.inputs import Upstream
     from kernelflow._runs import FlowRun, TaskRun
+    from kernelflow.futures import TaskFuture
     from kernelflow.tasks import Task
 
 # The plan of the retry being started in this context; the flow engine moves it onto
@@ -96,6 +106,41 @@ def retry(original: FlowRun) -> Any:
         starting_retry.reset(token)
 
 
+def settle_reused(
+    task: Task,
+    run: TaskRun,
+    parameters: dict[str, Any],
+    wait_for: Any,
+    upstream: Upstream,
+    flow_ctx: FlowRunContext,
+    future: TaskFuture | None = None,
+) -> State | None:
+    """End a just-recorded run Cached now, in this thread, if its retry reuses it.
+
+    Returns:
+        Its final state; None if it is not reused or cannot be decided yet: then it
+        runs its lifecycle as any run does (which decides reuse after its waits).
+    """
+    plan: RetryPlan | None = flow_ctx.retry_plan
+    if plan is None or task.on_completion_hooks or not flow_ctx.gate.is_set():
+        return None
+    if upstream.futures and not all(f.done() for f in upstream.futures):
+        return None
+    if upstream.needs_resolving or wait_for:
+        parameters = resolve_inputs(task, run, parameters, wait_for)
+        if isinstance(parameters, State):  # a failed upstream: not reused, its lifecycle
+            return None  # fails it as usual
+    reused = plan.reused_state(task, run, parameters)
+    if reused is None:
+        return None
+    try:
+        settle(task, run, reused)  # no hooks apply: a run with completion hooks is not here
+    finally:
+        if future is not None:
+            future._resolve()
+    return run.state
+
+
 class RetryPlan:
     """Which runs of the original a retry may reuse, and which of its runs did."""
 
@@ -112,10 +157,10 @@ class RetryPlan:
             )
         original.check_values_kept()
         self.original = original
-        self._candidates: dict[tuple[Any, ...], deque[_Reusable]] = {}
+        self._candidates: dict[tuple[Any, ...], _Candidates] = {}
         self._sources: dict[tuple[Any, ...], str] = {}
         self._index(original, ())
-        self._reused: set[uuid.UUID] = set()
+        self._reused: set[int] = set()  # the ids (as ints: TaskRun._id_bits) of reused runs
         self._places: dict[uuid.UUID, tuple[Any, ...]] = {}
         self._digests: dict[int, str] = {}  # id(task) -> its source digest now
         self._lock = threading.Lock()
@@ -124,10 +169,11 @@ class RetryPlan:
         for name, digest in _sources.get(flow_run, {}).items():
             self._sources[(*place, name)] = digest
         for run in flow_run.task_runs:
-            if run.state.is_completed():  # what it needs, taken now: the retry itself
-                key = (*place, run.task.name)  # is a newer run, and may release the record
-                reusable = _Reusable(run.name, dict(run.parameters), run.state.data)
-                self._candidates.setdefault(key, deque()).append(reusable)
+            if run.state.is_completed():  # what it needs, taken now: the retry itself is
+                key = (*place, run.task.name)  # a newer run, and may release the record
+                # (a release gives the record new parameters: this dict stays as it is)
+                reusable = _Reusable(run.name, run.parameters, run.state.data)
+                self._candidates.setdefault(key, _Candidates()).add(reusable)
         for sub, occurrence in _with_occurrence(flow_run.subflow_runs):
             self._index(sub, (*place, (sub.flow_name, occurrence)))
 
@@ -135,7 +181,7 @@ class RetryPlan:
         """A Cached state with the original's value if ``run`` may reuse it, else None."""
         key = (*self._place(run.flow_run), task.name)
         candidates = self._candidates.get(key)
-        if not candidates or not self._upstream_reused(run):
+        if not candidates or (run.upstream and not self._upstream_reused(run)):
             return None
         digest = self._digests.get(id(task))
         if digest is None:
@@ -143,13 +189,10 @@ class RetryPlan:
         if self._sources.get(key) != digest:
             return None
         with self._lock:
-            for original in candidates:
-                if _same_inputs(parameters, original.parameters):
-                    candidates.remove(original)
-                    self._reused.add(run.id)
-                    break
-            else:
+            original = candidates.take(parameters)
+            if original is None:
                 return None
+            self._reused.add(run._id_bits)
         message = f"reused from {original.name} of flow run {self.original.name}"
         return Cached(original.value, message=message)
 
@@ -158,7 +201,7 @@ class RetryPlan:
         if not ids:
             return True
         with self._lock:
-            missing = [i for i in ids if i not in self._reused]
+            missing = [i for i in ids if i.int not in self._reused]
         return all(self._subflow_reused(run.flow_run, i) for i in missing)
 
     def _subflow_reused(self, flow_run: FlowRun, run_id: uuid.UUID) -> bool:
@@ -167,7 +210,7 @@ class RetryPlan:
         if sub is None or not sub.state.is_completed():
             return False
         with self._lock:
-            if any(r.id not in self._reused for r in sub.task_runs):
+            if any(r._id_bits not in self._reused for r in sub.task_runs):
                 return False
         return all(self._subflow_reused(sub, s.id) for s in sub.subflow_runs)
 
@@ -185,13 +228,89 @@ class RetryPlan:
         return place
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Reusable:
-    """A completed run of the original: its name, the inputs it received, its result."""
+    """A completed run of the original: its name, the inputs it received, its result;
+    whether a run of the retry took it."""
 
     name: str
     parameters: dict[str, Any]
     value: Any
+    taken: bool = False
+
+
+class _Candidates:
+    """The reusable runs of one task at one place, taken in the order they ran.
+
+    Runs usually ask in that order too, so the first one left is tried first. Past a
+    run that does not match it (a failed item, changed inputs) they are looked up by
+    their inputs: by a dict when the inputs hash, else one by one. So a map whose
+    inputs all changed costs no more per run than one whose inputs did not.
+    """
+
+    __slots__ = ("_order", "_index", "_unhashable", "_left")
+
+    def __init__(self) -> None:
+        self._order: deque[_Reusable] = deque()
+        self._index: dict[tuple[Any, ...], deque[_Reusable]] | None = None
+        self._unhashable: list[_Reusable] = []
+        self._left = 0
+
+    def add(self, reusable: _Reusable) -> None:
+        self._order.append(reusable)
+        self._left += 1
+
+    def take(self, parameters: dict[str, Any]) -> _Reusable | None:
+        """The first run left whose inputs are the same as ``parameters``, taken."""
+        order = self._order
+        while order and order[0].taken:
+            order.popleft()
+        if order and _same_inputs(parameters, order[0].parameters):
+            found: _Reusable | None = order.popleft()
+        else:
+            found = self._look_up(parameters)
+        if found is not None:
+            found.taken = True
+            self._left -= 1
+        return found
+
+    def _look_up(self, parameters: dict[str, Any]) -> _Reusable | None:
+        if self._index is None:
+            self._index = {}
+            for reusable in self._order:
+                key = _inputs_key(reusable.parameters)
+                if key is None:
+                    self._unhashable.append(reusable)
+                else:
+                    self._index.setdefault(key, deque()).append(reusable)
+        key = _inputs_key(parameters)
+        if key is not None:
+            try:
+                same = self._index.get(key)
+            except Exception:  # an input whose == raises: compare them one by one
+                same = None
+            while same and same[0].taken:
+                same.popleft()
+            if same:
+                return same.popleft()
+        for index, reusable in enumerate(self._unhashable):
+            if not reusable.taken and _same_inputs(parameters, reusable.parameters):
+                return self._unhashable.pop(index)
+        return None
+
+    def __bool__(self) -> bool:
+        return self._left > 0
+
+
+def _inputs_key(parameters: dict[str, Any]) -> tuple[Any, ...] | None:
+    # Equal keys are equal inputs in _same's sense: each value with its exact type.
+    values = tuple(parameters.values())
+    key = (tuple(parameters), tuple(map(type, values)), values)
+    try:
+        hash(key)
+    except Exception:
+        return None
+    return key
 
 
 def _with_occurrence(flow_runs: list[FlowRun]) -> list[tuple[FlowRun, int]]:
@@ -204,9 +323,12 @@ def _with_occurrence(flow_runs: list[FlowRun]) -> list[tuple[FlowRun, int]]:
 
 
 def _same_inputs(new: dict[str, Any], old: dict[str, Any]) -> bool:
-    if new.keys() != old.keys():
+    if len(new) != len(old):
         return False
-    return all(_same(new[name], old[name]) for name in new)
+    for name, value in new.items():
+        if name not in old or not _same(value, old[name]):
+            return False
+    return True
 
 
 def _same(new: Any, old: Any) -> bool:

@@ -14,10 +14,9 @@ its ``RunHandle``, so every state of a task run is set here or there, nowhere el
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
+import functools
 import random
-from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +57,7 @@ from kernelflow.states import (
     Retrying,
     Running,
     State,
+    StateType,
     TimedOut,
 )
 
@@ -73,14 +73,19 @@ map_position: ContextVar[tuple[int, int] | None] = ContextVar(
 )
 
 
-@contextlib.contextmanager
-def at_map_position(group: int, index: int) -> Iterator[None]:
+class at_map_position:  # noqa: N801 - used as a function; a class: one per mapped run
     """Runs created in the block are element ``index`` of the ``.map()`` call ``group``."""
-    token = map_position.set((group, index))
-    try:
-        yield
-    finally:
-        map_position.reset(token)
+
+    __slots__ = ("_position", "_token")
+
+    def __init__(self, group: int, index: int) -> None:
+        self._position = (group, index)
+
+    def __enter__(self) -> None:
+        self._token = map_position.set(self._position)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        map_position.reset(self._token)
 
 
 def create_task_run(
@@ -102,14 +107,14 @@ def create_task_run(
     group, index = position if position else (None, None)
     run = TaskRun(
         task,
-        task.make_run_name(parameters, flow_run, template_ready=not upstream.needs_resolving),
+        task.make_run_name(parameters, flow_run, not upstream.needs_resolving),
         parameters,
         flow_run,
         task.tags | context_tags if (context_tags := current_tags.get()) else task.tags,
         edges,
-        map_index=index,
-        map_group=group,
-        transaction=transactions._current.get(),  # taken here: remote runs finish elsewhere
+        index,  # map_index
+        group,  # map_group
+        transactions._current.get(),  # its transaction, taken here: remote runs end elsewhere
     )
     if flow_run is not None:
         flow_run.task_runs.append(run)
@@ -159,7 +164,7 @@ def task_lifecycle(
         if not all_done:
             return (yield from finish(task, run, Cancelled("The flow run timed out first.")))
     if upstream.needs_resolving or wait_for:
-        parameters = _resolve_inputs(task, run, parameters, wait_for)
+        parameters = resolve_inputs(task, run, parameters, wait_for)
         if isinstance(parameters, State):  # an upstream failed (or it waits for itself)
             return (yield from finish(task, run, parameters))
     if flow_ctx is not None and not flow_ctx.gate.is_set():
@@ -172,9 +177,7 @@ def task_lifecycle(
     if task.caches or (
         task.caches_if_persisted and flow_ctx is not None and flow_ctx.flow.persist_result
     ):  # the task set nothing about results, and its flow persists them
-        from kernelflow._engine.caching import cache_lookup  # the result store loads on first use
-
-        lookup = yield from cache_lookup(task, run, parameters, flow_ctx)
+        lookup = yield from _caching().cache_lookup(task, run, parameters, flow_ctx)
     if lookup is not None and lookup.state is not None:  # a cache hit: nothing to run
         return (yield from finish(task, run, lookup.state))
     try:
@@ -191,8 +194,18 @@ def task_lifecycle(
     return (yield from finish(task, run, state))
 
 
-def _resolve_inputs(task: Task, run: TaskRun, parameters: dict, wait_for: Any) -> dict | State:
-    """The parameters with futures made values, or the Failed state the run ends in."""
+@functools.cache
+def _caching() -> Any:
+    # The result store loads on first use (not at import), and then once: an import
+    # statement here would cost every cached run a microsecond.
+    from kernelflow._engine import caching
+
+    return caching
+
+
+def resolve_inputs(task: Task, run: TaskRun, parameters: dict, wait_for: Any) -> dict | State:
+    """The parameters with futures made values (the run's record and name updated), or
+    the Failed state the run ends in. Its upstream runs must have ended."""
     if wait_for and waits_for_itself(wait_for, run):
         return Failed(
             ValueError(
@@ -277,26 +290,37 @@ def _body(
 
 def finish(task: Task, run: TaskRun, state: State) -> Lifecycle[State]:
     """Set the final state, link the result for graph edges, and run the hooks."""
-    if state.is_completed() and run.flow_run is not None:
-        run.flow_run.link_result(run, state.data)
-    if not set_state(run, state):
+    hooks = settle(task, run, state)
+    if hooks is None:
         return run.state  # already ended elsewhere (cancelled by an interrupt)
-    if task.has_assets:
-        from kernelflow._assets import record_assets
-
-        record_assets(task, run, state.is_completed())
-    if state.is_failed() or state.is_crashed():
-        _log_failure(task, run, state)
-        transactions.task_failed(run)
-        hooks = task.on_failure_hooks
-    elif state.is_completed():
-        transactions.task_completed(task, run)
-        hooks = task.on_completion_hooks
-    else:
-        hooks = ()
     if hooks:
         yield from run_hooks(hooks, task, run, state, run_logger(task_run=run))
     return state
+
+
+def settle(task: Task, run: TaskRun, state: State) -> tuple | None:
+    """Set the final state, link the result, record assets, tell the transaction; the
+    hooks that apply now, or None if the run had already ended elsewhere."""
+    kind = state.type
+    if kind is _COMPLETED and run.flow_run is not None:
+        run.flow_run.link_result(run, state.data)
+    if not set_state(run, state):
+        return None
+    if task.has_assets:
+        from kernelflow._assets import record_assets
+
+        record_assets(task, run, kind is _COMPLETED)
+    if kind is _COMPLETED:
+        transactions.task_completed(task, run)
+        return task.on_completion_hooks
+    if kind is _FAILED or kind is _CRASHED:
+        _log_failure(task, run, state)
+        transactions.task_failed(run)
+        return task.on_failure_hooks
+    return ()
+
+
+_COMPLETED, _FAILED, _CRASHED = StateType.COMPLETED, StateType.FAILED, StateType.CRASHED
 
 
 def _failure_state(run: TaskRun, error: BaseException) -> State:

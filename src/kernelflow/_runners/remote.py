@@ -144,6 +144,8 @@ class RemoteTaskRunner(TaskRunner):
         dependencies: dict[str, Any] | None = None,
     ) -> TaskFuture:
         future, upstream, flow_ctx = self._new_run(task, parameters, wait_for, dependencies)
+        if future.done():  # a retry reused the run: nothing to send
+            return future
         run = future.task_run
         lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx)
         handle = future._handle = RemoteRun(self, task, run, lifecycle, future)
