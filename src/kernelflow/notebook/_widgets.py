@@ -131,22 +131,21 @@ class FlowRunView(_FinalHook):
     pictures (its graph so far, coloured by state, and a growing timeline).
 
     A flow's display opens in the cell as the flow starts, on its clock, and every widget
-    costs the kernel a message to open: so a few HTML widgets, not a tree of them, and
-    those for pictures and log lines only once there is something to put in them. The
-    final state and counts go out in one frame; the final pictures, which take a
-    10,000-run flow tens of milliseconds to draw, follow on the next tick, after the flow
-    call has returned, and go straight into the static outputs that replace the widget
-    (into the widget only where nothing replaces it). A flow running longer than
-    ``FIRST_PICTURES`` seconds shows its pictures as it goes, redrawn every
-    ``PICTURE_INTERVAL`` seconds or more (see ``_draw_live_pictures``), the graph only
-    when it changed and only up to ``LIVE_GRAPH_NODES`` nodes (beyond, the counts say
-    it).
+    costs the kernel a message to open: so a few HTML widgets, not a tree of them, all
+    opened at once (JupyterLab lost the final static output of a display whose box gained
+    a widget later, from the display thread). The final state and counts go out in one
+    frame; the final pictures, which take a 10,000-run flow tens of milliseconds to draw,
+    follow on the next tick, after the flow call has returned, and go straight into the
+    static outputs that replace the widget (into the widget only where nothing replaces
+    it). A flow running longer than ``FIRST_PICTURES`` seconds shows its pictures as it
+    goes, redrawn every ``PICTURE_INTERVAL`` seconds or more (see
+    ``_draw_live_pictures``), the graph only when it changed and only up to
+    ``LIVE_GRAPH_NODES`` nodes (beyond, the counts say it).
 
     Attributes:
         body: HTML: header (name, badge, elapsed), bar and counts, failures or error.
-        charts: HTML: the run graph and the timeline (None until there are some).
-        logs: HTML: the run's log lines, WARNING and up shown, the rest folded (None
-            until there are some).
+        charts: HTML: the run graph and the timeline.
+        logs: HTML: the run's log lines, WARNING and up shown, the rest folded.
         pictures: The pictures drawn last.
         tally: The counts the body shows now.
     """
@@ -155,9 +154,11 @@ class FlowRunView(_FinalHook):
         widgets = ipywidgets()
         self.flow_run = flow_run
         self.body = widgets.HTML()
-        self.charts: Any = None
-        self.logs: Any = None
-        self.widget = widgets.VBox([self.body], _dom_classes=["kf-flow-run"])
+        self.charts = widgets.HTML()
+        self.logs = widgets.HTML()
+        self.widget = widgets.VBox(
+            [self.body, self.charts, self.logs], _dom_classes=["kf-flow-run"]
+        )
         self._on_final = on_final
         self.log = _logging.run_log(flow_run)
         if self.log is not None:
@@ -204,34 +205,22 @@ class FlowRunView(_FinalHook):
         self.pictures = _charts.Pictures(
             self._graph.svg(run, LIVE_GRAPH_NODES), _charts.timeline_svg(run)
         )
-        self._part("charts").value = self.pictures.html(inline=True)
+        self.charts.value = self.pictures.html(inline=True)
         cost = time.thread_time() - cost
         self._pictures_at = time.monotonic() + max(PICTURE_INTERVAL, 20 * cost)
 
     def _refresh_logs(self) -> None:
         log = self.log
-        if log is not None and log.version != self._log_version and (log.lines or log.warnings):
+        if log is not None and log.version != self._log_version:
             self._log_version = log.version
-            self._part("logs").value = _snapshot.logs_html(log)
-
-    def _part(self, name: str) -> Any:
-        """The ``charts`` or ``logs`` widget, added below the body the first time it is
-        needed (before anything else added to the box since, such as a pause form)."""
-        part = getattr(self, name)
-        if part is None:
-            part = ipywidgets().HTML()
-            setattr(self, name, part)
-            own = [p for p in (self.body, self.charts, self.logs) if p is not None]
-            others = [child for child in self.widget.children if child not in own]
-            self.widget.children = (*own, *others)
-        return part
+            self.logs.value = _snapshot.logs_html(log)
 
     def _draw_charts(self) -> None:
         self._charts_drawn = True
         self.pictures = _charts.draw(self.flow_run)
         if self._on_final is None:  # the widget stays: it shows them
             self._refresh_logs()  # the flow's last lines ("Finished in state ...")
-            self._part("charts").value = self.pictures.html(inline=True)
+            self.charts.value = self.pictures.html(inline=True)
         self._finished()  # static outputs replace the widget, pictures and logs in them
 
 
