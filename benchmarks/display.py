@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tests.kernel import RealKernel  # noqa: E402
 
 N = 10_000
-PAIRS = 60
+PAIRS = 100
 WARMUP_PAIRS = 3
 BUDGET = 1.10
 
