@@ -9,6 +9,7 @@ from comm.base_comm import BaseComm
 
 from kernelflow import _events, flow, task
 from kernelflow.notebook import _charts, _display, _snapshot, _widgets, settings
+from kernelflow.notebook._tally import Tally, count
 from kernelflow.notebook._ticker import Ticker
 
 
@@ -109,6 +110,50 @@ def test_future_list_view_counts_states_and_lists_failures():
     assert finals == [view]  # the final hook ran once
 
 
+class ProbedRun:
+    """A run record whose state reads are counted (what a tally costs is what it reads)."""
+
+    def __init__(self, name, state):
+        self.name, self._state, self.reads = name, state, 0
+
+    @property
+    def state(self):
+        self.reads += 1
+        return self._state
+
+    @state.setter
+    def state(self, state):
+        self._state = state
+
+
+def test_a_tally_reads_a_final_run_once_and_takes_in_runs_added_later():
+    from kernelflow.states import Cancelling, Completed, Failed, Paused, Pending, Running
+
+    runs = [ProbedRun(f"r-{i}", Pending()) for i in range(4)]
+    tally = Tally()
+    counts = tally.update([runs])
+    assert (counts.total, counts.pending, counts.done) == (4, 4, False)
+    runs[0].state, runs[1].state = Completed(1), Failed(ValueError("boom"))
+    runs[2].state, runs[3].state = Running(), Paused()
+    counts = tally.update([runs])
+    assert (counts.completed, counts.failed, counts.running, counts.pending) == (1, 1, 2, 0)
+    assert counts.failures == ("r-1: ValueError: boom",)
+    runs.append(ProbedRun("r-4", Cancelling()))  # the list grows while it is watched
+    other = [ProbedRun("s-0", Completed(2))]  # a subflow's list appears
+    counts = tally.update([runs, other])
+    assert (counts.total, counts.completed, counts.running) == (6, 2, 2)
+    assert counts.text() == "2/6 completed, 1 failed, 2 running"  # cancelling: total only
+    for _ in range(3):
+        assert tally.update([runs, other]) == counts  # nothing changed, same counts
+    # The two final runs were read once, by the update that found them final; the
+    # others on every update.
+    assert [run.reads for run in runs[:2]] == [2, 2]
+    assert [run.reads for run in runs[2:]] == [6, 6, 4]
+    runs[2].state = Completed(3)
+    assert tally.update([runs, other]).completed == 3
+    assert count(runs + other) == tally.update([runs, other])  # one-shot count agrees
+
+
 def test_a_mostly_completed_map_is_mostly_green_not_all_red():
     counts = _snapshot.Counts(total=10, completed=9, failed=1)
     bar = _snapshot.progress_html(counts)
@@ -141,18 +186,25 @@ def test_flow_run_view_ends_with_state_progress_and_timeline():
     assert view.state_name == "Completed"
     assert "Completed" in view.body.value and "50/50 completed" in view.body.value
     assert view.tally.completed == view.tally.total == 50
-    assert '<svg style="width:100%' in view.charts.value and 'class="kf-timeline"' in (
-        view.charts.value
-    )
     assert finals == [view]  # the final hook ran once
+    # Its pictures go into the static outputs that replace the widget, not into the
+    # widget: no message is sent for what nobody would see.
+    assert 'class="kf-timeline"' in view.pictures.timeline and view.charts.value == ""
+    assert "kf-timeline" in _display.static_bundle("flow", run, view)["text/html"]
+    # A view that stays (a frontend asked for the run's bundle) shows them itself.
+    kept = _widgets.FlowRunView(run)
+    assert '<svg style="width:100%' in kept.charts.value and 'class="kf-timeline"' in (
+        kept.charts.value
+    )
 
 
 def test_snapshots_say_the_same_as_the_widgets():
     futures = double.map(range(4))
     futures.wait()
-    assert _snapshot.list_plain([f.task_run for f in futures]) == "4 task runs: 4/4 completed"
-    assert "4/4 completed" in _snapshot.list_html([f.task_run for f in futures])
-    assert _snapshot.count([]).text() == "0/0 completed"
+    counts = count(f.task_run for f in futures)
+    assert _snapshot.list_plain(counts) == "4 task runs: 4/4 completed"
+    assert "4/4 completed" in _snapshot.list_html(counts)
+    assert count([]).text() == "0/0 completed"
 
 
 def test_timeline_merges_bars_too_thin_to_tell_apart():
@@ -356,7 +408,7 @@ def test_flow_view_sends_final_state_first_and_charts_on_the_next_refresh():
     assert view.state_name == "Completed" and "20/20 completed" in view.body.value
     assert finals == []
     assert view.refresh() is False  # then the charts, and the final hook, once
-    assert "kf-timeline" in view.charts.value and finals == [view]
+    assert "kf-timeline" in view.pictures.timeline and finals == [view]
     assert view.refresh() is False and finals == [view]
 
 

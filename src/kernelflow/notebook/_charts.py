@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kernelflow.notebook import _snapshot
+from kernelflow.notebook._tally import count
 from kernelflow.viz._picture import img_html, inline_html
 
 _logger = logging.getLogger("kernelflow.notebook")
@@ -36,9 +37,15 @@ Bar = tuple[float, float, str, Any]  # start, end, colour, the task run
 
 def all_task_runs(flow_run: Any) -> Iterator[Any]:
     """The task runs of ``flow_run`` and of every subflow run in it, depth first."""
-    yield from list(flow_run.task_runs)
+    for runs in task_run_lists(flow_run):
+        yield from list(runs)
+
+
+def task_run_lists(flow_run: Any) -> Iterator[list[Any]]:
+    """The (growing) task-run lists of ``flow_run`` and of every subflow run in it."""
+    yield flow_run.task_runs
     for sub in list(getattr(flow_run, "subflow_runs", ())):
-        yield from all_task_runs(sub)
+        yield from task_run_lists(sub)
 
 
 def _bars(task_runs: list[Any], now: float) -> dict[str, list[Bar]]:
@@ -259,7 +266,7 @@ def flow_html(
 ) -> str:
     """The HTML snapshot of a flow run: body, its pictures once it is final (or those
     given), and its log lines (``counts``: if the caller has tallied them already)."""
-    counts = counts or _snapshot.count(all_task_runs(flow_run))
+    counts = counts or count(all_task_runs(flow_run))
     if pictures is None and flow_run.state.is_final():
         pictures = draw(flow_run)
     charts = pictures.html(inline) if pictures else ""

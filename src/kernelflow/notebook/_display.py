@@ -23,6 +23,7 @@ from typing import Any
 from kernelflow import _logging
 from kernelflow._runs import FlowRun
 from kernelflow.notebook import _charts, _snapshot
+from kernelflow.notebook._tally import count
 from kernelflow.notebook._ticker import ticker
 from kernelflow.states import StateType
 
@@ -101,9 +102,10 @@ def static_bundle(kind: str, record: Any, view: Any = None) -> dict[str, Any]:
     if kind == "future":
         plain, html = _snapshot.future_plain(runs), _snapshot.future_html(runs)
         return {"text/plain": plain, "text/html": html}
+    counts = view.tally if view else count(_charts.all_task_runs(runs) if kind == "flow" else runs)
     if kind == "list":
-        return {"text/plain": _snapshot.list_plain(runs), "text/html": _snapshot.list_html(runs)}
-    counts = view.tally if view else _snapshot.count(_charts.all_task_runs(runs))
+        plain, html = _snapshot.list_plain(counts), _snapshot.list_html(counts)
+        return {"text/plain": plain, "text/html": html}
     pictures = view.pictures if view else None
     log = view.log if view else None
     return {

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import reprlib
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,7 +94,8 @@ def clip(text: str, limit: int) -> str:
 
 @dataclass(frozen=True)
 class Counts:
-    """How many runs of a group are in each kind of state, and the first failures."""
+    """How many runs of a group are in each kind of state, and the first failures
+    (counted by ``_tally``)."""
 
     total: int
     completed: int = 0
@@ -125,28 +125,6 @@ class Counts:
 
 MAX_FAILURES = 5  # failures listed by name; the counts tell how many there are in all
 _FAILED = (StateType.FAILED, StateType.CRASHED)
-
-
-def count(runs: Iterable[Any]) -> Counts:
-    """Tally the runs' states in one pass (at most ~10 times a second per display)."""
-    tally = dict.fromkeys(StateType, 0)
-    failures: list[str] = []
-    total = 0
-    for run in runs:
-        kind = run.state.type
-        tally[kind] += 1
-        total += 1
-        if kind in _FAILED and len(failures) < MAX_FAILURES:
-            failures.append(f"{run.name}: {preview(run.state)}")
-    return Counts(
-        total=total,
-        completed=tally[StateType.COMPLETED],
-        failed=tally[StateType.FAILED] + tally[StateType.CRASHED],
-        cancelled=tally[StateType.CANCELLED],
-        running=tally[StateType.RUNNING] + tally[StateType.PAUSED],
-        pending=tally[StateType.PENDING],
-        failures=tuple(failures),
-    )
 
 
 def badge_html(state: State) -> str:
@@ -240,12 +218,11 @@ def _plain_lines(counts: Counts) -> list[str]:
     ]
 
 
-def list_plain(runs: list[Any]) -> str:
-    return "\n".join(_plain_lines(count(runs)))
+def list_plain(counts: Counts) -> str:
+    return "\n".join(_plain_lines(counts))
 
 
-def list_html(runs: list[Any]) -> str:
-    counts = count(runs)
+def list_html(counts: Counts) -> str:
     return f'<div class="kf-list">{progress_html(counts)}{failures_html(counts.failures)}</div>'
 
 

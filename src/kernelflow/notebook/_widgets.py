@@ -14,6 +14,7 @@ from typing import Any
 
 from kernelflow import _logging
 from kernelflow.notebook import _charts, _snapshot
+from kernelflow.notebook._tally import Tally
 
 
 def ipywidgets() -> Any:
@@ -104,6 +105,7 @@ class FutureListView(_FinalHook):
         self.failures = widgets.HTML()
         self.widget = widgets.VBox([self.bar, self.failures], _dom_classes=["kf-future-list"])
         self.tally = _snapshot.Counts(total=-1)
+        self._tally = Tally()
         self.refreshes = 0
         self._on_final = on_final
         self.refresh()
@@ -113,7 +115,7 @@ class FutureListView(_FinalHook):
 
     def refresh(self) -> bool:
         self.refreshes += 1
-        tally = _snapshot.count(self.runs)
+        tally = self._tally.update([self.runs])
         if tally != self.tally:
             self.tally = tally
             self.bar.value = _snapshot.progress_html(tally)
@@ -129,11 +131,14 @@ class FlowRunView(_FinalHook):
     pictures (its graph so far, coloured by state, and a growing timeline).
 
     A flow's display opens in the cell as the flow starts, on its clock, and every widget
-    costs the kernel a message to open: so a few HTML widgets, not a tree of them. The
-    final state and counts go out in one frame; the final pictures, which take a
-    10,000-run flow tens of milliseconds to draw, follow on the next tick, after the flow
-    call has returned. A flow running longer than ``FIRST_PICTURES`` seconds shows its
-    pictures as it goes, redrawn every ``PICTURE_INTERVAL`` seconds or more (see
+    costs the kernel a message to open: so a few HTML widgets, not a tree of them, all
+    opened at once (JupyterLab lost the final static output of a display whose box gained
+    a widget later, from the display thread). The final state and counts go out in one
+    frame; the final pictures, which take a 10,000-run flow tens of milliseconds to draw,
+    follow on the next tick, after the flow call has returned, and go straight into the
+    static outputs that replace the widget (into the widget only where nothing replaces
+    it). A flow running longer than ``FIRST_PICTURES`` seconds shows its pictures as it
+    goes, redrawn every ``PICTURE_INTERVAL`` seconds or more (see
     ``_draw_live_pictures``), the graph only when it changed and only up to
     ``LIVE_GRAPH_NODES`` nodes (beyond, the counts say it).
 
@@ -164,6 +169,7 @@ class FlowRunView(_FinalHook):
         self._graph = _charts.LiveGraph()
         self.state_name = ""
         self.tally = _snapshot.Counts(total=0)
+        self._tally = Tally()
         self.refreshes = 0
         self._final_frame_sent = False
         self._charts_drawn = False
@@ -183,7 +189,7 @@ class FlowRunView(_FinalHook):
         run = self.flow_run
         self.state_name = run.state.name
         final = run.state.is_final()
-        self.tally = _snapshot.count(_charts.all_task_runs(run))
+        self.tally = self._tally.update(_charts.task_run_lists(run))
         self.body.value = _charts.body_html(run, self.tally)
         self._refresh_logs()
         if not final and time.monotonic() >= self._pictures_at:
@@ -211,10 +217,11 @@ class FlowRunView(_FinalHook):
 
     def _draw_charts(self) -> None:
         self._charts_drawn = True
-        self._refresh_logs()  # the flow's last lines ("Finished in state ...")
         self.pictures = _charts.draw(self.flow_run)
-        self.charts.value = self.pictures.html(inline=True)
-        self._finished()
+        if self._on_final is None:  # the widget stays: it shows them
+            self._refresh_logs()  # the flow's last lines ("Finished in state ...")
+            self.charts.value = self.pictures.html(inline=True)
+        self._finished()  # static outputs replace the widget, pictures and logs in them
 
 
 FIRST_PICTURES = 1.0  # s: a flow quicker than this shows its pictures when it ends

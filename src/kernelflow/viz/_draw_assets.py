@@ -75,8 +75,8 @@ def _asset_edges(flow_run: FlowRun, node_of: dict) -> Iterator[tuple[str, str, s
         yield node, event.key, event.kind, edge_attrs("asset"), note
     for run in flow_run.task_runs:
         made = getattr(run.task, "assets", None)
-        node = node_of.get(run.id)
-        if made and node is not None and run.state.is_final() and not run.state.is_completed():
+        node = node_of.get(run.id) if made else None  # most runs make none: no lookup
+        if node is not None and run.state.is_final() and not run.state.is_completed():
             for asset in made:
                 note = f"not materialized: {run.name} ended {run.state.name}"
                 yield node, asset.key, "materialized", dict(NOT_MADE_EDGE), note

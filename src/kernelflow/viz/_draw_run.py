@@ -257,11 +257,18 @@ def _grid_unlinked(graph: Any, flow_run: FlowRun, node_of: dict, edges: set) -> 
     in the order they ran, instead of one column ten boxes tall: invisible edges chain
     each row of them."""
     linked = {node for tail, head, _ in edges for node in (tail, head)}
-    unlinked: list[str] = []
+    order: dict[str, None] = {}  # the unlinked nodes, in the order they ran
+    groups: set[int] = set()
     for run in flow_run.task_runs:
+        group = run.map_group
+        if group is not None:  # a map's runs share one node: look it up once
+            if group in groups:
+                continue
+            groups.add(group)
         node = node_of.get(run.id)
-        if node is not None and node not in linked and node not in unlinked:
-            unlinked.append(node)
+        if node is not None and node not in linked:
+            order[node] = None
+    unlinked = list(order)
     if len(unlinked) < 4:
         return
     columns = math.ceil(math.sqrt(len(unlinked)))
@@ -282,6 +289,8 @@ def _add_edges(graph: Any, flow_run: FlowRun, node_of: dict, anchors: dict) -> s
     """Draw every upstream edge once; returns them as (tail, head, is wait_for)."""
     seen: set[tuple[str, str, bool]] = set()
     for run, upstream in _all_upstreams(flow_run):
+        if not upstream:  # most runs of a big map: no lookup of their node at all
+            continue
         head, lhead = _endpoint(run, node_of, anchors)
         if head is None:
             continue
