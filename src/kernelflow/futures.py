@@ -141,9 +141,10 @@ class TaskFuture(Generic[R]):
         Returns:
             False if the run had already finished.
         """
-        if self._final or self._handle is None:
+        handle = self._handle  # read once: an ending run lets go of it
+        if self._final or handle is None:
             return False
-        return self._handle.cancel()
+        return handle.cancel()
 
     def _resolve(self) -> None:
         """Called once the run is final (or abandoned): wake everyone waiting."""
@@ -227,8 +228,9 @@ class _AsCompleted(Generic[R]):
 
     def __init__(self, futures: list[TaskFuture[R]], timeout: float | None) -> None:
         for future in futures:
-            if not future._final and future._handle is not None:
-                future._handle.help()
+            handle = future._handle  # read once: an ending run lets go of it
+            if handle is not None:
+                handle.help()
         self._ready = [f for f in futures if f._final]
         self._pending = {f.settled: f for f in futures if not f._final}
         self._timeout = timeout

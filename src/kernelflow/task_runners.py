@@ -77,7 +77,12 @@ class TaskRunner(abc.ABC):
         return []
 
     def _new_run(
-        self, task: Task, parameters: dict[str, Any], wait_for: Any, dependencies: Any
+        self,
+        task: Task,
+        parameters: dict[str, Any],
+        wait_for: Any,
+        dependencies: Any,
+        position: tuple[int, int] | None = None,
     ) -> tuple[TaskFuture, Any, Any]:
         """Record a Pending run; its future (listed with the flow run's), upstream, flow context.
 
@@ -89,7 +94,9 @@ class TaskRunner(abc.ABC):
         if not self._started:
             raise RuntimeError("Task runner is not started")
         flow_ctx = flow_run_context.get()
-        run, upstream = create_task_run(task, parameters, wait_for, flow_ctx, dependencies)
+        run, upstream = create_task_run(
+            task, parameters, wait_for, flow_ctx, dependencies, position
+        )
         future: TaskFuture = TaskFuture(run)
         if flow_ctx is not None:
             flow_ctx.futures.append(future)
@@ -215,8 +222,7 @@ class ThreadPoolTaskRunner(TaskRunner):
         futures = []
         queue: deque[ThreadRun] = deque()
         for index, parameters in enumerate(calls):
-            with at_map_position(group, index):
-                future, handle = self._prepare(task, parameters, wait_for, dependencies)
+            future, handle = self._prepare(task, parameters, wait_for, dependencies, (group, index))
             futures.append(future)
             if type(handle) is ThreadRun:
                 queue.append(handle)
@@ -228,26 +234,37 @@ class ThreadPoolTaskRunner(TaskRunner):
         return futures
 
     def _prepare(
-        self, task: Task, parameters: dict[str, Any], wait_for: Any, dependencies: Any
+        self,
+        task: Task,
+        parameters: dict[str, Any],
+        wait_for: Any,
+        dependencies: Any,
+        position: tuple[int, int] | None = None,
     ) -> tuple[TaskFuture, ThreadRun | LoopRun | None]:
-        """Record the run and make its handle; an async task in an async flow is already
-        scheduled on the flow's loop, a thread run is left for the caller to dispatch.
-        A run a retry reused has ended already: no handle."""
-        future, upstream, flow_ctx = self._new_run(task, parameters, wait_for, dependencies)
+        """Record the run (element ``position`` of a map) and make its handle; an async
+        task in an async flow is already scheduled on the flow's loop, a thread run is left
+        for the caller to dispatch. A run a retry reused has ended already: no handle."""
+        future, upstream, flow_ctx = self._new_run(
+            task, parameters, wait_for, dependencies, position
+        )
         if future.done():
             return future, None
         run = future.task_run
-        make = (task_lifecycle, task, run, parameters, wait_for, upstream, flow_ctx)
         if task.isasync and flow_ctx is not None and flow_ctx.loop is not None:
             # An async task in an async flow: an asyncio task on the flow's own loop, so
             # such runs are concurrent without threads and share the loop's objects.
             handle: ThreadRun | LoopRun = LoopRun(
-                run, task_lifecycle(*make[1:]), future, flow_ctx.loop
+                run,
+                task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx),
+                future,
+                flow_ctx.loop,
             )
             handle.scheduled = asyncio.run_coroutine_threadsafe(drive_async(handle), flow_ctx.loop)
             handle.scheduled.add_done_callback(lambda _: self._unfinished.pop(future, None))
         else:
-            handle = ThreadRun(run, make, future, self._unfinished)
+            handle = ThreadRun(
+                task, run, parameters, wait_for, upstream, flow_ctx, future, self._unfinished
+            )
         future._handle = handle
         # Plain dict operations, atomic under the GIL: a lock here would be contended by
         # every worker finishing a run, and each contended acquire hands the GIL around.

@@ -175,8 +175,13 @@ class RunHandle:
         _crash_if_unfinished(self.run, error)
 
     def _finish(self) -> None:
-        if self.future is not None:
-            self.future._resolve()
+        future = self.future
+        if future is not None:
+            future._resolve()
+            # Nothing reaches an ended run through its future any more: let this handle,
+            # its lock and its finished lifecycle go now, not with the flow's futures
+            # (on a big map they were most of the garbage collector's work).
+            future._handle = None
         ended = self._ended
         if ended is not None:
             self._ended = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -221,10 +221,10 @@ class Signature:
             bound_args.apply_defaults()
         return dict(bound_args.arguments)
 
-    def split(self, parameters: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    def split(self, parameters: dict[str, Any]) -> tuple[Sequence[Any], dict[str, Any]]:
         """Turn a parameters dict back into ``(args, kwargs)`` for calling the function."""
         if not (self.positional or self.var_positional or self.var_keyword):
-            return [], parameters
+            return (), parameters
         args: list[Any] = []
         kwargs = dict(parameters)
         if self.positional or self.var_positional:

@@ -67,7 +67,9 @@ if TYPE_CHECKING:
 
 # Set by TaskRunner.map around each submit: (map group, index) of the run being created.
 # Runners keep Prefect's submit(task, parameters, wait_for, dependencies) signature, so
-# the map position travels beside it rather than through it.
+# the map position travels beside it rather than through it. (The thread runner records
+# mapped runs itself and passes it directly: setting a context variable copies part of
+# the context, a fair share of recording a trivial mapped run.)
 map_position: ContextVar[tuple[int, int] | None] = ContextVar(
     "kernelflow_map_position", default=None
 )
@@ -94,8 +96,10 @@ def create_task_run(
     wait_for: Any,
     flow_ctx: FlowRunContext | None,
     dependencies: dict[str, Any] | None = None,
+    position: tuple[int, int] | None = None,
 ) -> tuple[TaskRun, Upstream]:
-    """Record a new Pending task run, with the upstream edges its inputs give it."""
+    """Record a new Pending task run, with the upstream edges its inputs give it; a
+    mapped run's ``position`` is (map group, index), else ``map_position``'s."""
     flow_run = flow_ctx.flow_run if flow_ctx else None
     upstream = find_upstream(parameters, flow_run, wait_for)
     edges = upstream.edges
@@ -103,7 +107,8 @@ def create_task_run(
         edges = dict(edges)
         for name, ids in dependencies.items():
             edges[name] = edges.get(name, frozenset()) | frozenset(ids)
-    position = map_position.get()
+    if position is None:
+        position = map_position.get()
     group, index = position if position else (None, None)
     run = TaskRun(
         task,

@@ -18,6 +18,7 @@ from typing import Any
 
 from kernelflow._engine.drivers import drive_sync
 from kernelflow._engine.handle import RunHandle
+from kernelflow._engine.task_engine import task_lifecycle
 
 _logger = logging.getLogger("kernelflow.task_runner")
 
@@ -38,13 +39,37 @@ def mark_worker_thread() -> None:
 class ThreadRun(RunHandle):
     """A run waiting for, or running on, a pool thread."""
 
-    __slots__ = ("_unclaimed", "_registry", "context", "_make")
+    __slots__ = (
+        "_unclaimed",
+        "_registry",
+        "context",
+        "_task",
+        "_parameters",
+        "_wait_for",
+        "_upstream",
+        "_flow_ctx",
+    )
 
-    def __init__(self, run: Any, make: tuple, future: Any, registry: dict) -> None:
-        # The lifecycle is made by the thread that runs it (``make``: the function and
-        # its arguments): on a large map the submitting thread does as little as it can.
+    def __init__(
+        self,
+        task: Any,
+        run: Any,
+        parameters: dict,
+        wait_for: Any,
+        upstream: Any,
+        flow_ctx: Any,
+        future: Any,
+        registry: dict,
+    ) -> None:
+        # The lifecycle is made by the thread that runs it, from task_lifecycle's
+        # arguments kept here: on a large map the submitting thread does as little as it
+        # can (and every object it makes per run is garbage-collector work).
         super().__init__(run, None, future)  # type: ignore[arg-type]
-        self._make = make
+        self._task = task
+        self._parameters = parameters
+        self._wait_for = wait_for
+        self._upstream = upstream
+        self._flow_ctx = flow_ctx
         # One token: whoever pops it runs (or cancels) the run. list.pop() is atomic,
         # so claiming needs no lock, which every worker would otherwise contend for.
         self._unclaimed = [True]
@@ -60,12 +85,16 @@ class ThreadRun(RunHandle):
 
     def __call__(self) -> None:
         """The pool's entry point: run unless another thread already claimed it."""
-        if self.claim():
-            self.run_claimed()
+        try:
+            self._unclaimed.pop()  # claim(), inline: this runs once per run of a big map
+        except IndexError:
+            return
+        self.run_claimed()
 
     def run_claimed(self) -> None:
-        make, self._make = self._make, None
-        self._lifecycle = make[0](*make[1:])
+        self._lifecycle = task_lifecycle(
+            self._task, self.run, self._parameters, self._wait_for, self._upstream, self._flow_ctx
+        )
         try:
             drive_sync(self)
         except BaseException:
@@ -79,8 +108,7 @@ class ThreadRun(RunHandle):
             self.run_claimed()
 
     def cancel(self, message: str | None = None) -> bool:
-        if self.claim():  # a queued run never starts now: its lifecycle is never made
-            self._make = None
+        self.claim()  # a queued run never starts now: its lifecycle is never made
         return super().cancel(message)
 
     def _finish(self) -> None:
