@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +33,11 @@ class DaemonThreadPool:
         self._prefix = thread_name_prefix
         self._initializer = initializer
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)  # one count per thread waiting for a job
+        # One token per thread that finished a job and may be waiting for the next (as
+        # ThreadPoolExecutor's idle semaphore counts them). A deque's append and pop are
+        # atomic in C, where a threading.Semaphore is Python code with a Condition: on
+        # a loop of submits that was a fair share of each run.
+        self._idle: deque[None] = deque()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._shut_down = False
@@ -41,8 +46,11 @@ class DaemonThreadPool:
         if self._shut_down:
             raise RuntimeError("cannot schedule new work after shutdown")
         self._jobs.put((fn, args))
-        if self._idle.acquire(blocking=False):
+        try:
+            self._idle.pop()
             return  # a waiting thread will take it
+        except IndexError:
+            pass
         with self._lock:
             if len(self._threads) < self._max_workers:
                 thread = threading.Thread(
@@ -79,4 +87,4 @@ class DaemonThreadPool:
             except BaseException:  # a job's failure must not take the thread down
                 _logger.exception("A job on the kernelflow worker pool raised")
             del job, fn, args  # do not keep the last job's arguments alive while idle
-            self._idle.release()
+            self._idle.append(None)
