@@ -27,6 +27,7 @@ import threading
 import time
 
 from support.compare import report
+from support.load import OtherLoad
 from support.pairs import alternating_pairs, fresh_heap, pair_ratio
 
 from kernelflow import flow, task
@@ -83,11 +84,12 @@ def timed_map(runner: ThreadPoolTaskRunner, mapped, n: int) -> tuple[float, int]
 
 
 def main() -> int:
-    runs = alternating_pairs(
-        lambda: timed_map(ThreadPoolTaskRunner(), trivial, N),
-        lambda: timed_map(ThreadPoolTaskRunner(8), trivial, N),
-        PAIRS,
-    )
+    with OtherLoad() as load:
+        runs = alternating_pairs(
+            lambda: timed_map(ThreadPoolTaskRunner(), trivial, N),
+            lambda: timed_map(ThreadPoolTaskRunner(8), trivial, N),
+            PAIRS,
+        )
     default = [seconds for seconds, _ in runs.first]
     bounded = [seconds for seconds, _ in runs.second]
     ratio = pair_ratio(default, bounded)
@@ -101,7 +103,7 @@ def main() -> int:
     sleeper_threads = max(threads for _, threads in sleepers)
     print(
         f"{PAIRS} alternating pairs after a warm-up pair, each run from the same heap;"
-        " medians, and the pair ratios' median (lowest-highest)"
+        f" medians, and the pair ratios' median (lowest-highest); {load}"
     )
     rows = [
         (

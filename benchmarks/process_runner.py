@@ -34,6 +34,7 @@ from concurrent.futures import ProcessPoolExecutor, wait
 
 os.environ.setdefault("KERNELFLOW_LOGGING_LEVEL", "WARNING")  # before kernelflow logs
 
+from support.load import OtherLoad  # noqa: E402
 from support.pairs import alternating_pairs, pair_ratio  # noqa: E402
 
 from kernelflow import flow, task  # noqa: E402
@@ -77,12 +78,13 @@ def place(parent: set[int], workers: set[int]) -> None:
         os.sched_setaffinity(child.pid, workers)
 
 
-def measure(raw, ours, pairs: int) -> tuple[list[float], list[float]]:
-    runs = alternating_pairs(lambda: per_task(raw), lambda: per_task(ours), pairs)
-    return runs.first, runs.second
+def measure(raw, ours, pairs: int) -> tuple[list[float], list[float], OtherLoad]:
+    with OtherLoad() as load:
+        runs = alternating_pairs(lambda: per_task(raw), lambda: per_task(ours), pairs)
+    return runs.first, runs.second, load
 
 
-def show(label: str, raw: list[float], ours: list[float]) -> float:
+def show(label: str, raw: list[float], ours: list[float], load: OtherLoad) -> float:
     ratio = pair_ratio(ours, raw)
     print(
         f"  {label:<44} raw {statistics.median(raw) * 1e6:6.1f} us/task"
@@ -90,6 +92,7 @@ def show(label: str, raw: list[float], ours: list[float]) -> float:
         f" ProcessPoolTaskRunner {statistics.median(ours) * 1e6:6.1f} us/task"
         f" ({min(ours) * 1e6:.0f}-{max(ours) * 1e6:.0f}): {ratio}"
     )
+    print(f"  {'':<44} ({load})")
     return ratio.median
 
 
