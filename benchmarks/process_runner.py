@@ -14,8 +14,8 @@ Both sides are bound by this process (the parent), which sends every call and re
 every reply, while the workers idle part of the time. On a 2-core machine their speed
 then depends on where the OS puts the parent's threads and the workers: the same raw
 run takes ~45 us per task with the parent's threads on one core and the workers on the
-other, and ~80 us with a parent thread sharing a core with the workers; the OS keeps a
-placement for a few seconds, then may change it. That alone moved the raw figure from
+other, and 60-90 us when a parent thread shares a core with the workers; the OS keeps
+a placement for a few seconds, then may change it. That alone moved the raw figure from
 49 to 84 us and the ratio from 1.2x to 2.7x between runs of this script. So the figure
 judged is measured with the placement fixed, the parent on one CPU and every worker
 process on another (Linux, 2 or more CPUs); the figure with the OS's own placement
