@@ -12,7 +12,7 @@ How it is measured (support/pairs.py): the two runners are timed in adjacent pai
 whose order alternates, every run from the same heap (kernelflow's kept flow runs
 cleared, garbage collected), after one warm-up pair; the figure is the median of the
 pairs' ratios, printed with the lowest and highest. Timing 3 runs of one runner and
-then 3 of the other, as this script once did, made the default runner look 1.4-1.5x
+then 3 of the other, as this script once did, made the default runner look 1.3-1.5x
 slower: each 100k-task run leaves ~600,000 objects in kernelflow's run history, every
 full garbage collection walks them all, so whichever runner went second ran on a
 bigger heap (in either order, the second was the slower).
