@@ -30,7 +30,16 @@ from concurrent.futures import CancelledError
 from multiprocessing.connection import Connection
 from typing import Any
 
-from kernelflow._runners.pool_worker import _HEADER, _ID, REPLY, STARTED, TIME, worker_main
+from kernelflow._runners.frames import FrameReader
+from kernelflow._runners.pool_worker import (
+    _HEADER,
+    _ID,
+    _NEXT,
+    REPLY,
+    STARTED,
+    TIME,
+    worker_main,
+)
 from kernelflow.exceptions import CrashedRun
 
 # Jobs sent to one worker at a time: one running, one already in its pipe, so a worker
@@ -113,6 +122,7 @@ class _Worker:
         theirs.close()
         self.conn: Connection = ours
         self.fd = ours.fileno()
+        self.frames = FrameReader(self.fd)  # read by the pool's reading thread only
         self.jobs: deque[Job] = deque()  # assigned and not answered, in the order sent
         self.outbox: deque[Job] = deque()  # assigned and not yet written to the pipe
         self.ready = False  # it said hello: its interpreter started and imported kernelflow
@@ -154,6 +164,7 @@ class ProcessPool:
         self._failed_starts = 0  # workers in a row that died before saying hello
         self._broken: str | None = None
         self._workers = [self._start_worker() for _ in range(max_workers)]
+        self._workers_changed = 0  # counts changes to _workers, for the reading thread
         self._wake_reader, self._waker = self._context.Pipe(duplex=False)
         self._reader = threading.Thread(
             target=self._read_replies, name="kernelflow-process-pool", daemon=True
@@ -195,6 +206,7 @@ class ProcessPool:
                 return
             self._closed = True
             workers, self._workers = self._workers, []
+            self._workers_changed += 1
             dropped = list(self._pending)
             self._pending.clear()
         for job in dropped:
@@ -250,20 +262,22 @@ class ProcessPool:
         selector = selectors.DefaultSelector()
         selector.register(self._wake_reader, selectors.EVENT_READ)
         watched: set[_Worker] = set()
+        seen = -1  # the count of changes to the workers when last looked
         while True:
-            with self._lock:
-                if self._closed:
-                    selector.close()
-                    return
-                current = set(self._workers)
-            for worker in watched - current:
-                try:
-                    selector.unregister(worker.fd)
-                except (KeyError, ValueError, OSError):
-                    pass
-            for worker in current - watched:
-                selector.register(worker.fd, selectors.EVENT_READ, worker)
-            watched = current
+            if self._closed or seen != self._workers_changed:  # (a cheap look first)
+                with self._lock:
+                    if self._closed:
+                        selector.close()
+                        return
+                    current, seen = set(self._workers), self._workers_changed
+                for worker in watched - current:
+                    try:
+                        selector.unregister(worker.fd)
+                    except (KeyError, ValueError, OSError):
+                        pass
+                for worker in current - watched:
+                    selector.register(worker.fd, selectors.EVENT_READ, worker)
+                watched = current
             for key, _ in selector.select():
                 if key.data is None:
                     self._wake_reader.recv_bytes()
@@ -272,10 +286,13 @@ class ProcessPool:
 
     def _read_from(self, worker: _Worker, selector: selectors.BaseSelector) -> None:
         try:
-            frame = worker.conn.recv_bytes()
-        except (EOFError, OSError):
+            frames = worker.frames.read()
+        except OSError:
+            frames = None
+        if frames is None:
             self._lost(worker, selector)
-        else:
+            return
+        for frame in frames:
             if frame:
                 self._answered(worker, frame)
             else:
@@ -295,7 +312,10 @@ class ProcessPool:
             other.flush()  # first, so workers get busy while the reply is handled
         if kind == REPLY:
             job.ended_at = TIME.unpack_from(frame, 9)[0]
-            job.settle(reply=frame[9 + TIME.size :])
+            next_id, next_at = _NEXT.unpack_from(frame, 9 + TIME.size)
+            job.settle(reply=frame[9 + TIME.size + _NEXT.size :])
+            if next_id:  # the worker started its next job as it sent this reply
+                self._job_started(worker, next_id, next_at)
 
     def _job_started(self, worker: _Worker, job_id: int, at: float) -> None:
         with self._lock:
@@ -315,6 +335,7 @@ class ProcessPool:
             if worker not in self._workers:
                 return
             self._workers.remove(worker)
+            self._workers_changed += 1
             # A worker that died before saying hello never started a job: blame none.
             crashed = [worker.jobs.popleft()] if worker.ready and worker.jobs else []
             self._pending.extendleft(reversed([job for job in worker.jobs if not job.done]))
