@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import itertools
 import operator
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -315,12 +316,14 @@ def _block(futures: list[TaskFuture[Any]], timeout: float | None, return_when: s
 
 
 def _wait_in_order(futures: list[TaskFuture[Any]], timeout: float | None) -> bool:
-    # One future at a time, in order: runs finish roughly in the order they were
-    # submitted, so most are final by the time their turn comes and need no waiter
-    # (a waiter per unfinished future up front costs more than a trivial run).
+    # One future at a time: runs finish roughly in the order they were submitted, so
+    # once the last is final most others are too and need no waiter (a waiter per
+    # unfinished future up front costs more than a trivial run). The last goes first:
+    # waking this thread once per finished run would take the GIL from the threads
+    # finishing the others (on the process runner, the one reading their replies).
     __tracebackhide__ = True
     deadline = None if timeout is None else time.monotonic() + timeout
-    for future in futures:
+    for future in itertools.chain(futures[-1:], futures):
         if future._final:
             continue
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
