@@ -125,3 +125,39 @@ def test_a_run_that_raises_base_exceptions_does_not_take_pool_threads_down():
         assert [f.state.name for f in futures] == ["Cancelled", "Crashed"]
         # The single pool thread is still there to run more work.
         assert runner.submit(echo, {"x": 3}).result(timeout=5) == 3
+
+
+@pytest.mark.parametrize("how", ["submit", "map"])
+def test_the_unbounded_runner_adds_threads_while_its_runs_wait(how):
+    # 40 runs that can only end together: they pass only if all 40 run at once, which
+    # the runner reaches by doubling its threads while no run finishes.
+    together = threading.Barrier(40, timeout=20)
+
+    @task
+    def wait_for_the_others(_):
+        together.wait()
+        return threading.current_thread().name
+
+    with ThreadPoolTaskRunner() as runner:
+        if how == "submit":
+            futures = [runner.submit(wait_for_the_others, {"_": i}) for i in range(40)]
+        else:
+            futures = runner.map(wait_for_the_others, {"_": range(40)})
+        names = {future.result(timeout=30) for future in futures}
+    assert len(names) == 40
+
+
+def test_the_unbounded_runner_keeps_quick_runs_on_a_few_threads():
+    names: set[str] = set()
+
+    @task
+    def quick(x):
+        names.add(threading.current_thread().name)
+        return x
+
+    with ThreadPoolTaskRunner() as runner:
+        assert runner.map(quick, {"x": range(3000)}).result() == list(range(3000))
+        assert [runner.submit(quick, {"x": i}).result() for i in range(300)] == list(range(300))
+    # It starts 8 and doubles only while no run finishes for 20 ms; hundreds of threads
+    # (one per queued run, as it once did) would show here.
+    assert len(names) <= 32

@@ -1,10 +1,10 @@
-"""The thread runner's run handles: a run queued for a pool thread, or an asyncio task.
+"""The thread runner's runs: queued for pool threads, or asyncio tasks of an async flow.
 
 ``ThreadRun`` is a queued run that exactly one thread gets to carry out: a pool thread
 when its turn comes, or a pool thread that must wait for it first (``help``), which runs
 it inline rather than block: that is what keeps nested submission on a bounded pool from
-deadlocking. ``LoopRun`` is an async task's run in an async flow, an asyncio task on the
-flow's loop.
+deadlocking. ``RunQueue`` holds the queued runs and the pool jobs that run them.
+``LoopRun`` is an async task's run in an async flow, an asyncio task on the flow's loop.
 """
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ import concurrent.futures as cf
 import contextvars
 import logging
 import threading
+from collections import deque
 from typing import Any
 
 from kernelflow._engine.drivers import drive_sync
 from kernelflow._engine.handle import RunHandle
 from kernelflow._engine.task_engine import task_lifecycle
+from kernelflow._engine.timers import call_later
+from kernelflow._engine.worker_pool import DaemonThreadPool
 
 _logger = logging.getLogger("kernelflow.task_runner")
 
@@ -139,3 +142,92 @@ class LoopRun(RunHandle):
             return asyncio.get_running_loop() is self.loop
         except RuntimeError:
             return False
+
+
+# An unbounded runner starts this many drainers for queued runs, and adds more only while
+# they make no progress (runs that wait on I/O), so a 100k map of trivial tasks does not
+# start hundreds of threads, while 200 one-second sleeps still run side by side.
+BASE_THREADS = 8
+GROWTH_CHECK_SECONDS = 0.02
+
+
+class RunQueue:
+    """A runner's queued thread runs, and the pool jobs ("drainers") that run them.
+
+    Each drainer runs queued runs, in order, until none is left; so a busy pool takes
+    its next run without a pool job, a thread wake-up or a lock per run. At most
+    ``limit`` drainers run at once. With no limit the runner grows: it starts
+    ``BASE_THREADS`` drainers, and every ``GROWTH_CHECK_SECONDS`` while runs are queued,
+    if no run finished since the last look (``unfinished`` did not shrink), it doubles
+    them (never past the queued runs): runs that sleep or wait on I/O soon all run at
+    once, and quick runs never need more than ``BASE_THREADS``.
+    """
+
+    def __init__(self, pool: DaemonThreadPool, limit: int | None, unfinished: dict) -> None:
+        self._pool = pool
+        self._limit = limit
+        self._unfinished = unfinished  # the runner's unfinished runs: progress, for growth
+        self._queue: deque[ThreadRun] = deque()
+        self._lock = threading.Lock()  # guards _drainers against a drainer leaving
+        self._drainers = 0
+        self._watching = False
+        self._last_unfinished = -1
+
+    def put(self, handle: ThreadRun, context: contextvars.Context) -> None:
+        """Queue a run, to run in (a copy of) ``context``, the submitter's. Drainers already
+        at work may take it; ``start()`` adds more."""
+        handle.context = context
+        self._queue.append(handle)
+
+    def start(self) -> None:
+        """Start drainers for the queued runs, up to the limit."""
+        self._start(BASE_THREADS if self._limit is None else self._limit)
+
+    def clear(self) -> None:
+        self._queue.clear()
+
+    def _start(self, wanted: int) -> None:
+        with self._lock:
+            more = min(wanted - self._drainers, len(self._queue))
+            if more <= 0:
+                return
+            self._drainers += more
+            watch = self._limit is None and not self._watching
+            self._watching = self._watching or watch
+        for _ in range(more):
+            self._pool.submit(self._drain)
+        if watch:
+            call_later(GROWTH_CHECK_SECONDS, self._check)
+
+    def _drain(self) -> None:
+        queue = self._queue
+        submitted = entered = None
+        while True:
+            try:
+                handle = queue.popleft()
+            except IndexError:
+                with self._lock:  # a run queued meanwhile is not left without a drainer
+                    if queue:
+                        continue
+                    self._drainers -= 1
+                    return
+            context = handle.context
+            if context is None:  # run already (by a thread that waited for it)
+                continue
+            if context is not submitted:  # a copy of its own (one Context cannot be
+                # entered by two threads at once), kept while runs share it (a map's):
+                # each run resets what it set.
+                submitted, entered = context, context.copy()
+            entered.run(handle)  # type: ignore[union-attr]
+
+    def _check(self) -> None:
+        unfinished = len(self._unfinished)
+        stuck = unfinished == self._last_unfinished
+        self._last_unfinished = unfinished
+        with self._lock:
+            self._watching = bool(self._queue)
+            if not self._watching:
+                return
+            wanted = max(self._drainers * 2, BASE_THREADS) if stuck else self._drainers
+        self._start(wanted)
+        call_later(GROWTH_CHECK_SECONDS, self._check)
