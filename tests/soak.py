@@ -81,7 +81,7 @@ def long_flow(runner_name):
 
 WARM_HISTORY = """
 import kernelflow
-while len(kernelflow.runs()) < kernelflow._runs.RUN_HISTORY_SIZE:
+while len(kernelflow.runs()) < kernelflow._run_history.RUN_HISTORY_SIZE:
     for one_round in ROUNDS.values():
         one_round(20)
 """

@@ -9,7 +9,8 @@ from kernelflow._annotations import allow_failure, quote, unmapped
 from kernelflow._context import tags
 from kernelflow._logging import get_run_logger
 from kernelflow._materializing import materialize
-from kernelflow._runs import FlowRun, TaskRun, last_run, runs
+from kernelflow._run_history import last_run, runs
+from kernelflow._runs import FlowRun, TaskRun
 from kernelflow.flows import Flow, flow
 from kernelflow.states import State, StateType
 from kernelflow.tasks import Task, task

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import threading
 import time
 import uuid
-from collections import deque
 from typing import Any
 
 from kernelflow import _events
@@ -21,12 +19,10 @@ from kernelflow._run_ids import STRIPES, new_id_bits, stripe_lock
 from kernelflow.exceptions import InvalidStateTransition, RunValuesReleased
 from kernelflow.states import FINAL_TYPES, RELEASED, TRANSITIONS, Pending, State, StateType
 
-# How many top-level flow runs kernelflow.runs() remembers: enough to look back over a
-# notebook session, bounded so a loop of flow calls does not grow memory without end.
-RUN_HISTORY_SIZE = 100
-# How many of the latest of those keep their values (results, errors, inputs): what
-# FlowRun.retry() and state.result() need. Older records keep names, states, times and
-# edges only, so a kernel running a flow every few seconds all day stays flat.
+# How many of the latest top-level flow runs keep their values (results, errors,
+# inputs): what FlowRun.retry() and state.result() need. Older records keep names,
+# states, times and edges only (``_run_history``), so a kernel running a flow every few
+# seconds all day stays flat.
 RUN_VALUES_KEPT = 5
 
 
@@ -351,43 +347,3 @@ def _linkable(value: Any) -> bool:
     if isinstance(value, (str, bytes)):
         return len(value) > 1
     return True
-
-
-_history: deque[FlowRun] = deque(maxlen=RUN_HISTORY_SIZE)
-_history_lock = threading.Lock()
-
-
-def record_top_level_run(flow_run: FlowRun) -> None:
-    with _history_lock:
-        _history.append(flow_run)
-        older = list(itertools.islice(_history, max(0, len(_history) - RUN_VALUES_KEPT)))
-    for run in older:  # still running ones are released by a later call
-        run.release_values()
-
-
-def last_run() -> FlowRun | None:
-    """The most recent top-level flow run of this session (running or finished), or None."""
-    with _history_lock:
-        return _history[-1] if _history else None
-
-
-class RunHistory:
-    """``kernelflow.runs``: the top-level flow runs of this session.
-
-    ``runs()`` lists them, oldest first (the last 100 are kept; the latest 5 with their
-    values). ``runs.clear()`` forgets them all, so their values can be freed.
-    """
-
-    def __call__(self) -> list[FlowRun]:
-        with _history_lock:
-            return list(_history)
-
-    def clear(self) -> None:
-        with _history_lock:
-            _history.clear()
-
-    def __repr__(self) -> str:
-        return f"<kernelflow.runs: {len(_history)} flow runs>"
-
-
-runs = RunHistory()
