@@ -94,7 +94,7 @@ def timed(display, n):
     kernelflow.notebook.settings.display_flow_runs = display
     # Earlier runs' records (kept by kernelflow.runs()) would make each garbage
     # collection slower than the last: start every run from the same heap.
-    kernelflow._runs._history.clear()
+    kernelflow.runs.clear()
     settle()
     gc.collect()
     during, opening[0] = display_cpu(), 0.0
