@@ -38,7 +38,13 @@ def record_top_level_run(flow_run: FlowRun) -> None:
 
 
 def _task_runs_held(flow_run: FlowRun) -> int:
-    return len(flow_run.task_runs) + sum(_task_runs_held(sub) for sub in flow_run.subflow_runs)
+    # A loop, not recursion: subflows nest as deep as plain calls do (tests/test_nesting).
+    held, flow_runs = 0, [flow_run]
+    while flow_runs:
+        run = flow_runs.pop()
+        held += len(run.task_runs)
+        flow_runs.extend(run.subflow_runs)
+    return held
 
 
 def last_run() -> FlowRun | None:

@@ -181,7 +181,9 @@ class RunQueue:
 
     def start(self) -> None:
         """Start drainers for the queued runs, up to the limit."""
-        self._start(BASE_THREADS if self._limit is None else self._limit)
+        wanted = BASE_THREADS if self._limit is None else self._limit
+        if self._drainers < wanted:  # else a look without the lock will do: see _drain
+            self._start(wanted)
 
     def clear(self) -> None:
         self._queue.clear()
@@ -206,11 +208,15 @@ class RunQueue:
             try:
                 handle = queue.popleft()
             except IndexError:
-                with self._lock:  # a run queued meanwhile is not left without a drainer
+                with self._lock:
                     if queue:
                         continue
                     self._drainers -= 1
-                    return
+                # A run queued after the look above, by a start() that saw this drainer
+                # still counted, would be left with none: look again, now it is not.
+                if queue:
+                    self.start()
+                return
             context = handle.context
             if context is None:  # run already (by a thread that waited for it)
                 continue
