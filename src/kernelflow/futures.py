@@ -6,26 +6,22 @@ runner hands back the same future class; what differs lives in the run's handle
 (``kernelflow._engine.handle``), which the future asks to cancel the run, or to help it
 along before a blocking wait. Waits inside a flow run end at its deadline.
 
-A blocking wait (``result``, ``wait``, ``as_completed``) from an async flow's own event
-loop on runs that are asyncio tasks of that loop drives the loop re-entrantly until
-they are done, as Prefect's (thread-run) async tasks allow: ``future.result()`` inside
-``async def`` works, and the runs stay concurrent.
+Blocking waits (``result``, ``wait``, ``as_completed``) are carried out by
+``_waiting.block_on``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
-import itertools
 import operator
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
-from kernelflow._context import flow_run_context
-from kernelflow._engine.in_thread_deadline import WaitEndingBy
 from kernelflow._run_ids import stripe_lock
 from kernelflow._runs import result_of
+from kernelflow._waiting import block_on
 
 if TYPE_CHECKING:
     import uuid
@@ -107,7 +103,7 @@ class TaskFuture(Generic[R]):
         __tracebackhide__ = True
         if self._final:
             return True
-        return not _block([self], timeout, cf.ALL_COMPLETED)
+        return not block_on([self], timeout, cf.ALL_COMPLETED)
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> R:
         """Wait for the run, then give its return value.
@@ -208,7 +204,7 @@ def wait(futures: Iterable[TaskFuture[Any]], timeout: float | None = None) -> Do
     """
     __tracebackhide__ = True
     futures = list(futures)
-    _block(futures, timeout, cf.ALL_COMPLETED)
+    block_on(futures, timeout, cf.ALL_COMPLETED)
     done = {future for future in futures if future._final}
     return DoneAndNotDoneFutures(done, {future for future in futures if future not in done})
 
@@ -243,7 +239,7 @@ class _AsCompleted(Generic[R]):
     def __next__(self) -> TaskFuture[R]:
         if not self._ready and self._pending:
             remaining = None if self._deadline is None else self._deadline - time.monotonic()
-            _block(list(self._pending.values()), remaining, cf.FIRST_COMPLETED)
+            block_on(list(self._pending.values()), remaining, cf.FIRST_COMPLETED)
             self._collect()
         return self._pop()
 
@@ -273,129 +269,6 @@ class _AsCompleted(Generic[R]):
         if not self._ready:
             raise StopIteration
         return self._ready.pop(0)
-
-
-def _block(futures: list[TaskFuture[Any]], timeout: float | None, return_when: str) -> bool:
-    """Wait for ``futures`` (all, or the first); True if that timed out.
-
-    Runs queued on this pool thread are run here first (``help``). Runs that are asyncio
-    tasks of the loop running in this thread get that loop driven re-entrantly: blocking
-    it would deadlock. A flow run's deadline cuts the wait short with TimeoutError; an
-    interrupt at top level cancels what was waited for.
-    """
-    __tracebackhide__ = True
-    pending = []
-    loop = None
-    for future in futures:
-        if future._final:  # (also every future of Flow.visualize, which has no handle)
-            continue
-        handle = future._handle
-        if handle is not None:
-            handle.help()
-            if handle.loop is not None and handle.loop is _running_loop():
-                loop = handle.loop
-        if not future._final:
-            pending.append(future)
-    if not pending:
-        return False
-    timeout, cut_by_flow = _bounded_by_flow_deadline(timeout)
-    try:
-        with WaitEndingBy(timeout):  # the flow's deadline is raised here, not injected
-            if loop is not None:
-                finished = _drive_loop(loop, pending, timeout, return_when)
-            elif return_when == cf.ALL_COMPLETED:
-                finished = _wait_in_order(pending, timeout)
-            else:
-                finished = bool(cf.wait([f.settled for f in pending], timeout, return_when)[0])
-            if not finished and cut_by_flow:
-                raise TimeoutError("The flow run timed out while waiting for task runs.")
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        _cancel_after_interrupt(futures)
-        raise
-    return not finished
-
-
-def _wait_in_order(futures: list[TaskFuture[Any]], timeout: float | None) -> bool:
-    # One future at a time: runs finish roughly in the order they were submitted, so
-    # once the last is final most others are too and need no waiter (a waiter per
-    # unfinished future up front costs more than a trivial run). The last goes first:
-    # waking this thread once per finished run would take the GIL from the threads
-    # finishing the others (on the process runner, the one reading their replies).
-    __tracebackhide__ = True
-    deadline = None if timeout is None else time.monotonic() + timeout
-    for future in itertools.chain(futures[-1:], futures):
-        if future._final:
-            continue
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        try:
-            future.settled.result(remaining)
-        except cf.TimeoutError:
-            return False
-    return True
-
-
-def _drive_loop(
-    loop: asyncio.AbstractEventLoop,
-    futures: list[TaskFuture[Any]],
-    timeout: float | None,
-    return_when: str,
-) -> bool:
-    __tracebackhide__ = True
-    from kernelflow._engine.calling import run_nested  # only async flows get here
-
-    # The task this wait blocks. A kernel interrupt in an async cell cancels it (ipykernel
-    # turns SIGINT into a cancel), which it cannot notice while it is stuck in this sync
-    # wait; so the wait watches for that and raises CancelledError in its place.
-    blocked = asyncio.current_task(loop)
-    deadline = None if timeout is None else time.monotonic() + timeout
-
-    async def waiting() -> bool:
-        __tracebackhide__ = True
-        wrapped = [asyncio.wrap_future(f.settled) for f in futures]
-        while True:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            step = _CANCEL_CHECK if left is None else min(left, _CANCEL_CHECK)
-            done, _ = await asyncio.wait(wrapped, timeout=step, return_when=return_when)
-            if len(done) == len(wrapped) or (done and return_when == cf.FIRST_COMPLETED):
-                return True
-            if blocked is not None and _cancel_requested(blocked):
-                raise asyncio.CancelledError
-            if left is not None and left <= step:
-                return False
-
-    return run_nested(loop, waiting())
-
-
-_CANCEL_CHECK = 0.05  # seconds between looks for a cancel of the blocked task
-
-
-def _cancel_requested(task: asyncio.Task) -> bool:
-    cancelling = getattr(task, "cancelling", None)  # Python >= 3.11
-    return bool(cancelling() if cancelling else getattr(task, "_must_cancel", False))
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    return asyncio._get_running_loop()  # in asyncio.__all__; None rather than a raise
-
-
-def _cancel_after_interrupt(futures: Iterable[TaskFuture[Any]]) -> None:
-    # The notebook's Stop button while waiting at top level: stop what was waited for.
-    # (Inside a flow run, the flow engine cancels all of the flow's runs instead.)
-    if flow_run_context.get() is None:
-        for future in futures:
-            future.cancel()
-
-
-def _bounded_by_flow_deadline(timeout: float | None) -> tuple[float | None, bool]:
-    """A wait's timeout, cut to the current flow run's deadline if that comes first;
-    and whether it was cut."""
-    ctx = flow_run_context.get()
-    if ctx is None or ctx.deadline is None:
-        return timeout, False
-    remaining = ctx.deadline.remaining()
-    if timeout is None or remaining < timeout:
-        return remaining, True
-    return timeout, False
 
 
 # Prefect's names, so a ported notebook's imports keep working.
