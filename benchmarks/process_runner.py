@@ -29,11 +29,11 @@ import multiprocessing
 import os
 import statistics
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor, wait
 
 os.environ.setdefault("KERNELFLOW_LOGGING_LEVEL", "WARNING")  # before kernelflow logs
 
+from support.compare import per_task  # noqa: E402
 from support.load import OtherLoad  # noqa: E402
 from support.pairs import alternating_pairs, pair_ratio  # noqa: E402
 
@@ -59,12 +59,6 @@ def mapped(n: int) -> list[int]:
     return inc_task.map(range(n)).result()
 
 
-def per_task(run) -> float:
-    started = time.perf_counter()
-    run()
-    return (time.perf_counter() - started) / N
-
-
 def can_pin() -> bool:
     return hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
 
@@ -80,7 +74,7 @@ def place(parent: set[int], workers: set[int]) -> None:
 
 def measure(raw, ours, pairs: int) -> tuple[list[float], list[float], OtherLoad]:
     with OtherLoad() as load:
-        runs = alternating_pairs(lambda: per_task(raw), lambda: per_task(ours), pairs)
+        runs = alternating_pairs(lambda: per_task(raw, N), lambda: per_task(ours, N), pairs)
     return runs.first, runs.second, load
 
 
