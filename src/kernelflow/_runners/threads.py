@@ -88,11 +88,8 @@ class ThreadRun(RunHandle):
 
     def __call__(self) -> None:
         """The pool's entry point: run unless another thread already claimed it."""
-        try:
-            self._unclaimed.pop()  # claim(), inline: this runs once per run of a big map
-        except IndexError:
-            return
-        self.run_claimed()
+        if self.claim():
+            self.run_claimed()
 
     def run_claimed(self) -> None:
         self._lifecycle = task_lifecycle(
