@@ -1,14 +1,20 @@
-"""A flow run's pictures: its timeline (a Gantt chart per worker) and its run graph.
+"""A flow run's pictures: its timeline (a Gantt chart in lanes) and its run graph.
 
-The timeline is the picture of concurrency vs parallelism: one row per worker thread
-(or process), one bar per task run from its first Running state to its final state
-(a run still going ends at "now"). Bars too thin to see apart are merged, so a
-10,000-task map draws a few hundred shapes. Task runs of subflows count as the
-parent's: a flow whose work is all in subflows shows that work.
+The timeline is the picture of concurrency vs parallelism. One bar per task run, from
+its first Running state to its final state (a run still going ends at "now"), laid in
+lanes: runs that overlap in time get lanes of their own, runs one after another share a
+lane. Lanes are grouped by where the bodies ran: the main thread (a sync flow's direct
+calls, an async flow's tasks on its event loop), this process's worker threads, or each
+worker process. So ten async tasks awaited together draw ten lanes on the main thread,
+a chain of fifteen steps one lane, and two processes two groups side by side, whatever
+threads happened to exist. Bars too thin to see apart are merged, so a 10,000-task map
+draws a few hundred shapes. Task runs of subflows count as the parent's: a flow whose
+work is all in subflows shows that work.
 """
 
 from __future__ import annotations
 
+import heapq
 import html
 import logging
 import time
@@ -25,7 +31,7 @@ _logger = logging.getLogger("kernelflow.notebook")
 WIDTH = 640  # px of the time axis
 LABEL = 170  # px for worker names
 LABEL_CHARS = 28  # what fits in LABEL at the font size used
-ROW = 18  # px per worker row
+ROW = 18  # px per lane
 TICKS = 5  # about this many labelled times on the axis
 # dot takes about a second to lay out a few hundred nodes; past this the timeline and
 # the counts say more than a graph nobody can read.
@@ -48,16 +54,59 @@ def task_run_lists(flow_run: Any) -> Iterator[list[Any]]:
         yield from task_run_lists(sub)
 
 
-def _bars(task_runs: list[Any], now: float) -> dict[str, list[Bar]]:
-    """``worker -> [(start, end, colour, run)]`` for every run that started."""
-    rows: dict[str, list[Bar]] = {}
+def _lanes(task_runs: list[Any], now: float) -> list[tuple[str, list[Bar]]]:
+    """``[(label, bars)]``: every run that started, in lanes, grouped by where it ran.
+
+    Within a group, each run goes to the first lane free when it starts, so the number
+    of lanes is the most runs that overlapped there, and lane 1 is the busiest.
+    """
+    groups: dict[str, list[Bar]] = {}
     colour = _snapshot.colour
     for run in task_runs:
         start = run.start_time
         if start is not None:
-            end = run.end_time or now
-            rows.setdefault(run.worker or "?", []).append((start, end, colour(run.state), run))
-    return rows
+            bar = (start, run.end_time or now, colour(run.state), run)
+            groups.setdefault(_place(run.worker or "?"), []).append(bar)
+    lanes = []
+    for place, bars in groups.items():
+        packed = _packed(bars)
+        for number, lane in enumerate(packed, 1):
+            lanes.append((_lane_label(place, number, len(packed)), lane))
+    lanes.sort(key=lambda lane: lane[1][0][0])
+    return lanes
+
+
+def _place(worker: str) -> str:
+    """The group a worker's lanes are drawn in: a process of its own, or a thread here."""
+    if worker.startswith("process-") or "://" in worker:
+        return worker  # a process-pool worker or a Dask worker
+    return "main thread" if worker == "MainThread" else "worker threads"
+
+
+def _packed(bars: list[Bar]) -> list[list[Bar]]:
+    """``bars`` in the fewest lanes in which none overlap, each bar in the lowest lane free."""
+    bars.sort(key=_start)
+    lanes: list[list[Bar]] = []
+    busy: list[tuple[float, int]] = []  # (end of its last bar, lane) for lanes in use
+    free: list[int] = []
+    for bar in bars:
+        while busy and busy[0][0] <= bar[0]:
+            heapq.heappush(free, heapq.heappop(busy)[1])
+        if free:
+            lane = heapq.heappop(free)
+        else:
+            lane = len(lanes)
+            lanes.append([])
+        lanes[lane].append(bar)
+        heapq.heappush(busy, (bar[1], lane))
+    return lanes
+
+
+def _lane_label(place: str, number: int, lanes: int) -> str:
+    if lanes == 1:
+        return worker_label(place)
+    suffix = f" · {number}"
+    return worker_label(place, LABEL_CHARS - len(suffix)) + suffix
 
 
 def _merged(bars: list[Bar], pixel: float) -> list[list[Any]]:
@@ -66,8 +115,7 @@ def _merged(bars: list[Bar], pixel: float) -> list[list[Any]]:
     Returns ``[start, end, colour, run, n]`` lists. Bars at least two pixels wide stay
     apart, so each run that can be seen is its own bar with its own tooltip.
     """
-    bars.sort(key=_start)
-    merged: list[list[Any]] = []
+    merged: list[list[Any]] = []  # bars come sorted by start
     last: list[Any] = [None, float("-inf"), None, None, 0]
     last_thin = False
     for start, end, fill, run in bars:
@@ -91,14 +139,15 @@ def _tooltip(run: Any, n: int, now: float) -> str:
     if n > 1:
         return f"{n} task runs"
     took = (run.end_time or now) - run.start_time
-    return f"{run.name}: {run.state.name}, {_snapshot.seconds(took)}"
+    return f"{run.name}: {run.state.name}, {_snapshot.seconds(took)} on {run.worker}"
 
 
-def worker_label(worker: str) -> str:
-    """A worker's name cut to fit, keeping its end: Dask workers differ only in the port."""
-    if len(worker) <= LABEL_CHARS:
+def worker_label(worker: str, chars: int = LABEL_CHARS) -> str:
+    """A worker's name cut to ``chars``, keeping its end: Dask workers differ only in the
+    port."""
+    if len(worker) <= chars:
         return worker
-    return worker[:8] + "…" + worker[-(LABEL_CHARS - 9) :]
+    return worker[:8] + "…" + worker[-(chars - 9) :]
 
 
 def axis_ticks(span: float) -> list[tuple[float, str]]:
@@ -131,26 +180,23 @@ def _tick_label(value: float, step: float) -> str:
 
 
 def timeline_svg(flow_run: Any, now: float | None = None) -> str:
-    """An SVG Gantt chart of the flow run's task runs per worker ('' if none started)."""
+    """An SVG Gantt chart of the flow run's task runs in lanes ('' if none started)."""
     now = time.time() if now is None else now
-    rows = _bars(list(all_task_runs(flow_run)), now)
-    if not rows:
+    lanes = _lanes(list(all_task_runs(flow_run)), now)
+    if not lanes:
         return ""
-    t0 = min(min(bar[0] for bar in bars) for bars in rows.values())
-    t1 = max(max(bar[1] for bar in bars) for bars in rows.values())
+    t0 = lanes[0][1][0][0]
+    t1 = max(max(bar[1] for bar in bars) for _, bars in lanes)
     span = max(t1 - t0, 1e-6)
     scale = WIDTH / span
-    merged = {worker: _merged(bars, 1 / scale) for worker, bars in rows.items()}
-    order = sorted(merged, key=lambda worker: merged[worker][0][0])
-    shapes = [_axis(span, scale, 30 + len(order) * ROW)]
-    for i, worker in enumerate(order):
+    height = 30 + len(lanes) * ROW
+    shapes = [_axis(span, scale, height)]
+    for i, (label, bars) in enumerate(lanes):
         y = 20 + i * ROW
-        name = html.escape(worker_label(worker))
         shapes.append(
-            f'<text x="{LABEL - 6}" y="{y + 12}" text-anchor="end">'
-            f"<title>{html.escape(worker)}</title>{name}</text>"
+            f'<text x="{LABEL - 6}" y="{y + 12}" text-anchor="end">{html.escape(label)}</text>'
         )
-        for start, end, fill, run, n in merged[worker]:
+        for start, end, fill, run, n in _merged(bars, 1 / scale):
             x = LABEL + (start - t0) * scale
             w = max((end - start) * scale, 1.0)
             tip = html.escape(_tooltip(run, n, now))
@@ -158,7 +204,6 @@ def timeline_svg(flow_run: Any, now: float | None = None) -> str:
                 f'<rect x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="{ROW - 4}" '
                 f'fill="{fill}" stroke="white" stroke-width="0.5"><title>{tip}</title></rect>'
             )
-    height = 30 + len(order) * ROW
     return (
         f'<svg class="kf-timeline" xmlns="http://www.w3.org/2000/svg" '
         f'width="{LABEL + WIDTH + 30}" height="{height}" viewBox="0 0 {LABEL + WIDTH + 30} '
