@@ -452,7 +452,9 @@ def test_a_running_flow_shows_its_graph_so_far_coloured_by_state(monkeypatch):
     try:
         caller.start()
         deadline = time.monotonic() + 10
-        while not (views and views[0].task_runs) and time.monotonic() < deadline:
+        # Wait for the first run to be Running (a record exists as Pending first).
+        while not (views and views[0].task_runs and views[0].task_runs[0].state.is_running()):
+            assert time.monotonic() < deadline
             time.sleep(0.01)
         view = _widgets.FlowRunView(views[0])
         running, completed = (
@@ -533,3 +535,51 @@ def test_many_failures_do_not_fill_the_display_with_red_lines():
     assert visible.count("failed") == _snapshot.SHOWN_WARNINGS and "and 42 more below" in visible
     assert "run 49 failed" in folded and "started" in folded and "43 log lines" in folded
     assert _snapshot.logs_plain(log)[-1] == "… and 42 more warnings and errors"
+
+
+def test_counts_say_which_completed_runs_were_reused_or_cached_and_which_ran():
+    import kernelflow
+    from kernelflow.cache_policies import INPUTS
+
+    fixed = {"value": False}
+
+    @task
+    def load(i):
+        return i
+
+    @task
+    def check(values):
+        if not fixed["value"]:
+            raise ValueError("not yet")
+        return sum(values)
+
+    @flow
+    def etl():
+        return check([load(i) for i in range(6)])
+
+    with pytest.raises(ValueError):
+        etl()
+    failed = kernelflow.last_run()
+    fixed["value"] = True
+    assert failed.retry() == 15
+    counts = count(_charts.all_task_runs(kernelflow.last_run()))
+    assert counts.text() == f"7/7 completed: 6 reused from {failed.name}, 1 ran"
+
+    @task(cache_policy=INPUTS)
+    def square(x):
+        return x * x
+
+    @flow
+    def squares():
+        return square(3)
+
+    squares()
+    squares()
+    assert count(kernelflow.last_run().task_runs).text() == "1/1 completed: 1 cached"
+
+
+def test_one_log_line_is_one_line():
+    log = types.SimpleNamespace(warnings=[], lines=[(20, "started")], dropped=0)
+    assert ">1 log line<" in _snapshot.logs_html(log)
+    log.lines.append((20, "ended"))
+    assert ">2 log lines<" in _snapshot.logs_html(log)

@@ -31,6 +31,8 @@ class Tally:
         self._read: dict[int, tuple[list[Any], int]] = {}  # id(list) -> (list, runs read)
         self._open: list[Any] = []  # runs read, not final when last looked at
         self._final = (0, 0, 0)  # completed, failed (or crashed), cancelled
+        self._cached = self._reused = 0  # of the completed: not run, their value found
+        self._reused_from = ""
         self._failures: list[str] = []  # "run name: error" of the first runs found failed
         self._total = 0
 
@@ -64,6 +66,8 @@ class Tally:
                 keep(run)
             elif kind is _COMPLETED:
                 completed += 1
+                if state.name == "Cached":
+                    self._count_cached(state.message or "")
             elif kind is _CANCELLED:
                 cancelled += 1
             else:  # failed or crashed
@@ -84,7 +88,19 @@ class Tally:
             running=running,
             pending=pending,
             failures=tuple(self._failures),
+            cached=self._cached,
+            reused=self._reused,
+            reused_from=self._reused_from,
         )
+
+    def _count_cached(self, message: str) -> None:
+        # A retry's reused run says so in its message (``resume.reused_state``):
+        # "reused from <task run> of flow run <original>".
+        if message.startswith("reused from "):
+            self._reused += 1
+            self._reused_from = message.rpartition(" of flow run ")[2]
+        else:
+            self._cached += 1
 
 
 def count(runs: Iterable[Any]) -> Counts:
