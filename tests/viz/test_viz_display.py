@@ -75,7 +75,7 @@ def test_wide_graphs_scale_to_the_cell_and_tall_ones_scroll(dot_binary):
     svg = '<svg width="1500pt" height="90pt" viewBox="0 0 1500 90"></svg>'
     assert svg_size(svg) == (2000, 120)
     html = img_html(svg, "wide", "kf-graph")
-    assert f"max-height:{MAX_HEIGHT}px;overflow:auto" in html  # the box: scrolls beyond
+    assert f"max-height:{MAX_HEIGHT}px;max-width:100%;overflow:auto" in html  # scrolls beyond
     assert f"width:100%;max-width:2000px;min-width:{2000 * MIN_SCALE:.0f}px" in html
 
     bundle = defined_flow().visualize()._repr_mimebundle_()

@@ -21,6 +21,7 @@ from kernelflow.exceptions import UpstreamTaskError
 from kernelflow.states import State, StateType
 from kernelflow.viz._draw_assets import LEGEND as ASSET_LEGEND
 from kernelflow.viz._draw_assets import draw_run_assets
+from kernelflow.viz._layout import orient
 from kernelflow.viz._render import (
     MAP_COLOR,
     FlowGraph,
@@ -89,6 +90,7 @@ def draw_run(flow_run: FlowRun, expand_maps: bool = False, title: bool = True) -
     drawn: set[str] = set()  # the state categories, and "map"/"subflow" if any were drawn
     _add_runs(graph, flow_run, expand_maps, node_of, anchors, drawn)
     edges = _add_edges(graph, flow_run, node_of, anchors)
+    orient(graph, ((tail, head) for tail, head, _ in edges))
     waits = any(wait for _, _, wait in edges)
     has_assets = draw_run_assets(graph, flow_run, node_of)
     if not has_assets:

@@ -48,7 +48,10 @@ def _sizing(svg: str) -> str:
 
 def _box(css_class: str, content: str) -> str:
     return (
-        f'<div class="{css_class}" style="max-height:{MAX_HEIGHT}px;overflow:auto">{content}</div>'
+        # max-width: inside a widget the box would otherwise grow to the picture's width,
+        # and the whole display, header included, would scroll sideways instead of it.
+        f'<div class="{css_class}" style="max-height:{MAX_HEIGHT}px;max-width:100%;'
+        f'overflow:auto">{content}</div>'
     )
 
 

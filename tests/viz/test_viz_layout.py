@@ -1,0 +1,65 @@
+"""Graphs that fit a cell: long chains run top to bottom, wide fan-outs left to right."""
+
+from __future__ import annotations
+
+import kernelflow
+from kernelflow import flow, task
+from kernelflow.viz._layout import MAX_RANKS_ACROSS, depth_and_breadth
+from kernelflow.viz._picture import svg_size
+
+
+def test_depth_and_breadth_of_chains_fans_and_odd_inputs():
+    chain = [(f"n{i}", f"n{i + 1}") for i in range(14)]
+    assert depth_and_breadth(chain) == (15, 1)
+    fan_in = [(f"load{i}", "combine") for i in range(6)]
+    assert depth_and_breadth(fan_in) == (2, 6)
+    assert depth_and_breadth([]) == (0, 0)
+    assert depth_and_breadth([("a", "b"), ("b", "a")]) == (0, 0)  # a cycle: flat, not a hang
+
+
+@task
+def step(x):
+    return x + 1000  # a fresh int: lineage by identity links each step to the last
+
+
+@flow
+def fifteen_steps():
+    x = 1000
+    for _ in range(15):
+        x = step(x)
+    return x
+
+
+@task
+def load(i):
+    return [i]
+
+
+@task
+def combine(values):
+    return len(values)
+
+
+@flow
+def fan_in():
+    return combine([load(i) for i in range(8)])
+
+
+def test_a_15_step_chain_runs_top_to_bottom_and_fits_900_px_unscaled():
+    fifteen_steps()
+    graph = kernelflow.last_run().graph()
+    assert graph.source.count(" -> ") == 14
+    assert graph.graph_attr["rankdir"] == "TB"
+    width, _ = svg_size(graph.pipe(format="svg", encoding="utf-8"))
+    assert width <= 900  # shown at its natural size: text as legible as any graph's
+
+
+def test_a_15_step_plan_runs_top_to_bottom_too():
+    graph = fifteen_steps.visualize()
+    assert graph.graph_attr["rankdir"] == "TB"
+
+
+def test_a_fan_in_stays_left_to_right():
+    fan_in()
+    assert kernelflow.last_run().graph().graph_attr["rankdir"] == "LR"
+    assert MAX_RANKS_ACROSS >= 3
