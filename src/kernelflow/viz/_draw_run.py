@@ -121,7 +121,9 @@ def _add_pause_marker(graph: Any, flow_run: FlowRun, node_of: dict) -> None:
     """Where a paused flow stopped: a marker after the last task run it started."""
     graph.node(
         "paused",
-        label=f"⏸ paused here\n{flow_run.state.message or ''}",
+        # Words, not the pause glyph (U+23F8): Debian's default fonts have no such glyph,
+        # so chromium and nbconvert's HTML drew it as an empty box.
+        label=f"paused here\n{flow_run.state.message or ''}",
         shape="octagon",
         style="filled",
         fillcolor="#fde68a",
