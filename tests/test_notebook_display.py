@@ -583,3 +583,50 @@ def test_one_log_line_is_one_line():
     assert ">1 log line<" in _snapshot.logs_html(log)
     log.lines.append((20, "ended"))
     assert ">2 log lines<" in _snapshot.logs_html(log)
+
+
+def test_every_live_frame_takes_header_and_graph_counts_from_one_snapshot(monkeypatch):
+    import re
+
+    import kernelflow
+
+    monkeypatch.setattr(_widgets, "FIRST_PICTURES", 0)
+    monkeypatch.setattr(_widgets, "PICTURE_INTERVAL", 0)
+
+    @task
+    def trickle(i):
+        time.sleep(0.002 * (i % 7))  # runs end all the while frames are drawn
+        return i
+
+    @flow
+    def many():
+        return trickle.map(range(300)).result()
+
+    runs = []
+    unsubscribe = _events.subscribe(
+        lambda run, old, new: (
+            runs.append(run)
+            if type(run) is kernelflow.FlowRun and new.is_running() and not runs
+            else None
+        )
+    )
+    caller = threading.Thread(target=many)
+    frames = []
+    try:
+        caller.start()
+        deadline = time.monotonic() + 20
+        while not runs:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        view = _widgets.FlowRunView(runs[0])
+        while not runs[0].state.is_final():
+            view.refresh()
+            if view.charts.value:
+                header = re.search(r"(\d+)/300 completed", view.body.value)
+                graph = re.search(r"(\d+) completed", view.charts.value)
+                frames.append((header and header[1], graph and graph[1] or "0"))
+    finally:
+        caller.join(20)
+        unsubscribe()
+    assert len(frames) >= 3, frames
+    assert all(header == graph for header, graph in frames), frames

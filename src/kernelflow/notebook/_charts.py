@@ -242,15 +242,16 @@ class LiveGraph:
         self._source: str | None = None
         self._svg = ""
 
-    def svg(self, flow_run: Any, limit: int = MAX_GRAPH_NODES) -> str:
+    def svg(self, flow_run: Any, limit: int = MAX_GRAPH_NODES, seen: Any = None) -> str:
         """The run graph as SVG (no title: the display's header says it), or '' where
-        there is none: no runs, more than ``limit`` nodes, no graphviz or ``dot``."""
+        there is none: no runs, more than ``limit`` nodes, no graphviz or ``dot``.
+        ``seen``: the runs and states to draw (a tally's snapshot), else as they are."""
         if not 0 < graph_nodes(flow_run) <= limit:
             return ""
         try:
             from kernelflow.viz import run_graph
 
-            graph = run_graph(flow_run, title=False)
+            graph = run_graph(flow_run, title=False, seen=seen)
             if graph.source != self._source:
                 self._svg = graph.pipe(format="svg", encoding="utf-8")
                 self._source = graph.source

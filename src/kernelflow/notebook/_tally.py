@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from kernelflow.notebook._snapshot import MAX_FAILURES, Counts, preview
-from kernelflow.states import StateType
+from kernelflow.states import State, StateType
 
 _COMPLETED, _CANCELLED = StateType.COMPLETED, StateType.CANCELLED
 _PENDING, _RUNNING, _PAUSED = StateType.PENDING, StateType.RUNNING, StateType.PAUSED
@@ -35,10 +35,11 @@ class Tally:
         self._reused_from = ""
         self._failures: list[str] = []  # "run name: error" of the first runs found failed
         self._total = 0
+        self._frozen: dict[int, State] = {}
 
-    def update(self, lists: Iterable[list[Any]]) -> Counts:
+    def update(self, lists: Iterable[list[Any]], freeze: bool = False) -> Counts:
         """The counts of every run in ``lists`` now (lists seen before, grown or not,
-        and new ones)."""
+        and new ones); ``freeze``: keep what was read, for ``snapshot()``."""
         for runs in lists:
             _, start = self._read.get(id(runs), (runs, 0))
             end = len(runs)  # appends may go on while we read: take what is there now
@@ -46,9 +47,14 @@ class Tally:
                 self._open.extend(runs[start:end])
                 self._read[id(runs)] = (runs, end)
                 self._total += end - start
-        return self._recount()
+        return self._recount(freeze)
 
-    def _recount(self) -> Counts:
+    def snapshot(self) -> Snapshot:
+        """The runs and states the last ``update(..., freeze=True)`` counted."""
+        return Snapshot({key: n for key, (_, n) in self._read.items()}, self._frozen)
+
+    def _recount(self, freeze: bool = False) -> Counts:
+        frozen: dict[int, State] = {}  # id(run) -> the state counted, for runs not final
         still_open: list[Any] = []
         keep = still_open.append
         running = pending = completed = failed = cancelled = 0
@@ -59,11 +65,17 @@ class Tally:
             if kind is _PENDING:
                 pending += 1
                 keep(run)
+                if freeze:
+                    frozen[id(run)] = state
             elif kind is _RUNNING or kind is _PAUSED:
                 running += 1
                 keep(run)
+                if freeze:
+                    frozen[id(run)] = state
             elif kind is _CANCELLING:  # counted in the total only
                 keep(run)
+                if freeze:
+                    frozen[id(run)] = state
             elif kind is _COMPLETED:
                 completed += 1
                 if state.name == "Cached":
@@ -75,6 +87,8 @@ class Tally:
                 if len(self._failures) < MAX_FAILURES:
                     self._failures.append(f"{run.name}: {preview(state)}")
         self._open = still_open
+        if freeze:
+            self._frozen = frozen
         self._final = final = (
             self._final[0] + completed,
             self._final[1] + failed,
@@ -101,6 +115,26 @@ class Tally:
             self._reused_from = message.rpartition(" of flow run ")[2]
         else:
             self._cached += 1
+
+
+class Snapshot:
+    """The task runs a tally counted and the states it counted them in, as a drawing
+    reads runs (``viz._draw_run.Seen``): a graph drawn from it agrees with the counts.
+
+    Runs created after the count are left out; a run final then is final now, so only
+    the states of runs still open then are kept.
+    """
+
+    def __init__(self, lengths: dict[int, int], states: dict[int, State]) -> None:
+        self._lengths = lengths  # id(list of runs) -> how many of its runs were counted
+        self._states = states
+
+    def task_runs(self, flow_run: Any) -> list[Any]:
+        runs = flow_run.task_runs
+        return runs[: self._lengths.get(id(runs), 0)]
+
+    def state(self, run: Any) -> State:
+        return self._states.get(id(run)) or run.state
 
 
 def count(runs: Iterable[Any]) -> Counts:

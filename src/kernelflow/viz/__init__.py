@@ -30,9 +30,12 @@ def visualize_flow(
     return draw_plan(plan, expand_maps=expand_maps)
 
 
-def run_graph(flow_run: FlowRun, expand_maps: bool = False, title: bool = True) -> FlowGraph:
+def run_graph(
+    flow_run: FlowRun, expand_maps: bool = False, title: bool = True, seen: Any = None
+) -> FlowGraph:
     """The graph of what ``flow_run`` did, nodes coloured by state (``title``: its name,
-    state and duration drawn above it)."""
-    from kernelflow.viz._draw_run import draw_run
+    state and duration drawn above it; ``seen``: the runs and states to draw, by default
+    as they are now, see ``_draw_run.Seen``)."""
+    from kernelflow.viz._draw_run import NOW, draw_run
 
-    return draw_run(flow_run, expand_maps=expand_maps, title=title)
+    return draw_run(flow_run, expand_maps=expand_maps, title=title, seen=seen or NOW)

@@ -55,6 +55,24 @@ LEGEND = {
 LEGEND_ORDER = ["completed", "cached", "failed", "crashed", "cancelled", "not run"]
 
 
+class Seen:
+    """What a drawing reads of the task runs: by default their records as they are now.
+
+    A live display passes the snapshot its counts were taken from (``notebook._tally``),
+    so in every frame the graph's boxes say what the header says, though runs change
+    state while the graph is drawn.
+    """
+
+    def task_runs(self, flow_run: FlowRun) -> list[TaskRun]:
+        return flow_run.task_runs
+
+    def state(self, run: TaskRun) -> State:
+        return run.state
+
+
+NOW = Seen()
+
+
 def category(state: State) -> str:
     """The colour category of a run's state."""
     kind = state.type
@@ -76,19 +94,22 @@ def _node_style(cat: str, shape: str = "box") -> dict[str, str]:
     return style
 
 
-def draw_run(flow_run: FlowRun, expand_maps: bool = False, title: bool = True) -> FlowGraph:
+def draw_run(
+    flow_run: FlowRun, expand_maps: bool = False, title: bool = True, seen: Seen = NOW
+) -> FlowGraph:
     """The graph of ``flow_run`` and its subflow runs, with a legend of the state colours
     it uses (none when every run completed).
 
     Args:
         title: Draw the run's name, state and duration above it (a display whose header
             says so already leaves it out).
+        seen: The task runs to draw and their states (by default, as they are now).
     """
     graph = new_graph(flow_run.name, _title(flow_run) if title else None)
     node_of: dict[uuid.UUID, str] = {}
     anchors: dict[uuid.UUID, str] = {}
     drawn: set[str] = set()  # the state categories, and "map"/"subflow" if any were drawn
-    _add_runs(graph, flow_run, expand_maps, node_of, anchors, drawn)
+    _add_runs(graph, flow_run, expand_maps, node_of, anchors, drawn, seen)
     edges = _add_edges(graph, flow_run, node_of, anchors)
     orient(graph, ((tail, head) for tail, head, _ in edges))
     waits = any(wait for _, _, wait in edges)
@@ -141,16 +162,17 @@ def _add_runs(
     node_of: dict,
     anchors: dict,
     drawn: set[str],
+    seen: Seen,
 ) -> None:
     """Nodes for the task runs of ``flow_run``, then a cluster for each subflow run."""
     groups: dict[int, list[TaskRun]] = {}
-    for run in flow_run.task_runs:
+    for run in seen.task_runs(flow_run):
         if run.map_group is None:
-            _add_run_node(graph, run, node_of, drawn)
+            _add_run_node(graph, run, node_of, drawn, seen)
         else:
             groups.setdefault(run.map_group, []).append(run)
     for group, runs in groups.items():
-        cats = Counter(category(run.state) for run in runs)
+        cats = Counter(category(seen.state(run)) for run in runs)
         drawn.update(cats)
         if expand_maps:
             # Each run its own node, framed together as one .map() call.
@@ -162,7 +184,7 @@ def _add_runs(
                     fontsize="11",
                 )
                 for run in runs:
-                    _add_run_node(frame, run, node_of, drawn)
+                    _add_run_node(frame, run, node_of, drawn, seen)
             continue
         drawn.add("map")
         node_id = f"g{len(node_of)}_{group}"
@@ -171,20 +193,27 @@ def _add_runs(
             node_of[run.id] = node_id
         graph.node(node_id, label=_group_label(runs, cats), **_node_style(worst, "box3d"))
     for sub in flow_run.subflow_runs:
-        _add_subflow(graph, sub, expand_maps, node_of, anchors, drawn)
+        _add_subflow(graph, sub, expand_maps, node_of, anchors, drawn, seen)
 
 
-def _add_run_node(graph: Any, run: TaskRun, node_of: dict, drawn: set[str]) -> None:
+def _add_run_node(graph: Any, run: TaskRun, node_of: dict, drawn: set[str], seen: Seen) -> None:
     node_id = f"r{len(node_of)}"
     node_of[run.id] = node_id
-    cat = category(run.state)
+    state = seen.state(run)
+    cat = category(state)
     drawn.add(cat)
-    tooltip = run.state.message or run.state.name
-    graph.node(node_id, label=_run_label(run), tooltip=tooltip, **_node_style(cat))
+    tooltip = state.message or state.name
+    graph.node(node_id, label=_run_label(run, state), tooltip=tooltip, **_node_style(cat))
 
 
 def _add_subflow(
-    graph: Any, sub: FlowRun, expand_maps: bool, node_of: dict, anchors: dict, drawn: set[str]
+    graph: Any,
+    sub: FlowRun,
+    expand_maps: bool,
+    node_of: dict,
+    anchors: dict,
+    drawn: set[str],
+    seen: Seen,
 ) -> None:
     cluster = f"cluster_{sub.id.hex[:12]}"
     with graph.subgraph(name=cluster) as inner:
@@ -197,7 +226,7 @@ def _add_subflow(
         )
         before = len(node_of)
         drawn.add("subflow")
-        _add_runs(inner, sub, expand_maps, node_of, anchors, drawn)
+        _add_runs(inner, sub, expand_maps, node_of, anchors, drawn, seen)
         if len(node_of) == before:
             # Graphviz drops empty clusters, and edges into one need a node to end at.
             inner.node(f"{cluster}_empty", label="(no task runs)", shape="plaintext", fontsize="10")
@@ -217,11 +246,10 @@ def _first_node(flow_run: FlowRun, node_of: dict) -> str | None:
     return None
 
 
-def _run_label(run: TaskRun) -> str:
-    cat = category(run.state)
-    if cat == "not run":
+def _run_label(run: TaskRun, state: State) -> str:
+    if category(state) == "not run":
         return f"{run.name}\nnot run"
-    status = run.state.name
+    status = state.name
     duration = format_duration(run.duration)
     return f"{run.name}\n{status}" + (f" · {duration}" if duration else "")
 
@@ -234,7 +262,8 @@ BAR_ORDER += ["pending"]  # done first, then what is still to come (as the progr
 def _group_label(runs: list[TaskRun], cats: Counter) -> str:
     """A mapped node's label (HTML-like): name, counts, total time, and a bar with a
     segment per state, so a map's progress shows at a glance while it runs."""
-    counts = ", ".join(f"{n} {c}" for c, n in sorted(cats.items(), key=lambda kv: -kv[1]))
+    # In the bar's order, not by size: a running map's line keeps its order frame to frame.
+    counts = ", ".join(f"{cats[c]} {c}" for c in BAR_ORDER if cats.get(c))
     durations = [run.duration for run in runs if run.duration is not None]
     lines = [f"{runs[0].task.name} × {len(runs)}", counts]
     if durations:
