@@ -14,6 +14,7 @@ work is all in subflows shows that work.
 
 from __future__ import annotations
 
+import base64
 import heapq
 import html
 import logging
@@ -24,6 +25,7 @@ from typing import Any
 
 from kernelflow.notebook import _snapshot
 from kernelflow.notebook._tally import count
+from kernelflow.viz import _picture
 from kernelflow.viz._picture import img_html, inline_html
 
 _logger = logging.getLogger("kernelflow.notebook")
@@ -285,6 +287,24 @@ class Pictures:
                 parts.append(inline_html(svg, css) if inline else img_html(svg, alt, css))
         return "".join(parts)
 
+    def outputs(self, name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """``(data, metadata)`` of each picture drawn, as an output of its own: SVG, a
+        PNG for renderers that show no SVG, and a line of text. So the pictures survive
+        renderers that drop or sanitize HTML, and nbconvert writes them as image files."""
+        found = []
+        for svg, what in ((self.graph, "run graph"), (self.timeline, "timeline")):
+            if svg:
+                data: dict[str, Any] = {"image/svg+xml": svg, "text/plain": f"<{what} of {name}>"}
+                metadata: dict[str, Any] = {}
+                drawn = _picture.png(svg)
+                size = _picture.svg_size(svg)
+                if drawn is not None:
+                    data["image/png"] = base64.b64encode(drawn).decode("ascii")
+                    if size:  # shown at the SVG's size, not at twice it
+                        metadata["image/png"] = {"width": round(size[0]), "height": round(size[1])}
+                found.append((data, metadata))
+        return found
+
 
 def draw(flow_run: Any) -> Pictures:
     return Pictures(graph_svg(flow_run), timeline_svg(flow_run))
@@ -310,8 +330,9 @@ def flow_html(
     log: Any = None,
     inline: bool = False,
 ) -> str:
-    """The HTML snapshot of a flow run: body, its pictures once it is final (or those
-    given), and its log lines (``counts``: if the caller has tallied them already)."""
+    """The HTML snapshot of a flow run: body, its pictures (those given; drawn here for a
+    final run when None), and its log lines (``counts``: if the caller has tallied them
+    already). ``Pictures()`` leaves them out: they are outputs of their own."""
     counts = counts or count(all_task_runs(flow_run))
     if pictures is None and flow_run.state.is_final():
         pictures = draw(flow_run)

@@ -5,6 +5,9 @@ sanitize ``text/html`` outputs and strip inline ``<svg>``: the graph became run-
 An ``<img>`` whose source is the SVG as a ``data:`` URI survives those sanitizers, needs
 no script, and nbconvert's HTML shows it as it is.
 
+Renderers that show no SVG at all (JupyterLab in an untrusted notebook, GitHub, VS
+Code's restricted mode, nbconvert to PDF) get a PNG beside it (``png``).
+
 Sizing: a picture is shown at its natural size up to the cell's width, scaled down to fit
 a narrower cell (never below ``MIN_SCALE``, past which text gets too small to read), in a
 box that grows with the picture up to ``MAX_HEIGHT`` and scrolls beyond.
@@ -14,7 +17,10 @@ from __future__ import annotations
 
 import base64
 import html
+import logging
 import re
+
+_logger = logging.getLogger("kernelflow.viz")
 
 MAX_HEIGHT = 640  # px: a taller picture scrolls inside its box
 MIN_SCALE = 0.6  # a wide picture shrinks to the cell's width, down to this scale
@@ -32,6 +38,20 @@ def svg_size(svg: str) -> tuple[float, float] | None:
         float(width) * (_PT_TO_PX if wunit == "pt" else 1),
         float(height) * (_PT_TO_PX if hunit == "pt" else 1),
     )
+
+
+PNG_SCALE = 2  # pixels per CSS pixel: sharp on high-density screens
+
+
+def png(svg: str) -> bytes | None:
+    """``svg`` drawn as a PNG at ``PNG_SCALE``, or None where CairoSVG or the cairo
+    library it needs is missing (the SVG is still there for renderers that show it)."""
+    try:
+        import cairosvg
+    except (ImportError, OSError) as error:  # OSError: no libcairo on this machine
+        _logger.debug("No PNG pictures: %s", error)
+        return None
+    return cairosvg.svg2png(bytestring=svg.encode("utf-8"), scale=PNG_SCALE)
 
 
 def data_uri(svg: str) -> str:
