@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import kernelflow
 from kernelflow import flow, task
-from kernelflow.viz._layout import MAX_RANKS_ACROSS, depth_and_breadth
+from kernelflow.viz._layout import MAX_RANKS_ACROSS, _rows, depth_and_breadth, ranks
 from kernelflow.viz._picture import svg_size
 
 
@@ -15,6 +15,16 @@ def test_depth_and_breadth_of_chains_fans_and_odd_inputs():
     assert depth_and_breadth(fan_in) == (2, 6)
     assert depth_and_breadth([]) == (0, 0)
     assert depth_and_breadth([("a", "b"), ("b", "a")]) == (0, 0)  # a cycle: flat, not a hang
+
+
+def test_rows_hold_whole_ranks_up_to_the_width_of_a_cell():
+    assert MAX_RANKS_ACROSS == 4
+    chain = [(f"n{i}", f"n{i + 1}") for i in range(9)]
+    assert _rows(ranks(chain)) == [
+        [f"n{i}" for i in r] for r in ([0, 1, 2, 3], [4, 5, 6, 7], [8, 9])
+    ]
+    fan = [("a", f"m{i}") for i in range(6)] + [(f"m{i}", "z") for i in range(6)]
+    assert [len(row) for row in _rows(ranks(fan))] == [1, 6, 1]  # a wide rank: its own row
 
 
 @task
@@ -45,18 +55,27 @@ def fan_in():
     return combine([load(i) for i in range(8)])
 
 
-def test_a_15_step_chain_runs_top_to_bottom_and_fits_900_px_unscaled():
+def test_a_15_step_chain_wraps_into_rows_and_fits_900_px_unscaled():
     fifteen_steps()
     graph = kernelflow.last_run().graph()
-    assert graph.source.count(" -> ") == 14
-    assert graph.graph_attr["rankdir"] == "TB"
-    width, _ = svg_size(graph.pipe(format="svg", encoding="utf-8"))
+    assert graph.source.count(" -> ") - graph.source.count("style=invis") == 14
+    assert graph.graph_attr["rankdir"] == "TB" and graph.source.count("rank=same") == 4
+    width, height = svg_size(graph.pipe(format="svg", encoding="utf-8"))
     assert width <= 900  # shown at its natural size: text as legible as any graph's
+    assert height < 450  # four rows, not fifteen
 
 
-def test_a_15_step_plan_runs_top_to_bottom_too():
+def test_a_15_step_plan_wraps_too_and_a_graph_with_subflows_runs_top_to_bottom():
     graph = fifteen_steps.visualize()
-    assert graph.graph_attr["rankdir"] == "TB"
+    assert graph.graph_attr["rankdir"] == "TB" and "rank=same" in graph.source
+
+    @flow
+    def nested():
+        return fifteen_steps()
+
+    nested()
+    graph = kernelflow.last_run().graph()
+    assert graph.graph_attr["rankdir"] == "TB" and "rank=same" not in graph.source
 
 
 def test_a_fan_in_stays_left_to_right():

@@ -25,7 +25,9 @@ from typing import Any
 
 from kernelflow.notebook import _snapshot
 from kernelflow.notebook._tally import count
+from kernelflow.states import StateType
 from kernelflow.viz import _picture
+from kernelflow.viz._draw_run import NOW
 from kernelflow.viz._picture import img_html, inline_html
 
 _logger = logging.getLogger("kernelflow.notebook")
@@ -43,10 +45,12 @@ MAX_GRAPH_NODES = 500
 Bar = tuple[float, float, str, Any]  # start, end, colour, the task run
 
 
-def all_task_runs(flow_run: Any) -> Iterator[Any]:
-    """The task runs of ``flow_run`` and of every subflow run in it, depth first."""
-    for runs in task_run_lists(flow_run):
-        yield from list(runs)
+def all_task_runs(flow_run: Any, seen: Any = NOW) -> Iterator[Any]:
+    """The task runs of ``flow_run`` and of every subflow run in it, depth first (those
+    ``seen``: a tally's snapshot leaves out runs created after it)."""
+    yield from list(seen.task_runs(flow_run))
+    for sub in list(getattr(flow_run, "subflow_runs", ())):
+        yield from all_task_runs(sub, seen)
 
 
 def task_run_lists(flow_run: Any) -> Iterator[list[Any]]:
@@ -56,8 +60,9 @@ def task_run_lists(flow_run: Any) -> Iterator[list[Any]]:
         yield from task_run_lists(sub)
 
 
-def _lanes(task_runs: list[Any], now: float) -> list[tuple[str, list[Bar]]]:
-    """``[(label, bars)]``: every run that started, in lanes, grouped by where it ran.
+def _lanes(task_runs: list[Any], now: float, seen: Any = NOW) -> list[tuple[str, list[Bar]]]:
+    """``[(label, bars)]``: every run that started, in lanes, grouped by where it ran
+    (in the states ``seen``; a run still going then ends at ``now``).
 
     Within a group, each run goes to the first lane free when it starts, so the number
     of lanes is the most runs that overlapped there, and lane 1 is the busiest.
@@ -65,9 +70,10 @@ def _lanes(task_runs: list[Any], now: float) -> list[tuple[str, list[Bar]]]:
     groups: dict[str, list[Bar]] = {}
     colour = _snapshot.colour
     for run in task_runs:
-        start = run.start_time
-        if start is not None:
-            bar = (start, run.end_time or now, colour(run.state), run)
+        start, state = run.start_time, seen.state(run)
+        if start is not None and state.type is not StateType.PENDING:
+            end = run.end_time if state.is_final() and run.end_time else now
+            bar = (start, end, colour(state), run)
             groups.setdefault(_place(run.worker or "?"), []).append(bar)
     lanes = []
     for place, bars in groups.items():
@@ -181,10 +187,11 @@ def _tick_label(value: float, step: float) -> str:
     return f"{minutes}m {secs:02d}s" if secs else f"{minutes}m"
 
 
-def timeline_svg(flow_run: Any, now: float | None = None) -> str:
-    """An SVG Gantt chart of the flow run's task runs in lanes ('' if none started)."""
+def timeline_svg(flow_run: Any, now: float | None = None, seen: Any = NOW) -> str:
+    """An SVG Gantt chart of the flow run's task runs in lanes ('' if none started), as
+    they are now, or as ``seen`` at ``now`` (a tally's snapshot and its time)."""
     now = time.time() if now is None else now
-    lanes = _lanes(list(all_task_runs(flow_run)), now)
+    lanes = _lanes(list(all_task_runs(flow_run, seen)), now, seen)
     if not lanes:
         return ""
     t0 = lanes[0][1][0][0]

@@ -9,6 +9,7 @@ on every tick, and the runs of its last ticks, when most are done, cost next to 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,6 +37,7 @@ class Tally:
         self._failures: list[str] = []  # "run name: error" of the first runs found failed
         self._total = 0
         self._frozen: dict[int, State] = {}
+        self._frozen_at = 0.0
 
     def update(self, lists: Iterable[list[Any]], freeze: bool = False) -> Counts:
         """The counts of every run in ``lists`` now (lists seen before, grown or not,
@@ -51,7 +53,8 @@ class Tally:
 
     def snapshot(self) -> Snapshot:
         """The runs and states the last ``update(..., freeze=True)`` counted."""
-        return Snapshot({key: n for key, (_, n) in self._read.items()}, self._frozen)
+        lengths = {key: n for key, (_, n) in self._read.items()}
+        return Snapshot(lengths, self._frozen, self._frozen_at)
 
     def _recount(self, freeze: bool = False) -> Counts:
         frozen: dict[int, State] = {}  # id(run) -> the state counted, for runs not final
@@ -88,7 +91,7 @@ class Tally:
                     self._failures.append(f"{run.name}: {preview(state)}")
         self._open = still_open
         if freeze:
-            self._frozen = frozen
+            self._frozen, self._frozen_at = frozen, time.time()
         self._final = final = (
             self._final[0] + completed,
             self._final[1] + failed,
@@ -125,9 +128,10 @@ class Snapshot:
     the states of runs still open then are kept.
     """
 
-    def __init__(self, lengths: dict[int, int], states: dict[int, State]) -> None:
+    def __init__(self, lengths: dict[int, int], states: dict[int, State], at: float) -> None:
         self._lengths = lengths  # id(list of runs) -> how many of its runs were counted
         self._states = states
+        self.at = at  # its time.time()
 
     def task_runs(self, flow_run: Any) -> list[Any]:
         runs = flow_run.task_runs

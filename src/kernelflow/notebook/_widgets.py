@@ -175,6 +175,7 @@ class FlowRunView(_FinalHook):
         self.refreshes = 0
         self._final_frame_sent = False
         self._charts_drawn = False
+        self._snapshots = 0  # live frames with pictures so far: each its own snapshot
         self.refresh()
         if self._final_frame_sent:  # a finished run (last_run()): no flow clock to spare
             self._draw_charts()
@@ -199,7 +200,7 @@ class FlowRunView(_FinalHook):
             self.charts.value = ""
         elif not final and time.monotonic() >= self._pictures_at:
             self._draw_live_frame()
-        self.body.value = _charts.body_html(run, self.tally)
+        self.body.value = _frame(self._snapshots, _charts.body_html(run, self.tally))
         self._refresh_logs()
         self._final_frame_sent = final
         return True
@@ -211,10 +212,11 @@ class FlowRunView(_FinalHook):
         run = self.flow_run
         self.tally = self._tally.update(_charts.task_run_lists(run), freeze=True)
         seen = self._tally.snapshot()
+        self._snapshots += 1
         self.pictures = _charts.Pictures(
-            self._graph.svg(run, LIVE_GRAPH_NODES, seen), _charts.timeline_svg(run)
+            self._graph.svg(run, LIVE_GRAPH_NODES, seen), _charts.timeline_svg(run, seen.at, seen)
         )
-        self.charts.value = self.pictures.html(inline=True)
+        self.charts.value = _frame(self._snapshots, self.pictures.html(inline=True))
         cost = time.thread_time() - cost
         self._pictures_at = time.monotonic() + max(PICTURE_INTERVAL, 20 * cost)
 
@@ -231,6 +233,13 @@ class FlowRunView(_FinalHook):
             self._refresh_logs()  # the flow's last lines ("Finished in state ...")
             self.charts.value = self.pictures.html(inline=True)
         self._finished()  # static outputs replace the widget, pictures and logs in them
+
+
+def _frame(snapshot: int, html: str) -> str:
+    """``html`` marked with the snapshot its counts come from: header and pictures are two
+    widgets, each updated by a message of its own, so a browser may show one frame's
+    header beside the last frame's pictures for a moment; the mark tells them apart."""
+    return f'<div class="kf-frame" data-snapshot="{snapshot}">{html}</div>' if html else ""
 
 
 FIRST_PICTURES = 0.1  # s: a flow quicker than this shows its pictures when it ends

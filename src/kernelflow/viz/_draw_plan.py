@@ -71,7 +71,7 @@ def draw_plan(plan: Plan, expand_maps: bool = False) -> FlowGraph:
     for tail, head, attrs in edges:
         graph.edge(tail, head, **attrs)
         waits = waits or "style" in attrs
-    orient(graph, ((tail, head) for tail, head, _ in edges))
+    orient(graph, ((tail, head) for tail, head, _ in edges), bool(plan.clusters or expanded))
     entries = [(LEGEND[k], STYLES[k]) for k in LEGEND if k in kinds or k == "task"]
     notes = ["solid arrow: data passed"]
     notes += ["dashed arrow: wait_for"] if waits else []

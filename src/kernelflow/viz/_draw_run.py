@@ -111,7 +111,8 @@ def draw_run(
     drawn: set[str] = set()  # the state categories, and "map"/"subflow" if any were drawn
     _add_runs(graph, flow_run, expand_maps, node_of, anchors, drawn, seen)
     edges = _add_edges(graph, flow_run, node_of, anchors)
-    orient(graph, ((tail, head) for tail, head, _ in edges))
+    clusters = expand_maps or bool(flow_run.subflow_runs)
+    orient(graph, ((tail, head) for tail, head, _ in edges), clusters)
     waits = any(wait for _, _, wait in edges)
     has_assets = draw_run_assets(graph, flow_run, node_of)
     if not has_assets:
