@@ -27,8 +27,8 @@ from kernelflow.notebook import _snapshot
 from kernelflow.notebook._tally import count
 from kernelflow.states import StateType
 from kernelflow.viz import _picture
-from kernelflow.viz._draw_run import NOW
 from kernelflow.viz._picture import img_html, inline_html
+from kernelflow.viz._seen import NOW
 
 _logger = logging.getLogger("kernelflow.notebook")
 

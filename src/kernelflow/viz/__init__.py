@@ -36,6 +36,7 @@ def run_graph(
     """The graph of what ``flow_run`` did, nodes coloured by state (``title``: its name,
     state and duration drawn above it; ``seen``: the runs and states to draw, by default
     as they are now, see ``_draw_run.Seen``)."""
-    from kernelflow.viz._draw_run import NOW, draw_run
+    from kernelflow.viz._draw_run import draw_run
+    from kernelflow.viz._seen import NOW
 
     return draw_run(flow_run, expand_maps=expand_maps, title=title, seen=seen or NOW)

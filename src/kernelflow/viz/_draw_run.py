@@ -30,6 +30,7 @@ from kernelflow.viz._render import (
     format_duration,
     new_graph,
 )
+from kernelflow.viz._seen import NOW, Seen
 
 # Final-state categories, worst first: a mapped group takes the colour of its worst run.
 CATEGORIES: dict[str, dict[str, str]] = {
@@ -53,24 +54,6 @@ LEGEND = {
     "pending": "waiting to run",
 }
 LEGEND_ORDER = ["completed", "cached", "failed", "crashed", "cancelled", "not run"]
-
-
-class Seen:
-    """What a drawing reads of the task runs: by default their records as they are now.
-
-    A live display passes the snapshot its counts were taken from (``notebook._tally``),
-    so in every frame the graph's boxes say what the header says, though runs change
-    state while the graph is drawn.
-    """
-
-    def task_runs(self, flow_run: FlowRun) -> list[TaskRun]:
-        return flow_run.task_runs
-
-    def state(self, run: TaskRun) -> State:
-        return run.state
-
-
-NOW = Seen()
 
 
 def category(state: State) -> str:
