@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from kernelflow._context import FlowRunContext, flow_run_context
-from kernelflow._runs import FlowRun, set_state
+from kernelflow._engine.flow_engine import pause_began, pause_ended
+from kernelflow._runs import FlowRun
 from kernelflow.exceptions import CancelledRun, FlowPauseTimeout, ParameterTypeError
-from kernelflow.states import Paused, Running
 
 M = TypeVar("M")
 
@@ -127,8 +127,10 @@ def pause_flow_run(
         return None
     try:
         _waiter.wait(pause, timeout)
-    finally:
-        _end(ctx, pause)
+    except BaseException as error:
+        _end(ctx, pause, error)
+        raise
+    _end(ctx, pause)
     return _outcome(pause)
 
 
@@ -138,8 +140,10 @@ async def _pause_async(ctx: FlowRunContext, key: str | None, model: Any, timeout
         return None
     try:
         await _waiter.wait_async(pause, pause.timeout)
-    finally:
-        _end(ctx, pause)
+    except BaseException as error:
+        _end(ctx, pause, error)
+        raise
+    _end(ctx, pause)
     return _outcome(pause)
 
 
@@ -163,17 +167,27 @@ def _begin(ctx: FlowRunContext, key: str | None, model: Any, timeout: float) -> 
         seen.add(key)
         pause = _paused[run.id] = PausedRun(run, key, model, timeout)
     ctx.gate.clear()  # queued task runs wait at the gate until the run resumes
-    set_state(run, Paused(f"Waiting to be resumed (key {key!r})."))
+    pause_began(run, key)
     return pause
 
 
-def _end(ctx: FlowRunContext, pause: PausedRun) -> None:
+def _end(ctx: FlowRunContext, pause: PausedRun, error: BaseException | None = None) -> None:
     # Closed under the lock, so an answer either lands before the outcome is read or is
     # refused: never "resumed" for the caller and timed out for the flow.
     with _lock:
         pause.closed = True
         _paused.pop(pause.flow_run.id, None)
     ctx.gate.set()
+    # Whatever ended the pause, the run leaves Paused now (the lifecycle's states say
+    # how), so the body may go on, catch what the pause raises, and end in any state.
+    if error is not None:
+        pause_ended(pause.flow_run, f"Pause ended by {type(error).__name__}.")
+    elif pause.cancelled:
+        pause_ended(pause.flow_run, "Cancelled while paused.")
+    elif not pause.answered.is_set():
+        pause_ended(pause.flow_run, f"Not resumed within {pause.timeout:g} s.")
+    else:
+        pause_ended(pause.flow_run, f"Resumed{answer_text(pause)}.")
 
 
 def _outcome(pause: PausedRun) -> Any:
@@ -185,7 +199,6 @@ def _outcome(pause: PausedRun) -> Any:
             f"Flow run {run.name!r} was not resumed within {pause.timeout:g} s; call "
             "kernelflow.resume_flow_run(run_id) to resume a paused run."
         )
-    set_state(run, Running(f"Resumed{answer_text(pause)}."))  # kept in the run's history
     return pause.run_input
 
 

@@ -110,18 +110,41 @@ async def call_async(
 async def within(awaitable: Awaitable[R], deadline: Deadline | None) -> R:
     """Await ``awaitable``; past ``deadline`` cancel it and raise DeadlineExceeded.
 
-    Unlike ``asyncio.wait_for``, a TimeoutError raised by the awaited code itself is
-    passed through as the code's own error, not mistaken for the timeout.
+    The awaited work never outlives this call: past the deadline, or when the caller
+    itself is cancelled (``future.cancel()``, the Stop button on an async cell), it is
+    cancelled and awaited before this returns, so its ``finally`` blocks have run and
+    nothing after its pending ``await`` does. Unlike ``asyncio.wait_for``, a
+    TimeoutError raised by the awaited code itself is passed through as the code's own
+    error, not mistaken for the timeout.
     """
     __tracebackhide__ = True
     if deadline is None:
-        return await awaitable
+        return await awaitable  # a cancel of the caller is delivered into it directly
     task = asyncio.ensure_future(awaitable)
-    done, _ = await asyncio.wait({task}, timeout=deadline.remaining())
+    try:
+        done, _ = await asyncio.wait({task}, timeout=deadline.remaining())
+    except asyncio.CancelledError:
+        await _cancel_and_wait(task)
+        raise
     if not done:
-        task.cancel()
+        await _cancel_and_wait(task)
+        if task.done() and not task.cancelled() and task.exception() is None:
+            return task.result()  # it finished as it was cancelled: its result stands
         raise timeout_error(deadline)
     return task.result()
+
+
+async def _cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended (whatever it ends with)."""
+    task.cancel()
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:  # cancelled again meanwhile: still wait for it
+            task.cancel()
+            continue
+    if not task.cancelled():
+        task.exception()  # retrieved: no "exception was never retrieved" warning
 
 
 def run_coroutine_sync(coroutine: Coroutine[Any, Any, R]) -> R:

@@ -6,12 +6,21 @@ its run's lifecycle ends, however it ends: finished, failed, or cancelled (a can
 closes the lifecycle, so a Stop never leaves a claim behind for the next cell to wait
 on forever). A claim released by a cancelled run leaves a note, so the run that then
 has to compute explains why.
+
+Every driver waits on a claim through this module (``wait_sync``, ``wait_async``,
+``on_release``), and none of them can change the claim by waiting: a waiter that times
+out or is cancelled drops its own wait, never the shared ``released`` future (an
+``asyncio.wrap_future`` would pass a cancel into it, and every other waiter would then
+see a cancelled claim). No wait raises a timeout class either: ``concurrent.futures``
+has its own ``TimeoutError`` on Python 3.10.
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import threading
+from collections.abc import Callable
 from typing import Any
 
 
@@ -55,8 +64,10 @@ class Claim:
                 self._cancelled[self.key] = cancelled
             else:
                 self._cancelled.pop(self.key, None)
-        if not self.released.done():
+        try:
             self.released.set_result(None)
+        except concurrent.futures.InvalidStateError:  # released already
+            pass
 
     @classmethod
     def why_missing(cls, key: str) -> str | None:
@@ -68,3 +79,36 @@ class Claim:
         """Whether the holder is this thread's own sync code (or this asyncio task)."""
         thread, task = self.holder
         return thread == threading.get_ident() and task in (None, async_task)
+
+
+def wait_sync(claim: Claim, timeout: float | None) -> bool:
+    """Block until ``claim`` is released (True) or ``timeout`` passes (False)."""
+    done, _ = concurrent.futures.wait((claim.released,), timeout)
+    return bool(done)
+
+
+async def wait_async(claim: Claim, timeout: float | None) -> bool:
+    """Await the release of ``claim`` (True) or ``timeout`` (False), on a future of this
+    waiter's own: a cancel of the waiter ends its wait and nothing else."""
+    loop = asyncio.get_running_loop()
+    mine = loop.create_future()
+
+    def wake(_: Any) -> None:
+        try:
+            loop.call_soon_threadsafe(_settle, mine)
+        except RuntimeError:  # the waiter's loop closed: nobody is waiting any more
+            pass
+
+    claim.released.add_done_callback(wake)
+    done, _ = await asyncio.wait((mine,), timeout=timeout)
+    return bool(done)
+
+
+def on_release(claim: Claim, callback: Callable[[], Any]) -> None:
+    """Call ``callback()`` once ``claim`` is released (at once if it is already)."""
+    claim.released.add_done_callback(lambda _: callback())
+
+
+def _settle(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -16,15 +16,17 @@ could start is not started at all. An effect outside the closed set is a ``TypeE
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from kernelflow._engine import claims
 from kernelflow._engine.calling import bound_call, call_async, call_sync, timeout_error
 from kernelflow._engine.claims import Claim
-from kernelflow._engine.deadline import Deadline, earliest
+from kernelflow._engine.deadline import Deadline, earliest, remaining
 from kernelflow._engine.effects import (
     AwaitClaim,
     CallBody,
@@ -132,8 +134,8 @@ def _body_sync(handle: RunHandle, effect: CallBody) -> Outcome | None:
 def _wait_for_sync(handle: RunHandle, effect: WaitFor) -> bool:
     __tracebackhide__ = True
     for future in effect.futures:
-        remaining = None if effect.deadline is None else effect.deadline.remaining()
-        if remaining == 0.0 or not future.wait(remaining):
+        left = remaining(effect.deadline)
+        if left == 0.0 or not future.wait(left):
             return False
     return True
 
@@ -141,12 +143,7 @@ def _wait_for_sync(handle: RunHandle, effect: WaitFor) -> bool:
 def _await_claim_sync(handle: RunHandle, effect: AwaitClaim) -> bool:
     if effect.claim.same_thread():
         return False
-    remaining = None if effect.deadline is None else effect.deadline.remaining()
-    try:
-        effect.claim.released.result(remaining)
-    except TimeoutError:
-        return False
-    return True
+    return claims.wait_sync(effect.claim, remaining(effect.deadline))
 
 
 def _sleep_sync(handle: RunHandle, effect: Sleep) -> None:
@@ -170,6 +167,28 @@ _SYNC: dict[type, Callable[[RunHandle, Any], Any]] = {
 
 async def drive_async(handle: RunHandle) -> Any:
     """Run a lifecycle to its end on the running event loop, awaiting each effect."""
+    __tracebackhide__ = True
+    # Nesting is counted per asyncio task (a context variable), not per thread: many
+    # tasks share the loop's thread, and a subflow awaited inline adds to its task's stack.
+    depth = _async_depth.get() + 1
+    token = _async_depth.set(depth)
+    if depth > _HEADROOM_AFTER:
+        _add_to_recursion_limit(_ASYNC_DRIVER_FRAMES)
+    try:
+        return await _drive_async(handle)
+    finally:
+        _async_depth.reset(token)
+        if depth > _HEADROOM_AFTER:
+            _add_to_recursion_limit(-_ASYNC_DRIVER_FRAMES)
+
+
+_async_depth: contextvars.ContextVar[int] = contextvars.ContextVar("kf_async_depth", default=0)
+# An awaited subflow puts this many frames of kernelflow's between a flow's body and
+# its subflow's (flows.py's awaitable, run_flow_async, the driver, the body call).
+_ASYNC_DRIVER_FRAMES = 8
+
+
+async def _drive_async(handle: RunHandle) -> Any:
     __tracebackhide__ = True
     outcome = None
     try:
@@ -236,12 +255,7 @@ async def _take_claim_async(handle: RunHandle, effect: TakeClaim) -> Claim:
 async def _await_claim_async(handle: RunHandle, effect: AwaitClaim) -> bool:
     if effect.claim.same_thread(asyncio.current_task()):
         return False
-    timeout = None if effect.deadline is None else effect.deadline.remaining()
-    try:
-        await asyncio.wait_for(asyncio.wrap_future(effect.claim.released), timeout)
-    except asyncio.TimeoutError:
-        return False
-    return True
+    return await claims.wait_async(effect.claim, remaining(effect.deadline))
 
 
 _ASYNC: dict[type, Callable[[RunHandle, Any], Any]] = {
@@ -329,7 +343,7 @@ class CallbackDriver:
         resume = self._once(handle)
         if effect.deadline is not None:
             call_later(effect.deadline.remaining(), resume, False)
-        effect.claim.released.add_done_callback(lambda _: resume(True))
+        claims.on_release(effect.claim, lambda: resume(True))
 
     def _once(self, handle: RunHandle) -> Callable[..., None]:
         """A resume that only its first caller gets (a wait ends by callback or deadline)."""

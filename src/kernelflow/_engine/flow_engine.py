@@ -40,6 +40,7 @@ from kernelflow.states import (
     Completed,
     Crashed,
     Failed,
+    Paused,
     Retrying,
     Running,
     State,
@@ -262,6 +263,22 @@ def _timed_out(state: State, ctx: FlowRunContext, flow: Flow) -> State:
         return state
     ctx.task_runner.cancel_all()
     return TimedOut(ctx.deadline.error())
+
+
+def pause_began(run: FlowRun, key: str) -> None:
+    """The body paused (``pause_flow_run``): the run is Paused until the pause ends."""
+    set_state(run, Paused(f"Waiting to be resumed (key {key!r})."))
+
+
+def pause_ended(run: FlowRun, how: str) -> None:
+    """The body's pause ended (resumed, timed out, cancelled, interrupted; ``how`` says
+    which, for the run's history): the run leaves Paused, so every way on from here
+    (the body catching the pause's error and returning, failing, being stopped) reaches
+    a legal final state:
+    after a cancel answer, the CancelledRun the pause raises ends it Cancelled unless
+    the body catches it.
+    """
+    set_state(run, Running(how))
 
 
 def _finish(flow: Flow, run: FlowRun, state: State) -> Lifecycle[State]:
