@@ -21,7 +21,6 @@ import asyncio
 import json
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any, Protocol, TypeVar
 
 from kernelflow._context import FlowRunContext, flow_run_context
 from kernelflow._engine.flow_engine import pause_began, pause_ended
+from kernelflow._engine.scope import ends_at, left
 from kernelflow._runs import FlowRun
 from kernelflow.exceptions import CancelledRun, FlowPauseTimeout, ParameterTypeError
 
@@ -271,10 +271,10 @@ def wait_for_answer(pause: PausedRun, timeout: float) -> None:
     """Block until the pause is answered or ``timeout`` passes."""
     # Short waits in a loop, so the notebook's Stop button (KeyboardInterrupt) is seen
     # promptly on every platform.
-    deadline = time.monotonic() + timeout
+    deadline = ends_at(timeout)
     while not pause.answered.is_set():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        remaining = left(deadline)
+        if not remaining:
             return
         pause.answered.wait(min(remaining, 0.2))
 

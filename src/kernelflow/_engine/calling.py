@@ -23,9 +23,9 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
-from kernelflow._engine.deadline import Deadline
 from kernelflow._engine.effects import Bindings, Outcome
-from kernelflow._engine.in_thread_deadline import raise_in_this_thread_at, timeout_error
+from kernelflow._engine.in_thread_deadline import raise_in_this_thread_at
+from kernelflow._engine.scope import Scope
 
 R = TypeVar("R")
 
@@ -66,7 +66,7 @@ def call_sync(
     *,
     is_async: bool = False,
     bindings: Bindings = (),
-    deadline: Deadline | None = None,
+    deadline: Scope | None = None,
     in_this_thread: bool = False,
 ) -> Outcome:
     """Call ``fn`` from sync code, blocking until it returns or its deadline passes."""
@@ -94,7 +94,7 @@ async def call_async(
     *,
     is_async: bool = False,
     bindings: Bindings = (),
-    deadline: Deadline | None = None,
+    deadline: Scope | None = None,
 ) -> Outcome:
     """Call ``fn`` from async code; a sync function runs in a thread so the loop stays free."""
     __tracebackhide__ = True
@@ -107,7 +107,7 @@ async def call_async(
         return Outcome(error=error)
 
 
-async def within(awaitable: Awaitable[R], deadline: Deadline | None) -> R:
+async def within(awaitable: Awaitable[R], deadline: Scope | None) -> R:
     """Await ``awaitable``; past ``deadline`` cancel it and raise DeadlineExceeded.
 
     The awaited work never outlives this call: past the deadline, or when the caller
@@ -130,7 +130,7 @@ async def within(awaitable: Awaitable[R], deadline: Deadline | None) -> R:
         await _cancel_and_wait(task)
         if task.done() and not task.cancelled() and task.exception() is None:
             return task.result()  # it finished as it was cancelled: its result stands
-        raise timeout_error(deadline)
+        raise deadline.error()
     return task.result()
 
 
@@ -172,7 +172,7 @@ def run_nested(loop: asyncio.AbstractEventLoop, awaitable: Awaitable[R]) -> R:
     return loop.run_until_complete(asyncio.ensure_future(awaitable, loop=loop))
 
 
-def _call_in_thread(call: Callable[[], Any], deadline: Deadline) -> Outcome:
+def _call_in_thread(call: Callable[[], Any], deadline: Scope) -> Outcome:
     __tracebackhide__ = True
     box = Outcome()
     done = threading.Event()
@@ -191,5 +191,5 @@ def _call_in_thread(call: Callable[[], Any], deadline: Deadline) -> Outcome:
     thread = threading.Thread(target=target, name="kernelflow-timeout", daemon=True)
     thread.start()
     if not done.wait(deadline.remaining()):
-        return Outcome(error=timeout_error(deadline))
+        return Outcome(error=deadline.error())
     return box

@@ -24,9 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 from kernelflow._engine import claims
-from kernelflow._engine.calling import bound_call, call_async, call_sync, timeout_error
+from kernelflow._engine.calling import bound_call, call_async, call_sync
 from kernelflow._engine.claims import Claim
-from kernelflow._engine.deadline import Deadline, earliest, remaining
 from kernelflow._engine.effects import (
     AwaitClaim,
     CallBody,
@@ -39,20 +38,19 @@ from kernelflow._engine.effects import (
     unknown_effect,
 )
 from kernelflow._engine.handle import RunHandle
+from kernelflow._engine.scope import Scope, remaining
 from kernelflow._engine.timers import call_later, run_blocking
 
 
-def attempt_deadline(effect: CallBody) -> Deadline | None:
-    """The attempt's deadline, from now (its body is starting): its own or its flow's."""
-    if effect.timeout is None:
-        return effect.deadline
-    return earliest(Deadline.after(effect.timeout, effect.what), effect.deadline)
+def attempt_deadline(effect: CallBody) -> Scope | None:
+    """The attempt's scope, from now (its body is starting), inside its flow run's."""
+    return Scope.after(effect.timeout, effect.what, effect.deadline)
 
 
 def too_late(effect: CallBody) -> Outcome | None:
     """A timeout outcome if the flow's deadline passed before the body could start."""
     if effect.deadline is not None and effect.deadline.expired():
-        return Outcome(error=timeout_error(effect.deadline))
+        return Outcome(error=effect.deadline.error())
     return None
 
 
@@ -112,7 +110,7 @@ def _drive_sync(handle: RunHandle) -> Any:
 def _body_sync(handle: RunHandle, effect: CallBody) -> Outcome | None:
     __tracebackhide__ = True
     if effect.deadline is not None and effect.deadline.expired():
-        return Outcome(error=timeout_error(effect.deadline))  # out of time before it began
+        return Outcome(error=effect.deadline.error())  # out of time before it began
     if not handle.body_started(_thread_name.name or _worker_name()):
         return None  # cancelled first: the handle is closed, the next step ends it
     if effect.timeout is None and effect.deadline is None and not effect.is_async:

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import FlowRunContext, current_tags, flow_run_context
 from kernelflow._engine.calling import call_sync
-from kernelflow._engine.deadline import Deadline
 from kernelflow._engine.drivers import drive_async, drive_sync
 from kernelflow._engine.effects import Bindings, CallBody, Lifecycle, Sleep, WaitFor
 from kernelflow._engine.handle import RunHandle
@@ -30,6 +29,7 @@ from kernelflow._engine.hooks import run_hooks
 from kernelflow._engine.inputs import check_wait_for, find_upstream, resolve
 from kernelflow._engine.resume import remember_sources, starting_retry
 from kernelflow._engine.returns import futures_to_states, needs_looking_at, returned_state
+from kernelflow._engine.scope import Scope
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._run_history import record_top_level_run
 from kernelflow._run_ids import new_run_id
@@ -155,19 +155,22 @@ def flow_lifecycle(
     log = run_logger(flow_run=run)
     args, kwargs = flow.signature.split(parameters)
     bindings = _body_bindings(ctx)
+    outer = ctx.deadline  # the enclosing flow run's scope, if this is a subflow
     attempt = 0
     while True:
         attempt += 1
         set_state(run, Running() if attempt == 1 else Retrying(_retry_message(attempt, flow)))
         if flow.on_running_hooks:
             yield from run_hooks(flow.on_running_hooks, flow, run, run.state, log)
-        ctx.deadline = Deadline.after(flow.timeout_seconds, "Flow run")
+        ctx.deadline = Scope.after(flow.timeout_seconds, "Flow run", outer)
         outcome = yield CallBody(
             flow.fn,
             args,
             kwargs,
             flow.isasync,
-            deadline=ctx.deadline,
+            # A sync body under no timeout of its own runs in its parent's thread, where
+            # the parent's guard already stops it at the parent's deadline.
+            deadline=ctx.deadline if flow.isasync or flow.timeout_seconds is not None else None,
             bindings=bindings,
             what="Flow run",
             in_this_thread=not flow.isasync,
@@ -338,6 +341,7 @@ def _enter(flow: Flow, run: FlowRun, runner: Any) -> FlowRunContext:
         runner,
         log_prints=bool(flow.log_prints),
         is_async=flow.isasync,
+        deadline=parent.deadline if parent is not None else None,  # nests in the parent's
         retry_plan=plan,
     )
 

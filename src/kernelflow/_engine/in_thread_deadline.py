@@ -15,15 +15,10 @@ from __future__ import annotations
 
 import ctypes
 import threading
-import time
 from typing import Any
 
-from kernelflow._engine.deadline import Deadline
+from kernelflow._engine.scope import Scope, ends_at
 from kernelflow.exceptions import DeadlineExceeded
-
-
-def timeout_error(deadline: Deadline) -> DeadlineExceeded:
-    return DeadlineExceeded(*deadline.error().args)
 
 
 class _ThreadState:
@@ -48,7 +43,7 @@ class raise_in_this_thread_at:  # noqa: N801 - used as a context manager
     raised, so it can never land in the caller's code.
     """
 
-    def __init__(self, deadline: Deadline) -> None:
+    def __init__(self, deadline: Scope) -> None:
         self._deadline = deadline
         self._thread_id = threading.get_ident()
         self._armed = True
@@ -84,8 +79,8 @@ class raise_in_this_thread_at:  # noqa: N801 - used as a context manager
             if not self._armed:
                 return
             self._armed = False
-            error = timeout_error(self._deadline)
-            if state.waits and state.waits[-1] <= self._deadline.at + _WAIT_GRACE:
+            error = self._deadline.error()
+            if state.waits and state.waits[-1] <= self._deadline.binding().at + _WAIT_GRACE:
                 state.overdue = state.overdue or (self, error)  # the wait raises
             else:
                 _raise_deadline_in(self._thread_id, error)
@@ -102,7 +97,8 @@ class WaitEndingBy:
 
     def __init__(self, timeout: float | None) -> None:
         self._state = _threads.get(threading.get_ident())
-        self._ends_by = float("inf") if timeout is None else time.monotonic() + timeout
+        ends_by = ends_at(timeout)
+        self._ends_by = float("inf") if ends_by is None else ends_by
 
     def __enter__(self) -> None:
         if self._state is not None:

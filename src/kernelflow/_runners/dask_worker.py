@@ -21,8 +21,7 @@ import threading
 import time
 from typing import Any
 
-from kernelflow._engine.calling import timeout_error
-from kernelflow._engine.deadline import Deadline
+from kernelflow._engine.scope import Scope
 from kernelflow._runners.wire import reply_for, run_packed
 from kernelflow.exceptions import CancelledRun
 
@@ -40,7 +39,7 @@ def run_on_dask(
     worker = get_worker()
     address = worker.address
     worker.log_event(STARTED_TOPIC, {"key": key, "worker": address, "at": time.time()})
-    deadline = Deadline.after(timeout, "Task run")
+    deadline = Scope.after(timeout, "Task run")
     box: list[bytes] = []
     ended: list[float] = []
     done = threading.Event()
@@ -59,7 +58,7 @@ def run_on_dask(
     ).start()
     while not done.wait(POLL_SECONDS):
         if deadline is not None and deadline.expired():
-            return reply_for(timeout_error(deadline)), time.time()
+            return reply_for(deadline.error()), time.time()
         if _cancelled(worker, key):
             return reply_for(CancelledRun("Dask cancelled this call.")), time.time()
     return box[0], ended[0]
