@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import concurrent.futures._base as futures_base
+import signal
 import threading
 import time
 
@@ -258,3 +259,46 @@ def test_async_subflows_nest_as_deep_as_sync_ones():
         return 1 + await nested(depth - 1)
 
     assert asyncio.run(nested(300)) == 300
+
+
+# --- a sync flow on the main thread is stopped inside a blocking call -------------
+
+
+def test_a_sync_flow_sleeping_past_its_timeout_ends_at_the_timeout():
+    @flow(timeout_seconds=0.5)
+    def sleepy():
+        time.sleep(5)
+        log.append("after the sleep")
+
+    def keep(signum, frame):  # the program's own handler, which must come back
+        pass
+
+    previous = signal.signal(signal.SIGALRM, keep)
+    try:
+        began = time.monotonic()
+        state = sleepy(return_state=True)
+        took = time.monotonic() - began
+        assert signal.getsignal(signal.SIGALRM) is keep
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert state.name == "TimedOut"
+    assert took < 2, took
+    assert log == []
+
+
+def test_nested_timeouts_on_the_main_thread_each_end_at_their_own_deadline():
+    @flow(timeout_seconds=0.3)
+    def inner():
+        time.sleep(5)
+
+    @flow(timeout_seconds=1.0)
+    def outer():
+        log.append(inner(return_state=True).name)
+        time.sleep(5)
+        log.append("after the outer sleep")
+
+    began = time.monotonic()
+    state = outer(return_state=True)
+    assert state.name == "TimedOut"
+    assert log == ["TimedOut"]
+    assert time.monotonic() - began < 2.5

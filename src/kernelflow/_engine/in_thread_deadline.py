@@ -1,8 +1,9 @@
 """Stopping code that must run in this very thread (a sync flow body in a notebook cell).
 
-A timer thread raises ``DeadlineExceeded`` in the body's thread with
-``PyThreadState_SetAsyncExc``, which Python raises at the next bytecode boundary of
-whatever that thread runs then. That is right for the user's own code; it is wrong inside
+On the main thread an alarm signal raises ``DeadlineExceeded`` in the body, which also
+ends a blocking call it is in. Elsewhere the shared timer thread raises it in the body's
+thread with ``PyThreadState_SetAsyncExc``, which Python raises at the next bytecode
+boundary of whatever that thread runs then. That is right for the user's own code; it is wrong inside
 a wait of kernelflow's (``future.result()``, ``wait``), where the exception can land in a
 garbage-collection finalizer the wait happens to trigger (multiprocessing's, for one) and
 be lost as "Exception ignored". Those waits are already bounded by the flow run's
@@ -14,10 +15,12 @@ normally all the same, the exception is raised when it returns, in plain sight.
 from __future__ import annotations
 
 import ctypes
+import signal
 import threading
 from typing import Any
 
-from kernelflow._engine.scope import Scope, ends_at
+from kernelflow._engine.scope import Scope, ends_at, left
+from kernelflow._engine.timers import call_later
 from kernelflow.exceptions import DeadlineExceeded
 
 
@@ -27,7 +30,9 @@ class _ThreadState:
     __slots__ = ("lock", "guards", "waits", "overdue")
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        # Reentrant: on the main thread the alarm's handler takes it in the same thread,
+        # possibly while the code it interrupted holds it.
+        self.lock = threading.RLock()
         self.guards = 0
         self.waits: list[float] = []  # when each open wait ends by itself (monotonic)
         self.overdue: tuple[raise_in_this_thread_at, DeadlineExceeded] | None = None
@@ -39,6 +44,14 @@ _threads: dict[int, _ThreadState] = {}  # only threads inside a guard
 class raise_in_this_thread_at:  # noqa: N801 - used as a context manager
     """Raise ``DeadlineExceeded`` in this thread if the block is still running at ``deadline``.
 
+    On the main thread (a sync flow in a script or a notebook cell) an alarm signal
+    delivers it, as Prefect does: a signal also ends a blocking call such as
+    ``time.sleep`` or a socket read, so the body stops at its deadline, not at the end
+    of that call. The previous SIGALRM handler and timer are put back on leaving. In
+    any other thread the shared timer thread sets the exception asynchronously, which
+    Python raises at that thread's next bytecode: a thread blocked inside one long C
+    call gets it only when that call returns (and runs nothing more of its own).
+
     Leaving the block disarms it, and clears an exception that was set but not yet
     raised, so it can never land in the caller's code.
     """
@@ -47,8 +60,7 @@ class raise_in_this_thread_at:  # noqa: N801 - used as a context manager
         self._deadline = deadline
         self._thread_id = threading.get_ident()
         self._armed = True
-        self._timer = threading.Timer(deadline.remaining(), self._fire)
-        self._timer.daemon = True
+        self._alarm: tuple[Any, tuple[float, float], float | None] | None = None
 
     def __enter__(self) -> None:
         state = _threads.get(self._thread_id)
@@ -57,21 +69,47 @@ class raise_in_this_thread_at:  # noqa: N801 - used as a context manager
         with state.lock:
             state.guards += 1
         self._state = state
-        self._timer.start()
+        if not self._start_alarm():
+            call_later(self._deadline.remaining(), self._fire)
+
+    def _start_alarm(self) -> bool:
+        """Arm an alarm signal, if this is the main thread and the platform has one."""
+        if not hasattr(signal, "setitimer") or threading.current_thread() is not (
+            threading.main_thread()
+        ):
+            return False
+        try:
+            previous_handler = signal.signal(signal.SIGALRM, self._on_alarm)
+        except ValueError:  # not the main interpreter
+            return False
+        previous = signal.setitimer(signal.ITIMER_REAL, max(self._deadline.remaining(), 1e-4))
+        self._alarm = (previous_handler, previous, ends_at(previous[0]) if previous[0] else None)
+        return True
+
+    def _on_alarm(self, signum: int, frame: Any) -> None:
+        self._fire()
 
     def __exit__(self, *exc_info: Any) -> None:
-        self._timer.cancel()
+        if self._alarm is not None:
+            self._stop_alarm(*self._alarm)
         state = self._state
         with state.lock:
             if self._armed:
                 self._armed = False
-            else:  # fired: clear it in case it is still pending (a no-op if raised)
+            elif self._alarm is None:  # fired: clear it in case it is still pending
                 set_async_exc(self._thread_id, None)
             if state.overdue is not None and state.overdue[0] is self:
                 state.overdue = None
             state.guards -= 1
             if not state.guards:
                 del _threads[self._thread_id]
+
+    @staticmethod
+    def _stop_alarm(handler: Any, previous: tuple[float, float], previous_at: float | None) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, handler)
+        if previous_at is not None:  # an enclosing guard's (or the program's) alarm
+            signal.setitimer(signal.ITIMER_REAL, max(left(previous_at) or 0.0, 1e-4), previous[1])
 
     def _fire(self) -> None:
         state = self._state
@@ -82,6 +120,8 @@ class raise_in_this_thread_at:  # noqa: N801 - used as a context manager
             error = self._deadline.error()
             if state.waits and state.waits[-1] <= self._deadline.binding().at + _WAIT_GRACE:
                 state.overdue = state.overdue or (self, error)  # the wait raises
+            elif self._alarm is not None:
+                raise error  # in the signal handler, so in this very thread
             else:
                 _raise_deadline_in(self._thread_id, error)
 
