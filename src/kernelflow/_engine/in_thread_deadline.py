@@ -3,13 +3,14 @@
 On the main thread an alarm signal raises ``DeadlineExceeded`` in the body, which also
 ends a blocking call it is in. Elsewhere the shared timer thread raises it in the body's
 thread with ``PyThreadState_SetAsyncExc``, which Python raises at the next bytecode
-boundary of whatever that thread runs then. That is right for the user's own code; it is wrong inside
-a wait of kernelflow's (``future.result()``, ``wait``), where the exception can land in a
-garbage-collection finalizer the wait happens to trigger (multiprocessing's, for one) and
-be lost as "Exception ignored". Those waits are already bounded by the flow run's
-deadline and raise on their own, so they mark themselves with ``WaitEndingBy``: a guard
-that fires while the thread is in such a wait leaves it alone, and if the wait returns
-normally all the same, the exception is raised when it returns, in plain sight.
+boundary of whatever that thread runs then. That is right for the user's own code; it
+is wrong inside a wait of kernelflow's (``future.result()``, ``wait``), where the
+exception can land in a garbage-collection finalizer the wait happens to trigger
+(multiprocessing's, for one) and be lost as "Exception ignored". Those waits are
+already bounded by the flow run's deadline and raise on their own, so they mark
+themselves with ``WaitEndingBy``: a guard that fires while the thread is in such a wait
+leaves it alone, and if the wait returns normally all the same, the exception is raised
+when it returns, in plain sight.
 """
 
 from __future__ import annotations
