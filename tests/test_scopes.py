@@ -17,6 +17,7 @@ from kernelflow import flow, pause_flow_run, task
 from kernelflow._engine.claims import Claim, wait_async
 from kernelflow.cache_policies import INPUTS, TASK_SOURCE
 from kernelflow.exceptions import FlowPauseTimeout
+from kernelflow.task_runners import ThreadPoolTaskRunner
 
 log: list = []  # module globals: TASK_SOURCE would hash closure values
 started = threading.Event()
@@ -302,3 +303,44 @@ def test_nested_timeouts_on_the_main_thread_each_end_at_their_own_deadline():
     assert state.name == "TimedOut"
     assert log == ["TimedOut"]
     assert time.monotonic() - began < 2.5
+
+
+# --- a cancel or timeout stops a body in a thread ---------------------------------
+
+
+def sleep_then_log(seconds):
+    """A body that sleeps in short steps (Python runs between them), then logs."""
+    for _ in range(int(seconds / 0.02)):
+        time.sleep(0.02)
+    log.append("after the sleep")
+
+
+def test_a_cancelled_thread_run_stops_its_body():
+    body = task(sleep_then_log)
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def pipeline():
+        future = body.submit(0.6)
+        while not future.state.is_running():
+            time.sleep(0.005)
+        future.cancel()
+        time.sleep(1)  # long past the body's sleep
+        return future.state.name
+
+    assert pipeline() == "Cancelled"
+    assert log == []
+
+
+def test_a_timed_out_thread_run_stops_its_body():
+    body = task(sleep_then_log, timeout_seconds=0.2)
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def pipeline():
+        body.submit(0.6).wait()
+        time.sleep(0.8)  # long past the body's sleep
+
+    pipeline()
+    run = kernelflow.last_run().task_runs[0]
+    assert run.state.name == "TimedOut"
+    assert "C call" not in run.state.message  # it was stopped between two sleeps
+    assert log == []

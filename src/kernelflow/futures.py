@@ -132,8 +132,10 @@ class TaskFuture(Generic[R]):
 
     def cancel(self) -> bool:
         """Cancel the run: a queued run never starts; a running one is marked Cancelled
-        (an async one is cancelled; a process run's worker is stopped; a thread running
-        sync code is abandoned). Either way a cache claim it held is released.
+        (an async one is cancelled and awaited; a process run's worker is replaced; a
+        thread running sync code gets CancelledRun raised at its next Python line, or,
+        blocked in one long C call, when that call returns). Either way a cache claim
+        it held is released.
 
         Returns:
             False if the run had already finished.

@@ -38,6 +38,7 @@ from kernelflow._engine.effects import (
     unknown_effect,
 )
 from kernelflow._engine.handle import RunHandle
+from kernelflow._engine.in_thread_deadline import WaitEndingBy
 from kernelflow._engine.scope import Scope, remaining
 from kernelflow._engine.timers import call_later, run_blocking
 
@@ -114,10 +115,19 @@ def _body_sync(handle: RunHandle, effect: CallBody) -> Outcome | None:
     if not handle.body_started(_thread_name.name or _worker_name()):
         return None  # cancelled first: the handle is closed, the next step ends it
     if effect.timeout is None and effect.deadline is None and not effect.is_async:
-        try:  # the common case, kept short: a direct call with no limit
+        if handle.future is None:  # the common case, kept short: a direct call, no limit
+            try:
+                return Outcome(bound_call(effect.fn, effect.args, effect.kwargs, effect.bindings))
+            except BaseException as error:
+                return Outcome(error=error)
+        # A submitted run: its future's cancel stops the body in this thread.
+        handle.body_running(threading.get_ident())
+        try:
             return Outcome(bound_call(effect.fn, effect.args, effect.kwargs, effect.bindings))
         except BaseException as error:
             return Outcome(error=error)
+        finally:
+            handle.body_returned()
     return call_sync(
         effect.fn,
         effect.args,
@@ -126,27 +136,44 @@ def _body_sync(handle: RunHandle, effect: CallBody) -> Outcome | None:
         bindings=effect.bindings,
         deadline=attempt_deadline(effect),
         in_this_thread=effect.in_this_thread,
+        handle=handle if handle.future is not None else None,
     )
+
+
+# The driver's own waits end at the run's scope, and the lifecycle then sees the
+# deadline itself: a flow body's guard firing meanwhile (a direct call in a sync flow
+# runs in the body's thread) must not raise inside the driver (WaitEndingBy absorbs it).
 
 
 def _wait_for_sync(handle: RunHandle, effect: WaitFor) -> bool:
     __tracebackhide__ = True
-    for future in effect.futures:
-        left = remaining(effect.deadline)
-        if left == 0.0 or not future.wait(left):
-            return False
+    with WaitEndingBy(remaining(effect.deadline), absorb=True):
+        for future in effect.futures:
+            left = remaining(effect.deadline)
+            if left == 0.0 or not future.wait(left):
+                return False
     return True
 
 
 def _await_claim_sync(handle: RunHandle, effect: AwaitClaim) -> bool:
     if effect.claim.same_thread():
         return False
-    return claims.wait_sync(effect.claim, remaining(effect.deadline))
+    left = remaining(effect.deadline)
+    with WaitEndingBy(left, absorb=True):
+        return claims.wait_sync(effect.claim, left)
 
 
 def _sleep_sync(handle: RunHandle, effect: Sleep) -> None:
-    if effect.seconds > 0:
-        time.sleep(effect.seconds)
+    seconds = sleep_seconds(effect)
+    if seconds > 0:
+        with WaitEndingBy(seconds, absorb=True):
+            time.sleep(seconds)
+
+
+def sleep_seconds(effect: Sleep) -> float:
+    """How long a retry's sleep lasts: its delay, cut short by the run's scope."""
+    left = remaining(effect.deadline)
+    return effect.seconds if left is None else min(effect.seconds, left)
 
 
 _SYNC: dict[type, Callable[[RunHandle, Any], Any]] = {
@@ -243,7 +270,7 @@ async def _gate_async(handle: RunHandle, effect: WaitUntilOpen) -> None:
 
 
 async def _sleep_async(handle: RunHandle, effect: Sleep) -> None:
-    await asyncio.sleep(effect.seconds)
+    await asyncio.sleep(sleep_seconds(effect))
 
 
 async def _take_claim_async(handle: RunHandle, effect: TakeClaim) -> Claim:
@@ -305,7 +332,7 @@ class CallbackDriver:
                 elif kind is WaitUntilOpen:
                     effect.gate.when_open(self._once(handle))
                 elif kind is Sleep:
-                    call_later(effect.seconds, self.resume, handle, None)
+                    call_later(sleep_seconds(effect), self.resume, handle, None)
                 elif kind is AwaitClaim:
                     self._await_claim(handle, effect)
                 else:

@@ -98,7 +98,10 @@ class WaitUntilOpen:
 
 @dataclass(slots=True)
 class Sleep:
+    """Wait ``seconds`` before a retry, or until ``deadline`` if that comes first."""
+
     seconds: float
+    deadline: Scope | None = None
 
 
 @dataclass(slots=True)

@@ -183,7 +183,7 @@ def flow_lifecycle(
         if not state.is_failed() or attempt > flow.retries:
             return (yield from _finish(flow, run, state))
         log.info("%s; retrying in %gs", state.message, flow.retry_delay_seconds)
-        yield Sleep(flow.retry_delay_seconds)
+        yield Sleep(flow.retry_delay_seconds, outer)
 
 
 def _prepare(

@@ -124,7 +124,7 @@ class raise_in_this_thread_at:  # noqa: N801 - used as a context manager
             elif self._alarm is not None:
                 raise error  # in the signal handler, so in this very thread
             else:
-                _raise_deadline_in(self._thread_id, error)
+                raise_in(self._thread_id, error)
 
 
 # A wait that ends this soon after the deadline is left to end by itself.
@@ -132,12 +132,17 @@ _WAIT_GRACE = 0.05
 
 
 class WaitEndingBy:
-    """Marks a wait in this thread that returns by itself within ``timeout`` seconds."""
+    """Marks a wait in this thread that returns by itself within ``timeout`` seconds.
 
-    __slots__ = ("_state", "_ends_by")
+    ``absorb``: a wait of a driver, whose lifecycle sees the deadline itself (the run it
+    drives ends TimedOut): a guard that fired during it raises nothing afterwards.
+    """
 
-    def __init__(self, timeout: float | None) -> None:
+    __slots__ = ("_state", "_ends_by", "_absorb")
+
+    def __init__(self, timeout: float | None, absorb: bool = False) -> None:
         self._state = _threads.get(threading.get_ident())
+        self._absorb = absorb
         ends_by = ends_at(timeout)
         self._ends_by = float("inf") if ends_by is None else ends_by
 
@@ -155,7 +160,7 @@ class WaitEndingBy:
             overdue = None
             if not state.waits and state.overdue is not None:
                 overdue, state.overdue = state.overdue[1], None
-        if overdue is not None and error_type is None:
+        if overdue is not None and error_type is None and not self._absorb:
             raise overdue
 
 
@@ -168,13 +173,14 @@ def set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), target)
 
 
-def _raise_deadline_in(thread_id: int, error: DeadlineExceeded) -> None:
-    # The C API takes a class: a subclass carries the message.
-    message = str(error)
+def raise_in(thread_id: int, error: BaseException) -> None:
+    """Have ``thread_id`` raise ``error`` (a copy of it) at its next bytecode boundary."""
+    # The C API takes a class: a subclass made here carries the message.
+    kind, args = type(error), error.args
 
-    class _Exceeded(DeadlineExceeded):
-        def __init__(self, *args: Any) -> None:
-            super().__init__(*(args or (message,)))
+    def __init__(self: BaseException, *given: Any) -> None:
+        kind.__init__(self, *(given or args))
 
-    _Exceeded.__name__ = _Exceeded.__qualname__ = "DeadlineExceeded"
-    set_async_exc(thread_id, _Exceeded)
+    carrier = type(kind.__name__, (kind,), {"__init__": __init__, "__module__": kind.__module__})
+    carrier.__qualname__ = kind.__qualname__
+    set_async_exc(thread_id, carrier)

@@ -263,7 +263,7 @@ def attempts(
         run_logger(task_run=run).info(message)
         if not set_state(run, Retrying(message)):
             return run.state
-        yield Sleep(delay)
+        yield Sleep(delay, body.deadline)
 
 
 def _ended_at(state: State, ended: float) -> State:
