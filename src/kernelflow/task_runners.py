@@ -267,7 +267,8 @@ class ThreadPoolTaskRunner(TaskRunner):
         """Cancel queued runs and mark running ones Cancelled, without waiting for them.
 
         Running bodies are stopped at their next Python line, not waited for, so an
-        interrupted notebook cell returns at once. A started runner gets a fresh pool and stays usable.
+        interrupted notebook cell returns at once. A started runner gets a fresh pool
+        and stays usable.
         """
         unfinished = list(self._unfinished.values())
         self._unfinished.clear()
