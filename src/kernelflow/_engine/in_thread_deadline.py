@@ -70,6 +70,8 @@ class raise_in_this_thread_at:  # noqa: N801 - used as a context manager
         with state.lock:
             state.guards += 1
         self._state = state
+        if self._deadline.remaining() == float("inf"):
+            return  # no deadline: a guard only for ``stop`` (a cancel)
         if not self._start_alarm():
             call_later(self._deadline.remaining(), self._fire)
 
@@ -112,13 +114,18 @@ class raise_in_this_thread_at:  # noqa: N801 - used as a context manager
         if previous_at is not None:  # an enclosing guard's (or the program's) alarm
             signal.setitimer(signal.ITIMER_REAL, max(left(previous_at) or 0.0, 1e-4), previous[1])
 
-    def _fire(self) -> None:
+    def stop(self, error: BaseException) -> None:
+        """Raise ``error`` in the guarded thread now (a cancel), as its deadline would."""
+        self._fire(error)
+
+    def _fire(self, error: BaseException | None = None) -> None:
         state = self._state
         with state.lock:
             if not self._armed:
                 return
             self._armed = False
-            error = self._deadline.error()
+            if error is None:
+                error = self._deadline.error()
             if state.waits and state.waits[-1] <= self._deadline.binding().at + _WAIT_GRACE:
                 state.overdue = state.overdue or (self, error)  # the wait raises
             elif self._alarm is not None:
