@@ -18,18 +18,12 @@ import kernelflow
 from kernelflow import flow, task
 from kernelflow._runners.remote import close_warm_backends
 from kernelflow.task_runners import DaskTaskRunner, ProcessPoolTaskRunner, ThreadPoolTaskRunner
+from tests.test_lifecycle_runners import DASK_KWARGS, warm_up
 
 BODY_SECONDS = 1.0  # how long a body sleeps before its mark
 STOP_AT = 0.3  # when the cancel or the timeout comes, after the body (or the wait) began
-WORKERS = 2
+WORKERS = 2  # as in test_lifecycle_runners' DASK_KWARGS and warm_up
 
-DASK_KWARGS = {
-    "n_workers": WORKERS,
-    "threads_per_worker": 1,
-    "processes": True,
-    "host": "127.0.0.1",
-    "dashboard_address": ":0",
-}
 RUNNERS = {
     "threads": lambda: ThreadPoolTaskRunner(max_workers=WORKERS),
     "processes": lambda: ProcessPoolTaskRunner(max_workers=WORKERS),
@@ -61,17 +55,6 @@ async def async_sleep_then_mark(directory: str, name: str, seconds: float, fail_
     await asyncio.sleep(seconds)
     Path(directory, name).write_text("the body ran on to its end")
     return name
-
-
-@task
-def nap(seconds: float) -> float:
-    time.sleep(seconds)
-    return seconds
-
-
-@flow
-def warm_up():
-    return nap.map([0] * WORKERS).result()
 
 
 def target_run():
