@@ -14,7 +14,8 @@ import pytest
 
 import kernelflow
 from kernelflow import flow, pause_flow_run, task
-from kernelflow._engine.claims import Claim, wait_async
+from kernelflow._engine.claims import Claim
+from kernelflow._engine.semantics import wait_async
 from kernelflow.cache_policies import INPUTS, TASK_SOURCE
 from kernelflow.exceptions import FlowPauseTimeout
 from kernelflow.task_runners import ThreadPoolTaskRunner
@@ -131,7 +132,7 @@ def test_a_cancelled_async_waiter_leaves_the_claim_to_the_others():
     claim = Claim.take("scopes-test-key", (threading.get_ident(), None))
     view = Claim.take("scopes-test-key", (None, None))
 
-    asyncio.run(cancel_after(wait_async(view, None), 0.05))
+    asyncio.run(cancel_after(wait_async((view.released,), None), 0.05))
     assert not claim.released.cancelled()
     claim.release()
     assert claim.released.result(0) is None

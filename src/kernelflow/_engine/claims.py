@@ -7,8 +7,8 @@ closes the lifecycle, so a Stop never leaves a claim behind for the next cell to
 on forever). A claim released by a cancelled run leaves a note, so the run that then
 has to compute explains why.
 
-Every driver waits on a claim through this module (``wait_sync``, ``wait_async``,
-``on_release``), and none of them can change the claim by waiting: a waiter that times
+Every driver waits on a claim the same way (``semantics.meaning`` of ``AwaitClaim``:
+a wait on ``released``), and none of them can change the claim by waiting: a waiter that times
 out or is cancelled drops its own wait, never the shared ``released`` future (an
 ``asyncio.wrap_future`` would pass a cancel into it, and every other waiter would then
 see a cancelled claim). No wait raises a timeout class either: ``concurrent.futures``
@@ -17,10 +17,8 @@ has its own ``TimeoutError`` on Python 3.10.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Callable
 from typing import Any
 
 
@@ -75,40 +73,8 @@ class Claim:
         with cls._lock:
             return cls._cancelled.pop(key, None)
 
-    def same_thread(self, async_task: Any = None) -> bool:
-        """Whether the holder is this thread's own sync code (or this asyncio task)."""
+    def held_by(self, waiter: tuple[Any, Any]) -> bool:
+        """Whether ``waiter`` (thread id, asyncio task) would wait on itself: the claim is
+        its own thread's sync code, or its own task's. Nothing can wait for that."""
         thread, task = self.holder
-        return thread == threading.get_ident() and task in (None, async_task)
-
-
-def wait_sync(claim: Claim, timeout: float | None) -> bool:
-    """Block until ``claim`` is released (True) or ``timeout`` passes (False)."""
-    done, _ = concurrent.futures.wait((claim.released,), timeout)
-    return bool(done)
-
-
-async def wait_async(claim: Claim, timeout: float | None) -> bool:
-    """Await the release of ``claim`` (True) or ``timeout`` (False), on a future of this
-    waiter's own: a cancel of the waiter ends its wait and nothing else."""
-    loop = asyncio.get_running_loop()
-    mine = loop.create_future()
-
-    def wake(_: Any) -> None:
-        try:
-            loop.call_soon_threadsafe(_settle, mine)
-        except RuntimeError:  # the waiter's loop closed: nobody is waiting any more
-            pass
-
-    claim.released.add_done_callback(wake)
-    done, _ = await asyncio.wait((mine,), timeout=timeout)
-    return bool(done)
-
-
-def on_release(claim: Claim, callback: Callable[[], Any]) -> None:
-    """Call ``callback()`` once ``claim`` is released (at once if it is already)."""
-    claim.released.add_done_callback(lambda _: callback())
-
-
-def _settle(future: asyncio.Future) -> None:
-    if not future.done():
-        future.set_result(None)
+        return thread == waiter[0] and task in (None, waiter[1])

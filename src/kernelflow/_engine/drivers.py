@@ -8,9 +8,12 @@ Each takes a ``RunHandle`` and carries out the effects its lifecycle yields (see
     CallbackDriver   never blocks: each wait registers a callback, and the body is sent
                      to a worker by the runner (process and Dask runners)
 
-A driver reports a body's start to the handle (``body_started``) at the moment the body
-starts; that is when an attempt's clock starts. A body whose deadline passed before it
-could start is not started at all. An effect outside the closed set is a ``TypeError``.
+Where the body runs is each driver's own; what every other effect means is said once,
+in ``semantics.meaning`` (a value now, a wait, or a hook call), and each driver only
+knows how to block, await or call back on it. A driver reports a body's start to the
+handle (``body_started``) at the moment the body starts; that is when an attempt's
+clock starts. A body whose scope ended before it could start is not started at all. An
+effect outside the closed set is a ``TypeError``.
 """
 
 from __future__ import annotations
@@ -23,23 +26,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kernelflow._engine import claims
+from kernelflow._engine import semantics
 from kernelflow._engine.calling import bound_call, call_async, call_sync
-from kernelflow._engine.claims import Claim
-from kernelflow._engine.effects import (
-    AwaitClaim,
-    CallBody,
-    CallHook,
-    Outcome,
-    Sleep,
-    TakeClaim,
-    WaitFor,
-    WaitUntilOpen,
-    unknown_effect,
-)
+from kernelflow._engine.effects import CallBody, Outcome
 from kernelflow._engine.handle import RunHandle
 from kernelflow._engine.in_thread_deadline import WaitEndingBy
-from kernelflow._engine.scope import Scope, remaining
+from kernelflow._engine.scope import Scope, ends_at, left
+from kernelflow._engine.semantics import Call, Now, Wait, meaning
 from kernelflow._engine.timers import call_later, run_blocking
 
 
@@ -98,10 +91,7 @@ def _drive_sync(handle: RunHandle) -> Any:
             if type(effect) is CallBody:  # the common case first: a direct call's only one
                 outcome = _body_sync(handle, effect)
                 continue
-            carry_out = _SYNC.get(type(effect))
-            if carry_out is None:
-                raise unknown_effect(effect)
-            outcome = carry_out(handle, effect)
+            outcome = _carry_out_sync(meaning(effect, (threading.get_ident(), None)))
     except BaseException as error:
         handle.abort(error)
         raise
@@ -140,51 +130,27 @@ def _body_sync(handle: RunHandle, effect: CallBody) -> Outcome | None:
     )
 
 
-# The driver's own waits end at the run's scope, and the lifecycle then sees the
-# deadline itself: a flow body's guard firing meanwhile (a direct call in a sync flow
-# runs in the body's thread) must not raise inside the driver (WaitEndingBy absorbs it).
-
-
-def _wait_for_sync(handle: RunHandle, effect: WaitFor) -> bool:
+def _carry_out_sync(what: Now | Wait | Call) -> Any:
     __tracebackhide__ = True
-    with WaitEndingBy(remaining(effect.deadline), absorb=True):
-        for future in effect.futures:
-            left = remaining(effect.deadline)
-            if left == 0.0 or not future.wait(left):
-                return False
-    return True
-
-
-def _await_claim_sync(handle: RunHandle, effect: AwaitClaim) -> bool:
-    if effect.claim.same_thread():
-        return False
-    left = remaining(effect.deadline)
-    with WaitEndingBy(left, absorb=True):
-        return claims.wait_sync(effect.claim, left)
-
-
-def _sleep_sync(handle: RunHandle, effect: Sleep) -> None:
-    seconds = sleep_seconds(effect)
-    if seconds > 0:
-        with WaitEndingBy(seconds, absorb=True):
-            time.sleep(seconds)
-
-
-def sleep_seconds(effect: Sleep) -> float:
-    """How long a retry's sleep lasts: its delay, cut short by the run's scope."""
-    left = remaining(effect.deadline)
-    return effect.seconds if left is None else min(effect.seconds, left)
-
-
-_SYNC: dict[type, Callable[[RunHandle, Any], Any]] = {
-    CallBody: _body_sync,
-    CallHook: lambda _, e: call_sync(e.fn, e.args, {}, is_async=e.is_async),
-    WaitFor: _wait_for_sync,
-    WaitUntilOpen: lambda _, e: e.gate.wait(),
-    Sleep: _sleep_sync,
-    TakeClaim: lambda _, e: Claim.take(e.key, (threading.get_ident(), None)),
-    AwaitClaim: _await_claim_sync,
-}
+    if type(what) is Now:
+        return what.value
+    if type(what) is Call:
+        return call_sync(what.fn, what.args, {}, is_async=what.is_async)
+    # The wait ends at the run's scope, and the lifecycle then sees the deadline itself:
+    # a flow body's guard firing meanwhile (a direct call in a sync flow runs in the
+    # body's thread) must not raise inside the driver, so the wait absorbs it.
+    with WaitEndingBy(what.timeout, absorb=True):
+        if what.runs:  # task futures: their runs may need this thread's help (or loop)
+            ends = ends_at(what.timeout)
+            for future in what.runs:
+                if not future.wait(left(ends)):
+                    return what.late
+        elif what.futures:
+            if not semantics.wait_sync(what.futures, what.timeout):
+                return what.late
+        elif what.timeout:
+            time.sleep(what.timeout)
+    return what.done
 
 
 # --- awaiting ---------------------------------------------------------------------------
@@ -218,10 +184,20 @@ async def _drive_async(handle: RunHandle) -> Any:
     outcome = None
     try:
         while (effect := handle.step(outcome)) is not None:
-            carry_out = _ASYNC.get(type(effect))
-            if carry_out is None:
-                raise unknown_effect(effect)
-            outcome = await carry_out(handle, effect)
+            if type(effect) is CallBody:
+                outcome = await _body_async(handle, effect)
+                continue
+            what = meaning(effect, (threading.get_ident(), asyncio.current_task()))
+            if type(what) is Now:
+                outcome = what.value
+            elif type(what) is Call:
+                outcome = await call_async(what.fn, what.args, {}, is_async=what.is_async)
+            elif what.futures:
+                done = await semantics.wait_async(what.futures, what.timeout)
+                outcome = what.done if done else what.late
+            else:
+                await asyncio.sleep(what.timeout or 0)
+                outcome = what.done
     except BaseException as error:
         handle.abort(error)
         raise
@@ -246,59 +222,6 @@ async def _body_async(handle: RunHandle, effect: CallBody) -> Outcome | None:
     )
 
 
-async def _hook_async(handle: RunHandle, effect: CallHook) -> Outcome:
-    return await call_async(effect.fn, effect.args, {}, is_async=effect.is_async)
-
-
-async def _wait_for_async(handle: RunHandle, effect: WaitFor) -> bool:
-    __tracebackhide__ = True
-    pending = [asyncio.wrap_future(f.settled) for f in effect.futures if not f.done()]
-    if not pending:
-        return True
-    timeout = None if effect.deadline is None else effect.deadline.remaining()
-    _, still_pending = await asyncio.wait(pending, timeout=timeout)
-    return not still_pending
-
-
-async def _gate_async(handle: RunHandle, effect: WaitUntilOpen) -> None:
-    if effect.gate.is_set():
-        return
-    loop = asyncio.get_running_loop()
-    opened = loop.create_future()
-    effect.gate.when_open(lambda: loop.call_soon_threadsafe(_settle, opened))
-    await opened
-
-
-async def _sleep_async(handle: RunHandle, effect: Sleep) -> None:
-    await asyncio.sleep(sleep_seconds(effect))
-
-
-async def _take_claim_async(handle: RunHandle, effect: TakeClaim) -> Claim:
-    return Claim.take(effect.key, (threading.get_ident(), asyncio.current_task()))
-
-
-async def _await_claim_async(handle: RunHandle, effect: AwaitClaim) -> bool:
-    if effect.claim.same_thread(asyncio.current_task()):
-        return False
-    return await claims.wait_async(effect.claim, remaining(effect.deadline))
-
-
-_ASYNC: dict[type, Callable[[RunHandle, Any], Any]] = {
-    CallBody: _body_async,
-    CallHook: _hook_async,
-    WaitFor: _wait_for_async,
-    WaitUntilOpen: _gate_async,
-    Sleep: _sleep_async,
-    TakeClaim: _take_claim_async,
-    AwaitClaim: _await_claim_async,
-}
-
-
-def _settle(future: asyncio.Future) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
 # --- callbacks --------------------------------------------------------------------------
 
 
@@ -319,56 +242,32 @@ class CallbackDriver:
         """Run the lifecycle on until it must wait for something, or ends."""
         try:
             while (effect := handle.step(outcome)) is not None:
-                kind = type(effect)
-                if kind is TakeClaim:
-                    outcome = Claim.take(effect.key, (None, handle))  # never this thread's
-                    continue
-                if kind is CallBody:
+                if type(effect) is CallBody:
                     self._send_body(handle, effect)
-                elif kind is CallHook:
-                    run_blocking(self._hook, handle, effect)
-                elif kind is WaitFor:
-                    self._wait_for(handle, effect)
-                elif kind is WaitUntilOpen:
-                    effect.gate.when_open(self._once(handle))
-                elif kind is Sleep:
-                    call_later(sleep_seconds(effect), self.resume, handle, None)
-                elif kind is AwaitClaim:
-                    self._await_claim(handle, effect)
+                    return
+                what = meaning(effect, (None, handle))  # a wait here is never a thread's
+                if type(what) is Now:
+                    outcome = what.value
+                    continue
+                if type(what) is Call:
+                    run_blocking(self._call, handle, what)
                 else:
-                    raise unknown_effect(effect)
+                    self._wait(handle, what)
                 return
         except BaseException as error:
             handle.abort(error)
 
-    def _hook(self, handle: RunHandle, effect: CallHook) -> None:
-        self.resume(handle, call_sync(effect.fn, effect.args, {}, is_async=effect.is_async))
+    def _call(self, handle: RunHandle, what: Call) -> None:
+        self.resume(handle, call_sync(what.fn, what.args, {}, is_async=what.is_async))
 
-    def _wait_for(self, handle: RunHandle, effect: WaitFor) -> None:
-        pending = [future for future in effect.futures if not future.done()]
+    def _wait(self, handle: RunHandle, what: Wait) -> None:
         resume = self._once(handle)
-        if effect.deadline is not None:
-            call_later(effect.deadline.remaining(), resume, False)
-        left = [len(pending)]
-        lock = threading.Lock()
-
-        def one_done(_: Any) -> None:
-            with lock:
-                left[0] -= 1
-                last = left[0] == 0
-            if last:
-                resume(True)
-
-        if not pending:
-            resume(True)
-        for future in pending:
-            future.settled.add_done_callback(one_done)
-
-    def _await_claim(self, handle: RunHandle, effect: AwaitClaim) -> None:
-        resume = self._once(handle)
-        if effect.deadline is not None:
-            call_later(effect.deadline.remaining(), resume, False)
-        claims.on_release(effect.claim, lambda: resume(True))
+        if what.timeout is not None:
+            call_later(what.timeout, resume, what.late if what.futures else what.done)
+        if what.futures:
+            semantics.when_all(what.futures, lambda: resume(what.done))
+        elif what.timeout is None:
+            resume(what.done)
 
     def _once(self, handle: RunHandle) -> Callable[..., None]:
         """A resume that only its first caller gets (a wait ends by callback or deadline)."""

@@ -250,7 +250,7 @@ class RemoteTaskRunner(TaskRunner):
         call = box[0] if box else None
         if call is None or self._calls.get(handle) is not call:
             return
-        if deadline.what == "Flow run":
+        if deadline.binding().what == "Flow run":
             # The flow is out of time: its queued runs must not start on the worker this
             # frees, so they are cancelled first (the backends keep the order).
             self._cancel_unstarted()
