@@ -85,13 +85,17 @@ def _add_to_recursion_limit(frames: int) -> None:
 
 def _drive_sync(handle: RunHandle) -> Any:
     __tracebackhide__ = True
-    outcome = None
+    outcome = thrown = None
     try:
-        while (effect := handle.step(outcome)) is not None:
+        while (effect := handle.step(outcome, thrown)) is not None:
             if type(effect) is CallBody:  # the common case first: a direct call's only one
                 outcome = _body_sync(handle, effect)
                 continue
-            outcome = _carry_out_sync(meaning(effect, (threading.get_ident(), None)))
+            thrown = None
+            try:
+                outcome = _carry_out_sync(meaning(effect, (threading.get_ident(), None)))
+            except BaseException as error:  # an interrupt while waiting: for the lifecycle
+                thrown = error
     except BaseException as error:
         handle.abort(error)
         raise
@@ -181,27 +185,38 @@ _ASYNC_DRIVER_FRAMES = 8
 
 async def _drive_async(handle: RunHandle) -> Any:
     __tracebackhide__ = True
-    outcome = None
+    outcome = thrown = None
     try:
-        while (effect := handle.step(outcome)) is not None:
+        while (effect := handle.step(outcome, thrown)) is not None:
             if type(effect) is CallBody:
                 outcome = await _body_async(handle, effect)
                 continue
-            what = meaning(effect, (threading.get_ident(), asyncio.current_task()))
-            if type(what) is Now:
-                outcome = what.value
-            elif type(what) is Call:
-                outcome = await call_async(what.fn, what.args, {}, is_async=what.is_async)
-            elif what.futures:
-                done = await semantics.wait_async(what.futures, what.timeout)
-                outcome = what.done if done else what.late
-            else:
-                await asyncio.sleep(what.timeout or 0)
-                outcome = what.done
+            thrown = None
+            try:
+                outcome = await _carry_out_async(meaning(effect, _awaiter()))
+            except BaseException as error:  # a cancel while waiting: for the lifecycle
+                thrown = error
     except BaseException as error:
         handle.abort(error)
         raise
     return handle.result
+
+
+def _awaiter() -> tuple[int, Any]:
+    return threading.get_ident(), asyncio.current_task()
+
+
+async def _carry_out_async(what: Now | Wait | Call) -> Any:
+    __tracebackhide__ = True
+    if type(what) is Now:
+        return what.value
+    if type(what) is Call:
+        return await call_async(what.fn, what.args, {}, is_async=what.is_async)
+    if what.futures:
+        done = await semantics.wait_async(what.futures, what.timeout)
+        return what.done if done else what.late
+    await asyncio.sleep(what.timeout or 0)
+    return what.done
 
 
 async def _body_async(handle: RunHandle, effect: CallBody) -> Outcome | None:

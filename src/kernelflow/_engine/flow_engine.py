@@ -15,13 +15,11 @@ task call, for code blocked where Python cannot raise (a long C call).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import types
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import FlowRunContext, current_tags, flow_run_context
-from kernelflow._engine.calling import call_sync
 from kernelflow._engine.drivers import drive_async, drive_sync
 from kernelflow._engine.effects import Bindings, CallBody, Lifecycle, Sleep, WaitFor
 from kernelflow._engine.handle import RunHandle
@@ -142,6 +140,27 @@ async def _take_pending_cancel() -> None:
 
 
 def flow_lifecycle(
+    flow: Flow,
+    run: FlowRun,
+    parameters: dict[str, Any],
+    ctx: FlowRunContext,
+    wait_for: Any = None,
+) -> Lifecycle[State]:
+    try:
+        return (yield from _flow_run(flow, run, parameters, ctx, wait_for))
+    except GeneratorExit:
+        raise  # closed: nothing may be yielded any more
+    except BaseException as error:
+        # Stopped (an interrupt in the body or thrown in by the driver while it waited)
+        # or broken: the lifecycle still ends the run, hooks included, then the error
+        # travels on to the caller.
+        if not run.state.is_final():
+            ctx.task_runner.cancel_all()
+            yield from _finish(flow, run, stopped_state(error))
+        raise
+
+
+def _flow_run(
     flow: Flow,
     run: FlowRun,
     parameters: dict[str, Any],
@@ -370,22 +389,21 @@ class _FlowHandle(RunHandle):
         pass  # run_flow_sync/async settle the flow run (and cancel its task runs)
 
 
+def stopped_state(error: BaseException) -> State:
+    """The final state of a flow run stopped by ``error`` outside its body's control."""
+    if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+        return Cancelled("Interrupted by the user.", error)
+    return Crashed(error, f"kernelflow failed running this flow: {error!r}")
+
+
 def _cancel_after_interrupt(ctx: FlowRunContext, error: BaseException) -> None:
-    """On an interrupt, cancel every unfinished run of the flow and end it Cancelled."""
+    """After the lifecycle ended with ``error``: cancel every unfinished run of the flow.
+
+    The lifecycle has ended the run itself, unless the error struck its own code between
+    two effects; then its ``_finish`` is driven here, so the state and hooks are still
+    the lifecycle's.
+    """
     ctx.task_runner.cancel_all()
     run = ctx.flow_run
-    if run.state.is_final():
-        return
-    if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
-        state = Cancelled("Interrupted by the user.", error)
-    else:
-        state = Crashed(error, f"kernelflow failed running this flow: {error!r}")
-    hooks = _final_hooks(ctx.flow, state)
-    if set_state(run, state) and hooks:
-        # The lifecycle is gone: its hooks are called here, in this thread.
-        calls = run_hooks(hooks, ctx.flow, run, state, run_logger(flow_run=run))
-        outcome = None
-        with contextlib.suppress(StopIteration):
-            while True:
-                effect = calls.send(outcome)
-                outcome = call_sync(effect.fn, effect.args, {}, is_async=effect.is_async)
+    if not run.state.is_final():
+        drive_sync(_FlowHandle(run, _finish(ctx.flow, run, stopped_state(error))))

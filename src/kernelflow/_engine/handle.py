@@ -83,8 +83,10 @@ class RunHandle:
         self._body_thread: int | None = None  # the thread running the body, meanwhile
         self._stopping = False  # a cancel was raised in that thread
 
-    def step(self, outcome: Any = None) -> Effect | None:
-        """Give the lifecycle the last effect's outcome; the next effect, or None at the end.
+    def step(self, outcome: Any = None, thrown: BaseException | None = None) -> Effect | None:
+        """Give the lifecycle the last effect's outcome (or ``thrown``, what interrupted the
+        driver while it carried the effect out, raised at the lifecycle's ``yield``, where
+        the lifecycle decides what it means); the next effect, or None at the end.
 
         Raises:
             Whatever the lifecycle raised (an interrupt travelling on); the run is
@@ -97,7 +99,9 @@ class RunHandle:
             if not self._open:
                 return None
             try:
-                return self._lifecycle.send(outcome)
+                if thrown is None:
+                    return self._lifecycle.send(outcome)
+                return self._lifecycle.throw(thrown)
             except StopIteration as stop:
                 self.result = stop.value
                 self._open = False
