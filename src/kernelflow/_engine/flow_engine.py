@@ -4,12 +4,16 @@
                                      runner, drive the lifecycle, hand back the state
     flow_lifecycle                   (subflow) resolve input futures -> attempt the body
                                      (retry, timeout) -> resolve returned futures -> wait
-                                     for the rest -> final state -> hooks
+                                     for the rest -> final state -> hooks; stopped
+                                     anywhere (an interrupt), it still ends the run
+                                     and runs its hooks before the error travels on
+    pause_began / pause_ended        the states of a pause (``pause_flow_run``)
 
 A sync flow body runs in the calling thread: in a notebook that is the cell's thread,
 so displays and prints land in the cell. At its timeout an exception is raised inside
-the body (as Prefect does); the timeout also bounds every wait and is checked at every
-task call, for code blocked where Python cannot raise (a long C call).
+the body (as Prefect does; an alarm signal on the main thread, which also ends a
+blocking call); the flow run's scope also bounds every wait and is checked at every
+task call.
 """
 
 from __future__ import annotations
@@ -296,9 +300,8 @@ def pause_ended(run: FlowRun, how: str) -> None:
     """The body's pause ended (resumed, timed out, cancelled, interrupted; ``how`` says
     which, for the run's history): the run leaves Paused, so every way on from here
     (the body catching the pause's error and returning, failing, being stopped) reaches
-    a legal final state:
-    after a cancel answer, the CancelledRun the pause raises ends it Cancelled unless
-    the body catches it.
+    a legal final state. After a cancel answer, the CancelledRun the pause raises ends
+    it Cancelled, unless the body catches it.
     """
     set_state(run, Running(how))
 
