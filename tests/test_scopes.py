@@ -15,9 +15,10 @@ import pytest
 import kernelflow
 from kernelflow import flow, pause_flow_run, task
 from kernelflow._engine.claims import Claim
+from kernelflow._engine.in_thread_deadline import set_async_exc
 from kernelflow._engine.semantics import wait_async
 from kernelflow.cache_policies import INPUTS, TASK_SOURCE
-from kernelflow.exceptions import FlowPauseTimeout
+from kernelflow.exceptions import CancelledRun, FlowPauseTimeout
 from kernelflow.task_runners import ThreadPoolTaskRunner
 
 log: list = []  # module globals: TASK_SOURCE would hash closure values
@@ -226,28 +227,45 @@ def test_a_base_exception_in_a_pause_crashes_the_flow():
     def stopped():
         pause_flow_run(timeout=10)
 
-    def stop_the_pause():
-        for _ in range(200):
-            if kernelflow.paused_runs():
-                break
-            time.sleep(0.01)
-        from kernelflow import _pause
+    def stop_the_pause(waiting_thread):
+        wait_until_paused()
+        set_async_exc(waiting_thread, Stop)  # raised in the pause's wait loop
 
-        pause = _pause.find_pause(kernelflow.paused_runs()[0])
-        pause.on_answer(lambda: None)
-        raise_in = main_thread
-        from kernelflow._engine.in_thread_deadline import set_async_exc
-
-        set_async_exc(raise_in, Stop)
-
-    main_thread = threading.get_ident()
-    helper = threading.Thread(target=stop_the_pause)
+    helper = threading.Thread(target=stop_the_pause, args=(threading.get_ident(),))
     helper.start()
     with pytest.raises(Stop):
         stopped()
     helper.join()
     run = kernelflow.last_run()
     assert run.state.is_crashed(), run.history
+    assert [s.name for s in run.history][-3:] == ["Paused", "Running", "Crashed"]
+
+
+def test_a_cancel_answer_caught_by_the_body_lets_the_flow_complete():
+    @flow
+    def forgiving():
+        try:
+            pause_flow_run(timeout=10)
+        except CancelledRun:
+            return "went on without approval"
+
+    def cancel_it():
+        wait_until_paused()
+        kernelflow.cancel_flow_run(kernelflow.paused_runs()[0])
+
+    helper = threading.Thread(target=cancel_it)
+    helper.start()
+    assert forgiving() == "went on without approval"
+    helper.join()
+    assert kernelflow.last_run().state.is_completed()
+
+
+def wait_until_paused():
+    for _ in range(500):
+        if kernelflow.paused_runs():
+            return
+        time.sleep(0.01)
+    raise AssertionError("the flow never paused")
 
 
 # --- deep async subflows (issue 30, point 11) ---------------------------------------
