@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import concurrent.futures._base as futures_base
+import functools
 import signal
 import threading
 import time
@@ -258,6 +259,33 @@ def test_a_cancel_answer_caught_by_the_body_lets_the_flow_complete():
     assert forgiving() == "went on without approval"
     helper.join()
     assert kernelflow.last_run().state.is_completed()
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_a_pause_ends_with_its_flow_runs_scope(is_async):
+    if is_async:
+
+        @flow(timeout_seconds=0.3)
+        async def limited():
+            await pause_flow_run(timeout=30)
+
+        def call():
+            return asyncio.run(limited(return_state=True))
+    else:
+
+        @flow(timeout_seconds=0.3)
+        def limited():
+            pause_flow_run(timeout=30)
+
+        call = functools.partial(limited, return_state=True)
+
+    began = time.monotonic()
+    state = call()
+    assert time.monotonic() - began < 2
+    assert state.name == "TimedOut"
+    names = [s.name for s in kernelflow.last_run().history]
+    assert names[-3:] == ["Paused", "Running", "TimedOut"]
+    assert not kernelflow.paused_runs()
 
 
 def wait_until_paused():

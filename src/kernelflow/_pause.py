@@ -28,7 +28,8 @@ from typing import Any, Protocol, TypeVar
 
 from kernelflow._context import FlowRunContext, flow_run_context
 from kernelflow._engine.flow_engine import pause_began, pause_ended
-from kernelflow._engine.scope import ends_at, left
+from kernelflow._engine.in_thread_deadline import WaitEndingBy
+from kernelflow._engine.scope import Scope, ends_at, left
 from kernelflow._runs import FlowRun
 from kernelflow.exceptions import CancelledRun, FlowPauseTimeout, ParameterTypeError
 
@@ -54,6 +55,7 @@ class PausedRun:
     run_input: Any = None
     cancelled: bool = False
     closed: bool = False  # the pause ended (answered or timed out): answers are refused
+    scope: Scope | None = None  # the flow run's: the pause ends with it
     _callbacks: list[Callable[[], None]] = field(default_factory=list)
 
     def on_answer(self, callback: Callable[[], None]) -> None:
@@ -125,8 +127,10 @@ def pause_flow_run(
     pause = _begin(ctx, key, wait_for_input, timeout)
     if pause is None:
         return None
+    waited = _within_scope(ctx, timeout)
     try:
-        _waiter.wait(pause, timeout)
+        with WaitEndingBy(waited):  # a flow guard's timeout is raised here, not injected
+            _waiter.wait(pause, waited)
     except BaseException as error:
         _end(ctx, pause, error)
         raise
@@ -139,12 +143,19 @@ async def _pause_async(ctx: FlowRunContext, key: str | None, model: Any, timeout
     if pause is None:
         return None
     try:
-        await _waiter.wait_async(pause, pause.timeout)
+        await _waiter.wait_async(pause, _within_scope(ctx, pause.timeout))
     except BaseException as error:
         _end(ctx, pause, error)
         raise
     _end(ctx, pause)
     return _outcome(pause)
+
+
+def _within_scope(ctx: FlowRunContext, timeout: float) -> float:
+    """A pause's wait: its own timeout, cut short by the flow run's scope."""
+    if ctx.deadline is None:
+        return timeout
+    return min(timeout, ctx.deadline.remaining())
 
 
 def _on_flow_loop(ctx: FlowRunContext) -> bool:
@@ -165,7 +176,7 @@ def _begin(ctx: FlowRunContext, key: str | None, model: Any, timeout: float) -> 
         if key in seen:
             return None
         seen.add(key)
-        pause = _paused[run.id] = PausedRun(run, key, model, timeout)
+        pause = _paused[run.id] = PausedRun(run, key, model, timeout, scope=ctx.deadline)
     ctx.gate.clear()  # queued task runs wait at the gate until the run resumes
     pause_began(run, key)
     return pause
@@ -184,6 +195,8 @@ def _end(ctx: FlowRunContext, pause: PausedRun, error: BaseException | None = No
         pause_ended(pause.flow_run, f"Pause ended by {type(error).__name__}.")
     elif pause.cancelled:
         pause_ended(pause.flow_run, "Cancelled while paused.")
+    elif not pause.answered.is_set() and pause.scope is not None and pause.scope.expired():
+        pause_ended(pause.flow_run, "The flow run's time ran out while paused.")
     elif not pause.answered.is_set():
         pause_ended(pause.flow_run, f"Not resumed within {pause.timeout:g} s.")
     else:
@@ -194,6 +207,8 @@ def _outcome(pause: PausedRun) -> Any:
     run = pause.flow_run
     if pause.cancelled:
         raise CancelledRun("The flow run was cancelled while paused.")
+    if not pause.answered.is_set() and pause.scope is not None and pause.scope.expired():
+        raise pause.scope.error()  # the flow run's timeout, not the pause's
     if not pause.answered.is_set():
         raise FlowPauseTimeout(
             f"Flow run {run.name!r} was not resumed within {pause.timeout:g} s; call "
