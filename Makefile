@@ -12,7 +12,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo lab figures test test-browser test-fast bench soak lint format install clean graphviz graphviz-if-root
+.PHONY: demo lab figures test test-browser test-fast test-oldest bench soak lint format install clean graphviz graphviz-if-root
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "kernelflow needs Python >= 3.10, found " + sys.version.split()[0]'
@@ -71,6 +71,23 @@ test-browser: $(STAMP) graphviz
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x tests -m "not kernel"
+
+# The unit tests on the oldest Python pyproject.toml claims (3.10), in a venv of its own
+# (.venv-3.10), where a python3.10 that runs is installed (on PATH, or one of pyenv's);
+# nothing is downloaded otherwise.
+OLDEST ?= $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10; do \
+	"$$p" -c '' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+# The dev extra less what needs a newer Python (ipykernel >= 7.4 needs 3.11: the kernel
+# tests, marked "kernel", are left out here).
+OLDEST_TEST_DEPS := pytest pytest-timeout joblib distributed cryptography ipywidgets \
+	ipykernel nbformat nbclient jupyter_client
+test-oldest:
+	@if [ -n "$(OLDEST)" ]; then \
+		[ -x .venv-3.10/bin/python ] || $(OLDEST) -m venv .venv-3.10; \
+		.venv-3.10/bin/python -m pip install --quiet --upgrade pip && \
+		.venv-3.10/bin/python -m pip install --quiet -e . $(OLDEST_TEST_DEPS) && \
+		.venv-3.10/bin/python -m pytest -q tests -m "not kernel" -p no:cacheprovider; \
+	else echo "No python3.10 on this machine: the tests on Python 3.10 are skipped."; fi
 
 # Every benchmark runs, even after one is over budget; the exit status says if any was.
 bench: $(STAMP)

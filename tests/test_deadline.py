@@ -1,4 +1,4 @@
-"""One Deadline for flow and task timeouts; a sync flow's own code stops at its timeout."""
+"""One Scope for flow and task timeouts; a sync flow's own code stops at its timeout."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 import pytest
 
 from kernelflow import flow, task
-from kernelflow._engine.deadline import Deadline, earliest
-from kernelflow.exceptions import DeadlineExceeded
+from kernelflow._engine.scope import FakeClock, Scope, use_clock
+from kernelflow.exceptions import CancelledRun, DeadlineExceeded
 
 
 def test_a_sync_flow_body_busy_in_python_is_stopped_at_its_timeout():
@@ -57,11 +57,33 @@ def test_a_task_timeout_is_timed_out_with_a_message_naming_the_limit():
     assert "timeout_seconds=0.1" in str(state.data)
 
 
-def test_deadlines_compare_and_count_down():
-    assert Deadline.after(None) is None and earliest(None, None) is None
-    soon, later = Deadline.after(1, "Task run"), Deadline.after(60, "Flow run")
-    assert earliest(later, None, soon) is soon
-    assert 0 < soon.remaining() <= 1 and not soon.expired()
-    assert Deadline.after(0).expired()
-    with pytest.raises(TimeoutError, match=r"Flow run exceeded timeout of 60 second\(s\)"):
-        raise later.error()
+def test_scopes_nest_count_down_and_name_the_limit_that_ran_out():
+    with use_clock(FakeClock()) as clock:
+        assert Scope.after(None) is None
+        flow_scope = Scope.after(60, "Flow run")
+        assert Scope.after(None, "Task run", flow_scope) is flow_scope  # no object of its own
+        task_scope = Scope.after(1, "Task run", flow_scope)
+        assert task_scope.remaining() == 1 and not task_scope.expired()
+        clock.advance(1)
+        assert task_scope.expired() and not flow_scope.expired()
+        assert "Task run exceeded timeout of 1 second(s)" in str(task_scope.error())
+        late_task = Scope.after(120, "Task run", flow_scope)  # cut by its flow run's
+        assert late_task.remaining() == 59
+        clock.advance(59)
+        assert late_task.expired()
+        with pytest.raises(TimeoutError, match=r"Flow run exceeded timeout of 60 second\(s\)"):
+            late_task.check()
+
+
+def test_a_cancelled_scope_cancels_every_scope_inside_it_and_wakes_its_waiters():
+    flow_scope = Scope()
+    task_scope = Scope.after(10, "Task run", flow_scope)
+    woken = []
+    task_scope.on_cancel(woken.append)
+    flow_scope.on_cancel(woken.append)
+    assert task_scope.cancelled is None
+    flow_scope.cancel("Stopped by the user.")
+    assert task_scope.cancelled == "Stopped by the user."
+    assert woken == ["Stopped by the user."]  # the flow scope's own waiter
+    with pytest.raises(CancelledRun, match="Stopped by the user"):
+        task_scope.check()

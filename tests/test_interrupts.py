@@ -49,7 +49,7 @@ def test_interrupt_while_a_flow_waits_cancels_every_run_and_returns_at_once():
     assert {r.state.name for r in run.task_runs} == {"Cancelled"}
     messages = sorted(r.state.message for r in run.task_runs)
     assert messages[0].startswith("Cancelled before it started")  # two were queued
-    assert "abandoned" in messages[-1]  # two were running
+    assert "stopped" in messages[-1]  # two were running
 
     # The next cell can run a flow at once.
     @flow

@@ -99,7 +99,7 @@ def test_cancel_all_cancels_queued_runs_marks_running_ones_and_never_waits():
         started = time.perf_counter()
         runner.cancel_all()
         assert time.perf_counter() - started < 0.5
-        assert running.state.is_cancelled() and "abandoned" in running.state.message
+        assert running.state.is_cancelled() and "stopped" in running.state.message
         assert queued.state.is_cancelled() and queued.task_run.run_count == 0
         assert running.done() and queued.done()
         # The runner stays usable after a cancel (the next notebook cell).

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kernelflow._engine.deadline import Deadline
+    from kernelflow._engine.scope import Scope
     from kernelflow._runs import FlowRun, TaskRun
     from kernelflow.futures import TaskFuture
     from kernelflow.task_runners import TaskRunner
@@ -59,7 +59,7 @@ class FlowRunContext:
     log_prints: bool = False
     is_async: bool = False  # an async flow: async tasks called in it give awaitables
     loop: Any = None  # an async flow's event loop, where its submitted async tasks run
-    deadline: Deadline | None = None  # past it, the flow run has timed out
+    deadline: Scope | None = None  # past it, the flow run has timed out
     futures: list[TaskFuture] = field(default_factory=list)
     # Set while the flow run may start task runs; cleared while it is paused.
     gate: Gate = field(default_factory=Gate)

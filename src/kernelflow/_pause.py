@@ -21,16 +21,17 @@ import asyncio
 import json
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from kernelflow._context import FlowRunContext, flow_run_context
-from kernelflow._runs import FlowRun, set_state
+from kernelflow._engine.flow_engine import pause_began, pause_ended
+from kernelflow._engine.in_thread_deadline import WaitEndingBy
+from kernelflow._engine.scope import Scope, ends_at, left
+from kernelflow._runs import FlowRun
 from kernelflow.exceptions import CancelledRun, FlowPauseTimeout, ParameterTypeError
-from kernelflow.states import Paused, Running
 
 M = TypeVar("M")
 
@@ -54,6 +55,7 @@ class PausedRun:
     run_input: Any = None
     cancelled: bool = False
     closed: bool = False  # the pause ended (answered or timed out): answers are refused
+    scope: Scope | None = None  # the flow run's: the pause ends with it
     _callbacks: list[Callable[[], None]] = field(default_factory=list)
 
     def on_answer(self, callback: Callable[[], None]) -> None:
@@ -125,10 +127,14 @@ def pause_flow_run(
     pause = _begin(ctx, key, wait_for_input, timeout)
     if pause is None:
         return None
+    waited = _within_scope(ctx, timeout)
     try:
-        _waiter.wait(pause, timeout)
-    finally:
-        _end(ctx, pause)
+        with WaitEndingBy(waited):  # a flow guard's timeout is raised here, not injected
+            _waiter.wait(pause, waited)
+    except BaseException as error:
+        _end(ctx, pause, error)
+        raise
+    _end(ctx, pause)
     return _outcome(pause)
 
 
@@ -137,10 +143,19 @@ async def _pause_async(ctx: FlowRunContext, key: str | None, model: Any, timeout
     if pause is None:
         return None
     try:
-        await _waiter.wait_async(pause, pause.timeout)
-    finally:
-        _end(ctx, pause)
+        await _waiter.wait_async(pause, _within_scope(ctx, pause.timeout))
+    except BaseException as error:
+        _end(ctx, pause, error)
+        raise
+    _end(ctx, pause)
     return _outcome(pause)
+
+
+def _within_scope(ctx: FlowRunContext, timeout: float) -> float:
+    """A pause's wait: its own timeout, cut short by the flow run's scope."""
+    if ctx.deadline is None:
+        return timeout
+    return min(timeout, ctx.deadline.remaining())
 
 
 def _on_flow_loop(ctx: FlowRunContext) -> bool:
@@ -161,31 +176,44 @@ def _begin(ctx: FlowRunContext, key: str | None, model: Any, timeout: float) -> 
         if key in seen:
             return None
         seen.add(key)
-        pause = _paused[run.id] = PausedRun(run, key, model, timeout)
+        pause = _paused[run.id] = PausedRun(run, key, model, timeout, scope=ctx.deadline)
     ctx.gate.clear()  # queued task runs wait at the gate until the run resumes
-    set_state(run, Paused(f"Waiting to be resumed (key {key!r})."))
+    pause_began(run, key)
     return pause
 
 
-def _end(ctx: FlowRunContext, pause: PausedRun) -> None:
+def _end(ctx: FlowRunContext, pause: PausedRun, error: BaseException | None = None) -> None:
     # Closed under the lock, so an answer either lands before the outcome is read or is
     # refused: never "resumed" for the caller and timed out for the flow.
     with _lock:
         pause.closed = True
         _paused.pop(pause.flow_run.id, None)
     ctx.gate.set()
+    # Whatever ended the pause, the run leaves Paused now (the lifecycle's states say
+    # how), so the body may go on, catch what the pause raises, and end in any state.
+    if error is not None:
+        pause_ended(pause.flow_run, f"Pause ended by {type(error).__name__}.")
+    elif pause.cancelled:
+        pause_ended(pause.flow_run, "Cancelled while paused.")
+    elif not pause.answered.is_set() and pause.scope is not None and pause.scope.expired():
+        pause_ended(pause.flow_run, "The flow run's time ran out while paused.")
+    elif not pause.answered.is_set():
+        pause_ended(pause.flow_run, f"Not resumed within {pause.timeout:g} s.")
+    else:
+        pause_ended(pause.flow_run, f"Resumed{answer_text(pause)}.")
 
 
 def _outcome(pause: PausedRun) -> Any:
     run = pause.flow_run
     if pause.cancelled:
         raise CancelledRun("The flow run was cancelled while paused.")
+    if not pause.answered.is_set() and pause.scope is not None and pause.scope.expired():
+        raise pause.scope.error()  # the flow run's timeout, not the pause's
     if not pause.answered.is_set():
         raise FlowPauseTimeout(
             f"Flow run {run.name!r} was not resumed within {pause.timeout:g} s; call "
             "kernelflow.resume_flow_run(run_id) to resume a paused run."
         )
-    set_state(run, Running(f"Resumed{answer_text(pause)}."))  # kept in the run's history
     return pause.run_input
 
 
@@ -258,10 +286,10 @@ def wait_for_answer(pause: PausedRun, timeout: float) -> None:
     """Block until the pause is answered or ``timeout`` passes."""
     # Short waits in a loop, so the notebook's Stop button (KeyboardInterrupt) is seen
     # promptly on every platform.
-    deadline = time.monotonic() + timeout
+    deadline = ends_at(timeout)
     while not pause.answered.is_set():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        remaining = left(deadline)
+        if not remaining:
             return
         pause.answered.wait(min(remaining, 0.2))
 

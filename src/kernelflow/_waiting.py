@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import itertools
-import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import flow_run_context
 from kernelflow._engine.in_thread_deadline import WaitEndingBy
+from kernelflow._engine.scope import Scope, ends_at, left
 
 if TYPE_CHECKING:
     from kernelflow.futures import TaskFuture
@@ -48,7 +48,7 @@ def block_on(futures: list[TaskFuture[Any]], timeout: float | None, return_when:
             pending.append(future)
     if not pending:
         return False
-    timeout, cut_by_flow = _bounded_by_flow_deadline(timeout)
+    timeout, flow_scope = _bounded_by_flow_deadline(timeout)
     try:
         with WaitEndingBy(timeout):  # the flow's deadline is raised here, not injected
             if loop is not None:
@@ -57,8 +57,8 @@ def block_on(futures: list[TaskFuture[Any]], timeout: float | None, return_when:
                 finished = _wait_in_order(pending, timeout)
             else:
                 finished = bool(cf.wait([f.settled for f in pending], timeout, return_when)[0])
-            if not finished and cut_by_flow:
-                raise TimeoutError("The flow run timed out while waiting for task runs.")
+            if not finished and flow_scope is not None:
+                raise flow_scope.error()  # raised by the wait itself, never injected
     except (KeyboardInterrupt, asyncio.CancelledError):
         _cancel_after_interrupt(futures)
         raise
@@ -72,14 +72,11 @@ def _wait_in_order(futures: list[TaskFuture[Any]], timeout: float | None) -> boo
     # waking this thread once per finished run would take the GIL from the threads
     # finishing the others (on the process runner, the one reading their replies).
     __tracebackhide__ = True
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = ends_at(timeout)
     for future in itertools.chain(futures[-1:], futures):
         if future._final:
             continue
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        try:
-            future.settled.result(remaining)
-        except cf.TimeoutError:
+        if not cf.wait((future.settled,), left(deadline))[0]:
             return False
     return True
 
@@ -97,20 +94,20 @@ def _drive_loop(
     # turns SIGINT into a cancel), which it cannot notice while it is stuck in this sync
     # wait; so the wait watches for that and raises CancelledError in its place.
     blocked = asyncio.current_task(loop)
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = ends_at(timeout)
 
     async def waiting() -> bool:
         __tracebackhide__ = True
         wrapped = [asyncio.wrap_future(f.settled) for f in futures]
         while True:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            step = _CANCEL_CHECK if left is None else min(left, _CANCEL_CHECK)
+            remaining = left(deadline)
+            step = _CANCEL_CHECK if remaining is None else min(remaining, _CANCEL_CHECK)
             done, _ = await asyncio.wait(wrapped, timeout=step, return_when=return_when)
             if len(done) == len(wrapped) or (done and return_when == cf.FIRST_COMPLETED):
                 return True
             if blocked is not None and _cancel_requested(blocked):
                 raise asyncio.CancelledError
-            if left is not None and left <= step:
+            if remaining is not None and remaining <= step:
                 return False
 
     return run_nested(loop, waiting())
@@ -136,13 +133,13 @@ def _cancel_after_interrupt(futures: Iterable[TaskFuture[Any]]) -> None:
             future.cancel()
 
 
-def _bounded_by_flow_deadline(timeout: float | None) -> tuple[float | None, bool]:
-    """A wait's timeout, cut to the current flow run's deadline if that comes first;
-    and whether it was cut."""
+def _bounded_by_flow_deadline(timeout: float | None) -> tuple[float | None, Scope | None]:
+    """A wait's timeout, cut to the current flow run's scope if that ends first; and
+    that scope, if it cut the wait."""
     ctx = flow_run_context.get()
     if ctx is None or ctx.deadline is None:
-        return timeout, False
+        return timeout, None
     remaining = ctx.deadline.remaining()
     if timeout is None or remaining < timeout:
-        return remaining, True
-    return timeout, False
+        return remaining, ctx.deadline
+    return timeout, None

@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import operator
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
+from kernelflow._engine.scope import ends_at, left
 from kernelflow._run_ids import stripe_lock
 from kernelflow._runs import result_of
 from kernelflow._waiting import block_on
@@ -132,8 +132,10 @@ class TaskFuture(Generic[R]):
 
     def cancel(self) -> bool:
         """Cancel the run: a queued run never starts; a running one is marked Cancelled
-        (an async one is cancelled; a process run's worker is stopped; a thread running
-        sync code is abandoned). Either way a cache claim it held is released.
+        (an async one is cancelled and awaited; a process run's worker is replaced; a
+        thread running sync code gets CancelledRun raised at its next Python line, or,
+        blocked in one long C call, when that call returns). Either way a cache claim
+        it held is released.
 
         Returns:
             False if the run had already finished.
@@ -231,15 +233,14 @@ class _AsCompleted(Generic[R]):
         self._ready = [f for f in futures if f._final]
         self._pending = {f.settled: f for f in futures if not f._final}
         self._timeout = timeout
-        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._deadline = ends_at(timeout)
 
     def __iter__(self) -> Iterator[TaskFuture[R]]:
         return self
 
     def __next__(self) -> TaskFuture[R]:
         if not self._ready and self._pending:
-            remaining = None if self._deadline is None else self._deadline - time.monotonic()
-            block_on(list(self._pending.values()), remaining, cf.FIRST_COMPLETED)
+            block_on(list(self._pending.values()), left(self._deadline), cf.FIRST_COMPLETED)
             self._collect()
         return self._pop()
 
@@ -248,9 +249,9 @@ class _AsCompleted(Generic[R]):
 
     async def __anext__(self) -> TaskFuture[R]:
         if not self._ready and self._pending:
-            remaining = None if self._deadline is None else self._deadline - time.monotonic()
             waiting = [asyncio.wrap_future(done) for done in self._pending]
-            await asyncio.wait(waiting, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            timeout = left(self._deadline)
+            await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             self._collect()
         try:
             return self._pop()

@@ -155,7 +155,8 @@ class ThreadPoolTaskRunner(TaskRunner):
 
     Threads give concurrency for I/O-bound work; for CPU-bound Python code use the
     process or Dask runner. A run cancelled while it executes (a kernel interrupt) is
-    marked Cancelled and its thread abandoned: Python cannot stop a running thread.
+    marked Cancelled and stopped by CancelledRun raised in its thread at its next Python
+    line (a thread blocked in one long C call, such as a sleep, stops when it returns).
 
     Args:
         max_workers: The most threads at once; None means no limit, as in Prefect. With
@@ -265,8 +266,9 @@ class ThreadPoolTaskRunner(TaskRunner):
     def cancel_all(self) -> None:
         """Cancel queued runs and mark running ones Cancelled, without waiting for them.
 
-        Running threads are abandoned (Python cannot stop them), so an interrupted
-        notebook cell returns at once. A started runner gets a fresh pool and stays usable.
+        Running bodies are stopped at their next Python line, not waited for, so an
+        interrupted notebook cell returns at once. A started runner gets a fresh pool
+        and stays usable.
         """
         unfinished = list(self._unfinished.values())
         self._unfinished.clear()

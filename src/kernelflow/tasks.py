@@ -360,8 +360,8 @@ def task(__fn: Any = None, **options: Any) -> Any:
     parameters, or a callable), retries, retry_delay_seconds (number, list of at most 50,
     or callable), retry_jitter_factor, persist_result, result_storage,
     result_storage_key, result_serializer, timeout_seconds (the run fails with
-    TimeoutError when time is up; a sync function's thread is abandoned, not killed,
-    because Python cannot stop a thread), log_prints, refresh_cache, on_completion,
+    TimeoutError when time is up; a sync function is stopped at its next Python line,
+    or when one long C call it is blocked in returns), log_prints, refresh_cache, on_completion,
     on_failure, on_commit, on_rollback, retry_condition_fn, viz_return_value, asset_deps.
     """
     if __fn is not None:

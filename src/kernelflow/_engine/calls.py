@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import FlowRunContext, flow_run_context
-from kernelflow._engine.calling import timeout_error
 from kernelflow._engine.resume import settle_reused
 from kernelflow._engine.task_engine import create_task_run, run_task_async, run_task_sync
 from kernelflow._runs import result_of
@@ -47,7 +46,7 @@ async def _call_async(
 
 
 def check_deadline(ctx: FlowRunContext) -> None:
-    """Raise TimeoutError if the current flow run is past its timeout (a checkpoint:
-    a sync flow body cannot be stopped from outside, so each task call checks)."""
-    if ctx.deadline is not None and ctx.deadline.expired():
-        raise timeout_error(ctx.deadline)
+    """A checkpoint of the flow run's scope (a sync flow body blocked in a long C call
+    cannot be stopped from outside, so each task call checks)."""
+    if ctx.deadline is not None:
+        ctx.deadline.check()

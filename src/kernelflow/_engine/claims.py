@@ -6,6 +6,13 @@ its run's lifecycle ends, however it ends: finished, failed, or cancelled (a can
 closes the lifecycle, so a Stop never leaves a claim behind for the next cell to wait
 on forever). A claim released by a cancelled run leaves a note, so the run that then
 has to compute explains why.
+
+Every driver waits on a claim the same way (``semantics.meaning`` of ``AwaitClaim``:
+a wait on ``released``), and none of them can change the claim by waiting: a waiter that times
+out or is cancelled drops its own wait, never the shared ``released`` future (an
+``asyncio.wrap_future`` would pass a cancel into it, and every other waiter would then
+see a cancelled claim). No wait raises a timeout class either: ``concurrent.futures``
+has its own ``TimeoutError`` on Python 3.10.
 """
 
 from __future__ import annotations
@@ -55,8 +62,10 @@ class Claim:
                 self._cancelled[self.key] = cancelled
             else:
                 self._cancelled.pop(self.key, None)
-        if not self.released.done():
+        try:
             self.released.set_result(None)
+        except concurrent.futures.InvalidStateError:  # released already
+            pass
 
     @classmethod
     def why_missing(cls, key: str) -> str | None:
@@ -64,7 +73,8 @@ class Claim:
         with cls._lock:
             return cls._cancelled.pop(key, None)
 
-    def same_thread(self, async_task: Any = None) -> bool:
-        """Whether the holder is this thread's own sync code (or this asyncio task)."""
+    def held_by(self, waiter: tuple[Any, Any]) -> bool:
+        """Whether ``waiter`` (thread id, asyncio task) would wait on itself: the claim is
+        its own thread's sync code, or its own task's. Nothing can wait for that."""
         thread, task = self.holder
-        return thread == threading.get_ident() and task in (None, async_task)
+        return thread == waiter[0] and task in (None, waiter[1])

@@ -8,49 +8,43 @@ Each takes a ``RunHandle`` and carries out the effects its lifecycle yields (see
     CallbackDriver   never blocks: each wait registers a callback, and the body is sent
                      to a worker by the runner (process and Dask runners)
 
-A driver reports a body's start to the handle (``body_started``) at the moment the body
-starts; that is when an attempt's clock starts. A body whose deadline passed before it
-could start is not started at all. An effect outside the closed set is a ``TypeError``.
+Where the body runs is each driver's own; what every other effect means is said once,
+in ``semantics.meaning`` (a value now, a wait, or a hook call), and each driver only
+knows how to block, await or call back on it. A driver reports a body's start to the
+handle (``body_started``) at the moment the body starts; that is when an attempt's
+clock starts. A body whose scope ended before it could start is not started at all. An
+effect outside the closed set is a ``TypeError``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from kernelflow._engine.calling import bound_call, call_async, call_sync, timeout_error
-from kernelflow._engine.claims import Claim
-from kernelflow._engine.deadline import Deadline, earliest
-from kernelflow._engine.effects import (
-    AwaitClaim,
-    CallBody,
-    CallHook,
-    Outcome,
-    Sleep,
-    TakeClaim,
-    WaitFor,
-    WaitUntilOpen,
-    unknown_effect,
-)
+from kernelflow._engine import semantics
+from kernelflow._engine.calling import bound_call, call_async, call_sync
+from kernelflow._engine.effects import CallBody, Outcome
 from kernelflow._engine.handle import RunHandle
+from kernelflow._engine.in_thread_deadline import WaitEndingBy
+from kernelflow._engine.scope import Scope, ends_at, left
+from kernelflow._engine.semantics import Call, Now, Wait, meaning
 from kernelflow._engine.timers import call_later, run_blocking
 
 
-def attempt_deadline(effect: CallBody) -> Deadline | None:
-    """The attempt's deadline, from now (its body is starting): its own or its flow's."""
-    if effect.timeout is None:
-        return effect.deadline
-    return earliest(Deadline.after(effect.timeout, effect.what), effect.deadline)
+def attempt_deadline(effect: CallBody) -> Scope | None:
+    """The attempt's scope, from now (its body is starting), inside its flow run's."""
+    return Scope.after(effect.timeout, effect.what, effect.deadline)
 
 
 def too_late(effect: CallBody) -> Outcome | None:
     """A timeout outcome if the flow's deadline passed before the body could start."""
     if effect.deadline is not None and effect.deadline.expired():
-        return Outcome(error=timeout_error(effect.deadline))
+        return Outcome(error=effect.deadline.error())
     return None
 
 
@@ -91,16 +85,17 @@ def _add_to_recursion_limit(frames: int) -> None:
 
 def _drive_sync(handle: RunHandle) -> Any:
     __tracebackhide__ = True
-    outcome = None
+    outcome = thrown = None
     try:
-        while (effect := handle.step(outcome)) is not None:
+        while (effect := handle.step(outcome, thrown)) is not None:
             if type(effect) is CallBody:  # the common case first: a direct call's only one
                 outcome = _body_sync(handle, effect)
                 continue
-            carry_out = _SYNC.get(type(effect))
-            if carry_out is None:
-                raise unknown_effect(effect)
-            outcome = carry_out(handle, effect)
+            thrown = None
+            try:
+                outcome = _carry_out_sync(meaning(effect, (threading.get_ident(), None)))
+            except BaseException as error:  # an interrupt while waiting: for the lifecycle
+                thrown = error
     except BaseException as error:
         handle.abort(error)
         raise
@@ -110,14 +105,23 @@ def _drive_sync(handle: RunHandle) -> Any:
 def _body_sync(handle: RunHandle, effect: CallBody) -> Outcome | None:
     __tracebackhide__ = True
     if effect.deadline is not None and effect.deadline.expired():
-        return Outcome(error=timeout_error(effect.deadline))  # out of time before it began
+        return Outcome(error=effect.deadline.error())  # out of time before it began
     if not handle.body_started(_thread_name.name or _worker_name()):
         return None  # cancelled first: the handle is closed, the next step ends it
     if effect.timeout is None and effect.deadline is None and not effect.is_async:
-        try:  # the common case, kept short: a direct call with no limit
+        if handle.future is None:  # the common case, kept short: a direct call, no limit
+            try:
+                return Outcome(bound_call(effect.fn, effect.args, effect.kwargs, effect.bindings))
+            except BaseException as error:
+                return Outcome(error=error)
+        # A submitted run: its future's cancel stops the body in this thread.
+        handle.body_running(threading.get_ident())
+        try:
             return Outcome(bound_call(effect.fn, effect.args, effect.kwargs, effect.bindings))
         except BaseException as error:
             return Outcome(error=error)
+        finally:
+            handle.body_returned()
     return call_sync(
         effect.fn,
         effect.args,
@@ -126,43 +130,31 @@ def _body_sync(handle: RunHandle, effect: CallBody) -> Outcome | None:
         bindings=effect.bindings,
         deadline=attempt_deadline(effect),
         in_this_thread=effect.in_this_thread,
+        handle=handle if handle.future is not None else None,
     )
 
 
-def _wait_for_sync(handle: RunHandle, effect: WaitFor) -> bool:
+def _carry_out_sync(what: Now | Wait | Call) -> Any:
     __tracebackhide__ = True
-    for future in effect.futures:
-        remaining = None if effect.deadline is None else effect.deadline.remaining()
-        if remaining == 0.0 or not future.wait(remaining):
-            return False
-    return True
-
-
-def _await_claim_sync(handle: RunHandle, effect: AwaitClaim) -> bool:
-    if effect.claim.same_thread():
-        return False
-    remaining = None if effect.deadline is None else effect.deadline.remaining()
-    try:
-        effect.claim.released.result(remaining)
-    except TimeoutError:
-        return False
-    return True
-
-
-def _sleep_sync(handle: RunHandle, effect: Sleep) -> None:
-    if effect.seconds > 0:
-        time.sleep(effect.seconds)
-
-
-_SYNC: dict[type, Callable[[RunHandle, Any], Any]] = {
-    CallBody: _body_sync,
-    CallHook: lambda _, e: call_sync(e.fn, e.args, {}, is_async=e.is_async),
-    WaitFor: _wait_for_sync,
-    WaitUntilOpen: lambda _, e: e.gate.wait(),
-    Sleep: _sleep_sync,
-    TakeClaim: lambda _, e: Claim.take(e.key, (threading.get_ident(), None)),
-    AwaitClaim: _await_claim_sync,
-}
+    if type(what) is Now:
+        return what.value
+    if type(what) is Call:
+        return call_sync(what.fn, what.args, {}, is_async=what.is_async)
+    # The wait ends at the run's scope, and the lifecycle then sees the deadline itself:
+    # a flow body's guard firing meanwhile (a direct call in a sync flow runs in the
+    # body's thread) must not raise inside the driver, so the wait absorbs it.
+    with WaitEndingBy(what.timeout, absorb=True):
+        if what.runs:  # task futures: their runs may need this thread's help (or loop)
+            ends = ends_at(what.timeout)
+            for future in what.runs:
+                if not future.wait(left(ends)):
+                    return what.late
+        elif what.futures:
+            if not semantics.wait_sync(what.futures, what.timeout):
+                return what.late
+        elif what.timeout:
+            time.sleep(what.timeout)
+    return what.done
 
 
 # --- awaiting ---------------------------------------------------------------------------
@@ -171,17 +163,60 @@ _SYNC: dict[type, Callable[[RunHandle, Any], Any]] = {
 async def drive_async(handle: RunHandle) -> Any:
     """Run a lifecycle to its end on the running event loop, awaiting each effect."""
     __tracebackhide__ = True
-    outcome = None
+    # Nesting is counted per asyncio task (a context variable), not per thread: many
+    # tasks share the loop's thread, and a subflow awaited inline adds to its task's stack.
+    depth = _async_depth.get() + 1
+    token = _async_depth.set(depth)
+    if depth > _HEADROOM_AFTER:
+        _add_to_recursion_limit(_ASYNC_DRIVER_FRAMES)
     try:
-        while (effect := handle.step(outcome)) is not None:
-            carry_out = _ASYNC.get(type(effect))
-            if carry_out is None:
-                raise unknown_effect(effect)
-            outcome = await carry_out(handle, effect)
+        return await _drive_async(handle)
+    finally:
+        _async_depth.reset(token)
+        if depth > _HEADROOM_AFTER:
+            _add_to_recursion_limit(-_ASYNC_DRIVER_FRAMES)
+
+
+_async_depth: contextvars.ContextVar[int] = contextvars.ContextVar("kf_async_depth", default=0)
+# An awaited subflow puts this many frames of kernelflow's between a flow's body and
+# its subflow's (flows.py's awaitable, run_flow_async, the driver, the body call).
+_ASYNC_DRIVER_FRAMES = 8
+
+
+async def _drive_async(handle: RunHandle) -> Any:
+    __tracebackhide__ = True
+    outcome = thrown = None
+    try:
+        while (effect := handle.step(outcome, thrown)) is not None:
+            if type(effect) is CallBody:
+                outcome = await _body_async(handle, effect)
+                continue
+            thrown = None
+            try:
+                outcome = await _carry_out_async(meaning(effect, _awaiter()))
+            except BaseException as error:  # a cancel while waiting: for the lifecycle
+                thrown = error
     except BaseException as error:
         handle.abort(error)
         raise
     return handle.result
+
+
+def _awaiter() -> tuple[int, Any]:
+    return threading.get_ident(), asyncio.current_task()
+
+
+async def _carry_out_async(what: Now | Wait | Call) -> Any:
+    __tracebackhide__ = True
+    if type(what) is Now:
+        return what.value
+    if type(what) is Call:
+        return await call_async(what.fn, what.args, {}, is_async=what.is_async)
+    if what.futures:
+        done = await semantics.wait_async(what.futures, what.timeout)
+        return what.done if done else what.late
+    await asyncio.sleep(what.timeout or 0)
+    return what.done
 
 
 async def _body_async(handle: RunHandle, effect: CallBody) -> Outcome | None:
@@ -200,64 +235,6 @@ async def _body_async(handle: RunHandle, effect: CallBody) -> Outcome | None:
         bindings=effect.bindings,
         deadline=deadline,
     )
-
-
-async def _hook_async(handle: RunHandle, effect: CallHook) -> Outcome:
-    return await call_async(effect.fn, effect.args, {}, is_async=effect.is_async)
-
-
-async def _wait_for_async(handle: RunHandle, effect: WaitFor) -> bool:
-    __tracebackhide__ = True
-    pending = [asyncio.wrap_future(f.settled) for f in effect.futures if not f.done()]
-    if not pending:
-        return True
-    timeout = None if effect.deadline is None else effect.deadline.remaining()
-    _, still_pending = await asyncio.wait(pending, timeout=timeout)
-    return not still_pending
-
-
-async def _gate_async(handle: RunHandle, effect: WaitUntilOpen) -> None:
-    if effect.gate.is_set():
-        return
-    loop = asyncio.get_running_loop()
-    opened = loop.create_future()
-    effect.gate.when_open(lambda: loop.call_soon_threadsafe(_settle, opened))
-    await opened
-
-
-async def _sleep_async(handle: RunHandle, effect: Sleep) -> None:
-    await asyncio.sleep(effect.seconds)
-
-
-async def _take_claim_async(handle: RunHandle, effect: TakeClaim) -> Claim:
-    return Claim.take(effect.key, (threading.get_ident(), asyncio.current_task()))
-
-
-async def _await_claim_async(handle: RunHandle, effect: AwaitClaim) -> bool:
-    if effect.claim.same_thread(asyncio.current_task()):
-        return False
-    timeout = None if effect.deadline is None else effect.deadline.remaining()
-    try:
-        await asyncio.wait_for(asyncio.wrap_future(effect.claim.released), timeout)
-    except asyncio.TimeoutError:
-        return False
-    return True
-
-
-_ASYNC: dict[type, Callable[[RunHandle, Any], Any]] = {
-    CallBody: _body_async,
-    CallHook: _hook_async,
-    WaitFor: _wait_for_async,
-    WaitUntilOpen: _gate_async,
-    Sleep: _sleep_async,
-    TakeClaim: _take_claim_async,
-    AwaitClaim: _await_claim_async,
-}
-
-
-def _settle(future: asyncio.Future) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 # --- callbacks --------------------------------------------------------------------------
@@ -280,56 +257,32 @@ class CallbackDriver:
         """Run the lifecycle on until it must wait for something, or ends."""
         try:
             while (effect := handle.step(outcome)) is not None:
-                kind = type(effect)
-                if kind is TakeClaim:
-                    outcome = Claim.take(effect.key, (None, handle))  # never this thread's
-                    continue
-                if kind is CallBody:
+                if type(effect) is CallBody:
                     self._send_body(handle, effect)
-                elif kind is CallHook:
-                    run_blocking(self._hook, handle, effect)
-                elif kind is WaitFor:
-                    self._wait_for(handle, effect)
-                elif kind is WaitUntilOpen:
-                    effect.gate.when_open(self._once(handle))
-                elif kind is Sleep:
-                    call_later(effect.seconds, self.resume, handle, None)
-                elif kind is AwaitClaim:
-                    self._await_claim(handle, effect)
+                    return
+                what = meaning(effect, (None, handle))  # a wait here is never a thread's
+                if type(what) is Now:
+                    outcome = what.value
+                    continue
+                if type(what) is Call:
+                    run_blocking(self._call, handle, what)
                 else:
-                    raise unknown_effect(effect)
+                    self._wait(handle, what)
                 return
         except BaseException as error:
             handle.abort(error)
 
-    def _hook(self, handle: RunHandle, effect: CallHook) -> None:
-        self.resume(handle, call_sync(effect.fn, effect.args, {}, is_async=effect.is_async))
+    def _call(self, handle: RunHandle, what: Call) -> None:
+        self.resume(handle, call_sync(what.fn, what.args, {}, is_async=what.is_async))
 
-    def _wait_for(self, handle: RunHandle, effect: WaitFor) -> None:
-        pending = [future for future in effect.futures if not future.done()]
+    def _wait(self, handle: RunHandle, what: Wait) -> None:
         resume = self._once(handle)
-        if effect.deadline is not None:
-            call_later(effect.deadline.remaining(), resume, False)
-        left = [len(pending)]
-        lock = threading.Lock()
-
-        def one_done(_: Any) -> None:
-            with lock:
-                left[0] -= 1
-                last = left[0] == 0
-            if last:
-                resume(True)
-
-        if not pending:
-            resume(True)
-        for future in pending:
-            future.settled.add_done_callback(one_done)
-
-    def _await_claim(self, handle: RunHandle, effect: AwaitClaim) -> None:
-        resume = self._once(handle)
-        if effect.deadline is not None:
-            call_later(effect.deadline.remaining(), resume, False)
-        effect.claim.released.add_done_callback(lambda _: resume(True))
+        if what.timeout is not None:
+            call_later(what.timeout, resume, what.late if what.futures else what.done)
+        if what.futures:
+            semantics.when_all(what.futures, lambda: resume(what.done))
+        elif what.timeout is None:
+            resume(what.done)
 
     def _once(self, handle: RunHandle) -> Callable[..., None]:
         """A resume that only its first caller gets (a wait ends by callback or deadline)."""

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from kernelflow._context import Gate
     from kernelflow._engine.claims import Claim
-    from kernelflow._engine.deadline import Deadline
+    from kernelflow._engine.scope import Scope
     from kernelflow.futures import TaskFuture
 
 R = TypeVar("R")
@@ -62,7 +62,7 @@ class CallBody:
     kwargs: dict[str, Any]
     is_async: bool = False
     timeout: float | None = None
-    deadline: Deadline | None = None
+    deadline: Scope | None = None
     bindings: Bindings = ()
     log_prints: bool = False
     transactional: bool = False
@@ -86,7 +86,7 @@ class WaitFor:
     """Wait until every future in ``futures`` has reached a final state."""
 
     futures: Sequence[TaskFuture]
-    deadline: Deadline | None = None
+    deadline: Scope | None = None
 
 
 @dataclass(slots=True)
@@ -98,7 +98,10 @@ class WaitUntilOpen:
 
 @dataclass(slots=True)
 class Sleep:
+    """Wait ``seconds`` before a retry, or until ``deadline`` if that comes first."""
+
     seconds: float
+    deadline: Scope | None = None
 
 
 @dataclass(slots=True)
@@ -113,7 +116,7 @@ class AwaitClaim:
     """Wait for another run's claim to be released; False if waiting would not help."""
 
     claim: Claim
-    deadline: Deadline | None = None
+    deadline: Scope | None = None
 
 
 Effect = CallBody | CallHook | WaitFor | WaitUntilOpen | Sleep | TakeClaim | AwaitClaim

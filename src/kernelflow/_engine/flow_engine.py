@@ -4,25 +4,26 @@
                                      runner, drive the lifecycle, hand back the state
     flow_lifecycle                   (subflow) resolve input futures -> attempt the body
                                      (retry, timeout) -> resolve returned futures -> wait
-                                     for the rest -> final state -> hooks
+                                     for the rest -> final state -> hooks; stopped
+                                     anywhere (an interrupt), it still ends the run
+                                     and runs its hooks before the error travels on
+    pause_began / pause_ended        the states of a pause (``pause_flow_run``)
 
 A sync flow body runs in the calling thread: in a notebook that is the cell's thread,
 so displays and prints land in the cell. At its timeout an exception is raised inside
-the body (as Prefect does); the timeout also bounds every wait and is checked at every
-task call, for code blocked where Python cannot raise (a long C call).
+the body (as Prefect does; an alarm signal on the main thread, which also ends a
+blocking call); the flow run's scope also bounds every wait and is checked at every
+task call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import types
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import FlowRunContext, current_tags, flow_run_context
-from kernelflow._engine.calling import call_sync
-from kernelflow._engine.deadline import Deadline
 from kernelflow._engine.drivers import drive_async, drive_sync
 from kernelflow._engine.effects import Bindings, CallBody, Lifecycle, Sleep, WaitFor
 from kernelflow._engine.handle import RunHandle
@@ -30,6 +31,7 @@ from kernelflow._engine.hooks import run_hooks
 from kernelflow._engine.inputs import check_wait_for, find_upstream, resolve
 from kernelflow._engine.resume import remember_sources, starting_retry
 from kernelflow._engine.returns import futures_to_states, needs_looking_at, returned_state
+from kernelflow._engine.scope import Scope
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._run_history import record_top_level_run
 from kernelflow._run_ids import new_run_id
@@ -40,6 +42,7 @@ from kernelflow.states import (
     Completed,
     Crashed,
     Failed,
+    Paused,
     Retrying,
     Running,
     State,
@@ -147,6 +150,27 @@ def flow_lifecycle(
     ctx: FlowRunContext,
     wait_for: Any = None,
 ) -> Lifecycle[State]:
+    try:
+        return (yield from _flow_run(flow, run, parameters, ctx, wait_for))
+    except GeneratorExit:
+        raise  # closed: nothing may be yielded any more
+    except BaseException as error:
+        # Stopped (an interrupt in the body or thrown in by the driver while it waited)
+        # or broken: the lifecycle still ends the run, hooks included, then the error
+        # travels on to the caller.
+        if not run.state.is_final():
+            ctx.task_runner.cancel_all()
+            yield from _finish(flow, run, stopped_state(error))
+        raise
+
+
+def _flow_run(
+    flow: Flow,
+    run: FlowRun,
+    parameters: dict[str, Any],
+    ctx: FlowRunContext,
+    wait_for: Any = None,
+) -> Lifecycle[State]:
     prepared = yield from _prepare(flow, run, parameters, wait_for)
     if isinstance(prepared, State):  # it cannot start: a failed upstream, bad parameters
         return (yield from _finish(flow, run, prepared))
@@ -154,19 +178,22 @@ def flow_lifecycle(
     log = run_logger(flow_run=run)
     args, kwargs = flow.signature.split(parameters)
     bindings = _body_bindings(ctx)
+    outer = ctx.deadline  # the enclosing flow run's scope, if this is a subflow
     attempt = 0
     while True:
         attempt += 1
         set_state(run, Running() if attempt == 1 else Retrying(_retry_message(attempt, flow)))
         if flow.on_running_hooks:
             yield from run_hooks(flow.on_running_hooks, flow, run, run.state, log)
-        ctx.deadline = Deadline.after(flow.timeout_seconds, "Flow run")
+        ctx.deadline = Scope.after(flow.timeout_seconds, "Flow run", outer)
         outcome = yield CallBody(
             flow.fn,
             args,
             kwargs,
             flow.isasync,
-            deadline=ctx.deadline,
+            # A sync body under no timeout of its own runs in its parent's thread, where
+            # the parent's guard already stops it at the parent's deadline.
+            deadline=ctx.deadline if flow.isasync or flow.timeout_seconds is not None else None,
             bindings=bindings,
             what="Flow run",
             in_this_thread=not flow.isasync,
@@ -179,7 +206,7 @@ def flow_lifecycle(
         if not state.is_failed() or attempt > flow.retries:
             return (yield from _finish(flow, run, state))
         log.info("%s; retrying in %gs", state.message, flow.retry_delay_seconds)
-        yield Sleep(flow.retry_delay_seconds)
+        yield Sleep(flow.retry_delay_seconds, outer)
 
 
 def _prepare(
@@ -264,6 +291,21 @@ def _timed_out(state: State, ctx: FlowRunContext, flow: Flow) -> State:
     return TimedOut(ctx.deadline.error())
 
 
+def pause_began(run: FlowRun, key: str) -> None:
+    """The body paused (``pause_flow_run``): the run is Paused until the pause ends."""
+    set_state(run, Paused(f"Waiting to be resumed (key {key!r})."))
+
+
+def pause_ended(run: FlowRun, how: str) -> None:
+    """The body's pause ended (resumed, timed out, cancelled, interrupted; ``how`` says
+    which, for the run's history): the run leaves Paused, so every way on from here
+    (the body catching the pause's error and returning, failing, being stopped) reaches
+    a legal final state. After a cancel answer, the CancelledRun the pause raises ends
+    it Cancelled, unless the body catches it.
+    """
+    set_state(run, Running(how))
+
+
 def _finish(flow: Flow, run: FlowRun, state: State) -> Lifecycle[State]:
     remember_sources(run)  # what a later retry compares its tasks against
     if run.parent is not None and state.is_completed():
@@ -321,6 +363,7 @@ def _enter(flow: Flow, run: FlowRun, runner: Any) -> FlowRunContext:
         runner,
         log_prints=bool(flow.log_prints),
         is_async=flow.isasync,
+        deadline=parent.deadline if parent is not None else None,  # nests in the parent's
         retry_plan=plan,
     )
 
@@ -349,22 +392,21 @@ class _FlowHandle(RunHandle):
         pass  # run_flow_sync/async settle the flow run (and cancel its task runs)
 
 
+def stopped_state(error: BaseException) -> State:
+    """The final state of a flow run stopped by ``error`` outside its body's control."""
+    if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+        return Cancelled("Interrupted by the user.", error)
+    return Crashed(error, f"kernelflow failed running this flow: {error!r}")
+
+
 def _cancel_after_interrupt(ctx: FlowRunContext, error: BaseException) -> None:
-    """On an interrupt, cancel every unfinished run of the flow and end it Cancelled."""
+    """After the lifecycle ended with ``error``: cancel every unfinished run of the flow.
+
+    The lifecycle has ended the run itself, unless the error struck its own code between
+    two effects; then its ``_finish`` is driven here, so the state and hooks are still
+    the lifecycle's.
+    """
     ctx.task_runner.cancel_all()
     run = ctx.flow_run
-    if run.state.is_final():
-        return
-    if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
-        state = Cancelled("Interrupted by the user.", error)
-    else:
-        state = Crashed(error, f"kernelflow failed running this flow: {error!r}")
-    hooks = _final_hooks(ctx.flow, state)
-    if set_state(run, state) and hooks:
-        # The lifecycle is gone: its hooks are called here, in this thread.
-        calls = run_hooks(hooks, ctx.flow, run, state, run_logger(flow_run=run))
-        outcome = None
-        with contextlib.suppress(StopIteration):
-            while True:
-                effect = calls.send(outcome)
-                outcome = call_sync(effect.fn, effect.args, {}, is_async=effect.is_async)
+    if not run.state.is_final():
+        drive_sync(_FlowHandle(run, _finish(ctx.flow, run, stopped_state(error))))

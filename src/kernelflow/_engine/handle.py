@@ -24,7 +24,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from kernelflow import _transactions as transactions
+from kernelflow._engine.in_thread_deadline import raise_in, set_async_exc
 from kernelflow._runs import set_state
+from kernelflow.exceptions import CancelledRun
 from kernelflow.states import Cancelled, Crashed, Running
 
 if TYPE_CHECKING:
@@ -44,9 +46,24 @@ class RunHandle:
             a blocking wait on it from that loop's thread drives the loop instead.
     """
 
-    __slots__ = ("run", "future", "result", "_lifecycle", "_lock", "_open", "_started", "_ended")
+    __slots__ = (
+        "run",
+        "future",
+        "result",
+        "_lifecycle",
+        "_lock",
+        "_open",
+        "_started",
+        "_ended",
+        "_body_thread",
+        "_stopping",
+    )
     loop: asyncio.AbstractEventLoop | None = None
-    stop_note = "its thread was abandoned"  # what a cancel does to a running body
+    # What a cancel does to a body running in a thread of this process.
+    stop_note = (
+        "its thread was stopped at its next Python line (a thread blocked in one long C "
+        "call, such as a sleep or a socket read, stops when that call returns)"
+    )
 
     def __init__(
         self, run: TaskRun, lifecycle: Lifecycle[Any], future: TaskFuture | None = None
@@ -63,9 +80,13 @@ class RunHandle:
         self._open = True
         self._started = False
         self._ended: Callable[[RunHandle], Any] | None = None
+        self._body_thread: int | None = None  # the thread running the body, meanwhile
+        self._stopping = False  # a cancel was raised in that thread
 
-    def step(self, outcome: Any = None) -> Effect | None:
-        """Give the lifecycle the last effect's outcome; the next effect, or None at the end.
+    def step(self, outcome: Any = None, thrown: BaseException | None = None) -> Effect | None:
+        """Give the lifecycle the last effect's outcome (or ``thrown``, what interrupted the
+        driver while it carried the effect out, raised at the lifecycle's ``yield``, where
+        the lifecycle decides what it means); the next effect, or None at the end.
 
         Raises:
             Whatever the lifecycle raised (an interrupt travelling on); the run is
@@ -78,7 +99,9 @@ class RunHandle:
             if not self._open:
                 return None
             try:
-                return self._lifecycle.send(outcome)
+                if thrown is None:
+                    return self._lifecycle.send(outcome)
+                return self._lifecycle.throw(thrown)
             except StopIteration as stop:
                 self.result = stop.value
                 self._open = False
@@ -132,6 +155,10 @@ class RunHandle:
             started = self._started
             if self._lifecycle is not None:  # None: claimed by a thread that is making it
                 self._lifecycle.close()  # GeneratorExit at its yield: finally blocks run
+            thread = self._body_thread
+            if thread is not None:  # the body stops at its next bytecode in that thread
+                self._stopping = True
+                raise_in(thread, CancelledRun("The run was cancelled."))
         if message is None:
             message = (
                 f"Cancelled while running; {self.stop_note}."
@@ -153,6 +180,18 @@ class RunHandle:
                 self._lifecycle.close()
         self._crash(error)
         self._finish()
+
+    def body_running(self, thread: int) -> None:
+        """The body runs in ``thread`` now (until ``body_returned``): a cancel stops it."""
+        self._body_thread = thread
+
+    def body_returned(self) -> None:
+        """The body is over: withdraw a cancel raised in its thread too late to land."""
+        with self._lock or _UNSHARED:
+            thread, self._body_thread = self._body_thread, None
+            if self._stopping and thread is not None:
+                self._stopping = False
+                set_async_exc(thread, None)
 
     @property
     def open(self) -> bool:

@@ -189,7 +189,7 @@ def task_lifecycle(
         state = yield from attempts(task, run, parameters, flow_ctx)
         if lookup is not None:
             state = lookup.record(task, run, state)  # stores only a completed result
-    except GeneratorExit:  # cancelled (the handle closed the lifecycle)
+    except (GeneratorExit, KeyboardInterrupt, asyncio.CancelledError):  # cancelled, stopped
         if lookup is not None:
             lookup.release(cancelled="an identical run was cancelled before it stored a result")
         raise
@@ -256,6 +256,8 @@ def attempts(
         state = _failure_state(run, outcome.error)
         if outcome.ended is not None:
             state = _ended_at(state, outcome.ended)
+        if body.deadline is not None and body.deadline.expired():
+            return state  # the flow run's time is up: no retry could start
         delay = _retry_delay(task, run, state)
         if delay is None:
             return state
@@ -263,7 +265,7 @@ def attempts(
         run_logger(task_run=run).info(message)
         if not set_state(run, Retrying(message)):
             return run.state
-        yield Sleep(delay)
+        yield Sleep(delay, body.deadline)
 
 
 def _ended_at(state: State, ended: float) -> State:
@@ -330,9 +332,8 @@ _COMPLETED, _FAILED, _CRASHED = StateType.COMPLETED, StateType.FAILED, StateType
 
 def _failure_state(run: TaskRun, error: BaseException) -> State:
     if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
-        # The user stopped the run (the notebook's Stop button): record it, then let the
-        # interrupt travel on to whoever is waiting.
-        set_state(run, Cancelled("Interrupted by the user.", error))
+        # The user stopped the run (the notebook's Stop button): it travels on to whoever
+        # is waiting, and the handle ends the run Cancelled as it leaves the lifecycle.
         raise error
     if not isinstance(error, Exception) or isinstance(error, CrashedRun):
         return Crashed(error)  # its worker was lost: not retried, it would kill the next

@@ -13,10 +13,11 @@ import heapq
 import itertools
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from kernelflow._engine.scope import ends_at, left
 
 logger = logging.getLogger("kernelflow.task_runner")
 
@@ -31,7 +32,7 @@ def call_later(seconds: float, fn: Callable[..., Any], *args: Any) -> None:
     """Call ``fn(*args)`` in the timer thread once ``seconds`` have passed."""
     global _thread
     with _lock:
-        heapq.heappush(_heap, (time.monotonic() + max(0.0, seconds), next(_order), fn, args))
+        heapq.heappush(_heap, (ends_at(max(0.0, seconds)), next(_order), fn, args))
         if _thread is None:
             _thread = threading.Thread(target=_run_timers, name="kernelflow-timers", daemon=True)
             _thread.start()
@@ -50,8 +51,8 @@ def run_blocking(fn: Callable[..., Any], *args: Any) -> None:
 def _run_timers() -> None:
     while True:
         with _lock:
-            while not _heap or _heap[0][0] > time.monotonic():
-                _lock.wait(_heap[0][0] - time.monotonic() if _heap else None)
+            while not _heap or left(_heap[0][0]):
+                _lock.wait(left(_heap[0][0]) if _heap else None)
             _, _, fn, args = heapq.heappop(_heap)
         try:
             fn(*args)

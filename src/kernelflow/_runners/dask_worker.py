@@ -4,14 +4,15 @@
 body started (a Dask event on ``STARTED_TOPIC``: only then is the run Running and its
 ``timeout_seconds`` counting), then runs the body on a thread of its own while the Dask
 task thread watches it. At the body's timeout, or once Dask cancelled the call, the task
-thread returns at once, so the worker's slot is free for the next task.
+thread returns at once, so the worker's slot is free for the next task, and the body
+is stopped: ``DeadlineExceeded`` (or ``CancelledRun``) is raised in its thread at its
+next Python line, as on the thread runner.
 
-What remains: Python cannot kill a thread, so a body that never returns keeps running
-(and holding whatever it holds) in its abandoned thread until the worker process ends.
-It no longer holds a Dask slot, so it cannot wedge the cluster; a body that spins the
-CPU slows its worker. Restarting that worker (``client.restart_workers``) would stop it
-for real, at the price of every other task on the worker, so kernelflow leaves that
-choice to you.
+What remains: a body blocked in one long C call (a sleep, a socket read) gets that
+exception only when the call returns; it holds no Dask slot meanwhile, so it cannot
+wedge the cluster, and it runs nothing more of its own afterwards. Restarting that
+worker (``client.restart_workers``) would stop it at once, at the price of every other
+task on the worker, so kernelflow leaves that choice to you.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import threading
 import time
 from typing import Any
 
-from kernelflow._engine.calling import timeout_error
-from kernelflow._engine.deadline import Deadline
+from kernelflow._engine.in_thread_deadline import raise_in_this_thread_at
+from kernelflow._engine.scope import Scope
 from kernelflow._runners.wire import reply_for, run_packed
 from kernelflow.exceptions import CancelledRun
 
@@ -40,14 +41,22 @@ def run_on_dask(
     worker = get_worker()
     address = worker.address
     worker.log_event(STARTED_TOPIC, {"key": key, "worker": address, "at": time.time()})
-    deadline = Deadline.after(timeout, "Task run")
+    # No deadline of its own: the guard is only for a cancel to stop the body.
+    scope = Scope.after(timeout, "Task run") or Scope()
     box: list[bytes] = []
     ended: list[float] = []
+    guards: list[raise_in_this_thread_at] = []
     done = threading.Event()
 
     def body() -> None:
         try:
-            box.append(run_packed(fn_blob, arguments, address))
+            guard = raise_in_this_thread_at(scope)
+            guards.append(guard)
+            with guard:
+                box.append(run_packed(fn_blob, arguments, address))
+        except BaseException as error:  # stopped in its reply's packing: the watcher replies
+            if not box:
+                box.append(reply_for(error))
         finally:
             ended.append(time.time())
             done.set()
@@ -58,10 +67,13 @@ def run_on_dask(
         target=context.run, args=(body,), name=f"kernelflow-{key}", daemon=True
     ).start()
     while not done.wait(POLL_SECONDS):
-        if deadline is not None and deadline.expired():
-            return reply_for(timeout_error(deadline)), time.time()
+        if scope.expired():  # the guard raises in the body too
+            return reply_for(scope.error()), time.time()
         if _cancelled(worker, key):
-            return reply_for(CancelledRun("Dask cancelled this call.")), time.time()
+            error = CancelledRun("Dask cancelled this call.")
+            if guards:
+                guards[0].stop(error)
+            return reply_for(error), time.time()
     return box[0], ended[0]
 
 

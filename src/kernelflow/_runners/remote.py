@@ -38,11 +38,10 @@ from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kernelflow._engine.calling import timeout_error
-from kernelflow._engine.deadline import Deadline
 from kernelflow._engine.drivers import CallbackDriver, attempt_deadline, too_late
 from kernelflow._engine.effects import CallBody, Outcome
 from kernelflow._engine.handle import RunHandle
+from kernelflow._engine.scope import Scope
 from kernelflow._engine.task_engine import task_lifecycle
 from kernelflow._engine.timers import call_later
 from kernelflow._runners.wire import pack_arguments, pack_function, unpack_reply
@@ -247,17 +246,17 @@ class RemoteTaskRunner(TaskRunner):
         outcome.ended = getattr(call, "ended_at", None)
         self._driver.resume(handle, outcome)
 
-    def _timed_out(self, handle: RemoteRun, box: list, deadline: Deadline) -> None:
+    def _timed_out(self, handle: RemoteRun, box: list, deadline: Scope) -> None:
         call = box[0] if box else None
         if call is None or self._calls.get(handle) is not call:
             return
-        if deadline.what == "Flow run":
+        if deadline.binding().what == "Flow run":
             # The flow is out of time: its queued runs must not start on the worker this
             # frees, so they are cancelled first (the backends keep the order).
             self._cancel_unstarted()
         if self._take_call(handle, call):
             self._backend.cancel(call)  # type: ignore[union-attr]
-            self._driver.resume(handle, Outcome(error=timeout_error(deadline)))
+            self._driver.resume(handle, Outcome(error=deadline.error()))
 
     def _stop_call(self, handle: RemoteRun) -> None:
         with self._lock:
