@@ -24,6 +24,8 @@ from contextvars import ContextVar
 from typing import Any
 
 _root = logging.getLogger("kernelflow")
+# The loggers of run records; disable_run_logger() switches them off.
+RUN_LOGGER_NAMES = ("kernelflow.flow_runs", "kernelflow.task_runs")
 _setup_lock = threading.Lock()
 _handler_installed = False
 
@@ -178,15 +180,24 @@ def run_logger(task_run: Any = None, flow_run: Any = None) -> logging.LoggerAdap
             "run_label": f"Task run {task_run.name!r}",
             "kf_root": _root_run(flow_run),
         }
-        return logging.LoggerAdapter(logging.getLogger("kernelflow.task_runs"), extra)
+        return logging.LoggerAdapter(logging.getLogger(RUN_LOGGER_NAMES[1]), extra)
     if flow_run is not None:
         extra = {
             "flow_run_name": flow_run.name,
             "run_label": f"Flow run {flow_run.name!r}",
             "kf_root": _root_run(flow_run),
         }
-        return logging.LoggerAdapter(logging.getLogger("kernelflow.flow_runs"), extra)
+        return logging.LoggerAdapter(logging.getLogger(RUN_LOGGER_NAMES[0]), extra)
+    if all(logging.getLogger(name).disabled for name in RUN_LOGGER_NAMES):
+        # Outside a run under disable_run_logger(): silent, as Prefect's "null" logger.
+        return logging.LoggerAdapter(_disabled_logger(), {"run_label": "kernelflow"})
     return logging.LoggerAdapter(_root, {"run_label": "kernelflow"})
+
+
+def _disabled_logger() -> logging.Logger:
+    logger = logging.getLogger("kernelflow.disabled_run_logger")
+    logger.disabled = True
+    return logger
 
 
 def _root_run(flow_run: Any) -> Any:
