@@ -9,13 +9,6 @@ also has ``flow_run_logger`` and ``task_run_logger`` (Prefect's module).
 
 from __future__ import annotations
 
-from kernelflow.logging import loggers
-from kernelflow.logging.loggers import (
-    disable_run_logger,
-    flow_run_logger,
-    get_logger,
-    get_run_logger,
-    task_run_logger,
-)
-
-__all__ = loggers.__all__
+# Prefect's prefect.logging re-exports its loggers module's names: the same here.
+from kernelflow.logging.loggers import *  # noqa: F403
+from kernelflow.logging.loggers import __all__  # noqa: F401
