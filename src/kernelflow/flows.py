@@ -73,6 +73,8 @@ class Flow(Definition, Generic[P, R]):
         self.fn, self._method_kind = unwrap("flow", fn)
         fn = self.fn
         self.isasync = is_async(fn)
+        # A generator function: calling the flow streams its items (_engine/streaming.py)
+        self.isgenerator = inspect.isgeneratorfunction(fn)
         self.signature = Signature(fn)
         self.name = check_name("name", name) or _default_name(fn)
         check_reserved(self.signature.signature, "flow", self.name)
@@ -133,8 +135,22 @@ class Flow(Definition, Generic[P, R]):
 
         if self.isasync:
             return _awaitable_result(run_flow_async(self, args, kwargs, wait_for), return_state)
+        if self.isgenerator and not return_state:  # items reach the caller as they come
+            from kernelflow._engine.streaming import stream_run
+
+            return stream_run(lambda: run_flow_sync(self, args, kwargs, wait_for))
         state = run_flow_sync(self, args, kwargs, wait_for)
         return state if return_state else state.result()
+
+    @property
+    def body(self) -> Callable[..., Any]:
+        """What a run calls: ``fn``, or for a generator flow the wrapper that hands its
+        items to the caller inside the run (so retries and the timeout cover them)."""
+        if self.isgenerator:
+            from kernelflow._engine.streaming import generator_body
+
+            return generator_body(self.fn)
+        return self.fn
 
     def visualize(self, *args: Any, **kwargs: Any) -> Any:
         """Draw the flow's task graph without running any task; returns a ``graphviz.Digraph``.
@@ -145,7 +161,9 @@ class Flow(Definition, Generic[P, R]):
         that is not a task still runs, so keep side effects inside tasks; code that
         needs a placeholder's value (``if value > 3:``) raises ``PlaceholderValueError``
         naming the task, whose ``viz_return_value`` then fixes it. Parameters not given
-        are drawn as unknown inputs. In a notebook the graph displays as SVG.
+        are drawn as unknown inputs. In a notebook the graph displays as SVG; elsewhere
+        (a script, a terminal) it is also written to
+        ``$KERNELFLOW_HOME/graphs/<flow name>.svg`` and a log line says where.
 
         Args:
             *args: The flow's parameters, as for a call.
@@ -158,8 +176,28 @@ class Flow(Definition, Generic[P, R]):
         if "expand_maps" not in self.signature.signature.parameters:
             expand_maps = bool(kwargs.pop("expand_maps", False))
         from kernelflow.viz import visualize_flow
+        from kernelflow.viz._script import in_notebook, save_for_script
 
-        return visualize_flow(self, args, kwargs, expand_maps=expand_maps)
+        graph = visualize_flow(self, args, kwargs, expand_maps=expand_maps)
+        if not in_notebook():
+            save_for_script(graph, self.name)
+        return graph
+
+    def generate_mermaid_graph(self, *args: Any, **kwargs: Any) -> str:
+        """The flow's task graph as Mermaid ``flowchart TD`` text, traced as
+        ``visualize()`` traces it (no task runs; the same parameters)."""
+        from kernelflow.viz import mermaid_graph
+
+        return mermaid_graph(self, args, kwargs)
+
+    @property
+    def parameters(self) -> Any:
+        """The JSON schema of the flow's parameters, as Prefect's ``ParameterSchema``
+        (a pydantic model: ``.properties``, ``.required``, ``.model_dump()``); each
+        parameter's description comes from the docstring's ``Args:`` section."""
+        from kernelflow.utilities.callables import parameter_schema
+
+        return parameter_schema(self.fn)
 
     def make_run_name(self, parameters: dict[str, Any]) -> str:
         """The run's name: from ``flow_run_name`` (a template over the parameters, or a

@@ -162,7 +162,7 @@ def flow_lifecycle(
             yield from run_hooks(flow.on_running_hooks, flow, run, run.state, log)
         ctx.deadline = Deadline.after(flow.timeout_seconds, "Flow run")
         outcome = yield CallBody(
-            flow.fn,
+            flow.body,  # fn, wrapped for a generator flow (Flow.body)
             args,
             kwargs,
             flow.isasync,
