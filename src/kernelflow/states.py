@@ -119,6 +119,9 @@ class State:
     traceback: Any = field(default=None, repr=False, compare=False)
     # The runs it belongs to, once ``state_details`` found them (see _state_details).
     _details: Any = field(default=None, repr=False, compare=False)
+    # Made by a task's own code and returned from its body: a direct call gives the
+    # State itself back, as Prefect's does (``_engine/returns.py``).
+    _returned: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.type, StateType):
@@ -227,9 +230,16 @@ _SET_FIELDS = tuple(State.__dict__[name].__set__ for name in State.__slots__)
 
 def _new_state(type: StateType, name: str, message: str | None, data: Any) -> State:
     state = object.__new__(State)
-    set_type, set_name, set_message, set_data, set_timestamp, set_traceback, set_details = (
-        _SET_FIELDS
-    )
+    (
+        set_type,
+        set_name,
+        set_message,
+        set_data,
+        set_timestamp,
+        set_traceback,
+        set_details,
+        set_returned,
+    ) = _SET_FIELDS
     set_type(state, type)
     set_name(state, name)
     set_message(state, message)
@@ -237,6 +247,7 @@ def _new_state(type: StateType, name: str, message: str | None, data: Any) -> St
     set_timestamp(state, time.time())
     set_traceback(state, data.__traceback__ if isinstance(data, BaseException) else None)
     set_details(state, None)
+    set_returned(state, False)
     return state
 
 
