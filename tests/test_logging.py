@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 
 import pytest
 
@@ -56,3 +59,76 @@ def test_disable_run_logger_silences_task_fn_and_restores(kf_logs):
     assert not logging.getLogger("kernelflow.task_runs").disabled
     greet.fn("alan")  # outside the block it logs again
     assert [r.getMessage() for r in kf_logs if "hello" in r.getMessage()] == ["hello alan"]
+
+
+def _cached_twice():
+    @task(cache_key_fn=lambda *_: "same")
+    def lookup(x: int) -> int:
+        return x
+
+    @flow
+    def pipeline() -> None:
+        lookup(1)
+        lookup(1)
+
+    return pipeline
+
+
+def test_each_task_run_logs_its_end_at_prefects_levels(kf_logs, caplog):
+    caplog.set_level(logging.INFO, logger="kernelflow")  # kernelflow's level in a script
+    _cached_twice()()
+    ends = [
+        (r.levelname, r.task_run_name, r.getMessage())
+        for r in kf_logs
+        if r.name.endswith("task_runs")
+    ]
+    assert ends == [
+        ("INFO", "lookup-0", "Finished in state Completed('cache miss: no cached result yet')"),
+        ("INFO", "lookup-1", "Finished in state Cached('cache hit')"),
+    ]
+
+
+_NOTEBOOK = """
+import json
+from kernelflow import FlowRun, _events, _logging, flow, task
+
+@task(cache_key_fn=lambda *_: "same")
+def lookup(x):
+    return x
+
+@flow
+def pipeline():
+    lookup(1)
+    lookup(1)
+
+logs = []
+
+def display_opens(run, old, new):  # what the notebook display does for a flow run
+    if type(run) is FlowRun and new.is_running() and not logs:
+        log = _logging.run_log(run)
+        log.shown = True
+        logs.append(log)
+
+_logging.keep_run_logs(True)
+_events.subscribe(display_opens)
+pipeline()
+print(json.dumps([text for _, text in logs[0].lines]))
+"""
+
+
+def test_in_a_notebook_task_run_ends_go_to_the_flows_folded_log():
+    # A fresh process: kernelflow's own log handler, as in a kernel (pytest's are others).
+    out = subprocess.run([sys.executable, "-c", _NOTEBOOK], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    folded = json.loads(out.stdout)
+    assert any(
+        line.endswith(
+            "Task run 'lookup-0' - Finished in state Completed('cache miss: no cached result yet')"
+        )
+        for line in folded
+    )
+    assert any(
+        line.endswith("Task run 'lookup-1' - Finished in state Cached('cache hit')")
+        for line in folded
+    )
+    assert "Finished in state" not in out.stderr  # not on the page

@@ -200,6 +200,14 @@ def _disabled_logger() -> logging.Logger:
     return logger
 
 
+def log_completed(task_run: Any, state: Any) -> None:
+    """Prefect's line for a task run that ended Completed ("Finished in state
+    Completed()", "... Cached('cache hit')"), at INFO; the engine logs failures itself.
+    In a notebook the line goes to the flow's folded log, as every run line does."""
+    if _task_runs_logger.isEnabledFor(logging.INFO):  # cheap when INFO is off
+        run_logger(task_run=task_run).info("Finished in state %r", state)
+
+
 def _root_run(flow_run: Any) -> Any:
     while flow_run is not None and getattr(flow_run, "parent", None) is not None:
         flow_run = flow_run.parent
@@ -242,3 +250,6 @@ def _print(
         _original_print(*args, sep=sep, end=end, file=file, flush=flush)
         return
     logger.info((" " if sep is None else sep).join(str(arg) for arg in args))
+
+
+_task_runs_logger = logging.getLogger(RUN_LOGGER_NAMES[1])
