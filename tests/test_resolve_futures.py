@@ -103,3 +103,20 @@ def test_resolve_futures_to_results_raises_the_failed_runs_error():
 
     with pytest.raises(ValueError, match="boom"):
         pipeline()
+
+
+def test_a_run_context_passed_to_a_task_is_not_looked_into():
+    # FlowRunContext is a dataclass holding every future of the flow run; walking it
+    # would make the task wait for itself.
+    from kernelflow.context import FlowRunContext, get_run_context
+
+    @task
+    def name_of(ctx: FlowRunContext) -> str:
+        return ctx.flow_run.name
+
+    @flow
+    def pipeline() -> str:
+        produce.submit(1)
+        return name_of.submit(get_run_context()).result(timeout=10)
+
+    assert pipeline() == kernelflow.last_run().name

@@ -187,6 +187,10 @@ def fields_of(value: Any) -> dict[str, Any] | None:
     copy with some fields swapped is well defined (``with_fields``).
     """
     cls = type(value)
+    if cls.__module__.startswith("kernelflow."):
+        # kernelflow's own objects (a run context holds every future of its flow run,
+        # the current task's too) are passed as they are, never waited on.
+        return None
     if hasattr(cls, "__dataclass_fields__") and not isinstance(value, type):
         # Fields set by __post_init__ (init=False) are derived: they are not looked into.
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.init}
