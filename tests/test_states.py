@@ -281,3 +281,12 @@ def test_prefect_pending_and_paused_variants():
     assert InfrastructurePending("starting").message == "starting"
     assert InfrastructurePending().type is StateType.PENDING
     assert Suspended().is_paused() and Suspended().name == "Suspended"
+
+
+def test_result_of_an_unfinished_state_says_so_in_prefects_words():
+    from kernelflow.exceptions import PausedRun, UnfinishedRun
+
+    with pytest.raises(PausedRun, match="Run is in PAUSED state, its result is not available"):
+        Paused().result()
+    with pytest.raises(UnfinishedRun, match="Run is in PENDING state, its result is not available"):
+        Pending().result()

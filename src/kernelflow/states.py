@@ -204,7 +204,10 @@ class State:
             return data.load() if type(data) is StoredResult else data
         if not self.is_final():
             kind = PausedRun if self.type is StateType.PAUSED else UnfinishedRun
-            raise kind(f"State {self.name!r} has no result yet: wait for the run to finish first.")
+            raise kind(  # Prefect's wording first, for code that matches on it
+                f"Run is in {self.type.value} state, its result is not available: "
+                f"the {self.name} run has no result yet; wait for it to finish first."
+            )
         if raise_on_failure:
             error = get_state_exception(self)
             if error is self.data and self.traceback is not None:
