@@ -205,7 +205,8 @@ def log_completed(task_run: Any, state: Any) -> None:
     Completed()", "... Cached('cache hit')"), at INFO; the engine logs failures itself.
     In a notebook the line goes to the flow's folded log, as every run line does."""
     if _task_runs_logger.isEnabledFor(logging.INFO):  # cheap when INFO is off
-        run_logger(task_run=task_run).info("Finished in state %r", state)
+        # The text, not the state: a record kept by a handler must not keep the value.
+        run_logger(task_run=task_run).info("Finished in state %s", repr(state))
 
 
 def _root_run(flow_run: Any) -> Any:
