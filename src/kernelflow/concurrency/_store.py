@@ -140,6 +140,7 @@ class Attempt:
     """The outcome of one try at taking slots.
 
     Attributes:
+        taken: Whether the slots were taken.
         missing: Names that have no limit (nothing was taken for them).
         holder_ids: Rows to delete on release (held slots), when the slots were taken.
         retry_after: None when taken; else seconds to wait before trying again (None
@@ -246,11 +247,9 @@ def _alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's process: alive
-        return True
-    except OSError:
+    except OSError:  # e.g. another user's process: it exists
         return True
     return True
