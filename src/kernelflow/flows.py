@@ -27,7 +27,9 @@ from kernelflow._definitions import (
     with_options,
 )
 from kernelflow._engine.inputs import Signature
+from kernelflow._logging import run_logger
 from kernelflow._run_ids import new_run_id
+from kernelflow._subflow_retries import record, subflow_call
 from kernelflow._validation import ParameterValidator
 from kernelflow.task_runners import TaskRunner, ThreadPoolTaskRunner
 from kernelflow.tasks import format_run_name
@@ -133,13 +135,28 @@ class Flow(Definition, Generic[P, R]):
             return tracker.record_subflow_call(self, args, kwargs, return_state)
         from kernelflow._engine.flow_engine import run_flow_async, run_flow_sync
 
-        if self.isasync:
-            return _awaitable_result(run_flow_async(self, args, kwargs, wait_for), return_state)
-        if self.isgenerator and not return_state:  # items reach the caller as they come
-            from kernelflow._engine.streaming import stream_run
+        if self.isgenerator and not return_state and not self.isasync:
+            from kernelflow._engine.streaming import stream_run  # items come as made
 
             return stream_run(lambda: run_flow_sync(self, args, kwargs, wait_for))
+        # In a flow run that may retry, a subflow call that completed in an earlier
+        # attempt is not run again (as in Prefect): its state stands for this call.
+        call = subflow_call(self, args, kwargs)
+        if call is not None and call.reused is not None:
+            run_logger(flow_run=call.parent).info(
+                "Reusing the completed subflow run of %r from an earlier attempt", self.name
+            )
+            state = call.reused
+            if self.isasync:
+                return _awaitable_result(_ready(state), return_state)
+            return state if return_state else state.result()
+        if self.isasync:
+            return _awaitable_result(
+                _booked(run_flow_async(self, args, kwargs, wait_for), call), return_state
+            )
         state = run_flow_sync(self, args, kwargs, wait_for)
+        if call is not None:
+            record(call, state)
         return state if return_state else state.result()
 
     @property
@@ -246,6 +263,17 @@ def _default_name(fn: Any) -> str:
     if name == "<lambda>":
         return "unknown-lambda"  # Prefect's name for it: "<" and ">" are banned in names
     return name.replace("_", "-")
+
+
+async def _ready(state: Any) -> Any:
+    return state
+
+
+async def _booked(running: Any, call: Any) -> Any:
+    state = await running
+    if call is not None:
+        record(call, state)
+    return state
 
 
 async def _awaitable_result(running: Any, return_state: bool) -> Any:
