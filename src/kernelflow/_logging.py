@@ -26,6 +26,7 @@ from typing import Any
 _root = logging.getLogger("kernelflow")
 # The loggers of run records; disable_run_logger() switches them off.
 RUN_LOGGER_NAMES = ("kernelflow.flow_runs", "kernelflow.task_runs")
+_task_runs_logger = logging.getLogger(RUN_LOGGER_NAMES[1])
 _setup_lock = threading.Lock()
 _handler_installed = False
 
@@ -252,5 +253,3 @@ def _print(
         return
     logger.info((" " if sep is None else sep).join(str(arg) for arg in args))
 
-
-_task_runs_logger = logging.getLogger(RUN_LOGGER_NAMES[1])
