@@ -252,4 +252,3 @@ def _print(
         _original_print(*args, sep=sep, end=end, file=file, flush=flush)
         return
     logger.info((" " if sep is None else sep).join(str(arg) for arg in args))
-
