@@ -308,3 +308,22 @@ def test_tasks_of_a_flow_share_a_limit():
 
     assert queries() == list(range(6))
     assert most_at_once(spans) == 2
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "kernelflow.concurrency", *args], capture_output=True, text=True
+    )
+
+
+def test_the_command_line_manages_limits_as_prefect_gcl_does():
+    assert _cli("create", "api", "--limit", "5", "--slot-decay-per-second", "1").returncode == 0
+    assert read_limit("api").limit == 5  # the same KERNELFLOW_HOME as this process
+    assert _cli("update", "api", "--limit", "10").stdout.strip() == (
+        "api: 0/10 slots in use, 1 slots/s decay (active)"
+    )
+    assert _cli("disable", "api").returncode == 0 and not read_limit("api").active
+    assert "(inactive)" in _cli("ls").stdout
+    assert _cli("delete", "api").stdout.strip() == "Deleted concurrency limit 'api'."
+    missing = _cli("inspect", "api")
+    assert missing.returncode == 1 and "No concurrency limit named 'api'" in missing.stderr

@@ -17,6 +17,9 @@ Create or change a limit (Prefect: ``prefect gcl create NAME --limit N
     set_limit("api", limit=5, slot_decay_per_second=2)
     rate_limit("api")  # 5 at once, then 2 calls a second
 
+From a shell, ``python -m kernelflow.concurrency create api --limit 5`` (and ``update``,
+``enable``, ``disable``, ``inspect``, ``ls``, ``delete``), as ``prefect gcl``.
+
 ``kernelflow.concurrency.concurrency``/``rate_limit`` are the sync ones;
 ``kernelflow.concurrency.asyncio`` has the async ones. A name with no limit is skipped
 with a warning, once per name and process (Prefect warns too); ``strict=True`` raises.
