@@ -93,7 +93,7 @@ def find_upstream(
         elif isinstance(value, _CONTAINERS):
             for item in value.values() if isinstance(value, dict) else value:
                 visit(item, ids, depth + 1)
-        elif (fields := fields_of(value)) is not None:
+        elif type(value) not in PLAIN_TYPES and (fields := fields_of(value)) is not None:
             for item in fields.values():
                 visit(item, ids, depth + 1)
 
@@ -169,7 +169,7 @@ def _resolve_value(value: Any, tolerate_failure: bool, depth: int = 0) -> Any:
         if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple
             return type(value)(*items)
         return type(value)(items)
-    fields = fields_of(value)
+    fields = None if type(value) in PLAIN_TYPES else fields_of(value)
     if fields is None:
         return value
     changed = {}
