@@ -205,9 +205,24 @@ def log_completed(task_run: Any, state: Any) -> None:
     """Prefect's line for a task run that ended Completed ("Finished in state
     Completed()", "... Cached('cache hit')"), at INFO; the engine logs failures itself.
     In a notebook the line goes to the flow's folded log, as every run line does."""
-    if _task_runs_logger.isEnabledFor(logging.INFO):  # cheap when INFO is off
-        # The text, not the state: a record kept by a handler must not keep the value.
-        run_logger(task_run=task_run).info("Finished in state %s", repr(state))
+    if not _task_runs_logger.isEnabledFor(logging.INFO):  # cheap when INFO is off
+        return
+    # One line per task run, so made directly: no walk of the stack for the caller's
+    # file and line (about half the cost); the record names where the task is defined.
+    # The message holds the state's text, not the state: a kept record keeps no value.
+    adapter = run_logger(task_run=task_run)
+    code = getattr(getattr(task_run.task, "fn", None), "__code__", None)
+    record = _task_runs_logger.makeRecord(
+        _task_runs_logger.name,
+        logging.INFO,
+        code.co_filename if code else "",
+        code.co_firstlineno if code else 0,
+        "Finished in state %s",
+        (repr(state),),
+        None,
+        extra=adapter.extra,
+    )
+    _task_runs_logger.handle(record)
 
 
 def _root_run(flow_run: Any) -> Any:
