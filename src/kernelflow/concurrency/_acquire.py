@@ -74,9 +74,9 @@ def acquisition(
     poll = _FIRST_POLL_SECONDS
     while True:
         attempt = _store.try_acquire(names, occupy, mode)
-        _refuse_impossible(attempt, names, occupy)
+        refuse_impossible(attempt, occupy)
         if attempt.missing:
-            _missing(attempt.missing, strict)
+            handle_missing(attempt.missing, strict)
         if attempt.taken:
             return Lease(functools.partial(_release, attempt.holder_ids))
         wait = attempt.retry_after
@@ -102,7 +102,7 @@ def timeout_error(timeout_seconds: float | None) -> AcquireConcurrencySlotTimeou
     )
 
 
-def _refuse_impossible(attempt: _store.Attempt, names: list[str], occupy: int) -> None:
+def refuse_impossible(attempt: _store.Attempt, occupy: int) -> None:
     if attempt.no_decay is not None:
         raise ConcurrencySlotAcquisitionError(
             f"rate_limit({attempt.no_decay!r}): that limit has no slot decay, so its slots "
@@ -130,7 +130,8 @@ def on_dask_worker() -> bool:
     return True
 
 
-def _missing(names: tuple[str, ...], strict: bool) -> None:
+def handle_missing(names: tuple[str, ...], strict: bool) -> None:
+    """Raise for limits that do not exist (``strict``), else warn once per name."""
     if strict:
         raise ConcurrencySlotAcquisitionError(
             f"Concurrency limits {list(names)!r} must be created before acquiring slots: "

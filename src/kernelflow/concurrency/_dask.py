@@ -21,8 +21,8 @@ from typing import Any
 from kernelflow.concurrency import _store
 from kernelflow.concurrency._acquire import (
     Lease,
-    _missing,
-    _refuse_impossible,
+    handle_missing,
+    refuse_impossible,
     timeout_error,
 )
 
@@ -39,13 +39,13 @@ def acquire(
     limits = {limit.name: limit for limit in _store.read_limits(names)}
     missing = tuple(name for name in names if name not in limits)
     if missing:
-        _missing(missing, strict)
+        handle_missing(missing, strict)
     deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
     taken: list[tuple[Any, int]] = []
     try:
         for name in sorted(limits):  # one order everywhere: no two waiters cross
             limit = limits[name]
-            _refuse_impossible(_check(limit, occupy, mode), names, occupy)
+            refuse_impossible(_check(limit, occupy, mode), occupy)
             if not limit.active:
                 continue
             if mode == "rate_limit":
