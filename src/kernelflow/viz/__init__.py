@@ -2,6 +2,7 @@
 
     visualize_flow(flow, args, kwargs)   Flow.visualize(): trace the body, draw the plan
     draw_run(flow_run)                   FlowRun.graph(): what ran, coloured by state
+    mermaid_graph(flow, args, kwargs)    Flow.generate_mermaid_graph(): the plan as Mermaid
 
 The engine never imports this package; ``Flow.visualize`` and ``FlowRun.graph`` import
 it when called, so ``import kernelflow`` loads neither it nor graphviz.
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from kernelflow.flows import Flow
     from kernelflow.viz._render import FlowGraph
 
-__all__ = ["visualize_flow", "run_graph"]
+__all__ = ["mermaid_graph", "visualize_flow", "run_graph"]
 
 
 def visualize_flow(
@@ -28,6 +29,14 @@ def visualize_flow(
 
     plan = trace(flow, args, kwargs)
     return draw_plan(plan, expand_maps=expand_maps)
+
+
+def mermaid_graph(flow: Flow, args: tuple, kwargs: dict[str, Any]) -> str:
+    """Trace ``flow``'s body as ``visualize_flow`` does; the plan as Mermaid text."""
+    from kernelflow.viz._mermaid import mermaid_of
+    from kernelflow.viz._tracker import trace
+
+    return mermaid_of(trace(flow, args, kwargs))
 
 
 def run_graph(flow_run: FlowRun, expand_maps: bool = False, title: bool = True) -> FlowGraph:
