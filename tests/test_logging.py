@@ -116,19 +116,12 @@ print(json.dumps([text for _, text in logs[0].lines]))
 """
 
 
-def test_in_a_notebook_task_run_ends_go_to_the_flows_folded_log():
+def test_in_a_notebook_task_run_ends_are_left_to_the_display():
     # A fresh process: kernelflow's own log handler, as in a kernel (pytest's are others).
+    # The display shows each run's state; a line per run there cost ~50 us a run.
     out = subprocess.run([sys.executable, "-c", _NOTEBOOK], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     folded = json.loads(out.stdout)
-    assert any(
-        line.endswith(
-            "Task run 'lookup-0' - Finished in state Completed('cache miss: no cached result yet')"
-        )
-        for line in folded
-    )
-    assert any(
-        line.endswith("Task run 'lookup-1' - Finished in state Cached('cache hit')")
-        for line in folded
-    )
+    assert any("Beginning flow run" in line for line in folded)  # the flow's own lines
+    assert not any("Task run 'lookup" in line for line in folded)
     assert "Finished in state" not in out.stderr  # not on the page
