@@ -21,6 +21,9 @@ class _ListHandler(logging.Handler):
 @pytest.fixture
 def kf_logs():
     """The log records kernelflow emits during the test (its logger does not propagate)."""
+    from kernelflow._logging import run_logger
+
+    run_logger()  # kernelflow's own handler and level first, as in any process that logs
     handler = _ListHandler()
     logger = logging.getLogger("kernelflow")
     logger.addHandler(handler)

@@ -138,6 +138,8 @@ def test_a_returned_cancelling_state_ends_cancelled_and_runs_cancellation_hooks(
 
 
 def test_a_task_returning_a_state_ends_in_it():
+    # As Prefect 3.8.8: a direct call gives the State the body returned (never raising),
+    # the run ends in it, and the flow carries on; a future's result() gives its data.
     @task
     def gives_completed():
         return Completed(message="all good", data=123)
@@ -146,13 +148,21 @@ def test_a_task_returning_a_state_ends_in_it():
     def soft_fail():
         return Failed(message="soft fail")
 
+    @task
+    def after() -> str:
+        return "after ran"
+
     @flow
     def both():
-        return gives_completed(), soft_fail(return_state=True)
+        completed, soft = gives_completed(), soft_fail()
+        return completed, soft, gives_completed.submit().result(), after()
 
-    value, state = both()
-    assert value == 123
-    assert state.is_failed() and state.message == "soft fail"
+    completed, soft, value, last = both()
+    assert completed.is_completed() and completed.result() == 123
+    assert soft.is_failed() and soft.message == "soft fail"
+    assert (value, last) == (123, "after ran")
+    runs = {run.task_name: run.state for run in kernelflow.last_run().task_runs}
+    assert runs["soft_fail"] is soft and kernelflow.last_run().state.is_completed()
 
 
 def test_a_subflow_runs_with_its_own_runner_and_record():

@@ -72,6 +72,7 @@ def test_all_lists_exactly_the_public_names():
     }
     # Prefect's module paths (kernelflow.assets is also the callable assets())
     modules |= {"logging", "context", "flow_runs", "artifacts", "filesystems", "utilities"}
+    modules |= {"concurrency", "testing", "input", "client"}
     modules.add("viz")  # the graph drawing package, loaded by visualize()/graph()
     modules.add("notebook")  # the live displays, loaded in a kernel or when shown
     assert set(kernelflow.__all__) - public <= set(kernelflow._LAZY)
@@ -109,7 +110,10 @@ def test_prefects_module_paths_have_kernelflow_twins():
     from kernelflow.artifacts import create_markdown_artifact  # noqa: F401
     from kernelflow.assets import Asset, materialize  # noqa: F401
     from kernelflow.cache_policies import NO_CACHE, NONE
-    from kernelflow.context import get_run_context, tags  # noqa: F401
+    from kernelflow.client.schemas.objects import FlowRun, TaskRun  # noqa: F401
+    from kernelflow.concurrency.asyncio import concurrency, rate_limit  # noqa: F401
+    from kernelflow.concurrency.sync import concurrency, rate_limit  # noqa: F401, F811
+    from kernelflow.context import TagsContext, get_run_context, tags, with_context  # noqa: F401  # noqa: F401
     from kernelflow.exceptions import (  # noqa: F401
         FailedRun,
         MissingContextError,
@@ -118,10 +122,19 @@ def test_prefects_module_paths_have_kernelflow_twins():
     )
     from kernelflow.filesystems import LocalFileSystem  # noqa: F401
     from kernelflow.flow_runs import pause_flow_run, resume_flow_run  # noqa: F401
-    from kernelflow.logging import get_logger, get_run_logger  # noqa: F401
+    from kernelflow.futures import resolve_futures_to_results, resolve_futures_to_states  # noqa: F401
+    from kernelflow.input import RunInput  # noqa: F401
+    from kernelflow.logging import (  # noqa: F401
+        disable_run_logger,  # noqa: F401
+        get_logger,
+        get_run_logger,
+    )
+    from kernelflow.logging.loggers import flow_run_logger, task_run_logger  # noqa: F401
     from kernelflow.states import StateGroup, raise_state_exception  # noqa: F401
+    from kernelflow.testing.utilities import prefect_test_harness  # noqa: F401
     from kernelflow.transactions import atransaction  # noqa: F401
     from kernelflow.utilities.annotations import allow_failure, quote, unmapped  # noqa: F401
+    from kernelflow.utilities.callables import parameter_schema  # noqa: F401
 
     assert isinstance(kernelflow.assets(), list)  # still callable as the module
     assert NO_CACHE is NONE and PrefectException is kernelflow.exceptions.KernelflowError

@@ -3,6 +3,7 @@ import dataclasses
 
 import pytest
 
+import kernelflow
 from kernelflow._runs import TaskRun, set_state
 from kernelflow.exceptions import CancelledRun, InvalidStateTransition
 from kernelflow.states import (
@@ -240,3 +241,52 @@ def test_await_raise_state_exception_works_as_in_prefect():
         return raise_state_exception(Completed())  # not awaited: a plain call
 
     assert asyncio.run(ported()) is None
+
+
+def test_state_details_name_the_task_run_and_flow_run():
+    from kernelflow import flow, task
+
+    @task
+    def one() -> int:
+        return 1
+
+    seen = {}
+
+    @flow
+    def outer():
+        state = one(return_state=True)
+        seen["inside"] = state.state_details
+        seen["task_run_id"] = kernelflow.last_run().task_runs[0].id
+        return state
+
+    flow_state = outer(return_state=True)
+    run = kernelflow.last_run()
+    assert flow_state.state_details.flow_run_id == run.id
+    assert flow_state.state_details.task_run_id is None
+    task_state = flow_state.result()
+    assert task_state.state_details.task_run_id == run.task_runs[0].id == seen["task_run_id"]
+    assert task_state.state_details.flow_run_id == run.id
+    assert seen["inside"] == task_state.state_details  # found from inside the run too
+
+
+def test_state_details_of_a_state_no_run_holds_are_empty():
+    details = Failed(data=ValueError("x")).state_details
+    assert (details.flow_run_id, details.task_run_id, details.child_flow_run_id) == (None,) * 3
+
+
+def test_prefect_pending_and_paused_variants():
+    from kernelflow.states import InfrastructurePending, Submitting, Suspended
+
+    assert Submitting().is_pending() and Submitting().name == "Submitting"
+    assert InfrastructurePending("starting").message == "starting"
+    assert InfrastructurePending().type is StateType.PENDING
+    assert Suspended().is_paused() and Suspended().name == "Suspended"
+
+
+def test_result_of_an_unfinished_state_says_so_in_prefects_words():
+    from kernelflow.exceptions import PausedRun, UnfinishedRun
+
+    with pytest.raises(PausedRun, match="Run is in PAUSED state, its result is not available"):
+        Paused().result()
+    with pytest.raises(UnfinishedRun, match="Run is in PENDING state, its result is not available"):
+        Pending().result()

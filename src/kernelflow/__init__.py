@@ -69,12 +69,19 @@ _LAZY = {
 }
 
 
+# Submodules reachable as attributes after a plain ``import kernelflow`` (as Prefect's
+# ``prefect.runtime``), loaded on first access.
+_LAZY_MODULES = frozenset({"runtime", "concurrency", "context", "states", "futures"})
+
+
 def __getattr__(name: str):  # noqa: ANN202
+    import importlib
+
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"kernelflow.{name}")
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'kernelflow' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module_name), name)
     globals()[name] = value
     return value

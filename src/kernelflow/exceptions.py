@@ -27,6 +27,9 @@ The tree::
     ├── PlaceholderValueError                   visualize: flow code needed a task's value
     ├── SerializationError (also TypeError)     an argument or result cannot cross processes
     ├── RunValuesReleased (also LookupError)    an old run's values were released
+    ├── ConcurrencySlotAcquisitionError        a concurrency limit refused the request
+    ├── AcquireConcurrencySlotTimeoutError (also TimeoutError)  no slot within timeout_seconds
+    ├── ObjectNotFound                          a named object (a limit, a run input) is unknown
     └── InvalidStateTransition (also RuntimeError)  an engine bug: a forbidden state change
 
 Prefect's names are kept for code that catches them: ``PrefectException`` is
@@ -198,3 +201,19 @@ class MissingTransactionValue(KernelflowError, KeyError, ValueError):
 class RunValuesReleased(KernelflowError, LookupError):
     """Raised when an old run's result is asked for, or it is retried, after its values
     were released (kernelflow keeps the values of the latest few flow runs)."""
+
+
+class ConcurrencySlotAcquisitionError(KernelflowError):
+    """Raised by ``concurrency()``/``rate_limit()`` when a limit cannot give the slots:
+    with ``strict=True`` for a limit that does not exist, for more slots than the limit
+    has, or by ``rate_limit()`` on a limit without a slot decay."""
+
+
+class AcquireConcurrencySlotTimeoutError(KernelflowError, TimeoutError):
+    """Raised by ``concurrency()``/``rate_limit()`` when the slots were not free within
+    ``timeout_seconds``."""
+
+
+class ObjectNotFound(KernelflowError):
+    """Raised when an object looked up by name does not exist (a concurrency limit
+    deleted by ``delete_limit``, a run input that was never sent)."""

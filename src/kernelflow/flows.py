@@ -27,7 +27,9 @@ from kernelflow._definitions import (
     with_options,
 )
 from kernelflow._engine.inputs import Signature
+from kernelflow._logging import run_logger
 from kernelflow._run_ids import new_run_id
+from kernelflow._subflow_retries import record, subflow_call
 from kernelflow._validation import ParameterValidator
 from kernelflow.task_runners import TaskRunner, ThreadPoolTaskRunner
 from kernelflow.tasks import format_run_name
@@ -73,6 +75,8 @@ class Flow(Definition, Generic[P, R]):
         self.fn, self._method_kind = unwrap("flow", fn)
         fn = self.fn
         self.isasync = is_async(fn)
+        # A generator function: calling the flow streams its items (_engine/streaming.py)
+        self.isgenerator = inspect.isgeneratorfunction(fn)
         self.signature = Signature(fn)
         self.name = check_name("name", name) or _default_name(fn)
         check_reserved(self.signature.signature, "flow", self.name)
@@ -131,10 +135,39 @@ class Flow(Definition, Generic[P, R]):
             return tracker.record_subflow_call(self, args, kwargs, return_state)
         from kernelflow._engine.flow_engine import run_flow_async, run_flow_sync
 
+        if self.isgenerator and not return_state and not self.isasync:
+            from kernelflow._engine.streaming import stream_run  # items come as made
+
+            return stream_run(lambda: run_flow_sync(self, args, kwargs, wait_for))
+        # In a flow run that may retry, a subflow call that completed in an earlier
+        # attempt is not run again (as in Prefect): its state stands for this call.
+        call = subflow_call(self, args, kwargs)
+        if call is not None and call.reused is not None:
+            run_logger(flow_run=call.parent).info(
+                "Reusing the completed subflow run of %r from an earlier attempt", self.name
+            )
+            state = call.reused
+            if self.isasync:
+                return _awaitable_result(_ready(state), return_state)
+            return state if return_state else state.result()
         if self.isasync:
-            return _awaitable_result(run_flow_async(self, args, kwargs, wait_for), return_state)
+            return _awaitable_result(
+                _booked(run_flow_async(self, args, kwargs, wait_for), call), return_state
+            )
         state = run_flow_sync(self, args, kwargs, wait_for)
+        if call is not None:
+            record(call, state)
         return state if return_state else state.result()
+
+    @property
+    def body(self) -> Callable[..., Any]:
+        """What a run calls: ``fn``, or for a generator flow the wrapper that hands its
+        items to the caller inside the run (so retries and the timeout cover them)."""
+        if self.isgenerator:
+            from kernelflow._engine.streaming import generator_body
+
+            return generator_body(self.fn)
+        return self.fn
 
     def visualize(self, *args: Any, **kwargs: Any) -> Any:
         """Draw the flow's task graph without running any task; returns a ``graphviz.Digraph``.
@@ -145,7 +178,9 @@ class Flow(Definition, Generic[P, R]):
         that is not a task still runs, so keep side effects inside tasks; code that
         needs a placeholder's value (``if value > 3:``) raises ``PlaceholderValueError``
         naming the task, whose ``viz_return_value`` then fixes it. Parameters not given
-        are drawn as unknown inputs. In a notebook the graph displays as SVG.
+        are drawn as unknown inputs. In a notebook the graph displays as SVG; elsewhere
+        (a script, a terminal) it is also written to
+        ``$KERNELFLOW_HOME/graphs/<flow name>.svg`` and a log line says where.
 
         Args:
             *args: The flow's parameters, as for a call.
@@ -158,8 +193,28 @@ class Flow(Definition, Generic[P, R]):
         if "expand_maps" not in self.signature.signature.parameters:
             expand_maps = bool(kwargs.pop("expand_maps", False))
         from kernelflow.viz import visualize_flow
+        from kernelflow.viz._script import in_notebook, save_for_script
 
-        return visualize_flow(self, args, kwargs, expand_maps=expand_maps)
+        graph = visualize_flow(self, args, kwargs, expand_maps=expand_maps)
+        if not in_notebook():
+            save_for_script(graph, self.name)
+        return graph
+
+    def generate_mermaid_graph(self, *args: Any, **kwargs: Any) -> str:
+        """The flow's task graph as Mermaid ``flowchart TD`` text, traced as
+        ``visualize()`` traces it (no task runs; the same parameters)."""
+        from kernelflow.viz import mermaid_graph
+
+        return mermaid_graph(self, args, kwargs)
+
+    @property
+    def parameters(self) -> Any:
+        """The JSON schema of the flow's parameters, as Prefect's ``ParameterSchema``
+        (a pydantic model: ``.properties``, ``.required``, ``.model_dump()``); each
+        parameter's description comes from the docstring's ``Args:`` section."""
+        from kernelflow.utilities.callables import parameter_schema
+
+        return parameter_schema(self.fn)
 
     def make_run_name(self, parameters: dict[str, Any]) -> str:
         """The run's name: from ``flow_run_name`` (a template over the parameters, or a
@@ -208,6 +263,17 @@ def _default_name(fn: Any) -> str:
     if name == "<lambda>":
         return "unknown-lambda"  # Prefect's name for it: "<" and ">" are banned in names
     return name.replace("_", "-")
+
+
+async def _ready(state: Any) -> Any:
+    return state
+
+
+async def _booked(running: Any, call: Any) -> Any:
+    state = await running
+    if call is not None:
+        record(call, state)
+    return state
 
 
 async def _awaitable_result(running: Any, return_state: bool) -> Any:

@@ -276,3 +276,4 @@ class _AsCompleted(Generic[R]):
 PrefectFuture = TaskFuture
 PrefectConcurrentFuture = TaskFuture
 PrefectFutureList = TaskFutureList
+from kernelflow._resolve_futures import resolve_futures_to_results, resolve_futures_to_states  # noqa: E402, F401, I001

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kernelflow._call_site import awaitable_where_awaited
+from kernelflow._state_details import StateDetails
 from kernelflow._stored import StoredResult
 from kernelflow.exceptions import (
     CancelledRun,
@@ -116,6 +117,11 @@ class State:
     # that looked at the state on the way (a retry_condition_fn calling ``result()``)
     # does not stay in the traceback the user finally sees.
     traceback: Any = field(default=None, repr=False, compare=False)
+    # The runs it belongs to, once ``state_details`` found them (see _state_details).
+    _details: Any = field(default=None, repr=False, compare=False)
+    # Made by a task's own code and returned from its body: a direct call gives the
+    # State itself back, as Prefect's does (``_engine/returns.py``).
+    _returned: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.type, StateType):
@@ -127,6 +133,19 @@ class State:
 
     # ``State[int]`` in annotations, as with Prefect's generic State.
     __class_getitem__ = classmethod(types.GenericAlias)
+
+    @property
+    def state_details(self) -> StateDetails:
+        """The ids of the task run and flow run this state belongs to (``task_run_id``,
+        ``flow_run_id``); None for a state no run holds."""
+        details = self._details
+        if details is None:
+            from kernelflow._state_details import details_of
+
+            details = details_of(self)
+            if details.flow_run_id is not None or details.task_run_id is not None:
+                object.__setattr__(self, "_details", details)  # found: it never changes
+        return details
 
     def is_pending(self) -> bool:
         return self.type is StateType.PENDING
@@ -185,7 +204,10 @@ class State:
             return data.load() if type(data) is StoredResult else data
         if not self.is_final():
             kind = PausedRun if self.type is StateType.PAUSED else UnfinishedRun
-            raise kind(f"State {self.name!r} has no result yet: wait for the run to finish first.")
+            raise kind(  # Prefect's wording first, for code that matches on it
+                f"Run is in {self.type.value} state, its result is not available: "
+                f"the {self.name} run has no result yet; wait for it to finish first."
+            )
         if raise_on_failure:
             error = get_state_exception(self)
             if error is self.data and self.traceback is not None:
@@ -211,13 +233,24 @@ _SET_FIELDS = tuple(State.__dict__[name].__set__ for name in State.__slots__)
 
 def _new_state(type: StateType, name: str, message: str | None, data: Any) -> State:
     state = object.__new__(State)
-    set_type, set_name, set_message, set_data, set_timestamp, set_traceback = _SET_FIELDS
+    (
+        set_type,
+        set_name,
+        set_message,
+        set_data,
+        set_timestamp,
+        set_traceback,
+        set_details,
+        set_returned,
+    ) = _SET_FIELDS
     set_type(state, type)
     set_name(state, name)
     set_message(state, message)
     set_data(state, data)
     set_timestamp(state, time.time())
     set_traceback(state, data.__traceback__ if isinstance(data, BaseException) else None)
+    set_details(state, None)
+    set_returned(state, False)
     return state
 
 
@@ -235,6 +268,23 @@ def Retrying(message: str | None = None, *, data: Any = None, name: str = "Retry
 
 def Paused(message: str | None = None, *, data: Any = None, name: str = "Paused") -> State:
     return State(StateType.PAUSED, name, message, data)
+
+
+def Suspended(message: str | None = None, *, data: Any = None, name: str = "Suspended") -> State:
+    """A PAUSED state named "Suspended" (Prefect's, for a run paused off its process)."""
+    return State(StateType.PAUSED, name, message, data)
+
+
+def Submitting(message: str | None = None, *, data: Any = None, name: str = "Submitting") -> State:
+    """A PENDING state named "Submitting" (Prefect's, for a run being handed to a runner)."""
+    return _new_state(StateType.PENDING, name, message, data)
+
+
+def InfrastructurePending(
+    message: str | None = None, *, data: Any = None, name: str = "InfrastructurePending"
+) -> State:
+    """A PENDING state named "InfrastructurePending" (Prefect's, while a worker starts)."""
+    return _new_state(StateType.PENDING, name, message, data)
 
 
 def Cancelling(message: str | None = None, *, data: Any = None, name: str = "Cancelling") -> State:

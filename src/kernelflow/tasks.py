@@ -168,7 +168,9 @@ class Task(Definition, Generic[P, R]):
     ) -> Any:
         """Run the task now and return its value (or its State with ``return_state=True``).
 
-        Raises the task's own exception if it fails. An async task returns an awaitable
+        Raises the task's own exception if it fails. A body that returns a State it made
+        (``return Failed(message=...)``) ends the run in it, and the call gives that
+        State back without raising, as in Prefect. An async task returns an awaitable
         outside a flow and inside an async flow; inside a sync flow it runs to completion.
         """
         __tracebackhide__ = True

@@ -28,7 +28,7 @@ def call_task(task: Task, parameters: dict[str, Any], wait_for: Any, return_stat
         state = settle_reused(task, run, parameters, wait_for, upstream, flow_ctx)
     if state is None:
         state = run_task_sync(task, run, parameters, wait_for, upstream, flow_ctx)
-    return state if return_state else result_of(state)
+    return state if return_state or state._returned else result_of(state)
 
 
 async def _call_async(
@@ -42,7 +42,7 @@ async def _call_async(
 ) -> Any:
     __tracebackhide__ = True
     state = await run_task_async(task, run, parameters, wait_for, upstream, flow_ctx)
-    return state if return_state else result_of(state)
+    return state if return_state or state._returned else result_of(state)
 
 
 def check_deadline(ctx: FlowRunContext) -> None:

@@ -187,7 +187,7 @@ def _flow_run(
             yield from run_hooks(flow.on_running_hooks, flow, run, run.state, log)
         ctx.deadline = Scope.after(flow.timeout_seconds, "Flow run", outer)
         outcome = yield CallBody(
-            flow.fn,
+            flow.body,  # fn, wrapped for a generator flow (Flow.body)
             args,
             kwargs,
             flow.isasync,

@@ -2,8 +2,10 @@
 
     returned futures       a flow waits for them; each becomes its run's final State
                            (a single future too: the flow's value is that State)
-    a State made by hand   it is the run's final state (``return Failed(message=...)``,
-                           ``return Completed(data=123)`` gives 123)
+    a State made by hand   it is the run's final state (``return Failed(message=...)``);
+                           a task called directly gives that State back, whatever its
+                           type, as Prefect 3.8 does (a future's ``.result()`` gives
+                           its data: ``return Completed(data=123)`` gives 123 there)
     a run's own State, or  the final state sums them up: Completed only if all completed,
     a list/tuple/set of    else Cancelled, Paused or Failed ("2/3 states failed."); the
     States                 value is what was returned, so the States are the result
@@ -70,6 +72,7 @@ def returned_state(value: Any, runs: Iterable[Any]) -> State:
 
 def _made_by_hand(state: State) -> State:
     if state.is_final() or state.type is StateType.PAUSED:
+        object.__setattr__(state, "_returned", True)  # for the direct call (calls.py)
         return state
     if state.type is StateType.CANCELLING:  # kernelflow keeps no run half-cancelled
         return Cancelled(state.message, data=state.data, name="Cancelled")

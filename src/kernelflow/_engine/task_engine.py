@@ -41,7 +41,12 @@ from kernelflow._engine.inputs import (
     waits_for_itself,
 )
 from kernelflow._engine.returns import LOOK_AT, returned_state
-from kernelflow._logging import enable_print_redirection, print_logger, run_logger
+from kernelflow._logging import (
+    enable_print_redirection,
+    log_completed,
+    print_logger,
+    run_logger,
+)
 from kernelflow._runs import TaskRun, set_state
 from kernelflow.exceptions import (
     CrashedRun,
@@ -318,6 +323,7 @@ def settle(task: Task, run: TaskRun, state: State) -> tuple | None:
 
         record_assets(task, run, kind is _COMPLETED)
     if kind is _COMPLETED:
+        log_completed(run, state)  # Prefect's "Finished in state Completed()" line
         transactions.task_completed(task, run)
         return task.on_completion_hooks
     if kind is _FAILED or kind is _CRASHED:

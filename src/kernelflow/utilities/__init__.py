@@ -1,1 +1,2 @@
-"""Prefect's ``prefect.utilities`` path; kernelflow has its ``annotations`` module."""
+"""Prefect's ``prefect.utilities`` path: ``annotations`` (unmapped, allow_failure, quote,
+opaque), ``callables`` (parameter_schema), ``collections`` (flat dicts), ``hashing``."""

@@ -1,0 +1,1 @@
+"""Helpers for testing flows and tasks (``prefect.testing``): see ``utilities``."""
