@@ -213,7 +213,7 @@ def test_timeline_merges_bars_too_thin_to_tell_apart():
 
     svg = _charts.timeline_svg(kernelflow.last_run())
     assert 0 < svg.count("<rect") < 2000
-    assert "kernelflow-worker" in svg or "Thread" in svg
+    assert "worker threads" in svg  # the lanes of the runner's threads
 
 
 def test_timeline_axis_reads_in_milliseconds_for_quick_flows():
