@@ -18,6 +18,7 @@ import inspect
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._annotations import BaseAnnotation, allow_failure, quote
@@ -141,9 +142,22 @@ def _upstream_error(name: str, state: Any) -> UpstreamTaskError:
     else:
         root = f"upstream task run {name!r} ended {state.name} ({state.message})"
         why = f"did not complete: it ended {state.name} ({state.message})"
-    return UpstreamTaskError(
+    error = UpstreamTaskError(
         f"Upstream task run {name!r} {why}. Wrap it in allow_failure(...) to run anyway.", root
     )
+    # With the traceback of the run that failed (through a chain of skipped runs, the
+    # first one's): a cell that ends on this error shows the line that raised, as its
+    # last frame, after the flow's line that called the skipped task. Chaining it as a
+    # cause instead would print those frames twice.
+    return error.with_traceback(getattr(state, "traceback", None))
+
+
+def user_frames(tb: TracebackType | None) -> TracebackType | None:
+    """``tb`` from its first frame outside kernelflow: a traceback that starts in the
+    machinery that resolved inputs or called a body starts at the user's code."""
+    while tb is not None and tb.tb_frame.f_globals.get("__name__", "").startswith("kernelflow."):
+        tb = tb.tb_next
+    return tb
 
 
 def _resolve_value(value: Any, tolerate_failure: bool, depth: int = 0) -> Any:

@@ -38,6 +38,7 @@ from kernelflow._engine.inputs import (
     check_wait_for,
     find_upstream,
     resolve,
+    user_frames,
     waits_for_itself,
 )
 from kernelflow._engine.returns import LOOK_AT, returned_state
@@ -227,7 +228,9 @@ def resolve_inputs(task: Task, run: TaskRun, parameters: dict, wait_for: Any) ->
         check_wait_for(wait_for)
         parameters = resolve(parameters)
     except UpstreamTaskError as error:
-        return Failed(error)
+        # Without the frames that resolved the inputs, where nothing failed: from the
+        # failed upstream run's own code (``inputs._upstream_error``).
+        return Failed(error.with_traceback(user_frames(error.__traceback__)))
     run.parameters = parameters
     if task.task_run_name is not None:  # named now that futures became values
         run.name = task.templated_run_name(parameters) or run.name
