@@ -282,6 +282,10 @@ def test_an_interrupted_flow_stops_at_once_and_its_display_says_cancelled(tmp_pa
         reply = kernel.wait_reply(msg_id, timeout=30)
         assert time.monotonic() - started < 5
         assert reply.error["ename"] == "KeyboardInterrupt"
+        # What stopped, ending at the user's line: no kernelflow frame (the last frame of a
+        # traceback shows even when marked hidden).
+        shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(reply.error["traceback"]))
+        assert "return futures.result()" in shown and "/kernelflow/" not in shown, shown
         header = [
             o["content"]["data"]["state"]["value"]
             for o in reply.outputs

@@ -18,7 +18,6 @@ import inspect
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._annotations import BaseAnnotation, allow_failure, quote
@@ -150,14 +149,6 @@ def _upstream_error(name: str, state: Any) -> UpstreamTaskError:
     # last frame, after the flow's line that called the skipped task. Chaining it as a
     # cause instead would print those frames twice.
     return error.with_traceback(getattr(state, "traceback", None))
-
-
-def user_frames(tb: TracebackType | None) -> TracebackType | None:
-    """``tb`` from its first frame outside kernelflow: a traceback that starts in the
-    machinery that resolved inputs or called a body starts at the user's code."""
-    while tb is not None and tb.tb_frame.f_globals.get("__name__", "").startswith("kernelflow."):
-        tb = tb.tb_next
-    return tb
 
 
 def _resolve_value(value: Any, tolerate_failure: bool, depth: int = 0) -> Any:

@@ -38,10 +38,10 @@ from kernelflow._engine.inputs import (
     check_wait_for,
     find_upstream,
     resolve,
-    user_frames,
     waits_for_itself,
 )
 from kernelflow._engine.returns import LOOK_AT, returned_state
+from kernelflow._engine.user_frames import from_user_code
 from kernelflow._logging import (
     enable_print_redirection,
     log_completed,
@@ -230,7 +230,7 @@ def resolve_inputs(task: Task, run: TaskRun, parameters: dict, wait_for: Any) ->
     except UpstreamTaskError as error:
         # Without the frames that resolved the inputs, where nothing failed: from the
         # failed upstream run's own code (``inputs._upstream_error``).
-        return Failed(error.with_traceback(user_frames(error.__traceback__)))
+        return Failed(error.with_traceback(from_user_code(error.__traceback__)))
     run.parameters = parameters
     if task.task_run_name is not None:  # named now that futures became values
         run.name = task.templated_run_name(parameters) or run.name
