@@ -126,6 +126,7 @@ def create_task_run(
         index,  # map_index
         group,  # map_group
         transactions._current.get(),  # its transaction, taken here: remote runs end elsewhere
+        upstream.possible,
     )
     if flow_run is not None:
         flow_run.task_runs.append(run)

@@ -94,12 +94,13 @@ def draw_run(
     drawn: set[str] = set()  # the state categories, and "map"/"subflow" if any were drawn
     _add_runs(graph, flow_run, expand_maps, node_of, anchors, drawn, seen)
     edges = _add_edges(graph, flow_run, node_of, anchors)
+    possible = _add_possible_edges(graph, flow_run, node_of, edges)
     clusters = expand_maps or bool(flow_run.subflow_runs)
-    orient(graph, ((tail, head) for tail, head, _ in edges), clusters)
+    orient(graph, [(tail, head) for tail, head, _ in edges] + possible, clusters)
     waits = any(wait for _, _, wait in edges)
     has_assets = draw_run_assets(graph, flow_run, node_of)
     if not has_assets:
-        _grid_unlinked(graph, flow_run, node_of, edges)
+        _grid_unlinked(graph, flow_run, node_of, edges | {(*pair, False) for pair in possible})
     if flow_run.state.is_paused():
         _add_pause_marker(graph, flow_run, node_of)
     shown = [c for c in LEGEND_ORDER + ["running", "pending"] if c in drawn]
@@ -107,6 +108,7 @@ def draw_run(
         shown = []  # green everywhere says it all
     notes = ["3-D box: every run of one .map() call"] if shown and "map" in drawn else []
     notes += ["dashed arrow: wait_for"] if waits else []
+    notes += [POSSIBLE_NOTE] if possible else []
     notes += ["dashed frame: subflow run"] if shown and "subflow" in drawn else []
     entries = [(LEGEND[c], _node_style(c)) for c in shown]
     entries += [ASSET_LEGEND] if has_assets else []
@@ -327,6 +329,31 @@ def _add_edges(graph: Any, flow_run: FlowRun, node_of: dict, anchors: dict) -> s
                     attrs["ltail"] = ltail
                 graph.edge(tail, head, **attrs)
     return seen
+
+
+POSSIBLE_EDGE = {"style": "dotted", "color": "#94a3b8", "arrowhead": "empty"}
+# Small values (0, None, True...) are shared objects: no record can say which run one
+# came from. An equal one returned earlier is drawn as where it may have come from.
+POSSIBLE_NOTE = "dotted arrow: maybe from there (small values carry no lineage)"
+
+
+def _add_possible_edges(graph: Any, flow_run: FlowRun, node_of: dict, edges: set) -> list:
+    """Dotted edges from the run that may have produced a small input (see
+    ``TaskRun.possible_upstream``), where no sure edge joins the two; returns them."""
+    sure = {(tail, head) for tail, head, _ in edges}
+    drawn: list[tuple[str, str]] = []
+    for run in flow_run.task_runs:
+        if not run.possible_upstream or run.id not in node_of:
+            continue
+        head = node_of[run.id]
+        for ids in run.possible_upstream.values():
+            for upstream_id in ids:
+                tail = node_of.get(upstream_id)
+                if tail is None or tail == head or (tail, head) in sure or (tail, head) in drawn:
+                    continue
+                drawn.append((tail, head))
+                graph.edge(tail, head, **POSSIBLE_EDGE)
+    return drawn
 
 
 def _endpoint(run: TaskRun | FlowRun, node_of: dict, anchors: dict) -> tuple[str | None, str]:
