@@ -50,7 +50,36 @@ def trickle(i):
 def many():
     return len(trickle.map(range(240)).result())
 """
-CELLS = [SETUP, "chain()", "await concurrent()", "many()"]
+FAN_IN = """
+def check_record(x):
+    if x == 3:
+        raise ValueError(f"bad record {x}")
+    return x
+
+@task
+def parse(x):
+    return check_record(x)
+
+@task
+def combine(xs):
+    return sum(xs)
+
+@flow
+def fan_in():
+    return combine(parse.map(range(6)))
+
+fan_in()  # the last cell: Run All stops at its error
+"""
+CELLS = [SETUP, "chain()", "await concurrent()", "many()", FAN_IN]
+
+
+def _error_text(page) -> str:
+    """The traceback the page shows for the last cell's error."""
+    return _error(page).inner_text()
+
+
+def _error(page):
+    return page.locator(".jp-OutputArea-output", has_text="UpstreamTaskError").last
 
 
 def _frame(page) -> dict:
@@ -123,6 +152,9 @@ def test_live_displays_fit_agree_and_come_at_once_then_survive_reopening(tmp_pat
                                     pass
                         time.sleep(0.05)
                 lab._wait_for_idle_kernel(base, token)
+                _error(page).wait_for(timeout=60_000)
+                error_live = _error_text(page)
+                _error(page).screenshot(path=str(shots / "display-fan-in-error.png"))
                 pictures = page.locator(lab.PICTURES)
                 widths = pictures.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
                 lab._screenshot_outputs(page, shots, "display-ran")
@@ -135,15 +167,21 @@ def test_live_displays_fit_agree_and_come_at_once_then_survive_reopening(tmp_pat
                 page = browser.new_page(viewport={"width": 1280, "height": 1000})
                 lab._open(page, base, token, "displays")
                 lab._dismiss_kernel_dialog(page)
-                page.locator(lab.PICTURES).nth(5).wait_for(timeout=60_000)
+                page.locator(lab.PICTURES).nth(7).wait_for(timeout=60_000)
                 reopened = page.locator(lab.PICTURES).evaluate_all(
                     "imgs => imgs.map(i => [i.complete && i.naturalWidth, i.src.slice(0, 15)])"
                 )
+                error_reopened = _error_text(page)
+                _error(page).screenshot(path=str(shots / "display-fan-in-error-reopened.png"))
                 lab._screenshot_outputs(page, shots, "display-reopened")
                 page.screenshot(path=str(shots / "display-reopened.png"), full_page=True)
         finally:
             browser.close()
     assert graph_after <= 0.5, graph_after
+    # A fan-in failure: the traceback ends at the helper's raise, with no kernelflow frame.
+    for shown in (error_live, error_reopened):
+        assert 'raise ValueError(f"bad record {x}")' in shown and "UpstreamTaskError" in shown
+        assert "/kernelflow/" not in shown, shown
     # Header and graph agree in every complete frame (both widgets from one snapshot).
     whole = [f for f in frames["many"] if len(set(f["snapshots"])) == 1 and f["graph"]]
     assert len(whole) >= 3, frames["many"]
@@ -159,7 +197,7 @@ def test_live_displays_fit_agree_and_come_at_once_then_survive_reopening(tmp_pat
     assert widths[0] <= 900, widths
     # Ten overlapping async tasks: ten lanes.
     assert any(len(f["lanes"]) == 10 for f in frames["concurrent"]), frames["concurrent"]
-    assert len(widths) == 6 and all(widths), widths
-    assert len(reopened) == 6 and all(w for w, _ in reopened), reopened
+    assert len(widths) == 8 and all(widths), widths  # 4 flows
+    assert len(reopened) == 8 and all(w for w, _ in reopened), reopened
     assert all(src == "data:image/png;" for _, src in reopened), reopened
     shutil.rmtree(tmp_path / "first", ignore_errors=True)
