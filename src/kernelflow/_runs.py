@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from kernelflow import _events
+from kernelflow import _digests, _events
 from kernelflow._events import Observer
 from kernelflow._run_ids import STRIPES, new_id_bits, stripe_lock
 from kernelflow.exceptions import InvalidStateTransition, RunValuesReleased
@@ -88,6 +88,7 @@ class _Run:
 
 
 _RUNNING = StateType.RUNNING
+_COMPLETED = StateType.COMPLETED
 
 
 def set_state(run: _Run, state: State) -> bool:
@@ -117,6 +118,10 @@ def set_state(run: _Run, state: State) -> bool:
         elif new in FINAL_TYPES:
             run.end_time = state.timestamp
         observers = run._observers
+    if new is _COMPLETED and type(run) is TaskRun:
+        # Taken now, as it ends: a later step may change its inputs or result in place,
+        # and a retry must not reuse what it changed (see _digests).
+        run.digests = _digests.take(run.parameters, state.data)
     if observers or _events.has_observers():
         _events.notify(run, old, state, observers)
     return True
@@ -147,6 +152,8 @@ class TaskRun(_Run):
         "worker",
         "run_count",
         "transaction",
+        "digests",
+        "cache_key",
     )
 
     def __init__(
@@ -170,6 +177,9 @@ class TaskRun(_Run):
         self.map_group = map_group
         self.worker: str | None = None
         self.run_count = 0
+        # (inputs, output) content digests, taken when it completed (``_digests.take``)
+        self.digests: tuple[dict[str, str] | None, str] | None = None
+        self.cache_key: str | None = None  # where its result went in the result store
 
     @property
     def task_name(self) -> str:

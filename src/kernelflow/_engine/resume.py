@@ -8,7 +8,10 @@ returned instead of running, when three things hold:
   flow run ended (``TASK_SOURCE``'s notion: the task and the helpers it calls, comment
   and formatting edits aside). A task redefined in a cell runs again;
 - its inputs are unchanged: each resolved parameter is the very object, or an equal
-  one, that the original run received;
+  one, that the original run received, and holds what it held when that run ended;
+- its result is unchanged: no later step changed it in place (``_digests``: the
+  content is digested when the run ends and at the retry; a value too large to digest
+  is reused unchecked, and its state message says so);
 - everything upstream of it was reused too. A run downstream of a run that ran again
   runs again, even if its inputs happen to be equal: a fixed step can change what the
   steps after it do in ways its return value does not show.
@@ -37,6 +40,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kernelflow import _digests
 from kernelflow._engine.task_engine import resolve_inputs, settle
 from kernelflow._results.keys import combine
 from kernelflow._results.source import source_parts
@@ -172,7 +176,7 @@ class RetryPlan:
             if run.state.is_completed():  # what it needs, taken now: the retry itself is
                 key = (*place, run.task.name)  # a newer run, and may release the record
                 # (a release gives the record new parameters: this dict stays as it is)
-                reusable = _Reusable(run.name, run.parameters, run.state.data)
+                reusable = _Reusable(run.name, run.parameters, run.state.data, run.digests)
                 self._candidates.setdefault(key, _Candidates()).add(reusable)
         for sub, occurrence in _with_occurrence(flow_run.subflow_runs):
             self._index(sub, (*place, (sub.flow_name, occurrence)))
@@ -192,8 +196,13 @@ class RetryPlan:
             original = candidates.take(parameters)
             if original is None:
                 return None
+            unchanged = _unchanged(original, parameters)
+            if unchanged is False:  # changed in place since it ran: runs again
+                return None
             self._reused.add(run._id_bits)
         message = f"reused from {original.name} of flow run {self.original.name}"
+        if unchanged is None:
+            message += " (not checked for changes made in place: too large to digest)"
         return Cached(original.value, message=message)
 
     def _upstream_reused(self, run: TaskRun) -> bool:
@@ -230,13 +239,28 @@ class RetryPlan:
 
 @dataclass(slots=True)
 class _Reusable:
-    """A completed run of the original: its name, the inputs it received, its result;
-    whether a run of the retry took it."""
+    """A completed run of the original: its name, the inputs it received, its result,
+    their digests when it ended; whether a run of the retry took it."""
 
     name: str
     parameters: dict[str, Any]
     value: Any
+    digests: tuple[dict[str, str] | None, str] | None
     taken: bool = False
+
+
+def _unchanged(original: _Reusable, parameters: dict[str, Any]) -> bool | None:
+    """Whether the inputs the retry passes and the original's result still hold what
+    they held when it ended (``_digests``): True, False, or None if not checked."""
+    if original.digests is None:  # completed before digests were taken: none to check
+        return None
+    inputs, output = original.digests
+    verdicts = [_digests.changed(output, original.value)]
+    if inputs:
+        verdicts.extend(_digests.changed(d, parameters.get(n)) for n, d in inputs.items())
+    if any(verdicts):
+        return False
+    return None if None in verdicts else True
 
 
 class _Candidates:
