@@ -11,6 +11,7 @@ import itertools
 import threading
 from collections import deque
 
+from kernelflow._history import writer
 from kernelflow._runs import RUN_VALUES_KEPT, FlowRun
 
 # How many top-level flow runs kernelflow.runs() remembers: enough to look back over a
@@ -27,6 +28,7 @@ _history_lock = threading.Lock()
 
 
 def record_top_level_run(flow_run: FlowRun) -> None:
+    writer.flow_run_created(flow_run)
     with _history_lock:
         _history.append(flow_run)
         held = sum(_task_runs_held(run) for run in _history) - _task_runs_held(flow_run)

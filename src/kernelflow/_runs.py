@@ -179,7 +179,9 @@ class TaskRun(_Run):
         self.run_count = 0
         # (inputs, output) content digests, taken when it completed (``_digests.take``)
         self.digests: tuple[dict[str, str] | None, str] | None = None
-        self.cache_key: str | None = None  # where its result went in the result store
+        # Its cache lookup (store, key, serializer), if its task caches: where its
+        # result went in the result store, which the run history links it to.
+        self.cache_key: Any = None
 
     @property
     def task_name(self) -> str:
@@ -225,6 +227,7 @@ class FlowRun(_Run):
         "_result_links",
         "_map_groups",
         "retry_of",
+        "task_sources",
         "_values_released",
     )
 
@@ -253,6 +256,8 @@ class FlowRun(_Run):
         self._result_links: dict[int, TaskRun | FlowRun] = {}
         self._map_groups = itertools.count()
         self.retry_of: FlowRun | None = None  # the run this one retried (FlowRun.retry)
+        # task name -> its source digest when this run ended (what a retry compares)
+        self.task_sources: dict[str, str] | None = None
         self._values_released = False
 
     @property

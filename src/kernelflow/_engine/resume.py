@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-import weakref
 from collections import deque
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -57,13 +56,10 @@ if TYPE_CHECKING:
 # the flow run's context, where every driver's lifecycle can read it.
 starting_retry: ContextVar[RetryPlan | None] = ContextVar("kernelflow_retry", default=None)
 
-# Source digests of the tasks each flow run used, taken when it ended: a later edit of a
-# task or helper must not be mistaken for the code that produced the original values.
-_sources: weakref.WeakKeyDictionary[FlowRun, dict[str, str]] = weakref.WeakKeyDictionary()
-
-
 def remember_sources(flow_run: FlowRun) -> None:
-    """Record the source digest of each task the flow run ran (called when it ends)."""
+    """Record the source digest of each task the flow run ran (called when it ends): a
+    later edit of a task or helper must not be mistaken for the code that produced the
+    original values."""
     digests: dict[str, str] = {}
     seen: set[int] = set()
     for run in flow_run.task_runs:
@@ -71,7 +67,7 @@ def remember_sources(flow_run: FlowRun) -> None:
         if id(task) not in seen:
             seen.add(id(task))
             digests[task.name] = source_digest(task)
-    _sources[flow_run] = digests
+    flow_run.task_sources = digests
 
 
 def source_digest(task: Task) -> str:
@@ -170,7 +166,7 @@ class RetryPlan:
         self._lock = threading.Lock()
 
     def _index(self, flow_run: FlowRun, place: tuple[Any, ...]) -> None:
-        for name, digest in _sources.get(flow_run, {}).items():
+        for name, digest in (flow_run.task_sources or {}).items():
             self._sources[(*place, name)] = digest
         for run in flow_run.task_runs:
             if run.state.is_completed():  # what it needs, taken now: the retry itself is

@@ -1,0 +1,206 @@
+"""The run history's writer: runs enqueue, one background thread writes.
+
+A run's hot path does nothing for the history: a top-level flow run enqueues itself when
+it is created and on each of its own state changes (a per-run observer: task runs' state
+changes never reach it), and its log lines are enqueued by a logging handler. The writer
+thread turns those into rows and writes them in batches: at once when a flow run ends,
+else every ``FLUSH_SECONDS``, and at exit. A task run's record is read when its flow
+run ended, so a 10k-task map costs one JSON document, written once.
+
+A database that cannot be opened or written (damaged, locked past the retries,
+read-only, a full disk) gives one warning; the batch is dropped and flows go on.
+``KERNELFLOW_HISTORY=off`` turns all of it off.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from kernelflow._history import rows
+from kernelflow._history.store import FILE_NAME, Database
+from kernelflow.states import StateType
+
+FLUSH_SECONDS = 0.5
+MAX_RUNS = 10_000  # top-level flow runs kept (KERNELFLOW_HISTORY_MAX_RUNS)
+MAX_AGE_DAYS = 90.0  # and for how long (KERNELFLOW_HISTORY_MAX_AGE_DAYS)
+
+_logger = logging.getLogger("kernelflow.history")
+_queue: deque[tuple[Any, ...]] = deque()
+_wake = threading.Event()
+_write_lock = threading.Lock()  # one drain at a time, so batches land in order
+_thread: threading.Thread | None = None
+_thread_lock = threading.Lock()
+_files: dict[int, str] = {}  # root run id bits -> its database file (fixed at its start)
+_connections = threading.local()
+_warned: set[str] = set()
+
+
+def enabled() -> bool:
+    return os.environ.get("KERNELFLOW_HISTORY", "on").strip().lower() not in (
+        "off",
+        "0",
+        "false",
+        "no",
+    )
+
+
+def database_file() -> str:
+    home = os.path.expanduser(os.environ.get("KERNELFLOW_HOME") or "~/.kernelflow")
+    return os.path.join(os.path.abspath(home), FILE_NAME)
+
+
+def flow_run_created(flow_run: Any) -> None:
+    """Start recording a top-level flow run (called as it is created)."""
+    if not enabled():
+        return
+    _files[flow_run._id_bits] = database_file()
+    _install_log_handler()
+    flow_run.subscribe(_on_state)
+    _queue.append(("flow", flow_run))
+    _start_thread()
+
+
+def _on_state(flow_run: Any, old: Any, new: Any) -> None:
+    _queue.append(("flow", flow_run))
+    if new.type in _ENDS:
+        _wake.set()  # flush now: the run is over, and may be read from anywhere
+
+
+_ENDS = frozenset(
+    {
+        StateType.COMPLETED,
+        StateType.FAILED,
+        StateType.CRASHED,
+        StateType.CANCELLED,
+        StateType.PAUSED,
+    }
+)
+
+
+class _LogHandler(logging.Handler):
+    """Enqueues the lines of recorded runs (formatting waits for the writer)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        root = getattr(record, "kf_root", None)
+        if root is not None and root._id_bits in _files:
+            _queue.append(("log", root, record))
+
+
+_log_handler: _LogHandler | None = None
+
+
+def _install_log_handler() -> None:
+    global _log_handler
+    if _log_handler is not None:
+        return
+    from kernelflow._logging import _ensure_handler
+
+    with _thread_lock:
+        if _log_handler is None:
+            _ensure_handler()  # kernelflow's own handler first: it is added only if none is
+            _log_handler = _LogHandler()
+            logging.getLogger("kernelflow").addHandler(_log_handler)
+
+
+def _start_thread() -> None:
+    global _thread
+    if _thread is not None and _thread.is_alive():
+        return
+    with _thread_lock:
+        if _thread is None or not _thread.is_alive():
+            _thread = threading.Thread(target=_loop, name="kernelflow-history", daemon=True)
+            _thread.start()
+
+
+def _loop() -> None:
+    while True:
+        _wake.wait(FLUSH_SECONDS)
+        _wake.clear()
+        try:
+            flush()
+        except Exception:  # never let the writer die: the next batch may work
+            _logger.exception("The run history writer failed; it goes on.")
+
+
+def flush() -> None:
+    """Write everything enqueued so far (readers call it, so they see this session's runs)."""
+    with _write_lock:
+        items = []
+        while _queue:
+            items.append(_queue.popleft())
+        if not items:
+            return
+        for file, batch in rows.batches(items, _files).items():
+            _write(file, batch)
+
+
+def _write(file: str, batch: rows.Batch) -> None:
+    try:
+        db = connection(file)
+        db.write(batch.flows, batch.details, batch.logs)
+        if batch.ended:
+            db.trim(max_runs(), max_age())
+    except Exception as error:  # sqlite3.Error, OSError: damaged, locked, read-only...
+        forget_connection(file)
+        warn_once(file, error)
+    for root_id in batch.finished_roots:  # done with: its later lines have nowhere to go
+        _files.pop(root_id, None)
+
+
+def connection(file: str) -> Database:
+    """This thread's open database for ``file``."""
+    open_dbs = getattr(_connections, "open", None)
+    if open_dbs is None:
+        open_dbs = _connections.open = {}
+    db = open_dbs.get(file)
+    if db is None:
+        from pathlib import Path
+
+        db = open_dbs[file] = Database(Path(file))
+    return db
+
+
+def forget_connection(file: str) -> None:
+    db = getattr(_connections, "open", {}).pop(file, None)
+    if db is not None:
+        try:
+            db.close()
+        except Exception:
+            pass
+
+
+def warn_once(file: str, error: BaseException) -> None:
+    if file in _warned:
+        return
+    _warned.add(file)
+    _logger.warning(
+        "The run history at %s cannot be used (%s: %s); flows run on, but their runs are "
+        "not recorded there. Move the file away to start a new history, or set "
+        "KERNELFLOW_HISTORY=off.",
+        file,
+        type(error).__name__,
+        error,
+    )
+
+
+def max_runs() -> int:
+    return int(os.environ.get("KERNELFLOW_HISTORY_MAX_RUNS") or MAX_RUNS)
+
+
+def max_age() -> float:
+    return float(os.environ.get("KERNELFLOW_HISTORY_MAX_AGE_DAYS") or MAX_AGE_DAYS) * 86400
+
+
+def _at_exit() -> None:
+    deadline = time.monotonic() + 5
+    while _queue and time.monotonic() < deadline:
+        flush()
+
+
+atexit.register(_at_exit)
