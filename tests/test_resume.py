@@ -72,7 +72,7 @@ def test_a_ten_step_flow_fixed_at_step_seven_reuses_steps_one_to_six():
 
     retried = kernelflow.last_run()
     assert retried is not failed and retried.retry_of is failed
-    assert kernelflow.runs()[-2:] == [failed, retried]
+    assert kernelflow.runs()[:2] == [retried, failed]  # newest first
     states = [(r.name, r.state.name) for r in retried.task_runs]
     assert states[:6] == [(f"step{n}-0", "Cached") for n in range(1, 7)]
     assert {name for _, name in states[6:]} == {"Completed"}

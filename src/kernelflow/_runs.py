@@ -331,6 +331,23 @@ class FlowRun(_Run):
         self._result_links = {}
         self._release_values()
 
+    def logs(self) -> Any:
+        """Its log lines (its task runs' and subflows' included), from the run history:
+        a list of ``(time, level, run name, message)``, shown as lines of text."""
+        from kernelflow._history import reading
+        from kernelflow._history.text import LogLines
+
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        return LogLines(reading.logs(root.id.hex))
+
+    def timeline(self) -> Any:
+        """Which worker ran which task run, and when: a chart in a notebook."""
+        from kernelflow._history.text import Timeline
+
+        return Timeline(self)
+
     def graph(self, expand_maps: bool = False) -> Any:
         """A ``graphviz.Digraph`` of what ran, nodes coloured by final state, with durations.
 

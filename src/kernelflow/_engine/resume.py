@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from kernelflow import _digests
 from kernelflow._engine.task_engine import resolve_inputs, settle
+from kernelflow._logging import run_logger
 from kernelflow._results.keys import combine
 from kernelflow._results.source import source_parts
 from kernelflow.states import Cached, State
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 # The plan of the retry being started in this context; the flow engine moves it onto
 # the flow run's context, where every driver's lifecycle can read it.
 starting_retry: ContextVar[RetryPlan | None] = ContextVar("kernelflow_retry", default=None)
+
 
 def remember_sources(flow_run: FlowRun) -> None:
     """Record the source digest of each task the flow run ran (called when it ends): a
@@ -77,7 +79,7 @@ def source_digest(task: Task) -> str:
         return f"unknown-{uuid.uuid4()}"
 
 
-def retry(original: FlowRun) -> Any:
+def retry(original: FlowRun, flow: Any = None, parameters: dict[str, Any] | None = None) -> Any:
     """Run ``original``'s flow again with its parameters, reusing what still holds.
 
     Returns what calling the flow returns: its value, or for an async flow an awaitable.
@@ -87,8 +89,63 @@ def retry(original: FlowRun) -> Any:
         RunValuesReleased: the original's values are no longer kept.
     """
     plan = RetryPlan(original)
-    flow = original.flow
-    args, kwargs = flow.signature.split(original.parameters)
+    return _run_plan(
+        plan, flow or original.flow, original.parameters if parameters is None else parameters
+    )
+
+
+def retry_past(original: Any) -> Any:
+    """Retry a flow run read from the run history (``PastFlowRun``), in this session.
+
+    Its flow is found by name among the flows defined now (once the cells that define
+    it ran again). Task runs whose results were persisted (a cache policy,
+    ``persist_result=True``) are reused from the result store when their task and inputs
+    are unchanged; the others run again, and a log line says which and why.
+
+    Raises:
+        LookupError: no flow of that name is defined in this session.
+        ValueError: its parameters could not be kept, or it is a subflow run.
+    """
+    flow = defined_flow(original.flow_name)
+    parameters = original.values
+    if parameters is None:
+        raise ValueError(
+            f"Flow run {original.name!r} cannot be retried from the run history: its "
+            f"parameters ({original.parameter_previews}) could not be stored (they do not "
+            f"pickle, or are over 1 MB). Call {original.flow_name}(...) with them instead."
+        )
+    plan = RetryPlan(original)
+    run_logger().info("%s", plan.report())
+    return _run_plan(plan, flow, parameters)
+
+
+def defined_flow(name: str) -> Any:
+    """The flow named ``name`` defined in this session: the one in ``__main__`` (a
+    notebook's namespace) if there is one, else the newest found in memory."""
+    import gc
+    import sys
+
+    main = getattr(sys.modules.get("__main__"), "__dict__", {})
+    found = [obj for obj in list(main.values()) if _is_flow(obj) and obj.name == name]
+    if not found:  # defined elsewhere (a module, a test): any live Flow object
+        found = [obj for obj in gc.get_objects() if _is_flow(obj) and obj.name == name]
+    if not found:
+        raise LookupError(
+            f"No flow named {name!r} is defined in this session: run the cell (or import "
+            "the module) that defines it, then retry again."
+        )
+    return found[-1]
+
+
+def _is_flow(obj: Any) -> bool:
+    # By class name, not isinstance: the engine does not import the definitions layer.
+    return any(
+        c.__name__ == "Flow" and c.__module__ == "kernelflow.flows" for c in type(obj).__mro__
+    )
+
+
+def _run_plan(plan: RetryPlan, flow: Any, parameters: dict[str, Any]) -> Any:
+    args, kwargs = flow.signature.split(parameters)
     if flow.isasync:
 
         async def retried() -> Any:
@@ -157,7 +214,8 @@ class RetryPlan:
             )
         original.check_values_kept()
         self.original = original
-        self._candidates: dict[tuple[Any, ...], _Candidates] = {}
+        self.rerun: dict[str, str] = {}  # run name -> why it cannot be reused
+        self._candidates: dict[tuple[Any, ...], _Candidates | _StoredCandidates] = {}
         self._sources: dict[tuple[Any, ...], str] = {}
         self._index(original, ())
         self._reused: set[int] = set()  # the ids (as ints: TaskRun._id_bits) of reused runs
@@ -169,11 +227,22 @@ class RetryPlan:
         for name, digest in (flow_run.task_sources or {}).items():
             self._sources[(*place, name)] = digest
         for run in flow_run.task_runs:
-            if run.state.is_completed():  # what it needs, taken now: the retry itself is
-                key = (*place, run.task.name)  # a newer run, and may release the record
-                # (a release gives the record new parameters: this dict stays as it is)
+            if not run.state.is_completed():
+                continue
+            key = (*place, run.task.name)
+            stored = getattr(run, "stored", _LIVE)  # a PastTaskRun's persisted result
+            if stored is _LIVE:  # what it needs, taken now: the retry itself is a newer
+                # run, and may release the record (a release gives the record new
+                # parameters: this dict stays as it is)
                 reusable = _Reusable(run.name, run.parameters, run.state.data, run.digests)
                 self._candidates.setdefault(key, _Candidates()).add(reusable)
+                continue
+            why = _not_reusable_from_store(run)
+            if why is not None:
+                self.rerun[run.name] = why
+                continue
+            reusable = _Reusable(run.name, None, _StoredValue(*stored), None, run.input_digests)
+            self._candidates.setdefault(key, _StoredCandidates()).add(reusable)
         for sub, occurrence in _with_occurrence(flow_run.subflow_runs):
             self._index(sub, (*place, (sub.flow_name, occurrence)))
 
@@ -192,14 +261,35 @@ class RetryPlan:
             original = candidates.take(parameters)
             if original is None:
                 return None
-            unchanged = _unchanged(original, parameters)
+            value = original.value
+            if isinstance(value, _StoredValue):  # from an earlier session: on disk
+                value, unchanged = value.load(), True
+                if value is _MISSING:
+                    return None
+            else:
+                unchanged = _unchanged(original, parameters)
             if unchanged is False:  # changed in place since it ran: runs again
                 return None
             self._reused.add(run._id_bits)
         message = f"reused from {original.name} of flow run {self.original.name}"
-        if unchanged is None:
+        if isinstance(original.value, _StoredValue):
+            message += " (read from the result store)"
+        elif unchanged is None:
             message += " (not checked for changes made in place: too large to digest)"
-        return Cached(original.value, message=message)
+        return Cached(value, message=message)
+
+    def report(self) -> str:
+        """What a retry from the run history can reuse, and what runs again and why."""
+        reusable = sum(len(c) for c in self._candidates.values())
+        text = (
+            f"Retrying flow run {self.original.name!r} from the run history: {reusable} "
+            "completed task run(s) can be reused from the result store"
+        )
+        if self.rerun:
+            shown = "; ".join(f"{name}: {why}" for name, why in list(self.rerun.items())[:10])
+            more = f" (and {len(self.rerun) - 10} more)" if len(self.rerun) > 10 else ""
+            text += f"; {len(self.rerun)} run again: {shown}{more}"
+        return text + "."
 
     def _upstream_reused(self, run: TaskRun) -> bool:
         ids = [i for group in run.upstream.values() for i in group]
@@ -239,10 +329,80 @@ class _Reusable:
     their digests when it ended; whether a run of the retry took it."""
 
     name: str
-    parameters: dict[str, Any]
+    parameters: dict[str, Any] | None  # None for a run read from the history
     value: Any
     digests: tuple[dict[str, str] | None, str] | None
+    input_digests: dict[str, str] | None = None  # each input's, for a run from history
     taken: bool = False
+
+
+_LIVE = object()
+_MISSING = object()
+
+
+class _StoredValue:
+    """A result in the result store, linked to a past run's record by its key."""
+
+    __slots__ = ("root", "key", "serializer")
+
+    def __init__(self, root: str, key: str, serializer: str | None) -> None:
+        self.root, self.key, self.serializer = root, key, serializer
+
+    def load(self) -> Any:
+        """The value, or _MISSING (said in a log line) when the entry is gone."""
+        from pathlib import Path
+
+        from kernelflow._results.serializers import get_serializer
+        from kernelflow._results.store import store_for
+
+        try:
+            loaded = store_for(Path(self.root)).load(self.key, get_serializer(self.serializer))
+        except Exception as error:
+            loaded = None
+            detail = repr(error)
+        else:
+            detail = loaded.status
+        if loaded is not None and loaded.status == "hit":
+            return loaded.value
+        run_logger().info("Not reused: the result store entry %s is %s.", self.key, detail)
+        return _MISSING
+
+
+def _not_reusable_from_store(run: Any) -> str | None:
+    if run.stored is None:
+        return "its result was not persisted (give its task a cache policy or persist_result=True)"
+    if not run.input_digests or _digests.NOT_CHECKED in run.input_digests.values():
+        return "its inputs were too large to digest, so they cannot be compared"
+    return None
+
+
+class _StoredCandidates:
+    """Reusable runs of one task at one place, read from the history: matched by the
+    digests of their inputs (the values themselves stayed in the other process)."""
+
+    __slots__ = ("_by_inputs", "_left")
+
+    def __init__(self) -> None:
+        self._by_inputs: dict[tuple[tuple[str, str], ...], deque[_Reusable]] = {}
+        self._left = 0
+
+    def add(self, reusable: _Reusable) -> None:
+        key = tuple(sorted((reusable.input_digests or {}).items()))
+        self._by_inputs.setdefault(key, deque()).append(reusable)
+        self._left += 1
+
+    def take(self, parameters: dict[str, Any]) -> _Reusable | None:
+        key = tuple(sorted((n, _digests.content_digest(v)) for n, v in parameters.items()))
+        same = self._by_inputs.get(key)
+        if not same:
+            return None
+        found = same.popleft()
+        found.taken = True
+        self._left -= 1
+        return found
+
+    def __len__(self) -> int:
+        return self._left
 
 
 def _unchanged(original: _Reusable, parameters: dict[str, Any]) -> bool | None:
@@ -318,8 +478,8 @@ class _Candidates:
                 return self._unhashable.pop(index)
         return None
 
-    def __bool__(self) -> bool:
-        return self._left > 0
+    def __len__(self) -> int:
+        return self._left
 
 
 def _inputs_key(parameters: dict[str, Any]) -> tuple[Any, ...] | None:

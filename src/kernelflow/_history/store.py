@@ -196,6 +196,16 @@ class Database:
                 db.execute(f"DELETE FROM logs WHERE root_id IN ({marks})", ids)
         return len(roots)
 
+    def mark_crashed(self, root_id: str, message: str) -> None:
+        """Every unfinished flow run under ``root_id``: Crashed, with ``message``."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE flow_runs SET state_type = 'CRASHED', state_name = 'Crashed', "
+                "state_message = ? WHERE root_id = ? AND state_type IN "
+                "('PENDING', 'RUNNING', 'PAUSED', 'CANCELLING')",
+                (message, root_id),
+            )
+
     # --- reading -----------------------------------------------------------------------
 
     def flow_runs(
@@ -234,15 +244,13 @@ class Database:
             )
         return rows[0] if rows else None
 
-    def tree(self, root_id: str) -> tuple[list[dict[str, Any]], list[Any]]:
+    def tree(self, root_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Every flow run row under ``root_id`` (itself included), and its task runs."""
-        flows = self._rows(
-            "SELECT * FROM flow_runs WHERE root_id = ? ORDER BY created", [root_id]
-        )
+        flows = self._rows("SELECT * FROM flow_runs WHERE root_id = ? ORDER BY created", [root_id])
         body = self.connection.execute(
             "SELECT body FROM details WHERE root_id = ?", (root_id,)
         ).fetchone()
-        return flows, (json.loads(body[0]) if body else [])
+        return flows, (json.loads(body[0]) if body else {})
 
     def logs(self, root_id: str) -> list[tuple[float, int, str, str]]:
         return self.connection.execute(
@@ -258,7 +266,7 @@ class Database:
     def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         cursor = self.connection.execute(sql, params)
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _make_private(file: Path) -> None:
