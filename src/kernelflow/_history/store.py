@@ -30,8 +30,8 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 FILE_NAME = "runs.sqlite3"
-BUSY_TIMEOUT_MS = 10_000
-LOCKED_RETRIES = 8
+BUSY_TIMEOUT_MS = 3_000  # per attempt; a write transaction takes milliseconds
+LOCKED_RETRIES = 4
 HOST = socket.gethostname()
 SESSION = uuid.uuid4().hex[:8]  # this process's runs, as the runs table shows them
 

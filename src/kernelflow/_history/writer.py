@@ -198,6 +198,10 @@ def max_age() -> float:
 
 
 def _at_exit() -> None:
+    # What is still queued is written now, but an exit never waits long for a locked file.
+    from kernelflow._history import store
+
+    store.LOCKED_RETRIES = 1
     deadline = time.monotonic() + 5
     while _queue and time.monotonic() < deadline:
         flush()

@@ -1,0 +1,371 @@
+"""The run history on disk, tested across real processes: one process runs flows, the
+next lists, reads and retries them; killed processes; concurrent writers; bounds;
+damaged and locked files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import kernelflow
+from kernelflow import flow, task
+from kernelflow._history import writer
+from tests.processes import gone
+
+PIPELINE = """
+import os, sys
+import kernelflow
+from kernelflow import flow, task
+from kernelflow.cache_policies import INPUTS
+
+CALLS = os.environ["CALLS"]
+
+def called(name):
+    with open(CALLS, "a") as file:
+        file.write(name + "\\n")
+
+@task(cache_policy=INPUTS)
+def load(n):
+    called("load")
+    return list(range(n))
+
+@task(persist_result=True)
+def scale(xs):
+    called("scale")
+    return [x * 10 for x in xs]
+
+@task
+def label(n):
+    called("label")
+    return f"n={n}"
+
+@task
+def report(xs, title):
+    called("report")
+    kernelflow.get_run_logger().info("reporting %d values", len(xs))
+    if os.environ.get("BROKEN"):
+        raise ValueError("report is broken")
+    return f"{title}: {sum(xs)}"
+
+@flow
+def pipeline(n: int):
+    return report(scale(load(n)), label(n))
+
+@flow
+def hello():
+    return "hi"
+"""
+
+
+def run_python(code: str, home: Path, timeout: float = 120, **env: str) -> str:
+    """Run ``code`` in a new Python process with ``home`` as KERNELFLOW_HOME."""
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, "KERNELFLOW_HOME": str(home), **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(autouse=True)
+def _no_runs_in_memory():
+    kernelflow.runs.clear()  # this session's runs from other tests
+
+
+@pytest.fixture
+def home(tmp_path):
+    return tmp_path / "home"
+
+
+def test_a_later_process_lists_the_runs_and_retries_the_failed_one(home, tmp_path):
+    calls = tmp_path / "calls.txt"
+    script = tmp_path / "pipeline.py"
+    script.write_text(PIPELINE)
+    run_python(
+        f"""
+        import runpy
+        ns = runpy.run_path({str(script)!r})
+        ns["hello"]()
+        try:
+            ns["pipeline"](4)
+        except ValueError:
+            pass
+        """,
+        home,
+        CALLS=str(calls),
+        BROKEN="1",
+    )
+    assert calls.read_text().split() == ["load", "scale", "label", "report"]
+    calls.write_text("")
+    out = run_python(
+        f"""
+        import runpy
+        import kernelflow
+        ns = runpy.run_path({str(script)!r})  # the cells that define the flow, run again
+        listed = kernelflow.runs()
+        print("LISTED", [(r.flow_name, r.state.name) for r in listed])
+        failed = kernelflow.runs.get(listed[0].name)
+        print("DURATION", failed.duration is not None and failed.duration > 0)
+        print("TASKS", [(t.name, t.state.name) for t in failed.task_runs])
+        report = failed.task_runs[-1]
+        by_id = {{t.id: t.name for t in failed.task_runs}}
+        print("EDGES", sorted(by_id[i] for i in report.upstream_ids))
+        print("LOGS", [m for _, _, _, m in failed.logs() if "reporting" in m])
+        print("PARAMETERS", failed.parameters)
+        print("RESULT", failed.retry())
+        retried = kernelflow.last_run()
+        print("RETRY_OF", retried.retry_of.name == failed.name)
+        print("STATES", [(t.name, t.state.name) for t in retried.task_runs])
+        """,
+        home,
+        CALLS=str(calls),
+    )
+    assert "LISTED [('pipeline', 'Failed'), ('hello', 'Completed')]" in out
+    assert "DURATION True" in out
+    assert (
+        "TASKS [('load-0', 'Completed'), ('scale-0', 'Completed'), ('label-0', 'Completed'), "
+        "('report-0', 'Failed')]" in out
+    )
+    assert "EDGES ['label-0', 'scale-0']" in out
+    assert "LOGS ['reporting 4 values']" in out
+    assert "PARAMETERS {'n': 4}" in out
+    assert "RESULT n=4: 60" in out
+    assert "RETRY_OF True" in out
+    assert (
+        "STATES [('load-0', 'Cached'), ('scale-0', 'Cached'), ('label-0', 'Completed'), "
+        "('report-0', 'Completed')]" in out
+    )
+    # The persisted ones were reused; the one whose result was not persisted ran again,
+    # and the retry said why.
+    assert calls.read_text().split() == ["label", "report"]
+    assert "1 run again: label-0: its result was not persisted" in out
+
+
+def test_a_retry_from_history_says_when_no_flow_of_that_name_is_defined(home, tmp_path):
+    script = tmp_path / "pipeline.py"
+    script.write_text(PIPELINE)
+    calls = tmp_path / "calls.txt"
+    run_python(f"import runpy; runpy.run_path({str(script)!r})['hello']()", home, CALLS=str(calls))
+    out = run_python(
+        """
+        import kernelflow
+        try:
+            kernelflow.runs()[0].retry()
+        except LookupError as error:
+            print("ERROR", error)
+        """,
+        home,
+    )
+    assert "ERROR No flow named 'hello' is defined in this session: run the cell" in out
+
+
+def test_a_process_killed_mid_run_leaves_a_run_the_next_one_shows_crashed(home, tmp_path):
+    started = tmp_path / "started"
+    code = f"""
+        import time
+        from kernelflow import flow, task
+
+        @task
+        def slow():
+            open({str(started)!r}, "w").close()
+            time.sleep(60)
+
+        @flow
+        def doomed():
+            slow()
+
+        doomed()
+        """
+    process = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, "KERNELFLOW_HOME": str(home)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists()
+        time.sleep(writer.FLUSH_SECONDS * 3)  # the writer's timer has written it Running
+        with sqlite3.connect(home / "runs.sqlite3") as db:
+            assert db.execute("SELECT state_name FROM flow_runs").fetchall() == [("Running",)]
+    finally:
+        process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)  # reaped, so its pid is gone
+    assert gone([process.pid], 10)
+    out = run_python(
+        """
+        import kernelflow
+        (run,) = kernelflow.runs()
+        print("STATE", run.flow_name, run.state.name, run.state.message)
+        """,
+        home,
+    )
+    assert "STATE doomed Crashed the process that ran it exited" in out
+    with sqlite3.connect(home / "runs.sqlite3") as db:  # and the history now says so
+        assert db.execute("SELECT state_name FROM flow_runs").fetchall() == [("Crashed",)]
+
+
+def test_four_processes_writing_500_runs_each_lose_nothing(home):
+    code = """
+        import os
+        from kernelflow import flow, task
+
+        @task
+        def add(x, y):
+            return x + y
+
+        @flow
+        def many(i: int):
+            return add(i, 1)
+
+        for i in range(500):
+            many(i)
+        """
+    env = {**os.environ, "KERNELFLOW_HOME": str(home), "KERNELFLOW_LOGGING_LEVEL": "ERROR"}
+    processes = [
+        subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env) for _ in range(4)
+    ]
+    assert [p.wait(timeout=600) for p in processes] == [0, 0, 0, 0]
+    with sqlite3.connect(home / "runs.sqlite3") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        rows = db.execute("SELECT state_name, task_counts, pid FROM flow_runs").fetchall()
+        details = db.execute("SELECT count(*) FROM details").fetchone()[0]
+    assert len(rows) == 2000 and details == 2000
+    assert {(state, counts) for state, counts, _ in rows} == {("Completed", '{"Completed": 1}')}
+    assert sorted({pid for *_, pid in rows}) == sorted(p.pid for p in processes)
+
+
+@task
+def one(x):
+    return x
+
+
+@flow
+def counted(i: int):
+    return one(i)
+
+
+def test_the_history_keeps_at_most_the_set_number_of_runs(monkeypatch):
+    monkeypatch.setenv("KERNELFLOW_HISTORY_MAX_RUNS", "10")
+    names = []
+    for i in range(25):
+        counted(i)
+        names.append(kernelflow.last_run().name)
+    listed = kernelflow.runs(limit=None)
+    assert [r.name for r in listed] == names[::-1][:10]  # the newest 10
+
+
+def test_runs_older_than_the_set_age_go(monkeypatch):
+    counted(0)
+    kernelflow.runs()  # written
+    monkeypatch.setenv("KERNELFLOW_HISTORY_MAX_AGE_DAYS", str(1 / 86400))  # one second
+    time.sleep(1.1)
+    counted(1)
+    assert [r.parameters["i"] for r in kernelflow.runs()] == [1]
+
+
+def test_filters_and_clear(monkeypatch):
+    import datetime
+
+    @flow
+    def other():
+        return 1
+
+    counted(1)
+    other()
+    assert [r.flow_name for r in kernelflow.runs()] == ["other", "counted"]
+    assert [r.flow_name for r in kernelflow.runs(flow=counted)] == ["counted"]
+    assert [r.flow_name for r in kernelflow.runs(flow="other", state="completed")] == ["other"]
+    assert kernelflow.runs(state="Failed") == []
+    assert len(kernelflow.runs(limit=1)) == 1
+    assert kernelflow.runs(since=datetime.timedelta(hours=1))[0].flow_name == "other"
+    assert kernelflow.runs(since=time.time() + 60) == []
+    assert kernelflow.runs.clear(older_than=datetime.timedelta(hours=1)) == 0
+    assert kernelflow.runs.clear() == 2
+    assert kernelflow.runs() == [] and kernelflow.last_run() is None
+    with pytest.raises(TypeError, match="timedelta"):
+        kernelflow.runs(since="yesterday")
+
+
+def test_get_of_an_unknown_run_names_the_problem():
+    with pytest.raises(LookupError, match="No flow run named 'nope'"):
+        kernelflow.runs.get("nope")
+
+
+WARNING = "The run history at"
+
+
+def test_a_damaged_file_gives_one_warning_and_flows_still_run(home):
+    home.mkdir(mode=0o700)
+    (home / "runs.sqlite3").write_bytes(b"this is not a database" * 100)
+    os.chmod(home / "runs.sqlite3", 0o600)
+    out = run_python(
+        """
+        import kernelflow
+        from kernelflow import flow
+
+        @flow
+        def fine(i: int):
+            return i
+
+        print("RESULTS", [fine(i) for i in range(5)])
+        print("LISTED", len(kernelflow.runs()))
+        """,
+        home,
+    )
+    assert "RESULTS [0, 1, 2, 3, 4]" in out
+    assert "LISTED 5" in out  # this session's, from memory
+    assert out.count(WARNING) == 1
+    assert "cannot be used (DatabaseError: file is not a database)" in out
+
+
+def test_a_locked_file_gives_one_warning_and_flows_still_run(home):
+    kernelflow.runs()  # creates the file
+    counted(0)
+    kernelflow.runs()
+    locker = sqlite3.connect(writer.database_file(), isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        out = run_python(
+            """
+            from kernelflow import flow
+
+            @flow
+            def fine(i: int):
+                return i
+
+            print("RESULTS", [fine(i) for i in range(3)])
+            """,
+            Path(os.environ["KERNELFLOW_HOME"]),
+        )
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert "RESULTS [0, 1, 2]" in out
+    assert out.count(WARNING) == 1
+    assert "database is locked" in out
+
+
+def test_the_file_is_private(home):
+    counted(0)
+    kernelflow.runs()
+    assert os.stat(writer.database_file()).st_mode & 0o777 == 0o600
+
+
+def test_history_off_writes_nothing(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERNELFLOW_HISTORY", "off")
+    monkeypatch.setenv("KERNELFLOW_HOME", str(tmp_path / "untouched"))
+    counted(0)
+    assert [r.name for r in kernelflow.runs()] == [kernelflow.last_run().name]
+    assert not Path(writer.database_file()).exists()
