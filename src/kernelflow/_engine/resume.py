@@ -28,6 +28,11 @@ be: a reused run has nothing to run, so it goes to no pool, driver or worker and
 little more than its record. Runs that must wait first (for an upstream run still
 going, or a paused flow), and runs with completion hooks (which run where runs run),
 are decided by their lifecycle instead, by the same ``RetryPlan``.
+
+A run of an earlier session (``PastFlowRun``, read from the run history) is retried the
+same way, with what the history holds in place of values: its flow is found by name,
+and only task runs whose results were persisted can be reused, read from the result
+store and matched by their inputs' digests (``retry_from_history``).
 """
 
 from __future__ import annotations
@@ -40,6 +45,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kernelflow import _digests
+from kernelflow._engine.retry_from_history import (
+    MISSING,
+    StoredCandidates,
+    StoredValue,
+    defined_flow,
+    not_reusable,
+)
 from kernelflow._engine.task_engine import resolve_inputs, settle
 from kernelflow._logging import run_logger
 from kernelflow._results.keys import combine
@@ -119,31 +131,6 @@ def retry_past(original: Any) -> Any:
     return _run_plan(plan, flow, parameters)
 
 
-def defined_flow(name: str) -> Any:
-    """The flow named ``name`` defined in this session: the one in ``__main__`` (a
-    notebook's namespace) if there is one, else the newest found in memory."""
-    import gc
-    import sys
-
-    main = getattr(sys.modules.get("__main__"), "__dict__", {})
-    found = [obj for obj in list(main.values()) if _is_flow(obj) and obj.name == name]
-    if not found:  # defined elsewhere (a module, a test): any live Flow object
-        found = [obj for obj in gc.get_objects() if _is_flow(obj) and obj.name == name]
-    if not found:
-        raise LookupError(
-            f"No flow named {name!r} is defined in this session: run the cell (or import "
-            "the module) that defines it, then retry again."
-        )
-    return found[-1]
-
-
-def _is_flow(obj: Any) -> bool:
-    # By class name, not isinstance: the engine does not import the definitions layer.
-    return any(
-        c.__name__ == "Flow" and c.__module__ == "kernelflow.flows" for c in type(obj).__mro__
-    )
-
-
 def _run_plan(plan: RetryPlan, flow: Any, parameters: dict[str, Any]) -> Any:
     args, kwargs = flow.signature.split(parameters)
     if flow.isasync:
@@ -215,7 +202,7 @@ class RetryPlan:
         original.check_values_kept()
         self.original = original
         self.rerun: dict[str, str] = {}  # run name -> why it cannot be reused
-        self._candidates: dict[tuple[Any, ...], _Candidates | _StoredCandidates] = {}
+        self._candidates: dict[tuple[Any, ...], _Candidates | StoredCandidates] = {}
         self._sources: dict[tuple[Any, ...], str] = {}
         self._index(original, ())
         self._reused: set[int] = set()  # the ids (as ints: TaskRun._id_bits) of reused runs
@@ -237,12 +224,12 @@ class RetryPlan:
                 reusable = _Reusable(run.name, run.parameters, run.state.data, run.digests)
                 self._candidates.setdefault(key, _Candidates()).add(reusable)
                 continue
-            why = _not_reusable_from_store(run)
+            why = not_reusable(run)
             if why is not None:
                 self.rerun[run.name] = why
                 continue
-            reusable = _Reusable(run.name, None, _StoredValue(*stored), None, run.input_digests)
-            self._candidates.setdefault(key, _StoredCandidates()).add(reusable)
+            reusable = _Reusable(run.name, None, StoredValue(*stored), None, run.input_digests)
+            self._candidates.setdefault(key, StoredCandidates()).add(reusable)
         for sub, occurrence in _with_occurrence(flow_run.subflow_runs):
             self._index(sub, (*place, (sub.flow_name, occurrence)))
 
@@ -262,9 +249,9 @@ class RetryPlan:
             if original is None:
                 return None
             value = original.value
-            if isinstance(value, _StoredValue):  # from an earlier session: on disk
+            if isinstance(value, StoredValue):  # from an earlier session: on disk
                 value, unchanged = value.load(), True
-                if value is _MISSING:
+                if value is MISSING:
                     return None
             else:
                 unchanged = _unchanged(original, parameters)
@@ -272,7 +259,7 @@ class RetryPlan:
                 return None
             self._reused.add(run._id_bits)
         message = f"reused from {original.name} of flow run {self.original.name}"
-        if isinstance(original.value, _StoredValue):
+        if isinstance(original.value, StoredValue):
             message += " (read from the result store)"
         elif unchanged is None:
             message += " (not checked for changes made in place: too large to digest)"
@@ -337,72 +324,6 @@ class _Reusable:
 
 
 _LIVE = object()
-_MISSING = object()
-
-
-class _StoredValue:
-    """A result in the result store, linked to a past run's record by its key."""
-
-    __slots__ = ("root", "key", "serializer")
-
-    def __init__(self, root: str, key: str, serializer: str | None) -> None:
-        self.root, self.key, self.serializer = root, key, serializer
-
-    def load(self) -> Any:
-        """The value, or _MISSING (said in a log line) when the entry is gone."""
-        from pathlib import Path
-
-        from kernelflow._results.serializers import get_serializer
-        from kernelflow._results.store import store_for
-
-        try:
-            loaded = store_for(Path(self.root)).load(self.key, get_serializer(self.serializer))
-        except Exception as error:
-            loaded = None
-            detail = repr(error)
-        else:
-            detail = loaded.status
-        if loaded is not None and loaded.status == "hit":
-            return loaded.value
-        run_logger().info("Not reused: the result store entry %s is %s.", self.key, detail)
-        return _MISSING
-
-
-def _not_reusable_from_store(run: Any) -> str | None:
-    if run.stored is None:
-        return "its result was not persisted (give its task a cache policy or persist_result=True)"
-    if not run.input_digests or _digests.NOT_CHECKED in run.input_digests.values():
-        return "its inputs were too large to digest, so they cannot be compared"
-    return None
-
-
-class _StoredCandidates:
-    """Reusable runs of one task at one place, read from the history: matched by the
-    digests of their inputs (the values themselves stayed in the other process)."""
-
-    __slots__ = ("_by_inputs", "_left")
-
-    def __init__(self) -> None:
-        self._by_inputs: dict[tuple[tuple[str, str], ...], deque[_Reusable]] = {}
-        self._left = 0
-
-    def add(self, reusable: _Reusable) -> None:
-        key = tuple(sorted((reusable.input_digests or {}).items()))
-        self._by_inputs.setdefault(key, deque()).append(reusable)
-        self._left += 1
-
-    def take(self, parameters: dict[str, Any]) -> _Reusable | None:
-        key = tuple(sorted((n, _digests.content_digest(v)) for n, v in parameters.items()))
-        same = self._by_inputs.get(key)
-        if not same:
-            return None
-        found = same.popleft()
-        found.taken = True
-        self._left -= 1
-        return found
-
-    def __len__(self) -> int:
-        return self._left
 
 
 def _unchanged(original: _Reusable, parameters: dict[str, Any]) -> bool | None:
