@@ -20,7 +20,8 @@ import pickle
 import uuid
 from typing import Any
 
-from kernelflow._history.store import HOST, SESSION, Database
+from kernelflow._history import HOST, SESSION
+from kernelflow._history.store import Database
 from kernelflow._runs import FlowRun, TaskRun
 from kernelflow.states import State, StateType
 

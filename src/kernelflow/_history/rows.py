@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kernelflow import _digests
-from kernelflow._history.store import HOST, SESSION
+from kernelflow._history import HOST, SESSION
 
 TASK_FIELDS = (
     "id",

@@ -19,21 +19,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
-FILE_NAME = "runs.sqlite3"
 BUSY_TIMEOUT_MS = 3_000  # per attempt; a write transaction takes milliseconds
 LOCKED_RETRIES = 4
-HOST = socket.gethostname()
-SESSION = uuid.uuid4().hex[:8]  # this process's runs, as the runs table shows them
 
 FLOW_COLUMNS = (
     "id",
@@ -73,15 +68,6 @@ _MIGRATIONS: dict[int, str] = {
         CREATE INDEX logs_root ON logs (root_id);
     """,
 }
-
-
-def home() -> Path:
-    """``$KERNELFLOW_HOME`` (as the result store reads it), made absolute."""
-    return Path(os.environ.get("KERNELFLOW_HOME") or "~/.kernelflow").expanduser().absolute()
-
-
-def path() -> Path:
-    return home() / FILE_NAME
 
 
 class Database:

@@ -28,7 +28,7 @@ def summary(run: Any) -> dict[str, str]:
 
 
 def session_of(run: Any) -> str:
-    from kernelflow._history.store import SESSION
+    from kernelflow._history import SESSION
 
     session = getattr(run, "session", None)
     return "this one" if session in (None, SESSION) else session

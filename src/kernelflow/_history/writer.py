@@ -22,8 +22,7 @@ import time
 from collections import deque
 from typing import Any
 
-from kernelflow._history import rows
-from kernelflow._history.store import FILE_NAME, Database
+from kernelflow._history import FILE_NAME
 from kernelflow.states import StateType
 
 FLUSH_SECONDS = 0.5
@@ -136,11 +135,13 @@ def flush() -> None:
             items.append(_queue.popleft())
         if not items:
             return
+        from kernelflow._history import rows  # loaded by the first write, not on import
+
         for file, batch in rows.batches(items, _files).items():
             _write(file, batch)
 
 
-def _write(file: str, batch: rows.Batch) -> None:
+def _write(file: str, batch: Any) -> None:
     try:
         db = connection(file)
         db.write(batch.flows, batch.details, batch.logs)
@@ -153,7 +154,7 @@ def _write(file: str, batch: rows.Batch) -> None:
         _files.pop(root_id, None)
 
 
-def connection(file: str) -> Database:
+def connection(file: str) -> Any:
     """This thread's open database for ``file``."""
     open_dbs = getattr(_connections, "open", None)
     if open_dbs is None:
@@ -161,6 +162,8 @@ def connection(file: str) -> Database:
     db = open_dbs.get(file)
     if db is None:
         from pathlib import Path
+
+        from kernelflow._history.store import Database
 
         db = open_dbs[file] = Database(Path(file))
     return db
@@ -199,6 +202,8 @@ def max_age() -> float:
 
 def _at_exit() -> None:
     # What is still queued is written now, but an exit never waits long for a locked file.
+    if not _queue:
+        return
     from kernelflow._history import store
 
     store.LOCKED_RETRIES = 1
