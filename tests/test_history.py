@@ -369,3 +369,65 @@ def test_history_off_writes_nothing(monkeypatch, tmp_path):
     counted(0)
     assert [r.name for r in kernelflow.runs()] == [kernelflow.last_run().name]
     assert not Path(writer.database_file()).exists()
+
+
+# --- runs.compare ---------------------------------------------------------------------
+
+broken_steps: set[str] = set()
+
+
+@task
+def fetch(n):
+    return list(range(n))
+
+
+@task
+def total_of(xs):
+    if "total_of" in broken_steps:
+        raise ValueError("total_of is broken")
+    return sum(xs)
+
+
+@flow
+def summing(n: int):
+    return total_of(fetch(n))
+
+
+def test_compare_shows_changed_inputs_durations_and_reused_results():
+    summing(3)
+    first = kernelflow.last_run()
+    summing(4)
+    second = kernelflow.last_run()
+    comparison = kernelflow.runs.compare(first.name, second)
+    assert comparison.changed == ["fetch-0", "total_of-0"]  # n changed, so did its list
+    assert comparison.reused == []
+    assert all(t.duration_a is not None and t.duration_b is not None for t in comparison.tasks)
+
+    broken_steps.add("total_of")
+    with pytest.raises(ValueError):
+        summing(5)
+    failed = kernelflow.last_run()
+    broken_steps.clear()
+    failed.retry()
+    retried = kernelflow.last_run()
+    comparison = kernelflow.runs.compare(failed, retried)
+    assert comparison.changed == [] and comparison.reused == ["fetch-0"]
+    text = repr(comparison)
+    assert f"a: {failed.name} (Failed" in text and f"b: {retried.name} (Completed" in text
+    assert "fetch-0" in text and "yes" in text
+
+
+def test_compare_reads_past_runs_as_live_ones():
+    summing(3)
+    summing(3)
+    kernelflow.runs()  # written
+    live = kernelflow.runs()
+    kernelflow._run_history._history.clear()  # as after a restart: nothing in memory
+    past_a, past_b = kernelflow.runs()
+    assert type(past_a).__name__ == "PastFlowRun"
+    comparison = kernelflow.runs.compare(past_a, past_b)
+    assert comparison.changed == [] and [t.name for t in comparison.tasks] == [
+        "fetch-0",
+        "total_of-0",
+    ]
+    assert [r.name for r in live] == [past_a.name, past_b.name]
