@@ -431,3 +431,43 @@ def test_compare_reads_past_runs_as_live_ones():
         "total_of-0",
     ]
     assert [r.name for r in live] == [past_a.name, past_b.name]
+
+
+def test_a_pause_and_its_answer_are_in_the_history():
+    import pydantic
+
+    from kernelflow import pause_flow_run, resume_flow_run
+
+    class Approval(pydantic.BaseModel):
+        approved: bool
+        reviewer: str
+
+    def answer():
+        for _ in range(500):
+            paused = kernelflow.paused_runs()
+            if paused:
+                resume_flow_run(paused[0].id, run_input={"approved": True, "reviewer": "ada"})
+                return
+            time.sleep(0.01)
+
+    @flow
+    def reviewed():
+        return pause_flow_run(timeout=10, wait_for_input=Approval).reviewer
+
+    import threading
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    assert reviewed() == "ada"
+    thread.join()
+    name = kernelflow.last_run().name
+    kernelflow._run_history._history.clear()  # read back from disk, as after a restart
+    past = kernelflow.runs.get(name)
+    assert [s.name for s in past.history] == [
+        "Pending",
+        "Running",
+        "Paused",
+        "Running",
+        "Completed",
+    ]
+    assert "ada" in past.history[3].message  # the answer, as the state after the pause says

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import time
 import uuid
 from typing import Any
 
@@ -76,14 +77,11 @@ class PastFlowRun(FlowRun):
         self.worker = row["worker"]
         self.start_time = row["start_time"]
         self.end_time = row["end_time"]
-        self.state = State(
-            StateType(row["state_type"]),
-            row["state_name"],
-            row["state_message"],
-            None,
-            row["end_time"] or row["created"],
-        )
-        self.history = [self.state]
+        self.history = [_state(*s) for s in json.loads(row.get("states") or "[]")]
+        state = _state(row["state_type"], row["state_name"], row["state_message"], row["end_time"])
+        if not self.history or self.history[-1].name != state.name:  # told Crashed since
+            self.history.append(state)
+        self.state = self.history[-1]
         self.task_counts: dict[str, int] = json.loads(row["task_counts"] or "{}")
         self.retry_of_id = row["retry_of"]
         self.artifacts: list[dict[str, Any]] = []
@@ -206,7 +204,7 @@ def _task_run(data: dict[str, Any], flow_run: FlowRun) -> PastTaskRun:
         data["map_group"],
     )
     run._id_bits = int(data["id"], 16)
-    run.history = [State(StateType(t), n, m, None, ts) for t, n, m, ts in data["states"]]
+    run.history = [_state(*s) for s in data["states"]]
     run.state = run.history[-1]
     run.start_time = data["start_time"]
     run.end_time = data["end_time"]
@@ -220,6 +218,10 @@ def _task_run(data: dict[str, Any], flow_run: FlowRun) -> PastTaskRun:
         run.state = State(StateType.CRASHED, "Crashed", CRASH_MESSAGE, None, run.state.timestamp)
         run.history.append(run.state)
     return run
+
+
+def _state(type: str, name: str, message: str | None, timestamp: float | None) -> State:
+    return State(StateType(type), name, message, None, timestamp or time.time())
 
 
 def _edges(upstream: dict[str, list[str]]) -> dict[str, frozenset[uuid.UUID]]:

@@ -144,6 +144,8 @@ def flow_row(flow_run: Any, root: Any, position: int) -> dict[str, Any]:
         "host": HOST,
         "task_counts": json.dumps(counts),
         "position": position,
+        # every state with its time; a pause's answer is in the message after it
+        "states": json.dumps(_states(flow_run)),
     }
 
 
@@ -165,7 +167,7 @@ def task_row(run: Any, flow_run_id: str) -> list[Any]:
         flow_run_id,
         run.name,
         run.task.name,
-        [[s.type.value, s.name, _cut(s.message), s.timestamp] for s in run.history],
+        _states(run),
         run.start_time,
         run.end_time,
         run.worker,
@@ -178,6 +180,10 @@ def task_row(run: Any, flow_run_id: str) -> list[Any]:
         cache,
         run.run_count,
     ]
+
+
+def _states(run: Any) -> list[list[Any]]:
+    return [[s.type.value, s.name, _cut(s.message), s.timestamp] for s in run.history]
 
 
 def _input_digests(run: Any) -> dict[str, str]:

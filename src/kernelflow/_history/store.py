@@ -54,6 +54,7 @@ FLOW_COLUMNS = (
     "host",
     "task_counts",
     "position",
+    "states",
 )
 
 # Each migration takes the schema from the version before it to its own number.
