@@ -11,6 +11,7 @@ import json
 import os
 import pickle
 import reprlib
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,7 @@ _PLAIN = (int, float, bool, type(None))
 @dataclass
 class Batch:
     flows: list[dict[str, Any]] = field(default_factory=list)
-    details: list[tuple[str, str]] = field(default_factory=list)
+    details: list[tuple[str, bytes]] = field(default_factory=list)
     logs: list[tuple[str, float, int, str, str]] = field(default_factory=list)
     ended: bool = False
     finished_roots: list[int] = field(default_factory=list)
@@ -105,7 +106,8 @@ def _add_tree(batch: Batch, root: Any) -> None:
         "artifacts": artifacts,
         "assets": assets,
     }
-    batch.details.append((hex_id(root), json.dumps(body, default=str)))
+    text = json.dumps(body, default=str, separators=(",", ":"))
+    batch.details.append((hex_id(root), zlib.compress(text.encode(), 1)))
 
 
 def hex_id(run: Any) -> str:
@@ -183,7 +185,16 @@ def task_row(run: Any, flow_run_id: str) -> list[Any]:
 
 
 def _states(run: Any) -> list[list[Any]]:
-    return [[s.type.value, s.name, _cut(s.message), s.timestamp] for s in run.history]
+    # StateType is a str enum: JSON writes it as its value, with no lookup of .value
+    return [
+        [
+            s.type,
+            s.name,
+            s.message if s.message is None or len(s.message) <= MAX_MESSAGE else _cut(s.message),
+            s.timestamp,
+        ]
+        for s in run.history
+    ]
 
 
 def _input_digests(run: Any) -> dict[str, str]:

@@ -7,7 +7,7 @@ could stand in for this module later.
 
 A flow run is one row of ``flow_runs`` (what ``kernelflow.runs()`` lists, one per
 top-level run and subflow run) plus, once it ended, one ``details`` row holding its task
-runs as JSON: thousands of task runs cost one write, not thousands.
+runs as JSON (zlib-compressed): thousands of task runs cost one write, not thousands.
 
 Many processes write at once: SQLite's WAL lets readers and one writer go together, the
 busy timeout waits for the writer, and a write that still meets "database is locked"
@@ -21,6 +21,7 @@ import json
 import os
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -139,7 +140,7 @@ class Database:
     def write(
         self,
         flows: Iterable[dict[str, Any]],
-        details: Iterable[tuple[str, str]],
+        details: Iterable[tuple[str, bytes]],
         logs: Iterable[tuple[str, float, int, str, str]],
     ) -> None:
         """Write one batch in one transaction: flow run rows (replacing earlier versions
@@ -237,7 +238,7 @@ class Database:
         body = self.connection.execute(
             "SELECT body FROM details WHERE root_id = ?", (root_id,)
         ).fetchone()
-        return flows, (json.loads(body[0]) if body else {})
+        return flows, (json.loads(zlib.decompress(body[0])) if body else {})
 
     def logs(self, root_id: str) -> list[tuple[float, int, str, str]]:
         return self.connection.execute(
