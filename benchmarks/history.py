@@ -33,6 +33,7 @@ os.environ.setdefault("KERNELFLOW_LOGGING_LEVEL", "WARNING")
 os.environ["KERNELFLOW_HOME"] = tempfile.mkdtemp(prefix="kernelflow-history-bench-")
 
 from support.pairs import alternating_pairs, fresh_heap, pair_ratio  # noqa: E402
+
 from kernelflow import flow, task  # noqa: E402
 from kernelflow._history import writer  # noqa: E402
 from kernelflow.task_runners import ThreadPoolTaskRunner  # noqa: E402
