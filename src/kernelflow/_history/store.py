@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 3_000  # per attempt; a write transaction takes milliseconds
-LOCKED_RETRIES = 4
+BUSY_TIMEOUT_MS = 2_000  # per attempt; a write transaction takes milliseconds
+LOCKED_RETRIES = 3
 
 FLOW_COLUMNS = (
     "id",

@@ -201,12 +201,18 @@ def max_age() -> float:
 
 
 def _at_exit() -> None:
-    # What is still queued is written now, but an exit never waits long for a locked file.
-    if not _queue:
+    # What is still queued is written now, and a write under way is waited for (its
+    # warning, if it fails, is then said before the process goes); an exit never
+    # waits long for a locked file, though.
+    if _thread is None:  # nothing was ever recorded
         return
     from kernelflow._history import store
 
+    under_way = store.LOCKED_RETRIES * (store.BUSY_TIMEOUT_MS / 1000 + 0.5)
     store.LOCKED_RETRIES = 1
+    if not _write_lock.acquire(timeout=under_way):
+        return
+    _write_lock.release()
     deadline = time.monotonic() + 5
     while _queue and time.monotonic() < deadline:
         flush()
