@@ -286,6 +286,7 @@ def test_filters_and_clear(monkeypatch):
     other()
     assert [r.flow_name for r in kernelflow.runs()] == ["other", "counted"]
     assert [r.flow_name for r in kernelflow.runs(flow=counted)] == ["counted"]
+    assert len(kernelflow.runs(flow="nightly_report")) == 0
     assert [r.flow_name for r in kernelflow.runs(flow="other", state="completed")] == ["other"]
     assert kernelflow.runs(state="Failed") == []
     assert len(kernelflow.runs(limit=1)) == 1

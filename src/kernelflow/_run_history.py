@@ -95,7 +95,7 @@ class RunHistory:
         """Top-level flow runs, newest first.
 
         Args:
-            flow: Only runs of this flow (a Flow, or its name).
+            flow: Only runs of this flow (a Flow, or its name or its function's name).
             state: Only runs in this state: a name ("Failed", "Cached"...) or type.
             since: Only runs created since then: a datetime, a timedelta back from now,
                 or a ``time.time()`` value.
@@ -117,8 +117,9 @@ class RunHistory:
     def _live(self, flow_name: str | None, state: str | None, since: float | None) -> list:
         with _history_lock:
             live = list(reversed(_history))
-        if flow_name is not None:
-            live = [run for run in live if run.flow_name == flow_name]
+        if flow_name is not None:  # a function's name finds its flow's ("a_b" is "a-b")
+            names = {flow_name, flow_name.replace("_", "-")}
+            live = [run for run in live if run.flow_name in names]
         if state is not None:
             wanted = state.lower()
             live = [r for r in live if wanted in (r.state.name.lower(), r.state.type.lower())]

@@ -205,9 +205,9 @@ class Database:
     ) -> list[dict[str, Any]]:
         """Top-level flow runs, newest first."""
         where, params = ["parent_id IS NULL"], []
-        if flow is not None:
-            where.append("flow_name = ?")
-            params.append(flow)
+        if flow is not None:  # a function's name finds its flow's ("a_b" is "a-b")
+            where.append("flow_name IN (?, ?)")
+            params += [flow, flow.replace("_", "-")]
         if state is not None:
             where.append("(lower(state_name) = lower(?) OR lower(state_type) = lower(?))")
             params += [state, state]
