@@ -462,7 +462,7 @@ def appends() -> list[int]:
     return append_six(first_three())
 
 
-def test_a_result_changed_in_place_by_a_failed_step_is_not_reused():
+def test_a_result_changed_in_place_by_a_failed_step_is_not_reused(kf_logs):
     extend_broken.add("append_six")
     with pytest.raises(ValueError):
         appends()
@@ -471,6 +471,11 @@ def test_a_result_changed_in_place_by_a_failed_step_is_not_reused():
     calls.clear()
     assert failed.retry() == [1, 2, 3, 6]  # what a fresh run gives, not [1, 2, 3, 6, 6]
     assert calls == ["first_three"]  # it ran again: its result was changed after it ended
+    said = [r.getMessage() for r in kf_logs if "changed in place" in r.getMessage()]
+    assert said == [
+        "Not reused from first_three-0: its inputs or its result were changed "
+        "in place after it ran."
+    ]
 
 
 @task

@@ -141,6 +141,10 @@ class TaskRun(_Run):
         run_count: How many attempts have started (retries add to it).
         transaction: While the run is unfinished, the transaction it belongs to (its
             own, if its task has commit or rollback hooks); None after.
+        digests: Once completed, the content digests of its inputs that could change
+            and of its result (``_digests.take``), for ``FlowRun.retry()``.
+        cache_key: Its cache lookup, if its task caches: where its result went in the
+            result store, which the run history links it to.
     """
 
     __slots__ = (
@@ -177,11 +181,8 @@ class TaskRun(_Run):
         self.map_group = map_group
         self.worker: str | None = None
         self.run_count = 0
-        # (inputs, output) content digests, taken when it completed (``_digests.take``)
         self.digests: tuple[dict[str, str] | None, str] | None = None
-        # Its cache lookup (store, key, serializer), if its task caches: where its
-        # result went in the result store, which the run history links it to.
-        self.cache_key: Any = None
+        self.cache_key: Any = None  # a CacheLookup (its store, key and serializer)
 
     @property
     def task_name(self) -> str:
@@ -213,6 +214,7 @@ class FlowRun(_Run):
         worker: The name of the thread the flow body ran on.
         asset_events: The assets its task runs read and materialized (``AssetEvent``s,
             in the order the runs ended; subflow runs keep their own).
+        task_sources: Once ended, each task's source digest, for ``retry()``.
     """
 
     __slots__ = (
@@ -256,8 +258,7 @@ class FlowRun(_Run):
         self._result_links: dict[int, TaskRun | FlowRun] = {}
         self._map_groups = itertools.count()
         self.retry_of: FlowRun | None = None  # the run this one retried (FlowRun.retry)
-        # task name -> its source digest when this run ended (what a retry compares)
-        self.task_sources: dict[str, str] | None = None
+        self.task_sources: dict[str, str] | None = None  # task name -> source digest
         self._values_released = False
 
     @property

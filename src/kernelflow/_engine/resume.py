@@ -118,6 +118,11 @@ def retry_past(original: Any) -> Any:
         LookupError: no flow of that name is defined in this session.
         ValueError: its parameters could not be kept, or it is a subflow run.
     """
+    if original.row["parent_id"] is not None:
+        raise ValueError(
+            f"Flow run {original.name!r} is a subflow run: retry the flow run it belongs "
+            "to, and its subflows are retried with it."
+        )
     flow = defined_flow(original.flow_name)
     parameters = original.values
     if parameters is None:
@@ -256,6 +261,11 @@ class RetryPlan:
             else:
                 unchanged = _unchanged(original, parameters)
             if unchanged is False:  # changed in place since it ran: runs again
+                run_logger(task_run=run).info(
+                    "Not reused from %s: its inputs or its result were changed in place "
+                    "after it ran.",
+                    original.name,
+                )
                 return None
             self._reused.add(run._id_bits)
         message = f"reused from {original.name} of flow run {self.original.name}"
