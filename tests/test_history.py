@@ -472,3 +472,15 @@ def test_a_pause_and_its_answer_are_in_the_history():
         "Completed",
     ]
     assert "ada" in past.history[3].message  # the answer, as the state after the pause says
+
+
+def test_a_file_other_users_can_write_is_refused_with_one_warning(kf_logs):
+    counted(0)
+    kernelflow.runs()
+    os.chmod(writer.database_file(), 0o666)
+    writer.forget_connection(writer.database_file())
+    assert counted(1) == 1  # flows still run
+    listed = kernelflow.runs()
+    assert [r.parameters["i"] for r in listed] == [1, 0]  # this session's, from memory
+    warnings = [r.getMessage() for r in kf_logs if WARNING in r.getMessage()]
+    assert len(warnings) == 1 and "other users can write to it" in warnings[0]

@@ -57,8 +57,9 @@ class PastFlowRun(FlowRun):
 
     Attributes (beyond FlowRun's):
         session, pid, host: The process that ran it.
-        parameter_previews: Its parameters as text (``parameters`` holds the values
-            when they could be kept, else these previews).
+        parameters: Previews of its parameters (short reprs; numbers as they were).
+        values: The parameter values, when they could be kept (read on demand).
+        task_counts: How many of its task runs ended in each state.
     """
 
     def __init__(self, row: dict[str, Any], file: str | None = None) -> None:

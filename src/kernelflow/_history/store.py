@@ -258,12 +258,15 @@ class Database:
 
 
 def _make_private(file: Path) -> None:
-    """Create the home (0700) and the file (0600) before SQLite opens it."""
-    from kernelflow._results.store import make_private_dirs
+    """Create the home (0700) and the file (0600) before SQLite opens it, and refuse a
+    home or file another user could write (a retry unpickles parameters from it)."""
+    from kernelflow._results.store import check_private, make_private_dirs
 
     make_private_dirs(str(file.parent))
+    check_private(file.parent)
     fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o600)
     os.close(fd)
+    check_private(file)
     for suffix in ("", "-wal", "-shm"):  # SQLite's own files take the main file's mode
         try:
             os.chmod(f"{file}{suffix}", 0o600)
