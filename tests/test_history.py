@@ -196,9 +196,11 @@ def test_a_process_killed_mid_run_leaves_a_run_the_next_one_shows_crashed(home, 
         while not started.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert started.exists()
-        time.sleep(writer.FLUSH_SECONDS * 3)  # the writer's timer has written it Running
+        # The writer's timer has written it Running, with its task runs as they stood.
+        time.sleep(writer.SNAPSHOT_SECONDS + writer.FLUSH_SECONDS * 3)
         with sqlite3.connect(home / "runs.sqlite3") as db:
             assert db.execute("SELECT state_name FROM flow_runs").fetchall() == [("Running",)]
+            assert db.execute("SELECT count(*) FROM details").fetchone() == (1,)
     finally:
         process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)  # reaped, so its pid is gone
@@ -208,10 +210,12 @@ def test_a_process_killed_mid_run_leaves_a_run_the_next_one_shows_crashed(home, 
         import kernelflow
         (run,) = kernelflow.runs()
         print("STATE", run.flow_name, run.state.name, run.state.message)
+        print("TASKS", [(t.name, t.state.name) for t in run.task_runs])
         """,
         home,
     )
     assert "STATE doomed Crashed the process that ran it exited" in out
+    assert "TASKS [('slow-0', 'Crashed')]" in out
     with sqlite3.connect(home / "runs.sqlite3") as db:  # and the history now says so
         assert db.execute("SELECT state_name FROM flow_runs").fetchall() == [("Crashed",)]
 

@@ -59,9 +59,13 @@ def batches(items: list[tuple[Any, ...]], files: dict[int, str]) -> dict[str, Ba
     """The rows of the enqueued ``items``, by database file."""
     out: dict[str, Batch] = {}
     latest: dict[int, Any] = {}  # a flow run enqueued many times: its latest is written
+    snapshots: set[int] = set()  # ...with its task runs as they stand, if it still runs
     for item in items:
         if item[0] == "flow":
             latest[item[1]._id_bits] = item[1]
+        elif item[0] == "snapshot":
+            latest[item[1]._id_bits] = item[1]
+            snapshots.add(item[1]._id_bits)
     for item in items:
         if item[0] == "log":
             root, record = item[1], item[2]
@@ -77,6 +81,8 @@ def batches(items: list[tuple[Any, ...]], files: dict[int, str]) -> dict[str, Ba
             _add_tree(batch, flow_run)
             batch.ended = True
             batch.finished_roots.append(bits)
+        elif bits in snapshots:
+            _add_tree(batch, flow_run)
         else:
             batch.flows.append(flow_row(flow_run, flow_run, 0))
     return out

@@ -36,6 +36,10 @@ _write_lock = threading.Lock()  # one drain at a time, so batches land in order
 _thread: threading.Thread | None = None
 _thread_lock = threading.Lock()
 _files: dict[int, str] = {}  # root run id bits -> its database file (fixed at its start)
+# Unfinished top-level runs, and when their task runs are next written as they stand:
+# a process killed mid-run leaves those (read as Crashed) rather than none.
+_running: dict[int, list[Any]] = {}
+SNAPSHOT_SECONDS = 5.0
 _connections = threading.local()
 _warned: set[str] = set()
 
@@ -59,6 +63,7 @@ def flow_run_created(flow_run: Any) -> None:
     if not enabled():
         return
     _files[flow_run._id_bits] = database_file()
+    _running[flow_run._id_bits] = [flow_run, time.monotonic() + SNAPSHOT_SECONDS]
     _install_log_handler()
     flow_run.subscribe(_on_state)
     _queue.append(("flow", flow_run))
@@ -67,11 +72,11 @@ def flow_run_created(flow_run: Any) -> None:
 
 def _on_state(flow_run: Any, old: Any, new: Any) -> None:
     _queue.append(("flow", flow_run))
-    if new.type in _ENDS:
-        _wake.set()  # flush now: the run is over, and may be read from anywhere
+    if new.type in _FLUSH_AT:
+        _wake.set()  # flush now: the run is over (or waits), and may be read from anywhere
 
 
-_ENDS = frozenset(
+_FLUSH_AT = frozenset(
     {
         StateType.COMPLETED,
         StateType.FAILED,
@@ -122,9 +127,18 @@ def _loop() -> None:
         _wake.wait(FLUSH_SECONDS)
         _wake.clear()
         try:
+            _snapshots_due()
             flush()
         except Exception:  # never let the writer die: the next batch may work
             _logger.exception("The run history writer failed; it goes on.")
+
+
+def _snapshots_due() -> None:
+    now = time.monotonic()
+    for entry in list(_running.values()):
+        if entry[1] <= now:
+            entry[1] = now + SNAPSHOT_SECONDS
+            _queue.append(("snapshot", entry[0]))
 
 
 def flush() -> None:
@@ -152,6 +166,7 @@ def _write(file: str, batch: Any) -> None:
         warn_once(file, error)
     for root_id in batch.finished_roots:  # done with: its later lines have nowhere to go
         _files.pop(root_id, None)
+        _running.pop(root_id, None)
 
 
 def connection(file: str) -> Any:
