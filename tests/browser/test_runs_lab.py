@@ -17,7 +17,8 @@ pytestmark = lab.pytestmark  # skipped unless KERNELFLOW_BROWSER_TEST=1
 
 
 def _screenshots():
-    lab.SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # beside test_jupyterlab's
+    # Beside test_jupyterlab's, which empties the folder first: this file sorts after it.
+    lab.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return lab.SCREENSHOTS
 
 
