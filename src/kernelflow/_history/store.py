@@ -238,7 +238,10 @@ class Database:
         body = self.connection.execute(
             "SELECT body FROM details WHERE root_id = ?", (root_id,)
         ).fetchone()
-        return flows, (json.loads(zlib.decompress(body[0])) if body else {})
+        if body is None:
+            return flows, {}
+        data = body[0]  # compressed JSON (plain JSON from before compression came in)
+        return flows, json.loads(zlib.decompress(data) if isinstance(data, bytes) else data)
 
     def logs(self, root_id: str) -> list[tuple[float, int, str, str]]:
         return self.connection.execute(
