@@ -488,3 +488,33 @@ def test_a_file_other_users_can_write_is_refused_with_one_warning(kf_logs):
     assert [r.parameters["i"] for r in listed] == [1, 0]  # this session's, from memory
     warnings = [r.getMessage() for r in kf_logs if WARNING in r.getMessage()]
     assert len(warnings) == 1 and "other users can write to it" in warnings[0]
+
+
+@task
+def says_hello():
+    kernelflow.get_run_logger().info("hello from a worker process")
+    return os.getpid()
+
+
+def test_log_lines_of_a_task_run_in_a_worker_process_are_recorded():
+    from kernelflow.task_runners import ProcessPoolTaskRunner
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def remote():
+        return says_hello.submit().result()
+
+    assert remote() != os.getpid()
+    time.sleep(writer.FLUSH_SECONDS * 2)  # the final state written before the last line
+    lines = [m for *_, m in kernelflow.last_run().logs()]
+    assert "hello from a worker process" in lines
+    assert lines[-1] == "Finished in state Completed()"  # logged after the final state
+
+
+def test_previews_of_large_values_are_short_and_never_a_whole_repr():
+    from kernelflow._history.rows import preview_of
+
+    assert preview_of(bytes(10_000_000)).endswith("... (10,000,000 bytes)")
+    assert len(preview_of(bytes(10_000_000))) < 250
+    assert len(preview_of("x" * 10_000_000)) < 250
+    assert len(preview_of(list(range(100_000)))) < 250
+    assert preview_of(3) == 3 and preview_of(None) is None

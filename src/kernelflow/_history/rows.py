@@ -68,10 +68,10 @@ def batches(items: list[tuple[Any, ...]], files: dict[int, str]) -> dict[str, Ba
             snapshots.add(item[1]._id_bits)
     for item in items:
         if item[0] == "log":
-            root, record = item[1], item[2]
-            file = files.get(root._id_bits)
+            bits, record = item[1], item[2]
+            file = files.get(bits)
             if file is not None:
-                out.setdefault(file, Batch()).logs.append(_log_row(root, record))
+                out.setdefault(file, Batch()).logs.append(_log_row(bits, record))
     for bits, flow_run in latest.items():
         file = files.get(bits)
         if file is None:
@@ -214,8 +214,14 @@ def _input_digests(run: Any) -> dict[str, str]:
 
 
 def preview_of(value: Any) -> Any:
+    """A short text for a value (numbers as they are), never costing a whole repr of a
+    large value: reprlib cuts strings and containers before their repr is made."""
     if type(value) in _PLAIN:
         return value
+    if isinstance(value, (bytes, bytearray, memoryview)):  # reprlib would repr it whole
+        head = bytes(value[:40])
+        more = f" ... ({len(value):,} bytes)" if len(value) > 40 else ""
+        return f"{head!r}{more}"
     try:
         return _repr.repr(value)
     except Exception:
@@ -244,16 +250,9 @@ def _artifact(artifact: Any) -> dict[str, Any]:
     }
 
 
-def _log_row(root: Any, record: Any) -> tuple[str, float, int, str, str]:
-    try:
-        message = record.getMessage()
-    except Exception:
-        message = str(record.msg)
-    if record.exc_info and record.exc_info[1] is not None:
-        error = record.exc_info[1]
-        message += f"\n{type(error).__name__}: {error}"
-    run_name = getattr(record, "task_run_name", None) or getattr(record, "flow_run_name", "")
-    return (hex_id(root), record.created, record.levelno, run_name or "", _cut(message))
+def _log_row(root_bits: int, line: tuple[float, int, str, str]) -> tuple[str, float, int, str, str]:
+    created, level, run_name, message = line
+    return (format(root_bits, "032x"), created, level, run_name, _cut(message))
 
 
 def _all_task_runs(flow_run: Any) -> list[Any]:

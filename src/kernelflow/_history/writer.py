@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections import deque
 from typing import Any
 
@@ -40,6 +41,8 @@ _files: dict[int, str] = {}  # root run id bits -> its database file (fixed at i
 # a process killed mid-run leaves those (read as Crashed) rather than none.
 _running: dict[int, list[Any]] = {}
 SNAPSHOT_SECONDS = 5.0
+_finished: dict[int, float] = {}  # ended top-level runs -> when to forget their file
+LATE_LINES_SECONDS = 5.0
 _connections = threading.local()
 _warned: set[str] = set()
 
@@ -88,12 +91,36 @@ _FLUSH_AT = frozenset(
 
 
 class _LogHandler(logging.Handler):
-    """Enqueues the lines of recorded runs (formatting waits for the writer)."""
+    """Enqueues the lines of recorded runs."""
 
     def emit(self, record: logging.LogRecord) -> None:
         root = getattr(record, "kf_root", None)
-        if root is not None and root._id_bits in _files:
-            _queue.append(("log", root, record))
+        if root is None:
+            return
+        bits = getattr(root, "_id_bits", None)
+        if bits is None:  # a record replayed from a worker process: a copy of its run
+            bits = _id_bits_of(getattr(root, "id", None))
+        if bits in _files:
+            # The line as text now: the record's arguments (a state, its result) must
+            # not stay alive in the queue. kernelflow's own handler formatted it already.
+            message = getattr(record, "message", None)
+            if message is None:
+                message = record.getMessage()
+            if record.exc_info and record.exc_info[1] is not None:
+                error = record.exc_info[1]
+                message += f"\n{type(error).__name__}: {error}"
+            run = getattr(record, "task_run_name", None) or getattr(record, "flow_run_name", "")
+            _queue.append(("log", bits, (record.created, record.levelno, run or "", message)))
+
+
+def _id_bits_of(run_id: Any) -> int | None:
+    """A run id as its int, whether a UUID or its text (as a worker's copy holds it)."""
+    if isinstance(run_id, uuid.UUID):
+        return run_id.int
+    try:
+        return uuid.UUID(str(run_id)).int
+    except ValueError:
+        return None
 
 
 _log_handler: _LogHandler | None = None
@@ -135,6 +162,10 @@ def _loop() -> None:
 
 def _snapshots_due() -> None:
     now = time.monotonic()
+    for root_id, until in list(_finished.items()):
+        if until <= now:
+            _finished.pop(root_id, None)
+            _files.pop(root_id, None)
     for entry in list(_running.values()):
         if entry[1] <= now:
             entry[1] = now + SNAPSHOT_SECONDS
@@ -164,9 +195,10 @@ def _write(file: str, batch: Any) -> None:
     except Exception as error:  # sqlite3.Error, OSError: damaged, locked, read-only...
         forget_connection(file)
         warn_once(file, error)
-    for root_id in batch.finished_roots:  # done with: its later lines have nowhere to go
-        _files.pop(root_id, None)
-        _running.pop(root_id, None)
+    now = time.monotonic()
+    for root_id in batch.finished_roots:  # its last lines (logged after its final state)
+        _running.pop(root_id, None)  # still go to its file for a few seconds
+        _finished[root_id] = now + LATE_LINES_SECONDS
 
 
 def connection(file: str) -> Any:
