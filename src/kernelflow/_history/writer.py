@@ -4,8 +4,9 @@ A run's hot path does nothing for the history: a top-level flow run enqueues its
 it is created and on each of its own state changes (a per-run observer: task runs' state
 changes never reach it), and its log lines are enqueued by a logging handler. The writer
 thread turns those into rows and writes them in batches: at once when a flow run ends,
-else every ``FLUSH_SECONDS``, and at exit. A task run's record is read when its flow
-run ended, so a 10k-task map costs one JSON document, written once.
+else every ``FLUSH_SECONDS``, and at exit. Task runs' records are read when their flow
+run ended, so a 10k-task map costs one JSON document, written once (and, while a flow
+runs, every ``SNAPSHOT_SECONDS``: a process killed mid-run leaves them behind).
 
 A database that cannot be opened or written (damaged, locked past the retries,
 read-only, a full disk) gives one warning; the batch is dropped and flows go on.
