@@ -39,12 +39,10 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections import deque
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kernelflow import _digests
+from kernelflow._engine.retry_candidates import Candidates, Reusable, unchanged
 from kernelflow._engine.retry_from_history import (
     MISSING,
     StoredCandidates,
@@ -190,6 +188,9 @@ def settle_reused(
     return run.state
 
 
+_LIVE = object()
+
+
 class RetryPlan:
     """Which runs of the original a retry may reuse, and which of its runs did."""
 
@@ -207,7 +208,7 @@ class RetryPlan:
         original.check_values_kept()
         self.original = original
         self.rerun: dict[str, str] = {}  # run name -> why it cannot be reused
-        self._candidates: dict[tuple[Any, ...], _Candidates | StoredCandidates] = {}
+        self._candidates: dict[tuple[Any, ...], Candidates | StoredCandidates] = {}
         self._sources: dict[tuple[Any, ...], str] = {}
         self._index(original, ())
         self._reused: set[int] = set()  # the ids (as ints: TaskRun._id_bits) of reused runs
@@ -226,14 +227,14 @@ class RetryPlan:
             if stored is _LIVE:  # what it needs, taken now: the retry itself is a newer
                 # run, and may release the record (a release gives the record new
                 # parameters: this dict stays as it is)
-                reusable = _Reusable(run.name, run.parameters, run.state.data, run.digests)
-                self._candidates.setdefault(key, _Candidates()).add(reusable)
+                reusable = Reusable(run.name, run.parameters, run.state.data, run.digests)
+                self._candidates.setdefault(key, Candidates()).add(reusable)
                 continue
             why = not_reusable(run)
             if why is not None:
                 self.rerun[run.name] = why
                 continue
-            reusable = _Reusable(run.name, None, StoredValue(*stored), None, run.input_digests)
+            reusable = Reusable(run.name, None, StoredValue(*stored), None, run.input_digests)
             self._candidates.setdefault(key, StoredCandidates()).add(reusable)
         for sub, occurrence in _with_occurrence(flow_run.subflow_runs):
             self._index(sub, (*place, (sub.flow_name, occurrence)))
@@ -255,12 +256,12 @@ class RetryPlan:
                 return None
             value = original.value
             if isinstance(value, StoredValue):  # from an earlier session: on disk
-                value, unchanged = value.load(), True
+                value, holds = value.load(), True
                 if value is MISSING:
                     return None
             else:
-                unchanged = _unchanged(original, parameters)
-            if unchanged is False:  # changed in place since it ran: runs again
+                holds = unchanged(original, parameters)
+            if holds is False:  # changed in place since it ran: runs again
                 run_logger(task_run=run).info(
                     "Not reused from %s: its inputs or its result were changed in place "
                     "after it ran.",
@@ -271,7 +272,7 @@ class RetryPlan:
         message = f"reused from {original.name} of flow run {self.original.name}"
         if isinstance(original.value, StoredValue):
             message += " (read from the result store)"
-        elif unchanged is None:
+        elif holds is None:
             message += " (not checked for changes made in place: too large to digest)"
         return Cached(value, message=message)
 
@@ -320,110 +321,6 @@ class RetryPlan:
         return place
 
 
-@dataclass(slots=True)
-class _Reusable:
-    """A completed run of the original: its name, the inputs it received, its result,
-    their digests when it ended; whether a run of the retry took it."""
-
-    name: str
-    parameters: dict[str, Any] | None  # None for a run read from the history
-    value: Any
-    digests: tuple[dict[str, str] | None, str] | None
-    input_digests: dict[str, str] | None = None  # each input's, for a run from history
-    taken: bool = False
-
-
-_LIVE = object()
-
-
-def _unchanged(original: _Reusable, parameters: dict[str, Any]) -> bool | None:
-    """Whether the inputs the retry passes and the original's result still hold what
-    they held when it ended (``_digests``): True, False, or None if not checked."""
-    if original.digests is None:  # completed before digests were taken: none to check
-        return None
-    inputs, output = original.digests
-    verdicts = [_digests.changed(output, original.value)]
-    if inputs:
-        verdicts.extend(_digests.changed(d, parameters.get(n)) for n, d in inputs.items())
-    if any(verdicts):
-        return False
-    return None if None in verdicts else True
-
-
-class _Candidates:
-    """The reusable runs of one task at one place, taken in the order they ran.
-
-    Runs usually ask in that order too, so the first one left is tried first. Past a
-    run that does not match it (a failed item, changed inputs) they are looked up by
-    their inputs: by a dict when the inputs hash, else one by one. So a map whose
-    inputs all changed costs no more per run than one whose inputs did not.
-    """
-
-    __slots__ = ("_order", "_index", "_unhashable", "_left")
-
-    def __init__(self) -> None:
-        self._order: deque[_Reusable] = deque()
-        self._index: dict[tuple[Any, ...], deque[_Reusable]] | None = None
-        self._unhashable: list[_Reusable] = []
-        self._left = 0
-
-    def add(self, reusable: _Reusable) -> None:
-        self._order.append(reusable)
-        self._left += 1
-
-    def take(self, parameters: dict[str, Any]) -> _Reusable | None:
-        """The first run left whose inputs are the same as ``parameters``, taken."""
-        order = self._order
-        while order and order[0].taken:
-            order.popleft()
-        if order and _same_inputs(parameters, order[0].parameters):
-            found: _Reusable | None = order.popleft()
-        else:
-            found = self._look_up(parameters)
-        if found is not None:
-            found.taken = True
-            self._left -= 1
-        return found
-
-    def _look_up(self, parameters: dict[str, Any]) -> _Reusable | None:
-        if self._index is None:
-            self._index = {}
-            for reusable in self._order:
-                key = _inputs_key(reusable.parameters)
-                if key is None:
-                    self._unhashable.append(reusable)
-                else:
-                    self._index.setdefault(key, deque()).append(reusable)
-        key = _inputs_key(parameters)
-        if key is not None:
-            try:
-                same = self._index.get(key)
-            except Exception:  # an input whose == raises: compare them one by one
-                same = None
-            while same and same[0].taken:
-                same.popleft()
-            if same:
-                return same.popleft()
-        for index, reusable in enumerate(self._unhashable):
-            if not reusable.taken and _same_inputs(parameters, reusable.parameters):
-                return self._unhashable.pop(index)
-        return None
-
-    def __len__(self) -> int:
-        return self._left
-
-
-def _inputs_key(parameters: dict[str, Any]) -> tuple[Any, ...] | None:
-    # Equal keys are equal inputs in _same's sense: each value with its exact type.
-    values = tuple(parameters.values())
-    key = (tuple(parameters), tuple(map(type, values)), values)
-    try:
-        hash(key)
-    except Exception:
-        return None
-    return key
-
-
 def _with_occurrence(flow_runs: list[FlowRun]) -> list[tuple[FlowRun, int]]:
     counts: dict[str, int] = {}
     numbered = []
@@ -431,26 +328,6 @@ def _with_occurrence(flow_runs: list[FlowRun]) -> list[tuple[FlowRun, int]]:
         numbered.append((sub, counts.get(sub.flow_name, 0)))
         counts[sub.flow_name] = counts.get(sub.flow_name, 0) + 1
     return numbered
-
-
-def _same_inputs(new: dict[str, Any], old: dict[str, Any]) -> bool:
-    if len(new) != len(old):
-        return False
-    for name, value in new.items():
-        if name not in old or not _same(value, old[name]):
-            return False
-    return True
-
-
-def _same(new: Any, old: Any) -> bool:
-    if new is old:
-        return True
-    if type(new) is not type(old):
-        return False
-    try:
-        return bool(new == old)
-    except Exception:  # e.g. arrays, whose == is elementwise: only identity counts
-        return False
 
 
 def _top(flow_run: FlowRun) -> FlowRun:
