@@ -55,7 +55,7 @@ def test_without_a_cache_option_no_key_is_computed_and_nothing_is_stored():
     run_flow(double, [1, 2])
     run_flow(double, [1, 2])
     assert calls == [1, 2, 1, 2]
-    assert not Path(os.environ["KERNELFLOW_HOME"]).exists()
+    assert not (Path(os.environ["KERNELFLOW_HOME"]) / "results").exists()  # (runs.sqlite3 is)
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,7 @@ def test_a_ten_step_flow_fixed_at_step_seven_reuses_steps_one_to_six():
 
     retried = kernelflow.last_run()
     assert retried is not failed and retried.retry_of is failed
-    assert kernelflow.runs()[-2:] == [failed, retried]
+    assert kernelflow.runs()[:2] == [retried, failed]  # newest first
     states = [(r.name, r.state.name) for r in retried.task_runs]
     assert states[:6] == [(f"step{n}-0", "Cached") for n in range(1, 7)]
     assert {name for _, name in states[6:]} == {"Completed"}
@@ -436,3 +436,94 @@ def test_the_history_keeps_records_not_values_beyond_the_latest_runs():
 
     kernelflow.runs.clear()
     assert kernelflow.runs() == [] and kernelflow.last_run() is None
+
+
+# --- reuse decided from content, not identity (issue 30) ------------------------------
+
+extend_broken: set[str] = set()
+
+
+@task
+def first_three() -> list[int]:
+    calls.append("first_three")
+    return [1, 2, 3]
+
+
+@task
+def append_six(xs: list[int]) -> list[int]:
+    xs.append(6)  # in place: the upstream's result changes
+    if "append_six" in extend_broken:
+        raise ValueError("append_six is broken")
+    return xs
+
+
+@flow
+def appends() -> list[int]:
+    return append_six(first_three())
+
+
+def test_a_result_changed_in_place_by_a_failed_step_is_not_reused(kf_logs):
+    extend_broken.add("append_six")
+    with pytest.raises(ValueError):
+        appends()
+    failed = kernelflow.last_run()
+    extend_broken.clear()
+    calls.clear()
+    assert failed.retry() == [1, 2, 3, 6]  # what a fresh run gives, not [1, 2, 3, 6, 6]
+    assert calls == ["first_three"]  # it ran again: its result was changed after it ended
+    said = [r.getMessage() for r in kf_logs if "changed in place" in r.getMessage()]
+    assert said == [
+        "Not reused from first_three-0: its inputs or its result were changed "
+        "in place after it ran."
+    ]
+
+
+@task
+def total(xs: list[int]) -> int:
+    calls.append("total")
+    return sum(xs)
+
+
+@flow
+def sums(xs, fail):  # no hints: validation would hand the run a copy of the list
+    result = total(xs)
+    if fail:
+        raise ValueError("the flow failed after total")
+    return result
+
+
+def test_a_list_parameter_changed_in_place_before_the_retry_runs_again():
+    numbers = [1, 2, 3]
+    with pytest.raises(ValueError):
+        sums(numbers, True)
+    failed = kernelflow.last_run()
+    numbers.append(100)  # the very object the run received, changed in place
+    failed.parameters["fail"] = False
+    calls.clear()
+    assert failed.retry() == 106  # a fresh run's result, not the stale 6
+    assert calls == ["total"]
+
+
+def test_an_unchanged_list_is_still_reused():
+    numbers = [1, 2, 3]
+    with pytest.raises(ValueError):
+        sums(numbers, True)
+    failed = kernelflow.last_run()
+    failed.parameters["fail"] = False
+    calls.clear()
+    assert failed.retry() == 6
+    assert calls == []
+
+
+def test_a_value_too_large_to_digest_is_reused_and_the_state_says_unchecked(monkeypatch):
+    from kernelflow import _digests
+
+    monkeypatch.setattr(_digests, "MAX_ITEMS", 2)
+    numbers = [1, 2, 3]
+    with pytest.raises(ValueError):
+        sums(numbers, True)
+    failed = kernelflow.last_run()
+    failed.parameters["fail"] = False
+    assert failed.retry() == 6
+    (reused,) = kernelflow.last_run().task_runs
+    assert "not checked for changes made in place" in reused.state.message

@@ -25,7 +25,10 @@ def with_a_subflow():
 
 
 @pytest.fixture(autouse=True)
-def empty_history():
+def empty_history(monkeypatch):
+    # These tests are about this session's runs in memory: the history on disk, which
+    # keeps every run, is off (tests/test_history*.py test it).
+    monkeypatch.setenv("KERNELFLOW_HISTORY", "off")
     kernelflow.runs.clear()
     yield
     kernelflow.runs.clear()
@@ -38,7 +41,7 @@ def test_old_runs_go_once_the_kept_ones_hold_too_many_task_runs(monkeypatch):
     kept = kernelflow.runs()
     # Checked as each run starts: those before the latest hold at most 10 task runs.
     assert [len(run.task_runs) for run in kept] == [4, 4, 4]
-    assert kept[-1] is kernelflow.last_run()
+    assert kept[0] is kernelflow.last_run()  # newest first
 
 
 def test_subflows_task_runs_count_too(monkeypatch):

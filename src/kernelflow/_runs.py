@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from kernelflow import _events
+from kernelflow import _digests, _events
 from kernelflow._events import Observer
 from kernelflow._run_ids import STRIPES, new_id_bits, stripe_lock
 from kernelflow.exceptions import InvalidStateTransition, RunValuesReleased
@@ -88,6 +88,7 @@ class _Run:
 
 
 _RUNNING = StateType.RUNNING
+_COMPLETED = StateType.COMPLETED
 
 
 def set_state(run: _Run, state: State) -> bool:
@@ -117,6 +118,10 @@ def set_state(run: _Run, state: State) -> bool:
         elif new in FINAL_TYPES:
             run.end_time = state.timestamp
         observers = run._observers
+    if new is _COMPLETED and type(run) is TaskRun:
+        # Taken now, as it ends: a later step may change its inputs or result in place,
+        # and a retry must not reuse what it changed (see _digests).
+        run.digests = _digests.take(run.parameters, state.data)
     if observers or _events.has_observers():
         _events.notify(run, old, state, observers)
     return True
@@ -143,6 +148,10 @@ class TaskRun(_Run):
         run_count: How many attempts have started (retries add to it).
         transaction: While the run is unfinished, the transaction it belongs to (its
             own, if its task has commit or rollback hooks); None after.
+        digests: Once completed, the content digests of its inputs that could change
+            and of its result (``_digests.take``), for ``FlowRun.retry()``.
+        cache_key: Its cache lookup, if its task caches: where its result went in the
+            result store, which the run history links it to.
     """
 
     __slots__ = (
@@ -155,6 +164,8 @@ class TaskRun(_Run):
         "worker",
         "run_count",
         "transaction",
+        "digests",
+        "cache_key",
     )
 
     def __init__(
@@ -180,6 +191,8 @@ class TaskRun(_Run):
         self.map_group = map_group
         self.worker: str | None = None
         self.run_count = 0
+        self.digests: tuple[dict[str, str] | None, str] | None = None
+        self.cache_key: Any = None  # a CacheLookup (its store, key and serializer)
 
     @property
     def task_name(self) -> str:
@@ -211,6 +224,7 @@ class FlowRun(_Run):
         worker: The name of the thread the flow body ran on.
         asset_events: The assets its task runs read and materialized (``AssetEvent``s,
             in the order the runs ended; subflow runs keep their own).
+        task_sources: Once ended, each task's source digest, for ``retry()``.
     """
 
     __slots__ = (
@@ -226,6 +240,7 @@ class FlowRun(_Run):
         "_small_results",
         "_map_groups",
         "retry_of",
+        "task_sources",
         "_values_released",
     )
 
@@ -257,6 +272,7 @@ class FlowRun(_Run):
         self._small_results: dict[tuple[type, Any], TaskRun | FlowRun] = {}
         self._map_groups = itertools.count()
         self.retry_of: FlowRun | None = None  # the run this one retried (FlowRun.retry)
+        self.task_sources: dict[str, str] | None = None  # task name -> source digest
         self._values_released = False
 
     @property
@@ -341,6 +357,23 @@ class FlowRun(_Run):
         self._result_links = {}
         self._small_results = {}
         self._release_values()
+
+    def logs(self) -> Any:
+        """Its log lines (its task runs' and subflows' included), from the run history:
+        a list of ``(time, level, run name, message)``, shown as lines of text."""
+        from kernelflow._history import reading
+        from kernelflow._history.text import LogLines
+
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        return LogLines(reading.logs(root.id.hex))
+
+    def timeline(self) -> Any:
+        """Which worker ran which task run, and when: a chart in a notebook."""
+        from kernelflow._history.text import Timeline
+
+        return Timeline(self)
 
     def graph(self, expand_maps: bool = False) -> Any:
         """A ``graphviz.Digraph`` of what ran, nodes coloured by final state, with durations.

@@ -114,6 +114,7 @@ def cache_lookup(
     lookup = _compute_key(task, run, parameters, flow_ctx)
     if lookup is None:
         return None
+    run.cache_key = lookup  # the run history links the run to its entry in the store
     store = lookup.store
     try:
         store.prepare()

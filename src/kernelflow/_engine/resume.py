@@ -8,7 +8,10 @@ returned instead of running, when three things hold:
   flow run ended (``TASK_SOURCE``'s notion: the task and the helpers it calls, comment
   and formatting edits aside). A task redefined in a cell runs again;
 - its inputs are unchanged: each resolved parameter is the very object, or an equal
-  one, that the original run received;
+  one, that the original run received, and holds what it held when that run ended;
+- its result is unchanged: no later step changed it in place (``_digests``: the
+  content is digested when the run ends and at the retry; a value too large to digest
+  is reused unchecked, and its state message says so);
 - everything upstream of it was reused too. A run downstream of a run that ran again
   runs again, even if its inputs happen to be equal: a fixed step can change what the
   steps after it do in ways its return value does not show.
@@ -25,19 +28,30 @@ be: a reused run has nothing to run, so it goes to no pool, driver or worker and
 little more than its record. Runs that must wait first (for an upstream run still
 going, or a paused flow), and runs with completion hooks (which run where runs run),
 are decided by their lifecycle instead, by the same ``RetryPlan``.
+
+A run of an earlier session (``PastFlowRun``, read from the run history) is retried the
+same way, with what the history holds in place of values: its flow is found by name,
+and only task runs whose results were persisted can be reused, read from the result
+store and matched by their inputs' digests (``retry_from_history``).
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-import weakref
-from collections import deque
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kernelflow._engine.retry_candidates import Candidates, Reusable, unchanged
+from kernelflow._engine.retry_from_history import (
+    MISSING,
+    StoredCandidates,
+    StoredValue,
+    defined_flow,
+    not_reusable,
+)
 from kernelflow._engine.task_engine import resolve_inputs, settle
+from kernelflow._logging import run_logger
 from kernelflow._results.keys import combine
 from kernelflow._results.source import source_parts
 from kernelflow.states import Cached, State
@@ -53,13 +67,11 @@ if TYPE_CHECKING:
 # the flow run's context, where every driver's lifecycle can read it.
 starting_retry: ContextVar[RetryPlan | None] = ContextVar("kernelflow_retry", default=None)
 
-# Source digests of the tasks each flow run used, taken when it ended: a later edit of a
-# task or helper must not be mistaken for the code that produced the original values.
-_sources: weakref.WeakKeyDictionary[FlowRun, dict[str, str]] = weakref.WeakKeyDictionary()
-
 
 def remember_sources(flow_run: FlowRun) -> None:
-    """Record the source digest of each task the flow run ran (called when it ends)."""
+    """Record the source digest of each task the flow run ran (called when it ends): a
+    later edit of a task or helper must not be mistaken for the code that produced the
+    original values."""
     digests: dict[str, str] = {}
     seen: set[int] = set()
     for run in flow_run.task_runs:
@@ -67,7 +79,7 @@ def remember_sources(flow_run: FlowRun) -> None:
         if id(task) not in seen:
             seen.add(id(task))
             digests[task.name] = source_digest(task)
-    _sources[flow_run] = digests
+    flow_run.task_sources = digests
 
 
 def source_digest(task: Task) -> str:
@@ -77,7 +89,7 @@ def source_digest(task: Task) -> str:
         return f"unknown-{uuid.uuid4()}"
 
 
-def retry(original: FlowRun) -> Any:
+def retry(original: FlowRun, flow: Any = None, parameters: dict[str, Any] | None = None) -> Any:
     """Run ``original``'s flow again with its parameters, reusing what still holds.
 
     Returns what calling the flow returns: its value, or for an async flow an awaitable.
@@ -87,8 +99,43 @@ def retry(original: FlowRun) -> Any:
         RunValuesReleased: the original's values are no longer kept.
     """
     plan = RetryPlan(original)
-    flow = original.flow
-    args, kwargs = flow.signature.split(original.parameters)
+    return _run_plan(
+        plan, flow or original.flow, original.parameters if parameters is None else parameters
+    )
+
+
+def retry_past(original: Any) -> Any:
+    """Retry a flow run read from the run history (``PastFlowRun``), in this session.
+
+    Its flow is found by name among the flows defined now (once the cells that define
+    it ran again). Task runs whose results were persisted (a cache policy,
+    ``persist_result=True``) are reused from the result store when their task and inputs
+    are unchanged; the others run again, and a log line says which and why.
+
+    Raises:
+        LookupError: no flow of that name is defined in this session.
+        ValueError: its parameters could not be kept, or it is a subflow run.
+    """
+    if original.row["parent_id"] is not None:
+        raise ValueError(
+            f"Flow run {original.name!r} is a subflow run: retry the flow run it belongs "
+            "to, and its subflows are retried with it."
+        )
+    flow = defined_flow(original.flow_name)
+    parameters = original.values
+    if parameters is None:
+        raise ValueError(
+            f"Flow run {original.name!r} cannot be retried from the run history: its "
+            f"parameters ({original.parameter_previews}) could not be stored (they do not "
+            f"pickle, or are over 1 MB). Call {original.flow_name}(...) with them instead."
+        )
+    plan = RetryPlan(original)
+    run_logger().info("%s", plan.report())
+    return _run_plan(plan, flow, parameters)
+
+
+def _run_plan(plan: RetryPlan, flow: Any, parameters: dict[str, Any]) -> Any:
+    args, kwargs = flow.signature.split(parameters)
     if flow.isasync:
 
         async def retried() -> Any:
@@ -141,6 +188,9 @@ def settle_reused(
     return run.state
 
 
+_LIVE = object()
+
+
 class RetryPlan:
     """Which runs of the original a retry may reuse, and which of its runs did."""
 
@@ -157,7 +207,8 @@ class RetryPlan:
             )
         original.check_values_kept()
         self.original = original
-        self._candidates: dict[tuple[Any, ...], _Candidates] = {}
+        self.rerun: dict[str, str] = {}  # run name -> why it cannot be reused
+        self._candidates: dict[tuple[Any, ...], Candidates | StoredCandidates] = {}
         self._sources: dict[tuple[Any, ...], str] = {}
         self._index(original, ())
         self._reused: set[int] = set()  # the ids (as ints: TaskRun._id_bits) of reused runs
@@ -166,14 +217,25 @@ class RetryPlan:
         self._lock = threading.Lock()
 
     def _index(self, flow_run: FlowRun, place: tuple[Any, ...]) -> None:
-        for name, digest in _sources.get(flow_run, {}).items():
+        for name, digest in (flow_run.task_sources or {}).items():
             self._sources[(*place, name)] = digest
         for run in flow_run.task_runs:
-            if run.state.is_completed():  # what it needs, taken now: the retry itself is
-                key = (*place, run.task.name)  # a newer run, and may release the record
-                # (a release gives the record new parameters: this dict stays as it is)
-                reusable = _Reusable(run.name, run.parameters, run.state.data)
-                self._candidates.setdefault(key, _Candidates()).add(reusable)
+            if not run.state.is_completed():
+                continue
+            key = (*place, run.task.name)
+            stored = getattr(run, "stored", _LIVE)  # a PastTaskRun's persisted result
+            if stored is _LIVE:  # what it needs, taken now: the retry itself is a newer
+                # run, and may release the record (a release gives the record new
+                # parameters: this dict stays as it is)
+                reusable = Reusable(run.name, run.parameters, run.state.data, run.digests)
+                self._candidates.setdefault(key, Candidates()).add(reusable)
+                continue
+            why = not_reusable(run)
+            if why is not None:
+                self.rerun[run.name] = why
+                continue
+            reusable = Reusable(run.name, None, StoredValue(*stored), None, run.input_digests)
+            self._candidates.setdefault(key, StoredCandidates()).add(reusable)
         for sub, occurrence in _with_occurrence(flow_run.subflow_runs):
             self._index(sub, (*place, (sub.flow_name, occurrence)))
 
@@ -192,9 +254,40 @@ class RetryPlan:
             original = candidates.take(parameters)
             if original is None:
                 return None
+            value = original.value
+            if isinstance(value, StoredValue):  # from an earlier session: on disk
+                value, holds = value.load(), True
+                if value is MISSING:
+                    return None
+            else:
+                holds = unchanged(original, parameters)
+            if holds is False:  # changed in place since it ran: runs again
+                run_logger(task_run=run).info(
+                    "Not reused from %s: its inputs or its result were changed in place "
+                    "after it ran.",
+                    original.name,
+                )
+                return None
             self._reused.add(run._id_bits)
         message = f"reused from {original.name} of flow run {self.original.name}"
-        return Cached(original.value, message=message)
+        if isinstance(original.value, StoredValue):
+            message += " (read from the result store)"
+        elif holds is None:
+            message += " (not checked for changes made in place: too large to digest)"
+        return Cached(value, message=message)
+
+    def report(self) -> str:
+        """What a retry from the run history can reuse, and what runs again and why."""
+        reusable = sum(len(c) for c in self._candidates.values())
+        text = (
+            f"Retrying flow run {self.original.name!r} from the run history: {reusable} "
+            "completed task run(s) can be reused from the result store"
+        )
+        if self.rerun:
+            shown = "; ".join(f"{name}: {why}" for name, why in list(self.rerun.items())[:10])
+            more = f" (and {len(self.rerun) - 10} more)" if len(self.rerun) > 10 else ""
+            text += f"; {len(self.rerun)} run again: {shown}{more}"
+        return text + "."
 
     def _upstream_reused(self, run: TaskRun) -> bool:
         ids = [i for group in run.upstream.values() for i in group]
@@ -228,91 +321,6 @@ class RetryPlan:
         return place
 
 
-@dataclass(slots=True)
-class _Reusable:
-    """A completed run of the original: its name, the inputs it received, its result;
-    whether a run of the retry took it."""
-
-    name: str
-    parameters: dict[str, Any]
-    value: Any
-    taken: bool = False
-
-
-class _Candidates:
-    """The reusable runs of one task at one place, taken in the order they ran.
-
-    Runs usually ask in that order too, so the first one left is tried first. Past a
-    run that does not match it (a failed item, changed inputs) they are looked up by
-    their inputs: by a dict when the inputs hash, else one by one. So a map whose
-    inputs all changed costs no more per run than one whose inputs did not.
-    """
-
-    __slots__ = ("_order", "_index", "_unhashable", "_left")
-
-    def __init__(self) -> None:
-        self._order: deque[_Reusable] = deque()
-        self._index: dict[tuple[Any, ...], deque[_Reusable]] | None = None
-        self._unhashable: list[_Reusable] = []
-        self._left = 0
-
-    def add(self, reusable: _Reusable) -> None:
-        self._order.append(reusable)
-        self._left += 1
-
-    def take(self, parameters: dict[str, Any]) -> _Reusable | None:
-        """The first run left whose inputs are the same as ``parameters``, taken."""
-        order = self._order
-        while order and order[0].taken:
-            order.popleft()
-        if order and _same_inputs(parameters, order[0].parameters):
-            found: _Reusable | None = order.popleft()
-        else:
-            found = self._look_up(parameters)
-        if found is not None:
-            found.taken = True
-            self._left -= 1
-        return found
-
-    def _look_up(self, parameters: dict[str, Any]) -> _Reusable | None:
-        if self._index is None:
-            self._index = {}
-            for reusable in self._order:
-                key = _inputs_key(reusable.parameters)
-                if key is None:
-                    self._unhashable.append(reusable)
-                else:
-                    self._index.setdefault(key, deque()).append(reusable)
-        key = _inputs_key(parameters)
-        if key is not None:
-            try:
-                same = self._index.get(key)
-            except Exception:  # an input whose == raises: compare them one by one
-                same = None
-            while same and same[0].taken:
-                same.popleft()
-            if same:
-                return same.popleft()
-        for index, reusable in enumerate(self._unhashable):
-            if not reusable.taken and _same_inputs(parameters, reusable.parameters):
-                return self._unhashable.pop(index)
-        return None
-
-    def __bool__(self) -> bool:
-        return self._left > 0
-
-
-def _inputs_key(parameters: dict[str, Any]) -> tuple[Any, ...] | None:
-    # Equal keys are equal inputs in _same's sense: each value with its exact type.
-    values = tuple(parameters.values())
-    key = (tuple(parameters), tuple(map(type, values)), values)
-    try:
-        hash(key)
-    except Exception:
-        return None
-    return key
-
-
 def _with_occurrence(flow_runs: list[FlowRun]) -> list[tuple[FlowRun, int]]:
     counts: dict[str, int] = {}
     numbered = []
@@ -320,26 +328,6 @@ def _with_occurrence(flow_runs: list[FlowRun]) -> list[tuple[FlowRun, int]]:
         numbered.append((sub, counts.get(sub.flow_name, 0)))
         counts[sub.flow_name] = counts.get(sub.flow_name, 0) + 1
     return numbered
-
-
-def _same_inputs(new: dict[str, Any], old: dict[str, Any]) -> bool:
-    if len(new) != len(old):
-        return False
-    for name, value in new.items():
-        if name not in old or not _same(value, old[name]):
-            return False
-    return True
-
-
-def _same(new: Any, old: Any) -> bool:
-    if new is old:
-        return True
-    if type(new) is not type(old):
-        return False
-    try:
-        return bool(new == old)
-    except Exception:  # e.g. arrays, whose == is elementwise: only identity counts
-        return False
 
 
 def _top(flow_run: FlowRun) -> FlowRun:

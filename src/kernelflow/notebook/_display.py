@@ -58,6 +58,9 @@ def register() -> None:
     formatter.for_type(TaskFuture, lambda future: show("future", future))
     formatter.for_type(TaskFutureList, lambda futures: show("list", futures))
     formatter.for_type(FlowRun, lambda flow_run: show("flow", flow_run))
+    from kernelflow.notebook._runs_table import register as register_history
+
+    register_history(shell)  # runs(), compare(), timeline(), logs(): tables and charts
     if finish_ended_displays not in shell.events.callbacks["post_execute"]:
         shell.events.register("post_execute", finish_ended_displays)
 
