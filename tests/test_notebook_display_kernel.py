@@ -135,8 +135,18 @@ def _tree(nb, model_id):
 
 
 def _display_of(cell, output_type="display_data"):
-    [output] = [o for o in cell.outputs if o.output_type == output_type]
+    """The cell's one display (for a flow run: its first output, text and HTML; its
+    pictures follow in outputs of their own, see ``_pictures``)."""
+    outputs = [o for o in cell.outputs if o.output_type == output_type]
+    pictures = outputs[1:]
+    if len(pictures) == 2 and all(_is_picture_or_empty(o) for o in pictures):
+        return outputs[0]
+    [output] = outputs
     return output
+
+
+def _is_picture_or_empty(output):
+    return "image/svg+xml" in output.data or output.data == {"text/plain": ""}
 
 
 def _assert_static(output):
@@ -146,12 +156,18 @@ def _assert_static(output):
     assert "Running" not in output.data["text/plain"]
 
 
-def _pictures(html):
-    """The data-URI pictures in ``html``, decoded."""
-    return [
-        base64.b64decode(uri).decode()
-        for uri in re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', html)
-    ]
+def _pictures(cell):
+    """A flow display's pictures: the SVG of each output of its own after the first,
+    checked to carry a PNG (at the SVG's size) and a line of text too."""
+    found = []
+    for output in [o for o in cell.outputs if o.output_type == "display_data"][1:]:
+        if not output.data.get("text/plain"):
+            continue  # a picture not drawn: its place stays empty
+        assert set(output.data) == {"image/svg+xml", "image/png", "text/plain"}
+        assert base64.b64decode(output.data["image/png"]).startswith(b"\x89PNG")
+        assert output.metadata["image/png"]["width"] > 100
+        found.append(output.data["image/svg+xml"])
+    return found
 
 
 def test_a_future_cell_ends_as_static_text_and_html_saying_completed(executed):
@@ -174,9 +190,10 @@ def test_a_flow_call_ends_as_static_html_with_its_graph_and_timeline_as_pictures
     _assert_static(output)
     assert "Completed" in output.data["text/plain"]
     assert "10/10 completed" in output.data["text/html"]
-    graph, timeline = _pictures(output.data["text/html"])
+    graph, timeline = _pictures(cell)
     assert "slow × 10" in graph and 'class="kf-timeline"' in timeline
     assert "<svg" not in output.data["text/html"]  # no inline SVG: sanitizers strip it
+    assert "<img" not in output.data["text/html"]  # the pictures are shown once, below
     assert _display_of(cell, "execute_result").data["text/plain"] == str(list(range(10)))
 
 
@@ -184,7 +201,7 @@ def test_last_run_shows_the_same_static_outputs(executed):
     output = _display_of(executed.cells[6])
     _assert_static(output)
     assert "Completed" in output.data["text/plain"]
-    assert len(_pictures(output.data["text/html"])) == 2
+    assert len(_pictures(executed.cells[6])) == 2
 
 
 def test_an_awaited_async_flow_shows_its_run_too(executed):
@@ -199,7 +216,7 @@ def test_a_flow_made_of_subflows_counts_and_draws_their_runs(executed):
     output = _display_of(executed.cells[8])
     _assert_static(output)
     assert "6/6 completed" in output.data["text/html"]
-    [graph, _] = _pictures(output.data["text/html"])
+    [graph, _] = _pictures(executed.cells[8])
     assert graph.count("subflow part") == 2
 
 
@@ -231,10 +248,24 @@ def test_the_executed_notebook_converts_to_html_with_pictures(executed):
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(executed)
-    assert body.count('src="data:image/svg+xml;base64,') >= 4
+    pictures = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', body)
+    timelines = [p for p in pictures if "kf-timeline" in base64.b64decode(p).decode()]
+    assert len(pictures) >= 8 and len(timelines) == len(pictures) // 2  # each shown once
     assert "widget-view" not in body.split("<body", 1)[1].split("</body>")[0].replace(
         "application/vnd.jupyter.widget-state", ""
     )
+
+
+def test_nbconvert_to_markdown_keeps_the_graph_and_timeline_as_image_files(executed):
+    from nbconvert import MarkdownExporter
+
+    markdown, resources = MarkdownExporter().from_notebook_node(executed)
+    files = resources["outputs"]
+    pictures = [name for name in files if name.endswith((".svg", ".png"))]
+    assert len([n for n in pictures if n.endswith(".svg")]) >= 8  # 4 flows, 2 pictures each
+    shown = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+    assert len(shown) >= 8 and set(shown) <= set(files)
+    assert any("kf-timeline" in files[name].decode() for name in shown if name.endswith(".svg"))
 
 
 def test_an_interrupted_flow_stops_at_once_and_its_display_says_cancelled(tmp_path):
@@ -251,6 +282,10 @@ def test_an_interrupted_flow_stops_at_once_and_its_display_says_cancelled(tmp_pa
         reply = kernel.wait_reply(msg_id, timeout=30)
         assert time.monotonic() - started < 5
         assert reply.error["ename"] == "KeyboardInterrupt"
+        # What stopped, ending at the user's line: no kernelflow frame (the last frame of a
+        # traceback shows even when marked hidden).
+        shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(reply.error["traceback"]))
+        assert "return futures.result()" in shown and "/kernelflow/" not in shown, shown
         header = [
             o["content"]["data"]["state"]["value"]
             for o in reply.outputs

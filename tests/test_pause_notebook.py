@@ -81,6 +81,29 @@ def test_invalid_input_is_shown_in_the_form_and_the_pause_keeps_waiting():
     )
 
 
+def test_a_field_message_clears_once_the_field_is_valid_and_the_form_says_how_long_it_waits():
+    pause, thread, _ = paused_in_background()
+    form = form_for(pause)
+    assert "Waits up to 20 s for an answer" in form.view.children[1].value
+    form.fields["threshold"].value = 0
+    form.resume_button.click()
+    assert "greater than or equal to 1" in form.errors["threshold"].value
+    form.fields["threshold"].value = -1  # still invalid: the message stays
+    assert "greater than or equal to 1" in form.errors["threshold"].value
+    form.fields["threshold"].value = 4  # valid now: its message goes, before any Resume
+    assert form.errors["threshold"].value == "" and form.message.value == ""
+    form.cancel_button.click()
+    thread.join(5)
+
+
+def test_pause_timeouts_read_as_a_person_says_them():
+    from kernelflow.notebook._pause_ui import _duration
+
+    assert [_duration(s) for s in (20, 90, 300, 3600, 9000)] == [
+        "20 s", "90 s", "5 min", "60 min", "2 h 30 min"
+    ]  # fmt: skip
+
+
 class Batch(pydantic.BaseModel):
     rows: list[int] = [1, 2]
     labels: dict[str, str] | None = None

@@ -54,3 +54,43 @@ def test_a_failed_flow_shows_the_users_frames_only(tmp_path, call):
     assert "return int(text)" in text  # the task's own line
     assert "/kernelflow/" not in text, text  # no frame of kernelflow's machinery
     assert "in only_network_errors" not in text  # no frame of the retry condition
+
+
+FAN_IN = """
+from kernelflow import flow, task
+
+def check_record(x):
+    if x == 3:
+        raise ValueError(f"bad record {x}")
+    return x
+
+@task
+def load(i):
+    return i
+
+@task
+def parse(x):
+    return check_record(x)
+
+@task
+def combine(xs):
+    return sum(xs)
+
+@flow
+def pipeline():
+    return combine(parse.map(load.map(range(6))))
+"""
+
+
+def test_a_fan_in_failure_shows_the_line_that_raised_and_no_kernelflow_frame(tmp_path):
+    with RealKernel(env={"KERNELFLOW_HOME": str(tmp_path)}) as kernel:
+        kernel.execute(FAN_IN)
+        text = _traceback(kernel, "pipeline()")
+    # From the flow's line that called the skipped task down to the helper's raise.
+    calls = text.index("combine(parse.map(load.map(range(6))))")
+    raises = text.index('raise ValueError(f"bad record {x}")')
+    assert calls < text.index("in check_record") < raises
+    assert text.rstrip().endswith(
+        "ended Failed (ValueError: bad record 3). Wrap it in allow_failure(...) to run anyway."
+    )
+    assert "/kernelflow/" not in text, text

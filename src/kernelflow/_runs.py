@@ -127,6 +127,9 @@ def set_state(run: _Run, state: State) -> bool:
     return True
 
 
+_NO_EDGES: dict[str, frozenset[uuid.UUID]] = {}  # shared: never mutated
+
+
 class TaskRun(_Run):
     """The record of one run of a task.
 
@@ -135,6 +138,10 @@ class TaskRun(_Run):
         flow_run: The FlowRun it ran in, or None outside any flow.
         upstream: For each parameter (and ``"wait_for"``), the ids of the task runs it
             depends on, from futures passed in and from results passed by value.
+        possible_upstream: For a parameter given a small shared value (a small int,
+            None, a bool, a one-character string), which carries no lineage, the run
+            that last returned an equal value in this flow run: it may have come from
+            there. Drawn as a dotted edge; never counted as a dependency.
         map_index: The position in a ``.map()`` call, or None.
         map_group: An id shared by the runs of one ``.map()`` call, or None.
         worker: The name of the thread (or process) the run executed on.
@@ -151,6 +158,7 @@ class TaskRun(_Run):
         "task",
         "flow_run",
         "upstream",
+        "possible_upstream",
         "map_index",
         "map_group",
         "worker",
@@ -171,12 +179,14 @@ class TaskRun(_Run):
         map_index: int | None = None,
         map_group: int | None = None,
         transaction: Any = None,
+        possible_upstream: dict[str, frozenset[uuid.UUID]] = _NO_EDGES,
     ) -> None:
         super().__init__(name, parameters, tags)
         self.transaction = transaction
         self.task = task
         self.flow_run = flow_run
         self.upstream = upstream
+        self.possible_upstream = possible_upstream
         self.map_index = map_index
         self.map_group = map_group
         self.worker: str | None = None
@@ -227,6 +237,7 @@ class FlowRun(_Run):
         "asset_events",
         "_name_counters",
         "_result_links",
+        "_small_results",
         "_map_groups",
         "retry_of",
         "task_sources",
@@ -256,6 +267,9 @@ class FlowRun(_Run):
         # passed by value into another task still draws an edge. The run's state holds
         # the object, so its id cannot be reused while this record lives.
         self._result_links: dict[int, TaskRun | FlowRun] = {}
+        # (type, value) -> the run that last returned that small shared value, which
+        # identity cannot trace (see ``TaskRun.possible_upstream``).
+        self._small_results: dict[tuple[type, Any], TaskRun | FlowRun] = {}
         self._map_groups = itertools.count()
         self.retry_of: FlowRun | None = None  # the run this one retried (FlowRun.retry)
         self.task_sources: dict[str, str] | None = None  # task name -> source digest
@@ -279,7 +293,9 @@ class FlowRun(_Run):
         """Remember that ``result`` (and its items, one level deep) came from ``task_run``
         (or from a subflow run)."""
         links = self._result_links
-        if _linkable(result):
+        if type(result) in _SMALL_TYPES and not _linkable(result):
+            self._small_results[(type(result), result)] = task_run
+        elif _linkable(result):
             links[id(result)] = task_run
             if isinstance(result, (list, tuple, set, frozenset)):
                 items = result
@@ -290,6 +306,15 @@ class FlowRun(_Run):
             for item in itertools.islice(items, 1000):
                 if _linkable(item):
                     links[id(item)] = task_run
+
+    def possible_producer_of(self, value: Any) -> uuid.UUID | None:
+        """The run that last returned a small shared value equal to ``value`` (of its
+        type) in this flow run: it may be where ``value`` came from."""
+        small = self._small_results
+        if not small or type(value) not in _SMALL_TYPES:
+            return None
+        producer = small.get((type(value), value))
+        return producer.id if producer is not None else None
 
     def producer_of(self, value: Any) -> uuid.UUID | None:
         """The task run that returned ``value`` in this flow run, if one did."""
@@ -330,6 +355,7 @@ class FlowRun(_Run):
         for sub in self.subflow_runs:
             sub.release_values()
         self._result_links = {}
+        self._small_results = {}
         self._release_values()
 
     def logs(self) -> Any:
@@ -368,6 +394,9 @@ class FlowRun(_Run):
         from kernelflow.notebook import _display
 
         return _display.flow_bundle(self)
+
+
+_SMALL_TYPES = frozenset({int, bool, str, bytes, type(None)})
 
 
 def _linkable(value: Any) -> bool:

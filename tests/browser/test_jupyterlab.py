@@ -295,7 +295,7 @@ def test_widgets_show_completed_and_the_live_graph_changes(jupyterlab, screensho
             counts.first.wait_for(timeout=60_000)
             done = page.locator(".kf-flow .kf-flow-header .kf-badge", has_text="Completed")
             done.nth(1).wait_for(timeout=60_000)
-            pictures = page.locator(".kf-flow img")
+            pictures = page.locator(PICTURES)
             pictures.nth(3).wait_for(timeout=30_000)  # graph and timeline of both flows
             loaded = pictures.evaluate_all("imgs => imgs.map(i => i.complete && i.naturalWidth)")
         finally:
@@ -307,9 +307,17 @@ def test_widgets_show_completed_and_the_live_graph_changes(jupyterlab, screensho
     assert len(fills) >= 3, fills
 
 
+# A finished flow's graph and timeline: outputs of their own, SVG where the notebook is
+# trusted, PNG where it is not.
+PICTURES = (
+    ".jp-OutputArea-output[data-mime-type='image/svg+xml'] img, "
+    ".jp-OutputArea-output[data-mime-type='image/png'] img"
+)
+
+
 def _static_flows(page) -> int:
-    """How many flow displays have ended: static HTML with the run graph as a picture."""
-    return page.locator(".kf-flow .kf-graph img").count()
+    """How many flow displays have ended: two pictures each, outputs of their own."""
+    return page.locator(PICTURES).count() // 2
 
 
 def _open(page, base: str, token: str, name: str) -> None:
@@ -342,10 +350,12 @@ def _run_notebook(page, base: str, token: str, name: str, timeout: float = 300) 
 
 
 def _kernelflow_outputs(page) -> list[dict]:
-    """Each output that kernelflow made (a kf-* class inside), read as the page shows it."""
+    """Each output that kernelflow made (a kf-* class inside, or a flow's picture), read as
+    the page shows it."""
     return page.evaluate(
         """() => [...document.querySelectorAll('.jp-OutputArea-output')]
-            .filter(out => out.querySelector('[class^="kf-"], [class*=" kf-"]'))
+            .filter(out => out.querySelector('[class^="kf-"], [class*=" kf-"]')
+                || ['image/svg+xml', 'image/png'].includes(out.dataset.mimeType))
             .map(out => ({
                 text: out.innerText,
                 html: out.innerHTML.length,

@@ -75,7 +75,7 @@ def test_wide_graphs_scale_to_the_cell_and_tall_ones_scroll(dot_binary):
     svg = '<svg width="1500pt" height="90pt" viewBox="0 0 1500 90"></svg>'
     assert svg_size(svg) == (2000, 120)
     html = img_html(svg, "wide", "kf-graph")
-    assert f"max-height:{MAX_HEIGHT}px;overflow:auto" in html  # the box: scrolls beyond
+    assert f"max-height:{MAX_HEIGHT}px;max-width:100%;overflow:auto" in html  # scrolls beyond
     assert f"width:100%;max-width:2000px;min-width:{2000 * MIN_SCALE:.0f}px" in html
 
     bundle = defined_flow().visualize()._repr_mimebundle_()
@@ -153,3 +153,25 @@ def test_notebook_cell_without_dot_shows_the_hint(tmp_path):
         html = reply.data("text/html")
         assert html and "apt-get install graphviz" in html[0]
         assert "Traceback" not in reply.stderr
+
+
+def test_displays_use_only_glyphs_that_debians_default_fonts_have():
+    """Text drawn in graphs, timelines and displays stays within Latin-1 and General
+    Punctuation (· × …), which DejaVu and Liberation cover: a pause glyph (U+23F8) drew
+    as an empty box in Debian's chromium and in nbconvert's HTML."""
+    import ast
+    import pathlib
+
+    import kernelflow
+
+    root = pathlib.Path(kernelflow.__file__).parent
+    odd = set()
+    for path in [*root.glob("notebook/*.py"), *root.glob("viz/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                odd |= {
+                    (path.name, ch)
+                    for ch in node.value
+                    if ord(ch) > 0xFF and not 0x2000 <= ord(ch) <= 0x206F
+                }
+    assert not odd

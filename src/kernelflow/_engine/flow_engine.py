@@ -32,6 +32,7 @@ from kernelflow._engine.inputs import check_wait_for, find_upstream, resolve
 from kernelflow._engine.resume import remember_sources, starting_retry
 from kernelflow._engine.returns import futures_to_states, needs_looking_at, returned_state
 from kernelflow._engine.scope import Scope
+from kernelflow._engine.user_frames import user_code_only
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._run_history import record_top_level_run
 from kernelflow._run_ids import new_run_id
@@ -67,8 +68,10 @@ def run_flow_sync(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = None) -
         except BaseException as error:
             _cancel_after_interrupt(ctx, error)
             if isinstance(error, KeyboardInterrupt) and parent is None:
-                # One line that says what stopped, instead of the engine's frames.
-                raise KeyboardInterrupt(_interrupted(flow_run)) from None
+                # One line that says what stopped, ending at the user's line it stopped
+                # (IPython shows a traceback's last frame even when it is ours).
+                stopped = KeyboardInterrupt(_interrupted(flow_run))
+                raise stopped.with_traceback(user_code_only(error.__traceback__)) from None
             raise
         finally:
             flow_run_context.reset(token)

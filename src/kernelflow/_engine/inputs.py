@@ -49,6 +49,8 @@ class Upstream:
 
     futures: list[TaskFuture] = field(default_factory=list)
     edges: dict[str, frozenset[uuid.UUID]] = field(default_factory=dict)
+    # parameter -> the run that last returned an equal small shared value (no lineage)
+    possible: dict[str, frozenset[uuid.UUID]] = field(default_factory=dict)
     needs_resolving: bool = False  # any future or annotation that resolve() must replace
 
 
@@ -66,9 +68,12 @@ def find_upstream(
     The result (and its ``edges``) must be treated as read-only.
     """
     links = flow_run._result_links if flow_run is not None else None
+    small = flow_run._small_results if flow_run is not None else None
     if not wait_for:
         for value in parameters.values():
             if type(value) not in PLAIN_TYPES or links and id(value) in links:
+                break
+            if small and flow_run.possible_producer_of(value) is not None:
                 break
         else:
             return NOTHING_UPSTREAM
@@ -102,6 +107,8 @@ def find_upstream(
         visit(value, ids)
         if ids:
             found.edges[name] = frozenset(ids)
+        elif small and (maybe := flow_run.possible_producer_of(value)) is not None:
+            found.possible[name] = frozenset((maybe,))
     if wait_for:
         ids = set()
         for item in wait_for:
@@ -141,9 +148,14 @@ def _upstream_error(name: str, state: Any) -> UpstreamTaskError:
     else:
         root = f"upstream task run {name!r} ended {state.name} ({state.message})"
         why = f"did not complete: it ended {state.name} ({state.message})"
-    return UpstreamTaskError(
+    error = UpstreamTaskError(
         f"Upstream task run {name!r} {why}. Wrap it in allow_failure(...) to run anyway.", root
     )
+    # With the traceback of the run that failed (through a chain of skipped runs, the
+    # first one's): a cell that ends on this error shows the line that raised, as its
+    # last frame, after the flow's line that called the skipped task. Chaining it as a
+    # cause instead would print those frames twice.
+    return error.with_traceback(getattr(state, "traceback", None))
 
 
 def _resolve_value(value: Any, tolerate_failure: bool, depth: int = 0) -> Any:

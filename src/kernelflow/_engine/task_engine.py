@@ -41,6 +41,7 @@ from kernelflow._engine.inputs import (
     waits_for_itself,
 )
 from kernelflow._engine.returns import LOOK_AT, returned_state
+from kernelflow._engine.user_frames import from_user_code
 from kernelflow._logging import (
     enable_print_redirection,
     log_completed,
@@ -125,6 +126,7 @@ def create_task_run(
         index,  # map_index
         group,  # map_group
         transactions._current.get(),  # its transaction, taken here: remote runs end elsewhere
+        upstream.possible,
     )
     if flow_run is not None:
         flow_run.task_runs.append(run)
@@ -227,7 +229,9 @@ def resolve_inputs(task: Task, run: TaskRun, parameters: dict, wait_for: Any) ->
         check_wait_for(wait_for)
         parameters = resolve(parameters)
     except UpstreamTaskError as error:
-        return Failed(error)
+        # Without the frames that resolved the inputs, where nothing failed: from the
+        # failed upstream run's own code (``inputs._upstream_error``).
+        return Failed(error.with_traceback(from_user_code(error.__traceback__)))
     run.parameters = parameters
     if task.task_run_name is not None:  # named now that futures became values
         run.name = task.templated_run_name(parameters) or run.name

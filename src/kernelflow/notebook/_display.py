@@ -2,10 +2,13 @@
 
 In a kernel each is shown by ``show``: a live widget (with ``text/html`` and
 ``text/plain`` snapshots beside it) in an output with a display id, which is replaced,
-once the run is final, by static outputs alone: ``text/plain`` and script-free HTML
-whose pictures are ``<img>`` tags. A notebook saved afterwards needs no kernel and no
-widget state to show how the runs ended: no "Running" forever, no "model not found".
-A record that is final already when shown gets the static outputs at once.
+once the run is final, by static outputs alone: ``text/plain`` and script-free HTML.
+A flow run's graph and timeline then follow as outputs of their own (SVG, PNG and text,
+into two outputs kept empty while it runs), so renderers that drop or sanitize HTML
+(GitHub, VS Code's restricted mode, nbconvert to Markdown or PDF) still show them, and
+each is shown once. A notebook saved afterwards needs no kernel and no widget state to
+show how the runs ended: no "Running" forever, no "model not found". A record that is
+final already when shown gets the static outputs at once.
 
 IPython shows these objects through ``show`` because ``register`` hands their types to
 its display formatter (the displayhook would otherwise make an ``execute_result``, which
@@ -98,9 +101,12 @@ def is_final(kind: str, record: Any) -> bool:
     return runs.state.is_final()
 
 
-def static_bundle(kind: str, record: Any, view: Any = None) -> dict[str, Any]:
+def static_bundle(
+    kind: str, record: Any, view: Any = None, pictures: bool = True
+) -> dict[str, Any]:
     """``text/plain`` and script-free ``text/html`` of the record as it is now (a view's
-    counts and pictures reused where it has them)."""
+    counts and pictures reused where it has them; ``pictures``: a flow run's graph and
+    timeline in its HTML, else left for outputs of their own)."""
     runs = _runs(kind, record)
     if kind == "future":
         plain, html = _snapshot.future_plain(runs), _snapshot.future_html(runs)
@@ -109,12 +115,29 @@ def static_bundle(kind: str, record: Any, view: Any = None) -> dict[str, Any]:
     if kind == "list":
         plain, html = _snapshot.list_plain(counts), _snapshot.list_html(counts)
         return {"text/plain": plain, "text/html": html}
-    pictures = view.pictures if view else None
+    drawn = (view.pictures if view else None) if pictures else _charts.Pictures()
     log = view.log if view else None
     return {
         "text/plain": _snapshot.flow_plain(runs, counts, log),
-        "text/html": _charts.flow_html(runs, pictures, counts, log),
+        "text/html": _charts.flow_html(runs, drawn, counts, log),
     }
+
+
+PICTURE_OUTPUTS = 2  # a flow run's graph and timeline
+
+
+def static_outputs(kind: str, record: Any, view: Any = None) -> list[tuple[dict, dict]]:
+    """``(data, metadata)`` of each static output ``show`` ends with: the record's text
+    and HTML, then, for a flow run, each of its pictures (``EMPTY`` for one not drawn)."""
+    outputs = [(static_bundle(kind, record, view, pictures=False), {})]
+    if kind == "flow":
+        drawn = view.pictures if view else _charts.draw(record)
+        pictures = drawn.outputs(record.name)
+        outputs += pictures + [(EMPTY, {})] * (PICTURE_OUTPUTS - len(pictures))
+    return outputs
+
+
+EMPTY: dict[str, Any] = {"text/plain": ""}  # an output that shows nothing, kept for later
 
 
 def _make_view(kind: str, record: Any, on_final: Any = None) -> Any:
@@ -135,14 +158,19 @@ def show(kind: str, record: Any) -> None:
     from IPython.display import display
 
     if is_final(kind, record):
-        display(static_bundle(kind, record), raw=True)
+        for data, metadata in static_outputs(kind, record):
+            if data is not EMPTY:
+                display(data, raw=True, metadata=metadata)
         return
-    handle = None
+    handles: list[Any] = []
 
     def finish(view: Any) -> None:
-        # On the display loop, once the view has drawn its final frame.
-        if handle is not None:
-            handle.update(static_bundle(kind, record, view), raw=True)
+        # On the display loop, once the view has drawn its final frame (or below, when
+        # it ended while the view was being made and nothing was displayed yet).
+        if handles:
+            outputs = static_outputs(kind, record, view)
+            for handle, (data, metadata) in zip(handles, outputs, strict=True):
+                handle.update(data, raw=True, metadata=metadata)
 
     try:
         view = _make_view(kind, record, finish)
@@ -152,7 +180,9 @@ def show(kind: str, record: Any) -> None:
         return
     bundle = static_bundle(kind, record, view)
     bundle[WIDGET_MIME] = view.widget._repr_mimebundle_()[WIDGET_MIME]
-    handle = display(bundle, raw=True, display_id=True)
+    handles.append(display(bundle, raw=True, display_id=True))
+    if kind == "flow":  # where its pictures go once it ends (the widget shows them live)
+        handles += [display(EMPTY, raw=True, display_id=True) for _ in range(PICTURE_OUTPUTS)]
     if view._on_final is None:  # it ended while the view was being made
         finish(view)
         return

@@ -127,16 +127,23 @@ class PauseForm:
         self.resume_button.on_click(lambda _: self.submit())
         self.cancel_button.on_click(lambda _: self.stop())
         title = widgets.HTML(f"<b>{_escape(self.title())}</b>")
+        waits = widgets.HTML(f"<span class='kf-pause-timeout'>{_escape(self.waits())}</span>")
         rows = [widgets.VBox([self.fields[name], self.errors[name]]) for name in self.fields]
         buttons = widgets.HBox([self.resume_button, self.cancel_button])
         self.view = widgets.VBox(
-            [title, *rows, buttons, self.message], _dom_classes=["kf-pause-form"]
+            [title, waits, *rows, buttons, self.message], _dom_classes=["kf-pause-form"]
         )
         for name in self.fields:
-            _report_idle_after_updates(_input_of(self.fields[name]))
+            field_input = _input_of(self.fields[name])
+            _report_idle_after_updates(field_input)
+            field_input.observe(lambda _, name=name: self.recheck(name), names="value")
 
     def title(self) -> str:
         return f"Flow run {self.flow_run.name!r} is paused."
+
+    def waits(self) -> str:
+        """How long the pause waits for an answer, and what happens then."""
+        return f"Waits up to {_duration(self.pause.timeout)} for an answer, then times out."
 
     def values(self) -> dict[str, Any]:
         values = {name: _value_of(widget) for name, widget in self.fields.items()}
@@ -163,6 +170,22 @@ class PauseForm:
             return
         self.submitted = True
         self._disable()
+
+    def recheck(self, name: str) -> None:
+        """Clear ``name``'s message once its value is valid (typing on from a rejected
+        value should not leave the rejection in view until the next Resume)."""
+        if not self.errors[name].value:
+            return
+        from pydantic import ValidationError
+
+        try:
+            self._model.model_validate(self.values())
+        except ValidationError as error:
+            if any(str(detail["loc"][0]) == name for detail in error.errors() if detail["loc"]):
+                return
+        self.errors[name].value = ""
+        if not any(error.value for error in self.errors.values()):
+            self.message.value = ""
 
     def stop(self) -> None:
         try:
@@ -316,6 +339,17 @@ def _report_idle_after_updates(widget: Any) -> None:
             kernel.session.send(kernel.iopub_socket, "status", content, parent=msg)
 
     widget.comm.on_msg(handle)
+
+
+def _duration(seconds: float) -> str:
+    """``90 s``, ``5 min``, ``2 h 30 min``: a pause's timeout as a person says it."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 def _escape(text: str) -> str:

@@ -104,6 +104,11 @@ class Counts:
     running: int = 0
     pending: int = 0
     failures: tuple[str, ...] = ()  # "run name: error" for the first few failed runs
+    # Of the completed: served from the cache, or reused by a retry from the flow run
+    # named in ``reused_from`` (the rest ran their bodies).
+    cached: int = 0
+    reused: int = 0
+    reused_from: str = ""
 
     @property
     def finished(self) -> int:
@@ -114,13 +119,26 @@ class Counts:
         return self.finished == self.total
 
     def text(self) -> str:
-        """E.g. ``812/1000 completed, 3 failed, 12 running``."""
-        parts = [f"{self.completed}/{self.total} completed"]
+        """E.g. ``812/1000 completed, 3 failed, 12 running``, or for completed runs that
+        did not all run ``13/13 completed: 6 reused from etl-3f2a1c, 7 ran``."""
+        parts = [f"{self.completed}/{self.total} completed{self._how_completed()}"]
         for label in ("failed", "cancelled", "running", "pending"):
             number = getattr(self, label)
             if number:
                 parts.append(f"{number} {label}")
         return ", ".join(parts)
+
+    def _how_completed(self) -> str:
+        if not (self.reused or self.cached):
+            return ""
+        source = f" from {self.reused_from}" if self.reused_from else ""
+        ran = self.completed - self.reused - self.cached
+        how = [
+            f"{self.reused} reused{source}" if self.reused else "",
+            f"{self.cached} cached" if self.cached else "",
+            f"{ran} ran" if ran else "",
+        ]
+        return ": " + ", ".join(part for part in how if part)
 
 
 MAX_FAILURES = 5  # failures listed by name; the counts tell how many there are in all
@@ -302,10 +320,15 @@ def logs_html(log: Any) -> str:
         body = older + "\n".join(html.escape(line) for _, line in folded)
         parts.append(
             f'<details class="kf-log-lines"><summary style="cursor:pointer;color:#555">'
-            f"{len(folded) + log.dropped} log lines</summary>"
+            f"{plural(len(folded) + log.dropped, 'log line')}</summary>"
             f'<div style="{_LOG_BOX.format("#bdbdbd")}">{body}</div></details>'
         )
     return "".join(parts) + "</div>"
+
+
+def plural(number: int, noun: str) -> str:
+    """``1 log line``, ``2 log lines``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def logs_plain(log: Any) -> list[str]:

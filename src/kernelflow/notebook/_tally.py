@@ -9,11 +9,12 @@ on every tick, and the runs of its last ticks, when most are done, cost next to 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from kernelflow.notebook._snapshot import MAX_FAILURES, Counts, preview
-from kernelflow.states import StateType
+from kernelflow.states import State, StateType
 
 _COMPLETED, _CANCELLED = StateType.COMPLETED, StateType.CANCELLED
 _PENDING, _RUNNING, _PAUSED = StateType.PENDING, StateType.RUNNING, StateType.PAUSED
@@ -31,12 +32,16 @@ class Tally:
         self._read: dict[int, tuple[list[Any], int]] = {}  # id(list) -> (list, runs read)
         self._open: list[Any] = []  # runs read, not final when last looked at
         self._final = (0, 0, 0)  # completed, failed (or crashed), cancelled
+        self._cached = self._reused = 0  # of the completed: not run, their value found
+        self._reused_from = ""
         self._failures: list[str] = []  # "run name: error" of the first runs found failed
         self._total = 0
+        self._frozen: dict[int, State] = {}
+        self._frozen_at = 0.0
 
-    def update(self, lists: Iterable[list[Any]]) -> Counts:
+    def update(self, lists: Iterable[list[Any]], freeze: bool = False) -> Counts:
         """The counts of every run in ``lists`` now (lists seen before, grown or not,
-        and new ones)."""
+        and new ones); ``freeze``: keep what was read, for ``snapshot()``."""
         for runs in lists:
             _, start = self._read.get(id(runs), (runs, 0))
             end = len(runs)  # appends may go on while we read: take what is there now
@@ -44,9 +49,15 @@ class Tally:
                 self._open.extend(runs[start:end])
                 self._read[id(runs)] = (runs, end)
                 self._total += end - start
-        return self._recount()
+        return self._recount(freeze)
 
-    def _recount(self) -> Counts:
+    def snapshot(self) -> Snapshot:
+        """The runs and states the last ``update(..., freeze=True)`` counted."""
+        lengths = {key: n for key, (_, n) in self._read.items()}
+        return Snapshot(lengths, self._frozen, self._frozen_at)
+
+    def _recount(self, freeze: bool = False) -> Counts:
+        frozen: dict[int, State] = {}  # id(run) -> the state counted, for runs not final
         still_open: list[Any] = []
         keep = still_open.append
         running = pending = completed = failed = cancelled = 0
@@ -57,13 +68,21 @@ class Tally:
             if kind is _PENDING:
                 pending += 1
                 keep(run)
+                if freeze:
+                    frozen[id(run)] = state
             elif kind is _RUNNING or kind is _PAUSED:
                 running += 1
                 keep(run)
+                if freeze:
+                    frozen[id(run)] = state
             elif kind is _CANCELLING:  # counted in the total only
                 keep(run)
+                if freeze:
+                    frozen[id(run)] = state
             elif kind is _COMPLETED:
                 completed += 1
+                if state.name == "Cached":
+                    self._count_cached(state.message or "")
             elif kind is _CANCELLED:
                 cancelled += 1
             else:  # failed or crashed
@@ -71,6 +90,8 @@ class Tally:
                 if len(self._failures) < MAX_FAILURES:
                     self._failures.append(f"{run.name}: {preview(state)}")
         self._open = still_open
+        if freeze:
+            self._frozen, self._frozen_at = frozen, time.time()
         self._final = final = (
             self._final[0] + completed,
             self._final[1] + failed,
@@ -84,7 +105,40 @@ class Tally:
             running=running,
             pending=pending,
             failures=tuple(self._failures),
+            cached=self._cached,
+            reused=self._reused,
+            reused_from=self._reused_from,
         )
+
+    def _count_cached(self, message: str) -> None:
+        # A retry's reused run says so in its message (``resume.reused_state``):
+        # "reused from <task run> of flow run <original>".
+        if message.startswith("reused from "):
+            self._reused += 1
+            self._reused_from = message.rpartition(" of flow run ")[2]
+        else:
+            self._cached += 1
+
+
+class Snapshot:
+    """The task runs a tally counted and the states it counted them in, as a drawing
+    reads runs (``viz._draw_run.Seen``): a graph drawn from it agrees with the counts.
+
+    Runs created after the count are left out; a run final then is final now, so only
+    the states of runs still open then are kept.
+    """
+
+    def __init__(self, lengths: dict[int, int], states: dict[int, State], at: float) -> None:
+        self._lengths = lengths  # id(list of runs) -> how many of its runs were counted
+        self._states = states
+        self.at = at  # its time.time()
+
+    def task_runs(self, flow_run: Any) -> list[Any]:
+        runs = flow_run.task_runs
+        return runs[: self._lengths.get(id(runs), 0)]
+
+    def state(self, run: Any) -> State:
+        return self._states.get(id(run)) or run.state
 
 
 def count(runs: Iterable[Any]) -> Counts:

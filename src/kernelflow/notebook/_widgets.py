@@ -137,10 +137,12 @@ class FlowRunView(_FinalHook):
     frame; the final pictures, which take a 10,000-run flow tens of milliseconds to draw,
     follow on the next tick, after the flow call has returned, and go straight into the
     static outputs that replace the widget (into the widget only where nothing replaces
-    it). A flow running longer than ``FIRST_PICTURES`` seconds shows its pictures as it
-    goes, redrawn every ``PICTURE_INTERVAL`` seconds or more (see
-    ``_draw_live_pictures``), the graph only when it changed and only up to
-    ``LIVE_GRAPH_NODES`` nodes (beyond, the counts say it).
+    it). A running flow shows its pictures from its first frame, redrawn every
+    ``PICTURE_INTERVAL`` seconds or more (see ``_draw_live_frame``), the graph only
+    when it changed and only up to ``LIVE_GRAPH_NODES`` nodes (beyond, the counts say
+    it). A frame with pictures takes the counts in the header and the states in the
+    graph from one snapshot, and the frames between redraw only the header's clock and
+    badge with those counts, so header and graph never disagree.
 
     Attributes:
         body: HTML: header (name, badge, elapsed), bar and counts, failures or error.
@@ -173,6 +175,7 @@ class FlowRunView(_FinalHook):
         self.refreshes = 0
         self._final_frame_sent = False
         self._charts_drawn = False
+        self._snapshots = 0  # live frames with pictures so far: each its own snapshot
         self.refresh()
         if self._final_frame_sent:  # a finished run (last_run()): no flow clock to spare
             self._draw_charts()
@@ -189,23 +192,31 @@ class FlowRunView(_FinalHook):
         run = self.flow_run
         self.state_name = run.state.name
         final = run.state.is_final()
-        self.tally = self._tally.update(_charts.task_run_lists(run))
-        self.body.value = _charts.body_html(run, self.tally)
+        if final or not self.charts.value:
+            self.tally = self._tally.update(_charts.task_run_lists(run))
+        if final and self.charts.value:
+            # The live pictures are older than these final counts: none, rather than
+            # ones that disagree, until the final pictures come on the next tick.
+            self.charts.value = ""
+        elif not final and time.monotonic() >= self._pictures_at:
+            self._draw_live_frame()
+        self.body.value = _frame(self._snapshots, _charts.body_html(run, self.tally))
         self._refresh_logs()
-        if not final and time.monotonic() >= self._pictures_at:
-            self._draw_live_pictures()
         self._final_frame_sent = final
         return True
 
-    def _draw_live_pictures(self) -> None:
+    def _draw_live_frame(self) -> None:
         # The drawing holds the GIL the flow's threads need: keep it under ~5% of the
         # time by waiting twenty times as long as it took before drawing again.
         cost = time.thread_time()
         run = self.flow_run
+        self.tally = self._tally.update(_charts.task_run_lists(run), freeze=True)
+        seen = self._tally.snapshot()
+        self._snapshots += 1
         self.pictures = _charts.Pictures(
-            self._graph.svg(run, LIVE_GRAPH_NODES), _charts.timeline_svg(run)
+            self._graph.svg(run, LIVE_GRAPH_NODES, seen), _charts.timeline_svg(run, seen.at, seen)
         )
-        self.charts.value = self.pictures.html(inline=True)
+        self.charts.value = _frame(self._snapshots, self.pictures.html(inline=True))
         cost = time.thread_time() - cost
         self._pictures_at = time.monotonic() + max(PICTURE_INTERVAL, 20 * cost)
 
@@ -224,6 +235,13 @@ class FlowRunView(_FinalHook):
         self._finished()  # static outputs replace the widget, pictures and logs in them
 
 
-FIRST_PICTURES = 1.0  # s: a flow quicker than this shows its pictures when it ends
+def _frame(snapshot: int, html: str) -> str:
+    """``html`` marked with the snapshot its counts come from: header and pictures are two
+    widgets, each updated by a message of its own, so a browser may show one frame's
+    header beside the last frame's pictures for a moment; the mark tells them apart."""
+    return f'<div class="kf-frame" data-snapshot="{snapshot}">{html}</div>' if html else ""
+
+
+FIRST_PICTURES = 0.1  # s: a flow quicker than this shows its pictures when it ends
 PICTURE_INTERVAL = 0.5  # s between redraws of a running flow's pictures, at least
 LIVE_GRAPH_NODES = 60  # a running flow's graph is drawn up to this many nodes

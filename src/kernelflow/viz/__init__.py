@@ -39,9 +39,13 @@ def mermaid_graph(flow: Flow, args: tuple, kwargs: dict[str, Any]) -> str:
     return mermaid_of(trace(flow, args, kwargs))
 
 
-def run_graph(flow_run: FlowRun, expand_maps: bool = False, title: bool = True) -> FlowGraph:
+def run_graph(
+    flow_run: FlowRun, expand_maps: bool = False, title: bool = True, seen: Any = None
+) -> FlowGraph:
     """The graph of what ``flow_run`` did, nodes coloured by state (``title``: its name,
-    state and duration drawn above it)."""
+    state and duration drawn above it; ``seen``: the runs and states to draw, by default
+    as they are now, see ``_seen.Seen``)."""
     from kernelflow.viz._draw_run import draw_run
+    from kernelflow.viz._seen import NOW
 
-    return draw_run(flow_run, expand_maps=expand_maps, title=title)
+    return draw_run(flow_run, expand_maps=expand_maps, title=title, seen=seen or NOW)

@@ -14,6 +14,7 @@ from typing import Any
 
 from kernelflow.viz._draw_assets import LEGEND as ASSET_LEGEND
 from kernelflow.viz._draw_assets import STYLE as ASSET_STYLE
+from kernelflow.viz._layout import orient
 from kernelflow.viz._model import Plan, PlanCluster, PlanNode
 from kernelflow.viz._placeholders import Ref
 from kernelflow.viz._render import MAP_COLOR, FlowGraph, add_legend, edge_attrs, new_graph
@@ -66,9 +67,11 @@ def draw_plan(plan: Plan, expand_maps: bool = False) -> FlowGraph:
             _add_cluster(graph, plan, cluster, expanded)
     anchors = _cluster_anchors(plan, expanded)
     waits = False
-    for tail, head, attrs in _edges(plan, expanded, anchors):
+    edges = list(_edges(plan, expanded, anchors))
+    for tail, head, attrs in edges:
         graph.edge(tail, head, **attrs)
         waits = waits or "style" in attrs
+    orient(graph, ((tail, head) for tail, head, _ in edges), bool(plan.clusters or expanded))
     entries = [(LEGEND[k], STYLES[k]) for k in LEGEND if k in kinds or k == "task"]
     notes = ["solid arrow: data passed"]
     notes += ["dashed arrow: wait_for"] if waits else []

@@ -21,6 +21,7 @@ from kernelflow.exceptions import UpstreamTaskError
 from kernelflow.states import State, StateType
 from kernelflow.viz._draw_assets import LEGEND as ASSET_LEGEND
 from kernelflow.viz._draw_assets import draw_run_assets
+from kernelflow.viz._layout import orient
 from kernelflow.viz._render import (
     MAP_COLOR,
     FlowGraph,
@@ -29,6 +30,7 @@ from kernelflow.viz._render import (
     format_duration,
     new_graph,
 )
+from kernelflow.viz._seen import NOW, Seen
 
 # Final-state categories, worst first: a mapped group takes the colour of its worst run.
 CATEGORIES: dict[str, dict[str, str]] = {
@@ -75,24 +77,30 @@ def _node_style(cat: str, shape: str = "box") -> dict[str, str]:
     return style
 
 
-def draw_run(flow_run: FlowRun, expand_maps: bool = False, title: bool = True) -> FlowGraph:
+def draw_run(
+    flow_run: FlowRun, expand_maps: bool = False, title: bool = True, seen: Seen = NOW
+) -> FlowGraph:
     """The graph of ``flow_run`` and its subflow runs, with a legend of the state colours
     it uses (none when every run completed).
 
     Args:
         title: Draw the run's name, state and duration above it (a display whose header
             says so already leaves it out).
+        seen: The task runs to draw and their states (by default, as they are now).
     """
     graph = new_graph(flow_run.name, _title(flow_run) if title else None)
     node_of: dict[uuid.UUID, str] = {}
     anchors: dict[uuid.UUID, str] = {}
     drawn: set[str] = set()  # the state categories, and "map"/"subflow" if any were drawn
-    _add_runs(graph, flow_run, expand_maps, node_of, anchors, drawn)
+    _add_runs(graph, flow_run, expand_maps, node_of, anchors, drawn, seen)
     edges = _add_edges(graph, flow_run, node_of, anchors)
+    possible = _add_possible_edges(graph, flow_run, node_of, edges)
+    clusters = expand_maps or bool(flow_run.subflow_runs)
+    orient(graph, [(tail, head) for tail, head, _ in edges] + possible, clusters)
     waits = any(wait for _, _, wait in edges)
     has_assets = draw_run_assets(graph, flow_run, node_of)
     if not has_assets:
-        _grid_unlinked(graph, flow_run, node_of, edges)
+        _grid_unlinked(graph, flow_run, node_of, edges | {(*pair, False) for pair in possible})
     if flow_run.state.is_paused():
         _add_pause_marker(graph, flow_run, node_of)
     shown = [c for c in LEGEND_ORDER + ["running", "pending"] if c in drawn]
@@ -100,6 +108,7 @@ def draw_run(flow_run: FlowRun, expand_maps: bool = False, title: bool = True) -
         shown = []  # green everywhere says it all
     notes = ["3-D box: every run of one .map() call"] if shown and "map" in drawn else []
     notes += ["dashed arrow: wait_for"] if waits else []
+    notes += [POSSIBLE_NOTE] if possible else []
     notes += ["dashed frame: subflow run"] if shown and "subflow" in drawn else []
     entries = [(LEGEND[c], _node_style(c)) for c in shown]
     entries += [ASSET_LEGEND] if has_assets else []
@@ -119,7 +128,9 @@ def _add_pause_marker(graph: Any, flow_run: FlowRun, node_of: dict) -> None:
     """Where a paused flow stopped: a marker after the last task run it started."""
     graph.node(
         "paused",
-        label=f"⏸ paused here\n{flow_run.state.message or ''}",
+        # Words, not the pause glyph (U+23F8): Debian's default fonts have no such glyph,
+        # so chromium and nbconvert's HTML drew it as an empty box.
+        label=f"paused here\n{flow_run.state.message or ''}",
         shape="octagon",
         style="filled",
         fillcolor="#fde68a",
@@ -137,16 +148,17 @@ def _add_runs(
     node_of: dict,
     anchors: dict,
     drawn: set[str],
+    seen: Seen,
 ) -> None:
     """Nodes for the task runs of ``flow_run``, then a cluster for each subflow run."""
     groups: dict[int, list[TaskRun]] = {}
-    for run in flow_run.task_runs:
+    for run in seen.task_runs(flow_run):
         if run.map_group is None:
-            _add_run_node(graph, run, node_of, drawn)
+            _add_run_node(graph, run, node_of, drawn, seen)
         else:
             groups.setdefault(run.map_group, []).append(run)
     for group, runs in groups.items():
-        cats = Counter(category(run.state) for run in runs)
+        cats = Counter(category(seen.state(run)) for run in runs)
         drawn.update(cats)
         if expand_maps:
             # Each run its own node, framed together as one .map() call.
@@ -158,7 +170,7 @@ def _add_runs(
                     fontsize="11",
                 )
                 for run in runs:
-                    _add_run_node(frame, run, node_of, drawn)
+                    _add_run_node(frame, run, node_of, drawn, seen)
             continue
         drawn.add("map")
         node_id = f"g{len(node_of)}_{group}"
@@ -167,20 +179,27 @@ def _add_runs(
             node_of[run.id] = node_id
         graph.node(node_id, label=_group_label(runs, cats), **_node_style(worst, "box3d"))
     for sub in flow_run.subflow_runs:
-        _add_subflow(graph, sub, expand_maps, node_of, anchors, drawn)
+        _add_subflow(graph, sub, expand_maps, node_of, anchors, drawn, seen)
 
 
-def _add_run_node(graph: Any, run: TaskRun, node_of: dict, drawn: set[str]) -> None:
+def _add_run_node(graph: Any, run: TaskRun, node_of: dict, drawn: set[str], seen: Seen) -> None:
     node_id = f"r{len(node_of)}"
     node_of[run.id] = node_id
-    cat = category(run.state)
+    state = seen.state(run)
+    cat = category(state)
     drawn.add(cat)
-    tooltip = run.state.message or run.state.name
-    graph.node(node_id, label=_run_label(run), tooltip=tooltip, **_node_style(cat))
+    tooltip = state.message or state.name
+    graph.node(node_id, label=_run_label(run, state), tooltip=tooltip, **_node_style(cat))
 
 
 def _add_subflow(
-    graph: Any, sub: FlowRun, expand_maps: bool, node_of: dict, anchors: dict, drawn: set[str]
+    graph: Any,
+    sub: FlowRun,
+    expand_maps: bool,
+    node_of: dict,
+    anchors: dict,
+    drawn: set[str],
+    seen: Seen,
 ) -> None:
     cluster = f"cluster_{sub.id.hex[:12]}"
     with graph.subgraph(name=cluster) as inner:
@@ -193,7 +212,7 @@ def _add_subflow(
         )
         before = len(node_of)
         drawn.add("subflow")
-        _add_runs(inner, sub, expand_maps, node_of, anchors, drawn)
+        _add_runs(inner, sub, expand_maps, node_of, anchors, drawn, seen)
         if len(node_of) == before:
             # Graphviz drops empty clusters, and edges into one need a node to end at.
             inner.node(f"{cluster}_empty", label="(no task runs)", shape="plaintext", fontsize="10")
@@ -213,11 +232,10 @@ def _first_node(flow_run: FlowRun, node_of: dict) -> str | None:
     return None
 
 
-def _run_label(run: TaskRun) -> str:
-    cat = category(run.state)
-    if cat == "not run":
+def _run_label(run: TaskRun, state: State) -> str:
+    if category(state) == "not run":
         return f"{run.name}\nnot run"
-    status = run.state.name
+    status = state.name
     duration = format_duration(run.duration)
     return f"{run.name}\n{status}" + (f" · {duration}" if duration else "")
 
@@ -230,7 +248,8 @@ BAR_ORDER += ["pending"]  # done first, then what is still to come (as the progr
 def _group_label(runs: list[TaskRun], cats: Counter) -> str:
     """A mapped node's label (HTML-like): name, counts, total time, and a bar with a
     segment per state, so a map's progress shows at a glance while it runs."""
-    counts = ", ".join(f"{n} {c}" for c, n in sorted(cats.items(), key=lambda kv: -kv[1]))
+    # In the bar's order, not by size: a running map's line keeps its order frame to frame.
+    counts = ", ".join(f"{cats[c]} {c}" for c in BAR_ORDER if cats.get(c))
     durations = [run.duration for run in runs if run.duration is not None]
     lines = [f"{runs[0].task.name} × {len(runs)}", counts]
     if durations:
@@ -310,6 +329,31 @@ def _add_edges(graph: Any, flow_run: FlowRun, node_of: dict, anchors: dict) -> s
                     attrs["ltail"] = ltail
                 graph.edge(tail, head, **attrs)
     return seen
+
+
+POSSIBLE_EDGE = {"style": "dotted", "color": "#94a3b8", "arrowhead": "empty"}
+# Small values (0, None, True...) are shared objects: no record can say which run one
+# came from. An equal one returned earlier is drawn as where it may have come from.
+POSSIBLE_NOTE = "dotted arrow: maybe from there (small values carry no lineage)"
+
+
+def _add_possible_edges(graph: Any, flow_run: FlowRun, node_of: dict, edges: set) -> list:
+    """Dotted edges from the run that may have produced a small input (see
+    ``TaskRun.possible_upstream``), where no sure edge joins the two; returns them."""
+    sure = {(tail, head) for tail, head, _ in edges}
+    drawn: list[tuple[str, str]] = []
+    for run in flow_run.task_runs:
+        if not run.possible_upstream or run.id not in node_of:
+            continue
+        head = node_of[run.id]
+        for ids in run.possible_upstream.values():
+            for upstream_id in ids:
+                tail = node_of.get(upstream_id)
+                if tail is None or tail == head or (tail, head) in sure or (tail, head) in drawn:
+                    continue
+                drawn.append((tail, head))
+                graph.edge(tail, head, **POSSIBLE_EDGE)
+    return drawn
 
 
 def _endpoint(run: TaskRun | FlowRun, node_of: dict, anchors: dict) -> tuple[str | None, str]:

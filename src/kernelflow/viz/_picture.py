@@ -5,6 +5,9 @@ sanitize ``text/html`` outputs and strip inline ``<svg>``: the graph became run-
 An ``<img>`` whose source is the SVG as a ``data:`` URI survives those sanitizers, needs
 no script, and nbconvert's HTML shows it as it is.
 
+Renderers that show no SVG at all (JupyterLab in an untrusted notebook, GitHub, VS
+Code's restricted mode, nbconvert to PDF) get a PNG beside it (``png``).
+
 Sizing: a picture is shown at its natural size up to the cell's width, scaled down to fit
 a narrower cell (never below ``MIN_SCALE``, past which text gets too small to read), in a
 box that grows with the picture up to ``MAX_HEIGHT`` and scrolls beyond.
@@ -14,7 +17,10 @@ from __future__ import annotations
 
 import base64
 import html
+import logging
 import re
+
+_logger = logging.getLogger("kernelflow.viz")
 
 MAX_HEIGHT = 640  # px: a taller picture scrolls inside its box
 MIN_SCALE = 0.6  # a wide picture shrinks to the cell's width, down to this scale
@@ -34,6 +40,20 @@ def svg_size(svg: str) -> tuple[float, float] | None:
     )
 
 
+PNG_SCALE = 2  # pixels per CSS pixel: sharp on high-density screens
+
+
+def png(svg: str) -> bytes | None:
+    """``svg`` drawn as a PNG at ``PNG_SCALE``, or None where CairoSVG or the cairo
+    library it needs is missing (the SVG is still there for renderers that show it)."""
+    try:
+        import cairosvg
+    except (ImportError, OSError) as error:  # OSError: no libcairo on this machine
+        _logger.debug("No PNG pictures: %s", error)
+        return None
+    return cairosvg.svg2png(bytestring=svg.encode("utf-8"), scale=PNG_SCALE)
+
+
 def data_uri(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
 
@@ -48,7 +68,10 @@ def _sizing(svg: str) -> str:
 
 def _box(css_class: str, content: str) -> str:
     return (
-        f'<div class="{css_class}" style="max-height:{MAX_HEIGHT}px;overflow:auto">{content}</div>'
+        # max-width: inside a widget the box would otherwise grow to the picture's width,
+        # and the whole display, header included, would scroll sideways instead of it.
+        f'<div class="{css_class}" style="max-height:{MAX_HEIGHT}px;max-width:100%;'
+        f'overflow:auto">{content}</div>'
     )
 
 
