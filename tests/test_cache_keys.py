@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import os
 import subprocess
 import sys
 import threading
+import tracemalloc
 
 import pytest
 
 from kernelflow import task
 from kernelflow._context import TaskRunContext
-from kernelflow._results.keys import hash_value
+from kernelflow._results.keys import encode, hash_value
 from kernelflow._results.policies import KeyContext
 from kernelflow._results.source import function_digest, source_parts
 from kernelflow.cache_policies import (
@@ -210,3 +214,85 @@ def test_functions_without_source_hash_their_code():
     work = eval("lambda x: x + 1")
     assert function_digest(work) == function_digest(eval("lambda x: x + 1"))
     assert function_digest(work) != function_digest(eval("lambda x: x + 2"))
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+
+
+class Name(str):
+    """A str subclass: equal to its str, but not the same input."""
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ((1, 2), [1, 2]),
+        ({1: "x"}, {"1": "x"}),
+        (Level.LOW, 1),
+        (Name("a"), "a"),
+        (1, 1.0),
+        (1, True),
+        ({"k": (1,)}, {"k": [1]}),
+        (frozenset({1}), {1}),
+    ],
+)
+def test_inputs_that_differ_in_type_never_share_a_cached_result(first, second):
+    calls = []
+
+    @task(cache_policy=INPUTS)
+    def echo(value):
+        calls.append(value)
+        return type(value).__name__, repr(value)
+
+    assert echo(first) == (type(first).__name__, repr(first))
+    assert echo(second) == (type(second).__name__, repr(second))
+    assert len(calls) == 2
+    assert echo(first) == (type(first).__name__, repr(first))  # a hit, of its own
+    assert len(calls) == 2
+
+
+def test_the_encoding_keeps_types_and_ignores_dict_and_set_order():
+    assert encode({"b": 1, "a": 2}) == encode({"a": 2, "b": 1})
+    assert encode({(1, 2), (3, 4)}) == encode({(3, 4), (1, 2)})
+    assert encode({1: [1], "1": (1,)}) == encode({"1": (1,), 1: [1]})
+    assert len({encode(v) for v in ([1], (1,), {1}, frozenset({1}), {1: None})}) == 5
+    assert hash_value(Level.LOW) != hash_value(1)
+
+
+def test_a_list_that_contains_itself_is_hashed_through_cloudpickle():
+    looped: list = [1]
+    looped.append(looped)
+    assert hash_value(looped) is not None
+    assert hash_value(looped) == hash_value(looped)
+
+
+def test_an_open_file_is_hashed_by_path_size_and_mtime_never_read(tmp_path):
+    path = tmp_path / "data.bin"
+    with open(path, "wb") as file:
+        file.truncate(64 << 20)  # 64 MB, sparse: instant to make, costly to read
+    with open(path, "rb") as file:
+        tracemalloc.start()
+        first = hash_value({"file": file})
+        inside = hash_value(Box(file))  # inside an object: by identity too
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert first is not None and inside is not None
+        assert peak < 1 << 20, f"hashing the file allocated {peak} bytes: it was read"
+        assert file.tell() == 0
+        assert encode(file).startswith(b"file")
+    os.utime(path, ns=(1, 1))
+    with open(path, "rb") as file:
+        assert hash_value({"file": file}) != first  # changed on disk: a new key
+
+
+def test_an_open_file_without_a_path_is_unhashable():
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb") as pipe:
+        assert hash_value(pipe) is None
+    os.close(write_end)
+
+
+@dataclasses.dataclass
+class Box:
+    content: object
