@@ -89,7 +89,7 @@ class CacheLookup:
             self.store.save(self.key, value, get_serializer(self.serializer), meta)
             self.store.remember_parts(self.task_id, self.parts, persist=True)
         except Exception as error:
-            if isinstance(error, OSError):
+            if isinstance(error, (OSError, UnsafeCacheDirectory)):
                 run_logger(task_run=run).warning("Result not cached: %r", error)
             else:  # Prefect's words for it
                 run_logger(task_run=run).warning(
@@ -123,6 +123,12 @@ def cache_lookup(
     except OSError as error:  # e.g. KERNELFLOW_HOME cannot be created: run uncached
         _warn_once(run, lookup.task_id, f"the result store is unusable ({error})")
         return None
+    if lookup.parts[0][0] == "storage_key":  # the user's words: maybe no file name
+        problem = store.key_problem(lookup.key)
+        if problem is not None:
+            why = f"result_storage_key {lookup.key!r} cannot name a file in the store ({problem})"
+            _warn_once(run, lookup.task_id, why)
+            return None
     look = not task.refresh_cache
     lookup.reason = "cache refresh: refresh_cache=True"
     deadline = flow_ctx.deadline if flow_ctx else None
