@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from kernelflow._engine.claims import Claim
 from kernelflow._engine.effects import AwaitClaim, Lifecycle, TakeClaim
+from kernelflow._engine.streaming import StoppedEarly
 from kernelflow._logging import run_logger
 from kernelflow._results.keys import Part, combine, why_unhashable
 from kernelflow._results.policies import KeyContext, KeyFnPolicy
@@ -63,6 +64,8 @@ class CacheLookup:
         never if it rolls back."""
         if not state.is_completed():
             return state
+        if isinstance(state.data, StoppedEarly):
+            return dataclasses.replace(state, message=f"{self.reason}; {_STOPPED_EARLY}")
         txn = enclosing(run)
         if txn is not None:
             txn.stage(functools.partial(self._save, task, run, state.data))
@@ -234,6 +237,8 @@ _UNHASHABLE = (
     "To resolve this, you can: 1. Exclude these arguments by defining a custom "
     "`cache_key_fn`; 2. Disable caching by passing `cache_policy=NO_CACHE`"
 )
+
+_STOPPED_EARLY = "result not cached: the caller stopped iterating early"
 
 _warned: set[tuple[str, str]] = set()
 
