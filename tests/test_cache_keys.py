@@ -296,3 +296,46 @@ def test_an_open_file_without_a_path_is_unhashable():
 @dataclasses.dataclass
 class Box:
     content: object
+
+
+def test_compute_key_on_the_built_in_policies_as_prefect_code_calls_it():
+    from kernelflow.cache_policies import Inputs
+
+    def key(policy, **arguments):
+        return policy.compute_key(**{"task_ctx": None, "flow_parameters": None, **arguments})
+
+    assert key(INPUTS, inputs={"x": 42}) != key(INPUTS, inputs={"y": 42})
+    assert key(INPUTS, inputs={"x": 42}) != key(INPUTS, inputs=None)
+    assert key(Inputs(exclude=["y"]), inputs={"x": 1, "y": 2}) == key(INPUTS, inputs={"x": 1})
+    assert key(NONE, inputs={"x": 1}) is None
+    assert key(FLOW_PARAMETERS, inputs=None, flow_parameters={"a": 1}) != key(
+        FLOW_PARAMETERS, inputs=None, flow_parameters={"a": 2}
+    )
+    assert key(TASK_SOURCE, inputs=None) is None and key(RUN_ID, inputs=None) is None
+
+    @task
+    def f(x):
+        return x
+
+    ctx = TaskRunContext(f, None)
+    assert key(TASK_SOURCE, task_ctx=ctx, inputs=None) is not None
+    both = key(INPUTS + TASK_SOURCE, task_ctx=ctx, inputs={"x": 1})
+    assert both is not None and both != key(INPUTS + TASK_SOURCE, task_ctx=ctx, inputs={"x": 2})
+    assert key(NONE + TASK_SOURCE, inputs=None) is None
+
+
+def test_a_policy_of_your_own_combines_with_the_built_in_ones():
+    calls = []
+
+    class ByLength(CachePolicy):
+        def compute_key(self, task_ctx, inputs, flow_parameters, **kwargs):
+            return str(len(inputs["text"]))
+
+    @task(cache_policy=ByLength() + FLOW_PARAMETERS)  # TASK_SOURCE would hash `calls`
+    def shout(text):
+        calls.append(text)
+        return text.upper()
+
+    assert shout("abc") == "ABC"
+    assert shout("xyz") == "ABC"  # same length: the policy says same key
+    assert shout("long") == "LONG" and calls == ["abc", "long"]
