@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import os
 import subprocess
 import sys
 import threading
+import tracemalloc
 
 import pytest
 
 from kernelflow import task
 from kernelflow._context import TaskRunContext
-from kernelflow._results.keys import hash_value
+from kernelflow._results.keys import encode, hash_value
 from kernelflow._results.policies import KeyContext
 from kernelflow._results.source import function_digest, source_parts
 from kernelflow.cache_policies import (
@@ -210,3 +214,128 @@ def test_functions_without_source_hash_their_code():
     work = eval("lambda x: x + 1")
     assert function_digest(work) == function_digest(eval("lambda x: x + 1"))
     assert function_digest(work) != function_digest(eval("lambda x: x + 2"))
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+
+
+class Name(str):
+    """A str subclass: equal to its str, but not the same input."""
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ((1, 2), [1, 2]),
+        ({1: "x"}, {"1": "x"}),
+        (Level.LOW, 1),
+        (Name("a"), "a"),
+        (1, 1.0),
+        (1, True),
+        ({"k": (1,)}, {"k": [1]}),
+        (frozenset({1}), {1}),
+    ],
+)
+def test_inputs_that_differ_in_type_never_share_a_cached_result(first, second):
+    calls = []
+
+    @task(cache_policy=INPUTS)
+    def echo(value):
+        calls.append(value)
+        return type(value).__name__, repr(value)
+
+    assert echo(first) == (type(first).__name__, repr(first))
+    assert echo(second) == (type(second).__name__, repr(second))
+    assert len(calls) == 2
+    assert echo(first) == (type(first).__name__, repr(first))  # a hit, of its own
+    assert len(calls) == 2
+
+
+def test_the_encoding_keeps_types_and_ignores_dict_and_set_order():
+    assert encode({"b": 1, "a": 2}) == encode({"a": 2, "b": 1})
+    assert encode({(1, 2), (3, 4)}) == encode({(3, 4), (1, 2)})
+    assert encode({1: [1], "1": (1,)}) == encode({"1": (1,), 1: [1]})
+    assert len({encode(v) for v in ([1], (1,), {1}, frozenset({1}), {1: None})}) == 5
+    assert hash_value(Level.LOW) != hash_value(1)
+
+
+def test_a_list_that_contains_itself_is_hashed_through_cloudpickle():
+    looped: list = [1]
+    looped.append(looped)
+    assert hash_value(looped) is not None
+    assert hash_value(looped) == hash_value(looped)
+
+
+def test_an_open_file_is_hashed_by_path_size_and_mtime_never_read(tmp_path):
+    path = tmp_path / "data.bin"
+    with open(path, "wb") as file:
+        file.truncate(64 << 20)  # 64 MB, sparse: instant to make, costly to read
+    with open(path, "rb") as file:
+        tracemalloc.start()
+        first = hash_value({"file": file})
+        inside = hash_value(Box(file))  # inside an object: by identity too
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert first is not None and inside is not None
+        assert peak < 1 << 20, f"hashing the file allocated {peak} bytes: it was read"
+        assert file.tell() == 0
+        assert encode(file).startswith(b"file")
+    os.utime(path, ns=(1, 1))
+    with open(path, "rb") as file:
+        assert hash_value({"file": file}) != first  # changed on disk: a new key
+
+
+def test_an_open_file_without_a_path_is_unhashable():
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb") as pipe:
+        assert hash_value(pipe) is None
+    os.close(write_end)
+
+
+@dataclasses.dataclass
+class Box:
+    content: object
+
+
+def test_compute_key_on_the_built_in_policies_as_prefect_code_calls_it():
+    from kernelflow.cache_policies import Inputs
+
+    def key(policy, **arguments):
+        return policy.compute_key(**{"task_ctx": None, "flow_parameters": None, **arguments})
+
+    assert key(INPUTS, inputs={"x": 42}) != key(INPUTS, inputs={"y": 42})
+    assert key(INPUTS, inputs={"x": 42}) != key(INPUTS, inputs=None)
+    assert key(Inputs(exclude=["y"]), inputs={"x": 1, "y": 2}) == key(INPUTS, inputs={"x": 1})
+    assert key(NONE, inputs={"x": 1}) is None
+    assert key(FLOW_PARAMETERS, inputs=None, flow_parameters={"a": 1}) != key(
+        FLOW_PARAMETERS, inputs=None, flow_parameters={"a": 2}
+    )
+    assert key(TASK_SOURCE, inputs=None) is None and key(RUN_ID, inputs=None) is None
+
+    @task
+    def f(x):
+        return x
+
+    ctx = TaskRunContext(f, None)
+    assert key(TASK_SOURCE, task_ctx=ctx, inputs=None) is not None
+    both = key(INPUTS + TASK_SOURCE, task_ctx=ctx, inputs={"x": 1})
+    assert both is not None and both != key(INPUTS + TASK_SOURCE, task_ctx=ctx, inputs={"x": 2})
+    assert key(NONE + TASK_SOURCE, inputs=None) is None
+
+
+def test_a_policy_of_your_own_combines_with_the_built_in_ones():
+    calls = []
+
+    class ByLength(CachePolicy):
+        def compute_key(self, task_ctx, inputs, flow_parameters, **kwargs):
+            return str(len(inputs["text"]))
+
+    @task(cache_policy=ByLength() + FLOW_PARAMETERS)  # TASK_SOURCE would hash `calls`
+    def shout(text):
+        calls.append(text)
+        return text.upper()
+
+    assert shout("abc") == "ABC"
+    assert shout("xyz") == "ABC"  # same length: the policy says same key
+    assert shout("long") == "LONG" and calls == ["abc", "long"]

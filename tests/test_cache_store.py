@@ -230,3 +230,158 @@ def test_a_failed_write_names_the_entry_path(tmp_path):
     with pytest.raises(OSError) as caught:
         store.save("sub/k", 1, CloudpickleSerializer, META)
     assert str(tmp_path / "s" / "sub") in str(caught.value)
+
+
+def _in_thread(fn, timeout=5.0):
+    """``fn()``'s result, or fail if it is still blocked after ``timeout`` seconds."""
+    import threading
+
+    out = []
+    worker = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return worker.is_alive(), out
+
+
+def _unblock(fifo):
+    """Release a reader stuck opening ``fifo`` (the old code), so the test process ends."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        pass
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
+def test_a_fifo_in_the_store_never_blocks_a_lookup_or_the_listing(tmp_path):
+    store = fresh(tmp_path / "s")
+    store.prepare()
+    store.save("real", 1, JSONSerializer, META)
+    os.mkfifo(store.path("k"), 0o600)
+    os.makedirs(tmp_path / "s" / ".tasks", mode=0o700)
+    os.mkfifo(store._parts_path("t|m.t"), 0o600)
+    try:
+        stuck, out = _in_thread(lambda: store.load("k", JSONSerializer))
+        assert not stuck, "a lookup blocked on a FIFO"
+        assert out[0].status == "unreadable" and "not a regular file" in out[0].detail
+        stuck, out = _in_thread(lambda: kernelflow.cache.entries(storage=tmp_path / "s"))
+        assert not stuck, "kernelflow.cache.entries() blocked on a FIFO"
+        assert [entry.key for entry in out[0]] == ["real"]
+        stuck, out = _in_thread(lambda: store.last_parts("t|m.t"))
+        assert not stuck and out == [None]
+    finally:
+        _unblock(store.path("k"))
+        _unblock(store._parts_path("t|m.t"))
+
+
+def test_an_entry_that_is_a_symbolic_link_is_not_followed(tmp_path):
+    store = fresh(tmp_path / "s")
+    store.prepare()
+    store.save("real", 1, JSONSerializer, META)
+    os.symlink(store.path("real"), store.path("k"))
+    loaded = store.load("k", JSONSerializer)
+    assert loaded.status == "unreadable" and "symbolic link" in loaded.detail
+
+
+def test_an_entry_records_its_key_and_a_swapped_one_is_a_miss_with_a_warning(kf_logs):
+    from kernelflow import task
+
+    calls = []
+
+    @task(result_storage_key="team/{x}")
+    def price(x):
+        calls.append(x)
+        return 100 * x
+
+    assert (price(1), price(2)) == (100, 200)
+    team = home() / "results" / "team"
+    os.rename(team / "1", team / "tmp")
+    os.rename(team / "2", team / "1")
+    os.rename(team / "tmp", team / "2")
+    assert price(2) == 200  # not price(1)'s result
+    assert calls == [1, 2, 2]
+    warnings = [r.getMessage() for r in kf_logs if "records the key 'team/1'" in r.getMessage()]
+    assert len(warnings) == 1 and "not 'team/2'" in warnings[0]
+
+
+@pytest.mark.parametrize("how", ["writable", "foreign"])
+def test_a_subfolder_of_the_store_is_checked_as_the_root_is(how, kf_logs):
+    from kernelflow import task
+
+    calls = []
+
+    @task(result_storage_key="team/{x}")
+    def price(x):
+        calls.append(x)
+        return 100 * x
+
+    assert price(1) == 100
+    team = home() / "results" / "team"
+    assert stat.S_IMODE(team.stat().st_mode) == 0o700
+    if how == "writable":
+        os.chmod(team, 0o777)
+    elif os.geteuid() == 0:
+        os.chown(team, 12345, 12345)
+    else:
+        pytest.skip("only root can give a folder to another user")
+    store_for(None).forget()  # as in another process: nothing remembered
+    state = price(1, return_state=True)
+    assert state.is_failed() and calls == [1]  # never loaded from it
+    with pytest.raises(UnsafeCacheDirectory, match=str(team)):
+        state.result()
+    assert price(2) == 200 and calls == [1, 2]  # a new entry is not written there either
+    assert not (team / "2").exists()
+    assert any("Result not cached" in r.getMessage() for r in kf_logs)
+
+
+@pytest.mark.parametrize("key", ["a" * 300, "x\0y", "deep/" * 900 + "k", "folder/"])
+def test_a_storage_key_the_os_refuses_runs_uncached_with_one_warning(key, kf_logs):
+    from kernelflow import task
+
+    calls = []
+
+    @task(result_storage_key="{name}")
+    def named(name):
+        calls.append(name)
+        return len(name)
+
+    assert named(key) == len(key)
+    assert named(key) == len(key)
+    assert len(calls) == 2
+    warnings = [r.getMessage() for r in kf_logs if "Not cached" in r.getMessage()]
+    assert len(warnings) == 1 and "cannot name a file in the store" in warnings[0]
+
+
+def test_a_shared_folder_is_refused_without_advising_to_chmod_it(tmp_path, monkeypatch):
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # as /tmp is
+    monkeypatch.setenv("KERNELFLOW_HOME", str(shared))
+    with pytest.raises(UnsafeCacheDirectory) as refused:
+        store_for(None).prepare()
+    message = str(refused.value)
+    assert "chmod" not in message
+    assert f"mkdir -m 700 {shared}/kernelflow-$USER" in message
+
+
+def test_a_relative_kernelflow_home_is_resolved_once(tmp_path, monkeypatch):
+    from kernelflow import task
+    from kernelflow.cache_policies import INPUTS
+
+    calls = []
+
+    @task(cache_policy=INPUTS)
+    def double(x):
+        calls.append(x)
+        return 2 * x
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    monkeypatch.setenv("KERNELFLOW_HOME", "relative-home")
+    assert double(1) == 2
+    monkeypatch.chdir(tmp_path / "b")  # a notebook's os.chdir
+    assert double(1) == 2 and calls == [1]
+    assert not (tmp_path / "b" / "relative-home").exists()
+    assert [e.path.parent for e in kernelflow.cache.entries()] == [
+        tmp_path / "a" / "relative-home" / "results"
+    ]

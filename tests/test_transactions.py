@@ -426,3 +426,62 @@ def test_in_an_eager_transaction_a_cached_run_is_written_as_it_ends():
     with transaction(isolation_level=IsolationLevel.SERIALIZABLE):
         with transaction() as inner:
             assert inner.isolation_level is IsolationLevel.SERIALIZABLE
+
+
+def test_every_rollback_hook_runs_even_after_one_raises_system_exit():
+    undone = []
+
+    def make(name, error=None):
+        @task(name=name)
+        def step():
+            return name
+
+        @step.on_rollback
+        def undo(txn):
+            undone.append(name)
+            if error is not None:
+                raise error
+
+        return step
+
+    first, exits, stops = make("first"), make("exits", SystemExit(3)), make("stops", SystemExit(4))
+    last = make("last")
+    with pytest.raises(SystemExit) as raised:  # the first one raised, once all have run
+        with transaction():
+            first()
+            stops()
+            exits()
+            last()
+            raise ValueError("roll back")
+    assert raised.value.code == 3
+    assert undone == ["last", "exits", "stops", "first"]
+
+
+def test_a_block_that_raises_waits_for_its_runs_in_flight_then_rolls_them_back():
+    import threading
+
+    log = []
+    started = threading.Event()
+
+    @task
+    def slow_write():
+        started.set()
+        threading.Event().wait(0.5)
+        log.append("written")
+        return "row"
+
+    @slow_write.on_rollback
+    def remove(txn):
+        log.append("removed")
+
+    @flow
+    def pipeline():
+        with transaction() as txn:
+            slow_write.submit()
+            started.wait(5)
+            raise ValueError("after submitting")
+        return txn
+
+    with pytest.raises(ValueError, match="after submitting"):
+        pipeline()
+    assert log == ["written", "removed"]  # waited for the run, then undid it

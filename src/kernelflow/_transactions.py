@@ -192,11 +192,20 @@ class Transaction:
         self._mark("committed")
 
     def rollback(self) -> None:
+        """Run every rollback hook, newest run first. A hook that raises does not stop
+        the others: an Exception is kept in ``hook_errors``; a BaseException (SystemExit,
+        KeyboardInterrupt) is raised again once every hook has run."""
+        first: BaseException | None = None
         for task, run, txn in reversed(self._completed):
             for hook in task.on_rollback_hooks:
-                self._call(hook, run, txn)
+                try:
+                    self._call(hook, run, txn)
+                except BaseException as error:  # not an Exception: _call keeps those
+                    first = first or error
         self._staged.clear()
         self._mark("rolled_back")
+        if first is not None:
+            raise first
 
     def report_hook_errors(self, error: BaseException | None = None) -> None:
         """Say once more, where the outermost transaction ends, that hooks raised: as a
@@ -293,8 +302,8 @@ def _copy(value: Any) -> Any:
 class TransactionBlock:
     """The ``with`` / ``async with`` block of ``transaction()``; gives its Transaction.
 
-    Runs submitted in the block belong to it: its end waits for them, then commits, or
-    rolls back if the block raised or one of them failed."""
+    Runs submitted in the block belong to it: its end waits for them (even when the block
+    raised), then commits, or rolls back if the block raised or one of them failed."""
 
     def __init__(self, key: str | None, *options: Any) -> None:
         self.key = key
@@ -310,7 +319,7 @@ class TransactionBlock:
 
     def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
         try:
-            if error is None:
+            if _waits_for_runs(error):
                 for future in self._futures[self._first :]:
                     future.wait()
         except BaseException as waiting_error:
@@ -323,7 +332,7 @@ class TransactionBlock:
 
     async def __aexit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
         try:
-            if error is None:
+            if _waits_for_runs(error):
                 for future in self._futures[self._first :]:
                     await asyncio.wrap_future(future.settled)  # its final state; never raises
         except BaseException as waiting_error:
@@ -341,6 +350,13 @@ class TransactionBlock:
         else:
             txn.commit()
         txn.report_hook_errors(error)
+
+
+def _waits_for_runs(error: BaseException | None) -> bool:
+    """Whether the block's end waits for the runs it submitted: always, so that a block
+    that raised rolls back runs still in flight too (their hooks run, their work is
+    undone); not when the user interrupts, who wants to stop now."""
+    return not isinstance(error, (KeyboardInterrupt, asyncio.CancelledError))
 
 
 def _hook_logger(task_run: Any) -> Any:

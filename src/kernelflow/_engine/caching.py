@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from kernelflow._engine.claims import Claim
 from kernelflow._engine.effects import AwaitClaim, Lifecycle, TakeClaim
+from kernelflow._engine.streaming import StoppedEarly
 from kernelflow._logging import run_logger
 from kernelflow._results.keys import Part, combine, why_unhashable
 from kernelflow._results.policies import KeyContext, KeyFnPolicy
@@ -63,6 +64,8 @@ class CacheLookup:
         never if it rolls back."""
         if not state.is_completed():
             return state
+        if isinstance(state.data, StoppedEarly):
+            return dataclasses.replace(state, message=f"{self.reason}; {_STOPPED_EARLY}")
         txn = enclosing(run)
         if txn is not None:
             txn.stage(functools.partial(self._save, task, run, state.data))
@@ -89,7 +92,7 @@ class CacheLookup:
             self.store.save(self.key, value, get_serializer(self.serializer), meta)
             self.store.remember_parts(self.task_id, self.parts, persist=True)
         except Exception as error:
-            if isinstance(error, OSError):
+            if isinstance(error, (OSError, UnsafeCacheDirectory)):
                 run_logger(task_run=run).warning("Result not cached: %r", error)
             else:  # Prefect's words for it
                 run_logger(task_run=run).warning(
@@ -124,6 +127,12 @@ def cache_lookup(
     except OSError as error:  # e.g. KERNELFLOW_HOME cannot be created: run uncached
         _warn_once(run, lookup.task_id, f"the result store is unusable ({error})")
         return None
+    if lookup.parts[0][0] == "storage_key":  # the user's words: maybe no file name
+        problem = store.key_problem(lookup.key)
+        if problem is not None:
+            why = f"result_storage_key {lookup.key!r} cannot name a file in the store ({problem})"
+            _warn_once(run, lookup.task_id, why)
+            return None
     look = not task.refresh_cache
     lookup.reason = "cache refresh: refresh_cache=True"
     deadline = flow_ctx.deadline if flow_ctx else None
@@ -229,6 +238,8 @@ _UNHASHABLE = (
     "To resolve this, you can: 1. Exclude these arguments by defining a custom "
     "`cache_key_fn`; 2. Disable caching by passing `cache_policy=NO_CACHE`"
 )
+
+_STOPPED_EARLY = "result not cached: the caller stopped iterating early"
 
 _warned: set[tuple[str, str]] = set()
 

@@ -1,14 +1,32 @@
 """Hashing values into stable key parts, and Prefect's ``task_input_hash``.
 
-A value is hashed through canonical JSON when it can be (fast, and the same in every
-process), else through cloudpickle; when neither works the hash is None, which the
-engine takes to mean "do not cache this run". Keys are hex BLAKE2b digests.
+A value is hashed through a canonical encoding that keeps its type, so that values
+which compare or print alike but are not the same never share a key: ``(1, 2)`` and
+``[1, 2]``, ``{1: x}`` and ``{"1": x}``, an ``IntEnum`` member and its int, a ``str``
+subclass and its str, ``1`` and ``1.0`` and ``True``. The encoding is the same in every
+process: dicts and sets are encoded in the order of their items' encodings, not in
+their iteration order (which for sets depends on the hash seed).
+
+- ``None``, bools, ints, floats, strs and bytes (exactly those types) are their
+  ``repr``, which tells all of them apart;
+- lists, tuples, dicts, sets and frozensets (exactly those types) are encoded item by
+  item, with a mark for the container type;
+- an open file is its path, size and modification time: never its content (hashing a
+  1 GB file would read it all), so a file changed in place changes the key;
+- anything else (an instance of a subclass, an enum member, a dataclass, an array) is
+  a digest of its cloudpickle, which names its type.
+
+When a value cannot be encoded (a lock, a file with no path) the hash is None, which
+the engine takes to mean "do not cache this run". Keys are hex BLAKE2b digests.
+Prefect hashes JSON first, which is why its keys confuse the pairs above.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Any
@@ -17,63 +35,177 @@ from typing import Any
 # "helper:clean", ...) so a miss can say what changed; a None digest means unhashable.
 Part = tuple[str, "str | None"]
 
+# Exactly these types are their repr: repr tells each from the others (1, 1.0, True,
+# '1', b'1', None), and a str's or bytes' repr escapes its quotes, so it ends where it
+# seems to.
+_REPR_TYPES = frozenset({type(None), bool, int, float, str, bytes})
+_CONTAINERS = {list: b"L", tuple: b"T", set: b"S", frozenset: b"F", dict: b"D"}
+# Files with a descriptor: hashed by what they are on disk, never by content.
+_FILES = (io.FileIO, io.BufferedReader, io.BufferedWriter, io.BufferedRandom, io.TextIOWrapper)
+
 
 class _Unencodable(TypeError):
     pass
 
 
-def _canonical(value: Any) -> Any:
-    """JSON's fallback for values it lacks: sets in a stable order, bytes, paths."""
-    if isinstance(value, (set, frozenset)):
-        items = [json.dumps(item, sort_keys=True, default=_canonical) for item in value]
-        return {"__set__": sorted(items)}
-    if isinstance(value, (bytes, bytearray)):
-        return {"__bytes__": bytes(value).hex()}
-    if isinstance(value, PurePath):
-        return {"__path__": str(value)}
-    raise _Unencodable(f"Unable to serialize unknown type: {type(value)}")
+class _Cyclic(_Unencodable):
+    """A container that contains itself: hashed through cloudpickle, which keeps cycles."""
 
 
 def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def encode(value: Any) -> bytes:
+    """The canonical encoding of ``value`` (see the module docstring).
+
+    Raises:
+        TypeError: the value cannot be encoded, with why.
+    """
+    out: list[bytes] = []
+    _encode(value, out, set())
+    return b"".join(out)
+
+
+def _encode(value: Any, out: list[bytes], open_containers: set[int]) -> None:
+    kind = type(value)
+    if kind in _REPR_TYPES:
+        out.append(repr(value).encode("utf-8", "backslashreplace"))
+        return
+    mark = _CONTAINERS.get(kind)
+    if mark is None:
+        out.append(_encode_other(value))
+        return
+    if mark in (b"L", b"T") and _REPR_TYPES.issuperset(map(type, value)):
+        out.append(mark + repr(value).encode("utf-8", "backslashreplace"))  # fast path
+        return
+    if kind is dict and all(type(key) is str for key in value):
+        if _REPR_TYPES.issuperset(map(type, value.values())):  # fast path: a record
+            out.append(mark + repr(sorted(value.items())).encode("utf-8", "backslashreplace"))
+            return
+    if id(value) in open_containers:
+        raise _Cyclic("it contains itself")
+    open_containers.add(id(value))
+    if kind is dict:
+        items = sorted(
+            _item(key, open_containers) + b":" + _item(item, open_containers)
+            for key, item in value.items()
+        )
+    elif mark in (b"S", b"F"):
+        items = sorted(_item(item, open_containers) for item in value)
+    else:
+        items = [_item(item, open_containers) for item in value]
+    open_containers.discard(id(value))
+    out.append(mark + b"(" + b",".join(items) + b")")
+
+
+def _item(value: Any, open_containers: set[int]) -> bytes:
+    out: list[bytes] = []
+    _encode(value, out, open_containers)
+    return b"".join(out)
+
+
+def _encode_other(value: Any) -> bytes:
+    if isinstance(value, _FILES):
+        return b"file" + repr(file_identity(value)).encode()
+    if type(value) in (bytearray, memoryview):
+        return b"bytearray" + repr(bytes(value)).encode()
+    if isinstance(value, PurePath) and type(value).__module__ == "pathlib":
+        return type(value).__name__.encode() + repr(str(value)).encode()
+    return b"pickle:" + digest(_pickle(value)).encode()
+
+
+def file_identity(file: Any) -> tuple[str, int, int]:
+    """(absolute path, size, modification time in ns) of an open file.
+
+    Raises:
+        TypeError: the file has no path (a pipe, a socket, a terminal) or is closed.
+    """
+    name = getattr(file, "name", None)
+    try:
+        st = os.fstat(file.fileno())
+    except (OSError, ValueError) as error:  # closed, or no descriptor
+        raise _Unencodable(f"the file {name!r} cannot be examined ({error})") from None
+    if not isinstance(name, (str, bytes, os.PathLike)) or not os.path.exists(name):
+        raise _Unencodable(
+            f"the open file {name!r} has no path to identify it by (a pipe or a terminal); "
+            "leave that argument out of the key"
+        )
+    return os.path.abspath(os.fsdecode(name)), st.st_size, st.st_mtime_ns
+
+
+def _pickle(value: Any) -> bytes:
+    import cloudpickle
+
+    buffer = io.BytesIO()
+    _KeyPickler.make(cloudpickle)(buffer).dump(value)
+    return buffer.getvalue()
+
+
+class _KeyPickler:
+    """cloudpickle's pickler, except that an open file inside a value is its identity
+    (cloudpickle would read the file's whole content)."""
+
+    _class: Any = None
+
+    @classmethod
+    def make(cls, cloudpickle: Any) -> Any:
+        if cls._class is None:
+
+            class Pickler(cloudpickle.CloudPickler):
+                def reducer_override(self, obj: Any) -> Any:
+                    if isinstance(obj, _FILES):
+                        return (_opened_file, file_identity(obj))
+                    return super().reducer_override(obj)
+
+            cls._class = Pickler
+        return cls._class
+
+
+def _opened_file(path: str, size: int, mtime_ns: int) -> None:
+    """What an open file pickles to in a key (never called: key pickles are not loaded)."""
+
+
 def hash_value(value: Any) -> str | None:
     """A digest of ``value`` that is the same in every process, or None if unhashable."""
     try:
-        text = json.dumps(value, sort_keys=True, default=_canonical)
-    except (TypeError, ValueError):  # not JSON (or keys of mixed types): try pickling
-        pass
-    else:
-        return digest(text.encode())
-    try:
-        import cloudpickle
-
-        return digest(b"pickle:" + cloudpickle.dumps(value))
-    except Exception:
+        try:
+            return digest(encode(value))
+        except _Cyclic:
+            return digest(b"cyclic:" + _pickle(value))
+    except RecursionError:
+        return None
+    except Exception:  # an object neither the encoding nor cloudpickle can take
         return None
 
 
 def why_unhashable(arguments: dict[str, Any]) -> str:
-    """Why ``hash_value`` gave None for these arguments, in Prefect's words: which
-    arguments, and what JSON and pickling each said (one line, as every warning of a run
-    is). Only called after a failure."""
-    import cloudpickle
-
+    """Why ``hash_value`` gave None for these arguments, in Prefect's words (its JSON
+    error, then its pickle error), one line as every warning of a run is. Only called
+    after a failure."""
     lines = ["Unable to create hash - objects could not be serialized."]
     for name, value in arguments.items():
-        if hash_value(value) is not None:
+        try:
+            encode(value)
             continue
-        try:
-            json.dumps(value, sort_keys=True, default=_canonical)
-        except (TypeError, ValueError) as error:
-            json_error = str(error)
-        try:
-            cloudpickle.dumps(value)
+        except RecursionError:
+            problem = "it is nested too deeply"
         except Exception as error:
-            pickle_error = str(error)
-        lines.append(f"argument {name!r}: JSON error: {json_error}; Pickle error: {pickle_error}")
+            problem = str(error)
+        json_error = _json_error(value)
+        lines.append(f"argument {name!r}: JSON error: {json_error}; Pickle error: {problem}")
     return " ".join(lines)
+
+
+def _json_error(value: Any) -> str:
+    def refuse(unknown: Any) -> Any:
+        raise TypeError(f"Unable to serialize unknown type: {type(unknown)}")
+
+    try:
+        json.dumps(value, default=refuse)
+    except (TypeError, ValueError, RecursionError) as error:
+        return str(error)
+    return "none"
 
 
 def combine(namespace: str, parts: Iterable[Part]) -> str:

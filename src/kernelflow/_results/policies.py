@@ -3,6 +3,10 @@
 A policy turns a run into key parts (see ``keys.Part``); the key is the hash of the
 task's identity and all parts. A policy that gives no parts asks for no caching. Parts
 combine with ``+``; ``INPUTS - "arg"`` leaves an argument out.
+
+Every policy also has Prefect's ``compute_key(task_ctx, inputs, flow_parameters)``,
+which gives its key alone (None: nothing to key on), so Prefect code that calls it on a
+built-in policy, or builds its own policy on one, works. The engine uses the parts.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kernelflow._context import TaskRunContext
-from kernelflow._results.keys import Part, hash_value
+from kernelflow._results.keys import Part, combine, hash_value
 from kernelflow._results.source import source_parts
 
 
@@ -101,6 +105,16 @@ class CompoundPolicy(CachePolicy):
     def parts(self, context: KeyContext) -> list[Part]:
         return [part for policy in self.policies for part in policy.parts(context)]
 
+    def compute_key(
+        self, task_ctx: Any, inputs: Any, flow_parameters: Any, **kwargs: Any
+    ) -> str | None:
+        found = [
+            (repr(policy), key)
+            for policy in self.policies
+            if (key := policy.compute_key(task_ctx, inputs, flow_parameters))
+        ]
+        return combine("compound", found) if found else None
+
     def __sub__(self, name: str) -> CachePolicy:
         return CompoundPolicy(tuple(policy - name for policy in self.policies))
 
@@ -114,11 +128,21 @@ class Inputs(CachePolicy):
 
     exclude: frozenset[str] = frozenset()
 
+    def __post_init__(self) -> None:  # Prefect passes a list: Inputs(exclude=["y"])
+        object.__setattr__(self, "exclude", frozenset(self.exclude))
+
     def parts(self, context: KeyContext) -> list[Part]:
-        parameters = context.parameters
-        if self.exclude:
-            parameters = {k: v for k, v in parameters.items() if k not in self.exclude}
-        return [("inputs", hash_value(parameters))]
+        return [("inputs", hash_value(self._kept(context.parameters)))]
+
+    def compute_key(
+        self, task_ctx: Any, inputs: Any, flow_parameters: Any, **kwargs: Any
+    ) -> str | None:
+        return hash_value(self._kept(inputs or {}))
+
+    def _kept(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        if not self.exclude:
+            return parameters
+        return {k: v for k, v in parameters.items() if k not in self.exclude}
 
     def __sub__(self, name: str) -> CachePolicy:
         if not isinstance(name, str):
@@ -134,6 +158,13 @@ class TaskSource(CachePolicy):
 
     def parts(self, context: KeyContext) -> list[Part]:
         return source_parts(context.task.fn)
+
+    def compute_key(
+        self, task_ctx: Any, inputs: Any, flow_parameters: Any, **kwargs: Any
+    ) -> str | None:
+        if task_ctx is None:
+            return None
+        return combine("source", source_parts(task_ctx.task.fn))
 
     def __repr__(self) -> str:
         return "TASK_SOURCE"
@@ -157,6 +188,11 @@ class FlowParameters(_FlowRunPolicy):
     def part(self, flow_run: Any) -> Part:
         return ("flow_parameters", hash_value(flow_run.parameters))
 
+    def compute_key(
+        self, task_ctx: Any, inputs: Any, flow_parameters: Any, **kwargs: Any
+    ) -> str | None:
+        return hash_value(flow_parameters) if flow_parameters else None
+
     def __repr__(self) -> str:
         return "FLOW_PARAMETERS"
 
@@ -167,6 +203,16 @@ class RunId(_FlowRunPolicy):
     def part(self, flow_run: Any) -> Part:
         return ("run_id", flow_run.id.hex)
 
+    def compute_key(
+        self, task_ctx: Any, inputs: Any, flow_parameters: Any, **kwargs: Any
+    ) -> str | None:
+        """The flow run's id; outside a flow, the task run's own (as in Prefect)."""
+        run = getattr(task_ctx, "task_run", None)
+        if run is None:
+            return None
+        flow_run = getattr(run, "flow_run", None)
+        return str(flow_run.id if flow_run is not None else run.id)
+
     def __repr__(self) -> str:
         return "RUN_ID"
 
@@ -176,6 +222,11 @@ class NoCache(CachePolicy):
 
     def parts(self, context: KeyContext) -> list[Part]:
         return []
+
+    def compute_key(
+        self, task_ctx: Any, inputs: Any, flow_parameters: Any, **kwargs: Any
+    ) -> str | None:
+        return None
 
     def __repr__(self) -> str:
         return "NONE"

@@ -9,9 +9,12 @@ in any process sees a whole old entry or a whole new one, never a torn one. An e
 that is truncated or garbage is reported as unreadable (the engine warns and recomputes,
 and the new result replaces it). Expiry is checked when an entry is read.
 
-Cached results are pickles: loading one can run code. So kernelflow creates its
-directories 0700 and refuses to read from a directory, or an entry, that another user
-owns or can write (``UnsafeCacheDirectory``).
+Cached results are pickles: loading one can run code. So every path is untrusted:
+kernelflow creates its directories 0700 and refuses to read from a directory (the root,
+its home and every subfolder a ``result_storage_key`` names), or an entry, that another
+user owns or can write (``UnsafeCacheDirectory``). It opens only regular files, never
+following a symbolic link and never blocking (a FIFO planted in the store is skipped),
+and an entry whose recorded key is not the key asked for (moved or swapped) is a miss.
 
 Disk is the truth across processes; each process also remembers the bytes of entries
 it recently wrote or read, keyed by the file's (inode, mtime, size). A hit costs one
@@ -20,8 +23,10 @@ it recently wrote or read, keyed by the file's (inode, mtime, size). A hit costs
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import struct
 import tempfile
 import threading
@@ -65,9 +70,19 @@ class _Unreadable(Exception):
     pass
 
 
+_homes: dict[str, Path] = {}
+
+
 def home() -> Path:
-    """``$KERNELFLOW_HOME``, or ``~/.kernelflow``."""
-    return Path(os.environ.get("KERNELFLOW_HOME") or "~/.kernelflow").expanduser()
+    """``$KERNELFLOW_HOME``, or ``~/.kernelflow``, as an absolute path.
+
+    A relative KERNELFLOW_HOME is resolved against the working directory the first time
+    it is used, once: a later ``os.chdir`` does not split the store in two."""
+    value = os.environ.get("KERNELFLOW_HOME") or "~/.kernelflow"
+    path = _homes.get(value)
+    if path is None:
+        path = _homes.setdefault(value, Path(os.path.abspath(os.path.expanduser(value))))
+    return path
 
 
 def check_private(path: str | os.PathLike[str]) -> None:
@@ -91,9 +106,24 @@ def _check_stat(st: os.stat_result, path: str | os.PathLike[str]) -> None:
         raise UnsafeCacheDirectory(
             f"kernelflow will not load cached results from {path}: {problem}. Cached results "
             f"are pickles, and loading one runs code, so the store must be private to you. "
-            f"Fix it with `chmod 700 {path}` (or `chmod 600` for a file), or set "
-            f"KERNELFLOW_HOME to a private directory."
+            + _advice(st, path)
         )
+
+
+def _advice(st: os.stat_result, path: str | os.PathLike[str]) -> str:
+    """How to fix an unsafe path. A folder shared on purpose (/tmp: sticky, or another
+    user's) must stay shared: the store goes into a private subfolder of it instead."""
+    shared = st.st_uid != os.getuid() or st.st_mode & stat.S_ISVTX
+    if stat.S_ISDIR(st.st_mode) and shared:
+        private = os.path.join(path, "kernelflow-$USER")
+        return (
+            f"Use a private folder of your own instead: `mkdir -m 700 {private}` and set "
+            f"KERNELFLOW_HOME={private}."
+        )
+    if not stat.S_ISDIR(st.st_mode) and st.st_uid != os.getuid():
+        return f"Remove it (`rm {path}`) if you did not put it there."
+    mode = 700 if stat.S_ISDIR(st.st_mode) else 600
+    return f"Fix it with `chmod {mode} {path}`, or set KERNELFLOW_HOME to a private directory."
 
 
 class Store:
@@ -124,6 +154,32 @@ class Store:
     def path(self, key: str) -> str:
         return os.path.join(self._root, key)
 
+    def key_problem(self, key: str) -> str | None:
+        """Why the file system cannot hold an entry named ``key`` (a NUL, a name too
+        long, a folder), or None. Keys kernelflow makes are short hex; a
+        ``result_storage_key`` is whatever the user formatted."""
+        if "\0" in key:
+            return "it holds a NUL character"
+        if not key or key.endswith(("/", os.sep)):
+            return "it names a folder, not a file"
+        try:
+            os.lstat(os.path.join(self._root, key))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except (OSError, ValueError) as error:
+            return getattr(error, "strerror", None) or str(error)
+        return None
+
+    def _check_folders(self, key: str) -> None:
+        """The folders a key names inside the root are checked as the root is."""
+        folder = os.path.dirname(key)
+        if not folder:
+            return
+        path = self._root
+        for name in os.path.normpath(folder).split(os.sep):
+            path = os.path.join(path, name)
+            check_private(path)
+
     # --- reading ----------------------------------------------------------------------
 
     def load(self, key: str, task_serializer: Any) -> Loaded:
@@ -152,7 +208,11 @@ class Store:
         for directory in self._guarded:
             check_private(directory)
         try:
-            with open(path, "rb") as file:
+            self._check_folders(key)
+        except (FileNotFoundError, NotADirectoryError):
+            raise _Unreadable("it vanished while being read") from None
+        try:
+            with _open_regular(path) as file:
                 st = os.fstat(file.fileno())
                 _check_stat(st, path)
                 data = file.read()
@@ -163,6 +223,11 @@ class Store:
         except OSError as error:
             raise _Unreadable(f"it cannot be read: {error}") from None
         meta, payload = _parse(data)
+        if meta.get("key") != key:
+            raise _Unreadable(
+                f"it records the key {meta.get('key')!r}, not {key!r}: it was moved or "
+                "swapped, so it is not this run's result"
+            )
         memo = _Memo(
             (st.st_ino, st.st_mtime_ns, st.st_size),
             payload,
@@ -203,6 +268,8 @@ class Store:
         if not os.path.isdir(self._root):  # removed since prepare(): made again, 0700
             self._make_directories()
         try:
+            make_private_dirs(os.path.dirname(path))
+            self._check_folders(key)  # never write where another user could swap it
             st = _write_atomic(path, _pack(meta, payload))
         except OSError as error:  # say where: "Permission denied" alone helps nobody
             raise type(error)(
@@ -217,9 +284,9 @@ class Store:
         if task_id in self._last_parts:
             return self._last_parts[task_id]
         try:
-            with open(self._parts_path(task_id), "rb") as file:
+            with _open_regular(self._parts_path(task_id)) as file:
                 parts = [tuple(part) for part in json.load(file)]
-        except (OSError, ValueError, TypeError):
+        except (OSError, ValueError, TypeError, _Unreadable):
             parts = None
         self._last_parts[task_id] = parts  # type: ignore[assignment]
         return parts  # type: ignore[return-value]
@@ -289,8 +356,30 @@ def _parse(data: bytes) -> tuple[dict[str, Any], bytes]:
     return meta, payload
 
 
+def _open_regular(path: str | os.PathLike[str]) -> Any:
+    """``path`` opened for reading if it is a regular file; never blocks (a FIFO opened
+    without O_NONBLOCK waits for a writer forever) and never follows a symbolic link.
+
+    Raises:
+        _Unreadable: it is not a regular file. OSError: it cannot be opened.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise _Unreadable("it is a symbolic link, not a regular file") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _Unreadable("it is not a regular file")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
 def _read_meta(path: Path) -> dict[str, Any]:
-    with open(path, "rb") as file:
+    with _open_regular(path) as file:
         head = file.read(_HEADER.size)
         if len(head) < _HEADER.size or head[:4] != MAGIC:
             raise _Unreadable("not an entry")
@@ -350,7 +439,11 @@ def store_for(result_storage: Path | None) -> Store:
             store = _new_store(base, root / "results", (root, root / "results"))
         return store
     name = f"storage:{result_storage}"
-    return _stores.get(name) or _new_store(name, result_storage, (result_storage,))
+    store = _stores.get(name)
+    if store is None:  # a relative folder is resolved once, as KERNELFLOW_HOME is
+        root = Path(os.path.abspath(result_storage))
+        store = _new_store(name, root, (root,))
+    return store
 
 
 def _new_store(name: str, root: Path, guarded: tuple[Path, ...]) -> Store:

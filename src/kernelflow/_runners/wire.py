@@ -5,6 +5,7 @@ bytes with cloudpickle (so functions and classes defined in notebook cells trave
 value), and ``unpack_reply`` turns the reply back into an ``Outcome``. Worker side:
 ``run_packed`` calls the function inside a context that shows the task run (for
 ``kernelflow.runtime`` and ``get_run_logger``), catches everything, and packs the reply.
+A generator task's body is iterated in the worker, and its reply is the list of items.
 
 The reply also carries what the call printed and logged: a notebook shows it in the
 cell that ran the flow, where a worker process's own output would never appear. For a
@@ -33,6 +34,7 @@ from kernelflow._context import TaskRunContext, current_tags, task_run_context
 from kernelflow._engine import calling
 from kernelflow._engine.calling import call_sync
 from kernelflow._engine.effects import CallBody, Outcome
+from kernelflow._engine.streaming import generator_body
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._runners.tracebacks import format_remote_traceback, pack_traceback
 from kernelflow._transactions import Transaction
@@ -182,7 +184,10 @@ def run_packed(fn_blob: bytes, arguments: bytes, worker: str | None = None) -> b
         if fn is None:
             if len(_functions) > 256:
                 _functions.clear()
-            fn = _functions[fn_blob] = pickle.loads(fn_blob)
+            fn = pickle.loads(fn_blob)
+            if inspect.isgeneratorfunction(fn):  # iterated here: its reply is its items
+                fn = generator_body(fn)
+            _functions[fn_blob] = fn
         args, kwargs, info, log_prints, parent_pid, transactional = pickle.loads(arguments)
         if parent_pid != os.getpid():  # not a Dask worker thread inside the notebook
             capture = _Capture.begin()
