@@ -218,7 +218,10 @@ class Transaction:
         )
         message = f"{len(self.hook_errors)} transaction hook(s) raised: {which}"
         if error is not None:
-            error.add_note(f"kernelflow: while rolling back, {message}")
+            note = f"kernelflow: while rolling back, {message}"
+            # BaseException.add_note is Python 3.11's; 3.10 prints no notes, but code
+            # and tests read them from __notes__ all the same.
+            error.__notes__ = [*getattr(error, "__notes__", ()), note]
         else:
             warnings.warn(f"{message}; see txn.hook_errors.", TransactionHookWarning, stacklevel=4)
 
