@@ -299,7 +299,11 @@ def test_an_entry_records_its_key_and_a_swapped_one_is_a_miss_with_a_warning(kf_
     os.rename(team / "tmp", team / "2")
     assert price(2) == 200  # not price(1)'s result
     assert calls == [1, 2, 2]
-    warnings = [r.getMessage() for r in kf_logs if "records the key 'team/1'" in r.getMessage()]
+    warnings = [
+        r.getMessage()
+        for r in kf_logs
+        if r.levelname == "WARNING" and "records the key 'team/1'" in r.getMessage()
+    ]
     assert len(warnings) == 1 and "not 'team/2'" in warnings[0]
 
 
