@@ -15,8 +15,10 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
-# Notebooks 01-09 are the course (issue 19): one case study, each notebook a lesson.
-COURSE = sorted(path.stem for path in NOTEBOOKS.glob("0[1-9]_*.ipynb"))
+# Every numbered notebook is a lesson (issues 19, 28) except 10, a reference for porting:
+# 01-09 follow one case study, 11 and 12 the run history and logs, 13 is the capstone.
+REFERENCE = "10_porting_from_prefect"
+COURSE = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if p.stem != REFERENCE)
 
 
 def _cells(name: str) -> list[dict]:
@@ -122,5 +124,8 @@ def test_ends_with_a_three_question_check(name):
     assert len(re.findall(r"^\d\. \S", answers, re.M)) == 3, f"{name}: three answers, collapsed"
 
 
-def test_the_course_is_nine_lessons():
-    assert [name[:2] for name in COURSE] == [f"0{n}" for n in range(1, 10)], COURSE
+def test_the_course_is_twelve_lessons_around_the_porting_reference():
+    numbers = [name[:2] for name in COURSE]
+    assert numbers == [f"{n:02}" for n in (*range(1, 10), 11, 12, 13)], COURSE
+    assert (NOTEBOOKS / f"{REFERENCE}.ipynb").is_file()
+    assert COURSE[-1] == "13_capstone"
