@@ -98,7 +98,7 @@ def test_each_solution_runs_in_its_lesson(name):
         if match:
             cell.source = (NOTEBOOKS / match.group(1)).read_text()
             replaced += 1
-    assert replaced >= 2, f"{name}: expected a solution per exercise"
+    assert replaced, f"{name}: no solution to run"
     client = NotebookClient(
         notebook,
         timeout=120,
