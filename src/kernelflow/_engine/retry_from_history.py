@@ -3,8 +3,9 @@
 An earlier session's run left no values in this process, only records (``PastFlowRun``)
 that link its completed task runs to the result store, where results stored through a
 cache policy are (a task's ``persist_result=True`` alone stores nothing: no key).
-``resume.RetryPlan`` indexes them as ``StoredCandidates``, matched by the digests of their inputs (``_digests``), and reads
-each ``StoredValue`` when a run of the retry takes it. Its flow is found by name among
+``resume.RetryPlan`` indexes them as ``StoredCandidates``, matched by the digests of
+their inputs (``_digests``), and reads each ``StoredValue`` when a run of the retry
+takes it. Its flow is found by name among
 the flows defined now (``defined_flow``).
 """
 
