@@ -5,7 +5,8 @@ that link its completed task runs to the result store, where results stored thro
 cache policy are (a task's ``persist_result=True`` alone stores nothing: no key).
 ``resume.RetryPlan`` indexes them as ``StoredCandidates``, matched by the digests of
 their inputs (``_digests``), and reads each ``StoredValue`` when a run of the retry
-takes it. Its flow is found by name among the flows defined now (``defined_flow``).
+takes it. Its flow is found by name among
+the flows defined now (``defined_flow``).
 """
 
 from __future__ import annotations
