@@ -56,6 +56,7 @@ FINAL_TYPES = frozenset(
 TRANSITIONS: dict[StateType, frozenset[StateType]] = {
     StateType.PENDING: frozenset(
         {
+            StateType.PENDING,  # still waiting, now saying on what (a cluster starting)
             StateType.RUNNING,
             StateType.COMPLETED,
             StateType.FAILED,
