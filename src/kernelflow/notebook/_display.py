@@ -28,7 +28,6 @@ from kernelflow._runs import FlowRun
 from kernelflow.notebook import _charts, _snapshot
 from kernelflow.notebook._tally import count
 from kernelflow.notebook._ticker import ticker
-from kernelflow.states import StateType
 
 _logger = logging.getLogger("kernelflow.notebook")
 
