@@ -5,6 +5,7 @@ keeps this list from drifting. Heavy or optional pieces (pydantic models, graphv
 ipywidgets, Dask) load only when first used, so ``import kernelflow`` stays fast.
 """
 
+from kernelflow import _wiring
 from kernelflow._annotations import allow_failure, quote, unmapped
 from kernelflow._context import tags
 from kernelflow._logging import get_run_logger
@@ -29,6 +30,7 @@ def _install_notebook_display() -> None:
         install()
 
 
+_wiring.install()  # what the lower layers' hooks (kernelflow._layer_hooks) call up to
 _install_notebook_display()
 
 __all__ = [

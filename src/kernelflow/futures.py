@@ -18,6 +18,7 @@ import operator
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
+from kernelflow import _layer_hooks
 from kernelflow._engine.scope import ends_at, left
 from kernelflow._run_ids import stripe_lock
 from kernelflow._runs import result_of
@@ -162,10 +163,8 @@ class TaskFuture(Generic[R]):
         return f"{type(self).__name__}({self.task_run.name!r}, state={self.state!r})"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        # A live widget in a kernel; the display code loads only when something is shown.
-        from kernelflow.notebook import _display
-
-        return _display.future_bundle(self)
+        # A live widget in a kernel, served by the notebook layer (kernelflow._layer_hooks).
+        return _layer_hooks.rich_display("future", self)
 
 
 class TaskFutureList(list, Generic[R]):  # type: ignore[type-arg]
@@ -186,10 +185,8 @@ class TaskFutureList(list, Generic[R]):  # type: ignore[type-arg]
         return list(map(operator.methodcaller("result", None, raise_on_failure), self))
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        # A live progress bar in a kernel; the display code loads only when shown.
-        from kernelflow.notebook import _display
-
-        return _display.list_bundle(self)
+        # A live progress bar in a kernel, served by the notebook layer (kernelflow._layer_hooks).
+        return _layer_hooks.rich_display("list", self)
 
 
 class DoneAndNotDoneFutures(NamedTuple):

@@ -20,6 +20,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
+from kernelflow import _layer_hooks
 from kernelflow._call_site import awaitable_where_awaited
 from kernelflow._state_details import StateDetails
 from kernelflow._stored import StoredResult
@@ -140,9 +141,7 @@ class State:
         ``flow_run_id``); None for a state no run holds."""
         details = self._details
         if details is None:
-            from kernelflow._state_details import details_of
-
-            details = details_of(self)
+            details = _layer_hooks.state_details(self)
             if details.flow_run_id is not None or details.task_run_id is not None:
                 object.__setattr__(self, "_details", details)  # found: it never changes
         return details
