@@ -9,12 +9,11 @@ from kernelflow import _wiring
 from kernelflow._annotations import allow_failure, quote, unmapped
 from kernelflow._context import tags
 from kernelflow._logging import get_run_logger
-from kernelflow._materializing import materialize
 from kernelflow._run_history import last_run, runs
 from kernelflow._runs import FlowRun, TaskRun
 from kernelflow.flows import Flow, flow
 from kernelflow.states import State, StateType
-from kernelflow.tasks import Task, task
+from kernelflow.tasks import Task, materialize, task
 
 __version__ = "0.1.0"
 
