@@ -28,30 +28,21 @@ FINAL_TYPES = frozenset(
 
 # Which state types a run may move to from each type. RUNNING -> RUNNING is a retry
 # ("Retrying"); PENDING -> COMPLETED is a cache hit; PENDING -> FAILED is an upstream
-# failure; final states go nowhere.
+# failure; final states go nowhere. A pending run may go wherever a running one may.
+_FROM_RUNNING = frozenset(
+    {
+        StateType.RUNNING,
+        StateType.COMPLETED,
+        StateType.FAILED,
+        StateType.CRASHED,
+        StateType.CANCELLED,
+        StateType.CANCELLING,
+        StateType.PAUSED,
+    }
+)
 TRANSITIONS: dict[StateType, frozenset[StateType]] = {
-    StateType.PENDING: frozenset(
-        {
-            StateType.RUNNING,
-            StateType.COMPLETED,
-            StateType.FAILED,
-            StateType.CRASHED,
-            StateType.CANCELLED,
-            StateType.CANCELLING,
-            StateType.PAUSED,
-        }
-    ),
-    StateType.RUNNING: frozenset(
-        {
-            StateType.RUNNING,
-            StateType.COMPLETED,
-            StateType.FAILED,
-            StateType.CRASHED,
-            StateType.CANCELLED,
-            StateType.CANCELLING,
-            StateType.PAUSED,
-        }
-    ),
+    StateType.PENDING: _FROM_RUNNING,
+    StateType.RUNNING: _FROM_RUNNING,
     StateType.CANCELLING: frozenset(
         {StateType.CANCELLED, StateType.COMPLETED, StateType.FAILED, StateType.CRASHED}
     ),
