@@ -28,7 +28,8 @@ FINAL_TYPES = frozenset(
 
 # Which state types a run may move to from each type. RUNNING -> RUNNING is a retry
 # ("Retrying"); PENDING -> COMPLETED is a cache hit; PENDING -> FAILED is an upstream
-# failure; final states go nowhere. A pending run may go wherever a running one may.
+# failure; PENDING -> PENDING says what it still waits for (a cluster starting); final
+# states go nowhere.
 _FROM_RUNNING = frozenset(
     {
         StateType.RUNNING,
@@ -41,7 +42,7 @@ _FROM_RUNNING = frozenset(
     }
 )
 TRANSITIONS: dict[StateType, frozenset[StateType]] = {
-    StateType.PENDING: _FROM_RUNNING,
+    StateType.PENDING: _FROM_RUNNING | {StateType.PENDING},
     StateType.RUNNING: _FROM_RUNNING,
     StateType.CANCELLING: frozenset(
         {StateType.CANCELLED, StateType.COMPLETED, StateType.FAILED, StateType.CRASHED}

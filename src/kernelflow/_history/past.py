@@ -42,8 +42,28 @@ class _Named:
         return f"<{self.name} (from the run history)>"
 
 
-_TASK_RUNS = FlowRun.task_runs  # the slots the properties below stand in front of
-_SUBFLOW_RUNS = FlowRun.subflow_runs
+class _ReadOnUse:
+    """An attribute of a past run that comes from its details in the database, read on
+    first use of any of them: a listing of 100 runs of a 10k-task map reads none. Every
+    such attribute goes through here, so none can be read before the details are."""
+
+    def __init__(self, slot: Any = None) -> None:
+        self._slot = slot  # FlowRun's slot it stands in front of (None: the instance dict)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, run: Any, owner: type | None = None) -> Any:
+        if run is None:
+            return self
+        run._load()
+        return run.__dict__[self._name] if self._slot is None else self._slot.__get__(run)
+
+    def __set__(self, run: Any, value: Any) -> None:
+        if self._slot is None:
+            run.__dict__[self._name] = value
+        else:
+            self._slot.__set__(run, value)
 
 
 class PastTaskRun(TaskRun):
@@ -89,25 +109,11 @@ class PastFlowRun(FlowRun):
         self.artifacts: list[dict[str, Any]] = []
         self.assets: list[str] = []
 
-    # Task runs and subflow runs are read on first use: a listing of 100 runs of a
-    # 10k-task map reads none of them.
-    @property  # type: ignore[override]
-    def task_runs(self) -> list[TaskRun]:
-        self._load()
-        return _TASK_RUNS.__get__(self)
-
-    @task_runs.setter
-    def task_runs(self, value: list[TaskRun]) -> None:
-        _TASK_RUNS.__set__(self, value)
-
-    @property  # type: ignore[override]
-    def subflow_runs(self) -> list[FlowRun]:
-        self._load()
-        return _SUBFLOW_RUNS.__get__(self)
-
-    @subflow_runs.setter
-    def subflow_runs(self, value: list[FlowRun]) -> None:
-        _SUBFLOW_RUNS.__set__(self, value)
+    task_runs = _ReadOnUse(FlowRun.task_runs)
+    subflow_runs = _ReadOnUse(FlowRun.subflow_runs)
+    task_sources = _ReadOnUse(FlowRun.task_sources)
+    artifacts = _ReadOnUse()
+    assets = _ReadOnUse()
 
     def _load(self) -> None:
         file = self.__dict__.get("_file")

@@ -53,6 +53,12 @@ class TaskRunner(abc.ABC):
     def duplicate(self) -> Self:
         """A new, unstarted runner with the same configuration."""
 
+    def startup_message(self) -> str | None:
+        """What entering this runner is about to do when that takes a while (starting a
+        cluster), else None. A flow run says it while Pending, so its display is not
+        blank meanwhile."""
+        return None
+
     @abc.abstractmethod
     def submit(
         self,
