@@ -15,7 +15,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from kernelflow import flow, task  # noqa: E402
-from kernelflow._engine import background  # noqa: E402
+from kernelflow._runners import background  # noqa: E402
 from kernelflow._runners.remote import close_warm_backends  # noqa: E402
 from kernelflow.futures import as_completed  # noqa: E402
 from kernelflow.task_runners import DaskTaskRunner  # noqa: E402

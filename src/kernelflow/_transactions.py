@@ -234,7 +234,7 @@ class Transaction:
         try:
             result = fn(*args)
             if inspect.isawaitable(result):
-                from kernelflow._engine.calling import run_coroutine_sync
+                from kernelflow._loops import run_coroutine_sync
 
                 run_coroutine_sync(result)
         except Exception as error:

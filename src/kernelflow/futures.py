@@ -7,7 +7,9 @@ runner hands back the same future class; what differs lives in the run's handle
 along before a blocking wait. Waits inside a flow run end at its deadline.
 
 Blocking waits (``result``, ``wait``, ``as_completed``) are carried out by
-``_waiting.block_on``.
+``_waiting.block_on``. ``resolve_futures_to_states`` and ``resolve_futures_to_results``
+give any value back with each future in it (found as ``_nested_values`` says) swapped
+for its final state, or its result; both wait for the futures.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import operator
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
-from kernelflow._engine.scope import ends_at, left
+from kernelflow import _layer_hooks
+from kernelflow._nested_values import CONTAINERS, MAX_SEARCH_DEPTH, fields_of, with_fields
 from kernelflow._run_ids import stripe_lock
 from kernelflow._runs import result_of
+from kernelflow._scopes.scope import ends_at, left
 from kernelflow._waiting import block_on
 
 if TYPE_CHECKING:
@@ -162,10 +166,8 @@ class TaskFuture(Generic[R]):
         return f"{type(self).__name__}({self.task_run.name!r}, state={self.state!r})"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        # A live widget in a kernel; the display code loads only when something is shown.
-        from kernelflow.notebook import _display
-
-        return _display.future_bundle(self)
+        # A live widget in a kernel, served by the notebook layer (kernelflow._layer_hooks).
+        return _layer_hooks.rich_display("future", self)
 
 
 class TaskFutureList(list, Generic[R]):  # type: ignore[type-arg]
@@ -186,10 +188,8 @@ class TaskFutureList(list, Generic[R]):  # type: ignore[type-arg]
         return list(map(operator.methodcaller("result", None, raise_on_failure), self))
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        # A live progress bar in a kernel; the display code loads only when shown.
-        from kernelflow.notebook import _display
-
-        return _display.list_bundle(self)
+        # A live progress bar in a kernel, served by the notebook layer (kernelflow._layer_hooks).
+        return _layer_hooks.rich_display("list", self)
 
 
 class DoneAndNotDoneFutures(NamedTuple):
@@ -229,7 +229,7 @@ class _AsCompleted(Generic[R]):
         for future in futures:
             handle = future._handle  # read once: an ending run lets go of it
             if handle is not None:
-                handle.help()
+                handle.run_inline_if_queued()
         self._ready = [f for f in futures if f._final]
         self._pending = {f.settled: f for f in futures if not f._final}
         self._timeout = timeout
@@ -276,4 +276,62 @@ class _AsCompleted(Generic[R]):
 PrefectFuture = TaskFuture
 PrefectConcurrentFuture = TaskFuture
 PrefectFutureList = TaskFutureList
-from kernelflow._resolve_futures import resolve_futures_to_results, resolve_futures_to_states  # noqa: E402, F401, I001
+
+
+def map_futures(expr: Any, swap: Callable[[TaskFuture], Any]) -> Any:
+    """``expr`` with every future in it (in containers, dict keys, dataclasses and
+    pydantic models) replaced by ``swap(future)``; ``expr`` itself when it holds none.
+
+    A list of futures (``TaskFutureList``) comes back as a plain list.
+    """
+
+    def walk(value: Any, depth: int) -> Any:
+        if isinstance(value, TaskFuture):
+            return swap(value)
+        if depth >= MAX_SEARCH_DEPTH:
+            return value
+        depth += 1
+        if isinstance(value, dict):
+            items = [(walk(k, depth), walk(v, depth)) for k, v in value.items()]
+            if all(a is k and b is v for (a, b), (k, v) in zip(items, value.items(), strict=True)):
+                return value
+            return type(value)(items)
+        if isinstance(value, CONTAINERS):
+            new = [walk(item, depth) for item in value]
+            if all(a is b for a, b in zip(new, value, strict=True)):
+                return value
+            if isinstance(value, list):
+                return list(new) if isinstance(value, TaskFutureList) else type(value)(new)
+            if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple
+                return type(value)(*new)
+            return type(value)(new)
+        fields = fields_of(value)
+        if not fields:
+            return value
+        changed = {
+            name: new for name, item in fields.items() if (new := walk(item, depth)) is not item
+        }
+        return with_fields(value, changed) if changed else value
+
+    result = walk(expr, 0)
+    return list(result) if isinstance(result, TaskFutureList) else result
+
+
+def resolve_futures_to_states(expr: Any) -> Any:
+    """``expr`` with each future replaced by its final State (waits for them)."""
+
+    def final_state(future: Any) -> Any:
+        future.wait()
+        return future.state
+
+    return map_futures(expr, final_state)
+
+
+def resolve_futures_to_results(expr: Any) -> Any:
+    """``expr`` with each future replaced by its result (waits for them).
+
+    Raises:
+        The exception of a future whose run did not complete (Prefect raises a plain
+        ``Exception`` saying one did not; kernelflow raises the run's own).
+    """
+    return map_futures(expr, lambda future: future.result())

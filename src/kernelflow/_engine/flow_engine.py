@@ -31,12 +31,12 @@ from kernelflow._engine.hooks import run_hooks
 from kernelflow._engine.inputs import check_wait_for, find_upstream, resolve
 from kernelflow._engine.resume import remember_sources, starting_retry
 from kernelflow._engine.returns import futures_to_states, needs_looking_at, returned_state
-from kernelflow._engine.scope import Scope
 from kernelflow._engine.user_frames import user_code_only
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._run_history import record_top_level_run
 from kernelflow._run_ids import new_run_id
 from kernelflow._runs import FlowRun, set_state
+from kernelflow._scopes.scope import Scope
 from kernelflow.exceptions import CancelledRun, ParameterTypeError, UpstreamTaskError
 from kernelflow.states import (
     Cancelled,

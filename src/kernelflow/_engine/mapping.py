@@ -100,7 +100,7 @@ def _split(parameters: dict[str, Any]) -> tuple[dict[str, list], dict[str, Any],
             value = value.unwrap()
         if isinstance(value, unmapped):
             static[key] = value.value
-        elif _isiterable(value):
+        elif iterated_by_map(value):
             iterable[key] = _items(key, value)
         else:
             static[key] = value
@@ -150,7 +150,8 @@ def _resolve_top_level(value: Any, tolerate_failure: bool = False) -> Any:
     return value  # quote(...) is passed through untouched
 
 
-def _isiterable(value: Any) -> bool:
+def iterated_by_map(value: Any) -> bool:
+    """Whether ``.map()`` iterates over ``value`` (``Flow.visualize`` asks too)."""
     # Strings, bytes and files iterate, but are almost always meant as single values.
     if isinstance(value, (str, bytes, IOBase)):
         return False

@@ -21,6 +21,7 @@ import time
 import uuid
 from typing import Any
 
+from kernelflow import _layer_hooks
 from kernelflow._history import HOST, SESSION
 from kernelflow._history.store import Database
 from kernelflow._runs import FlowRun, TaskRun
@@ -133,9 +134,7 @@ class PastFlowRun(FlowRun):
     def retry(self) -> Any:
         """Run its flow again in this session, reusing the task runs whose results were
         persisted (see ``kernelflow._engine.resume.retry_past``)."""
-        from kernelflow._engine.resume import retry_past
-
-        return retry_past(self)
+        return _layer_hooks.retry_past_run(self)
 
     def __repr__(self) -> str:
         return f"PastFlowRun(name={self.name!r}, state={self.state!r}, session={self.session!r})"

@@ -212,18 +212,6 @@ def bundle(kind: str, record: Any) -> dict[str, Any]:
     return result
 
 
-def future_bundle(future: Any) -> dict[str, Any]:
-    return bundle("future", future)
-
-
-def list_bundle(futures: list[Any]) -> dict[str, Any]:
-    return bundle("list", futures)
-
-
-def flow_bundle(flow_run: Any) -> dict[str, Any]:
-    return bundle("flow", flow_run)
-
-
 def show_flow_run(flow_run: Any) -> None:
     """Display a live view of ``flow_run`` in the current cell (nothing outside a kernel)."""
     if in_kernel():  # turned on by hand outside a kernel: nowhere to show it
