@@ -549,7 +549,10 @@ class AsyncTransaction(BaseTransaction):
             if self.write_on_commit and self.store is not None and self.key:
                 await _async(
                     _store_call(
-                        self.store, "write", key=self.key, obj=self._staged_value,
+                        self.store,
+                        "write",
+                        key=self.key,
+                        obj=self._staged_value,
                         holder=self._holder,
                     )  # fmt: skip
                 )

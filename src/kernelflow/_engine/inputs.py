@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from kernelflow._annotations import BaseAnnotation, allow_failure, quote
 from kernelflow._runs import result_of
 from kernelflow.exceptions import UpstreamTaskError
-from kernelflow.futures import TaskFuture, TaskFutureList
+from kernelflow.futures import PrefectFuture, TaskFuture, TaskFutureList
 
 if TYPE_CHECKING:
     from kernelflow._runs import FlowRun
@@ -219,7 +219,7 @@ def with_fields(value: Any, changed: dict[str, Any]) -> Any:
     return value.model_copy(update=changed)
 
 
-def map_futures(expr: Any, swap: Callable[[TaskFuture], Any]) -> Any:
+def map_futures(expr: Any, swap: Callable[[PrefectFuture], Any]) -> Any:
     """``expr`` with every future in it (in containers, dict keys, dataclasses and
     pydantic models) replaced by ``swap(future)``; ``expr`` itself when it holds none.
 
@@ -227,7 +227,7 @@ def map_futures(expr: Any, swap: Callable[[TaskFuture], Any]) -> Any:
     """
 
     def walk(value: Any, depth: int) -> Any:
-        if isinstance(value, TaskFuture):
+        if isinstance(value, PrefectFuture):  # any kind: resolve_futures_to_* take them all
             return swap(value)
         if depth >= MAX_SEARCH_DEPTH:
             return value
