@@ -192,7 +192,7 @@ def test_a_keyed_transaction_with_a_store_writes_its_staged_value_once():
 def test_serializable_holds_the_stores_lock_and_needs_a_store_that_supports_it():
     store = DictStore()
     with transaction(key="k", store=store, isolation_level=IsolationLevel.SERIALIZABLE) as txn:
-        with transaction(key="nested") as inner:
+        with transaction() as inner:
             assert inner.isolation_level is IsolationLevel.SERIALIZABLE  # inherited
         txn.stage(1)
     assert store.calls == [("lock", "k"), ("write", "k", 1), ("unlock", "k")]

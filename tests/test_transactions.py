@@ -42,7 +42,7 @@ def test_a_failing_third_task_rolls_back_the_first_two_in_reverse_order_caching_
 
     @flow
     def pipeline():
-        with transaction(key="etl") as txn:
+        with transaction() as txn:
             write("a")
             write("b")
             explode()
@@ -60,7 +60,7 @@ def test_a_successful_transaction_commits_its_cache_records_and_runs_commit_hook
 
     @flow
     def pipeline():
-        with transaction(key="ok") as txn:
+        with transaction() as txn:
             write("a")
             write.submit("b").wait()
             log.append(("body done", txn.state, len(kernelflow.cache.entries())))
@@ -87,9 +87,9 @@ def test_nested_transactions_commit_with_their_parent():
 
     @flow
     def pipeline(fail_outer: bool):
-        with transaction(key="outer"):
+        with transaction():
             write("a")
-            with transaction(key="inner") as inner:
+            with transaction() as inner:
                 write("b")
             log.append(("inner", inner.state))
             if fail_outer:
@@ -124,10 +124,10 @@ def test_a_nested_block_that_raises_rolls_back_its_parent_too_even_if_the_error_
 
     @flow
     def pipeline():
-        with transaction(key="outer") as outer:
+        with transaction() as outer:
             write("a")
             try:
-                with transaction(key="inner") as inner:
+                with transaction() as inner:
                     write("b")
                     raise KeyError("inner only")
             except KeyError:
@@ -201,7 +201,7 @@ def test_the_run_transaction_is_visible_in_the_body_and_sees_enclosing_values():
     def plain():
         seen.append(current_transaction())  # no hooks: no transaction of its own
 
-    with transaction(key="outer") as outer:
+    with transaction() as outer:
         outer.set("batch", 3)
         hooked()
         plain()
@@ -306,9 +306,9 @@ def test_get_reads_enclosing_values_and_missing_names_are_clear():
 def test_get_returns_a_copy_so_a_nested_change_never_leaks_into_the_parent():
     from kernelflow.exceptions import MissingTransactionValue
 
-    with transaction(key="outer") as outer:
+    with transaction() as outer:
         outer.set("config", {"x": [42]})
-        with transaction(key="inner") as inner:
+        with transaction() as inner:
             value = inner.get("config")
             value["x"].append(43)
             assert outer.get("config") == {"x": [42]}

@@ -68,13 +68,12 @@ def transaction(
     (``atransaction()`` gives Prefect's ``AsyncTransaction``).
 
     Args:
-        key: A name, for messages; with a ``store``, the key of its record there.
-        store: An object with Prefect's result-store methods (``exists``, ``read``,
-            ``write``; ``acquire_lock``/``release_lock`` for SERIALIZABLE). With a key,
-            a record already there makes the transaction committed on entry (unless
-            ``overwrite``), and the commit writes the ``stage()``d value. None (the
-            default): no record; the key is only a name (unlike Prefect, which then
-            uses its default result store).
+        key: The key of the transaction's record in ``store`` (and its name in messages).
+        store: A ``kernelflow.results.ResultStore`` (or an object with its methods)
+            where the key's record is kept: a record already there makes the
+            transaction committed on entry (unless ``overwrite``), and the commit
+            writes the ``stage()``d value there. With a key and no store, the default
+            store (``get_result_store()``), as in Prefect; without a key, no record.
         commit_mode: ``CommitMode.LAZY`` (default), ``EAGER`` or ``OFF`` (see CommitMode).
         isolation_level: ``READ_COMMITTED`` (default, or the parent's) or
             ``SERIALIZABLE`` (see IsolationLevel).
@@ -101,6 +100,10 @@ def atransaction(
 
 
 def _options(given: dict[str, Any]) -> dict[str, Any]:
+    if given["key"] and given["store"] is None:  # Prefect's default: a keyed record
+        from kernelflow.results import get_result_store
+
+        given = {**given, "store": get_result_store()}
     for name, kind in (("commit_mode", CommitMode), ("isolation_level", IsolationLevel)):
         value = given[name]
         if value is not None and value not in {member.value for member in kind}:
