@@ -93,3 +93,24 @@ def test_serializable_transactions_on_one_key_take_turns(tmp_path):
     thread.join()
     assert store.read("k").result == {"by": "winner"}
     assert not store.is_locked("k")
+
+
+def test_a_state_holding_a_records_metadata_gives_the_stored_exception(tmp_path):
+    from kernelflow.states import Failed, get_state_exception, raise_state_exception
+
+    store = ResultStore(result_storage=tmp_path)
+    record = store.create_result_record(ValueError("persisted error"))
+    assert not store.exists(record.metadata.storage_key)  # made, not yet written
+    store.persist_result_record(record)
+    state = Failed(data=record.metadata)
+    error = get_state_exception(state)
+    assert isinstance(error, ValueError) and str(error) == "persisted error"
+    with pytest.raises(ValueError, match="persisted error"):
+        raise_state_exception(state)
+    assert asyncio.run(_persisted_async(store)) == "kept"
+
+
+async def _persisted_async(store):
+    record = store.create_result_record("kept", key="async-record")
+    await store.apersist_result_record(record)
+    return record.metadata.load()

@@ -23,6 +23,7 @@ import asyncio
 import datetime
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -38,13 +39,25 @@ __all__ = ["ResultRecord", "ResultRecordMetadata", "ResultStore", "get_result_st
 
 @dataclass(frozen=True)
 class ResultRecordMetadata:
-    """Where a record is and how it was written. ``storage_block_id`` is Prefect's block
-    document id: kernelflow keeps no blocks, so it is None."""
+    """Where a record is and how it was written: enough to read it again, so a State may
+    hold it as its data (``Failed(data=record.metadata)``) and give the stored value.
+    ``storage_block_id`` is Prefect's block document id: kernelflow keeps no blocks, so
+    it is None."""
 
     storage_key: str
     expiration: datetime.datetime | None = None
     serializer: str = "cloudpickle"
     storage_block_id: None = None
+    result_storage: str | None = None  # the store's folder; None for the default one
+
+    def load(self) -> Any:
+        """The value stored under ``storage_key``.
+
+        Raises:
+            MissingResult: it is not there (any more).
+        """
+        store = ResultStore(result_storage=self.result_storage, serializer=self.serializer)
+        return store.read(self.storage_key).result
 
 
 @dataclass(frozen=True)
@@ -85,7 +98,7 @@ class ResultStore:
         self.result_storage = result_storage
         self.metadata_storage = None
         self.lock_manager = lock_manager
-        self.serializer = get_serializer(serializer)
+        self.serializer = get_serializer(serializer)  # a name (as in metadata) or object
         self._folder = _folder(result_storage)
 
     # --- records --------------------------------------------------------------------
@@ -119,8 +132,30 @@ class ResultStore:
         if loaded.status != "hit":
             detail = f" ({loaded.detail})" if loaded.detail else ""
             raise MissingResult(f"No result record under key {key!r}: {loaded.status}{detail}.")
-        metadata = ResultRecordMetadata(key, serializer=serializer_name(self.serializer))
-        return ResultRecord(loaded.value, metadata)
+        return ResultRecord(loaded.value, self._metadata(key, None))
+
+    def create_result_record(
+        self, obj: Any, key: str | None = None, expiration: datetime.datetime | None = None
+    ) -> ResultRecord[Any]:
+        """A record of ``obj``, not yet written (``persist_result_record`` writes it);
+        under a new random key unless given one."""
+        return ResultRecord(obj, self._metadata(key or uuid.uuid4().hex, expiration))
+
+    def persist_result_record(
+        self, result_record: ResultRecord[Any], holder: str | None = None
+    ) -> None:
+        """Write a record made by ``create_result_record``."""
+        meta = result_record.metadata
+        self.write(result_record.result, meta.storage_key, meta.expiration, holder)
+
+    async def apersist_result_record(
+        self, result_record: ResultRecord[Any], holder: str | None = None
+    ) -> None:
+        await asyncio.to_thread(self.persist_result_record, result_record, holder)
+
+    def _metadata(self, key: str, expiration: datetime.datetime | None) -> ResultRecordMetadata:
+        folder = str(self._folder) if self._folder is not None else None
+        return ResultRecordMetadata(key, expiration, serializer_name(self.serializer), None, folder)
 
     def exists(self, key: str) -> bool:
         """Whether a readable, unexpired record is under ``key``."""
