@@ -39,14 +39,13 @@ import logging
 from typing import Any
 
 from kernelflow._transaction import (
-    AsyncTransaction,
     BaseTransaction,
     CommitMode,
     IsolationLevel,
-    Transaction,
     TransactionState,
     current,
 )
+from kernelflow._transaction_forms import AsyncTransaction, Transaction
 
 _current = current  # the engine binds a run's own transaction here
 

@@ -19,14 +19,13 @@ See ``kernelflow._transactions`` for how runs, hooks and nesting behave, and
 """
 
 from kernelflow._transaction import (
-    AsyncTransaction,
     BaseTransaction,
     CommitMode,
     IsolationLevel,
-    Transaction,
     TransactionHookWarning,
     TransactionState,
 )
+from kernelflow._transaction_forms import AsyncTransaction, Transaction
 from kernelflow._transactions import atransaction, current_transaction, transaction
 
 get_transaction = current_transaction  # Prefect's name for it
