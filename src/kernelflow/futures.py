@@ -191,21 +191,30 @@ class TaskFutureList(list, Generic[R]):  # type: ignore[type-arg]
         wait(self, timeout)
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[R]:
-        """The results in the list's order. Taken as the runs finish, so by default the
-        first run to fail raises its own exception at once, even while runs before it in
-        the list are still going. ``timeout`` bounds the whole, taking results included.
+        """The results in the list's order. ``timeout`` bounds the whole.
+
+        For kernelflow's own futures (``.map()``'s) it waits for all, then raises the
+        first failure in list order: one wait, however many runs. A list holding other
+        futures (``PrefectConcurrentFuture``...) takes results as they finish, as
+        Prefect's does, so the first to fail raises at once.
 
         Raises:
             TimeoutError: not all finished (and gave their results) within ``timeout``.
         """
         __tracebackhide__ = True
         _check_timeout(timeout)
+        message = f"Timed out waiting for all futures to complete within {timeout} seconds"
+        if all(type(future) is TaskFuture for future in self):
+            # as_completed would set up a waiter per pending run and watch all of them
+            # on each wake-up: quadratic in a 10k-run map
+            if wait(self, timeout).not_done:
+                raise TimeoutError(message)
+            return [future.result(None, raise_on_failure) for future in self]
         places: dict[PrefectFuture[R], list[int]] = {}
         for index, future in enumerate(self):
             places.setdefault(future, []).append(index)
         results: list[Any] = [None] * len(self)
         deadline = ends_at(timeout)
-        message = f"Timed out waiting for all futures to complete within {timeout} seconds"
         try:
             for future in as_completed(places, timeout):
                 value = future.result(raise_on_failure=raise_on_failure)
