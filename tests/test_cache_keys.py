@@ -356,6 +356,7 @@ def test_compound_policies_flatten_drop_no_cache_and_merge_inputs_as_prefects():
         policies=[CompoundCachePolicy(policies=[Inputs(), TASK_SOURCE]), NO_CACHE, RunId()]
     )
     assert len(nested.policies) == 3 and NO_CACHE not in nested.policies
+    assert RunId() in nested.policies and TaskSource() == TASK_SOURCE != RunId()
     merged = CompoundCachePolicy(
         policies=[Inputs(), TaskSource(), Inputs(exclude=["x"]), Inputs(exclude=["y"])]
     )

@@ -108,6 +108,16 @@ class CachePolicy:
         object.__setattr__(policy, "isolation_level", isolation_level)
         return policy
 
+    def __eq__(self, other: object) -> bool:
+        """Policies without fields are equal by kind (and configuration), as Prefect's
+        dataclass policies are: ``RunId() == RunId()``."""
+        if type(other) is not type(self):
+            return NotImplemented
+        return vars(self) == vars(other)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
     def __repr__(self) -> str:
         return type(self).__name__
 
