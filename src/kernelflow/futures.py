@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import operator
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
@@ -209,7 +210,8 @@ class TaskFutureList(list, Generic[R]):  # type: ignore[type-arg]
             # on each wake-up: quadratic in a 10k-run map
             if wait(self, timeout).not_done:
                 raise TimeoutError(message)
-            return [future.result(None, raise_on_failure) for future in self]
+            # map, not a comprehension: no frame of kernelflow's in the user's traceback
+            return list(map(operator.methodcaller("result", None, raise_on_failure), self))
         places: dict[PrefectFuture[R], list[int]] = {}
         for index, future in enumerate(self):
             places.setdefault(future, []).append(index)
