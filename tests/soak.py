@@ -83,9 +83,9 @@ def long_flow(runner_name):
 # them: filled with small rounds only, it grows while larger ones replace them, which
 # is not a leak either.
 WARM_HISTORY = """
-import kernelflow
+from kernelflow._run_history import RUN_HISTORY_SIZE, _history
 for r in range(10**6):
-    if r >= 30 and len(kernelflow._run_history._history) >= kernelflow._run_history.RUN_HISTORY_SIZE:
+    if r >= 30 and len(_history) >= RUN_HISTORY_SIZE:
         break
     for one_round in ROUNDS.values():
         one_round(20 + r % 30)

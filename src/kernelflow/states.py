@@ -318,6 +318,10 @@ def get_state_exception(state: State) -> BaseException:
     data = state.data
     if isinstance(data, BaseException):
         return data
+    from kernelflow.results import ResultRecordMetadata
+
+    if isinstance(data, ResultRecordMetadata):  # a stored record: the exception it holds
+        return get_state_exception(dataclasses.replace(state, data=data.load()))
     wrapper = _WRAPPERS.get(state.type, FailedRun)
     if data is None:
         return wrapper(state.message or f"The run ended {state.name} without an exception.")

@@ -21,7 +21,7 @@ from kernelflow.exceptions import (
     MappingMissingIterable,
     UpstreamTaskError,
 )
-from kernelflow.futures import TaskFuture
+from kernelflow.futures import PrefectFuture, TaskFuture
 from kernelflow.states import State
 
 if TYPE_CHECKING:
@@ -130,6 +130,8 @@ def _items(key: str, value: Any) -> list[Any]:
 
 def _resolve_top_level(value: Any, tolerate_failure: bool = False) -> Any:
     """A top-level future (or State) becomes its value (waiting for it); annotations are kept."""
+    if isinstance(value, PrefectFuture) and not isinstance(value, TaskFuture):
+        return value.result()  # a future made outside kernelflow's runners: its result
     if isinstance(value, TaskFuture):
         value.wait()
         if not value.state.is_completed() and not tolerate_failure:
