@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 
 import pytest
 
@@ -15,6 +16,7 @@ from kernelflow.transactions import (
     CommitMode,
     IsolationLevel,
     Transaction,
+    TransactionHookWarning,
     TransactionState,
     atransaction,
     get_transaction,
@@ -225,3 +227,39 @@ def test_async_transactions_commit_and_roll_back_awaited():
     outer, inner, rolled = asyncio.run(main())
     assert outer.is_committed() and inner.is_committed() and log == ["inner"]
     assert rolled.is_rolled_back()
+
+
+def test_a_sync_child_that_ends_rolled_back_rolls_its_async_parent_back():
+    # Both forms end a block with the same steps: a Transaction nested in an
+    # AsyncTransaction rolls the parent back at once (it used to leave the parent's
+    # rollback coroutine unawaited, and the parent then committed).
+    undone = []
+
+    async def main():
+        async with atransaction(key="outer") as outer:
+            outer.stage("x", on_rollback_hooks=[lambda txn: undone.append(txn.key)])
+            with transaction(key="inner") as inner:
+                inner.rollback()
+            assert outer.is_rolled_back()
+        return outer
+
+    assert asyncio.run(main()).is_rolled_back() and undone == ["outer"]
+
+
+def test_a_hook_error_warning_names_the_line_of_the_block_in_every_form():
+    def broken(txn):
+        raise RuntimeError("hook bug")
+
+    async def in_async_code():
+        async with Transaction() as txn:
+            txn.stage("x", on_commit_hooks=[broken])
+        async with AsyncTransaction() as txn:
+            txn.stage("x", on_commit_hooks=[broken])
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with Transaction() as txn:
+            txn.stage("x", on_commit_hooks=[broken])
+        asyncio.run(in_async_code())
+    hook_warnings = [w for w in caught if issubclass(w.category, TransactionHookWarning)]
+    assert [w.filename for w in hook_warnings] == [__file__] * 3

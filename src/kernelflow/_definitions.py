@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kernelflow import _options as check
+from kernelflow._engine.inputs import Signature
 from kernelflow.exceptions import (
     InvalidNameError,
     InvalidOptionError,
@@ -151,6 +152,26 @@ class Definition:
     _kind = "task"
     name: str
     signature: Any
+
+    def _take_function(self, fn: Any, options: dict[str, Any]) -> Callable[..., Any]:
+        """The start of ``__init__`` (``options``: its ``locals()``): keep every option as
+        given, so ``with_options()`` can rebuild from them, and take the function to run,
+        how it binds and its shape. Returns the function."""
+        self._options = {k: v for k, v in options.items() if k not in ("self", "fn", "__class__")}
+        self.fn, self._method_kind = unwrap(self._kind, fn)
+        self.isasync = is_async(self.fn)
+        # A generator function: calling it streams its items (_engine/streaming.py)
+        self.isgenerator = inspect.isgeneratorfunction(self.fn)
+        self.signature = Signature(self.fn)
+        return self.fn
+
+    def _read_as(self, fn: Any) -> None:
+        """Take the function's name, docstring and module, as ``functools.wraps`` does."""
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self.__name__ = function_name(fn)
+        self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
+        self.__module__ = getattr(fn, "__module__", None)  # type: ignore[assignment]
+        self.__wrapped__ = fn
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if self._method_kind == "staticmethod":

@@ -23,11 +23,8 @@ from kernelflow._definitions import (
     file_version,
     function_name,
     hook_decorator,
-    is_async,
-    unwrap,
     with_options,
 )
-from kernelflow._engine.inputs import Signature
 from kernelflow._logging import run_logger
 from kernelflow._run_ids import new_run_id
 from kernelflow._subflow_retries import record, subflow_call
@@ -72,13 +69,7 @@ class Flow(Definition, Generic[P, R]):
         on_crashed: list[Callable[..., Any]] | None = None,
         on_running: list[Callable[..., Any]] | None = None,
     ) -> None:
-        self._options = {k: v for k, v in locals().items() if k not in ("self", "fn", "__class__")}
-        self.fn, self._method_kind = unwrap("flow", fn)
-        fn = self.fn
-        self.isasync = is_async(fn)
-        # A generator function: calling the flow streams its items (_engine/streaming.py)
-        self.isgenerator = inspect.isgeneratorfunction(fn)
-        self.signature = Signature(fn)
+        fn = self._take_function(fn, locals())
         self.name = check_name("name", name) or _default_name(fn)
         check_reserved(self.signature.signature, "flow", self.name)
         self.description = check.optional_str("description", description) or inspect.getdoc(fn)
@@ -111,11 +102,7 @@ class Flow(Definition, Generic[P, R]):
             hooks = check.hooks(option, self._options[option], kind="flow")
             setattr(self, f"{option}_hooks", list(hooks))
         self._validator = ParameterValidator(fn, self.name) if validate_parameters else None
-        self.__doc__ = getattr(fn, "__doc__", None)
-        self.__name__ = function_name(fn)
-        self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
-        self.__module__ = getattr(fn, "__module__", None)  # type: ignore[assignment]
-        self.__wrapped__ = fn
+        self._read_as(fn)
 
     def __call__(
         self, *args: P.args, return_state: bool = False, wait_for: Any = None, **kwargs: P.kwargs

@@ -24,14 +24,11 @@ from kernelflow._definitions import (
     check_reserved,
     function_name,
     hook_decorator,
-    is_async,
     read_source,
     task_key,
-    unwrap,
     with_options,
 )
 from kernelflow._engine.direct_calls import call_task, check_deadline
-from kernelflow._engine.inputs import Signature
 from kernelflow._options import exponential_backoff
 from kernelflow.exceptions import InvalidOptionError
 
@@ -95,14 +92,7 @@ class Task(Definition, Generic[P, R]):
         viz_return_value: Any = None,
         asset_deps: list[Any] | None = None,
     ) -> None:
-        # Everything as given, so with_options() can rebuild the task from it.
-        self._options = {k: v for k, v in locals().items() if k not in ("self", "fn", "__class__")}
-        self.fn, self._method_kind = unwrap("task", fn)
-        fn = self.fn
-        self.isasync = is_async(fn)
-        # A generator function: calling the task streams its items (_engine/streaming.py)
-        self.isgenerator = inspect.isgeneratorfunction(fn)
-        self.signature = Signature(fn)
+        fn = self._take_function(fn, locals())
         self.name = check.name("name", name) or function_name(fn)
         check_reserved(self.signature.signature, "task", self.name)
         self.description = check.optional_str("description", description) or inspect.getdoc(fn)
@@ -151,11 +141,7 @@ class Task(Definition, Generic[P, R]):
         self.asset_deps = _assets("asset_deps", asset_deps)
         self.has_assets = bool(self.asset_deps)  # runs record asset events (cheap check)
         self._outside_flow_runs = itertools.count()
-        self.__doc__ = getattr(fn, "__doc__", None)
-        self.__name__ = function_name(fn)
-        self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
-        self.__module__ = getattr(fn, "__module__", None)  # type: ignore[assignment]
-        self.__wrapped__ = fn
+        self._read_as(fn)
 
     # --- running --------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import itertools
 import math
 import uuid
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from kernelflow._runs import FlowRun, TaskRun
@@ -89,10 +90,9 @@ def draw_run(
         seen: The task runs to draw and their states (by default, as they are now).
     """
     graph = new_graph(flow_run.name, _title(flow_run) if title else None)
-    node_of: dict[uuid.UUID, str] = {}
-    anchors: dict[uuid.UUID, str] = {}
-    drawn: set[str] = set()  # the state categories, and "map"/"subflow" if any were drawn
-    _add_runs(graph, flow_run, expand_maps, node_of, anchors, drawn, seen)
+    nodes = _Nodes(expand_maps, seen)
+    _add_runs(graph, flow_run, nodes)
+    node_of, anchors, drawn = nodes.node_of, nodes.anchors, nodes.drawn
     edges = _add_edges(graph, flow_run, node_of, anchors)
     possible = _add_possible_edges(graph, flow_run, node_of, edges)
     clusters = expand_maps or bool(flow_run.subflow_runs)
@@ -141,26 +141,32 @@ def _add_pause_marker(graph: Any, flow_run: FlowRun, node_of: dict) -> None:
         graph.edge(node_of[started[-1].id], "paused", style="dotted", arrowhead="none")
 
 
-def _add_runs(
-    graph: Any,
-    flow_run: FlowRun,
-    expand_maps: bool,
-    node_of: dict,
-    anchors: dict,
-    drawn: set[str],
-    seen: Seen,
-) -> None:
+@dataclass
+class _Nodes:
+    """What drawing the runs of a flow run and its subflow runs keeps as it goes."""
+
+    expand_maps: bool
+    seen: Seen
+    node_of: dict[uuid.UUID, str] = field(default_factory=dict)  # a task run's node
+    # A subflow run's (node, cluster): where the edges to and from it end.
+    anchors: dict[uuid.UUID, tuple[str | None, str]] = field(default_factory=dict)
+    # The state categories, and "map"/"subflow" if any were drawn.
+    drawn: set[str] = field(default_factory=set)
+
+
+def _add_runs(graph: Any, flow_run: FlowRun, nodes: _Nodes) -> None:
     """Nodes for the task runs of ``flow_run``, then a cluster for each subflow run."""
+    node_of, drawn, seen = nodes.node_of, nodes.drawn, nodes.seen
     groups: dict[int, list[TaskRun]] = {}
     for run in seen.task_runs(flow_run):
         if run.map_group is None:
-            _add_run_node(graph, run, node_of, drawn, seen)
+            _add_run_node(graph, run, nodes)
         else:
             groups.setdefault(run.map_group, []).append(run)
     for group, runs in groups.items():
         cats = Counter(category(seen.state(run)) for run in runs)
         drawn.update(cats)
-        if expand_maps:
+        if nodes.expand_maps:
             # Each run its own node, framed together as one .map() call.
             with graph.subgraph(name=f"cluster_{flow_run.id.hex[:12]}_map{group}") as frame:
                 frame.attr(
@@ -170,7 +176,7 @@ def _add_runs(
                     fontsize="11",
                 )
                 for run in runs:
-                    _add_run_node(frame, run, node_of, drawn, seen)
+                    _add_run_node(frame, run, nodes)
             continue
         drawn.add("map")
         node_id = f"g{len(node_of)}_{group}"
@@ -179,28 +185,21 @@ def _add_runs(
             node_of[run.id] = node_id
         graph.node(node_id, label=_group_label(runs, cats), **_node_style(worst, "box3d"))
     for sub in flow_run.subflow_runs:
-        _add_subflow(graph, sub, expand_maps, node_of, anchors, drawn, seen)
+        _add_subflow(graph, sub, nodes)
 
 
-def _add_run_node(graph: Any, run: TaskRun, node_of: dict, drawn: set[str], seen: Seen) -> None:
-    node_id = f"r{len(node_of)}"
-    node_of[run.id] = node_id
-    state = seen.state(run)
+def _add_run_node(graph: Any, run: TaskRun, nodes: _Nodes) -> None:
+    node_id = f"r{len(nodes.node_of)}"
+    nodes.node_of[run.id] = node_id
+    state = nodes.seen.state(run)
     cat = category(state)
-    drawn.add(cat)
+    nodes.drawn.add(cat)
     tooltip = state.message or state.name
     graph.node(node_id, label=_run_label(run, state), tooltip=tooltip, **_node_style(cat))
 
 
-def _add_subflow(
-    graph: Any,
-    sub: FlowRun,
-    expand_maps: bool,
-    node_of: dict,
-    anchors: dict,
-    drawn: set[str],
-    seen: Seen,
-) -> None:
+def _add_subflow(graph: Any, sub: FlowRun, nodes: _Nodes) -> None:
+    node_of, anchors = nodes.node_of, nodes.anchors
     cluster = f"cluster_{sub.id.hex[:12]}"
     with graph.subgraph(name=cluster) as inner:
         label = f"subflow {sub.name}: {sub.state.name}"
@@ -211,8 +210,8 @@ def _add_subflow(
             label=label, style="rounded,dashed", color=border, bgcolor="#f8fafc", fontsize="12"
         )
         before = len(node_of)
-        drawn.add("subflow")
-        _add_runs(inner, sub, expand_maps, node_of, anchors, drawn, seen)
+        nodes.drawn.add("subflow")
+        _add_runs(inner, sub, nodes)
         if len(node_of) == before:
             # Graphviz drops empty clusters, and edges into one need a node to end at.
             inner.node(f"{cluster}_empty", label="(no task runs)", shape="plaintext", fontsize="10")
