@@ -1,18 +1,24 @@
 """The tutorial notebooks are lessons: a goal, exercises with solutions, a closing check.
 
 Running them is `pytest --nbmake notebooks/` (part of `make test`); this file checks
-their shape, which a reader relies on and nbmake cannot see.
+their shape, which a reader relies on and nbmake cannot see, and runs every solution
+in its lesson, which nbmake does not: a solution lives in `notebooks/solutions/` and the
+lesson only has `%load solutions/NN_name.py`, so "Run All" never executes it.
 """
 
 import json
 import pathlib
 import re
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
-# Notebooks 01-09 are the course (issue 19): one case study, each notebook a lesson.
-COURSE = sorted(path.stem for path in NOTEBOOKS.glob("0[1-9]_*.ipynb"))
+# Every numbered notebook is a lesson (issues 19, 28) except 10, a reference for porting:
+# 01-09 follow one case study, 11 and 12 the run history and logs, 13 is the capstone.
+REFERENCE = "10_porting_from_prefect"
+COURSE = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if p.stem != REFERENCE)
 
 
 def _cells(name: str) -> list[dict]:
@@ -20,13 +26,16 @@ def _cells(name: str) -> list[dict]:
     return [{**cell, "text": "".join(cell["source"])} for cell in cells]
 
 
-def _solution_hidden(cells: list[dict], heading_at: int) -> bool:
-    # A "Solution" heading followed by a code cell whose source is collapsed in Jupyter.
-    following = cells[heading_at + 1 : heading_at + 3]
-    return any(
-        c["cell_type"] == "code" and c["metadata"].get("jupyter", {}).get("source_hidden")
-        for c in following
-    )
+SOLUTIONS = NOTEBOOKS / "solutions"
+LOAD = re.compile(r"^%load (solutions/(\d\d)_\w+\.py)$")
+
+
+def _solution_file(cells: list[dict], heading_at: int) -> str | None:
+    # A "Solution" heading followed by a code cell that is only `%load solutions/NN_x.py`:
+    # running it shows the code without running it, and nbconvert's HTML shows only the line.
+    following = [c for c in cells[heading_at + 1 : heading_at + 3] if c["cell_type"] == "code"]
+    match = following and LOAD.match(following[0]["text"].strip())
+    return match.group(1) if match else None
 
 
 @pytest.mark.parametrize("name", COURSE)
@@ -49,7 +58,54 @@ def test_has_exercises_with_solutions(name):
     for exercise, solution in zip(exercises, solutions, strict=True):
         assert exercise < solution, f"{name}: a solution comes before its exercise"
     for at in solutions:
-        assert _solution_hidden(cells, at), f"{name}: the solution after cell {at} is not collapsed"
+        loaded = _solution_file(cells, at)
+        assert loaded, (
+            f"{name}: the cell after solution heading {at} must be only `%load solutions/...`"
+        )
+        assert loaded.startswith(f"solutions/{name[:2]}_"), f"{name}: {loaded} is another lesson's"
+        assert (NOTEBOOKS / loaded).is_file(), f"{name}: {loaded} does not exist"
+
+
+@pytest.mark.parametrize("name", COURSE)
+def test_no_solution_code_in_the_lesson(name):
+    # Collapsed cells still show in nbconvert's HTML and still run in "Run All" (issue 28).
+    hidden = [i for i, c in enumerate(_cells(name)) if c["metadata"].get("jupyter")]
+    assert not hidden, f"{name}: cells {hidden} are collapsed; move their code to solutions/"
+
+
+def test_every_solution_file_is_loaded_by_its_lesson():
+    loaded = {
+        match.group(1)
+        for name in COURSE
+        for cell in _cells(name)
+        if (match := LOAD.match(cell["text"].strip()))
+    }
+    files = {f"solutions/{path.name}" for path in SOLUTIONS.glob("*.py")}
+    assert files == loaded, f"not loaded: {files - loaded}; missing: {loaded - files}"
+    # `pytest --nbmake notebooks` must not collect them as tests
+    assert not [path for path in SOLUTIONS.glob("*.py") if path.name.startswith("test_")]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", COURSE)
+def test_each_solution_runs_in_its_lesson(name):
+    """The lesson as a learner who runs every solution has it: each `%load` cell replaced
+    by its file, then the whole notebook executed in a real kernel."""
+    notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    replaced = 0
+    for cell in notebook.cells:
+        match = cell.cell_type == "code" and LOAD.match(cell.source.strip())
+        if match:
+            cell.source = (NOTEBOOKS / match.group(1)).read_text()
+            replaced += 1
+    assert replaced, f"{name}: no solution to run"
+    client = NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    client.execute()  # raises CellExecutionError naming the cell that failed
 
 
 @pytest.mark.parametrize("name", COURSE)
@@ -68,5 +124,8 @@ def test_ends_with_a_three_question_check(name):
     assert len(re.findall(r"^\d\. \S", answers, re.M)) == 3, f"{name}: three answers, collapsed"
 
 
-def test_the_course_is_nine_lessons():
-    assert [name[:2] for name in COURSE] == [f"0{n}" for n in range(1, 10)], COURSE
+def test_the_course_is_twelve_lessons_around_the_porting_reference():
+    numbers = [name[:2] for name in COURSE]
+    assert numbers == [f"{n:02}" for n in (*range(1, 10), 11, 12, 13)], COURSE
+    assert (NOTEBOOKS / f"{REFERENCE}.ipynb").is_file()
+    assert COURSE[-1] == "13_capstone"
