@@ -3,7 +3,10 @@
 Running them is `pytest --nbmake notebooks/` (part of `make test`); this file checks
 their shape, which a reader relies on and nbmake cannot see, and runs every solution
 in its lesson, which nbmake does not: a solution lives in `notebooks/solutions/` and the
-lesson only has `%load solutions/NN_name.py`, so "Run All" never executes it.
+lesson only has the comment `# %load solutions/NN_name.py`, which the learner uncomments.
+A live `%load` line would not do: "Run All" in JupyterLab runs it, and its reply replaces
+the cell with the solution (in plain view, and run by the next "Run All"); where the file
+is missing (a lesson copied alone) it raises, and "Run All" stops there.
 """
 
 import json
@@ -13,6 +16,8 @@ import re
 import nbformat
 import pytest
 from nbclient import NotebookClient
+
+from tests.kernel import RealKernel
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 # Every numbered notebook is a lesson (issues 19, 28) except 10, a reference for porting:
@@ -27,12 +32,13 @@ def _cells(name: str) -> list[dict]:
 
 
 SOLUTIONS = NOTEBOOKS / "solutions"
-LOAD = re.compile(r"^%load (solutions/(\d\d)_\w+\.py)$")
+LOAD = re.compile(r"^# %load (solutions/(\d\d)_\w+\.py)$")
 
 
 def _solution_file(cells: list[dict], heading_at: int) -> str | None:
-    # A "Solution" heading followed by a code cell that is only `%load solutions/NN_x.py`:
-    # running it shows the code without running it, and nbconvert's HTML shows only the line.
+    # A "Solution" heading followed by a code cell that is only `# %load solutions/NN_x.py`:
+    # "Run All" runs a comment, nbconvert's HTML shows only the line, and the learner who
+    # uncomments it gets the code in the cell, not run.
     following = [c for c in cells[heading_at + 1 : heading_at + 3] if c["cell_type"] == "code"]
     match = following and LOAD.match(following[0]["text"].strip())
     return match.group(1) if match else None
@@ -60,7 +66,7 @@ def test_has_exercises_with_solutions(name):
     for at in solutions:
         loaded = _solution_file(cells, at)
         assert loaded, (
-            f"{name}: the cell after solution heading {at} must be only `%load solutions/...`"
+            f"{name}: the cell after solution heading {at} must be only `# %load solutions/...`"
         )
         assert loaded.startswith(f"solutions/{name[:2]}_"), f"{name}: {loaded} is another lesson's"
         assert (NOTEBOOKS / loaded).is_file(), f"{name}: {loaded} does not exist"
@@ -89,7 +95,7 @@ def test_every_solution_file_is_loaded_by_its_lesson():
 @pytest.mark.kernel
 @pytest.mark.parametrize("name", COURSE)
 def test_each_solution_runs_in_its_lesson(name):
-    """The lesson as a learner who runs every solution has it: each `%load` cell replaced
+    """The lesson as a learner who runs every solution has it: each `# %load` cell replaced
     by its file, then the whole notebook executed in a real kernel."""
     notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     replaced = 0
@@ -106,6 +112,34 @@ def test_each_solution_runs_in_its_lesson(name):
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
     client.execute()  # raises CellExecutionError naming the cell that failed
+
+
+@pytest.mark.kernel
+def test_a_solution_cell_runs_nothing_until_uncommented_then_shows_the_code():
+    """What "Run All" and then the learner do with each solution cell, in a real kernel
+    started where JupyterLab starts it (the lesson's folder)."""
+    with RealKernel(cwd=str(NOTEBOOKS)) as kernel:
+        for path in sorted(SOLUTIONS.glob("*.py")):
+            line = f"%load solutions/{path.name}"
+            as_saved = kernel.execute(f"# {line}")  # "Run All": a comment
+            assert (as_saved.payload, _shown(as_saved)) == ([], []), path.name
+            uncommented = kernel.execute(line)
+            # The reply replaces the cell with the file's code; nothing ran, nothing printed
+            # (every solution would print or fail on names its lesson defines).
+            assert uncommented.payload == [
+                {
+                    "source": "set_next_input",
+                    "text": f"# {line}\n{path.read_text()}",
+                    "replace": True,
+                }
+            ], path.name
+            assert _shown(uncommented) == [], path.name
+
+
+def _shown(reply) -> list[dict]:
+    """What a cell put under itself: text, displays, an error."""
+    shown = ("stream", "display_data", "execute_result", "error")
+    return [msg["content"] for msg in reply.outputs if msg["msg_type"] in shown]
 
 
 @pytest.mark.parametrize("name", COURSE)
