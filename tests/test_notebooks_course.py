@@ -163,3 +163,30 @@ def test_the_course_is_twelve_lessons_around_the_porting_reference():
     assert numbers == [f"{n:02}" for n in (*range(1, 10), 11, 12, 13)], COURSE
     assert (NOTEBOOKS / f"{REFERENCE}.ipynb").is_file()
     assert COURSE[-1] == "13_capstone"
+
+
+def test_binder_installs_what_pyproject_says_the_course_needs():
+    """binder/ opens the course with nothing installed: its requirements.txt is kernelflow's
+    dependencies and its notebook and dask extras, on the Python of runtime.txt."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11, as Binder's runtime.txt
+    from packaging.requirements import Requirement
+
+    binder = NOTEBOOKS.parent / "binder"
+    runtime = (binder / "runtime.txt").read_text().strip()
+    assert re.fullmatch(r"python-3\.1[1-9]", runtime), runtime
+    python = {"python_version": runtime.removeprefix("python-")}
+    project = tomllib.loads((NOTEBOOKS.parent / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    needed = [*project["dependencies"], *extras["notebook"], *extras["dask"]]
+    wanted = {
+        (r.name, str(r.specifier))
+        for r in map(Requirement, needed)
+        if r.marker is None or r.marker.evaluate(python)
+    }
+    lines = (binder / "requirements.txt").read_text().splitlines()
+    listed = {
+        (r.name, str(r.specifier))
+        for r in map(Requirement, (line for line in lines if line and not line.startswith("#")))
+    }
+    assert wanted <= listed, f"binder/requirements.txt lacks {sorted(wanted - listed)}"
+    assert "jupyterlab" in {name for name, _ in listed}  # the server Binder opens
