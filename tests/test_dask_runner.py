@@ -175,7 +175,7 @@ def test_cluster_class_by_import_path_with_adaptive_scaling():
         assert runner.dashboard_link is None  # reading it starts no cluster
         assert adaptive() == [0, 1, 4]
         assert runner.dashboard_link.startswith("http")
-        # The finished flow run's display says where the dashboard is (a link while it ran).
+        # The finished flow run's display says where the dashboard was (a link while it ran).
         from kernelflow import last_run
         from kernelflow.notebook._snapshot import flow_header_html
 

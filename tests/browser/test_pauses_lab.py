@@ -135,6 +135,8 @@ def test_run_all_of_notebook_08_then_its_solutions_with_a_person_answering(jupyt
             solutions = page.locator(".jp-CodeCell", has_text="# %load solutions/")
             assert solutions.count() == 2
             for i in range(2):
+                source = solutions.nth(i).locator(".cm-content").inner_text().strip()
+                assert source.startswith("# %load solutions/") and "\n" not in source, source
                 assert solutions.nth(i).locator(".jp-OutputArea-output").count() == 0
             for by_a_solution in ("not approved", "loaded 200 orders"):
                 shown = page.locator(".jp-OutputArea-output", has_text=by_a_solution)
