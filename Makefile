@@ -52,6 +52,7 @@ graphviz:
 		command -v dot >/dev/null 2>&1 || { echo "Could not install Graphviz: install it (graphviz) and retry"; exit 1; }; }
 
 test: $(STAMP) graphviz
+	$(BIN)/lint-imports  # the layers in pyproject.toml: nothing imports a layer above its own
 	$(BIN)/python -m pytest -q tests
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then $(BIN)/python -m pytest -q --nbmake --nbmake-timeout=120 notebooks; fi
 

@@ -119,22 +119,53 @@ class RealKernel:
         raise AssertionError(f"the cell did not print {text!r} within {timeout} s")
 
     def wait_reply(self, msg_id: str, timeout: float = 60) -> Reply:
+        """The reply to ``msg_id`` with every output of it, once the kernel is idle.
+
+        Raises queue.Empty when that takes longer than ``timeout`` seconds."""
         start = time.monotonic()
-        reply = self.client.get_shell_msg(timeout=timeout)
-        while reply["parent_header"].get("msg_id") != msg_id:
-            reply = self.client.get_shell_msg(timeout=timeout)
-        result = Reply(reply["content"]["status"], elapsed=time.monotonic() - start)
-        result.payload = reply["content"].get("payload", [])
-        if result.status == "error":
-            result.error = reply["content"]
-        self._collect(msg_id, result, timeout)
+        deadline = start + timeout
+        result: Reply | None = None
+        outputs: list[dict[str, Any]] = []
+        idle = False
+        while result is None or not idle:
+            if time.monotonic() > deadline:
+                raise queue.Empty(f"no reply and idle status for {msg_id} in {timeout} s")
+            # iopub is read while the reply is awaited: a cell that prints a lot would
+            # otherwise fill the socket's high-water mark, past which zmq drops messages,
+            # the idle status among them.
+            for msg in self._drain_iopub(0.05):
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    idle = True
+                elif msg["msg_type"] != "status":
+                    outputs.append(msg)
+            if result is None:
+                result = self._shell_reply(msg_id, start)
+        result.outputs = outputs
         return result
 
-    def _collect(self, msg_id: str, result: Reply, timeout: float) -> None:
-        for msg in self.iopub(msg_id, timeout):
-            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                break
-            result.outputs.append(msg)
+    def _drain_iopub(self, wait: float) -> Iterator[dict[str, Any]]:
+        """Every iopub message waiting now (after up to ``wait`` seconds for the first)."""
+        try:
+            yield self.client.get_iopub_msg(timeout=wait)
+            while True:
+                yield self.client.get_iopub_msg(timeout=0)
+        except queue.Empty:
+            return
+
+    def _shell_reply(self, msg_id: str, start: float) -> Reply | None:
+        while True:
+            try:
+                reply = self.client.get_shell_msg(timeout=0)
+            except queue.Empty:
+                return None
+            if reply["parent_header"].get("msg_id") == msg_id:
+                result = Reply(reply["content"]["status"], elapsed=time.monotonic() - start)
+                result.payload = reply["content"].get("payload", [])
+                if result.status == "error":
+                    result.error = reply["content"]
+                return result
 
     def iopub(self, msg_id: str | None, timeout: float) -> Iterator[dict[str, Any]]:
         """The iopub messages of the message ``msg_id`` (of any, for None) as they come,

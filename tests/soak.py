@@ -7,7 +7,7 @@ as JupyterLab does). It prints runs done, interrupts survived and the kernel's m
 (with its worker processes) at start and end, and fails on a hang (a cell without
 progress for 30 s), a lost or wrong result, or memory growth over 20%. "Start" is once
 the run history is full (the last 100 flow runs' records are kept by design; filling it
-is not growth), after a warm-up that does so.
+is not growth), after a warm-up that does so with rounds of every size it runs.
 
     make soak                      # 10 minutes
     SOAK_SECONDS=120 make soak     # a short one
@@ -79,11 +79,16 @@ def long_flow(runner_name):
     return flow(task_runner=RUNNERS[runner_name])(lambda: nap.map([20] * 4).result())()
 """
 
+# Rounds of every size the soak runs (n = 20..49), until the run history is full of
+# them: filled with small rounds only, it grows while larger ones replace them, which
+# is not a leak either.
 WARM_HISTORY = """
-import kernelflow
-while len(kernelflow.runs()) < kernelflow._run_history.RUN_HISTORY_SIZE:
+from kernelflow._run_history import RUN_HISTORY_SIZE, _history
+for r in range(10**6):
+    if r >= 30 and len(_history) >= RUN_HISTORY_SIZE:
+        break
     for one_round in ROUNDS.values():
-        one_round(20)
+        one_round(20 + r % 30)
 """
 
 ROUND = """

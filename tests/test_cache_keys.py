@@ -339,3 +339,82 @@ def test_a_policy_of_your_own_combines_with_the_built_in_ones():
     assert shout("abc") == "ABC"
     assert shout("xyz") == "ABC"  # same length: the policy says same key
     assert shout("long") == "LONG" and calls == ["abc", "long"]
+
+
+def test_compound_policies_flatten_drop_no_cache_and_merge_inputs_as_prefects():
+    from kernelflow.cache_policies import (
+        NO_CACHE,
+        CompoundCachePolicy,
+        Inputs,
+        NoCache,
+        RunId,
+        TaskSource,
+    )
+
+    assert NO_CACHE + INPUTS is INPUTS and INPUTS + NoCache() is INPUTS
+    nested = CompoundCachePolicy(
+        policies=[CompoundCachePolicy(policies=[Inputs(), TASK_SOURCE]), NO_CACHE, RunId()]
+    )
+    assert len(nested.policies) == 3 and NO_CACHE not in nested.policies
+    assert RunId() in nested.policies and TaskSource() == TASK_SOURCE != RunId()
+    merged = CompoundCachePolicy(
+        policies=[Inputs(), TaskSource(), Inputs(exclude=["x"]), Inputs(exclude=["y"])]
+    )
+    assert merged.policies[0] == Inputs(exclude=["x", "y"]) and len(merged.policies) == 2
+    assert CompoundCachePolicy(policies=[NO_CACHE, NoCache()]).compute_key(None, {}, {}) is None
+    only_run = RunId() + TaskSource()
+    assert only_run - "x" is only_run  # nothing there hashes inputs
+
+
+def test_configured_policies_add_up_and_refuse_conflicts(tmp_path):
+    from kernelflow.cache_policies import TaskSource
+
+    configured = TaskSource().configure(key_storage=tmp_path, isolation_level="SERIALIZABLE")
+    policy = INPUTS + configured
+    assert policy.key_storage == tmp_path and policy.isolation_level == "SERIALIZABLE"
+    assert (policy - "x").key_storage == tmp_path
+    with pytest.raises(ValueError, match="different storage locations"):
+        policy + TaskSource().configure(key_storage=tmp_path / "other")
+    with pytest.raises(ValueError, match="different isolation levels"):
+        policy + TaskSource().configure(isolation_level="READ_COMMITTED")
+
+    @task(cache_policy=policy)
+    def double(x):
+        return 2 * x
+
+    from kernelflow.cache import entries
+
+    assert double(2) == 4 and len(entries(tmp_path)) == 1  # stored where configured
+
+
+def test_task_source_and_run_id_keys_from_a_plain_task_context():
+    from dataclasses import dataclass
+
+    from kernelflow.cache_policies import DEFAULT
+
+    @dataclass
+    class Run:
+        id: str
+        flow_run_id: str | None = None
+
+    @dataclass
+    class Context:
+        task_run: Run
+        task: object
+
+    def one():
+        return 1
+
+    def two():
+        return 2
+
+    keys = {
+        DEFAULT.compute_key(Context(Run(run_id, flow_id), fn), None, None)
+        for run_id, flow_id, fn in [
+            ("a", "f", one),
+            ("b", "g", one),
+            ("c", None, one),
+            ("a", "f", two),
+        ]
+    }
+    assert len(keys) == 4  # the flow run (else the task run) and the code each change it

@@ -15,7 +15,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from kernelflow import flow, task  # noqa: E402
-from kernelflow._engine import background  # noqa: E402
+from kernelflow._runners import background  # noqa: E402
 from kernelflow._runners.remote import close_warm_backends  # noqa: E402
 from kernelflow.futures import as_completed  # noqa: E402
 from kernelflow.task_runners import DaskTaskRunner  # noqa: E402
@@ -181,5 +181,15 @@ def test_cluster_class_by_import_path_with_adaptive_scaling():
 
         header = flow_header_html(last_run())
         assert f"Dask dashboard was at <code>{runner.dashboard_link}</code>" in header
+        # While its cluster started, the run said so (its display shows it meanwhile);
+        # the next run, on the warm cluster, waits for nothing.
+        first = [(s.name, s.message) for s in last_run().history[:3]]
+        assert first == [
+            ("Pending", None),
+            ("Pending", "Starting a Dask LocalCluster with 1 worker..."),
+            ("Running", None),
+        ]
+        assert adaptive() == [0, 1, 4]
+        assert [s.name for s in last_run().history] == ["Pending", "Running", "Completed"]
     finally:
         close_warm_backends()

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from kernelflow import flow, task
-from kernelflow._engine.scope import FakeClock, Scope, use_clock
+from kernelflow._scopes.scope import FakeClock, Scope, use_clock
 from kernelflow.exceptions import CancelledRun, DeadlineExceeded
 
 

@@ -78,6 +78,10 @@ def test_future_list_result_and_wait():
     with pytest.raises(ValueError, match="a"):
         failing.result()
     assert [type(r) for r in failing.result(raise_on_failure=False)] == [ValueError, ValueError]
+    with pytest.raises(TimeoutError, match="all futures to complete within 0.05 seconds"):
+        sleepy.map([1.0]).result(timeout=0.05)
+    with pytest.raises(ValueError, match="'timeout' must be a non-negative number"):
+        futures.result(timeout=-1)
 
 
 def test_wait_splits_done_and_not_done():

@@ -152,6 +152,67 @@ def test_a_later_process_lists_the_runs_and_retries_the_failed_one(home, tmp_pat
     assert "1 run again: label-0: its result was not persisted" in out
 
 
+def test_a_retry_straight_after_listing_reuses_what_was_persisted(home, tmp_path):
+    # The retry is the first thing that reads the past run's details (its task runs,
+    # their source digests): nothing may be read as missing before they are loaded.
+    calls = tmp_path / "calls.txt"
+    script = tmp_path / "pipeline.py"
+    script.write_text(PIPELINE)
+    run = f"import runpy; ns = runpy.run_path({str(script)!r})\n"
+    run_python(
+        run + "try:\n    ns['pipeline'](3)\nexcept ValueError:\n    pass",
+        home,
+        CALLS=str(calls),
+        BROKEN="1",
+    )
+    calls.write_text("")
+    out = run_python(
+        run + "import kernelflow\nprint('RESULT', kernelflow.runs()[0].retry())",
+        home,
+        CALLS=str(calls),
+    )
+    assert "RESULT n=3: 30" in out
+    assert calls.read_text().split() == ["label", "report"]  # load and scale reused
+
+
+def test_a_past_runs_details_read_first_are_not_empty(home, tmp_path):
+    calls = tmp_path / "calls.txt"
+    script = tmp_path / "pipeline.py"
+    script.write_text(PIPELINE)
+    run_python(
+        f"""
+        import runpy
+        from kernelflow.artifacts import create_markdown_artifact
+        from kernelflow import flow
+
+        ns = runpy.run_path({str(script)!r})
+
+        @flow
+        def noted():
+            create_markdown_artifact("# hi", key="note")
+            ns["label"](1)
+            ns["hello"]()
+
+        noted()
+        """,
+        home,
+        CALLS=str(calls),
+    )
+    out = run_python(
+        """
+        import kernelflow
+        for name in ("artifacts", "task_sources", "subflow_runs", "task_runs"):
+            past = kernelflow.runs()[0]  # a fresh read each time: nothing loaded yet
+            print(name.upper(), len(getattr(past, name) or ()))
+        """,
+        home,
+    )
+    assert "ARTIFACTS 1" in out
+    assert "TASK_SOURCES 1" in out
+    assert "SUBFLOW_RUNS 1" in out
+    assert "TASK_RUNS 1" in out
+
+
 def test_a_retry_from_history_says_when_no_flow_of_that_name_is_defined(home, tmp_path):
     script = tmp_path / "pipeline.py"
     script.write_text(PIPELINE)

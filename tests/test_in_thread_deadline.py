@@ -13,8 +13,8 @@ import time
 import pytest
 
 from kernelflow import flow, task
-from kernelflow._engine.in_thread_deadline import WaitEndingBy, raise_in_this_thread_at
-from kernelflow._engine.scope import Scope
+from kernelflow._scopes.in_thread_deadline import WaitEndingBy, raise_in_this_thread_at
+from kernelflow._scopes.scope import Scope
 from kernelflow.exceptions import DeadlineExceeded
 
 

@@ -354,3 +354,51 @@ def loud(n, tag):
         messages = _iopub_until_idle(kernel, busy)
         assert "background" not in _printed(messages, busy)
         assert "task background" in _printed(messages, started)
+
+
+SLOW_START = """
+import time
+from kernelflow import flow, task
+from kernelflow.task_runners import ThreadPoolTaskRunner
+
+class SlowStart(ThreadPoolTaskRunner):  # stands in for a cluster that takes a while
+    def startup_message(self):
+        return "Starting a slow pool..."
+
+    def __enter__(self):
+        time.sleep(1.5)
+        print("entered", flush=True)
+        return super().__enter__()
+
+@task
+def one():
+    return 1
+
+@flow(task_runner=SlowStart())
+def slow_start():
+    return one()
+
+slow_start()
+"""
+
+
+def test_a_runner_that_starts_slowly_is_shown_starting_before_it_is_up(tmp_path):
+    with RealKernel(env={"KERNELFLOW_HOME": str(tmp_path), "KERNELFLOW_DISPLAY": "1"}) as kernel:
+        reply = kernel.execute(SLOW_START)
+        # The record keeps it: the flow run waited, saying on what, then ran.
+        history = kernel.execute(
+            "import kernelflow\nprint([(s.name, s.message) for s in kernelflow.last_run().history])"
+        ).stdout
+    assert "('Pending', 'Starting a slow pool...'), ('Running'" in history, history
+    kinds = [
+        "entered"
+        if o["msg_type"] == "stream" and "entered" in o["content"]["text"]
+        else "display"
+        if o["msg_type"] == "display_data"
+        else None
+        for o in reply.outputs
+    ]
+    assert "display" in kinds and kinds.index("display") < kinds.index("entered"), kinds
+    first = next(o for o in reply.outputs if o["msg_type"] == "display_data")
+    assert "Starting a slow pool..." in first["content"]["data"]["text/html"]
+    assert "Pending" in first["content"]["data"]["text/plain"]

@@ -16,8 +16,8 @@ import pytest
 import kernelflow
 from kernelflow import flow, pause_flow_run, task
 from kernelflow._engine.claims import Claim
-from kernelflow._engine.in_thread_deadline import set_async_exc
 from kernelflow._engine.semantics import wait_async
+from kernelflow._scopes.in_thread_deadline import set_async_exc
 from kernelflow.cache_policies import INPUTS, TASK_SOURCE
 from kernelflow.exceptions import CancelledRun, FlowPauseTimeout
 from kernelflow.task_runners import ThreadPoolTaskRunner

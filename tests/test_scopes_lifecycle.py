@@ -18,10 +18,10 @@ from kernelflow._engine.claims import Claim
 from kernelflow._engine.drivers import attempt_deadline, too_late
 from kernelflow._engine.effects import AwaitClaim, CallBody, Outcome, Sleep, TakeClaim
 from kernelflow._engine.handle import RunHandle
-from kernelflow._engine.scope import FakeClock, Scope, use_clock
 from kernelflow._engine.semantics import Call, Now, Wait, meaning
 from kernelflow._engine.task_engine import create_task_run, task_lifecycle
 from kernelflow._runs import FlowRun
+from kernelflow._scopes.scope import FakeClock, Scope, use_clock
 from kernelflow.cache_policies import INPUTS
 from kernelflow.task_runners import ThreadPoolTaskRunner
 

@@ -42,7 +42,7 @@ def test_a_failing_third_task_rolls_back_the_first_two_in_reverse_order_caching_
 
     @flow
     def pipeline():
-        with transaction(key="etl") as txn:
+        with transaction() as txn:
             write("a")
             write("b")
             explode()
@@ -60,25 +60,25 @@ def test_a_successful_transaction_commits_its_cache_records_and_runs_commit_hook
 
     @flow
     def pipeline():
-        with transaction(key="ok") as txn:
+        with transaction() as txn:
             write("a")
             write.submit("b").wait()
             log.append(("body done", txn.state, len(kernelflow.cache.entries())))
         return txn.state
 
-    assert pipeline() == "committed"
+    assert pipeline() == "COMMITTED"
     assert log == [
         ("ran", "a"),
         ("ran", "b"),
-        ("body done", "active", 0),  # 0: staged
+        ("body done", "ACTIVE", 0),  # 0: staged
         ("commit", "/tmp/a"),
         ("commit", "/tmp/b"),
     ]
     assert [e.task for e in kernelflow.cache.entries()] == ["write", "write"]
     log.clear()
-    assert pipeline() == "committed"
+    assert pipeline() == "COMMITTED"
     # Both runs are cache hits now: they did no work, so there is nothing to commit.
-    assert log == [("body done", "active", 2)]
+    assert log == [("body done", "ACTIVE", 2)]
 
 
 def test_nested_transactions_commit_with_their_parent():
@@ -87,54 +87,55 @@ def test_nested_transactions_commit_with_their_parent():
 
     @flow
     def pipeline(fail_outer: bool):
-        with transaction(key="outer"):
+        with transaction():
             write("a")
-            with transaction(key="inner") as inner:
+            with transaction() as inner:
                 write("b")
             log.append(("inner", inner.state))
             if fail_outer:
                 explode()
         return inner.state
 
-    assert pipeline(False) == "committed"
+    assert pipeline(False) == "COMMITTED"
     assert log == [
         ("ran", "a"),
         ("ran", "b"),
-        ("inner", "committed"),
+        ("inner", "ACTIVE"),  # open until its parent commits it, as in Prefect
         ("commit", "/tmp/a"),
         ("commit", "/tmp/b"),
     ]
     log.clear()
     with pytest.raises(ValueError):
         pipeline(True)
-    # The inner block had committed into the outer one, so both runs are undone, newest first.
+    # The inner block was left to the outer one, so both runs are undone, newest first.
     assert log == [
         ("ran", "a"),
         ("ran", "b"),
-        ("inner", "committed"),
+        ("inner", "ACTIVE"),
         ("undo", "/tmp/b"),
         ("undo", "/tmp/a"),
     ]
 
 
-def test_a_nested_block_that_raises_rolls_back_alone_if_the_error_is_handled():
+def test_a_nested_block_that_raises_rolls_back_its_parent_too_even_if_the_error_is_handled():
+    # Prefect's rule: a nested transaction that ends rolled back rolls its parent back.
     log = []
     write, explode = make_tasks(log)
 
     @flow
     def pipeline():
-        with transaction(key="outer") as outer:
+        with transaction() as outer:
             write("a")
             try:
-                with transaction(key="inner") as inner:
+                with transaction() as inner:
                     write("b")
                     raise KeyError("inner only")
             except KeyError:
                 pass
         return outer.state, inner.state
 
-    assert pipeline() == ("committed", "rolled_back")
-    assert log == [("ran", "a"), ("ran", "b"), ("undo", "/tmp/b"), ("commit", "/tmp/a")]
+    assert pipeline() == ("ROLLED_BACK", "ROLLED_BACK")
+    assert log == [("ran", "a"), ("ran", "b"), ("undo", "/tmp/b"), ("undo", "/tmp/a")]
 
 
 def test_a_task_run_inside_a_task_with_hooks_joins_that_runs_transaction():
@@ -200,7 +201,7 @@ def test_the_run_transaction_is_visible_in_the_body_and_sees_enclosing_values():
     def plain():
         seen.append(current_transaction())  # no hooks: no transaction of its own
 
-    with transaction(key="outer") as outer:
+    with transaction() as outer:
         outer.set("batch", 3)
         hooked()
         plain()
@@ -237,10 +238,10 @@ def test_async_tasks_get_their_own_transaction_too(how):
                 [fetch.submit(n) for n in (1, 2, last)]
         return txn.state
 
-    assert asyncio.run(pipeline(2)) == "committed"
+    assert asyncio.run(pipeline(2)) == "COMMITTED"
     assert sorted(log) == [("commit", 1), ("commit", 2), ("commit", 2)]
     log.clear()
-    assert asyncio.run(pipeline(3)) == "rolled_back"
+    assert asyncio.run(pipeline(3)) == "ROLLED_BACK"
     assert sorted(log) == [("undo", 1), ("undo", 2)]
 
 
@@ -256,7 +257,7 @@ def test_commit_hook_errors_are_logged_kept_and_warned_about(kf_logs):
     with pytest.warns(TransactionHookWarning, match=r"broken \(RuntimeError: commit hook bug\)"):
         with transaction() as txn:
             t()
-    assert txn.state == "committed"
+    assert txn.state == "COMMITTED"
     assert [type(e) for _, e in txn.hook_errors] == [RuntimeError]
     logged = [r for r in kf_logs if "broken" in r.getMessage()]
     assert logged and logged[0].task_run_name == "t-0"
@@ -284,7 +285,7 @@ def test_rollback_hook_errors_are_noted_on_the_error_that_rolled_back(kf_logs):
             with transaction() as txn:
                 t()
                 explode()
-    assert txn.state == "rolled_back"
+    assert txn.state == "ROLLED_BACK"
     assert [type(e) for _, e in txn.hook_errors] == [OSError]
     assert any("broken_undo (OSError: cannot delete)" in note for note in raised.value.__notes__)
 
@@ -305,9 +306,9 @@ def test_get_reads_enclosing_values_and_missing_names_are_clear():
 def test_get_returns_a_copy_so_a_nested_change_never_leaks_into_the_parent():
     from kernelflow.exceptions import MissingTransactionValue
 
-    with transaction(key="outer") as outer:
+    with transaction() as outer:
         outer.set("config", {"x": [42]})
-        with transaction(key="inner") as inner:
+        with transaction() as inner:
             value = inner.get("config")
             value["x"].append(43)
             assert outer.get("config") == {"x": [42]}
@@ -329,7 +330,7 @@ def test_atransaction_is_the_async_form():
             return txn
 
     txn = asyncio.run(main())
-    assert txn.state == "committed" and txn.key == "a"
+    assert txn.state == "COMMITTED" and txn.key == "a"
 
 
 def _undoable(log):
@@ -357,7 +358,7 @@ def test_an_eager_nested_transaction_commits_when_its_block_ends():
         with transaction():
             with transaction(commit_mode=CommitMode.EAGER) as inner:
                 write("a")
-            assert log == ["commit"] and inner.state == "committed"
+            assert log == ["commit"] and inner.state == "COMMITTED"
             raise RuntimeError("the outer block fails after the eager commit")
     assert log == ["commit"]  # committed work is not rolled back
 

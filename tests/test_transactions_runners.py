@@ -28,7 +28,7 @@ def test_submitted_runs_commit_or_roll_back_with_their_values_on_every_runner(
                 explode.submit(wait_for=[b])  # nobody waits for it: the transaction does
         return txn.state
 
-    assert pipeline() == ("rolled_back" if fail else "committed")
+    assert pipeline() == ("ROLLED_BACK" if fail else "COMMITTED")
     hooks = [entry for entry in log if entry[0] != "ran"]  # "ran" is logged in the worker
     if fail:
         assert hooks == [("undo", "/tmp/b"), ("undo", "/tmp/a")]

@@ -5,15 +5,15 @@ keeps this list from drifting. Heavy or optional pieces (pydantic models, graphv
 ipywidgets, Dask) load only when first used, so ``import kernelflow`` stays fast.
 """
 
+from kernelflow import _wiring
 from kernelflow._annotations import allow_failure, quote, unmapped
 from kernelflow._context import tags
 from kernelflow._logging import get_run_logger
-from kernelflow._materializing import materialize
 from kernelflow._run_history import last_run, runs
 from kernelflow._runs import FlowRun, TaskRun
 from kernelflow.flows import Flow, flow
 from kernelflow.states import State, StateType
-from kernelflow.tasks import Task, task
+from kernelflow.tasks import Task, materialize, task
 
 __version__ = "0.1.0"
 
@@ -29,6 +29,7 @@ def _install_notebook_display() -> None:
         install()
 
 
+_wiring.install()  # what the lower layers' hooks (kernelflow._layer_hooks) call up to
 _install_notebook_display()
 
 __all__ = [

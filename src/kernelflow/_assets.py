@@ -140,7 +140,7 @@ def record_assets(task: Any, run: TaskRun, completed: bool) -> None:
         if txn is None:
             _publish(materialized)
         else:  # what a rolled-back transaction made was undone: it is not the latest
-            txn.stage(functools.partial(_publish, materialized))
+            txn.defer(functools.partial(_publish, materialized))
 
 
 def _publish(materialized: list[AssetEvent]) -> None:

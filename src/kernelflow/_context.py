@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kernelflow._engine.scope import Scope
     from kernelflow._runs import FlowRun, TaskRun
+    from kernelflow._scopes.scope import Scope
     from kernelflow.futures import TaskFuture
     from kernelflow.task_runners import TaskRunner
 

@@ -28,9 +28,9 @@ from typing import Any, Protocol, TypeVar
 
 from kernelflow._context import FlowRunContext, flow_run_context
 from kernelflow._engine.flow_engine import pause_began, pause_ended
-from kernelflow._engine.in_thread_deadline import WaitEndingBy
-from kernelflow._engine.scope import Scope, ends_at, left
 from kernelflow._runs import FlowRun
+from kernelflow._scopes.in_thread_deadline import WaitEndingBy
+from kernelflow._scopes.scope import Scope, ends_at, left
 from kernelflow.exceptions import CancelledRun, FlowPauseTimeout, ParameterTypeError
 
 M = TypeVar("M")

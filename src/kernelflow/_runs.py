@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from kernelflow import _digests, _events
+from kernelflow import _digests, _events, _layer_hooks
 from kernelflow._events import Observer
 from kernelflow._run_ids import STRIPES, new_id_bits, stripe_lock
 from kernelflow.exceptions import InvalidStateTransition, RunValuesReleased
@@ -331,9 +331,7 @@ class FlowRun(_Run):
         Raises:
             RunValuesReleased: this run is too old: its results were released.
         """
-        from kernelflow._engine.resume import retry
-
-        return retry(self)
+        return _layer_hooks.retry_flow_run(self)
 
     def check_values_kept(self) -> None:
         """Raises RunValuesReleased if this run's values were released."""
@@ -361,19 +359,14 @@ class FlowRun(_Run):
     def logs(self) -> Any:
         """Its log lines (its task runs' and subflows' included), from the run history:
         a list of ``(time, level, run name, message)``, shown as lines of text."""
-        from kernelflow._history import reading
-        from kernelflow._history.text import LogLines
-
         root = self
         while root.parent is not None:
             root = root.parent
-        return LogLines(reading.logs(root.id.hex))
+        return _layer_hooks.run_logs(root)
 
     def timeline(self) -> Any:
         """Which worker ran which task run, and when: a chart in a notebook."""
-        from kernelflow._history.text import Timeline
-
-        return Timeline(self)
+        return _layer_hooks.run_timeline(self)
 
     def graph(self, expand_maps: bool = False) -> Any:
         """A ``graphviz.Digraph`` of what ran, nodes coloured by final state, with durations.
@@ -381,19 +374,13 @@ class FlowRun(_Run):
         Args:
             expand_maps: One node per mapped run instead of one per ``.map()`` call.
         """
-        from kernelflow.viz import run_graph  # presentation, loaded only when asked for
-
-        return run_graph(self, expand_maps=expand_maps)
+        return _layer_hooks.run_graph(self, expand_maps)
 
     def __repr__(self) -> str:
         return f"FlowRun(name={self.name!r}, state={self.state!r}, task_runs={len(self.task_runs)})"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        # Records never import presentation at module level: the display code loads only
-        # when a frontend asks to show a run (``kernelflow.last_run()`` in a cell).
-        from kernelflow.notebook import _display
-
-        return _display.flow_bundle(self)
+        return _layer_hooks.rich_display("flow", self)
 
 
 _SMALL_TYPES = frozenset({int, bool, str, bytes, type(None)})

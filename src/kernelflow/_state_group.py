@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from kernelflow.states import StateType
+from kernelflow._state_types import StateType
 
 if TYPE_CHECKING:
     from kernelflow.states import State

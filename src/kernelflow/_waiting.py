@@ -1,8 +1,8 @@
 """How a thread blocks on task futures: ``block_on``, for ``result``, ``wait`` and
 ``as_completed``.
 
-Runs queued on this pool thread are run here first (the handle's ``help``), so nested
-submission on a bounded pool cannot deadlock. A blocking wait from an async flow's own
+Runs queued on this pool thread are run here first (``RunHandle.run_inline_if_queued``),
+so nested submission on a bounded pool cannot deadlock. A blocking wait from an async flow's own
 event loop on runs that are asyncio tasks of that loop drives the loop re-entrantly until
 they are done, as Prefect's (thread-run) async tasks allow: ``future.result()`` inside
 ``async def`` works, and the runs stay concurrent. Waits inside a flow run end at its
@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import flow_run_context
-from kernelflow._engine.in_thread_deadline import WaitEndingBy
-from kernelflow._engine.scope import Scope, ends_at, left
+from kernelflow._scopes.in_thread_deadline import WaitEndingBy
+from kernelflow._scopes.scope import Scope, ends_at, left
 
 if TYPE_CHECKING:
     from kernelflow.futures import TaskFuture
@@ -28,10 +28,10 @@ if TYPE_CHECKING:
 def block_on(futures: list[TaskFuture[Any]], timeout: float | None, return_when: str) -> bool:
     """Wait for ``futures`` (all, or the first); True if that timed out.
 
-    Runs queued on this pool thread are run here first (``help``). Runs that are asyncio
-    tasks of the loop running in this thread get that loop driven re-entrantly: blocking
-    it would deadlock. A flow run's deadline cuts the wait short with TimeoutError; an
-    interrupt at top level cancels what was waited for.
+    Runs queued on this pool thread are run here first (``run_inline_if_queued``). Runs
+    that are asyncio tasks of the loop running in this thread get that loop driven
+    re-entrantly: blocking it would deadlock. A flow run's deadline cuts the wait short
+    with TimeoutError; an interrupt at top level cancels what was waited for.
     """
     __tracebackhide__ = True
     pending = []
@@ -41,7 +41,7 @@ def block_on(futures: list[TaskFuture[Any]], timeout: float | None, return_when:
             continue
         handle = future._handle
         if handle is not None:
-            handle.help()
+            handle.run_inline_if_queued()
             if handle.loop is not None and handle.loop is _running_loop():
                 loop = handle.loop
         if not future._final:
@@ -88,7 +88,7 @@ def _drive_loop(
     return_when: str,
 ) -> bool:
     __tracebackhide__ = True
-    from kernelflow._engine.calling import run_nested  # only async flows get here
+    from kernelflow._loops import run_nested  # only async flows get here
 
     # The task this wait blocks. A kernel interrupt in an async cell cancels it (ipykernel
     # turns SIGINT into a cancel), which it cannot notice while it is stuck in this sync

@@ -3,7 +3,7 @@ task reads or writes; ``materialize(...)`` makes a task that writes assets; ``as
 lists the asset events of this session."""
 
 from kernelflow._assets import Asset, AssetEvent, AssetList, assets
-from kernelflow._materializing import MaterializingTask, materialize
+from kernelflow.tasks import MaterializingTask, materialize
 
 __all__ = ["Asset", "AssetEvent", "MaterializingTask", "assets", "materialize"]
 

@@ -39,7 +39,11 @@ from kernelflow._results.policies import (
     TaskSource,
 )
 
+CompoundCachePolicy = CompoundPolicy  # Prefect's names: the class of a sum of policies,
+_None = NoCache  # and of NO_CACHE
+
 __all__ = [
+    "CompoundCachePolicy",
     "DEFAULT",
     "FLOW_PARAMETERS",
     "INPUTS",

@@ -12,6 +12,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
+from kernelflow import _layer_hooks
 from kernelflow import _options as check
 from kernelflow._context import visualize_tracker
 from kernelflow._definitions import (
@@ -192,20 +193,12 @@ class Flow(Definition, Generic[P, R]):
         expand_maps = False
         if "expand_maps" not in self.signature.signature.parameters:
             expand_maps = bool(kwargs.pop("expand_maps", False))
-        from kernelflow.viz import visualize_flow
-        from kernelflow.viz._script import in_notebook, save_for_script
-
-        graph = visualize_flow(self, args, kwargs, expand_maps=expand_maps)
-        if not in_notebook():
-            save_for_script(graph, self.name)
-        return graph
+        return _layer_hooks.visualize_flow(self, args, kwargs, expand_maps)
 
     def generate_mermaid_graph(self, *args: Any, **kwargs: Any) -> str:
         """The flow's task graph as Mermaid ``flowchart TD`` text, traced as
         ``visualize()`` traces it (no task runs; the same parameters)."""
-        from kernelflow.viz import mermaid_graph
-
-        return mermaid_graph(self, args, kwargs)
+        return _layer_hooks.mermaid_graph(self, args, kwargs)
 
     @property
     def parameters(self) -> Any:

@@ -14,14 +14,15 @@ under their names: ``is_state``, ``is_state_iterable``, ``get_state_exception``,
 from __future__ import annotations
 
 import dataclasses
-import enum
 import time
 import types
 from dataclasses import dataclass, field
 from typing import Any
 
+from kernelflow import _layer_hooks
 from kernelflow._call_site import awaitable_where_awaited
 from kernelflow._state_details import StateDetails
+from kernelflow._state_types import FINAL_TYPES, TRANSITIONS, StateType  # noqa: F401  (re-exported)
 from kernelflow._stored import StoredResult
 from kernelflow.exceptions import (
     CancelledRun,
@@ -31,57 +32,6 @@ from kernelflow.exceptions import (
     RunValuesReleased,
     UnfinishedRun,
 )
-
-
-class StateType(str, enum.Enum):
-    """The kind of a state; the transitions table is written in these terms."""
-
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    PAUSED = "PAUSED"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CRASHED = "CRASHED"
-    CANCELLED = "CANCELLED"
-    CANCELLING = "CANCELLING"  # asked to cancel, not yet ended (Prefect's; see Cancelling)
-
-
-FINAL_TYPES = frozenset(
-    {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
-)
-
-# Which state types a run may move to from each type. RUNNING -> RUNNING is a retry
-# ("Retrying"); PENDING -> COMPLETED is a cache hit; PENDING -> FAILED is an upstream
-# failure; final states go nowhere.
-TRANSITIONS: dict[StateType, frozenset[StateType]] = {
-    StateType.PENDING: frozenset(
-        {
-            StateType.RUNNING,
-            StateType.COMPLETED,
-            StateType.FAILED,
-            StateType.CRASHED,
-            StateType.CANCELLED,
-            StateType.CANCELLING,
-            StateType.PAUSED,
-        }
-    ),
-    StateType.RUNNING: frozenset(
-        {
-            StateType.RUNNING,
-            StateType.COMPLETED,
-            StateType.FAILED,
-            StateType.CRASHED,
-            StateType.CANCELLED,
-            StateType.CANCELLING,
-            StateType.PAUSED,
-        }
-    ),
-    StateType.CANCELLING: frozenset(
-        {StateType.CANCELLED, StateType.COMPLETED, StateType.FAILED, StateType.CRASHED}
-    ),
-    StateType.PAUSED: frozenset({StateType.RUNNING, StateType.FAILED, StateType.CANCELLED}),
-    **{final: frozenset() for final in FINAL_TYPES},
-}
 
 
 class _Released:
@@ -140,9 +90,7 @@ class State:
         ``flow_run_id``); None for a state no run holds."""
         details = self._details
         if details is None:
-            from kernelflow._state_details import details_of
-
-            details = details_of(self)
+            details = _layer_hooks.state_details(self)
             if details.flow_run_id is not None or details.task_run_id is not None:
                 object.__setattr__(self, "_details", details)  # found: it never changes
         return details
@@ -370,6 +318,10 @@ def get_state_exception(state: State) -> BaseException:
     data = state.data
     if isinstance(data, BaseException):
         return data
+    from kernelflow.results import ResultRecordMetadata
+
+    if isinstance(data, ResultRecordMetadata):  # a stored record: the exception it holds
+        return get_state_exception(dataclasses.replace(state, data=data.load()))
     wrapper = _WRAPPERS.get(state.type, FailedRun)
     if data is None:
         return wrapper(state.message or f"The run ended {state.name} without an exception.")

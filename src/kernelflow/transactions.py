@@ -14,26 +14,30 @@ and hooks use, under Prefect's names too (``prefect.transactions.get_transaction
     def remove(txn):
         os.remove(txn.get("path"))
 
-See ``kernelflow._transactions`` for how runs, hooks and nesting behave.
+See ``kernelflow._transactions`` for how runs, hooks and nesting behave, and
+``kernelflow._transaction`` for the object (Prefect's ``Transaction`` API).
 """
 
-from kernelflow._transactions import (
+from kernelflow._transaction import (
+    BaseTransaction,
     CommitMode,
     IsolationLevel,
-    Transaction,
     TransactionHookWarning,
-    atransaction,
-    current_transaction,
-    transaction,
+    TransactionState,
 )
+from kernelflow._transaction_forms import AsyncTransaction, Transaction
+from kernelflow._transactions import atransaction, current_transaction, transaction
 
 get_transaction = current_transaction  # Prefect's name for it
 
 __all__ = [
+    "AsyncTransaction",
+    "BaseTransaction",
     "CommitMode",
     "IsolationLevel",
     "Transaction",
     "TransactionHookWarning",
+    "TransactionState",
     "atransaction",
     "current_transaction",
     "get_transaction",

@@ -68,7 +68,7 @@ class CacheLookup:
             return dataclasses.replace(state, message=f"{self.reason}; {_STOPPED_EARLY}")
         txn = enclosing(run)
         if txn is not None:
-            txn.stage(functools.partial(self._save, task, run, state.data))
+            txn.defer(functools.partial(self._save, task, run, state.data))
             return dataclasses.replace(state, message=self.reason)
         if not self._save(task, run, state.data):
             return dataclasses.replace(state, message=f"{self.reason}; result not cached")

@@ -27,13 +27,13 @@ from collections.abc import Callable
 from typing import Any
 
 from kernelflow._engine import semantics
-from kernelflow._engine.calling import bound_call, call_async, call_sync
+from kernelflow._engine.bound_calls import bound_call, call_async, call_sync
 from kernelflow._engine.effects import CallBody, Outcome
 from kernelflow._engine.handle import RunHandle
-from kernelflow._engine.in_thread_deadline import WaitEndingBy
-from kernelflow._engine.scope import Scope, ends_at, left
 from kernelflow._engine.semantics import Call, Now, Wait, meaning
-from kernelflow._engine.timers import call_later, run_blocking
+from kernelflow._scopes.in_thread_deadline import WaitEndingBy
+from kernelflow._scopes.scope import Scope, ends_at, left
+from kernelflow._scopes.timers import call_later, run_blocking
 
 
 def attempt_deadline(effect: CallBody) -> Scope | None:

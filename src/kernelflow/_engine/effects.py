@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from kernelflow._context import Gate
     from kernelflow._engine.claims import Claim
-    from kernelflow._engine.scope import Scope
+    from kernelflow._scopes.scope import Scope
     from kernelflow.futures import TaskFuture
 
 R = TypeVar("R")

@@ -31,12 +31,12 @@ from kernelflow._engine.hooks import run_hooks
 from kernelflow._engine.inputs import check_wait_for, find_upstream, resolve
 from kernelflow._engine.resume import remember_sources, starting_retry
 from kernelflow._engine.returns import futures_to_states, needs_looking_at, returned_state
-from kernelflow._engine.scope import Scope
 from kernelflow._engine.user_frames import user_code_only
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._run_history import record_top_level_run
 from kernelflow._run_ids import new_run_id
 from kernelflow._runs import FlowRun, set_state
+from kernelflow._scopes.scope import Scope
 from kernelflow.exceptions import CancelledRun, ParameterTypeError, UpstreamTaskError
 from kernelflow.states import (
     Cancelled,
@@ -44,6 +44,7 @@ from kernelflow.states import (
     Crashed,
     Failed,
     Paused,
+    Pending,
     Retrying,
     Running,
     State,
@@ -58,7 +59,7 @@ def run_flow_sync(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = None) -
     """Run ``flow`` in this thread to a final state."""
     __tracebackhide__ = True
     flow_run, parameters, parent = _create_flow_run(flow, args, kwargs, wait_for)
-    with flow.task_runner.duplicate() as runner:
+    with _starting(flow, flow_run) as runner:
         ctx = _enter(flow, flow_run, runner)
         token = flow_run_context.set(ctx)
         try:
@@ -94,7 +95,7 @@ async def run_flow_async(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = 
     """Run ``flow`` on the running event loop to a final state."""
     __tracebackhide__ = True
     flow_run, parameters, parent = _create_flow_run(flow, args, kwargs, wait_for)
-    with flow.task_runner.duplicate() as runner:
+    with _starting(flow, flow_run) as runner:
         ctx = _enter(flow, flow_run, runner)
         ctx.loop = asyncio.get_running_loop()
         token = flow_run_context.set(ctx)
@@ -353,6 +354,16 @@ def _create_flow_run(
     else:
         parent.subflow_runs.append(run)
     return run, parameters, parent
+
+
+def _starting(flow: Flow, run: FlowRun) -> Any:
+    """The flow run's own runner, not yet entered. When entering it takes a while (a
+    cluster starting), the run says so while Pending: its display shows that meanwhile."""
+    runner = flow.task_runner.duplicate()
+    message = runner.startup_message()
+    if message is not None:
+        set_state(run, Pending(message))
+    return runner
 
 
 def _enter(flow: Flow, run: FlowRun, runner: Any) -> FlowRunContext:

@@ -24,8 +24,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from kernelflow import _transactions as transactions
-from kernelflow._engine.in_thread_deadline import raise_in, set_async_exc
 from kernelflow._runs import set_state
+from kernelflow._scopes.in_thread_deadline import raise_in, set_async_exc
 from kernelflow.exceptions import CancelledRun
 from kernelflow.states import Cancelled, Crashed, Running
 
@@ -207,7 +207,7 @@ class RunHandle:
         """Call ``callback(handle)`` when the lifecycle ends (one callback: the runner's)."""
         self._ended = callback
 
-    def help(self) -> None:
+    def run_inline_if_queued(self) -> None:
         """Called before a blocking wait on this run (the thread runner runs it inline)."""
 
     def _crash(self, error: BaseException) -> None:

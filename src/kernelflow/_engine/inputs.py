@@ -13,7 +13,6 @@ argument for a plain call, and must not make a task call hit Python's recursion 
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import uuid
 from collections.abc import Callable, Sequence
@@ -21,17 +20,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._annotations import BaseAnnotation, allow_failure, quote
+from kernelflow._nested_values import CONTAINERS, MAX_SEARCH_DEPTH, fields_of, with_fields
 from kernelflow._runs import result_of
 from kernelflow.exceptions import UpstreamTaskError
-from kernelflow.futures import TaskFuture, TaskFutureList
+from kernelflow.futures import TaskFuture
 
 if TYPE_CHECKING:
     from kernelflow._runs import FlowRun
-
-# The containers searched for futures. Large static data can skip the walk with quote(...).
-_CONTAINERS = (list, tuple, set, frozenset, dict)
-# How deep in nested containers futures are looked for (see the module docstring).
-MAX_SEARCH_DEPTH = 100
 
 
 class Resolved(BaseAnnotation[Any]):
@@ -95,7 +90,7 @@ def find_upstream(
             found.needs_resolving = True
             if not isinstance(value, (quote, Resolved)):
                 visit(value.value, ids, depth + 1)
-        elif isinstance(value, _CONTAINERS):
+        elif isinstance(value, CONTAINERS):
             for item in value.values() if isinstance(value, dict) else value:
                 visit(item, ids, depth + 1)
         elif type(value) not in PLAIN_TYPES and (fields := fields_of(value)) is not None:
@@ -174,7 +169,7 @@ def _resolve_value(value: Any, tolerate_failure: bool, depth: int = 0) -> Any:
         return _resolve_value(value.value, tolerate_failure, depth)
     if isinstance(value, dict):
         return {k: _resolve_value(v, tolerate_failure, depth) for k, v in value.items()}
-    if isinstance(value, _CONTAINERS):
+    if isinstance(value, CONTAINERS):
         items = [_resolve_value(v, tolerate_failure, depth) for v in value]
         if type(value) in (list, tuple, set, frozenset):
             return type(value)(items)
@@ -190,72 +185,6 @@ def _resolve_value(value: Any, tolerate_failure: bool, depth: int = 0) -> Any:
         if resolved is not item:
             changed[name] = resolved
     return with_fields(value, changed) if changed else value
-
-
-def fields_of(value: Any) -> dict[str, Any] | None:
-    """The fields of a dataclass instance or a pydantic model, else None.
-
-    Only these two kinds of objects are looked into: their fields are declared, so a
-    copy with some fields swapped is well defined (``with_fields``).
-    """
-    cls = type(value)
-    if cls.__module__.startswith("kernelflow."):
-        # kernelflow's own objects (a run context holds every future of its flow run,
-        # the current task's too) are passed as they are, never waited on.
-        return None
-    if hasattr(cls, "__dataclass_fields__") and not isinstance(value, type):
-        # Fields set by __post_init__ (init=False) are derived: they are not looked into.
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.init}
-    if hasattr(cls, "__pydantic_fields__") and hasattr(value, "model_copy"):
-        return {name: getattr(value, name) for name in cls.__pydantic_fields__}
-    return None
-
-
-def with_fields(value: Any, changed: dict[str, Any]) -> Any:
-    """A copy of a dataclass instance or pydantic model with ``changed`` fields swapped;
-    no validation runs again (a future's value replaces the future, as in Prefect)."""
-    if hasattr(type(value), "__dataclass_fields__"):
-        return dataclasses.replace(value, **changed)
-    return value.model_copy(update=changed)
-
-
-def map_futures(expr: Any, swap: Callable[[TaskFuture], Any]) -> Any:
-    """``expr`` with every future in it (in containers, dict keys, dataclasses and
-    pydantic models) replaced by ``swap(future)``; ``expr`` itself when it holds none.
-
-    A list of futures (``TaskFutureList``) comes back as a plain list.
-    """
-
-    def walk(value: Any, depth: int) -> Any:
-        if isinstance(value, TaskFuture):
-            return swap(value)
-        if depth >= MAX_SEARCH_DEPTH:
-            return value
-        depth += 1
-        if isinstance(value, dict):
-            items = [(walk(k, depth), walk(v, depth)) for k, v in value.items()]
-            if all(a is k and b is v for (a, b), (k, v) in zip(items, value.items(), strict=True)):
-                return value
-            return type(value)(items)
-        if isinstance(value, _CONTAINERS):
-            new = [walk(item, depth) for item in value]
-            if all(a is b for a, b in zip(new, value, strict=True)):
-                return value
-            if isinstance(value, list):
-                return list(new) if isinstance(value, TaskFutureList) else type(value)(new)
-            if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple
-                return type(value)(*new)
-            return type(value)(new)
-        fields = fields_of(value)
-        if not fields:
-            return value
-        changed = {
-            name: new for name, item in fields.items() if (new := walk(item, depth)) is not item
-        }
-        return with_fields(value, changed) if changed else value
-
-    result = walk(expr, 0)
-    return list(result) if isinstance(result, TaskFutureList) else result
 
 
 class Signature:

@@ -21,7 +21,7 @@ from kernelflow.exceptions import (
     MappingMissingIterable,
     UpstreamTaskError,
 )
-from kernelflow.futures import TaskFuture
+from kernelflow.futures import PrefectFuture, TaskFuture
 from kernelflow.states import State
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def _split(parameters: dict[str, Any]) -> tuple[dict[str, list], dict[str, Any],
             value = value.unwrap()
         if isinstance(value, unmapped):
             static[key] = value.value
-        elif _isiterable(value):
+        elif iterated_by_map(value):
             iterable[key] = _items(key, value)
         else:
             static[key] = value
@@ -130,6 +130,8 @@ def _items(key: str, value: Any) -> list[Any]:
 
 def _resolve_top_level(value: Any, tolerate_failure: bool = False) -> Any:
     """A top-level future (or State) becomes its value (waiting for it); annotations are kept."""
+    if isinstance(value, PrefectFuture) and not isinstance(value, TaskFuture):
+        return value.result()  # a future made outside kernelflow's runners: its result
     if isinstance(value, TaskFuture):
         value.wait()
         if not value.state.is_completed() and not tolerate_failure:
@@ -150,7 +152,8 @@ def _resolve_top_level(value: Any, tolerate_failure: bool = False) -> Any:
     return value  # quote(...) is passed through untouched
 
 
-def _isiterable(value: Any) -> bool:
+def iterated_by_map(value: Any) -> bool:
+    """Whether ``.map()`` iterates over ``value`` (``Flow.visualize`` asks too)."""
     # Strings, bytes and files iterate, but are almost always meant as single values.
     if isinstance(value, (str, bytes, IOBase)):
         return False

@@ -1,8 +1,9 @@
 """Retry from the run history: what a retry of an earlier session's run can reuse.
 
 An earlier session's run left no values in this process, only records (``PastFlowRun``)
-that link its completed task runs to the result store, where results stored through a
-cache policy are (a task's ``persist_result=True`` alone stores nothing: no key).
+that link its completed task runs to the result store, where the results of tasks
+with ``persist_result=True`` or a cache policy are (or of every task of a flow with
+``persist_result=True``).
 ``resume.RetryPlan`` indexes them as ``StoredCandidates``, matched by the digests of
 their inputs (``_digests``), and reads each ``StoredValue`` when a run of the retry
 takes it. Its flow is found by name among
@@ -50,7 +51,7 @@ class StoredValue:
 
 def not_reusable(run: Any) -> str | None:
     if run.stored is None:
-        return "its result was not persisted (give its task a cache policy)"
+        return "its result was not persisted (give its task persist_result=True or a cache policy)"
     if not run.input_digests or _digests.NOT_CHECKED in run.input_digests.values():
         return "its inputs were too large to digest, so they cannot be compared"
     return None

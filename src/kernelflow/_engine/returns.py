@@ -72,7 +72,7 @@ def returned_state(value: Any, runs: Iterable[Any]) -> State:
 
 def _made_by_hand(state: State) -> State:
     if state.is_final() or state.type is StateType.PAUSED:
-        object.__setattr__(state, "_returned", True)  # for the direct call (calls.py)
+        object.__setattr__(state, "_returned", True)  # for the direct call (direct_calls.py)
         return state
     if state.type is StateType.CANCELLING:  # kernelflow keeps no run half-cancelled
         return Cancelled(state.message, data=state.data, name="Cancelled")

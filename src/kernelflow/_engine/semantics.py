@@ -40,7 +40,7 @@ from kernelflow._engine.effects import (
     WaitUntilOpen,
     unknown_effect,
 )
-from kernelflow._engine.scope import remaining
+from kernelflow._scopes.scope import remaining
 
 if TYPE_CHECKING:
     from kernelflow._context import Gate
@@ -132,13 +132,14 @@ async def wait_async(futures: Sequence[cf.Future], timeout: float | None) -> boo
 
 def when_all(futures: Sequence[cf.Future], callback: Callable[[], Any]) -> None:
     """Call ``callback()`` once every future is done (at once if they are)."""
-    left = [len(futures)]
+    left = len(futures)
     lock = threading.Lock()
 
     def one_done(_: Any) -> None:
+        nonlocal left
         with lock:
-            left[0] -= 1
-            last = left[0] == 0
+            left -= 1
+            last = left == 0
         if last:
             callback()
 

@@ -123,10 +123,11 @@ def create_task_run(
         flow_run,
         task.tags | context_tags if (context_tags := current_tags.get()) else task.tags,
         edges,
-        index,  # map_index
-        group,  # map_group
-        transactions._current.get(),  # its transaction, taken here: remote runs end elsewhere
-        upstream.possible,
+        map_index=index,
+        map_group=group,
+        # its transaction, taken here: remote runs end elsewhere
+        transaction=transactions._current.get(),
+        possible_upstream=upstream.possible,
     )
     if flow_run is not None:
         flow_run.task_runs.append(run)

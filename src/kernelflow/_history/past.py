@@ -21,6 +21,7 @@ import time
 import uuid
 from typing import Any
 
+from kernelflow import _layer_hooks
 from kernelflow._history import HOST, SESSION
 from kernelflow._history.store import Database
 from kernelflow._runs import FlowRun, TaskRun
@@ -41,8 +42,28 @@ class _Named:
         return f"<{self.name} (from the run history)>"
 
 
-_TASK_RUNS = FlowRun.task_runs  # the slots the properties below stand in front of
-_SUBFLOW_RUNS = FlowRun.subflow_runs
+class _ReadOnUse:
+    """An attribute of a past run that comes from its details in the database, read on
+    first use of any of them: a listing of 100 runs of a 10k-task map reads none. Every
+    such attribute goes through here, so none can be read before the details are."""
+
+    def __init__(self, slot: Any = None) -> None:
+        self._slot = slot  # FlowRun's slot it stands in front of (None: the instance dict)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, run: Any, owner: type | None = None) -> Any:
+        if run is None:
+            return self
+        run._load()
+        return run.__dict__[self._name] if self._slot is None else self._slot.__get__(run)
+
+    def __set__(self, run: Any, value: Any) -> None:
+        if self._slot is None:
+            run.__dict__[self._name] = value
+        else:
+            self._slot.__set__(run, value)
 
 
 class PastTaskRun(TaskRun):
@@ -88,25 +109,11 @@ class PastFlowRun(FlowRun):
         self.artifacts: list[dict[str, Any]] = []
         self.assets: list[str] = []
 
-    # Task runs and subflow runs are read on first use: a listing of 100 runs of a
-    # 10k-task map reads none of them.
-    @property  # type: ignore[override]
-    def task_runs(self) -> list[TaskRun]:
-        self._load()
-        return _TASK_RUNS.__get__(self)
-
-    @task_runs.setter
-    def task_runs(self, value: list[TaskRun]) -> None:
-        _TASK_RUNS.__set__(self, value)
-
-    @property  # type: ignore[override]
-    def subflow_runs(self) -> list[FlowRun]:
-        self._load()
-        return _SUBFLOW_RUNS.__get__(self)
-
-    @subflow_runs.setter
-    def subflow_runs(self, value: list[FlowRun]) -> None:
-        _SUBFLOW_RUNS.__set__(self, value)
+    task_runs = _ReadOnUse(FlowRun.task_runs)
+    subflow_runs = _ReadOnUse(FlowRun.subflow_runs)
+    task_sources = _ReadOnUse(FlowRun.task_sources)
+    artifacts = _ReadOnUse()
+    assets = _ReadOnUse()
 
     def _load(self) -> None:
         file = self.__dict__.get("_file")
@@ -127,9 +134,7 @@ class PastFlowRun(FlowRun):
     def retry(self) -> Any:
         """Run its flow again in this session, reusing the task runs whose results were
         persisted (see ``kernelflow._engine.resume.retry_past``)."""
-        from kernelflow._engine.resume import retry_past
-
-        return retry_past(self)
+        return _layer_hooks.retry_past_run(self)
 
     def __repr__(self) -> str:
         return f"PastFlowRun(name={self.name!r}, state={self.state!r}, session={self.session!r})"

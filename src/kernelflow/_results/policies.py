@@ -53,9 +53,29 @@ class CachePolicy:
         raise NotImplementedError(f"{type(self).__name__} must define compute_key()")
 
     def __add__(self, other: CachePolicy) -> CachePolicy:
+        """Both policies' keys: a compound policy, keeping the configuration of either
+        (``configure``). NO_CACHE adds nothing, as in Prefect.
+
+        Raises:
+            ValueError: both are configured, differently.
+        """
         if not isinstance(other, CachePolicy):
             return NotImplemented
-        return CompoundPolicy((*_members(self), *_members(other)))
+        if isinstance(self, NoCache):
+            return other
+        if isinstance(other, NoCache):
+            return self
+        settings = {}
+        for name, what in _SETTINGS:
+            mine, theirs = getattr(self, name, None), getattr(other, name, None)
+            if mine is not None and theirs is not None and mine != theirs:
+                raise ValueError(f"Cannot add CachePolicies with different {what}.")
+            settings[name] = mine if mine is not None else theirs
+        compound = CompoundPolicy((*_members(self), *_members(other)))
+        for name, value in settings.items():
+            if value is not None:
+                object.__setattr__(compound, name, value)
+        return compound
 
     def __sub__(self, name: str) -> CachePolicy:
         """Leave parameter ``name`` out of the inputs hashed by this policy."""
@@ -88,8 +108,25 @@ class CachePolicy:
         object.__setattr__(policy, "isolation_level", isolation_level)
         return policy
 
+    def __eq__(self, other: object) -> bool:
+        """Policies without fields are equal by kind (and configuration), as Prefect's
+        dataclass policies are: ``RunId() == RunId()``."""
+        if type(other) is not type(self):
+            return NotImplemented
+        return vars(self) == vars(other)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
     def __repr__(self) -> str:
         return type(self).__name__
+
+
+_SETTINGS = (
+    ("lock_manager", "lock implementations"),
+    ("key_storage", "storage locations"),
+    ("isolation_level", "isolation levels"),
+)
 
 
 def _members(policy: CachePolicy) -> tuple[CachePolicy, ...]:
@@ -98,9 +135,24 @@ def _members(policy: CachePolicy) -> tuple[CachePolicy, ...]:
 
 @dataclass(frozen=True, slots=True, repr=False)
 class CompoundPolicy(CachePolicy):
-    """Several policies: the key changes when any of their parts changes."""
+    """Several policies: the key changes when any of their parts changes.
+
+    As Prefect's ``CompoundCachePolicy``: nested compounds are flattened, NO_CACHE
+    members dropped, and several ``Inputs`` merged into one excluding what any of them
+    excluded."""
 
     policies: tuple[CachePolicy, ...] = ()
+
+    def __post_init__(self) -> None:
+        flat = [member for policy in self.policies for member in _members(policy)]
+        flat = [policy for policy in flat if not isinstance(policy, NoCache)]
+        inputs = [policy for policy in flat if isinstance(policy, Inputs)]
+        if len(inputs) > 1:
+            merged = Inputs(frozenset().union(*(policy.exclude for policy in inputs)))
+            at = next(i for i, policy in enumerate(flat) if isinstance(policy, Inputs))
+            flat = [policy for policy in flat if not isinstance(policy, Inputs)]
+            flat.insert(at, merged)
+        object.__setattr__(self, "policies", tuple(flat))
 
     def parts(self, context: KeyContext) -> list[Part]:
         return [part for policy in self.policies for part in policy.parts(context)]
@@ -116,7 +168,13 @@ class CompoundPolicy(CachePolicy):
         return combine("compound", found) if found else None
 
     def __sub__(self, name: str) -> CachePolicy:
-        return CompoundPolicy(tuple(policy - name for policy in self.policies))
+        changed = tuple(policy - name for policy in self.policies)
+        if all(new is old for new, old in zip(changed, self.policies, strict=True)):
+            return self  # no member hashes inputs: nothing to leave out
+        policy = CompoundPolicy(changed)
+        for name, value in vars(self).items():  # its configuration (copy.copy drops it)
+            object.__setattr__(policy, name, value)
+        return policy
 
     def __repr__(self) -> str:
         return " + ".join(repr(policy) for policy in self.policies)
@@ -164,7 +222,8 @@ class TaskSource(CachePolicy):
     ) -> str | None:
         if task_ctx is None:
             return None
-        return combine("source", source_parts(task_ctx.task.fn))
+        task = task_ctx.task
+        return combine("source", source_parts(getattr(task, "fn", task)))  # a Task, or a function
 
     def __repr__(self) -> str:
         return "TASK_SOURCE"
@@ -210,8 +269,8 @@ class RunId(_FlowRunPolicy):
         run = getattr(task_ctx, "task_run", None)
         if run is None:
             return None
-        flow_run = getattr(run, "flow_run", None)
-        return str(flow_run.id if flow_run is not None else run.id)
+        flow_run_id = getattr(run, "flow_run_id", None)
+        return str(flow_run_id if flow_run_id is not None else run.id)
 
     def __repr__(self) -> str:
         return "RUN_ID"

@@ -1,12 +1,16 @@
-"""The runners that send task bodies to other processes: a process pool and Dask.
+"""The runners: where a run's body executes (``kernelflow.task_runners`` is their face).
 
-``kernelflow.task_runners`` loads these modules on first use, so ``import kernelflow``
-never imports ``multiprocessing`` machinery or ``distributed``.
+The process and Dask modules load on first use, so ``import kernelflow`` never imports
+``multiprocessing`` machinery or ``distributed``.
 
-    remote.py    what both share: the lifecycle stays in the notebook, the call travels
-    wire.py      packing a call for another process, running it there, the reply
-    timers.py    one timer thread for timeouts and sleeps; a small pool for hooks
-    pool.py      a process pool that knows which run a dead worker was running
-    process.py   ProcessPoolTaskRunner
-    dask.py      DaskTaskRunner
+    local.py        TaskRunner, what every runner does; ThreadPoolTaskRunner
+    threads.py      the thread runner's run handles and its queue of runs
+    thread_pool.py  the thread runner's pool of daemon threads
+    background.py   the session's runner for submit/map outside a flow
+    remote.py       what the process and Dask runners share: the lifecycle stays here,
+                    the call travels
+    wire.py         packing a call for another process, running it there, the reply
+    pool.py         a process pool that knows which run a dead worker was running
+    process.py      ProcessPoolTaskRunner
+    dask.py         DaskTaskRunner
 """

@@ -102,6 +102,17 @@ class DaskTaskRunner(RemoteTaskRunner):
             self.client_kwargs,
         )
 
+    def startup_message(self) -> str | None:
+        if running_backend(self._config()) is not None:
+            return None  # warm: entering takes no time
+        if self.address is not None:
+            return f"Connecting to the Dask scheduler at {self.address}..."
+        given = self.cluster_class or "LocalCluster"  # named without importing it
+        cluster = given.rpartition(".")[2] if isinstance(given, str) else given.__name__
+        workers = self.cluster_kwargs.get("n_workers")
+        size = f" with {workers} worker{'s' if workers != 1 else ''}" if workers else ""
+        return f"Starting a Dask {cluster}{size}..."
+
     @property
     def client(self) -> Any:
         """The ``distributed.Client`` (started by entering the runner)."""

@@ -22,9 +22,9 @@ import threading
 import time
 from typing import Any
 
-from kernelflow._engine.in_thread_deadline import raise_in_this_thread_at
-from kernelflow._engine.scope import Scope
 from kernelflow._runners.wire import reply_for, run_packed
+from kernelflow._scopes.in_thread_deadline import raise_in_this_thread_at
+from kernelflow._scopes.scope import Scope
 from kernelflow.exceptions import CancelledRun
 
 STARTED_TOPIC = "kernelflow-started"
@@ -43,22 +43,22 @@ def run_on_dask(
     worker.log_event(STARTED_TOPIC, {"key": key, "worker": address, "at": time.time()})
     # No deadline of its own: the guard is only for a cancel to stop the body.
     scope = Scope.after(timeout, "Task run") or Scope()
-    box: list[bytes] = []
-    ended: list[float] = []
-    guards: list[raise_in_this_thread_at] = []
+    reply: bytes | None = None
+    ended = 0.0
+    guard: raise_in_this_thread_at | None = None
     done = threading.Event()
 
     def body() -> None:
+        nonlocal reply, ended, guard
         try:
             guard = raise_in_this_thread_at(scope)
-            guards.append(guard)
             with guard:
-                box.append(run_packed(fn_blob, arguments, address))
+                reply = run_packed(fn_blob, arguments, address)
         except BaseException as error:  # stopped in its reply's packing: the watcher replies
-            if not box:
-                box.append(reply_for(error))
+            if reply is None:
+                reply = reply_for(error)
         finally:
-            ended.append(time.time())
+            ended = time.time()
             done.set()
 
     # In this thread's context, where Dask keeps the worker for get_worker() and friends.
@@ -71,10 +71,11 @@ def run_on_dask(
             return reply_for(scope.error()), time.time()
         if _cancelled(worker, key):
             error = CancelledRun("Dask cancelled this call.")
-            if guards:
-                guards[0].stop(error)
+            if guard is not None:
+                guard.stop(error)
             return reply_for(error), time.time()
-    return box[0], ended[0]
+    assert reply is not None  # body() always replies before it sets done
+    return reply, ended
 
 
 def _cancelled(worker: Any, key: str) -> bool:

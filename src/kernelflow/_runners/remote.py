@@ -41,13 +41,13 @@ from typing import TYPE_CHECKING, Any
 from kernelflow._engine.drivers import CallbackDriver, attempt_deadline, too_late
 from kernelflow._engine.effects import CallBody, Outcome
 from kernelflow._engine.handle import RunHandle
-from kernelflow._engine.scope import Scope
 from kernelflow._engine.task_engine import task_lifecycle
-from kernelflow._engine.timers import call_later
+from kernelflow._runners.local import TaskRunner
 from kernelflow._runners.wire import pack_arguments, pack_function, unpack_reply
+from kernelflow._scopes.scope import Scope
+from kernelflow._scopes.timers import call_later
 from kernelflow.exceptions import CrashedRun, SerializationError
 from kernelflow.futures import TaskFuture
-from kernelflow.task_runners import TaskRunner
 
 if TYPE_CHECKING:
     from kernelflow.tasks import Task

@@ -1,9 +1,9 @@
 """The thread runner's runs: queued for pool threads, or asyncio tasks of an async flow.
 
 ``ThreadRun`` is a queued run that exactly one thread gets to carry out: a pool thread
-when its turn comes, or a pool thread that must wait for it first (``help``), which runs
-it inline rather than block: that is what keeps nested submission on a bounded pool from
-deadlocking. ``RunQueue`` holds the queued runs and the pool jobs that run them.
+when its turn comes, or a pool thread that must wait for it first, which runs it inline
+rather than block (``run_inline_if_queued``): that is what keeps nested submission on a
+bounded pool from deadlocking. ``RunQueue`` holds the queued runs and the pool jobs that run them.
 ``LoopRun`` is an async task's run in an async flow, an asyncio task on the flow's loop.
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 from kernelflow._engine.drivers import drive_sync
 from kernelflow._engine.handle import RunHandle
 from kernelflow._engine.task_engine import task_lifecycle
-from kernelflow._engine.timers import call_later
-from kernelflow._engine.worker_pool import DaemonThreadPool
+from kernelflow._runners.thread_pool import DaemonThreadPool
+from kernelflow._scopes.timers import call_later
 
 _logger = logging.getLogger("kernelflow.task_runner")
 
@@ -103,7 +103,7 @@ class ThreadRun(RunHandle):
             # it out must live on to run the next one.
             _logger.debug("Run %r ended abnormally", self.run.name, exc_info=True)
 
-    def help(self) -> None:
+    def run_inline_if_queued(self) -> None:
         if worker_thread.active and self.claim():
             self.run_claimed()
 

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 
 from kernelflow._context import TaskRunContext, current_tags, task_run_context
-from kernelflow._engine import calling
-from kernelflow._engine.calling import call_sync
+from kernelflow._engine import bound_calls
+from kernelflow._engine.bound_calls import call_sync
 from kernelflow._engine.effects import CallBody, Outcome
 from kernelflow._engine.streaming import generator_body
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
@@ -162,7 +162,7 @@ def _replay(printed: str, records: list[logging.LogRecord]) -> None:
 # --- worker side ----------------------------------------------------------------------
 
 _functions: dict[bytes, Any] = {}
-_EFFECTS_FILE = calling.__file__
+_EFFECTS_FILE = bound_calls.__file__
 
 
 class _Named(threading.local):

@@ -28,7 +28,6 @@ from kernelflow._runs import FlowRun
 from kernelflow.notebook import _charts, _snapshot
 from kernelflow.notebook._tally import count
 from kernelflow.notebook._ticker import ticker
-from kernelflow.states import StateType
 
 _logger = logging.getLogger("kernelflow.notebook")
 
@@ -213,18 +212,6 @@ def bundle(kind: str, record: Any) -> dict[str, Any]:
     return result
 
 
-def future_bundle(future: Any) -> dict[str, Any]:
-    return bundle("future", future)
-
-
-def list_bundle(futures: list[Any]) -> dict[str, Any]:
-    return bundle("list", futures)
-
-
-def flow_bundle(flow_run: Any) -> dict[str, Any]:
-    return bundle("flow", flow_run)
-
-
 def show_flow_run(flow_run: Any) -> None:
     """Display a live view of ``flow_run`` in the current cell (nothing outside a kernel)."""
     if in_kernel():  # turned on by hand outside a kernel: nowhere to show it
@@ -234,11 +221,12 @@ def show_flow_run(flow_run: Any) -> None:
 def on_state_change(run: Any, old: Any, new: Any) -> None:
     """The flow-run observer that shows a top-level flow run as it starts.
 
-    The changes it acts on, a flow run leaving Pending and reaching a final state,
-    happen in the thread that called the flow: the cell's, so the display lands in that
-    cell, and so does its last frame.
+    The changes it acts on, a flow run's first change (to Running, or to a Pending that
+    says what it waits for, such as a cluster starting) and its final state, happen in
+    the thread that called the flow: the cell's, so the display lands in that cell, and
+    so does its last frame.
     """
-    if new.type is StateType.RUNNING and old.type is StateType.PENDING and run.parent is None:
+    if old is run.history[0] and run.parent is None:
         show_flow_run(run)
     elif new.is_final():
         for view in _flow_views.pop(run, ()):

@@ -17,8 +17,8 @@ import threading
 from collections.abc import Iterator
 
 from kernelflow import _pause
-from kernelflow._engine.in_thread_deadline import set_async_exc
 from kernelflow._pause import PausedRun, answer_text
+from kernelflow._scopes.in_thread_deadline import set_async_exc
 from kernelflow.exceptions import ParameterTypeError
 
 # Said in the prompt: the other way to answer a pause in a notebook.

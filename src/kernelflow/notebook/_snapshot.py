@@ -247,8 +247,19 @@ def list_html(counts: Counts) -> str:
 def flow_header_html(run: Any) -> str:
     return (
         f'<div class="kf-flow-header"><b>{html.escape(run.name)}</b> {badge_html(run.state)} '
-        f'<span class="kf-elapsed">{seconds(elapsed(run))}</span>{dashboard_html(run)}</div>'
+        f'<span class="kf-elapsed">{seconds(elapsed(run))}</span>{dashboard_html(run)}'
+        f"{_waiting_html(run.state)}</div>"
     )
+
+
+def waiting_for(state: State) -> str:
+    """What a Pending run says it waits for (a cluster starting), else ''."""
+    return (state.message or "") if state.type is StateType.PENDING else ""
+
+
+def _waiting_html(state: State) -> str:
+    text = waiting_for(state)
+    return f' <span class="kf-waiting">{html.escape(text)}</span>' if text else ""
 
 
 def pause_outcomes(run: Any) -> list[str]:
@@ -289,6 +300,8 @@ def flow_plain(run: Any, counts: Counts, log: Any = None) -> str:
     """A flow run in words, with the counts of its (and its subflows') task runs, and its
     warning and error log lines."""
     header = f"FlowRun {run.name!r}: {run.state.name} ({seconds(elapsed(run))})"
+    if waiting_for(run.state):
+        header += f" - {waiting_for(run.state)}"
     lines = [header] + ["  " + line for line in _plain_lines(counts)]
     error = flow_error(run)
     if error and not counts.failures:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from kernelflow._annotations import allow_failure, quote, unmapped
 from kernelflow._context import flow_run_context, visualize_tracker
-from kernelflow._engine.mapping import _isiterable
+from kernelflow._engine.mapping import iterated_by_map
 from kernelflow.exceptions import MappingLengthMismatch, MappingMissingIterable
 from kernelflow.states import Completed
 from kernelflow.tasks import format_run_name
@@ -249,7 +249,7 @@ def _split_mapped(parameters: dict[str, Any]) -> tuple[dict[str, list | None], d
             static[key] = inner.value
         elif isinstance(inner, VizFutureList) and inner.count is None or is_unknown(inner):
             iterables[key] = None
-        elif _isiterable(unwrap(inner)):
+        elif iterated_by_map(unwrap(inner)):
             iterables[key] = list(inner)
         else:
             static[key] = value
@@ -333,7 +333,7 @@ def trace(flow: Flow, args: tuple, kwargs: dict) -> Plan:
     tracker = Tracker(flow)
     call_args, call_kwargs = flow.signature.split(tracker.bind_parameters(flow, args, kwargs))
     if flow.isasync:
-        from kernelflow._engine.calling import run_coroutine_sync
+        from kernelflow._loops import run_coroutine_sync
 
         run_coroutine_sync(_traced_async_body(tracker, flow, call_args, call_kwargs))
         return tracker.plan

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kernelflow._engine.scope import ends_at, left
+from kernelflow._scopes.scope import ends_at, left
 
 logger = logging.getLogger("kernelflow.task_runner")
 

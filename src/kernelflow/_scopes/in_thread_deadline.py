@@ -20,8 +20,8 @@ import signal
 import threading
 from typing import Any
 
-from kernelflow._engine.scope import Scope, ends_at, left
-from kernelflow._engine.timers import call_later
+from kernelflow._scopes.scope import Scope, ends_at, left
+from kernelflow._scopes.timers import call_later
 from kernelflow.exceptions import DeadlineExceeded
 
 

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-_logger = logging.getLogger("kernelflow.worker_pool")
+_logger = logging.getLogger("kernelflow.thread_pool")
 _STOP = None  # the sentinel a worker passes on to the next one, then exits
 
 

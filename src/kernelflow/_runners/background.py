@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 
-from kernelflow.task_runners import TaskRunner, ThreadPoolTaskRunner
+from kernelflow._runners.local import TaskRunner, ThreadPoolTaskRunner
 
 DASK_ADDRESS_VARIABLE = "KERNELFLOW_DASK_ADDRESS"
 
@@ -63,6 +63,6 @@ def _configured_runner() -> TaskRunner:
     address = os.environ.get(DASK_ADDRESS_VARIABLE, "").strip()
     if not address:
         return ThreadPoolTaskRunner()
-    from kernelflow.task_runners import DaskTaskRunner
+    from kernelflow._runners.dask import DaskTaskRunner
 
     return DaskTaskRunner() if address == "local" else DaskTaskRunner(address=address)

@@ -23,12 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kernelflow._engine.effects import Bindings, Outcome
-from kernelflow._engine.in_thread_deadline import raise_in_this_thread_at
-from kernelflow._engine.scope import Scope
+from kernelflow._loops import run_coroutine_sync
+from kernelflow._scopes.in_thread_deadline import raise_in_this_thread_at
+from kernelflow._scopes.scope import Scope
 
 if TYPE_CHECKING:
     from kernelflow._engine.handle import RunHandle
@@ -155,31 +156,6 @@ async def _cancel_and_wait(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved: no "exception was never retrieved" warning
 
 
-def run_coroutine_sync(coroutine: Coroutine[Any, Any, R]) -> R:
-    """Drive a coroutine to completion from sync code.
-
-    With no loop running in this thread, a fresh loop runs it. With one running (a sync
-    flow called in a notebook cell, on the kernel's loop), the coroutine must run on that
-    same loop so objects bound to it keep working: ``nest_asyncio2`` is applied to that
-    loop only, now and never before, and the loop runs the coroutine re-entrantly.
-    """
-    __tracebackhide__ = True
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    return run_nested(loop, coroutine)
-
-
-def run_nested(loop: asyncio.AbstractEventLoop, awaitable: Awaitable[R]) -> R:
-    """Run ``loop`` re-entrantly, from code it is already running, until ``awaitable`` is done."""
-    __tracebackhide__ = True
-    import nest_asyncio2  # lazily: only when sync code has to drive a coroutine in a loop
-
-    nest_asyncio2.apply(loop)
-    return loop.run_until_complete(asyncio.ensure_future(awaitable, loop=loop))
-
-
 def _call_in_thread(call: Callable[[], Any], deadline: Scope, handle: RunHandle | None) -> Outcome:
     """Run ``call`` in a thread of its own; at ``deadline`` return, and stop the call.
 
@@ -189,7 +165,7 @@ def _call_in_thread(call: Callable[[], Any], deadline: Scope, handle: RunHandle 
     so nothing more of the body runs; the run's message says so.
     """
     __tracebackhide__ = True
-    box = Outcome()
+    outcome = Outcome()  # filled in by the call's thread
     done = threading.Event()
     context = contextvars.copy_context()  # the call sees this thread's context
 
@@ -199,12 +175,12 @@ def _call_in_thread(call: Callable[[], Any], deadline: Scope, handle: RunHandle 
                 handle.body_running(threading.get_ident())
             try:
                 with raise_in_this_thread_at(deadline):
-                    box.value = context.run(call)
+                    outcome.value = context.run(call)
             finally:
                 if handle is not None:
                     handle.body_returned()
         except BaseException as error:
-            box.error = error
+            outcome.error = error
         finally:
             done.set()
 
@@ -212,7 +188,7 @@ def _call_in_thread(call: Callable[[], Any], deadline: Scope, handle: RunHandle 
     thread = threading.Thread(target=target, name="kernelflow-timeout", daemon=True)
     thread.start()
     if done.wait(deadline.remaining()):
-        return box
+        return outcome
     if done.wait(_STOP_GRACE):  # stopped by the exception raised in it
         return Outcome(error=deadline.error())
     error = deadline.error()

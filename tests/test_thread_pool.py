@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from kernelflow._engine.worker_pool import DaemonThreadPool
+from kernelflow._runners.thread_pool import DaemonThreadPool
 
 
 def run_and_wait(pool: DaemonThreadPool, fn, *args) -> None:
