@@ -31,6 +31,8 @@ class Reply:
     outputs: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
     elapsed: float = 0.0
+    # What the reply asks of the frontend (e.g. %load's set_next_input: new cell text)
+    payload: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -160,6 +162,7 @@ class RealKernel:
                 return None
             if reply["parent_header"].get("msg_id") == msg_id:
                 result = Reply(reply["content"]["status"], elapsed=time.monotonic() - start)
+                result.payload = reply["content"].get("payload", [])
                 if result.status == "error":
                     result.error = reply["content"]
                 return result

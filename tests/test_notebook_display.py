@@ -377,6 +377,37 @@ def test_install_respects_the_environment_variable(monkeypatch):
         settings.display_flow_runs = False
 
 
+def test_the_dask_dashboard_is_a_link_while_the_run_goes_on_then_an_address_in_its_snapshot():
+    """A finished run's snapshot is what the notebook saves: a link in it would be dead once
+    the kernel and its cluster are gone, so it says where the dashboard was instead."""
+    pytest.importorskip("distributed")
+    from kernelflow import last_run
+    from kernelflow._runners.remote import close_warm_backends
+    from kernelflow.context import get_run_context
+    from kernelflow.task_runners import DaskTaskRunner
+
+    options = {"n_workers": 1, "processes": False, "dashboard_address": "127.0.0.1:0"}
+    runner = DaskTaskRunner(cluster_kwargs=options)
+    running = []
+
+    @flow(task_runner=runner)
+    def on_dask():
+        double.submit(1).result()  # the cluster is up once a task has run on it
+        running.append(_snapshot.flow_header_html(get_run_context().flow_run))
+
+    try:
+        on_dask()
+        link = runner.dashboard_link  # the cluster stays up for the next flow
+        assert link.startswith("http://127.0.0.1:")
+        assert f'<a class="kf-dashboard" href="{link}" target="_blank">' in running[0]
+        ended = _snapshot.flow_header_html(last_run())
+        assert "<a " not in ended and "href" not in ended
+        assert f"Dask dashboard was at <code>{link}</code> while its cluster ran" in ended
+    finally:
+        close_warm_backends()
+    assert "dashboard" not in _snapshot.flow_header_html(last_run())  # no cluster, no word
+
+
 def test_preview_survives_a_repr_that_raises():
     class Nasty:
         def __repr__(self):

@@ -337,7 +337,13 @@ def _shut_down_kernels(base: str, token: str) -> None:
 def _run_notebook(page, base: str, token: str, name: str, timeout: float = 300) -> None:
     _open(page, base, token, name)
     _run_all_cells(page, base, token)
-    time.sleep(2)  # the run's execute requests reach the kernel
+    # Every code cell has run: its prompt shows a number, not "[*]" (queued or running).
+    # The kernel's idle status alone is no sign: under load it can come between two cells.
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+            .every(prompt => /\\[\\d+\\]/.test(prompt.innerText))""",
+        timeout=timeout * 1000,
+    )
     _wait_for_idle_kernel(base, token, timeout)
     # Every kernelflow display has ended and turned static (no widget left).
     page.wait_for_function(

@@ -1,5 +1,6 @@
 """Pauses in a real JupyterLab: a person clicks the form of an awaited async flow, and
-Run All of notebook 08 completes with the person answering its forms.
+Run All of notebook 08 completes with the person answering its form, then its solutions
+(loaded as the lesson says) ask again.
 
 Run with ``make test-browser`` (see ``test_jupyterlab.py`` for the server and browser
 set-up this file reuses). Screenshots land in build/browser-screenshots/, also on failure.
@@ -88,11 +89,30 @@ def test_resume_clicked_in_jupyterlab_completes_the_awaited_flow(jupyterlab, tmp
             browser.close()
 
 
-def test_run_all_of_notebook_08_completes_with_a_person_answering(jupyterlab, tmp_path):
+def _load_solution(page, name):
+    """What the lesson asks of a learner: delete the `# ` before `%load` in a solution
+    cell and run it (JupyterLab puts the file's code in the cell, not run), then run the
+    cell again. Returns the cell."""
+    line = f"%load solutions/{name}"
+    cell = page.locator(".jp-CodeCell", has_text=f"# {line}")
+    cell.locator(".cm-content").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.type(line)
+    page.keyboard.press("Shift+Enter")
+    code = (NOTEBOOKS / "solutions" / name).read_text().splitlines()[0]
+    cell.locator(".cm-content", has_text=code).wait_for(timeout=30_000)
+    cell.locator(".cm-content").click()
+    page.keyboard.press("Shift+Enter")
+    return cell
+
+
+def test_run_all_of_notebook_08_then_its_solutions_with_a_person_answering(jupyterlab, tmp_path):
     from playwright.sync_api import sync_playwright
 
     base, token = jupyterlab
+    # The lesson as a learner has it: the notebook beside its solutions/ folder.
     shutil.copy(NOTEBOOKS / "08_pauses.ipynb", tmp_path / "08_pauses.ipynb")
+    shutil.copytree(NOTEBOOKS / "solutions", tmp_path / "solutions")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = _open(browser, base, token, "08_pauses.ipynb")
@@ -108,17 +128,34 @@ def test_run_all_of_notebook_08_completes_with_a_person_answering(jupyterlab, tm
             page.get_by_text("loaded 175 orders, skipped pages [5]").first.wait_for(timeout=60_000)
             outcome = page.locator(".kf-pause-outcome")
             _shoot(page, tmp_path, "nb08-form-answered.png", focus=outcome)
-            # Exercise 1's solution asks again: this time the person says no.
-            second = page.locator(".kf-pause-form").first
+            # A pause nobody answers ends by itself, and Run All goes on to the last cell.
+            page.get_by_text("unanswered: Failed").first.wait_for(timeout=60_000)
+            lab._wait_for_idle_kernel(base, token)
+            # Run All ran no solution: each cell is still the commented line, no output.
+            solutions = page.locator(".jp-CodeCell", has_text="# %load solutions/")
+            assert solutions.count() == 2
+            for i in range(2):
+                source = solutions.nth(i).locator(".cm-content").inner_text().strip()
+                assert source.startswith("# %load solutions/") and "\n" not in source, source
+                assert solutions.nth(i).locator(".jp-OutputArea-output").count() == 0
+            for by_a_solution in ("not approved", "loaded 200 orders"):
+                shown = page.locator(".jp-OutputArea-output", has_text=by_a_solution)
+                assert shown.count() == 0, by_a_solution
+            # Exercise 1's solution, loaded and run: the person says no this time.
+            said_no = _load_solution(page, "08_say_no.py")
+            second = said_no.locator(".kf-pause-form")
             second.wait_for(timeout=60_000)
             second.locator("button", has_text="Resume").click()
-            page.get_by_text("not approved: nothing loaded").first.wait_for(timeout=60_000)
-            # A pause nobody answers, then one resumed from a thread: both end by themselves.
-            page.get_by_text("unanswered: Failed").first.wait_for(timeout=60_000)
-            page.get_by_text("loaded 200 orders, skipped pages []").first.wait_for(timeout=60_000)
+            said_no.get_by_text("not approved: nothing loaded").wait_for(timeout=60_000)
+            # Exercise 2's solution: a thread resumes the run, the form says so.
+            elsewhere = _load_solution(page, "08_resumed_from_elsewhere.py")
+            elsewhere.get_by_text("loaded 200 orders, skipped pages []").wait_for(timeout=60_000)
+            answered = elsewhere.locator(".kf-pause-outcome", has_text="approved=True")
+            answered.wait_for(timeout=30_000)
             assert page.locator(".jp-OutputArea-output", has_text="Traceback").count() == 0
         finally:
             _shoot(page, tmp_path, "nb08-run-all.png", page.get_by_text("unanswered: Failed"))
+            _shoot(page, tmp_path, "nb08-solutions.png", page.locator(".kf-pause-outcome").last)
             browser.close()
 
 

@@ -280,11 +280,18 @@ def pauses_html(run: Any) -> str:
 
 
 def dashboard_html(run: Any) -> str:
-    """A link to the Dask dashboard when the flow's runner has a running cluster with one."""
+    """The Dask dashboard of the flow's runner, when its cluster is running and has one: a
+    link while the run goes on; in a finished run's snapshot, which the notebook saves and
+    shows after the kernel and its cluster are gone, the address as text."""
     runner = getattr(getattr(run, "flow", None), "task_runner", None)
     link = getattr(runner, "dashboard_link", None)
     if not link:
         return ""
+    if run.state.is_final():
+        return (
+            f' <span class="kf-dashboard">Dask dashboard was at <code>{html.escape(link)}</code>'
+            " while its cluster ran</span>"
+        )
     href = html.escape(link, quote=True)
     return f' <a class="kf-dashboard" href="{href}" target="_blank">Dask dashboard</a>'
 
