@@ -59,7 +59,10 @@ class FlowRunContext:
     log_prints: bool = False
     is_async: bool = False  # an async flow: async tasks called in it give awaitables
     loop: Any = None  # an async flow's event loop, where its submitted async tasks run
-    deadline: Scope | None = None  # past it, the flow run has timed out
+    deadline: Scope | None = None  # past it, the flow run has timed out (None: no limit)
+    # The flow run's scope (its attempt's, while one runs): cancelling it cancels the
+    # flow run's task runs, and the scopes of its subflows.
+    scope: Scope | None = None
     futures: list[TaskFuture] = field(default_factory=list)
     # Set while the flow run may start task runs; cleared while it is paused.
     gate: Gate = field(default_factory=Gate)

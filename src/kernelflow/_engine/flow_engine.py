@@ -67,7 +67,6 @@ def run_flow_sync(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = None) -
                 _FlowHandle(flow_run, flow_lifecycle(flow, flow_run, parameters, ctx, wait_for))
             )
         except BaseException as error:
-            _cancel_after_interrupt(ctx, error)
             if isinstance(error, KeyboardInterrupt) and parent is None:
                 # One line that says what stopped, ending at the user's line it stopped
                 # (IPython shows a traceback's last frame even when it is ours).
@@ -104,7 +103,6 @@ async def run_flow_async(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = 
             lifecycle = flow_lifecycle(flow, flow_run, parameters, ctx, wait_for)
             return await drive_async(_FlowHandle(flow_run, lifecycle))
         except BaseException as error:
-            _cancel_after_interrupt(ctx, error)
             if isinstance(error, asyncio.CancelledError):
                 await _take_pending_cancel()
             raise
@@ -154,6 +152,7 @@ def flow_lifecycle(
     ctx: FlowRunContext,
     wait_for: Any = None,
 ) -> Lifecycle[State]:
+    own = ctx.scope
     try:
         return (yield from _flow_run(flow, run, parameters, ctx, wait_for))
     except GeneratorExit:
@@ -163,9 +162,12 @@ def flow_lifecycle(
         # or broken: the lifecycle still ends the run, hooks included, then the error
         # travels on to the caller.
         if not run.state.is_final():
-            ctx.task_runner.cancel_all()
-            yield from _finish(flow, run, stopped_state(error))
+            state = stopped_state(error)
+            ctx.scope.cancel(state.message)  # its task runs and subflows end with it
+            yield from _finish(flow, run, state)
         raise
+    finally:
+        own.left_parent()  # a parent's later cancel no longer concerns this run
 
 
 def _flow_run(
@@ -182,14 +184,14 @@ def _flow_run(
     log = run_logger(flow_run=run)
     args, kwargs = flow.signature.split(parameters)
     bindings = _body_bindings(ctx)
-    outer = ctx.deadline  # the enclosing flow run's scope, if this is a subflow
+    outer = ctx.scope  # the flow run's own scope, inside its parent's
     attempt = 0
     while True:
         attempt += 1
         set_state(run, Running() if attempt == 1 else Retrying(_retry_message(attempt, flow)))
         if flow.on_running_hooks:
             yield from run_hooks(flow.on_running_hooks, flow, run, run.state, log)
-        ctx.deadline = Scope.after(flow.timeout_seconds, "Flow run", outer)
+        _begin_attempt(ctx, flow, outer)
         outcome = yield CallBody(
             flow.body,  # fn, wrapped for a generator flow (Flow.body)
             args,
@@ -207,10 +209,22 @@ def _flow_run(
         else:
             state = _failure_state(outcome.error, run)
         state = _timed_out(state, ctx, flow)
+        ctx.scope.left_parent()
         if not state.is_failed() or attempt > flow.retries:
             return (yield from _finish(flow, run, state))
         log.info("%s; retrying in %gs", state.message, flow.retry_delay_seconds)
-        yield Sleep(flow.retry_delay_seconds, outer)
+        yield Sleep(flow.retry_delay_seconds, outer.timed())
+
+
+def _begin_attempt(ctx: FlowRunContext, flow: Flow, outer: Scope) -> None:
+    """The attempt's scope, inside the flow run's: its timeout from now, and its cancel
+    (Stop, the timeout, a parent's cancel) cancels every run the attempt started. The
+    runner holds those runs, so a task run needs no scope of its own for this (a large
+    map allocates none); each cancelled run's handle reacts to its own scope."""
+    scope = ctx.scope = Scope.inside(outer, flow.timeout_seconds, "Flow run")
+    runner = ctx.task_runner
+    scope.on_cancel(lambda _: runner.cancel_all())
+    ctx.deadline = scope.timed()
 
 
 def _prepare(
@@ -291,8 +305,9 @@ def _timed_out(state: State, ctx: FlowRunContext, flow: Flow) -> State:
     """A run still going at its deadline is TimedOut, whatever its body did afterwards."""
     if ctx.deadline is None or not ctx.deadline.expired():
         return state
-    ctx.task_runner.cancel_all()
-    return TimedOut(ctx.deadline.error())
+    error = ctx.deadline.error()
+    ctx.scope.cancel(str(error))  # the runs it started end now
+    return TimedOut(error)
 
 
 def pause_began(run: FlowRun, key: str) -> None:
@@ -378,6 +393,8 @@ def _enter(flow: Flow, run: FlowRun, runner: Any) -> FlowRunContext:
         log_prints=bool(flow.log_prints),
         is_async=flow.isasync,
         deadline=parent.deadline if parent is not None else None,  # nests in the parent's
+        # The flow run's scope: its parent's cancel reaches it (and so its attempts').
+        scope=Scope.inside(parent.scope if parent is not None else None, None, "Flow run"),
         retry_plan=plan,
     )
 
@@ -403,7 +420,17 @@ class _FlowHandle(RunHandle):
         return self.open
 
     def _crash(self, error: BaseException) -> None:
-        pass  # run_flow_sync/async settle the flow run (and cancel its task runs)
+        pass  # the lifecycle itself settles the flow run (flow_lifecycle)
+
+    def abort(self, error: BaseException) -> None:
+        """The driver was stopped outside the lifecycle (an interrupt between two
+        effects): the lifecycle still hears it, and ends the run, hooks included, here."""
+        if not self.open:
+            return  # the lifecycle raised it itself, and has settled the run
+        try:
+            drive_sync(self, thrown=error)
+        except BaseException:  # what stopped it, re-raised: the caller raises it anyway
+            pass
 
 
 def stopped_state(error: BaseException) -> State:
@@ -411,16 +438,3 @@ def stopped_state(error: BaseException) -> State:
     if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
         return Cancelled("Interrupted by the user.", error)
     return Crashed(error, f"kernelflow failed running this flow: {error!r}")
-
-
-def _cancel_after_interrupt(ctx: FlowRunContext, error: BaseException) -> None:
-    """After the lifecycle ended with ``error``: cancel every unfinished run of the flow.
-
-    The lifecycle has ended the run itself, unless the error struck its own code between
-    two effects; then its ``_finish`` is driven here, so the state and hooks are still
-    the lifecycle's.
-    """
-    ctx.task_runner.cancel_all()
-    run = ctx.flow_run
-    if not run.state.is_final():
-        drive_sync(_FlowHandle(run, _finish(ctx.flow, run, stopped_state(error))))

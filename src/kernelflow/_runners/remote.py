@@ -111,10 +111,8 @@ class RemoteRun(RunHandle):
         backend = self.runner._backend
         return backend.stop_note if backend is not None else Backend.stop_note
 
-    def cancel(self, message: str | None = None) -> bool:
-        cancelled = super().cancel(message)
+    def _stop_body(self) -> None:
         self.runner._stop_call(self)
-        return cancelled
 
 
 class RemoteTaskRunner(TaskRunner):
