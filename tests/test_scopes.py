@@ -364,7 +364,20 @@ def sleep_then_log(seconds):
     log.append("after the sleep")
 
 
-def test_a_cancelled_thread_run_stops_its_body():
+def cancel_its_scope(future):
+    # Whoever cancels the run's scope, the run's handle reacts (future.cancel() is one way).
+    future._handle.scope().cancel("Stopped by the test.")
+    assert not future.cancel()  # its scope was cancelled already: nothing to do
+
+
+@pytest.mark.parametrize(
+    ("cancel", "message"),
+    [
+        (lambda future: future.cancel(), "Cancelled while running"),
+        (cancel_its_scope, "Stopped by the test."),
+    ],
+)
+def test_a_cancelled_thread_run_stops_its_body(cancel, message):
     body = task(sleep_then_log)
 
     @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
@@ -372,11 +385,12 @@ def test_a_cancelled_thread_run_stops_its_body():
         future = body.submit(0.6)
         while not future.state.is_running():
             time.sleep(0.005)
-        future.cancel()
+        cancel(future)
         time.sleep(1)  # long past the body's sleep
-        return future.state.name
+        return future.state.name, future.state.message
 
-    assert pipeline() == "Cancelled"
+    name, said = pipeline()
+    assert name == "Cancelled" and said.startswith(message)
     assert log == []
 
 
@@ -410,26 +424,6 @@ def test_a_cancelled_scope_reaches_the_scopes_inside_it_until_they_leave():
     assert heard == [("second", "Stop")]
     assert first.cancelled == "Stop"  # a checkpoint inside it still sees the run's cancel
     assert first.timed() is None and Scope.inside(None, 5, "Flow run").timed() is not None
-
-
-def test_cancelling_a_runs_scope_is_what_cancels_the_run():
-    # Whoever cancels the run's scope (future.cancel() does, with a default reason), the
-    # run's handle reacts: the run ends Cancelled with that reason, its body is stopped.
-    body = task(sleep_then_log)
-
-    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
-    def pipeline():
-        future = body.submit(0.6)
-        while not future.state.is_running():
-            time.sleep(0.005)
-        scope = future._handle.scope()
-        scope.cancel("Stopped by the test.")
-        assert not future.cancel()  # its scope was cancelled already: nothing to do
-        time.sleep(1)  # long past the body's sleep
-        return future.state.name, future.state.message
-
-    assert pipeline() == ("Cancelled", "Stopped by the test.")
-    assert log == []
 
 
 def test_a_flow_runs_cancelled_scope_cancels_the_task_runs_of_its_subflows():

@@ -199,7 +199,7 @@ def test_a_flow_driver_stopped_between_two_effects_still_ends_the_run_through_it
         token = flow_run_context.set(ctx)
         try:
             lifecycle = flow_engine.flow_lifecycle(stopped, run, parameters, ctx)
-            handle = flow_engine._FlowHandle(run, lifecycle)
+            handle = flow_engine._FlowHandle(run, lifecycle, ctx)
             assert isinstance(handle.step(), CallBody)  # the driver is about to call the body
             handle.abort(KeyboardInterrupt())  # ... and is interrupted first
         finally:

@@ -67,6 +67,8 @@ class FlowRunContext:
     # Set while the flow run may start task runs; cleared while it is paused.
     gate: Gate = field(default_factory=Gate)
     retry_plan: Any = None  # a RetryPlan when the run retries an earlier one (FlowRun.retry)
+    # The flow run's handle (flow_engine._FlowHandle): its body's pause reports to it.
+    handle: Any = None
 
     @classmethod
     def get(cls) -> FlowRunContext | None:

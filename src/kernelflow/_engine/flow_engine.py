@@ -7,7 +7,8 @@
                                      for the rest -> final state -> hooks; stopped
                                      anywhere (an interrupt), it still ends the run
                                      and runs its hooks before the error travels on
-    pause_began / pause_ended        the states of a pause (``pause_flow_run``)
+    _FlowHandle                      the flow run's handle: its body's pause reports
+                                     to it, and it alone sets Paused and leaves it
 
 A sync flow body runs in the calling thread: in a notebook that is the cell's thread,
 so displays and prints land in the cell. At its timeout an exception is raised inside
@@ -63,9 +64,8 @@ def run_flow_sync(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = None) -
         ctx = _enter(flow, flow_run, runner)
         token = flow_run_context.set(ctx)
         try:
-            return drive_sync(
-                _FlowHandle(flow_run, flow_lifecycle(flow, flow_run, parameters, ctx, wait_for))
-            )
+            lifecycle = flow_lifecycle(flow, flow_run, parameters, ctx, wait_for)
+            return drive_sync(_FlowHandle(flow_run, lifecycle, ctx))
         except BaseException as error:
             if isinstance(error, KeyboardInterrupt) and parent is None:
                 # One line that says what stopped, ending at the user's line it stopped
@@ -101,7 +101,7 @@ async def run_flow_async(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = 
         heartbeat = _wake_regularly(ctx.loop)
         try:
             lifecycle = flow_lifecycle(flow, flow_run, parameters, ctx, wait_for)
-            return await drive_async(_FlowHandle(flow_run, lifecycle))
+            return await drive_async(_FlowHandle(flow_run, lifecycle, ctx))
         except BaseException as error:
             if isinstance(error, asyncio.CancelledError):
                 await _take_pending_cancel()
@@ -310,21 +310,6 @@ def _timed_out(state: State, ctx: FlowRunContext, flow: Flow) -> State:
     return TimedOut(error)
 
 
-def pause_began(run: FlowRun, key: str) -> None:
-    """The body paused (``pause_flow_run``): the run is Paused until the pause ends."""
-    set_state(run, Paused(f"Waiting to be resumed (key {key!r})."))
-
-
-def pause_ended(run: FlowRun, how: str) -> None:
-    """The body's pause ended (resumed, timed out, cancelled, interrupted; ``how`` says
-    which, for the run's history): the run leaves Paused, so every way on from here
-    (the body catching the pause's error and returning, failing, being stopped) reaches
-    a legal final state. After a cancel answer, the CancelledRun the pause raises ends
-    it Cancelled, unless the body catches it.
-    """
-    set_state(run, Running(how))
-
-
 def _finish(flow: Flow, run: FlowRun, state: State) -> Lifecycle[State]:
     remember_sources(run)  # what a later retry compares its tasks against
     if run.parent is not None and state.is_completed():
@@ -412,12 +397,58 @@ def _retry_message(attempt: int, flow: Flow) -> str:
 
 class _FlowHandle(RunHandle):
     """A flow run's handle: its body starts in the driver's thread, and the flow
-    lifecycle records that itself."""
+    lifecycle records that itself.
 
-    __slots__ = ()
+    While the body runs, the lifecycle is suspended at its ``CallBody``; what happens to
+    the run meanwhile is reported to this handle, the run's one owner then (as a task
+    run's worker reports its start): a pause (``pause_flow_run``) asks it to set Paused
+    and, however the pause ends, to leave Paused. It refuses a pause outside the body's
+    time (from a hook, or a thread that outlived the body), so no pause can change a
+    run the lifecycle has moved on from.
+    """
+
+    __slots__ = ("_in_body",)
+
+    def __init__(self, run: FlowRun, lifecycle: Lifecycle[State], ctx: FlowRunContext) -> None:
+        super().__init__(run, lifecycle)
+        self._lock = threading.Lock()  # a pause may report from another thread
+        self._in_body = False
+        ctx.handle = self
 
     def body_started(self, worker: str) -> bool:
-        return self.open
+        self._in_body = self.open
+        return self._in_body
+
+    def step(self, outcome: Any = None, thrown: BaseException | None = None) -> Any:
+        self._in_body = False  # the body has returned (or was never called)
+        return super().step(outcome, thrown)
+
+    def pause_began(self, key: str) -> None:
+        """The body paused: the run is Paused until the pause ends.
+
+        Raises:
+            RuntimeError: the flow run's body is not running (the pause came from a hook,
+                or from a thread that outlived it).
+        """
+        with self._lock:  # type: ignore[union-attr]
+            if not (self._in_body and self._open):
+                raise RuntimeError(
+                    f"pause_flow_run() pauses a flow run from its body, while that runs; "
+                    f"flow run {self.run.name!r} is {self.run.state.name} and not in its "
+                    "body (a hook, or a thread that outlived the body, cannot pause it)."
+                )
+            set_state(self.run, Paused(f"Waiting to be resumed (key {key!r})."))
+
+    def pause_ended(self, how: str) -> None:
+        """The body's pause ended (resumed, timed out, cancelled, interrupted; ``how`` says
+        which, for the run's history): the run leaves Paused, so every way on from here
+        (the body catching the pause's error and returning, failing, being stopped)
+        reaches a legal final state. After a cancel answer, the CancelledRun the pause
+        raises ends it Cancelled, unless the body catches it.
+        """
+        with self._lock:  # type: ignore[union-attr]
+            if self.run.state.is_paused():
+                set_state(self.run, Running(how))
 
     def _crash(self, error: BaseException) -> None:
         pass  # the lifecycle itself settles the flow run (flow_lifecycle)

@@ -154,6 +154,11 @@ class Scope:
         """Seconds left before this scope or an enclosing one runs out (0 once passed)."""
         return max(0.0, self.binding().at - _clock())
 
+    def within_grace(self, at: float, grace: float) -> bool:
+        """Whether clock time ``at`` is at most ``grace`` seconds past this scope's
+        deadline (a wait that ends by then is left to end by itself)."""
+        return at <= self.binding().at + grace
+
     def expired(self) -> bool:
         return _clock() >= self.binding().at
 
