@@ -350,3 +350,16 @@ def test_a_timeout_that_is_not_positive_is_refused():
 
     with pytest.raises(ValueError, match="positive number"):
         f()
+
+
+def test_a_pause_in_a_copy_of_a_flow_context_elsewhere_is_a_clear_error():
+    # with_context carries a flow run's context into work handed to another process:
+    # no flow body runs there, so nothing could pause (or resume) it.
+    from kernelflow._context import FlowRunContext, flow_run_context
+
+    token = flow_run_context.set(FlowRunContext(None, None, None))
+    try:
+        with pytest.raises(RuntimeError, match="in the flow run's own process"):
+            pause_flow_run(timeout=1)
+    finally:
+        flow_run_context.reset(token)

@@ -169,6 +169,11 @@ def _on_flow_loop(ctx: FlowRunContext) -> bool:
 
 def _begin(ctx: FlowRunContext, key: str | None, model: Any, timeout: float) -> PausedRun | None:
     run = ctx.flow_run
+    if ctx.handle is None:  # a copy of the context elsewhere (``with_context``)
+        raise RuntimeError(
+            "pause_flow_run() pauses a flow run from its body, in the flow run's own "
+            "process; call it in the flow, not in work it hands to another process."
+        )
     with _lock:
         seen = _keys_seen.setdefault(run.id, set())
         key = key if key is not None else f"pause-{len(seen)}"
