@@ -19,6 +19,7 @@ import kernelflow.futures
 from kernelflow import _events, flow, pause_flow_run, resume_flow_run, task
 from kernelflow._runners.remote import close_warm_backends
 from kernelflow.cache_policies import INPUTS
+from kernelflow.context import FlowRunContext
 from kernelflow.task_runners import DaskTaskRunner, ProcessPoolTaskRunner
 
 DASK_KWARGS = {
@@ -228,6 +229,68 @@ def test_a_dask_flow_after_a_timed_out_call_runs_its_next_task_at_once():
     began = time.monotonic()
     assert quick() == 0
     assert time.monotonic() - began < 2
+
+
+def test_no_run_starts_after_its_flow_ran_out_of_time(make_runner, tmp_path):
+    # 2 workers, runs of 0.14 s, a flow limit of 0.3 s: runs start at 0, 0.14 and 0.28 s,
+    # so at the deadline one may be starting on a worker (a process worker holds its next
+    # job already). A run must never become Running after its flow ran out of time, and
+    # the runs that never did end Cancelled, never run. It was seen once to end
+    # Pending -> Running -> TimedOut, started after the deadline: run many rounds.
+    @flow(task_runner=make_runner(), timeout_seconds=0.3)
+    def short(round_: int):
+        marks = str(tmp_path / str(round_))
+        futures = [leave_mark.submit(marks, f"r{i}", 0.14) for i in range(10)]
+        kernelflow.futures.wait(futures)
+
+    never_ran = []
+    for round_ in range(12):
+        (tmp_path / str(round_)).mkdir()
+        assert short(round_, return_state=True).name == "TimedOut"
+        flow_run = kernelflow.last_run()
+        running_at = next(s.timestamp for s in flow_run.history if s.is_running())
+        out_of_time = running_at + 0.3 + 0.05
+        for run in flow_run.task_runs:
+            running = [state for state in run.history if state.is_running()]
+            if running:
+                assert running[0].timestamp <= out_of_time, (round_, run.history)
+            else:
+                assert run.state.is_cancelled(), (round_, run.history)
+                never_ran.append(Path(tmp_path, str(round_), run.name.split("-")[-1]))
+    time.sleep(1)  # time enough for a queued run that was wrongly let through to run
+    assert never_ran and not [mark for mark in never_ran if mark.exists()]
+
+
+def test_at_the_flows_deadline_its_queued_runs_are_cancelled_through_its_scope(make_runner):
+    # The runner that sees the deadline first (a running call's timer) cancels the flow
+    # run's scope, and that cancel is what ends the queued runs: once, not once by the
+    # runner and again by the flow lifecycle.
+    scopes = []
+    seen = []  # for each queued run cancelled: was the flow's scope cancelled by then?
+
+    def watch(run, old, new):
+        if getattr(run, "task", None) is nap and new.is_cancelled():
+            seen.append(scopes[0].cancelled)
+
+    @flow(task_runner=make_runner(), timeout_seconds=0.6)
+    def crowded():
+        scopes.append(FlowRunContext.get().scope)
+        [nap.submit(3) for _ in range(6)]
+        # One C call, in a thread other than the main one: the body itself is stopped
+        # only when it returns, so it is the runner that sees the deadline first.
+        time.sleep(1.5)
+
+    states = []
+    unsubscribe = _events.subscribe(watch)
+    try:
+        thread = threading.Thread(target=lambda: states.append(crowded(return_state=True)))
+        thread.start()
+        thread.join(20)
+    finally:
+        unsubscribe()
+    assert [state.name for state in states] == ["TimedOut"]
+    assert seen and all(reason is not None for reason in seen), seen
+    assert "timeout" in scopes[0].cancelled
 
 
 def _wait_for(condition, timeout: float = 20) -> None:

@@ -153,6 +153,32 @@ def test_pause_outside_a_flow_and_unknown_ids_are_clear_errors():
         resume_flow_run("00000000-0000-4000-8000-000000000000")
 
 
+def test_a_pause_outside_the_flow_bodys_time_is_refused_at_once():
+    # Paused is the flow run's to set while its body runs (its handle's): a hook, which
+    # runs once the run has ended, cannot pause it (it used to wait its whole timeout
+    # on a run that could no longer pause, then fail with FlowPauseTimeout).
+    errors = []
+
+    def pausing_hook(flow, run, state):
+        began = time.monotonic()
+        try:
+            pause_flow_run(timeout=2)
+        except Exception as error:
+            errors.append((error, time.monotonic() - began))
+
+    @flow(on_completion=[pausing_hook])
+    def done():
+        return 1
+
+    state = done(return_state=True)
+    assert state.is_completed()
+    assert [s.name for s in kernelflow.last_run().history] == ["Pending", "Running", "Completed"]
+    ((error, took),) = errors
+    assert isinstance(error, RuntimeError) and "from its body" in str(error)
+    assert took < 0.5
+    assert kernelflow.paused_runs() == []
+
+
 def test_the_executed_graph_shows_where_a_paused_flow_stopped():
     from kernelflow import task
 
@@ -324,3 +350,16 @@ def test_a_timeout_that_is_not_positive_is_refused():
 
     with pytest.raises(ValueError, match="positive number"):
         f()
+
+
+def test_a_pause_in_a_copy_of_a_flow_context_elsewhere_is_a_clear_error():
+    # with_context carries a flow run's context into work handed to another process:
+    # no flow body runs there, so nothing could pause (or resume) it.
+    from kernelflow._context import FlowRunContext, flow_run_context
+
+    token = flow_run_context.set(FlowRunContext(None, None, None))
+    try:
+        with pytest.raises(RuntimeError, match="in the flow run's own process"):
+            pause_flow_run(timeout=1)
+    finally:
+        flow_run_context.reset(token)

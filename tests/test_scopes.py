@@ -18,7 +18,9 @@ from kernelflow import flow, pause_flow_run, task
 from kernelflow._engine.claims import Claim
 from kernelflow._engine.semantics import wait_async
 from kernelflow._scopes.in_thread_deadline import set_async_exc
+from kernelflow._scopes.scope import Scope
 from kernelflow.cache_policies import INPUTS, TASK_SOURCE
+from kernelflow.context import FlowRunContext
 from kernelflow.exceptions import CancelledRun, FlowPauseTimeout
 from kernelflow.task_runners import ThreadPoolTaskRunner
 
@@ -362,7 +364,20 @@ def sleep_then_log(seconds):
     log.append("after the sleep")
 
 
-def test_a_cancelled_thread_run_stops_its_body():
+def cancel_its_scope(future):
+    # Whoever cancels the run's scope, the run's handle reacts (future.cancel() is one way).
+    future._handle.scope().cancel("Stopped by the test.")
+    assert not future.cancel()  # its scope was cancelled already: nothing to do
+
+
+@pytest.mark.parametrize(
+    ("cancel", "message"),
+    [
+        (lambda future: future.cancel(), "Cancelled while running"),
+        (cancel_its_scope, "Stopped by the test."),
+    ],
+)
+def test_a_cancelled_thread_run_stops_its_body(cancel, message):
     body = task(sleep_then_log)
 
     @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
@@ -370,11 +385,12 @@ def test_a_cancelled_thread_run_stops_its_body():
         future = body.submit(0.6)
         while not future.state.is_running():
             time.sleep(0.005)
-        future.cancel()
+        cancel(future)
         time.sleep(1)  # long past the body's sleep
-        return future.state.name
+        return future.state.name, future.state.message
 
-    assert pipeline() == "Cancelled"
+    name, said = pipeline()
+    assert name == "Cancelled" and said.startswith(message)
     assert log == []
 
 
@@ -390,4 +406,49 @@ def test_a_timed_out_thread_run_stops_its_body():
     run = kernelflow.last_run().task_runs[0]
     assert run.state.name == "TimedOut"
     assert "C call" not in run.state.message  # it was stopped between two sleeps
+    assert log == []
+
+
+# --- one scope tree: a cancel is a scope's, and reaches everything inside it ----------
+
+
+def test_a_cancelled_scope_reaches_the_scopes_inside_it_until_they_leave():
+    flow_run = Scope.inside(None, None, "Flow run")
+    first, second = (Scope.inside(flow_run, None, "Flow run") for _ in range(2))
+    heard = []
+    first.on_cancel(lambda reason: heard.append(("first", reason)))
+    second.on_cancel(lambda reason: heard.append(("second", reason)))
+    first.left_parent()  # its attempt is over: the run's later cancel is not its concern
+    assert flow_run.cancel("Stop")
+    assert not flow_run.cancel("again")  # the first reason stands
+    assert heard == [("second", "Stop")]
+    assert first.cancelled == "Stop"  # a checkpoint inside it still sees the run's cancel
+    assert first.timed() is None and Scope.inside(None, 5, "Flow run").timed() is not None
+
+
+def test_a_flow_runs_cancelled_scope_cancels_the_task_runs_of_its_subflows():
+    # The parent's scope holds its subflow's, which holds the subflow's task runs: a
+    # cancel of the parent's scope (what Stop and its timeout do) reaches them all.
+    body = task(sleep_then_log)
+    scopes = []
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def child():
+        future = body.submit(2)
+        scopes.append(FlowRunContext.get().scope)
+        future.wait()
+        return future.state.name
+
+    @flow
+    def parent():
+        outer = FlowRunContext.get().scope
+        threading.Timer(0.3, outer.cancel, ("Stopped by the test.",)).start()
+        return child()
+
+    began = time.monotonic()
+    state = parent()
+    assert state == "Cancelled"
+    assert time.monotonic() - began < 1.5  # not the body's 2 s
+    assert scopes[0].cancelled == "Stopped by the test."
+    time.sleep(0.3)
     assert log == []

@@ -178,3 +178,33 @@ def test_cancel_and_timeout_at_every_moment(moment, action, request):
     if holder is not None:  # another run's claim: untouched by this waiter's end
         assert not holder.released.done()
         holder.release()
+
+
+def test_a_flow_driver_stopped_between_two_effects_still_ends_the_run_through_its_lifecycle():
+    # An interrupt that strikes the driver's own code (not an effect it carries out)
+    # reaches the flow lifecycle all the same: the run ends Cancelled, its task runs'
+    # scope is cancelled and its hooks run, with no fallback of the caller's.
+    from kernelflow._context import flow_run_context
+    from kernelflow._engine import flow_engine
+
+    heard = []
+
+    @flow(on_cancellation=[lambda flow, run, state: heard.append(state.name)])
+    def stopped():
+        pass
+
+    run, parameters, _ = flow_engine._create_flow_run(stopped, (), {}, None)
+    with ThreadPoolTaskRunner() as runner:
+        ctx = flow_engine._enter(stopped, run, runner)
+        token = flow_run_context.set(ctx)
+        try:
+            lifecycle = flow_engine.flow_lifecycle(stopped, run, parameters, ctx)
+            handle = flow_engine._FlowHandle(run, lifecycle, ctx)
+            assert isinstance(handle.step(), CallBody)  # the driver is about to call the body
+            handle.abort(KeyboardInterrupt())  # ... and is interrupted first
+        finally:
+            flow_run_context.reset(token)
+    assert run.state.name == "Cancelled"
+    assert heard == ["Cancelled"]
+    assert ctx.scope.cancelled == "Interrupted by the user."
+    assert not handle.open

@@ -59,11 +59,16 @@ class FlowRunContext:
     log_prints: bool = False
     is_async: bool = False  # an async flow: async tasks called in it give awaitables
     loop: Any = None  # an async flow's event loop, where its submitted async tasks run
-    deadline: Scope | None = None  # past it, the flow run has timed out
+    deadline: Scope | None = None  # past it, the flow run has timed out (None: no limit)
+    # The flow run's scope (its attempt's, while one runs): cancelling it cancels the
+    # flow run's task runs, and the scopes of its subflows.
+    scope: Scope | None = None
     futures: list[TaskFuture] = field(default_factory=list)
     # Set while the flow run may start task runs; cleared while it is paused.
     gate: Gate = field(default_factory=Gate)
     retry_plan: Any = None  # a RetryPlan when the run retries an earlier one (FlowRun.retry)
+    # The flow run's handle (flow_engine._FlowHandle): its body's pause reports to it.
+    handle: Any = None
 
     @classmethod
     def get(cls) -> FlowRunContext | None:

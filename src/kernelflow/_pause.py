@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from kernelflow._context import FlowRunContext, flow_run_context
-from kernelflow._engine.flow_engine import pause_began, pause_ended
 from kernelflow._runs import FlowRun
 from kernelflow._scopes.in_thread_deadline import WaitEndingBy
 from kernelflow._scopes.scope import Scope, ends_at, left
@@ -170,15 +169,23 @@ def _on_flow_loop(ctx: FlowRunContext) -> bool:
 
 def _begin(ctx: FlowRunContext, key: str | None, model: Any, timeout: float) -> PausedRun | None:
     run = ctx.flow_run
+    if ctx.handle is None:  # a copy of the context elsewhere (``with_context``)
+        raise RuntimeError(
+            "pause_flow_run() pauses a flow run from its body, in the flow run's own "
+            "process; call it in the flow, not in work it hands to another process."
+        )
     with _lock:
         seen = _keys_seen.setdefault(run.id, set())
         key = key if key is not None else f"pause-{len(seen)}"
         if key in seen:
             return None
         seen.add(key)
+    # The flow run's handle sets Paused (or refuses, outside the body's time): the pause
+    # never sets a state itself.
+    ctx.handle.pause_began(key)
+    with _lock:
         pause = _paused[run.id] = PausedRun(run, key, model, timeout, scope=ctx.deadline)
     ctx.gate.clear()  # queued task runs wait at the gate until the run resumes
-    pause_began(run, key)
     return pause
 
 
@@ -192,15 +199,16 @@ def _end(ctx: FlowRunContext, pause: PausedRun, error: BaseException | None = No
     # Whatever ended the pause, the run leaves Paused now (the lifecycle's states say
     # how), so the body may go on, catch what the pause raises, and end in any state.
     if error is not None:
-        pause_ended(pause.flow_run, f"Pause ended by {type(error).__name__}.")
+        how = f"Pause ended by {type(error).__name__}."
     elif pause.cancelled:
-        pause_ended(pause.flow_run, "Cancelled while paused.")
+        how = "Cancelled while paused."
     elif not pause.answered.is_set() and pause.scope is not None and pause.scope.expired():
-        pause_ended(pause.flow_run, "The flow run's time ran out while paused.")
+        how = "The flow run's time ran out while paused."
     elif not pause.answered.is_set():
-        pause_ended(pause.flow_run, f"Not resumed within {pause.timeout:g} s.")
+        how = f"Not resumed within {pause.timeout:g} s."
     else:
-        pause_ended(pause.flow_run, f"Resumed{answer_text(pause)}.")
+        how = f"Resumed{answer_text(pause)}."
+    ctx.handle.pause_ended(how)
 
 
 def _outcome(pause: PausedRun) -> Any:

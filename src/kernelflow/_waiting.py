@@ -127,7 +127,8 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 def _cancel_after_interrupt(futures: Iterable[TaskFuture[Any]]) -> None:
     # The notebook's Stop button while waiting at top level: stop what was waited for.
-    # (Inside a flow run, the flow engine cancels all of the flow's runs instead.)
+    # Not a fallback: runs submitted outside any flow run have no flow scope to cancel
+    # (tests/test_interrupts.py). Inside a flow run, its scope cancels its runs instead.
     if flow_run_context.get() is None:
         for future in futures:
             future.cancel()

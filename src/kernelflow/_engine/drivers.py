@@ -51,14 +51,15 @@ def too_late(effect: CallBody) -> Outcome | None:
 # --- blocking ---------------------------------------------------------------------------
 
 
-def drive_sync(handle: RunHandle) -> Any:
-    """Run a lifecycle to its end in this thread, blocking on each effect."""
+def drive_sync(handle: RunHandle, thrown: BaseException | None = None) -> Any:
+    """Run a lifecycle to its end in this thread, blocking on each effect (``thrown``:
+    raised at its ``yield`` first, what stopped another driver of it)."""
     __tracebackhide__ = True
     depth = _nesting.depth = _nesting.depth + 1
     if depth > _HEADROOM_AFTER:
         _add_to_recursion_limit(_DRIVER_FRAMES)
     try:
-        return _drive_sync(handle)
+        return _drive_sync(handle, thrown)
     finally:
         _nesting.depth = depth - 1
         if depth > _HEADROOM_AFTER:
@@ -83,9 +84,9 @@ def _add_to_recursion_limit(frames: int) -> None:
         sys.setrecursionlimit(sys.getrecursionlimit() + frames)
 
 
-def _drive_sync(handle: RunHandle) -> Any:
+def _drive_sync(handle: RunHandle, thrown: BaseException | None) -> Any:
     __tracebackhide__ = True
-    outcome = thrown = None
+    outcome = None
     try:
         while (effect := handle.step(outcome, thrown)) is not None:
             if type(effect) is CallBody:  # the common case first: a direct call's only one

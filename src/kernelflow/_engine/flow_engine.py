@@ -7,7 +7,8 @@
                                      for the rest -> final state -> hooks; stopped
                                      anywhere (an interrupt), it still ends the run
                                      and runs its hooks before the error travels on
-    pause_began / pause_ended        the states of a pause (``pause_flow_run``)
+    _FlowHandle                      the flow run's handle: its body's pause reports
+                                     to it, and it alone sets Paused and leaves it
 
 A sync flow body runs in the calling thread: in a notebook that is the cell's thread,
 so displays and prints land in the cell. At its timeout an exception is raised inside
@@ -63,11 +64,9 @@ def run_flow_sync(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = None) -
         ctx = _enter(flow, flow_run, runner)
         token = flow_run_context.set(ctx)
         try:
-            return drive_sync(
-                _FlowHandle(flow_run, flow_lifecycle(flow, flow_run, parameters, ctx, wait_for))
-            )
+            lifecycle = flow_lifecycle(flow, flow_run, parameters, ctx, wait_for)
+            return drive_sync(_FlowHandle(flow_run, lifecycle, ctx))
         except BaseException as error:
-            _cancel_after_interrupt(ctx, error)
             if isinstance(error, KeyboardInterrupt) and parent is None:
                 # One line that says what stopped, ending at the user's line it stopped
                 # (IPython shows a traceback's last frame even when it is ours).
@@ -102,9 +101,8 @@ async def run_flow_async(flow: Flow, args: tuple, kwargs: dict, wait_for: Any = 
         heartbeat = _wake_regularly(ctx.loop)
         try:
             lifecycle = flow_lifecycle(flow, flow_run, parameters, ctx, wait_for)
-            return await drive_async(_FlowHandle(flow_run, lifecycle))
+            return await drive_async(_FlowHandle(flow_run, lifecycle, ctx))
         except BaseException as error:
-            _cancel_after_interrupt(ctx, error)
             if isinstance(error, asyncio.CancelledError):
                 await _take_pending_cancel()
             raise
@@ -154,6 +152,7 @@ def flow_lifecycle(
     ctx: FlowRunContext,
     wait_for: Any = None,
 ) -> Lifecycle[State]:
+    own = ctx.scope
     try:
         return (yield from _flow_run(flow, run, parameters, ctx, wait_for))
     except GeneratorExit:
@@ -163,9 +162,12 @@ def flow_lifecycle(
         # or broken: the lifecycle still ends the run, hooks included, then the error
         # travels on to the caller.
         if not run.state.is_final():
-            ctx.task_runner.cancel_all()
-            yield from _finish(flow, run, stopped_state(error))
+            state = stopped_state(error)
+            ctx.scope.cancel(state.message)  # its task runs and subflows end with it
+            yield from _finish(flow, run, state)
         raise
+    finally:
+        own.left_parent()  # a parent's later cancel no longer concerns this run
 
 
 def _flow_run(
@@ -182,14 +184,14 @@ def _flow_run(
     log = run_logger(flow_run=run)
     args, kwargs = flow.signature.split(parameters)
     bindings = _body_bindings(ctx)
-    outer = ctx.deadline  # the enclosing flow run's scope, if this is a subflow
+    outer = ctx.scope  # the flow run's own scope, inside its parent's
     attempt = 0
     while True:
         attempt += 1
         set_state(run, Running() if attempt == 1 else Retrying(_retry_message(attempt, flow)))
         if flow.on_running_hooks:
             yield from run_hooks(flow.on_running_hooks, flow, run, run.state, log)
-        ctx.deadline = Scope.after(flow.timeout_seconds, "Flow run", outer)
+        _begin_attempt(ctx, flow, outer)
         outcome = yield CallBody(
             flow.body,  # fn, wrapped for a generator flow (Flow.body)
             args,
@@ -207,10 +209,22 @@ def _flow_run(
         else:
             state = _failure_state(outcome.error, run)
         state = _timed_out(state, ctx, flow)
+        ctx.scope.left_parent()
         if not state.is_failed() or attempt > flow.retries:
             return (yield from _finish(flow, run, state))
         log.info("%s; retrying in %gs", state.message, flow.retry_delay_seconds)
-        yield Sleep(flow.retry_delay_seconds, outer)
+        yield Sleep(flow.retry_delay_seconds, outer.timed())
+
+
+def _begin_attempt(ctx: FlowRunContext, flow: Flow, outer: Scope) -> None:
+    """The attempt's scope, inside the flow run's: its timeout from now, and its cancel
+    (Stop, the timeout, a parent's cancel) cancels every run the attempt started. The
+    runner holds those runs, so a task run needs no scope of its own for this (a large
+    map allocates none); each cancelled run's handle reacts to its own scope."""
+    scope = ctx.scope = Scope.inside(outer, flow.timeout_seconds, "Flow run")
+    runner = ctx.task_runner
+    scope.on_cancel(lambda _: runner.cancel_all())
+    ctx.deadline = scope.timed()
 
 
 def _prepare(
@@ -291,23 +305,9 @@ def _timed_out(state: State, ctx: FlowRunContext, flow: Flow) -> State:
     """A run still going at its deadline is TimedOut, whatever its body did afterwards."""
     if ctx.deadline is None or not ctx.deadline.expired():
         return state
-    ctx.task_runner.cancel_all()
-    return TimedOut(ctx.deadline.error())
-
-
-def pause_began(run: FlowRun, key: str) -> None:
-    """The body paused (``pause_flow_run``): the run is Paused until the pause ends."""
-    set_state(run, Paused(f"Waiting to be resumed (key {key!r})."))
-
-
-def pause_ended(run: FlowRun, how: str) -> None:
-    """The body's pause ended (resumed, timed out, cancelled, interrupted; ``how`` says
-    which, for the run's history): the run leaves Paused, so every way on from here
-    (the body catching the pause's error and returning, failing, being stopped) reaches
-    a legal final state. After a cancel answer, the CancelledRun the pause raises ends
-    it Cancelled, unless the body catches it.
-    """
-    set_state(run, Running(how))
+    error = ctx.deadline.error()
+    ctx.scope.cancel(str(error))  # the runs it started end now
+    return TimedOut(error)
 
 
 def _finish(flow: Flow, run: FlowRun, state: State) -> Lifecycle[State]:
@@ -378,6 +378,8 @@ def _enter(flow: Flow, run: FlowRun, runner: Any) -> FlowRunContext:
         log_prints=bool(flow.log_prints),
         is_async=flow.isasync,
         deadline=parent.deadline if parent is not None else None,  # nests in the parent's
+        # The flow run's scope: its parent's cancel reaches it (and so its attempts').
+        scope=Scope.inside(parent.scope if parent is not None else None, None, "Flow run"),
         retry_plan=plan,
     )
 
@@ -395,15 +397,71 @@ def _retry_message(attempt: int, flow: Flow) -> str:
 
 class _FlowHandle(RunHandle):
     """A flow run's handle: its body starts in the driver's thread, and the flow
-    lifecycle records that itself."""
+    lifecycle records that itself.
 
-    __slots__ = ()
+    While the body runs, the lifecycle is suspended at its ``CallBody``; what happens to
+    the run meanwhile is reported to this handle, the run's one owner then (as a task
+    run's worker reports its start): a pause (``pause_flow_run``) asks it to set Paused
+    and, however the pause ends, to leave Paused. It refuses a pause outside the body's
+    time (from a hook, or a thread that outlived the body), so no pause can change a
+    run the lifecycle has moved on from.
+    """
+
+    __slots__ = ("_in_body",)
+
+    def __init__(self, run: FlowRun, lifecycle: Lifecycle[State], ctx: FlowRunContext) -> None:
+        super().__init__(run, lifecycle)
+        self._lock = threading.Lock()  # a pause may report from another thread
+        self._in_body = False
+        ctx.handle = self
 
     def body_started(self, worker: str) -> bool:
-        return self.open
+        self._in_body = self.open
+        return self._in_body
+
+    def step(self, outcome: Any = None, thrown: BaseException | None = None) -> Any:
+        self._in_body = False  # the body has returned (or was never called)
+        return super().step(outcome, thrown)
+
+    def pause_began(self, key: str) -> None:
+        """The body paused: the run is Paused until the pause ends.
+
+        Raises:
+            RuntimeError: the flow run's body is not running (the pause came from a hook,
+                or from a thread that outlived it).
+        """
+        with self._lock:  # type: ignore[union-attr]
+            if not (self._in_body and self._open):
+                raise RuntimeError(
+                    f"pause_flow_run() pauses a flow run from its body, while that runs; "
+                    f"flow run {self.run.name!r} is {self.run.state.name} and not in its "
+                    "body (a hook, or a thread that outlived the body, cannot pause it)."
+                )
+            set_state(self.run, Paused(f"Waiting to be resumed (key {key!r})."))
+
+    def pause_ended(self, how: str) -> None:
+        """The body's pause ended (resumed, timed out, cancelled, interrupted; ``how`` says
+        which, for the run's history): the run leaves Paused, so every way on from here
+        (the body catching the pause's error and returning, failing, being stopped)
+        reaches a legal final state. After a cancel answer, the CancelledRun the pause
+        raises ends it Cancelled, unless the body catches it.
+        """
+        with self._lock:  # type: ignore[union-attr]
+            if self.run.state.is_paused():
+                set_state(self.run, Running(how))
 
     def _crash(self, error: BaseException) -> None:
-        pass  # run_flow_sync/async settle the flow run (and cancel its task runs)
+        pass  # the lifecycle itself settles the flow run (flow_lifecycle)
+
+    def abort(self, error: BaseException) -> None:
+        """The driver was stopped outside the lifecycle (an interrupt between two
+        effects): the lifecycle still hears it, and ends the run, hooks included, here."""
+        if not self.open:
+            return  # the lifecycle raised it itself, and has settled the run
+        try:
+            drive_sync(self, thrown=error)
+        except BaseException:  # what stopped it, re-raised: the caller raises it anyway
+            pass
 
 
 def stopped_state(error: BaseException) -> State:
@@ -411,16 +469,3 @@ def stopped_state(error: BaseException) -> State:
     if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
         return Cancelled("Interrupted by the user.", error)
     return Crashed(error, f"kernelflow failed running this flow: {error!r}")
-
-
-def _cancel_after_interrupt(ctx: FlowRunContext, error: BaseException) -> None:
-    """After the lifecycle ended with ``error``: cancel every unfinished run of the flow.
-
-    The lifecycle has ended the run itself, unless the error struck its own code between
-    two effects; then its ``_finish`` is driven here, so the state and hooks are still
-    the lifecycle's.
-    """
-    ctx.task_runner.cancel_all()
-    run = ctx.flow_run
-    if not run.state.is_final():
-        drive_sync(_FlowHandle(run, _finish(ctx.flow, run, stopped_state(error))))

@@ -9,8 +9,10 @@ once, by the same code on every runner:
     step(outcome)        next effect, or None once the lifecycle ended (or was closed)
     body_started(who)    a worker began the body: Running, and the attempt's clock starts;
                          False if the run was cancelled first (the runner must not run it)
-    cancel()             close the lifecycle (its ``finally`` blocks release claims), end
-                         the run Cancelled, resolve its future
+    cancel()             cancel the run's scope (made then: a run nobody cancels has
+                         none); the handle reacts to that scope's cancel: it closes the
+                         lifecycle (its ``finally`` blocks release claims), stops the
+                         body, ends the run Cancelled, resolves its future
     abort(error)         the driver itself failed: close, end Crashed (or Cancelled for an
                          interrupt), so no run is left looking Running
 """
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from kernelflow import _transactions as transactions
 from kernelflow._runs import set_state
 from kernelflow._scopes.in_thread_deadline import raise_in, set_async_exc
+from kernelflow._scopes.scope import Scope
 from kernelflow.exceptions import CancelledRun
 from kernelflow.states import Cancelled, Crashed, Running
 
@@ -57,6 +60,7 @@ class RunHandle:
         "_ended",
         "_body_thread",
         "_stopping",
+        "_scope",
     )
     loop: asyncio.AbstractEventLoop | None = None
     # What a cancel does to a body running in a thread of this process.
@@ -82,6 +86,7 @@ class RunHandle:
         self._ended: Callable[[RunHandle], Any] | None = None
         self._body_thread: int | None = None  # the thread running the body, meanwhile
         self._stopping = False  # a cancel was raised in that thread
+        self._scope: Scope | None = None  # made when the run is cancelled
 
     def step(self, outcome: Any = None, thrown: BaseException | None = None) -> Effect | None:
         """Give the lifecycle the last effect's outcome (or ``thrown``, what interrupted the
@@ -143,32 +148,62 @@ class RunHandle:
                 lock.release()
 
     def cancel(self, message: str | None = None) -> bool:
-        """End the run Cancelled and close its lifecycle (releasing a claim it holds).
+        """Cancel the run's scope: the run ends Cancelled (``message``, else what it was
+        doing), its lifecycle is closed (releasing a claim it holds), its body stopped.
 
         Returns:
-            False if the run had already ended.
+            False if the run had already ended (or was cancelled before).
         """
+        if not self._open or self.run.state.is_final():
+            return False
+        # The reaction (``_cancelled``) decides under the lock whether the run was still
+        # open; a run that ended meanwhile keeps its state.
+        return self.scope().cancel(_DEFAULT_REASON if message is None else message) and (
+            self.run.state.is_cancelled()
+        )
+
+    def scope(self) -> Scope:
+        """The run's scope, made on first need (a run nobody cancels never has one);
+        its cancel, by whoever, is what cancels the run (``_cancelled``)."""
+        scope = self._scope
+        if scope is None:
+            with self._lock or _UNSHARED:
+                scope = self._scope
+                if scope is None:
+                    scope = self._scope = Scope(what="Task run")
+            scope.on_cancel(self._cancelled)
+        return scope
+
+    def _cancelled(self, reason: str) -> None:
+        """The run's scope was cancelled: end the run Cancelled, if it has not ended."""
         with self._lock or _UNSHARED:
             if not self._open or self.run.state.is_final():
-                return False
+                return
             self._open = False
             started = self._started
+            self._closing()
             if self._lifecycle is not None:  # None: claimed by a thread that is making it
                 self._lifecycle.close()  # GeneratorExit at its yield: finally blocks run
             thread = self._body_thread
             if thread is not None:  # the body stops at its next bytecode in that thread
                 self._stopping = True
                 raise_in(thread, CancelledRun("The run was cancelled."))
-        if message is None:
-            message = (
+        if reason is _DEFAULT_REASON:
+            reason = (
                 f"Cancelled while running; {self.stop_note}."
                 if started
                 else "Cancelled before it started."
             )
-        if set_state(self.run, Cancelled(message)):
+        if set_state(self.run, Cancelled(reason)):
             transactions.task_failed(self.run)
+        self._stop_body()
         self._finish()
-        return True
+
+    def _closing(self) -> None:
+        """Called (under the lock) as a cancel closes the run: a runner's own first step."""
+
+    def _stop_body(self) -> None:
+        """Called once a cancelled run is Cancelled: a runner stops what still runs it."""
 
     def abort(self, error: BaseException) -> None:
         """The driver failed outside the lifecycle: close it and settle the run."""
@@ -240,6 +275,8 @@ class _Unshared:
 
 
 _UNSHARED = _Unshared()
+# The reason a plain ``cancel()`` gives: the run's message then says what it was doing.
+_DEFAULT_REASON = "Cancelled."
 
 
 def _crash_if_unfinished(run: TaskRun, error: BaseException) -> None:

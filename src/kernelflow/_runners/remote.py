@@ -17,8 +17,9 @@ must be picklable, never the run record, the flow or the hooks.
 
 The worker reports when it starts a body; only then is the run Running, and only then
 does its ``timeout_seconds`` start counting (time waiting in a queue is not run time).
-A cancel goes through the run's handle, which closes the lifecycle (releasing a cache
-claim) and stops the call: a queued call never starts; a started process call has its
+A cancel is a cancel of the run's scope (the flow run's cancels its runs'), and the
+run's handle reacts: it closes the lifecycle (releasing a cache claim) and stops the
+call: a queued call never starts; a started process call has its
 worker killed (a new one takes its place); a started Dask call is told to stop (see
 ``dask_worker.py`` for what that can and cannot do). A lost worker gives a Crashed run,
 without retries (a task that kills its worker would kill the next one too); an argument
@@ -31,9 +32,10 @@ from __future__ import annotations
 
 import abc
 import atexit
+import contextlib
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -111,10 +113,8 @@ class RemoteRun(RunHandle):
         backend = self.runner._backend
         return backend.stop_note if backend is not None else Backend.stop_note
 
-    def cancel(self, message: str | None = None) -> bool:
-        cancelled = super().cancel(message)
+    def _stop_body(self) -> None:
         self.runner._stop_call(self)
-        return cancelled
 
 
 class RemoteTaskRunner(TaskRunner):
@@ -250,13 +250,30 @@ class RemoteTaskRunner(TaskRunner):
         call = box[0] if box else None
         if call is None or self._calls.get(handle) is not call:
             return
-        if deadline.binding().what == "Flow run":
-            # The flow is out of time: its queued runs must not start on the worker this
-            # frees, so they are cancelled first (the backends keep the order).
-            self._cancel_unstarted()
-        if self._take_call(handle, call):
+        with self._holding_starts():  # the worker this frees takes no queued run yet
+            if not self._take_call(handle, call):
+                return
+            self._driver.resume(handle, Outcome(error=deadline.error()))  # TimedOut
+            flow_run = deadline.binding()
+            if flow_run.what == "Flow run":
+                # The flow is out of time: its scope is cancelled (once, by whichever
+                # sees it first, this or the flow lifecycle), which cancels its runs, the
+                # queued ones first, before its worker is freed below (the backends keep
+                # the order): none of them starts there.
+                flow_run.cancel(str(flow_run.error()))
             self._backend.cancel(call)  # type: ignore[union-attr]
-            self._driver.resume(handle, Outcome(error=deadline.error()))
+        self._start_waiting_runs()
+
+    @contextlib.contextmanager
+    def _holding_starts(self) -> Iterator[None]:
+        """No queued run is started from this thread inside the block."""
+        starting = self._starting
+        held = getattr(starting, "active", False)
+        starting.active = True
+        try:
+            yield
+        finally:
+            starting.active = held
 
     def _stop_call(self, handle: RemoteRun) -> None:
         with self._lock:

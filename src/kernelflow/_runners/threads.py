@@ -107,9 +107,8 @@ class ThreadRun(RunHandle):
         if worker_thread.active and self.claim():
             self.run_claimed()
 
-    def cancel(self, message: str | None = None) -> bool:
+    def _closing(self) -> None:
         self.claim()  # a queued run never starts now: its lifecycle is never made
-        return super().cancel(message)
 
     def _finish(self) -> None:
         self._registry.pop(self.future, None)
@@ -128,11 +127,9 @@ class LoopRun(RunHandle):
         self.loop = loop
         self.scheduled: cf.Future | None = None  # from asyncio.run_coroutine_threadsafe
 
-    def cancel(self, message: str | None = None) -> bool:
-        cancelled = super().cancel(message)
+    def _stop_body(self) -> None:
         if self.scheduled is not None:
             self.scheduled.cancel()  # thread-safe: cancels the asyncio task on its loop
-        return cancelled
 
     def runs_on_this_loop(self) -> bool:
         try:

@@ -126,7 +126,7 @@ class raise_in_this_thread_at:  # noqa: N801 - used as a context manager
             self._armed = False
             if error is None:
                 error = self._deadline.error()
-            if state.waits and state.waits[-1] <= self._deadline.binding().at + _WAIT_GRACE:
+            if state.waits and self._deadline.within_grace(state.waits[-1], _WAIT_GRACE):
                 state.overdue = state.overdue or (self, error)  # the wait raises
             elif self._alarm is not None:
                 raise error  # in the signal handler, so in this very thread

@@ -11,8 +11,13 @@ the innermost scope and honours it; nothing else works out a deadline.
     │                      body (queue time is not run time), cut by the flow run's
     └── subflow run scope  a subflow's own, cut by its parent's
 
-A run with no timeout and no cancel of its own gets no scope object at all (``None``, or
-its parent's): the hot path (a direct task call, a large map) allocates nothing here.
+A flow run has a scope of its own per attempt (``Scope.inside``), whether or not it has
+a timeout: cancelling it (Stop, its timeout, its parent's cancel) is how its runs are
+cancelled. A task run with no timeout and no cancel of its own gets no scope object at
+all (``None``, or its parent's): the hot path (a direct task call, a large map)
+allocates nothing here. A task run's handle makes its scope when it is cancelled, and
+reacts to that scope's cancel (``on_cancel``); the flow scope reaches its task runs
+through its runner, which holds them (see ``flow_engine``).
 
 All deadline arithmetic lives in this module: ``now``, ``ends_at`` and ``left`` serve
 the few places that wait with a plain timeout (``TaskFuture.result(timeout=...)``, a
@@ -110,6 +115,31 @@ class Scope:
             return parent
         return cls(_clock() + seconds, seconds, what, parent)
 
+    @classmethod
+    def inside(cls, parent: Scope | None, seconds: float | None, what: str) -> Scope:
+        """A new scope, made even without a limit of its own (a flow run's attempt, whose
+        cancel its runs follow), that a cancel of ``parent`` reaches (``on_cancel``) until
+        it is ``left``."""
+        scope = cls(float("inf") if seconds is None else _clock() + seconds, seconds, what, parent)
+        if parent is not None:
+            parent.on_cancel(scope.cancel)
+        return scope
+
+    def left_parent(self) -> None:
+        """This scope's work is over: a later cancel of its parent no longer reaches it."""
+        parent = self.parent
+        if parent is None:
+            return
+        with _lock:
+            callbacks = parent._on_cancel
+            if callbacks is not None and self.cancel in callbacks:
+                callbacks.remove(self.cancel)
+
+    def timed(self) -> Scope | None:
+        """This scope if a deadline applies to it (its own or an enclosing one's), else
+        None: what a wait with a ``timeout=`` argument is given."""
+        return self if self.binding().at != float("inf") else None
+
     def binding(self) -> Scope:
         """The scope in this chain whose deadline comes first (it names the timeout)."""
         found = self
@@ -124,6 +154,11 @@ class Scope:
         """Seconds left before this scope or an enclosing one runs out (0 once passed)."""
         return max(0.0, self.binding().at - _clock())
 
+    def within_grace(self, at: float, grace: float) -> bool:
+        """Whether clock time ``at`` is at most ``grace`` seconds past this scope's
+        deadline (a wait that ends by then is left to end by itself)."""
+        return at <= self.binding().at + grace
+
     def expired(self) -> bool:
         return _clock() >= self.binding().at
 
@@ -137,15 +172,17 @@ class Scope:
             scope = scope.parent
         return None
 
-    def cancel(self, reason: str = "Cancelled.") -> None:
-        """Cancel this scope (and so every scope inside it); waiters are woken."""
+    def cancel(self, reason: str = "Cancelled.") -> bool:
+        """Cancel this scope (and so every scope inside it): its ``on_cancel`` callbacks
+        run, in order, in this thread. False if it was cancelled before."""
         with _lock:
             if self.reason is not None:
-                return
+                return False
             self.reason = reason
             callbacks, self._on_cancel = self._on_cancel or [], None
         for callback in callbacks:
             callback(reason)
+        return True
 
     def on_cancel(self, callback: Callable[[str], Any]) -> None:
         """Call ``callback(reason)`` when this scope is cancelled (now, if it was)."""
