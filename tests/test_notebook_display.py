@@ -664,3 +664,50 @@ def test_every_live_frame_takes_header_and_graph_counts_from_one_snapshot(monkey
         unsubscribe()
     assert len(frames) >= 3, frames
     assert all(header == graph for header, graph in frames), frames
+
+
+class Frontend:
+    """IPython's ``display`` as a frontend sees it: each output's data, updates included."""
+
+    def __init__(self):
+        self.outputs = []
+
+    def display(self, data, raw=False, display_id=None, metadata=None):
+        self.outputs.append(data)
+        index = len(self.outputs) - 1
+
+        def update(new, raw=False, metadata=None):
+            self.outputs[index] = new
+
+        return types.SimpleNamespace(update=update)
+
+
+def test_a_cell_ends_only_after_a_swap_to_static_outputs_under_way_is_sent(monkeypatch, ticker):
+    # A loaded machine: the final pictures take longer to turn into SVG and PNG outputs
+    # than the rest of the cell (the sleep after a flow call) takes to run.
+    import IPython.display
+
+    frontend = Frontend()
+    monkeypatch.setattr(IPython.display, "display", frontend.display)
+    monkeypatch.setattr(_display, "in_kernel", lambda: True)
+    monkeypatch.setattr(_display, "ticker", lambda: ticker)
+    converting = threading.Event()
+    outputs = _charts.Pictures.outputs
+
+    def slow_outputs(pictures, name):
+        converting.set()
+        time.sleep(0.5)
+        return outputs(pictures, name)
+
+    monkeypatch.setattr(_charts.Pictures, "outputs", slow_outputs)
+    unsubscribe = _events.subscribe_flow_runs(_display.on_state_change)
+    try:
+        mapped(3)  # shown as it starts, its final frame sent as it ends, as in a kernel
+    finally:
+        unsubscribe()
+    assert converting.wait(10)  # the display loop has begun the swap
+    _display.finish_ended_displays()  # the cell's post_execute
+    shown = frontend.outputs[0]
+    assert _display.WIDGET_MIME not in shown and "Completed" in shown["text/plain"]
+    assert "3/3 completed" in shown["text/html"]
+    assert not _display._live_views()

@@ -2,6 +2,7 @@
 and where output printed on worker threads lands (jupyter_client)."""
 
 import base64
+import os
 import queue
 import re
 import sys
@@ -109,7 +110,8 @@ def executed(tmp_path_factory):
         "-f",
         "{connection_file}",
     ]
-    client.execute()
+    # Its run history in this module's home, not the user's (~/.kernelflow, shared).
+    client.execute(env={**os.environ, "KERNELFLOW_HOME": str(home)})
     return nb
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import weakref
 from typing import Any
 
@@ -64,8 +65,25 @@ def register() -> None:
         shell.events.register("post_execute", finish_ended_displays)
 
 
-# Views whose static outputs have not replaced them yet.
+# Views whose static outputs have not replaced them yet: added by ``show``, removed once
+# ``finish`` has sent them (on the display loop) or ``finish_ended_displays`` gave up.
 _live: weakref.WeakSet[Any] = weakref.WeakSet()
+_live_lock = threading.Lock()  # the display loop removes while the kernel's thread reads
+
+# How long the end of a cell waits for the static outputs of a run that ended in it. The
+# final pictures, as SVG and PNG, take ~50 ms on a quiet machine and seconds on a loaded
+# one; the display loop sends them in order, so only a stuck loop makes a cell wait this.
+SWAP_WAIT = 15.0  # s
+
+
+def _live_views() -> list[Any]:
+    with _live_lock:
+        return list(_live)
+
+
+def _swapped(view: Any) -> None:
+    with _live_lock:
+        _live.discard(view)
 
 
 def finish_ended_displays() -> None:
@@ -73,13 +91,19 @@ def finish_ended_displays() -> None:
 
     The display loop would do it on its next tick, but a tick between two cells sends an
     update that belongs to the cell that ended: nbclient (``make demo``, nbconvert
-    --execute) drops those, and the saved notebook would keep a live widget.
+    --execute) drops those, and the saved notebook would keep a live widget. A swap the
+    loop has begun is waited for too: its hook runs before the pictures are turned into
+    outputs, which can outlast a cell ending just after its flow (``time.sleep(0.3)``).
     """
-    for view in list(_live):
+    for view in _live_views():
+        if not view.ended():
+            continue
         for _ in range(2):  # a flow: its final frame, then its pictures
-            if view._on_final is None or not view.ended():
+            # The loop runs one callback at a time: this one runs after any swap under way.
+            ticker().refresh_now(view, timeout=SWAP_WAIT)
+            if view not in _live_views():
                 break
-            ticker().refresh_now(view)
+        _swapped(view)  # or never will be: the loop has dropped a view that failed
 
 
 # --- what each kind of record shows --------------------------------------------------
@@ -170,6 +194,7 @@ def show(kind: str, record: Any) -> None:
             outputs = static_outputs(kind, record, view)
             for handle, (data, metadata) in zip(handles, outputs, strict=True):
                 handle.update(data, raw=True, metadata=metadata)
+        _swapped(view)
 
     try:
         view = _make_view(kind, record, finish)
@@ -185,7 +210,8 @@ def show(kind: str, record: Any) -> None:
     if view._on_final is None:  # it ended while the view was being made
         finish(view)
         return
-    _live.add(view)
+    with _live_lock:
+        _live.add(view)
     _watch(view, record if kind == "flow" else None)
 
 
