@@ -95,3 +95,28 @@ def test_a_flow_waiting_at_its_deadline_gets_the_waits_own_timeout_error():
     for error in caught:  # an injected one would be a subclass made to carry its message
         assert type(error) is DeadlineExceeded
         assert "Flow run exceeded timeout of 0.3" in str(error)
+
+
+def test_an_alarm_during_a_finalizer_is_delivered_after_it_not_lost():
+    # Garbage collection runs weakref callbacks (WeakKeyDictionary's ``remove``) and
+    # __del__ methods wherever it happens to: an error raised in one is printed as
+    # "Exception ignored" and lost, and the body runs on. The alarm that lands in one
+    # comes again a moment later.
+    import signal
+    import sys
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("the alarm signal is for the main thread")
+    finalizer: dict = {"__name__": "weakref", "sys": sys}  # a function of module weakref
+    exec("def remove():\n    return sys._getframe()", finalizer)
+    guard = raise_in_this_thread_at(Scope.after(30, "Flow run"))
+    lost = []
+    with pytest.raises(DeadlineExceeded):
+        with guard:
+            try:
+                guard._on_alarm(signal.SIGALRM, finalizer["remove"]())
+            except DeadlineExceeded:
+                lost.append("raised in the finalizer")
+            assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] <= 0.001
+            busy_for(2)  # ...but here, a moment later
+    assert not lost

@@ -235,7 +235,9 @@ def test_no_run_starts_after_its_flow_ran_out_of_time(make_runner, tmp_path):
     # 2 workers, runs of 0.14 s, a flow limit of 0.3 s: runs start at 0, 0.14 and 0.28 s,
     # so at the deadline one may be starting on a worker (a process worker holds its next
     # job already). A run must never become Running after its flow ran out of time, and
-    # the runs that never did end Cancelled, never run. It was seen once to end
+    # the runs that never did end without running: Cancelled by the flow's scope, or
+    # TimedOut when a worker took it up after the deadline (``drivers.too_late``), which
+    # of the two by a race both ways tell truly. It was seen once to end
     # Pending -> Running -> TimedOut, started after the deadline: run many rounds.
     @flow(task_runner=make_runner(), timeout_seconds=0.3)
     def short(round_: int):
@@ -255,7 +257,10 @@ def test_no_run_starts_after_its_flow_ran_out_of_time(make_runner, tmp_path):
             if running:
                 assert running[0].timestamp <= out_of_time, (round_, run.history)
             else:
-                assert run.state.is_cancelled(), (round_, run.history)
+                assert run.state.is_cancelled() or run.state.name == "TimedOut", (
+                    round_,
+                    run.history,
+                )
                 never_ran.append(Path(tmp_path, str(round_), run.name.split("-")[-1]))
     time.sleep(1)  # time enough for a queued run that was wrongly let through to run
     assert never_ran and not [mark for mark in never_ran if mark.exists()]

@@ -90,6 +90,12 @@ class raise_in_this_thread_at:  # noqa: N801 - used as a context manager
         return True
 
     def _on_alarm(self, signum: int, frame: Any) -> None:
+        if _in_finalizer(frame):
+            # Raised in a weakref callback or a __del__ (garbage collection runs them
+            # wherever it happens to), the error would be printed as "Exception ignored"
+            # and lost; the body would run on. Deliver it a moment later instead.
+            signal.setitimer(signal.ITIMER_REAL, _REDELIVER)
+            return
         self._fire()
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -136,6 +142,21 @@ class raise_in_this_thread_at:  # noqa: N801 - used as a context manager
 
 # A wait that ends this soon after the deadline is left to end by itself.
 _WAIT_GRACE = 0.05
+# An alarm that came during a finalizer comes again this much later.
+_REDELIVER = 0.001
+_FINALIZER_MODULES = frozenset({"weakref", "_weakrefset", "multiprocessing.util"})
+
+
+def _in_finalizer(frame: Any, depth: int = 4) -> bool:
+    """Whether ``frame`` (or one of the few it was called from) runs a finalizer: a
+    weakref callback or ``__del__``, where an exception raised is lost."""
+    while frame is not None and depth:
+        if frame.f_code.co_name == "__del__" or frame.f_globals.get("__name__") in (
+            _FINALIZER_MODULES
+        ):
+            return True
+        frame, depth = frame.f_back, depth - 1
+    return False
 
 
 class WaitEndingBy:
