@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import FlowRunContext, flow_run_context
+from kernelflow._engine.drivers import drive_async, drive_sync
+from kernelflow._engine.handle import RunHandle
 from kernelflow._engine.resume import settle_reused
-from kernelflow._engine.task_engine import create_task_run, run_task_async, run_task_sync
+from kernelflow._engine.task_engine import create_task_run, task_lifecycle
 from kernelflow._runs import result_of
 
 if TYPE_CHECKING:
@@ -27,7 +29,8 @@ def call_task(task: Task, parameters: dict[str, Any], wait_for: Any, return_stat
     if flow_ctx is not None and flow_ctx.retry_plan is not None:  # a retry may reuse it
         state = settle_reused(task, run, parameters, wait_for, upstream, flow_ctx)
     if state is None:
-        state = run_task_sync(task, run, parameters, wait_for, upstream, flow_ctx)
+        lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx)
+        state = drive_sync(RunHandle(run, lifecycle))
     return state if return_state or state._returned else result_of(state)
 
 
@@ -41,7 +44,8 @@ async def _call_async(
     return_state: bool,
 ) -> Any:
     __tracebackhide__ = True
-    state = await run_task_async(task, run, parameters, wait_for, upstream, flow_ctx)
+    lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx)
+    state = await drive_async(RunHandle(run, lifecycle))
     return state if return_state or state._returned else result_of(state)
 
 

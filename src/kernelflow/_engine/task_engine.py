@@ -4,9 +4,9 @@ create_task_run      record the run and its upstream edges (at call/submit time)
 task_lifecycle       wait for upstreams -> resolve inputs -> wait while paused -> cache
                      lookup (or claim) -> attempts (retry, timeout) -> cache store ->
                      final state -> hooks
-run_task_sync/async  drive the lifecycle in this thread / on this event loop
 
-The lifecycle only yields effects (``effects.py``); a driver carries them out. What a
+The lifecycle only yields effects (``effects.py``); a driver carries them out, in the
+caller's thread or loop for a direct call (``direct_calls.py``), or a runner's. What a
 runner learns (a worker started the body, the run was cancelled) reaches the run through
 its ``RunHandle``, so every state of a task run is set here or there, nowhere else.
 """
@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from kernelflow import _transactions as transactions
 from kernelflow._context import FlowRunContext, TaskRunContext, current_tags, task_run_context
-from kernelflow._engine.drivers import drive_async, drive_sync
 from kernelflow._engine.effects import (
     Bindings,
     CallBody,
@@ -31,7 +30,6 @@ from kernelflow._engine.effects import (
     WaitFor,
     WaitUntilOpen,
 )
-from kernelflow._engine.handle import RunHandle
 from kernelflow._engine.hooks import run_hooks
 from kernelflow._engine.inputs import (
     Upstream,
@@ -132,34 +130,6 @@ def create_task_run(
     if flow_run is not None:
         flow_run.task_runs.append(run)
     return run, upstream
-
-
-def run_task_sync(
-    task: Task,
-    run: TaskRun,
-    parameters: dict,
-    wait_for: Any,
-    upstream: Upstream,
-    flow_ctx: FlowRunContext | None,
-) -> State:
-    """Carry out a task run in this thread; returns its final state."""
-    __tracebackhide__ = True
-    lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx)
-    return drive_sync(RunHandle(run, lifecycle))
-
-
-async def run_task_async(
-    task: Task,
-    run: TaskRun,
-    parameters: dict,
-    wait_for: Any,
-    upstream: Upstream,
-    flow_ctx: FlowRunContext | None,
-) -> State:
-    """Carry out a task run on the running event loop; returns its final state."""
-    __tracebackhide__ = True
-    lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx)
-    return await drive_async(RunHandle(run, lifecycle))
 
 
 def task_lifecycle(
