@@ -711,3 +711,22 @@ def test_a_cell_ends_only_after_a_swap_to_static_outputs_under_way_is_sent(monke
     assert _display.WIDGET_MIME not in shown and "Completed" in shown["text/plain"]
     assert "3/3 completed" in shown["text/html"]
     assert not _display._live_views()
+
+
+def test_a_big_running_flows_first_pictures_wait_until_drawing_them_is_cheap_enough(
+    monkeypatch,
+):
+    # Live pictures of 10,000 runs take tens of ms to draw, holding the GIL the flow's
+    # threads need: the first comes once that is ~5% of the flow's time so far (a flow
+    # that ends sooner pays for none: benchmarks/display.py). A few hundred runs draw at once.
+    from kernelflow.notebook import _snapshot
+
+    monkeypatch.setattr(_widgets, "_cost_per_run", 4e-6)
+    view = object.__new__(_widgets.FlowRunView)
+    view._opened_at = time.monotonic()
+    view._pictures_at = view._opened_at + _widgets.FIRST_PICTURES
+    view.tally = _snapshot.Counts(total=10_000)
+    assert not view._affordable()
+    assert view._pictures_at == pytest.approx(view._opened_at + 20 * 4e-6 * 10_000)
+    view.tally = _snapshot.Counts(total=300)
+    assert view._affordable()

@@ -167,7 +167,8 @@ class FlowRunView(_FinalHook):
             self.log.shown = True
         self._log_version = -1
         self.pictures = _charts.Pictures()
-        self._pictures_at = time.monotonic() + FIRST_PICTURES
+        self._opened_at = time.monotonic()
+        self._pictures_at = self._opened_at + FIRST_PICTURES
         self._graph = _charts.LiveGraph()
         self.state_name = ""
         self.tally = _snapshot.Counts(total=0)
@@ -198,16 +199,31 @@ class FlowRunView(_FinalHook):
             # The live pictures are older than these final counts: none, rather than
             # ones that disagree, until the final pictures come on the next tick.
             self.charts.value = ""
-        elif not final and time.monotonic() >= self._pictures_at:
+        elif not final and time.monotonic() >= self._pictures_at and self._affordable():
             self._draw_live_frame()
         self.body.value = _frame(self._snapshots, _charts.body_html(run, self.tally))
         self._refresh_logs()
         self._final_frame_sent = final
         return True
 
+    def _affordable(self) -> bool:
+        """Whether a frame with pictures keeps the drawing within ~5% of the flow's time
+        so far, at what drawing costs per task run in this session. A flow of a few
+        hundred runs draws its first at FIRST_PICTURES; one of 10,000 (tens of ms to
+        draw) after some 0.7 s, so a flow that ends sooner pays for no live picture."""
+        predicted = _cost_per_run * self.tally.total
+        if predicted <= CHEAP_FRAME:
+            return True
+        due = self._opened_at + 20 * predicted
+        if time.monotonic() >= due:
+            return True
+        self._pictures_at = due
+        return False
+
     def _draw_live_frame(self) -> None:
         # The drawing holds the GIL the flow's threads need: keep it under ~5% of the
         # time by waiting twenty times as long as it took before drawing again.
+        global _cost_per_run
         cost = time.thread_time()
         run = self.flow_run
         self.tally = self._tally.update(_charts.task_run_lists(run), freeze=True)
@@ -219,6 +235,8 @@ class FlowRunView(_FinalHook):
         self.charts.value = _frame(self._snapshots, self.pictures.html(inline=True))
         cost = time.thread_time() - cost
         self._pictures_at = time.monotonic() + max(PICTURE_INTERVAL, 20 * cost)
+        if self.tally.total >= 100:  # enough runs for the per-run cost to dominate
+            _cost_per_run = cost / self.tally.total
 
     def _refresh_logs(self) -> None:
         log = self.log
@@ -244,4 +262,8 @@ def _frame(snapshot: int, html: str) -> str:
 
 FIRST_PICTURES = 0.1  # s: a flow quicker than this shows its pictures when it ends
 PICTURE_INTERVAL = 0.5  # s between redraws of a running flow's pictures, at least
+CHEAP_FRAME = 0.005  # s: a frame predicted to cost no more is drawn when due
+# CPU seconds a live frame's pictures cost per task run: learnt from the session's last
+# frame of 100 runs or more; until then, what a 10,000-run frame costs on a slow machine.
+_cost_per_run = 4e-6
 LIVE_GRAPH_NODES = 60  # a running flow's graph is drawn up to this many nodes
