@@ -719,8 +719,6 @@ def test_a_big_running_flows_first_pictures_wait_until_drawing_them_is_cheap_eno
     # Live pictures of 10,000 runs take tens of ms to draw, holding the GIL the flow's
     # threads need: the first comes once that is ~5% of the flow's time so far (a flow
     # that ends sooner pays for none: benchmarks/display.py). A few hundred runs draw at once.
-    from kernelflow.notebook import _snapshot
-
     monkeypatch.setattr(_widgets, "_cost_per_run", 4e-6)
     view = object.__new__(_widgets.FlowRunView)
     view._opened_at = time.monotonic()
