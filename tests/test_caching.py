@@ -226,6 +226,29 @@ def test_editing_the_task_invalidates_but_a_comment_edit_does_not():
     assert state.message == "cache miss: source of task `prepare` changed"
 
 
+def test_every_run_of_a_map_says_the_source_changed_not_only_the_first():
+    # The first run to miss under the new code stores its result, and with it the new
+    # code as the task's last: its siblings missed for the same reason, and say so.
+    nb = Notebook(calls=calls)
+    nb.run(NOTEBOOK_TASK)
+    nb.run("""
+        from kernelflow import flow
+        from kernelflow.task_runners import ThreadPoolTaskRunner
+
+        @flow(task_runner=ThreadPoolTaskRunner(max_workers=1))
+        def all_of(texts):
+            return prepare.map(texts, return_state=True)
+    """)
+    nb["all_of"](["a", "b", "c"])
+    nb.run(NOTEBOOK_TASK.replace("return clean(text)", "return clean(text) + '!'"))
+    states = nb["all_of"](["a", "b", "c"])
+    assert [state.result() for state in states] == ["a!", "b!", "c!"]
+    assert {state.message for state in states} == {"cache miss: source of task `prepare` changed"}
+    # New inputs under the new code miss for their own reason.
+    [new] = nb["all_of"](["d"])
+    assert new.message == "cache miss: no cached result for these inputs"
+
+
 def test_miss_messages_for_new_inputs():
     double = logged_task(cache_policy=ALL_HITS)
     assert double(1, return_state=True).message == "cache miss: no cached result yet"

@@ -180,7 +180,9 @@ def _find(task: Task, run: TaskRun, lookup: CacheLookup) -> State | None:
         )
         lookup.reason = f"cache miss: the cached entry could not be loaded ({loaded.detail})"
     else:
-        lookup.reason = explain_miss(store.last_parts(lookup.task_id), lookup.parts, task.name)
+        lookup.reason = explain_miss(
+            store.miss_baseline(lookup.task_id, lookup.parts), lookup.parts, task.name
+        )
     return None
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kernelflow._results.keys import Part, digest
+from kernelflow._results.keys import Part, combine, digest
 from kernelflow._results.serializers import for_reading, serializer_name
 from kernelflow.exceptions import UnsafeCacheDirectory
 
@@ -138,6 +138,8 @@ class Store:
         self._memo_bytes = 0
         self._lock = threading.Lock()
         self._last_parts: dict[str, list[Part] | None] = {}
+        # per task: the code parts of its runs before the last code change (this session)
+        self._code_before: dict[str, list[Part]] = {}
 
     def prepare(self) -> None:
         """Create the directories (0700) once, and check they are private."""
@@ -294,10 +296,30 @@ class Store:
     def remember_parts(self, task_id: str, parts: list[Part], persist: bool) -> None:
         """Keep ``parts`` as the task's last; on disk too if more than its inputs changed
         (new inputs explain nothing, and a write per miss would double the misses' cost)."""
-        before = self.last_parts(task_id) if persist else None
+        before = self.last_parts(task_id) if persist else self._last_parts.get(task_id)
+        if before is not None and _code_parts(before) != _code_parts(parts):
+            self._code_before[task_id] = _code_parts(before)
         self._last_parts[task_id] = parts
         if persist and (before is None or _code_parts(before) != _code_parts(parts)):
             _write_atomic(self._parts_path(task_id), json.dumps(parts).encode())
+
+    def miss_baseline(self, task_id: str, parts: list[Part]) -> list[Part] | None:
+        """The key parts a miss of ``parts`` is explained against: the task's last run's,
+        unless that run already had this code and an entry made under the code before
+        holds these inputs. Then the code change is why this run missed, though a sibling
+        (another run of the same ``.map``) stored under the new code first."""
+        last = self.last_parts(task_id)
+        earlier = self._code_before.get(task_id)
+        if last is None or earlier is None or _code_parts(last) != _code_parts(parts):
+            return last
+        old = dict(earlier)
+        then = [
+            (label, value if label in _INPUT_LABELS else old.get(label, value))
+            for label, value in parts
+        ]
+        if then != list(parts) and os.path.exists(self.path(combine(task_id, then))):
+            return then
+        return last
 
     def _parts_path(self, task_id: str) -> str:
         return os.path.join(self._root, _TASKS_DIR, digest(task_id.encode()))
@@ -325,6 +347,7 @@ class Store:
             self._memo.clear()
             self._memo_bytes = 0
             self._last_parts.clear()
+            self._code_before.clear()
 
 
 def _code_parts(parts: list[Part]) -> list[Part]:
