@@ -85,7 +85,7 @@ def test_pause_timeout_fails_the_flow_with_a_clear_message():
     def never_resumed():
         pause_flow_run(timeout=0.2)
 
-    with pytest.raises(FlowPauseTimeout, match="not resumed within 0.2 s"):
+    with pytest.raises(FlowPauseTimeout, match="not resumed within 0.2 s, so it can no longer"):
         never_resumed()
     assert kernelflow.last_run().state.is_failed()
 

@@ -219,8 +219,10 @@ def _outcome(pause: PausedRun) -> Any:
         raise pause.scope.error()  # the flow run's timeout, not the pause's
     if not pause.answered.is_set():
         raise FlowPauseTimeout(
-            f"Flow run {run.name!r} was not resumed within {pause.timeout:g} s; call "
-            "kernelflow.resume_flow_run(run_id) to resume a paused run."
+            f"Flow run {run.name!r} was not resumed within {pause.timeout:g} s, so it can "
+            "no longer be resumed. Answer while it waits (its form, or "
+            "kernelflow.resume_flow_run(run_id) from a thread), or give pause_flow_run a "
+            "longer timeout=."
         )
     return pause.run_input
 
