@@ -146,10 +146,15 @@ def test_run_all_of_notebook_08_then_its_solutions_with_a_person_answering(jupyt
             second = said_no.locator(".kf-pause-form")
             second.wait_for(timeout=60_000)
             second.locator("button", has_text="Resume").click()
-            said_no.get_by_text("not approved: nothing loaded").wait_for(timeout=60_000)
+            # (in its output: the solution's code has the same words in an assert)
+            said = said_no.locator(".jp-OutputArea-output", has_text="not approved: nothing loaded")
+            said.first.wait_for(timeout=60_000)
             # Exercise 2's solution: a thread resumes the run, the form says so.
             elsewhere = _load_solution(page, "08_resumed_from_elsewhere.py")
-            elsewhere.get_by_text("loaded 200 orders, skipped pages []").wait_for(timeout=60_000)
+            loaded = elsewhere.locator(
+                ".jp-OutputArea-output", has_text="loaded 200 orders, skipped pages []"
+            )
+            loaded.first.wait_for(timeout=60_000)
             answered = elsewhere.locator(".kf-pause-outcome", has_text="approved=True")
             answered.wait_for(timeout=30_000)
             assert page.locator(".jp-OutputArea-output", has_text="Traceback").count() == 0
