@@ -113,10 +113,7 @@ def test_live_displays_fit_agree_and_come_at_once_then_survive_reopening(tmp_pat
 
     root = tmp_path / "root"
     root.mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(nb, root / "displays.ipynb")
+    lab.write_notebook(root / "displays.ipynb", CELLS)
     shots = lab.SCREENSHOTS
     shots.mkdir(parents=True, exist_ok=True)
     frames: dict[str, list[dict]] = {"chain": [], "concurrent": [], "many": []}

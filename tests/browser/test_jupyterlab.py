@@ -168,13 +168,18 @@ def _server(root: pathlib.Path, state: pathlib.Path, kernels: bool = True):
         log.close()
 
 
+def write_notebook(path, cells) -> None:
+    """A notebook of code ``cells`` at ``path``, for the python3 kernel."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(nb, path)
+
+
 @pytest.fixture
 def jupyterlab(tmp_path):
     """A JupyterLab server with the display notebook in its root."""
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(nb, tmp_path / "display.ipynb")
+    write_notebook(tmp_path / "display.ipynb", CELLS)
     with _server(tmp_path, tmp_path / "state") as server:
         yield server
 

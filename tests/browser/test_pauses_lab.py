@@ -9,8 +9,6 @@ set-up this file reuses). Screenshots land in build/browser-screenshots/, also o
 import shutil
 from pathlib import Path
 
-import nbformat
-
 from tests.browser import test_jupyterlab as lab
 from tests.browser.test_jupyterlab import CHROMIUM, CHROMIUM_FLAGS, _run_all_cells
 from tests.test_pause_notebook import ASYNC_CELL
@@ -54,10 +52,7 @@ def test_resume_clicked_in_jupyterlab_completes_the_awaited_flow(jupyterlab, tmp
     from playwright.sync_api import sync_playwright
 
     base, token = jupyterlab
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in PAUSED_FLOW]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(nb, tmp_path / "paused.ipynb")
+    lab.write_notebook(tmp_path / "paused.ipynb", PAUSED_FLOW)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = _open(browser, base, token, "paused.ipynb")
@@ -191,10 +186,7 @@ def test_a_sync_flows_input_line_ends_when_resumed_from_a_thread(jupyterlab, tmp
     from playwright.sync_api import sync_playwright
 
     base, token = jupyterlab
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in SYNC_RESUMED_ELSEWHERE]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(nb, tmp_path / "line.ipynb")
+    lab.write_notebook(tmp_path / "line.ipynb", SYNC_RESUMED_ELSEWHERE)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = _open(browser, base, token, "line.ipynb")

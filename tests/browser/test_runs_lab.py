@@ -9,8 +9,6 @@ Screenshots land in build/browser-screenshots/history-*.png.
 import json
 import time
 
-import nbformat
-
 from tests.browser import test_jupyterlab as lab
 
 pytestmark = lab.pytestmark  # skipped unless KERNELFLOW_BROWSER_TEST=1
@@ -57,13 +55,6 @@ SECOND = [
 ]
 
 
-def _notebook(path, cells):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(nb, path)
-
-
 def _history_outputs(page) -> dict:
     """The runs tables' text, and the text inside each loaded picture (SVG inline or as
     an image's data URI), as the page shows them."""
@@ -97,8 +88,8 @@ def test_a_past_run_shows_as_a_table_and_a_graph_live_and_reopened(tmp_path):
     screenshots = _screenshots()
     root = tmp_path / "root"
     root.mkdir()
-    _notebook(root / "history_first.ipynb", FIRST)
-    _notebook(root / "history_second.ipynb", SECOND)
+    lab.write_notebook(root / "history_first.ipynb", FIRST)
+    lab.write_notebook(root / "history_second.ipynb", SECOND)
     with sync_playwright() as playwright:
         browser = lab._browser(playwright)
         try:

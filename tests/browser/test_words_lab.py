@@ -10,8 +10,6 @@ set-up this file reuses). Screenshots land in build/browser-screenshots/words-*.
 import re
 import time
 
-import nbformat
-
 from tests.browser import test_jupyterlab as lab
 from tests.browser.test_pauses_lab import _field
 
@@ -83,10 +81,7 @@ def test_reuse_log_lines_a_starting_cluster_and_the_pause_form_in_words(tmp_path
 
     root = tmp_path / "root"
     root.mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(nb, root / "words.ipynb")
+    lab.write_notebook(root / "words.ipynb", CELLS)
     shots = lab.SCREENSHOTS
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:

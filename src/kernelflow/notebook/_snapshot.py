@@ -300,8 +300,9 @@ def flow_plain(run: Any, counts: Counts, log: Any = None) -> str:
     """A flow run in words, with the counts of its (and its subflows') task runs, and its
     warning and error log lines."""
     header = f"FlowRun {run.name!r}: {run.state.name} ({seconds(elapsed(run))})"
-    if waiting_for(run.state):
-        header += f" - {waiting_for(run.state)}"
+    waiting = waiting_for(run.state)
+    if waiting:
+        header += f" - {waiting}"
     lines = [header] + ["  " + line for line in _plain_lines(counts)]
     error = flow_error(run)
     if error and not counts.failures:
