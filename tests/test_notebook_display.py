@@ -81,7 +81,7 @@ def test_future_view_follows_the_run_to_completed_with_a_result_preview():
     assert view.state_name == "Completed"
     assert "Completed" in view.badge.value and _snapshot.COLOURS["COMPLETED"] in view.badge.value
     assert "[1, 2, 3]" in view.preview.value
-    assert view.elapsed.value.endswith(" s")
+    assert view.elapsed.value.endswith((" ms", " s"))
     assert future.task_run.name in view.title.value
 
 
@@ -416,8 +416,26 @@ def test_preview_survives_a_repr_that_raises():
     from kernelflow.states import Completed
 
     assert "Nasty" in _snapshot.preview(Completed(Nasty()))  # no exception escapes
-    assert _snapshot.seconds(None) == "-"
-    assert _snapshot.seconds(75) == "1m 15s"
+
+
+def test_a_run_reads_the_same_duration_in_its_header_and_its_graph():
+    import kernelflow
+    from kernelflow.viz import _draw_run
+
+    @kernelflow.task
+    def step():
+        return 1
+
+    @kernelflow.flow
+    def timed():
+        return step()
+
+    timed()
+    run = kernelflow.last_run()
+    run.end_time = run.start_time + 0.3  # a fixed figure, whatever the machine took
+    said = "300 ms"
+    assert f'<span class="kf-elapsed">{said}</span>' in _snapshot.flow_header_html(run)
+    assert _draw_run._title(run).endswith(f", {said}")
 
 
 def test_flow_view_sends_final_state_first_and_charts_on_the_next_refresh():

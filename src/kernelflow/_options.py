@@ -111,18 +111,13 @@ def hooks(option: str, value: Any, kind: str = "task") -> tuple[Callable[..., An
     if value is None:
         return ()
     example = f"@{kind}({option}=[hook1, hook2])\ndef my_{kind}():\n\tpass"
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise InvalidOptionError(
-            f"Expected iterable for {option!r}; got {type(value).__name__} instead. "
-            f"Please provide a list of hooks to {option!r}:\n\n{example}"
-        )
-    items = list(value)
-    for item in items:
-        if not callable(item):
-            raise InvalidOptionError(
-                f"Expected callables in {option!r}; got {type(item).__name__} instead. "
-                f"Please provide a list of hooks to {option!r}:\n\n{example}"
-            )
+    hint = f"Please provide a list of hooks to {option!r}:\n\n{example}"
+    items = _checked_list(
+        value,
+        callable,
+        lambda: f"Expected iterable for {option!r}; got {type(value).__name__} instead. {hint}",
+        lambda item: f"Expected callables in {option!r}; got {type(item).__name__} instead. {hint}",
+    )
     return tuple(items)
 
 
@@ -168,20 +163,36 @@ def retry_delays(value: Any, retries: int) -> tuple[float, ...]:
 
 
 def _delay_list(option: str, value: Any, context: str | None) -> tuple[float, ...]:
-    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
-        what = context or f"{option}={value!r}"
-        raise InvalidOptionError(
-            f"Invalid {what}: {option} must be a number, a list of numbers, or a "
-            "callable that takes the number of retries and returns such a list."
-        )
-    delays = list(value)
-    for delay in delays:
-        if not _is_seconds(delay):
-            raise InvalidOptionError(
-                f"Invalid {option}: it contains {delay!r}; every delay must be a finite "
-                f"number of seconds from 0 to {MAX_SECONDS}."
-            )
+    delays = _checked_list(
+        value,
+        _is_seconds,
+        lambda: (
+            f"Invalid {context or f'{option}={value!r}'}: {option} must be a number, a list "
+            "of numbers, or a callable that takes the number of retries and returns such a list."
+        ),
+        lambda delay: (
+            f"Invalid {option}: it contains {delay!r}; every delay must be a finite "
+            f"number of seconds from 0 to {MAX_SECONDS}."
+        ),
+    )
     return tuple(float(d) for d in delays)
+
+
+def _checked_list(
+    value: Any,
+    is_item: Callable[[Any], bool],
+    not_a_list: Callable[[], str],
+    bad_item: Callable[[Any], str],
+) -> list:
+    """The items of an option given as a list (any iterable but a string or a dict), each
+    one checked; the messages say what is wrong when it is not a list, or an item is bad."""
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
+        raise InvalidOptionError(not_a_list())
+    items = list(value)
+    for item in items:
+        if not is_item(item):
+            raise InvalidOptionError(bad_item(item))
+    return items
 
 
 def expiration(value: Any) -> datetime.timedelta | None:

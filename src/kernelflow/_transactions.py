@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from kernelflow._transaction import (
@@ -50,15 +51,36 @@ from kernelflow._transaction_forms import AsyncTransaction, Transaction
 _current = current  # the engine binds a run's own transaction here
 
 
-def transaction(
-    key: str | None = None,
-    store: Any = None,
-    commit_mode: CommitMode | str | None = None,
-    isolation_level: IsolationLevel | str | None = None,
-    overwrite: bool = False,
-    write_on_commit: bool = True,
-    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
-) -> Transaction:
+def _opener(form: type[Transaction], name: str, doc: str) -> Callable[..., Transaction]:
+    """``transaction()`` or ``atransaction()``: Prefect's signature, written once."""
+
+    def open_transaction(
+        key: str | None = None,
+        store: Any = None,
+        commit_mode: CommitMode | str | None = None,
+        isolation_level: IsolationLevel | str | None = None,
+        overwrite: bool = False,
+        write_on_commit: bool = True,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    ) -> Transaction:
+        options = {
+            "store": store,
+            "commit_mode": commit_mode,
+            "isolation_level": isolation_level,
+            "overwrite": overwrite,
+            "write_on_commit": write_on_commit,
+            "logger": logger,
+        }
+        return form(key, **_options(key, options))
+
+    open_transaction.__name__ = open_transaction.__qualname__ = name
+    open_transaction.__doc__ = doc
+    return open_transaction
+
+
+transaction = _opener(
+    Transaction,
+    "transaction",
     """Group task runs: they commit together, or roll back together if the block raises
     or one of them fails. Transactions nest; a nested one commits with its parent.
 
@@ -80,26 +102,19 @@ def transaction(
         write_on_commit: False keeps the cache entries of the block's runs (and a staged
             value) from being written when it commits (their commit hooks still run).
         logger: Where the transaction logs (default: the "kernelflow.transactions" logger).
-    """
-    return Transaction(key, **_options(locals()))
+    """,
+)
 
-
-def atransaction(
-    key: str | None = None,
-    store: Any = None,
-    commit_mode: CommitMode | str | None = None,
-    isolation_level: IsolationLevel | str | None = None,
-    overwrite: bool = False,
-    write_on_commit: bool = True,
-    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
-) -> AsyncTransaction:
+atransaction = _opener(
+    AsyncTransaction,
+    "atransaction",
     """``transaction()`` for ``async with``: an ``AsyncTransaction``, whose ``commit()``,
-    ``rollback()`` and ``read()`` are awaited (Prefect's ``atransaction``)."""
-    return AsyncTransaction(key, **_options(locals()))
+    ``rollback()`` and ``read()`` are awaited (Prefect's ``atransaction``).""",
+)
 
 
-def _options(given: dict[str, Any]) -> dict[str, Any]:
-    if given["key"] and given["store"] is None:  # Prefect's default: a keyed record
+def _options(key: str | None, given: dict[str, Any]) -> dict[str, Any]:
+    if key and given["store"] is None:  # Prefect's default: a keyed record
         from kernelflow.results import get_result_store
 
         given = {**given, "store": get_result_store()}
@@ -107,7 +122,7 @@ def _options(given: dict[str, Any]) -> dict[str, Any]:
         value = given[name]
         if value is not None and value not in {member.value for member in kind}:
             raise _option_error(name, value, kind)
-    return {name: value for name, value in given.items() if name != "key"}
+    return given
 
 
 def _option_error(name: str, value: Any, kind: type[enum.Enum]) -> Exception:

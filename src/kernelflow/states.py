@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,15 @@ class _Released:
 
 
 RELEASED = _Released()
+
+
+def _type_is(kind: StateType) -> Callable[[State], bool]:
+    def is_kind(self: State) -> bool:
+        return self.type is kind
+
+    is_kind.__name__ = f"is_{kind.value.lower()}"
+    is_kind.__doc__ = f"True for a state of type {kind.value}, whatever its name."
+    return is_kind
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -95,29 +105,16 @@ class State:
                 object.__setattr__(self, "_details", details)  # found: it never changes
         return details
 
-    def is_pending(self) -> bool:
-        return self.type is StateType.PENDING
-
-    def is_running(self) -> bool:
-        return self.type is StateType.RUNNING
-
-    def is_paused(self) -> bool:
-        return self.type is StateType.PAUSED
-
-    def is_completed(self) -> bool:
-        return self.type is StateType.COMPLETED
-
-    def is_failed(self) -> bool:
-        return self.type is StateType.FAILED
-
-    def is_crashed(self) -> bool:
-        return self.type is StateType.CRASHED
-
-    def is_cancelled(self) -> bool:
-        return self.type is StateType.CANCELLED
-
-    def is_cancelling(self) -> bool:
-        return self.type is StateType.CANCELLING
+    # One predicate per kind of state, true whatever the state's name ("Cached" is
+    # completed): Prefect's ``state.is_completed()`` and the rest.
+    is_pending = _type_is(StateType.PENDING)
+    is_running = _type_is(StateType.RUNNING)
+    is_paused = _type_is(StateType.PAUSED)
+    is_completed = _type_is(StateType.COMPLETED)
+    is_failed = _type_is(StateType.FAILED)
+    is_crashed = _type_is(StateType.CRASHED)
+    is_cancelled = _type_is(StateType.CANCELLED)
+    is_cancelling = _type_is(StateType.CANCELLING)
 
     def is_final(self) -> bool:
         return self.type in FINAL_TYPES
@@ -202,43 +199,34 @@ def _new_state(type: StateType, name: str, message: str | None, data: Any) -> St
     return state
 
 
-def Pending(message: str | None = None, *, data: Any = None, name: str = "Pending") -> State:
-    return _new_state(StateType.PENDING, name, message, data)
+def _message_first(kind: StateType, name: str, doc: str | None = None) -> Callable[..., State]:
+    """A constructor of ``kind`` states named ``name`` that take Prefect's
+    ``(message=None, *, data=None, name=...)``."""
+
+    def make(message: str | None = None, *, data: Any = None, name: str = name) -> State:
+        return _new_state(kind, name, message, data)
+
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = doc or f"A {kind.value} state named {name!r}."
+    return make
 
 
-def Running(message: str | None = None, *, data: Any = None, name: str = "Running") -> State:
-    return _new_state(StateType.RUNNING, name, message, data)
-
-
-def Retrying(message: str | None = None, *, data: Any = None, name: str = "Retrying") -> State:
-    return _new_state(StateType.RUNNING, name, message, data)
-
-
-def Paused(message: str | None = None, *, data: Any = None, name: str = "Paused") -> State:
-    return State(StateType.PAUSED, name, message, data)
-
-
-def Suspended(message: str | None = None, *, data: Any = None, name: str = "Suspended") -> State:
-    """A PAUSED state named "Suspended" (Prefect's, for a run paused off its process)."""
-    return State(StateType.PAUSED, name, message, data)
-
-
-def Submitting(message: str | None = None, *, data: Any = None, name: str = "Submitting") -> State:
-    """A PENDING state named "Submitting" (Prefect's, for a run being handed to a runner)."""
-    return _new_state(StateType.PENDING, name, message, data)
-
-
-def InfrastructurePending(
-    message: str | None = None, *, data: Any = None, name: str = "InfrastructurePending"
-) -> State:
-    """A PENDING state named "InfrastructurePending" (Prefect's, while a worker starts)."""
-    return _new_state(StateType.PENDING, name, message, data)
-
-
-def Cancelling(message: str | None = None, *, data: Any = None, name: str = "Cancelling") -> State:
-    """Asked to cancel, not yet ended. A run that returns it ends Cancelled in kernelflow
-    (it keeps no run half-cancelled; Prefect leaves it Cancelling)."""
-    return State(StateType.CANCELLING, name, message, data)
+Pending = _message_first(StateType.PENDING, "Pending")
+Running = _message_first(StateType.RUNNING, "Running")
+Retrying = _message_first(StateType.RUNNING, "Retrying")
+Paused = _message_first(StateType.PAUSED, "Paused")
+# Prefect's, for a run paused off its process.
+Suspended = _message_first(StateType.PAUSED, "Suspended")
+# Prefect's, for a run being handed to a runner.
+Submitting = _message_first(StateType.PENDING, "Submitting")
+# Prefect's, while a worker starts.
+InfrastructurePending = _message_first(StateType.PENDING, "InfrastructurePending")
+Cancelling = _message_first(
+    StateType.CANCELLING,
+    "Cancelling",
+    "Asked to cancel, not yet ended. A run that returns it ends Cancelled in kernelflow "
+    "(it keeps no run half-cancelled; Prefect leaves it Cancelling).",
+)
 
 
 def Completed(data: Any = None, message: str | None = None, *, name: str = "Completed") -> State:

@@ -35,13 +35,18 @@ def session_of(run: Any) -> str:
 
 
 def duration(seconds: float | None) -> str:
+    """A run's duration as people read it, the same in every table, header and graph:
+    "-" (not known yet), "<1 ms", "12 ms", "3.42 s", "12.3 s", "2m 05s"."""
     if seconds is None:
         return "-"
+    if seconds < 0.001:
+        return "<1 ms"
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    return f"{seconds / 60:.1f} min"
+    if seconds < 60:
+        return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m {rest:02d}s"
 
 
 COLUMNS = ("state", "flow", "run", "start", "duration", "tasks", "session")

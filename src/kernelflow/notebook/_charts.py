@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from kernelflow._history.text import duration
 from kernelflow.notebook import _snapshot
 from kernelflow.notebook._tally import count
 from kernelflow.states import StateType
@@ -147,7 +148,7 @@ def _tooltip(run: Any, n: int, now: float) -> str:
     if n > 1:
         return f"{n} task runs"
     took = (run.end_time or now) - run.start_time
-    return f"{run.name}: {run.state.name}, {_snapshot.seconds(took)} on {run.worker}"
+    return f"{run.name}: {run.state.name}, {duration(took)} on {run.worker}"
 
 
 def worker_label(worker: str, chars: int = LABEL_CHARS) -> str:

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from kernelflow._history.text import duration
 from kernelflow.states import State, StateType
 
 # One colour per state type; "Cached" gets its own so a rerun's cache hits stand out.
@@ -41,18 +42,6 @@ def colour(state: State) -> str:
     if state.name == "Retrying":
         return RETRYING_COLOUR
     return COLOURS.get(state.type, "#9e9e9e")
-
-
-def seconds(value: float | None) -> str:
-    """A duration as people read it: ``0.42 s``, ``12.3 s``, ``3m 05s``."""
-    if value is None:
-        return "-"
-    if value < 10:
-        return f"{value:.2f} s"
-    if value < 60:
-        return f"{value:.1f} s"
-    minutes, secs = divmod(int(value), 60)
-    return f"{minutes}m {secs:02d}s"
 
 
 def elapsed(run: Any) -> float | None:
@@ -153,7 +142,7 @@ def badge_html(state: State) -> str:
 
 
 def future_plain(run: Any) -> str:
-    text = f"{run.name}: {run.state.name} ({seconds(elapsed(run))})"
+    text = f"{run.name}: {run.state.name} ({duration(elapsed(run))})"
     detail = preview(run.state)
     return f"{text} -> {detail}" if detail else text
 
@@ -163,7 +152,7 @@ def future_html(run: Any) -> str:
     tail = f' <code class="kf-preview">{html.escape(detail)}</code>' if detail else ""
     return (
         f'<div class="kf-future"><b>{html.escape(run.name)}</b> {badge_html(run.state)} '
-        f'<span class="kf-elapsed">{seconds(elapsed(run))}</span>{tail}</div>'
+        f'<span class="kf-elapsed">{duration(elapsed(run))}</span>{tail}</div>'
     )
 
 
@@ -247,7 +236,7 @@ def list_html(counts: Counts) -> str:
 def flow_header_html(run: Any) -> str:
     return (
         f'<div class="kf-flow-header"><b>{html.escape(run.name)}</b> {badge_html(run.state)} '
-        f'<span class="kf-elapsed">{seconds(elapsed(run))}</span>{dashboard_html(run)}'
+        f'<span class="kf-elapsed">{duration(elapsed(run))}</span>{dashboard_html(run)}'
         f"{_waiting_html(run.state)}</div>"
     )
 
@@ -299,7 +288,7 @@ def dashboard_html(run: Any) -> str:
 def flow_plain(run: Any, counts: Counts, log: Any = None) -> str:
     """A flow run in words, with the counts of its (and its subflows') task runs, and its
     warning and error log lines."""
-    header = f"FlowRun {run.name!r}: {run.state.name} ({seconds(elapsed(run))})"
+    header = f"FlowRun {run.name!r}: {run.state.name} ({duration(elapsed(run))})"
     waiting = waiting_for(run.state)
     if waiting:
         header += f" - {waiting}"

@@ -13,6 +13,7 @@ from html import escape as _escape
 from typing import Any
 
 from kernelflow import _logging
+from kernelflow._history.text import duration
 from kernelflow.notebook import _charts, _snapshot
 from kernelflow.notebook._tally import Tally
 
@@ -82,7 +83,7 @@ class FutureView(_FinalHook):
             self.badge.value = _snapshot.badge_html(state)
             detail = _snapshot.preview(state)
             self.preview.value = f"<code>{_escape(detail)}</code>" if detail else ""
-        self.elapsed.value = _snapshot.seconds(_snapshot.elapsed(self.run))
+        self.elapsed.value = duration(_snapshot.elapsed(self.run))
         if state.is_final():
             self._finished()
             return False

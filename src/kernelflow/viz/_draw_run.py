@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from kernelflow._history.text import duration
 from kernelflow._runs import FlowRun, TaskRun
 from kernelflow.exceptions import UpstreamTaskError
 from kernelflow.states import State, StateType
@@ -28,7 +29,6 @@ from kernelflow.viz._render import (
     FlowGraph,
     add_legend,
     edge_attrs,
-    format_duration,
     new_graph,
 )
 from kernelflow.viz._seen import NOW, Seen
@@ -120,7 +120,7 @@ def draw_run(
 def _title(flow_run: FlowRun) -> str:
     title = f"{flow_run.name}: {flow_run.state.name}"
     if flow_run.duration is not None:
-        title += f", {format_duration(flow_run.duration)}"
+        title += f", {duration(flow_run.duration)}"
     return title
 
 
@@ -204,7 +204,7 @@ def _add_subflow(graph: Any, sub: FlowRun, nodes: _Nodes) -> None:
     with graph.subgraph(name=cluster) as inner:
         label = f"subflow {sub.name}: {sub.state.name}"
         if sub.duration is not None:
-            label += f", {format_duration(sub.duration)}"
+            label += f", {duration(sub.duration)}"
         border = CATEGORIES[category(sub.state)]["color"]
         inner.attr(
             label=label, style="rounded,dashed", color=border, bgcolor="#f8fafc", fontsize="12"
@@ -235,8 +235,9 @@ def _run_label(run: TaskRun, state: State) -> str:
     if category(state) == "not run":
         return f"{run.name}\nnot run"
     status = state.name
-    duration = format_duration(run.duration)
-    return f"{run.name}\n{status}" + (f" · {duration}" if duration else "")
+    if run.duration is None:
+        return f"{run.name}\n{status}"
+    return f"{run.name}\n{status} · {duration(run.duration)}"
 
 
 BAR_WIDTH = 110  # points: a mapped node's state bar
@@ -252,7 +253,7 @@ def _group_label(runs: list[TaskRun], cats: Counter) -> str:
     durations = [run.duration for run in runs if run.duration is not None]
     lines = [f"{runs[0].task.name} × {len(runs)}", counts]
     if durations:
-        lines.append(f"{format_duration(sum(durations))} total")
+        lines.append(f"{duration(sum(durations))} total")
     rows = "".join(f"<TR><TD>{html.escape(line)}</TD></TR>" for line in lines)
     segments = [
         (CATEGORIES[c]["color"], max(1, round(BAR_WIDTH * cats[c] / len(runs))))

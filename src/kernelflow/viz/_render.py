@@ -132,20 +132,6 @@ def add_legend(
     graph.node("legend", label=table, shape="plaintext", fontsize="10")
 
 
-def format_duration(seconds: float | None) -> str:
-    """A run's duration for a node label: "12 ms", "3.4 s", "2m 05s"."""
-    if seconds is None:
-        return ""
-    if seconds < 0.001:
-        return "<1 ms"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes}m {rest:02d}s"
-
-
 ASSET_EDGE = {"color": "#0d9488"}
 
 
