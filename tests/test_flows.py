@@ -1,5 +1,8 @@
 """Flows: parameters, return values, failures, subflows, retries, timeouts, hooks, records."""
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +32,26 @@ def test_parameters_are_validated_and_coerced():
     assert "n:" in message and "names.0:" in message and "validate_parameters=False" in message
     failed = kernelflow.last_run()
     assert failed.state.is_failed() and failed.task_runs == []
+
+
+def test_a_flow_without_annotated_parameters_never_imports_pydantic():
+    # pydantic costs a new process 0.04 s to import: a first flow with nothing to check
+    # should not pay it (issue 27's start-up budget).
+    code = (
+        "import sys, kernelflow\n"
+        "@kernelflow.flow\n"
+        "def plain(x, y=2): return x + y\n"
+        "assert plain(1) == 3\n"
+        "print('pydantic' in sys.modules)\n"
+        "@kernelflow.flow\n"
+        "def typed(n: int): return n\n"
+        "assert typed('3') == 3\n"
+        "print('pydantic' in sys.modules)\n"
+    )
+    env = {**os.environ, "KERNELFLOW_LOGGING_LEVEL": "CRITICAL"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
 
 
 def test_validation_can_be_turned_off_and_odd_parameter_names_work():
