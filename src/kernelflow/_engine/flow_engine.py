@@ -175,6 +175,10 @@ def flow_lifecycle(
         # or broken: the lifecycle still ends the run, hooks included, then the error
         # travels on to the caller.
         if not run.state.is_final():
+            # Stopped while paused (a pause in a task run, or an interrupt that landed
+            # in this lifecycle as it took the pause): it leaves Paused first, as from
+            # a pause the error ended, so any final state is legal.
+            _leave_pause(run, f"Pause ended by {type(error).__name__}.")
             state = stopped_state(error)
             ctx.scope.cancel(state.message)  # its task runs and subflows end with it
             yield from _finish(flow, run, state)
@@ -236,10 +240,9 @@ def _call_body(run: FlowRun, body: CallBody) -> Lifecycle[Outcome]:
     received = yield body
     while isinstance(received, BODY_EVENTS):
         received = yield _take(run, received)
-    if run.state.is_paused():
-        # The pause that paused it has not ended: one in a task run, which outlives the
-        # body, or one whose end an interrupt cut short. The flow run goes on to its end.
-        set_state(run, Running("The body ended while the flow run was paused."))
+    # The pause that paused it may not have ended: one in a task run, which outlives the
+    # body, or one whose end an interrupt cut short. The flow run goes on to its end.
+    _leave_pause(run, "The body ended while the flow run was paused.")
     return received
 
 
@@ -247,8 +250,7 @@ def _take(run: FlowRun, event: BodyEvent) -> AwaitingBody:
     """Set the state a body event implies (the only place a flow run is Paused or leaves
     Paused). Never raises: the handle that sent the event is not the lifecycle's driver."""
     if type(event) is PauseEnded:
-        if run.state.is_paused():  # a pause it refused left the run as it was
-            set_state(run, Running(event.how))
+        _leave_pause(run, event.how)  # (a pause it refused left the run as it was)
         return _TAKEN
     if run.state.is_paused():
         return AwaitingBody(
@@ -260,6 +262,12 @@ def _take(run: FlowRun, event: BodyEvent) -> AwaitingBody:
 
 
 _TAKEN = AwaitingBody()
+
+
+def _leave_pause(run: FlowRun, how: str) -> None:
+    """Move the run out of Paused, if it is (``how``: what ended the pause)."""
+    if run.state.is_paused():
+        set_state(run, Running(how))
 
 
 def _begin_attempt(ctx: FlowRunContext, flow: Flow, outer: Scope) -> None:
