@@ -257,6 +257,41 @@ def test_an_interrupt_landing_in_the_lifecycle_as_it_takes_a_pause_goes_to_the_d
     assert not script.handle.open
 
 
+def test_a_body_that_returns_while_its_pause_is_being_taken_waits_for_it():
+    # A pause from another thread is being taken (the lifecycle runs, in that thread)
+    # when the body returns: the driver's step waits for it, and so gets what the
+    # lifecycle asked meanwhile (here: it was stopped, and asks for its hook), not a
+    # turn at the lifecycle that would hand the body's outcome to that hook's yield.
+    taking = threading.Event()
+
+    def slow_stop(run, old, new):
+        if new.name == "Paused":
+            taking.set()
+            time.sleep(0.5)  # the driver's step comes meanwhile
+            raise Stop
+
+    with use_clock(FakeClock()) as clock:
+        script = Script(clock)
+        script.start_body()
+        script.run.subscribe(slow_stop)
+        refused = []
+        reporter = threading.Thread(target=_refusal, args=(script.handle, refused))
+        reporter.start()
+        assert taking.wait(5)
+        with pytest.raises(Stop):
+            script.finish(Outcome("the body returned"))
+        reporter.join()
+    assert script.hooks == CRASHED
+    assert refused == ["ended Crashed"]
+
+
+def _refusal(handle, refused):
+    try:
+        handle.pause_began("approval")
+    except RuntimeError as error:
+        refused.append("ended Crashed" if "ended Crashed" in str(error) else str(error))
+
+
 def test_only_the_flow_lifecycle_makes_a_run_paused():
     # The grep-style check of the property above: one place in the source builds a
     # Paused state, a function of the lifecycle's, and the flow run's handle sets none.

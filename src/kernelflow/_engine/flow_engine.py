@@ -9,7 +9,7 @@
                                      interrupt), it still ends the run and runs its
                                      hooks before the error travels on. Every state of
                                      a flow run is set here.
-    _FlowHandle                      the flow run's handle: its body's pause reports to
+    FlowHandle (flow_handle.py)      the flow run's handle: its body's pause reports to
                                      it, and it sends what happened into the lifecycle
 
 A sync flow body runs in the calling thread: in a notebook that is the cell's thread,
@@ -247,8 +247,11 @@ def _call_body(run: FlowRun, body: CallBody) -> Lifecycle[Outcome]:
 
 
 def _take(run: FlowRun, event: BodyEvent) -> AwaitingBody:
-    """Set the state a body event implies (the only place a flow run is Paused or leaves
-    Paused). Never raises: the handle that sent the event is not the lifecycle's driver."""
+    """Set the state a body event implies (the only place a flow run becomes Paused).
+
+    Raises nothing of its own: the handle that sent the event is not the lifecycle's
+    driver. An interrupt that lands here all the same is the handle's to pass on.
+    """
     if type(event) is PauseEnded:
         _leave_pause(run, event.how)  # (a pause it refused left the run as it was)
         return _TAKEN

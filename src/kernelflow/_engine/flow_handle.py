@@ -53,11 +53,12 @@ class FlowHandle(RunHandle):
         return self._in_body
 
     def step(self, outcome: Any = None, thrown: BaseException | None = None) -> Any:
-        self._in_body = False  # the body has returned (or was never called)
-        parked = self._parked
+        self._in_body = False  # the body has returned (or was never called): no more reports
+        with self._lock:  # type: ignore[union-attr]  # a report under way has parked by now
+            parked, self._parked = self._parked, None
         if parked is None:
             return super().step(outcome, thrown)
-        self._parked = None  # the run has ended meanwhile: the body's outcome is moot
+        # The run has ended meanwhile: the body's outcome is moot.
         if isinstance(parked, BaseException):
             raise parked
         return parked
