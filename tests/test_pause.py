@@ -1,5 +1,6 @@
 """pause_flow_run / resume_flow_run / cancel_flow_run without a notebook."""
 
+import contextvars
 import threading
 import time
 
@@ -176,6 +177,34 @@ def test_a_pause_outside_the_flow_bodys_time_is_refused_at_once():
     ((error, took),) = errors
     assert isinstance(error, RuntimeError) and "from its body" in str(error)
     assert took < 0.5
+    assert kernelflow.paused_runs() == []
+
+
+def test_a_pause_that_outlives_the_body_does_not_leave_its_run_paused():
+    # A thread of the flow's (its context copied) pauses the run, and the body returns
+    # while that pause still waits: the lifecycle moves the run out of Paused and ends
+    # it. It used to try Paused -> Completed, fail, and leave the run Paused for good.
+    answers = []
+
+    def pause_elsewhere():
+        answers.append(pause_flow_run(timeout=10))
+
+    @flow
+    def hands_off():
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(pause_elsewhere,))
+        thread.start()
+        while not kernelflow.paused_runs():
+            time.sleep(0.01)
+        return thread
+
+    thread = hands_off()
+    run = kernelflow.last_run()
+    assert [s.name for s in run.history] == ["Pending", "Running", "Paused", "Running", "Completed"]
+    assert run.history[3].message == "The body ended while the flow run was paused."
+    resume_flow_run(run.id)  # the pause itself still waits, and ends as asked
+    thread.join(5)
+    assert answers == [None]
+    assert run.state.is_completed() and len(run.history) == 5
     assert kernelflow.paused_runs() == []
 
 

@@ -180,8 +180,8 @@ def _begin(ctx: FlowRunContext, key: str | None, model: Any, timeout: float) -> 
         if key in seen:
             return None
         seen.add(key)
-    # The flow run's handle sets Paused (or refuses, outside the body's time): the pause
-    # never sets a state itself.
+    # The pause sets no state: it tells the flow run's handle, which has the lifecycle
+    # make the run Paused (or refuses, outside the body's time).
     ctx.handle.pause_began(key)
     with _lock:
         pause = _paused[run.id] = PausedRun(run, key, model, timeout, scope=ctx.deadline)
@@ -196,8 +196,9 @@ def _end(ctx: FlowRunContext, pause: PausedRun, error: BaseException | None = No
         pause.closed = True
         _paused.pop(pause.flow_run.id, None)
     ctx.gate.set()
-    # Whatever ended the pause, the run leaves Paused now (the lifecycle's states say
-    # how), so the body may go on, catch what the pause raises, and end in any state.
+    # Whatever ended the pause, the lifecycle moves the run out of Paused now (``how``
+    # is that state's message), so the body may go on, catch what the pause raises, and
+    # end in any state.
     if error is not None:
         how = f"Pause ended by {type(error).__name__}."
     elif pause.cancelled:

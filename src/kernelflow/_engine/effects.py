@@ -15,6 +15,13 @@ runs in another process. The set is closed: a driver given anything else raises
     Sleep          None                         wait before a retry
     TakeClaim      Claim                        claim a cache key, or learn who holds it
     AwaitClaim     bool (False: not worth it)   wait for another run's claim to go
+
+While a flow run's body runs, its lifecycle is suspended at ``CallBody``, and what the
+body does that changes the run's state reaches it there as a *body event*
+(``PauseBegan``, ``PauseEnded``), sent in by the run's handle, never by a driver. The
+lifecycle sets the state the event implies and yields ``AwaitingBody``: not an effect,
+nobody carries it out; the handle hands it back to the body's code that reported. The
+driver's next step, after the body, is the body's outcome, as always.
 """
 
 from __future__ import annotations
@@ -117,6 +124,33 @@ class AwaitClaim:
 
     claim: Claim
     deadline: Scope | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PauseBegan:
+    """A body event: the body paused its flow run (``pause_flow_run``) under ``key``."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class PauseEnded:
+    """A body event: the body's pause ended; ``how`` (resumed, timed out, cancelled, an
+    exception) is the message of the state the run goes on in."""
+
+    how: str
+
+
+BodyEvent = PauseBegan | PauseEnded
+BODY_EVENTS = (PauseBegan, PauseEnded)
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitingBody:
+    """What a flow lifecycle yields after taking a body event: no effect, nobody carries
+    it out; it still awaits the body's outcome. ``refused``: why it did not take it."""
+
+    refused: str | None = None
 
 
 Effect = CallBody | CallHook | WaitFor | WaitUntilOpen | Sleep | TakeClaim | AwaitClaim

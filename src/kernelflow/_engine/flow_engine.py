@@ -3,12 +3,14 @@
     run_flow_sync / run_flow_async   validate parameters, record the run, start a fresh
                                      runner, drive the lifecycle, hand back the state
     flow_lifecycle                   (subflow) resolve input futures -> attempt the body
-                                     (retry, timeout) -> resolve returned futures -> wait
-                                     for the rest -> final state -> hooks; stopped
-                                     anywhere (an interrupt), it still ends the run
-                                     and runs its hooks before the error travels on
-    _FlowHandle                      the flow run's handle: its body's pause reports
-                                     to it, and it alone sets Paused and leaves it
+                                     (retry, timeout; Paused and back while the body
+                                     pauses) -> resolve returned futures -> wait for the
+                                     rest -> final state -> hooks; stopped anywhere (an
+                                     interrupt), it still ends the run and runs its
+                                     hooks before the error travels on. Every state of
+                                     a flow run is set here.
+    FlowHandle (flow_handle.py)      the flow run's handle: its body's pause reports to
+                                     it, and it sends what happened into the lifecycle
 
 A sync flow body runs in the calling thread: in a notebook that is the cell's thread,
 so displays and prints land in the cell. At its timeout an exception is raised inside
@@ -26,8 +28,19 @@ from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import FlowRunContext, current_tags, flow_run_context
 from kernelflow._engine.drivers import drive_async, drive_sync
-from kernelflow._engine.effects import Bindings, CallBody, Lifecycle, Sleep, WaitFor
-from kernelflow._engine.handle import RunHandle
+from kernelflow._engine.effects import (
+    BODY_EVENTS,
+    AwaitingBody,
+    Bindings,
+    BodyEvent,
+    CallBody,
+    Lifecycle,
+    Outcome,
+    PauseEnded,
+    Sleep,
+    WaitFor,
+)
+from kernelflow._engine.flow_handle import FlowHandle as _FlowHandle
 from kernelflow._engine.hooks import run_hooks
 from kernelflow._engine.inputs import check_wait_for, find_upstream, resolve
 from kernelflow._engine.resume import remember_sources, starting_retry
@@ -154,7 +167,7 @@ def flow_lifecycle(
 ) -> Lifecycle[State]:
     own = ctx.scope
     try:
-        return (yield from _flow_run(flow, run, parameters, ctx, wait_for))
+        return (yield from _flow_run(ctx, parameters, wait_for))
     except GeneratorExit:
         raise  # closed: nothing may be yielded any more
     except BaseException as error:
@@ -162,6 +175,10 @@ def flow_lifecycle(
         # or broken: the lifecycle still ends the run, hooks included, then the error
         # travels on to the caller.
         if not run.state.is_final():
+            # Stopped while paused (a pause in a task run, or an interrupt that landed
+            # in this lifecycle as it took the pause): it leaves Paused first, as from
+            # a pause the error ended, so any final state is legal.
+            _leave_pause(run, f"Pause ended by {type(error).__name__}.")
             state = stopped_state(error)
             ctx.scope.cancel(state.message)  # its task runs and subflows end with it
             yield from _finish(flow, run, state)
@@ -170,13 +187,8 @@ def flow_lifecycle(
         own.left_parent()  # a parent's later cancel no longer concerns this run
 
 
-def _flow_run(
-    flow: Flow,
-    run: FlowRun,
-    parameters: dict[str, Any],
-    ctx: FlowRunContext,
-    wait_for: Any = None,
-) -> Lifecycle[State]:
+def _flow_run(ctx: FlowRunContext, parameters: dict[str, Any], wait_for: Any) -> Lifecycle[State]:
+    flow, run = ctx.flow, ctx.flow_run
     prepared = yield from _prepare(flow, run, parameters, wait_for)
     if isinstance(prepared, State):  # it cannot start: a failed upstream, bad parameters
         return (yield from _finish(flow, run, prepared))
@@ -192,7 +204,7 @@ def _flow_run(
         if flow.on_running_hooks:
             yield from run_hooks(flow.on_running_hooks, flow, run, run.state, log)
         _begin_attempt(ctx, flow, outer)
-        outcome = yield CallBody(
+        body = CallBody(
             flow.body,  # fn, wrapped for a generator flow (Flow.body)
             args,
             kwargs,
@@ -204,6 +216,7 @@ def _flow_run(
             what="Flow run",
             in_this_thread=not flow.isasync,
         )
+        outcome = yield from _call_body(run, body)
         if outcome.error is None:
             state = yield from _complete(outcome.value, ctx)
         else:
@@ -214,6 +227,50 @@ def _flow_run(
             return (yield from _finish(flow, run, state))
         log.info("%s; retrying in %gs", state.message, flow.retry_delay_seconds)
         yield Sleep(flow.retry_delay_seconds, outer.timed())
+
+
+def _call_body(run: FlowRun, body: CallBody) -> Lifecycle[Outcome]:
+    """The body's outcome; while the body runs, the states it implies.
+
+    What the body does to its run meanwhile (it paused, its pause ended) comes in as a
+    body event (``effects.BodyEvent``) from the run's handle: the state it implies is
+    set here, and ``AwaitingBody`` goes back to the handle, never to a driver. The
+    driver's next step is the body's outcome.
+    """
+    received = yield body
+    while isinstance(received, BODY_EVENTS):
+        received = yield _take(run, received)
+    # The pause that paused it may not have ended: one in a task run, which outlives the
+    # body, or one whose end an interrupt cut short. The flow run goes on to its end.
+    _leave_pause(run, "The body ended while the flow run was paused.")
+    return received
+
+
+def _take(run: FlowRun, event: BodyEvent) -> AwaitingBody:
+    """Set the state a body event implies (the only place a flow run becomes Paused).
+
+    Raises nothing of its own: the handle that sent the event is not the lifecycle's
+    driver. An interrupt that lands here all the same is the handle's to pass on.
+    """
+    if type(event) is PauseEnded:
+        _leave_pause(run, event.how)  # (a pause it refused left the run as it was)
+        return _TAKEN
+    if run.state.is_paused():
+        return AwaitingBody(
+            f"pause_flow_run() found flow run {run.name!r} paused already (by another "
+            "thread of it): a flow run waits in one pause at a time."
+        )
+    set_state(run, Paused(f"Waiting to be resumed (key {event.key!r})."))
+    return _TAKEN
+
+
+_TAKEN = AwaitingBody()
+
+
+def _leave_pause(run: FlowRun, how: str) -> None:
+    """Move the run out of Paused, if it is (``how``: what ended the pause)."""
+    if run.state.is_paused():
+        set_state(run, Running(how))
 
 
 def _begin_attempt(ctx: FlowRunContext, flow: Flow, outer: Scope) -> None:
@@ -393,75 +450,6 @@ def _body_bindings(ctx: FlowRunContext) -> Bindings:
 
 def _retry_message(attempt: int, flow: Flow) -> str:
     return f"Retry {attempt - 1} of {flow.retries}"
-
-
-class _FlowHandle(RunHandle):
-    """A flow run's handle: its body starts in the driver's thread, and the flow
-    lifecycle records that itself.
-
-    While the body runs, the lifecycle is suspended at its ``CallBody``; what happens to
-    the run meanwhile is reported to this handle, the run's one owner then (as a task
-    run's worker reports its start): a pause (``pause_flow_run``) asks it to set Paused
-    and, however the pause ends, to leave Paused. It refuses a pause outside the body's
-    time (from a hook, or a thread that outlived the body), so no pause can change a
-    run the lifecycle has moved on from.
-    """
-
-    __slots__ = ("_in_body",)
-
-    def __init__(self, run: FlowRun, lifecycle: Lifecycle[State], ctx: FlowRunContext) -> None:
-        super().__init__(run, lifecycle)
-        self._lock = threading.Lock()  # a pause may report from another thread
-        self._in_body = False
-        ctx.handle = self
-
-    def body_started(self, worker: str) -> bool:
-        self._in_body = self.open
-        return self._in_body
-
-    def step(self, outcome: Any = None, thrown: BaseException | None = None) -> Any:
-        self._in_body = False  # the body has returned (or was never called)
-        return super().step(outcome, thrown)
-
-    def pause_began(self, key: str) -> None:
-        """The body paused: the run is Paused until the pause ends.
-
-        Raises:
-            RuntimeError: the flow run's body is not running (the pause came from a hook,
-                or from a thread that outlived it).
-        """
-        with self._lock:  # type: ignore[union-attr]
-            if not (self._in_body and self._open):
-                raise RuntimeError(
-                    f"pause_flow_run() pauses a flow run from its body, while that runs; "
-                    f"flow run {self.run.name!r} is {self.run.state.name} and not in its "
-                    "body (a hook, or a thread that outlived the body, cannot pause it)."
-                )
-            set_state(self.run, Paused(f"Waiting to be resumed (key {key!r})."))
-
-    def pause_ended(self, how: str) -> None:
-        """The body's pause ended (resumed, timed out, cancelled, interrupted; ``how`` says
-        which, for the run's history): the run leaves Paused, so every way on from here
-        (the body catching the pause's error and returning, failing, being stopped)
-        reaches a legal final state. After a cancel answer, the CancelledRun the pause
-        raises ends it Cancelled, unless the body catches it.
-        """
-        with self._lock:  # type: ignore[union-attr]
-            if self.run.state.is_paused():
-                set_state(self.run, Running(how))
-
-    def _crash(self, error: BaseException) -> None:
-        pass  # the lifecycle itself settles the flow run (flow_lifecycle)
-
-    def abort(self, error: BaseException) -> None:
-        """The driver was stopped outside the lifecycle (an interrupt between two
-        effects): the lifecycle still hears it, and ends the run, hooks included, here."""
-        if not self.open:
-            return  # the lifecycle raised it itself, and has settled the run
-        try:
-            drive_sync(self, thrown=error)
-        except BaseException:  # what stopped it, re-raised: the caller raises it anyway
-            pass
 
 
 def stopped_state(error: BaseException) -> State:
