@@ -136,6 +136,7 @@ def hook_decorator(option: str) -> Callable[[Any, Callable[..., Any]], Callable[
 
     def register(self: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
         getattr(self, f"{option}_hooks").append(check.hook(option, fn))
+        self._plain = None  # a task's run plan is worked out again (_engine/plans.py)
         return fn
 
     register.__name__ = option

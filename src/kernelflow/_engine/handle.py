@@ -7,6 +7,8 @@ so a held cache claim is released, the final state set and the future resolved e
 once, by the same code on every runner:
 
     step(outcome)        next effect, or None once the lifecycle ended (or was closed)
+    close_with(end)      a plain run, carried out without a lifecycle (``plans.py``),
+                         ends: ``end()`` settles it, unless it was closed first
     body_started(who)    a worker began the body: Running, and the attempt's clock starts;
                          False if the run was cancelled first (the runner must not run it)
     cancel()             cancel the run's scope (made then: a run nobody cancels has
@@ -117,12 +119,35 @@ class RunHandle:
         finally:
             if lock is not None:
                 lock.release()
+        self._closed(failure)
+        return None
+
+    def close_with(self, end: Callable[[], Any]) -> None:
+        """End a run carried out without a lifecycle (a plain run, ``plans.py``): call
+        ``end()``, which settles the run and gives its final state, under the lock, unless
+        the run was closed first (cancelled); then as ``step`` does at a lifecycle's end.
+
+        Raises:
+            Whatever ``end`` raised (an interrupt travelling on); the run is settled first.
+        """
+        with self._lock or _UNSHARED:
+            if not self._open:
+                return
+            self._open = False
+            try:
+                self.result = end()
+                failure = None
+            except BaseException as error:
+                failure = error
+        self._closed(failure)
+
+    def _closed(self, failure: BaseException | None) -> None:
+        """The lifecycle ended (``failure``: what it raised): settle, resolve, tell."""
         if failure is not None:
             self._crash(failure)
             self._finish()
             raise failure
         self._finish()
-        return None
 
     def body_started(self, worker: str, at: float | None = None) -> bool:
         """A worker began the run's body: record it Running on that worker, now (or at
@@ -246,7 +271,7 @@ class RunHandle:
         """Called before a blocking wait on this run (the thread runner runs it inline)."""
 
     def _crash(self, error: BaseException) -> None:
-        _crash_if_unfinished(self.run, error)
+        crash_if_unfinished(self.run, error)
 
     def _finish(self) -> None:
         future = self.future
@@ -279,7 +304,7 @@ _UNSHARED = _Unshared()
 _DEFAULT_REASON = "Cancelled."
 
 
-def _crash_if_unfinished(run: TaskRun, error: BaseException) -> None:
+def crash_if_unfinished(run: TaskRun, error: BaseException) -> None:
     # The lifecycle itself failed (or was interrupted outside the task body): a run
     # must never be left looking Running forever.
     if not run.state.is_final():

@@ -226,16 +226,11 @@ def attempts(
             state = Running() if run.run_count == 1 else run.state
             yield from run_hooks(running_hooks, task, run, state, run_logger(task_run=run))
         outcome = yield body
-        if outcome.error is None:
-            value = outcome.value
-            if isinstance(value, LOOK_AT):  # a returned State ends the run (returns.py)
-                state = returned_state(value, run.flow_run.task_runs if run.flow_run else ())
-            else:
-                state = Completed(value)
-            return state if outcome.ended is None else _ended_at(state, outcome.ended)
-        state = _failure_state(run, outcome.error)
+        state = attempt_state(run, outcome.value, outcome.error)
         if outcome.ended is not None:
             state = _ended_at(state, outcome.ended)
+        if outcome.error is None:
+            return state
         if body.deadline is not None and body.deadline.expired():
             return state  # the flow run's time is up: no retry could start
         delay = _retry_delay(task, run, state)
@@ -248,6 +243,16 @@ def attempts(
         yield Sleep(delay, body.deadline)
 
 
+def attempt_state(run: TaskRun, value: Any = None, error: BaseException | None = None) -> State:
+    """What one attempt's body did, as a state: Completed with what it returned (or the
+    State it returned), else what its error means (an interrupt travels on)."""
+    if error is None:
+        if isinstance(value, LOOK_AT):  # a returned State ends the run (returns.py)
+            return returned_state(value, run.flow_run.task_runs if run.flow_run else ())
+        return Completed(value)
+    return _failure_state(run, error)
+
+
 def _ended_at(state: State, ended: float) -> State:
     # A run's record shows when its body ended on the worker, not when the reply arrived.
     return dataclasses.replace(state, timestamp=ended)
@@ -256,7 +261,7 @@ def _ended_at(state: State, ended: float) -> State:
 def _body(
     task: Task, run: TaskRun, args: tuple, kwargs: dict, flow_ctx: FlowRunContext | None
 ) -> CallBody:
-    bindings, log_prints = _run_bindings(task, run, flow_ctx)
+    bindings, log_prints = run_bindings(task, run, flow_ctx)
     fn = task.fn
     if task.isgenerator:  # iterated inside the run, so retries and timeouts cover it
         from kernelflow._engine.streaming import generator_body
@@ -344,7 +349,7 @@ def _retry_delay(task: Task, run: TaskRun, state: State) -> float | None:
     return delay
 
 
-def _run_bindings(
+def run_bindings(
     task: Task, run: TaskRun, flow_ctx: FlowRunContext | None
 ) -> tuple[Bindings, bool]:
     """The context variables the task body sees (its own run, where print goes, and the
