@@ -26,7 +26,10 @@ def call_task(task: Task, parameters: dict[str, Any], wait_for: Any, return_stat
     run, upstream = create_task_run(task, parameters, wait_for, flow_ctx)
     if task.isasync and (flow_ctx is None or flow_ctx.is_async):
         return _call_async(task, run, parameters, wait_for, upstream, flow_ctx, return_state)
-    if plain_task(task) and plain_call(task, upstream, wait_for, flow_ctx):
+    plain = task._plain
+    if (plain or plain is None and plain_task(task)) and plain_call(
+        task, upstream, wait_for, flow_ctx
+    ):
         state = run_plain(task, run, parameters, flow_ctx)  # the common case (plans.py)
         return state if return_state or state._returned else result_of(state)
     state = None

@@ -38,7 +38,7 @@ from kernelflow._engine.inputs import (
     resolve,
     waits_for_itself,
 )
-from kernelflow._engine.returns import LOOK_AT, returned_state
+from kernelflow._engine.returns import PLAIN_VALUES, needs_looking_at, returned_state
 from kernelflow._engine.user_frames import from_user_code
 from kernelflow._logging import (
     enable_print_redirection,
@@ -114,18 +114,17 @@ def create_task_run(
     if position is None:
         position = map_position.get()
     group, index = position if position else (None, None)
-    run = TaskRun(
+    run = TaskRun(  # by position: keywords cost a share of recording a trivial run
         task,
         task.make_run_name(parameters, flow_run, not upstream.needs_resolving),
         parameters,
         flow_run,
         task.tags | context_tags if (context_tags := current_tags.get()) else task.tags,
         edges,
-        map_index=index,
-        map_group=group,
-        # its transaction, taken here: remote runs end elsewhere
-        transaction=transactions._current.get(),
-        possible_upstream=upstream.possible,
+        index,  # map_index
+        group,  # map_group
+        transactions._current.get(),  # its transaction, taken here: remote runs end elsewhere
+        upstream.possible,
     )
     if flow_run is not None:
         flow_run.task_runs.append(run)
@@ -247,7 +246,7 @@ def attempt_state(run: TaskRun, value: Any = None, error: BaseException | None =
     """What one attempt's body did, as a state: Completed with what it returned (or the
     State it returned), else what its error means (an interrupt travels on)."""
     if error is None:
-        if isinstance(value, LOOK_AT):  # a returned State ends the run (returns.py)
+        if type(value) not in PLAIN_VALUES and needs_looking_at(value):  # see returns.py
             return returned_state(value, run.flow_run.task_runs if run.flow_run else ())
         return Completed(value)
     return _failure_state(run, error)
@@ -304,7 +303,8 @@ def settle(task: Task, run: TaskRun, state: State) -> tuple | None:
         record_assets(task, run, kind is _COMPLETED)
     if kind is _COMPLETED:
         log_completed(run, state)  # Prefect's "Finished in state Completed()" line
-        transactions.task_completed(task, run)
+        if run.transaction is not None:
+            transactions.task_completed(task, run)
         return task.on_completion_hooks
     if kind is _FAILED or kind is _CRASHED:
         _log_failure(task, run, state)
