@@ -293,9 +293,10 @@ class FlowRun(_Run):
         """Remember that ``result`` (and its items, one level deep) came from ``task_run``
         (or from a subflow run)."""
         links = self._result_links
-        if type(result) in _SMALL_TYPES and not _linkable(result):
+        linkable = _linkable(result)
+        if not linkable and type(result) in _SMALL_TYPES:
             self._small_results[(type(result), result)] = task_run
-        elif _linkable(result):
+        elif linkable:
             links[id(result)] = task_run
             if isinstance(result, (list, tuple, set, frozenset)):
                 items = result

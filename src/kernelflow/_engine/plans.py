@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import TaskRunContext, task_run_context
 from kernelflow._engine.bound_calls import bound_call
-from kernelflow._engine.drivers import worker_name
+from kernelflow._engine.drivers import thread_name, worker_name
 from kernelflow._engine.handle import crash_if_unfinished
 from kernelflow._engine.task_engine import attempt_state, run_bindings, settle
 from kernelflow._logging import print_logger
@@ -72,7 +72,7 @@ def plain_call(
     return (
         flow_ctx.deadline is None
         and flow_ctx.retry_plan is None
-        and flow_ctx.gate.is_set()
+        and flow_ctx.gate.open
         and not (task.caches_if_persisted and flow_ctx.flow.persist_result)
     )
 
@@ -85,7 +85,7 @@ def run_plain(task: Task, run: TaskRun, parameters: dict, flow_ctx: FlowRunConte
     try:
         args, kwargs = task.signature.split(parameters)
         run.run_count = 1
-        run.worker = worker_name()
+        run.worker = thread_name.name or worker_name()
         set_state(run, Running())
         if print_logger.get() is None and not (
             task.log_prints or (task.log_prints is None and flow_ctx and flow_ctx.log_prints)
@@ -123,7 +123,7 @@ def run_plain_handled(
     try:
         args, kwargs = task.signature.split(parameters)
         run.run_count = 1
-        if not handle.body_started(worker_name()):
+        if not handle.body_started(thread_name.name or worker_name()):
             return  # cancelled first: the cancel ended it
         bindings, _ = run_bindings(task, run, flow_ctx)
         handle.body_running(threading.get_ident())
