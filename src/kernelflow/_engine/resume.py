@@ -169,7 +169,7 @@ def settle_reused(
         runs its lifecycle as any run does (which decides reuse after its waits).
     """
     plan: RetryPlan | None = flow_ctx.retry_plan
-    if plan is None or task.on_completion_hooks or not flow_ctx.gate.is_set():
+    if plan is None or task.on_completion_hooks or not flow_ctx.gate.open:
         return None
     if upstream.futures and not all(f.done() for f in upstream.futures):
         return None
