@@ -328,7 +328,8 @@ def _assets(option: str, values: Any) -> list[Any]:
 def _current_runner() -> TaskRunner:
     ctx = flow_run_context.get()
     if ctx is not None:
-        check_deadline(ctx)
+        if ctx.deadline is not None:
+            check_deadline(ctx)
         return ctx.task_runner
     from kernelflow._runners.background import background_runner
 

@@ -123,14 +123,16 @@ class RunHandle:
         return None
 
     def close_with(self, end: Callable[[], Any]) -> None:
-        """End a run carried out without a lifecycle (a plain run, ``plans.py``): call
-        ``end()``, which settles the run and gives its final state, under the lock, unless
-        the run was closed first (cancelled); then as ``step`` does at a lifecycle's end.
+        """End a run carried out without a lifecycle (a plain run, ``plans.py``), whose
+        body has returned: as ``body_returned``, then call ``end()``, which settles the
+        run and gives its final state, under the lock, unless the run was closed first
+        (cancelled); then as ``step`` does at a lifecycle's end.
 
         Raises:
             Whatever ``end`` raised (an interrupt travelling on); the run is settled first.
         """
         with self._lock or _UNSHARED:
+            self._body_over()
             if not self._open:
                 return
             self._open = False
@@ -149,9 +151,10 @@ class RunHandle:
             raise failure
         self._finish()
 
-    def body_started(self, worker: str, at: float | None = None) -> bool:
+    def body_started(self, worker: str, at: float | None = None, thread: int | None = None) -> bool:
         """A worker began the run's body: record it Running on that worker, now (or at
-        ``at``, the ``time.time()`` the worker reported, if the report came late).
+        ``at``, the ``time.time()`` the worker reported, if the report came late);
+        ``thread``: the body runs in that thread of this process (``body_running``).
 
         Returns:
             False if the run was cancelled or ended first: the body must not run.
@@ -165,6 +168,7 @@ class RunHandle:
             run = self.run
             run.worker = worker
             self._started = True
+            self._body_thread = thread
             if run.run_count == 1:
                 return set_state(run, Running() if at is None else replace(Running(), timestamp=at))
             return not run.state.is_final()  # a retry: the run is Retrying, still running
@@ -248,10 +252,15 @@ class RunHandle:
     def body_returned(self) -> None:
         """The body is over: withdraw a cancel raised in its thread too late to land."""
         with self._lock or _UNSHARED:
-            thread, self._body_thread = self._body_thread, None
-            if self._stopping and thread is not None:
-                self._stopping = False
-                set_async_exc(thread, None)
+            self._body_over()
+
+    def _body_over(self) -> None:
+        # Under the lock: a cancel raised in the body's thread too late to land is
+        # withdrawn, and no later cancel raises one there.
+        thread, self._body_thread = self._body_thread, None
+        if self._stopping and thread is not None:
+            self._stopping = False
+            set_async_exc(thread, None)
 
     @property
     def open(self) -> bool:

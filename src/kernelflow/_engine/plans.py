@@ -17,7 +17,7 @@ pause, retry plan, result persistence and ``log_prints``.
 
 from __future__ import annotations
 
-import threading
+from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import TaskRunContext, task_run_context
@@ -123,17 +123,16 @@ def run_plain_handled(
     try:
         args, kwargs = task.signature.split(parameters)
         run.run_count = 1
-        if not handle.body_started(thread_name.name or worker_name()):
-            return  # cancelled first: the cancel ended it
         bindings, _ = run_bindings(task, run, flow_ctx)
-        handle.body_running(threading.get_ident())
+        # Running, and the body's thread named, so that a cancel stops the body there
+        if not handle.body_started(thread_name.name or worker_name(), None, get_ident()):
+            return  # cancelled first: the cancel ended it
         try:
             value, error = bound_call(task.fn, args, kwargs, bindings), None
         except BaseException as raised:
             value, error = None, raised
-        finally:
-            handle.body_returned()
     except BaseException as error:  # kernelflow itself failed
+        handle.body_returned()
         handle.abort(error)
         raise
 

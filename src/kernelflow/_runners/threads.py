@@ -95,7 +95,10 @@ class ThreadRun(RunHandle):
     def run_claimed(self) -> None:
         task, flow_ctx = self._task, self._flow_ctx
         try:
-            if plain_task(task) and plain_call(task, self._upstream, self._wait_for, flow_ctx):
+            plain = task._plain
+            if (plain or plain is None and plain_task(task)) and plain_call(
+                task, self._upstream, self._wait_for, flow_ctx
+            ):
                 run_plain_handled(self, task, self._parameters, flow_ctx)  # the common case
                 return
             self._lifecycle = task_lifecycle(
