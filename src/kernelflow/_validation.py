@@ -40,8 +40,6 @@ class ParameterValidator:
         return {**parameters, **{n: getattr(validated, self._field_of[n]) for n in to_check}}
 
     def _build_model(self) -> Any:
-        import pydantic
-
         try:
             hints = typing.get_type_hints(self._fn)
         except Exception:  # an annotation that cannot be resolved: validate what we can
@@ -50,10 +48,17 @@ class ParameterValidator:
                 for k, v in getattr(self._fn, "__annotations__", {}).items()
                 if not isinstance(v, str)
             }
+        annotated = [
+            param
+            for param in inspect.signature(self._fn).parameters.values()
+            if param.name in hints and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+        ]
+        if not annotated:  # nothing to validate: pydantic (~40 ms to import) is not loaded
+            return None
+        import pydantic
+
         fields: dict[str, Any] = {}
-        for param in inspect.signature(self._fn).parameters.values():
-            if param.name not in hints or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-                continue
+        for param in annotated:
             default = ... if param.default is param.empty else param.default
             # Fields get neutral names (aliased to the parameter) so a parameter called
             # e.g. "copy" or "schema" cannot clash with pydantic's own attributes.
@@ -62,8 +67,6 @@ class ParameterValidator:
                 hints[param.name],
                 pydantic.Field(default, validation_alias=param.name),
             )
-        if not fields:
-            return None
         config = pydantic.ConfigDict(arbitrary_types_allowed=True)
         return pydantic.create_model(f"{self._flow_name}_parameters", __config__=config, **fields)
 
