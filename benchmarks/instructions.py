@@ -13,6 +13,8 @@ and the pool, and exiting are in both and cancel out.
     submitted   one ``trivial_task.submit(i)`` on ThreadPoolTaskRunner(8), then its result
     raw_tpe     one ``ThreadPoolExecutor(8).submit(trivial, i)``, then its result
     cache_hit   a direct call of a cached task whose result is cached (in memory)
+    retried     a mapped run, then its reuse by ``FlowRun.retry()`` (one item of the map
+                failed, and runs again): "reused run" is this less ``mapped``
     plain       a plain Python call of the same function (the floor)
 
 Budgets (issue 27): a direct call <= 60k instructions, a mapped run <= 110k. The
@@ -33,7 +35,7 @@ import sys
 import tempfile
 
 BUDGETS = {"direct": 60_000, "mapped": 110_000}
-KINDS = ("plain", "raw_tpe", "direct", "mapped", "submitted", "cache_hit")
+KINDS = ("plain", "raw_tpe", "direct", "mapped", "submitted", "cache_hit", "retried")
 
 # What each kind does in the child process, ``n`` times, after its setup.
 _CHILD = r"""
@@ -89,6 +91,27 @@ elif kind == "cache_hit":
             inc(0)
     hits(1)  # the one miss, stored; every call after is a hit
     hits(n)
+elif kind == "retried":
+    import kernelflow
+
+    broken = {"item": 0}
+
+    @task
+    def work(x):
+        if x == broken["item"]:
+            raise ValueError("broken")
+        return x
+
+    @flow(task_runner=ThreadPoolTaskRunner(8))
+    def batch(n):
+        return len(work.map(range(n)).result())
+
+    try:
+        batch(n)
+    except ValueError:
+        pass
+    broken["item"] = -1
+    assert kernelflow.last_run().retry() == n
 else:
     raise SystemExit(f"unknown kind {kind!r}")
 """
@@ -159,6 +182,9 @@ def main() -> int:
             within = within and ok
             verdict = f"budget <= {budget // 1000}k {'ok' if ok else 'OVER BUDGET'}"
         print(f"  {kind:<10} {figure / 1000:8.1f}k  {relative:<22} {verdict}")
+    if "retried" in figures and "mapped" in figures:
+        reused = figures["retried"] - figures["mapped"]
+        print(f"  {'reused run':<10} {reused / 1000:8.1f}k  (retried less mapped)")
     return 0 if within else 1
 
 

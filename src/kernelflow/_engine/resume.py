@@ -241,7 +241,11 @@ class RetryPlan:
 
     def reused_state(self, task: Task, run: TaskRun, parameters: dict[str, Any]) -> State | None:
         """A Cached state with the original's value if ``run`` may reuse it, else None."""
-        key = (*self._place(run.flow_run), task.name)
+        flow_run = run.flow_run
+        if flow_run is None or flow_run.parent is None:
+            key: tuple[Any, ...] = (task.name,)  # the usual: a run of the top-level flow
+        else:
+            key = (*self._place(flow_run), task.name)
         candidates = self._candidates.get(key)
         if not candidates or (run.upstream and not self._upstream_reused(run)):
             return None
