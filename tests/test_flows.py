@@ -489,24 +489,3 @@ def test_a_subflow_waits_for_wait_for_and_fails_without_running_after_a_failure(
     assert failed.is_failed() and "did not complete" in failed.message
     run = kernelflow.last_run()
     assert run.subflow_runs[0].upstream == {"wait_for": frozenset({run.task_runs[0].id})}
-
-
-def test_a_flow_without_annotated_parameters_never_loads_pydantic():
-    # pydantic takes ~40 ms to import: a first flow with nothing to validate (issue 27's
-    # start-up budget) must not pay for it; an annotated parameter still loads it.
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, kernelflow\n"
-        "@kernelflow.task\n"
-        "def one(): return 1\n"
-        "@kernelflow.flow\n"
-        "def first(): return one()\n"
-        "first(); print('pydantic' in sys.modules)\n"
-        "@kernelflow.flow\n"
-        "def typed(x: int): return x\n"
-        "print(typed('3') == 3, 'pydantic' in sys.modules)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["False", "True", "True"]

@@ -53,8 +53,8 @@ class ParameterValidator:
             for param in inspect.signature(self._fn).parameters.values()
             if param.name in hints and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
         ]
-        if not annotated:  # nothing to validate: pydantic (~40 ms to import) is not loaded
-            return None
+        if not annotated:
+            return None  # nothing to check: pydantic is not even imported (0.04 s)
         import pydantic
 
         fields: dict[str, Any] = {}
