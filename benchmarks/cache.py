@@ -2,8 +2,9 @@
 
 A flow makes 2,000 direct calls of a cached trivial task and is run twice; the second
 run is all hits. joblib.Memory caches the same function over the same 2,000 inputs,
-also twice. The all-hits run of each is timed as the best of 5 (the machine is shared).
-Budget (DESIGN.md section 4): <= 50 us per hit and <= 0.35x joblib.
+also twice. The all-hits runs of the two are timed in alternating order, 5 of each, and
+the best of each is taken (the machine is shared). Budget (issue 27): a hit costs
+<= 0.15x a joblib.Memory hit, measured in the same run.
 
     python benchmarks/cache.py [--calls 2000]
 """
@@ -15,12 +16,16 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+
+from support.load import OtherLoad
 
 REPEATS = 5  # the second run (all hits) is timed this many times, for both tools
+BUDGET = 0.15  # a hit's cost against joblib.Memory's (issue 27)
 
 
-def kernelflow_per_hit(calls: int) -> tuple[float, float]:
-    """(per-call us of the first, missing run; per-hit us of the second run)."""
+def kernelflow_hits(calls: int) -> tuple[float, Callable[[], bool]]:
+    """(per-call us of the first, missing run; a run of ``calls`` hits)."""
     from kernelflow import flow, task
     from kernelflow.cache_policies import INPUTS, TASK_SOURCE
 
@@ -40,22 +45,11 @@ def kernelflow_per_hit(calls: int) -> tuple[float, float]:
     start = time.perf_counter()
     first = many(calls)
     miss = time.perf_counter() - start
-    hit = best_of(lambda: many(calls) == first)
-    return miss / calls * 1e6, hit / calls * 1e6
+    return miss / calls * 1e6, lambda: many(calls) == first
 
 
-def best_of(run, repeats: int = REPEATS) -> float:
-    """The fastest of ``repeats`` timed runs, in seconds (the machine is shared: the
-    fastest run is the one least disturbed by other work)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        assert run()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def joblib_per_hit(calls: int, directory: str) -> float:
+def joblib_hits(calls: int, directory: str) -> Callable[[], bool]:
+    """A run of ``calls`` joblib.Memory hits (the misses are run here first)."""
     import joblib
 
     memory = joblib.Memory(directory, verbose=0)
@@ -66,25 +60,38 @@ def joblib_per_hit(calls: int, directory: str) -> float:
 
     for i in range(calls):
         inc(i)
-    return best_of(lambda: all(inc(i) == i + 1 for i in range(calls))) / calls * 1e6
+    return lambda: all(inc(i) == i + 1 for i in range(calls))
+
+
+def best_per_hit(ours: Callable[[], bool], theirs: Callable[[], bool], calls: int):
+    """Per-hit us of each: the fastest of ``REPEATS`` runs each, the two alternating (the
+    machine is shared: the fastest run is the one least disturbed by other work)."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for index in range(2 * REPEATS):
+        side = index % 2 if index % 4 < 2 else 1 - index % 2  # A B B A A B ...
+        start = time.perf_counter()
+        assert (ours, theirs)[side]()
+        times[side].append(time.perf_counter() - start)
+    return min(times[0]) / calls * 1e6, min(times[1]) / calls * 1e6
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
     calls = parser.parse_args().calls
-    with tempfile.TemporaryDirectory() as home:
+    with tempfile.TemporaryDirectory() as home, OtherLoad() as load:
         os.environ["KERNELFLOW_HOME"] = os.path.join(home, "kernelflow")
         os.environ.setdefault("KERNELFLOW_LOGGING_LEVEL", "WARNING")
-        miss, hit = kernelflow_per_hit(calls)
-        joblib_hit = joblib_per_hit(calls, os.path.join(home, "joblib"))
+        miss, ours = kernelflow_hits(calls)
+        theirs = joblib_hits(calls, os.path.join(home, "joblib"))
+        hit, joblib_hit = best_per_hit(ours, theirs, calls)
     ratio = hit / joblib_hit
-    print(f"calls per run:          {calls}")
+    print(f"calls per run:          {calls}; {load}")
     print(f"kernelflow first run:   {miss:8.1f} us per call (misses: run + store)")
-    print(f"kernelflow cache hit:   {hit:8.1f} us per hit   (budget <= 50)")
-    print(f"joblib.Memory hit:      {joblib_hit:8.1f} us per hit")
-    print(f"ratio kernelflow/joblib: {ratio:7.2f}x          (budget <= 0.35x)")
-    ok = hit <= 50 and ratio <= 0.35
+    print(f"kernelflow cache hit:   {hit:8.1f} us per hit")
+    print(f"joblib.Memory hit:      {joblib_hit:8.1f} us per hit (same run)")
+    print(f"ratio kernelflow/joblib: {ratio:7.2f}x          (budget <= {BUDGET}x)")
+    ok = ratio <= BUDGET
     print("within budget" if ok else "OVER BUDGET")
     return 0 if ok else 1
 

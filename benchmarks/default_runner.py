@@ -2,9 +2,9 @@
 
     python benchmarks/default_runner.py
 
-1. A 100,000-task map of a trivial task: the default runner may take at most 1.2x the
-   time of ThreadPoolTaskRunner(8) (issue 13: it took 4.6 s with 510 threads vs 2.4 s),
-   and the number of threads it started is printed.
+1. A 100,000-task map of a trivial task: the default runner may take at most 1.0x the
+   time of ThreadPoolTaskRunner(8) (issue 27; issue 13: it took 4.6 s with 510 threads
+   vs 2.4 s), and the number of threads it started is printed.
 2. 200 tasks that each sleep 1 s on the default runner: still about 1 s in all
    (Prefect's default allows that concurrency).
 
@@ -112,8 +112,8 @@ def main() -> int:
             f"ThreadPoolTaskRunner(8) {statistics.median(bounded):.2f} s"
             f" ({bounded_threads} threads)",
             str(ratio),
-            "<= 1.2x",
-            ratio.median <= 1.2,
+            "<= 1.0x",
+            round(ratio.median, 2) <= 1.0,  # as printed: the same runner, in effect
         ),
         (
             f"{SLEEPERS} tasks sleeping 1 s, default runner",

@@ -30,15 +30,24 @@ class Gate(threading.Event):
     def __init__(self) -> None:
         super().__init__()
         super().set()
+        # Whether it is set, as a plain attribute: every task run looks, and is_set() is
+        # a Python call.
+        self.open = True
         self._callbacks: list[Callable[[], Any]] = []
         self._callbacks_lock = threading.Lock()
 
     def set(self) -> None:
         with self._callbacks_lock:
             super().set()
+            self.open = True
             callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             callback()
+
+    def clear(self) -> None:
+        with self._callbacks_lock:
+            self.open = False
+            super().clear()
 
     def when_open(self, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` once the gate is open: now if it is, else in ``set()``."""

@@ -136,6 +136,7 @@ def hook_decorator(option: str) -> Callable[[Any, Callable[..., Any]], Callable[
 
     def register(self: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
         getattr(self, f"{option}_hooks").append(check.hook(option, fn))
+        self._plain = None  # a task's run plan is worked out again (_engine/plans.py)
         return fn
 
     register.__name__ = option
@@ -191,7 +192,9 @@ class Definition:
     ) -> dict[str, Any]:
         """Call arguments as a parameters dict (``ParameterBindError`` if they don't fit)."""
         try:
-            return self.signature.bind(self._with_self(args), kwargs, defaults=defaults)
+            if self.__self__ is not None:  # a method's task: its instance (or class) first
+                args = (self.__self__, *args)
+            return self.signature.bind(args, kwargs, defaults=defaults)
         except TypeError as error:
             raise ParameterBindError(
                 f"Error binding parameters for {self._kind} {self.name!r}: {error}. "

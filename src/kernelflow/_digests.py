@@ -29,6 +29,7 @@ MAX_ITEMS = 100_000
 MAX_BYTES = 16 * 2**20
 
 _ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None), range, type(...)})
+_NOTHING_CAN_CHANGE: tuple[None, str] = (None, UNCHANGEABLE)  # shared, never mutated
 
 
 def content_digest(value: Any) -> str:
@@ -79,6 +80,8 @@ def take(parameters: dict[str, Any], result: Any) -> tuple[dict[str, str] | None
                 inputs = {}
             inputs[name] = digest
     output = UNCHANGEABLE if type(result) in _ATOMS else change_digest(result)
+    if inputs is None and output == UNCHANGEABLE:
+        return _NOTHING_CAN_CHANGE  # the usual for small values: no new object per run
     return inputs, output
 
 

@@ -40,7 +40,9 @@ class _Registry:
         return unsubscribe
 
 
-_every_run = _Registry()
+# Every run's observers; the engine reads ``every_run.observers`` (a tuple) without a
+# call, so a state change costs nothing for observers while none is subscribed.
+every_run = _Registry()
 _new_flow_runs = _Registry()
 
 
@@ -50,7 +52,7 @@ def subscribe(observer: Observer) -> Callable[[], None]:
     Returns:
         A function that unsubscribes the observer.
     """
-    return _every_run.subscribe(observer)
+    return every_run.subscribe(observer)
 
 
 def subscribe_flow_runs(observer: Observer) -> Callable[[], None]:
@@ -67,7 +69,7 @@ def subscribe_flow_runs(observer: Observer) -> Callable[[], None]:
 
 
 def has_observers() -> bool:
-    return bool(_every_run.observers)
+    return bool(every_run.observers)
 
 
 def flow_run_observers() -> tuple[Observer, ...]:
@@ -77,7 +79,7 @@ def flow_run_observers() -> tuple[Observer, ...]:
 
 def notify(run: Any, old: State | None, new: State, observers: tuple[Observer, ...] = ()) -> None:
     """Tell the global observers, then the run's own ones, that ``run`` moved to ``new``."""
-    everyone = _every_run.observers
+    everyone = every_run.observers
     for observer in (*everyone, *observers) if observers else everyone:
         try:
             observer(run, old, new)

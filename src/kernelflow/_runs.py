@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from kernelflow import _digests, _events, _layer_hooks
-from kernelflow._events import Observer
+from kernelflow._events import Observer, every_run
 from kernelflow._run_ids import STRIPES, new_id_bits, stripe_lock
 from kernelflow.exceptions import InvalidStateTransition, RunValuesReleased
 from kernelflow.states import FINAL_TYPES, RELEASED, TRANSITIONS, Pending, State, StateType
@@ -122,7 +122,7 @@ def set_state(run: _Run, state: State) -> bool:
         # Taken now, as it ends: a later step may change its inputs or result in place,
         # and a retry must not reuse what it changed (see _digests).
         run.digests = _digests.take(run.parameters, state.data)
-    if observers or _events.has_observers():
+    if observers or every_run.observers:  # no call at all while nobody watches
         _events.notify(run, old, state, observers)
     return True
 
@@ -293,9 +293,10 @@ class FlowRun(_Run):
         """Remember that ``result`` (and its items, one level deep) came from ``task_run``
         (or from a subflow run)."""
         links = self._result_links
-        if type(result) in _SMALL_TYPES and not _linkable(result):
+        linkable = _linkable(result)
+        if not linkable and type(result) in _SMALL_TYPES:
             self._small_results[(type(result), result)] = task_run
-        elif _linkable(result):
+        elif linkable:
             links[id(result)] = task_run
             if isinstance(result, (list, tuple, set, frozenset)):
                 items = result

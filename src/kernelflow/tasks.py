@@ -141,6 +141,7 @@ class Task(Definition, Generic[P, R]):
         self.asset_deps = _assets("asset_deps", asset_deps)
         self.has_assets = bool(self.asset_deps)  # runs record asset events (cheap check)
         self._outside_flow_runs = itertools.count()
+        self._plain: bool | None = None  # what its options ask of a run (_engine/plans.py)
         self._read_as(fn)
 
     # --- running --------------------------------------------------------------------
@@ -327,7 +328,8 @@ def _assets(option: str, values: Any) -> list[Any]:
 def _current_runner() -> TaskRunner:
     ctx = flow_run_context.get()
     if ctx is not None:
-        check_deadline(ctx)
+        if ctx.deadline is not None:
+            check_deadline(ctx)
         return ctx.task_runner
     from kernelflow._runners.background import background_runner
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from kernelflow._context import FlowRunContext, flow_run_context
 from kernelflow._engine.drivers import drive_async, drive_sync
 from kernelflow._engine.handle import RunHandle
+from kernelflow._engine.plans import plain_call, plain_task, run_plain
 from kernelflow._engine.resume import settle_reused
 from kernelflow._engine.task_engine import create_task_run, task_lifecycle
 from kernelflow._runs import result_of
@@ -25,6 +26,12 @@ def call_task(task: Task, parameters: dict[str, Any], wait_for: Any, return_stat
     run, upstream = create_task_run(task, parameters, wait_for, flow_ctx)
     if task.isasync and (flow_ctx is None or flow_ctx.is_async):
         return _call_async(task, run, parameters, wait_for, upstream, flow_ctx, return_state)
+    plain = task._plain
+    if (plain or plain is None and plain_task(task)) and plain_call(
+        task, upstream, wait_for, flow_ctx
+    ):
+        state = run_plain(task, run, parameters, flow_ctx)  # the common case (plans.py)
+        return state if return_state or state._returned else result_of(state)
     state = None
     if flow_ctx is not None and flow_ctx.retry_plan is not None:  # a retry may reuse it
         state = settle_reused(task, run, parameters, wait_for, upstream, flow_ctx)

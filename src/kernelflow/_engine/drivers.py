@@ -107,7 +107,7 @@ def _body_sync(handle: RunHandle, effect: CallBody) -> Outcome | None:
     __tracebackhide__ = True
     if effect.deadline is not None and effect.deadline.expired():
         return Outcome(error=effect.deadline.error())  # out of time before it began
-    if not handle.body_started(_thread_name.name or _worker_name()):
+    if not handle.body_started(thread_name.name or worker_name()):
         return None  # cancelled first: the handle is closed, the next step ends it
     if effect.timeout is None and effect.deadline is None and not effect.is_async:
         if handle.future is None:  # the common case, kept short: a direct call, no limit
@@ -225,7 +225,7 @@ async def _body_async(handle: RunHandle, effect: CallBody) -> Outcome | None:
     late = too_late(effect)
     if late is not None:
         return late
-    if not handle.body_started(_worker_name()):
+    if not handle.body_started(worker_name()):
         return None
     deadline = attempt_deadline(effect)
     return await call_async(
@@ -303,13 +303,13 @@ class _ThreadName(threading.local):
     name: str | None = None
 
 
-_thread_name = _ThreadName()
+thread_name = _ThreadName()
 
 
-def _worker_name() -> str:
+def worker_name() -> str:
     # Cached per thread: looking the current thread up costs more than the rest of
     # recording it, on every run.
-    name = _thread_name.name
+    name = thread_name.name
     if name is None:
-        name = _thread_name.name = threading.current_thread().name
+        name = thread_name.name = threading.current_thread().name
     return name

@@ -7,6 +7,8 @@ so a held cache claim is released, the final state set and the future resolved e
 once, by the same code on every runner:
 
     step(outcome)        next effect, or None once the lifecycle ended (or was closed)
+    close_with(end)      a plain run, carried out without a lifecycle (``plans.py``),
+                         ends: ``end()`` settles it, unless it was closed first
     body_started(who)    a worker began the body: Running, and the attempt's clock starts;
                          False if the run was cancelled first (the runner must not run it)
     cancel()             cancel the run's scope (made then: a run nobody cancels has
@@ -117,16 +119,42 @@ class RunHandle:
         finally:
             if lock is not None:
                 lock.release()
+        self._closed(failure)
+        return None
+
+    def close_with(self, end: Callable[[], Any]) -> None:
+        """End a run carried out without a lifecycle (a plain run, ``plans.py``), whose
+        body has returned: as ``body_returned``, then call ``end()``, which settles the
+        run and gives its final state, under the lock, unless the run was closed first
+        (cancelled); then as ``step`` does at a lifecycle's end.
+
+        Raises:
+            Whatever ``end`` raised (an interrupt travelling on); the run is settled first.
+        """
+        with self._lock or _UNSHARED:
+            self._body_over()
+            if not self._open:
+                return
+            self._open = False
+            try:
+                self.result = end()
+                failure = None
+            except BaseException as error:
+                failure = error
+        self._closed(failure)
+
+    def _closed(self, failure: BaseException | None) -> None:
+        """The lifecycle ended (``failure``: what it raised): settle, resolve, tell."""
         if failure is not None:
             self._crash(failure)
             self._finish()
             raise failure
         self._finish()
-        return None
 
-    def body_started(self, worker: str, at: float | None = None) -> bool:
+    def body_started(self, worker: str, at: float | None = None, thread: int | None = None) -> bool:
         """A worker began the run's body: record it Running on that worker, now (or at
-        ``at``, the ``time.time()`` the worker reported, if the report came late).
+        ``at``, the ``time.time()`` the worker reported, if the report came late);
+        ``thread``: the body runs in that thread of this process (``body_running``).
 
         Returns:
             False if the run was cancelled or ended first: the body must not run.
@@ -140,6 +168,7 @@ class RunHandle:
             run = self.run
             run.worker = worker
             self._started = True
+            self._body_thread = thread
             if run.run_count == 1:
                 return set_state(run, Running() if at is None else replace(Running(), timestamp=at))
             return not run.state.is_final()  # a retry: the run is Retrying, still running
@@ -223,10 +252,15 @@ class RunHandle:
     def body_returned(self) -> None:
         """The body is over: withdraw a cancel raised in its thread too late to land."""
         with self._lock or _UNSHARED:
-            thread, self._body_thread = self._body_thread, None
-            if self._stopping and thread is not None:
-                self._stopping = False
-                set_async_exc(thread, None)
+            self._body_over()
+
+    def _body_over(self) -> None:
+        # Under the lock: a cancel raised in the body's thread too late to land is
+        # withdrawn, and no later cancel raises one there.
+        thread, self._body_thread = self._body_thread, None
+        if self._stopping and thread is not None:
+            self._stopping = False
+            set_async_exc(thread, None)
 
     @property
     def open(self) -> bool:
@@ -246,7 +280,7 @@ class RunHandle:
         """Called before a blocking wait on this run (the thread runner runs it inline)."""
 
     def _crash(self, error: BaseException) -> None:
-        _crash_if_unfinished(self.run, error)
+        crash_if_unfinished(self.run, error)
 
     def _finish(self) -> None:
         future = self.future
@@ -279,7 +313,7 @@ _UNSHARED = _Unshared()
 _DEFAULT_REASON = "Cancelled."
 
 
-def _crash_if_unfinished(run: TaskRun, error: BaseException) -> None:
+def crash_if_unfinished(run: TaskRun, error: BaseException) -> None:
     # The lifecycle itself failed (or was interrupted outside the task body): a run
     # must never be left looking Running forever.
     if not run.state.is_final():

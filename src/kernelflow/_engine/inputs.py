@@ -68,22 +68,24 @@ def find_upstream(
         for value in parameters.values():
             if type(value) not in PLAIN_TYPES or links and id(value) in links:
                 break
-            if small and flow_run.possible_producer_of(value) is not None:
+            if small and (type(value), value) in small:  # possible_producer_of, inline
                 break
         else:
             return NOTHING_UPSTREAM
     found = Upstream()
 
     def visit(value: Any, ids: set[uuid.UUID], depth: int = 0) -> None:
-        if isinstance(value, TaskFuture):
+        # A plain value is no future: TaskFuture is an abc.ABC, and an isinstance test
+        # against one is a Python call, for every value of every mapped run.
+        if type(value) not in PLAIN_TYPES and isinstance(value, TaskFuture):
             found.futures.append(value)
             found.needs_resolving = True
             ids.add(value.task_run_id)
             return
-        if flow_run is not None:
-            producer = flow_run.producer_of(value)
+        if links:
+            producer = links.get(id(value))  # flow_run.producer_of, inline
             if producer is not None:
-                ids.add(producer)
+                ids.add(producer.id)
         if depth >= MAX_SEARCH_DEPTH:
             return
         if isinstance(value, BaseAnnotation):

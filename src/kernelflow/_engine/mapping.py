@@ -78,15 +78,20 @@ def mapped_calls(task: Task, parameters: dict[str, Any], flow_run: FlowRun | Non
         ):
             static[key] = Resolved(value)
     defaults = task.signature.defaults
+    collapse = task.signature.var_keyword is not None
+    names = tuple(iterable)
     calls = []
-    for index in range(next(iter(lengths.values()))):
-        call = {key: values[index] for key, values in iterable.items()}
-        call.update(static)
+    # Each call built by C code (zip, dict) where it can: a Python call per run here was
+    # a fair share of recording a trivial mapped run.
+    for row in zip(*iterable.values(), strict=True):  # lengths checked above
+        call = dict(zip(names, row, strict=True))
+        if static:
+            call.update(static)
         for key, value in defaults.items():
             call.setdefault(key, value)
         for key, annotation in annotated.items():
             call[key] = annotation.rewrap(call[key])
-        calls.append(task.signature.collapse_var_keyword(call))
+        calls.append(task.signature.collapse_var_keyword(call) if collapse else call)
     return calls
 
 

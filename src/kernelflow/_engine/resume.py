@@ -169,7 +169,7 @@ def settle_reused(
         runs its lifecycle as any run does (which decides reuse after its waits).
     """
     plan: RetryPlan | None = flow_ctx.retry_plan
-    if plan is None or task.on_completion_hooks or not flow_ctx.gate.is_set():
+    if plan is None or task.on_completion_hooks or not flow_ctx.gate.open:
         return None
     if upstream.futures and not all(f.done() for f in upstream.futures):
         return None
@@ -241,7 +241,11 @@ class RetryPlan:
 
     def reused_state(self, task: Task, run: TaskRun, parameters: dict[str, Any]) -> State | None:
         """A Cached state with the original's value if ``run`` may reuse it, else None."""
-        key = (*self._place(run.flow_run), task.name)
+        flow_run = run.flow_run
+        if flow_run is None or flow_run.parent is None:
+            key: tuple[Any, ...] = (task.name,)  # the usual: a run of the top-level flow
+        else:
+            key = (*self._place(flow_run), task.name)
         candidates = self._candidates.get(key)
         if not candidates or (run.upstream and not self._upstream_reused(run)):
             return None

@@ -34,6 +34,8 @@ def unchanged(original: Reusable, parameters: dict[str, Any]) -> bool | None:
     if original.digests is None:  # completed before digests were taken: none to check
         return None
     inputs, output = original.digests
+    if inputs is None and output == _digests.UNCHANGEABLE:
+        return True  # the usual for small values: nothing could change in place
     verdicts = [_digests.changed(output, original.value)]
     if inputs:
         verdicts.extend(_digests.changed(d, parameters.get(n)) for n, d in inputs.items())

@@ -34,13 +34,27 @@ from kernelflow.states import (
 # The containers Prefect looks into for futures, and (but dicts) for States.
 _CONTAINERS = (list, tuple, set, frozenset, dict)
 # A return value of these types may hold futures or States; any other is Completed as
-# it is. One isinstance test, done inline on the hot path (a TaskFutureList is a list).
+# it is (a TaskFutureList is a list).
 LOOK_AT = (State, TaskFuture, *_CONTAINERS)
+# Values of these types are never looked at: the test on every run's value, kept short.
+PLAIN_VALUES = frozenset({int, float, complex, str, bytes, bool, type(None)})
+# Whether values of a type need looking at, per type: TaskFuture is an abc.ABC, and an
+# isinstance test against one calls Python code (ABCMeta.__instancecheck__) every time.
+_looked_at: dict[type, bool] = {}
+_TYPES_KEPT = 1000  # past that many result types (classes made on the fly), not kept
 
 
 def needs_looking_at(value: Any) -> bool:
     """Whether ``returned_state`` has anything to do."""
-    return isinstance(value, LOOK_AT)
+    kind = type(value)
+    if kind in PLAIN_VALUES:
+        return False
+    look = _looked_at.get(kind)
+    if look is None:
+        look = isinstance(value, LOOK_AT)
+        if len(_looked_at) < _TYPES_KEPT:
+            _looked_at[kind] = look
+    return look
 
 
 def futures_to_states(value: Any) -> Any:

@@ -38,7 +38,7 @@ from kernelflow._engine.inputs import (
     resolve,
     waits_for_itself,
 )
-from kernelflow._engine.returns import LOOK_AT, returned_state
+from kernelflow._engine.returns import PLAIN_VALUES, needs_looking_at, returned_state
 from kernelflow._engine.user_frames import from_user_code
 from kernelflow._logging import (
     enable_print_redirection,
@@ -114,18 +114,17 @@ def create_task_run(
     if position is None:
         position = map_position.get()
     group, index = position if position else (None, None)
-    run = TaskRun(
+    run = TaskRun(  # by position: keywords cost a share of recording a trivial run
         task,
         task.make_run_name(parameters, flow_run, not upstream.needs_resolving),
         parameters,
         flow_run,
         task.tags | context_tags if (context_tags := current_tags.get()) else task.tags,
         edges,
-        map_index=index,
-        map_group=group,
-        # its transaction, taken here: remote runs end elsewhere
-        transaction=transactions._current.get(),
-        possible_upstream=upstream.possible,
+        index,  # map_index
+        group,  # map_group
+        transactions._current.get(),  # its transaction, taken here: remote runs end elsewhere
+        upstream.possible,
     )
     if flow_run is not None:
         flow_run.task_runs.append(run)
@@ -226,16 +225,11 @@ def attempts(
             state = Running() if run.run_count == 1 else run.state
             yield from run_hooks(running_hooks, task, run, state, run_logger(task_run=run))
         outcome = yield body
-        if outcome.error is None:
-            value = outcome.value
-            if isinstance(value, LOOK_AT):  # a returned State ends the run (returns.py)
-                state = returned_state(value, run.flow_run.task_runs if run.flow_run else ())
-            else:
-                state = Completed(value)
-            return state if outcome.ended is None else _ended_at(state, outcome.ended)
-        state = _failure_state(run, outcome.error)
+        state = attempt_state(run, outcome.value, outcome.error)
         if outcome.ended is not None:
             state = _ended_at(state, outcome.ended)
+        if outcome.error is None:
+            return state
         if body.deadline is not None and body.deadline.expired():
             return state  # the flow run's time is up: no retry could start
         delay = _retry_delay(task, run, state)
@@ -248,6 +242,16 @@ def attempts(
         yield Sleep(delay, body.deadline)
 
 
+def attempt_state(run: TaskRun, value: Any = None, error: BaseException | None = None) -> State:
+    """What one attempt's body did, as a state: Completed with what it returned (or the
+    State it returned), else what its error means (an interrupt travels on)."""
+    if error is None:
+        if type(value) not in PLAIN_VALUES and needs_looking_at(value):  # see returns.py
+            return returned_state(value, run.flow_run.task_runs if run.flow_run else ())
+        return Completed(value)
+    return _failure_state(run, error)
+
+
 def _ended_at(state: State, ended: float) -> State:
     # A run's record shows when its body ended on the worker, not when the reply arrived.
     return dataclasses.replace(state, timestamp=ended)
@@ -256,7 +260,7 @@ def _ended_at(state: State, ended: float) -> State:
 def _body(
     task: Task, run: TaskRun, args: tuple, kwargs: dict, flow_ctx: FlowRunContext | None
 ) -> CallBody:
-    bindings, log_prints = _run_bindings(task, run, flow_ctx)
+    bindings, log_prints = run_bindings(task, run, flow_ctx)
     fn = task.fn
     if task.isgenerator:  # iterated inside the run, so retries and timeouts cover it
         from kernelflow._engine.streaming import generator_body
@@ -299,7 +303,8 @@ def settle(task: Task, run: TaskRun, state: State) -> tuple | None:
         record_assets(task, run, kind is _COMPLETED)
     if kind is _COMPLETED:
         log_completed(run, state)  # Prefect's "Finished in state Completed()" line
-        transactions.task_completed(task, run)
+        if run.transaction is not None:
+            transactions.task_completed(task, run)
         return task.on_completion_hooks
     if kind is _FAILED or kind is _CRASHED:
         _log_failure(task, run, state)
@@ -344,7 +349,7 @@ def _retry_delay(task: Task, run: TaskRun, state: State) -> float | None:
     return delay
 
 
-def _run_bindings(
+def run_bindings(
     task: Task, run: TaskRun, flow_ctx: FlowRunContext | None
 ) -> tuple[Bindings, bool]:
     """The context variables the task body sees (its own run, where print goes, and the

@@ -210,7 +210,7 @@ def _json_error(value: Any) -> str:
 
 def combine(namespace: str, parts: Iterable[Part]) -> str:
     """The cache key for a task (``namespace``) from its key parts."""
-    text = namespace + "\0" + "\0".join(f"{label}={value}" for label, value in parts)
+    text = namespace + "\0" + "\0".join([f"{label}={value}" for label, value in parts])
     return digest(text.encode())
 
 

@@ -297,6 +297,9 @@ class Store:
         """Keep ``parts`` as the task's last; on disk too if more than its inputs changed
         (new inputs explain nothing, and a write per miss would double the misses' cost)."""
         before = self.last_parts(task_id) if persist else self._last_parts.get(task_id)
+        if before == parts:  # the usual on a hit of the same inputs: nothing changed
+            self._last_parts[task_id] = parts
+            return
         if before is not None and _code_parts(before) != _code_parts(parts):
             self._code_before[task_id] = _code_parts(before)
         self._last_parts[task_id] = parts

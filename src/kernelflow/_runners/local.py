@@ -240,7 +240,7 @@ class ThreadPoolTaskRunner(TaskRunner):
         future, upstream, flow_ctx = self._new_run(
             task, parameters, wait_for, dependencies, position
         )
-        if future.done():
+        if future._final:  # a run a retry reused has ended already
             return future, None
         run = future.task_run
         if task.isasync and flow_ctx is not None and flow_ctx.loop is not None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from kernelflow._engine.drivers import drive_sync
 from kernelflow._engine.handle import RunHandle
+from kernelflow._engine.plans import plain_call, plain_task, run_plain_handled
 from kernelflow._engine.task_engine import task_lifecycle
 from kernelflow._runners.thread_pool import DaemonThreadPool
 from kernelflow._scopes.timers import call_later
@@ -92,10 +93,17 @@ class ThreadRun(RunHandle):
             self.run_claimed()
 
     def run_claimed(self) -> None:
-        self._lifecycle = task_lifecycle(
-            self._task, self.run, self._parameters, self._wait_for, self._upstream, self._flow_ctx
-        )
+        task, flow_ctx = self._task, self._flow_ctx
         try:
+            plain = task._plain
+            if (plain or plain is None and plain_task(task)) and plain_call(
+                task, self._upstream, self._wait_for, flow_ctx
+            ):
+                run_plain_handled(self, task, self._parameters, flow_ctx)  # the common case
+                return
+            self._lifecycle = task_lifecycle(
+                task, self.run, self._parameters, self._wait_for, self._upstream, flow_ctx
+            )
             drive_sync(self)
         except BaseException:
             # The handle has already given the run its final state (Crashed, or
