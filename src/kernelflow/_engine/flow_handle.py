@@ -54,7 +54,7 @@ class FlowHandle(RunHandle):
 
     def step(self, outcome: Any = None, thrown: BaseException | None = None) -> Any:
         self._in_body = False  # the body has returned (or was never called): no more reports
-        with self._lock:  # type: ignore[union-attr]  # a report under way has parked by now
+        with self._lock:  # a report under way has parked by now
             parked, self._parked = self._parked, None
         if parked is None:
             return super().step(outcome, thrown)
@@ -89,7 +89,7 @@ class FlowHandle(RunHandle):
         it, else why not (a sentence for the pause to raise)."""
         # A flow guard firing in this thread meanwhile waits until the lifecycle is
         # suspended again, then raises here: in the body's code, not in the lifecycle.
-        with self._lock, WaitEndingBy(0):  # type: ignore[union-attr]
+        with self._lock, WaitEndingBy(0):
             if not (self._in_body and self._open):
                 return (
                     f"pause_flow_run() pauses a flow run from its body, while that runs; "

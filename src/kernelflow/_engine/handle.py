@@ -80,9 +80,9 @@ class RunHandle:
         self._lifecycle = lifecycle
         # Held only while the lifecycle code between two effects runs (never while an
         # effect is carried out), so a cancel from another thread waits microseconds.
-        # A run without a future (a direct call) is reached by its own thread only: no
-        # lock, which is a fair share of a direct call's cost.
-        self._lock = threading.Lock() if future is not None else None
+        # A run without a future (a direct call) is reached by its own thread only: a
+        # stand-in that locks nothing, as a lock is a fair share of a direct call's cost.
+        self._lock: Any = threading.Lock() if future is not None else _UNSHARED
         self._open = True
         self._started = False
         self._ended: Callable[[RunHandle], Any] | None = None
@@ -99,10 +99,7 @@ class RunHandle:
             Whatever the lifecycle raised (an interrupt travelling on); the run is
             settled first.
         """
-        lock = self._lock
-        if lock is not None:
-            lock.acquire()
-        try:
+        with self._lock:
             if not self._open:
                 return None
             try:
@@ -116,9 +113,6 @@ class RunHandle:
             except BaseException as error:
                 self._open = False
                 failure = error
-        finally:
-            if lock is not None:
-                lock.release()
         self._closed(failure)
         return None
 
@@ -131,7 +125,7 @@ class RunHandle:
         Raises:
             Whatever ``end`` raised (an interrupt travelling on); the run is settled first.
         """
-        with self._lock or _UNSHARED:
+        with self._lock:
             self._body_over()
             if not self._open:
                 return
@@ -159,10 +153,7 @@ class RunHandle:
         Returns:
             False if the run was cancelled or ended first: the body must not run.
         """
-        lock = self._lock
-        if lock is not None:
-            lock.acquire()
-        try:
+        with self._lock:
             if not self._open:
                 return False
             run = self.run
@@ -172,9 +163,6 @@ class RunHandle:
             if run.run_count == 1:
                 return set_state(run, Running() if at is None else replace(Running(), timestamp=at))
             return not run.state.is_final()  # a retry: the run is Retrying, still running
-        finally:
-            if lock is not None:
-                lock.release()
 
     def cancel(self, message: str | None = None) -> bool:
         """Cancel the run's scope: the run ends Cancelled (``message``, else what it was
@@ -196,7 +184,7 @@ class RunHandle:
         its cancel, by whoever, is what cancels the run (``_cancelled``)."""
         scope = self._scope
         if scope is None:
-            with self._lock or _UNSHARED:
+            with self._lock:
                 scope = self._scope
                 if scope is None:
                     scope = self._scope = Scope(what="Task run")
@@ -205,7 +193,7 @@ class RunHandle:
 
     def _cancelled(self, reason: str) -> None:
         """The run's scope was cancelled: end the run Cancelled, if it has not ended."""
-        with self._lock or _UNSHARED:
+        with self._lock:
             if not self._open or self.run.state.is_final():
                 return
             self._open = False
@@ -236,7 +224,7 @@ class RunHandle:
 
     def abort(self, error: BaseException) -> None:
         """The driver failed outside the lifecycle: close it and settle the run."""
-        with self._lock or _UNSHARED:
+        with self._lock:
             if not self._open:
                 return
             self._open = False
@@ -251,7 +239,7 @@ class RunHandle:
 
     def body_returned(self) -> None:
         """The body is over: withdraw a cancel raised in its thread too late to land."""
-        with self._lock or _UNSHARED:
+        with self._lock:
             self._body_over()
 
     def _body_over(self) -> None:
