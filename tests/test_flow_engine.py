@@ -29,6 +29,7 @@ from kernelflow._runs import FlowRun
 from kernelflow._scopes.scope import FakeClock, use_clock
 from kernelflow.exceptions import CancelledRun, FlowPauseTimeout
 from kernelflow.task_runners import ThreadPoolTaskRunner
+from tests.test_pause import resume_when_paused
 
 SRC = Path(kernelflow.__file__).parent
 FLOW_SECONDS = 10
@@ -313,27 +314,13 @@ def test_only_the_flow_lifecycle_makes_a_run_paused():
     assert "set_state" not in handle_source
 
 
-def _resume_when_paused() -> threading.Thread:
-    def resume():
-        for _ in range(500):
-            paused = kernelflow.paused_runs()
-            if paused:
-                kernelflow.resume_flow_run(paused[0].id)
-                return
-            time.sleep(0.01)
-
-    thread = threading.Thread(target=resume)
-    thread.start()
-    return thread
-
-
 def _resumed_sync():
     @flow
     def approved():
         pause_flow_run(timeout=10)
         return "approved"
 
-    thread = _resume_when_paused()
+    thread = resume_when_paused()
     assert approved() == "approved"
     thread.join()
 

@@ -12,11 +12,12 @@ from kernelflow import flow, pause_flow_run, resume_flow_run, task
 from kernelflow.exceptions import CancelledRun, FlowPauseTimeout, ParameterTypeError
 
 
-def resume_when_paused(run_input=None, action=None, attempts=None):
-    """Resume (or act on) the first paused run from another thread, as a person would."""
+def resume_when_paused(run_input=None, action=None):
+    """Resume (or act on) the first paused run from another thread, as a person would
+    (looking for it for up to 5 s: a loaded machine may take a while to pause)."""
 
     def worker():
-        for _ in range(200):
+        for _ in range(500):
             paused = kernelflow.paused_runs()
             if paused:
                 run = paused[0]
