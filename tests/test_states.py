@@ -17,6 +17,7 @@ from kernelflow.states import (
     Pending,
     Retrying,
     Running,
+    State,
     StateType,
     TimedOut,
 )
@@ -34,6 +35,27 @@ def _run():
 def test_states_are_immutable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         Completed(1).data = 2
+
+
+def test_the_quick_constructors_make_the_same_states_as_the_dataclass():
+    # Pending(), Completed() and the rest fill a draft and give it State's class
+    # (states._new_state); what they make must be a State like any other.
+    error = ValueError("boom")
+    for quick, full in [
+        (Completed(5), State(StateType.COMPLETED, "Completed", None, 5)),
+        (Pending("waits"), State(StateType.PENDING, "Pending", "waits")),
+        (Cached(1), State(StateType.COMPLETED, "Cached", "cache hit", 1)),
+        (Running(data=error), State(StateType.RUNNING, "Running", None, error)),
+    ]:
+        assert type(quick) is State
+        for name in State.__slots__:
+            if name != "timestamp":
+                assert getattr(quick, name) == getattr(full, name), name
+        assert quick == dataclasses.replace(full, timestamp=quick.timestamp)
+        assert abs(quick.timestamp - full.timestamp) < 5
+    assert Running(data=error).traceback is error.__traceback__
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Pending().name = "Other"
 
 
 def test_names_and_types():
