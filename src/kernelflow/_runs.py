@@ -181,7 +181,7 @@ class TaskRun(_Run):
         transaction: Any = None,
         possible_upstream: dict[str, frozenset[uuid.UUID]] = _NO_EDGES,
     ) -> None:
-        super().__init__(name, parameters, tags)
+        _Run.__init__(self, name, parameters, tags)  # not super(): a share of a trivial run
         self.transaction = transaction
         self.task = task
         self.flow_run = flow_run
@@ -253,7 +253,7 @@ class FlowRun(_Run):
         upstream: dict[str, frozenset[uuid.UUID]] | None = None,
         tags: frozenset[str] = frozenset(),
     ) -> None:
-        super().__init__(name, parameters, tags)
+        _Run.__init__(self, name, parameters, tags)  # not super(): a share of a trivial run
         self._observers = _events.flow_run_observers()
         self.flow = flow
         self.parent = parent
