@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -241,12 +242,15 @@ def _compute_key(
         return None
     if not parts:
         return None
-    unhashable = [label for label, value in parts if value is None]
-    if unhashable:
+    if None in map(_digest_of, parts):  # an unhashable part (no comprehension per run)
+        unhashable = [label for label, value in parts if value is None]
         details = f". {why_unhashable(parameters)}" if "inputs" in unhashable else ""
         _warn_once(run, task_id, _UNHASHABLE.format(", ".join(unhashable)) + details)
         return None
     return CacheLookup(store, combine(task_id, parts), task_id, parts, serializer=serializer)
+
+
+_digest_of = operator.itemgetter(1)  # of a key part (label, digest)
 
 
 def _storage_key(task: Task, run: TaskRun, parameters: dict, flow_ctx: Any) -> str:

@@ -39,6 +39,7 @@ Part = tuple[str, "str | None"]
 # '1', b'1', None), and a str's or bytes' repr escapes its quotes, so it ends where it
 # seems to.
 _REPR_TYPES = frozenset({type(None), bool, int, float, str, bytes})
+_STR = frozenset({str})
 _CONTAINERS = {list: b"L", tuple: b"T", set: b"S", frozenset: b"F", dict: b"D"}
 # Files with a descriptor: hashed by what they are on disk, never by content.
 _FILES = (io.FileIO, io.BufferedReader, io.BufferedWriter, io.BufferedRandom, io.TextIOWrapper)
@@ -79,7 +80,7 @@ def _encode(value: Any, out: list[bytes], open_containers: set[int]) -> None:
     if mark in (b"L", b"T") and _REPR_TYPES.issuperset(map(type, value)):
         out.append(mark + repr(value).encode("utf-8", "backslashreplace"))  # fast path
         return
-    if kind is dict and all(type(key) is str for key in value):
+    if kind is dict and _STR.issuperset(map(type, value)):  # str keys (no generator)
         if _REPR_TYPES.issuperset(map(type, value.values())):  # fast path: a record
             out.append(mark + repr(sorted(value.items())).encode("utf-8", "backslashreplace"))
             return
