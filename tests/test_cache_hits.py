@@ -110,7 +110,9 @@ class Counting(CachePolicy):
         return None if inputs["x"] == "skip" else str(inputs["x"])
 
 
-def test_a_miss_is_looked_up_once_then_run_claimed_and_stored():
+def _twice(x):
+    """Two identical direct calls, in one flow run, of a task with a ``Counting`` policy:
+    (the policy, the body's calls, the two states)."""
     policy = Counting()
     body_calls = []
 
@@ -121,9 +123,13 @@ def test_a_miss_is_looked_up_once_then_run_claimed_and_stored():
 
     @flow
     def calls():
-        return work(1, return_state=True), work(1, return_state=True)
+        return work(x, return_state=True), work(x, return_state=True)
 
-    miss, hit = calls()
+    return policy, body_calls, calls()
+
+
+def test_a_miss_is_looked_up_once_then_run_claimed_and_stored():
+    policy, body_calls, (miss, hit) = _twice(1)
     assert policy.calls == 2  # one key per run: the miss's first look went on with it
     assert body_calls == [1]
     assert miss.message == "cache miss: no cached result yet"
@@ -131,19 +137,7 @@ def test_a_miss_is_looked_up_once_then_run_claimed_and_stored():
 
 
 def test_a_run_that_asks_for_no_caching_after_all_runs_once_uncached():
-    policy = Counting()
-    body_calls = []
-
-    @task(cache_policy=policy)
-    def work(x):
-        body_calls.append(x)
-        return x
-
-    @flow
-    def calls():
-        return work("skip", return_state=True), work("skip", return_state=True)
-
-    first, second = calls()
+    policy, body_calls, (first, second) = _twice("skip")
     assert policy.calls == 2  # not once more by the lifecycle
     assert body_calls == ["skip", "skip"]
     assert first.name == second.name == "Completed"
