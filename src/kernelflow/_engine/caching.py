@@ -5,6 +5,10 @@
         .state set    finish with it without running: Cached, or Failed (unsafe store)
         otherwise     run the attempts, then ``lookup.record(state)`` and ``release()``
 
+Its first look (the key, the store, the entry) is ``first_look``, which takes no effect:
+a direct call takes it before any lifecycle and settles a hit there (``cache_hits.py``),
+and gives a miss to the lifecycle as ``looked``, which then only claims the key.
+
 Only tasks whose ``Task.caches`` is true get here: a cache policy, ``cache_key_fn`` or
 ``result_storage_key`` asks for a key, and ``persist_result`` is not False. Options that
 say where results go (``result_storage``, ``result_serializer``, ``persist_result=True``)
