@@ -208,3 +208,26 @@ def test_a_call_with_wait_for_takes_the_lifecycle_and_still_hits():
 
     hit = calls()
     assert (hit.name, hit.message, hit.result()) == ("Cached", "cache hit", 10)
+
+
+def test_an_async_task_in_a_sync_flow_and_a_generator_task_hit_as_before():
+    calls = []
+
+    @task(cache_policy=INPUTS)
+    async def later(x):
+        calls.append(x)
+        return x + 1
+
+    @task(cache_policy=INPUTS)
+    def items(n):
+        calls.append(n)
+        yield from range(n)
+
+    @flow
+    def uses():
+        return [later(1), later(1), list(items(3)), list(items(3))]
+
+    assert uses() == [2, 2, [0, 1, 2], [0, 1, 2]]
+    assert calls == [1, 3]
+    names = [run.state.name for run in kernelflow.last_run().task_runs]
+    assert names == ["Completed", "Cached", "Completed", "Cached"]

@@ -358,6 +358,8 @@ class Store:
 def _same_code(before: list[Part], parts: list[Part]) -> bool:
     """``_code_parts(before) == _code_parts(parts)``, without making either list in the
     usual case (the same labels in the same order: run on every hit)."""
+    if before == parts:
+        return True
     if len(before) == len(parts):
         for old, new in zip(before, parts, strict=True):
             if old != new and (old[0] != new[0] or old[0] not in _INPUT_LABELS):
