@@ -418,3 +418,22 @@ def test_task_source_and_run_id_keys_from_a_plain_task_context():
         ]
     }
     assert len(keys) == 4  # the flow run (else the task run) and the code each change it
+
+
+def test_combine_joins_str_parts_and_formats_keys_of_other_types():
+    from kernelflow._results.keys import combine, digest
+
+    parts = [("inputs", "ab"), ("source", "cd")]
+    assert combine("t|m.t", parts) == digest(b"t|m.t\0inputs=ab\0source=cd")
+    # a compute_key of the user's may give an int: formatted as before, not refused
+    assert combine("compound", [("BY_LENGTH", 3)]) == digest(b"compound\0BY_LENGTH=3")
+
+
+def test_a_run_s_parameters_encode_as_any_dict_of_theirs_would():
+    from kernelflow._results.keys import _encode
+
+    for value in ({"x": 1, "y": "a"}, {}, {"x": [1]}, {1: "a"}, {"x": Level.LOW}):
+        out: list[bytes] = []
+        _encode(value, out, set())
+        assert encode(value) == b"".join(out)
+    assert encode({"x": 1}) != encode({"x": 1.0}) != encode({"x": True})

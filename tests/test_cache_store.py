@@ -389,3 +389,33 @@ def test_a_relative_kernelflow_home_is_resolved_once(tmp_path, monkeypatch):
     assert [e.path.parent for e in kernelflow.cache.entries()] == [
         tmp_path / "a" / "relative-home" / "results"
     ]
+
+
+def test_the_default_store_follows_kernelflow_home_as_it_changes(tmp_path, monkeypatch):
+    first = store_for(None)
+    monkeypatch.setenv("KERNELFLOW_HOME", str(tmp_path / "other"))
+    other = store_for(None)
+    assert other.root == tmp_path / "other" / "results" and other is not first
+    monkeypatch.delenv("KERNELFLOW_HOME")
+    assert store_for(None).root == Path("~/.kernelflow/results").expanduser()
+    monkeypatch.setenv("KERNELFLOW_HOME", str(tmp_path / "other"))
+    assert store_for(None) is other
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "same"),
+    [
+        ([("inputs", "a"), ("source", "s")], [("inputs", "b"), ("source", "s")], True),
+        ([("source", "s"), ("inputs", "a")], [("source", "s"), ("inputs", "b")], True),
+        ([("inputs", "a"), ("source", "s")], [("inputs", "a"), ("source", "t")], False),
+        ([("inputs", "a"), ("source", "s")], [("source", "s"), ("inputs", "a")], True),
+        ([("inputs", "a"), ("source", "s")], [("key_fn", "k"), ("source", "s")], True),
+        ([("inputs", "a"), ("source", "s")], [("run_id", "r"), ("source", "s")], False),
+        ([("source", "s")], [("source", "s"), ("global:N", "1")], False),
+    ],
+)
+def test_whether_two_runs_had_the_same_code_ignores_their_inputs(before, after, same):
+    from kernelflow._results.store import _code_parts, _same_code
+
+    assert _same_code(before, after) is same
+    assert same is (_code_parts(before) == _code_parts(after))

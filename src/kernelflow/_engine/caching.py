@@ -5,6 +5,10 @@
         .state set    finish with it without running: Cached, or Failed (unsafe store)
         otherwise     run the attempts, then ``lookup.record(state)`` and ``release()``
 
+Its first look (the key, the store, the entry) is ``first_look``, which takes no effect:
+a direct call takes it before any lifecycle and settles a hit there (``cache_hits.py``),
+and gives a miss to the lifecycle as ``looked``, which then only claims the key.
+
 Only tasks whose ``Task.caches`` is true get here: a cache policy, ``cache_key_fn`` or
 ``result_storage_key`` asks for a key, and ``persist_result`` is not False. Options that
 say where results go (``result_storage``, ``result_serializer``, ``persist_result=True``)
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -110,10 +115,52 @@ class CacheLookup:
             self.claim = None
 
 
+# What a first look gives the lifecycle for a run that asks for no caching after all.
+NOT_CACHED = CacheLookup()
+
+
 def cache_lookup(
-    task: Task, run: TaskRun, parameters: dict[str, Any], flow_ctx: FlowRunContext | None
+    task: Task,
+    run: TaskRun,
+    parameters: dict[str, Any],
+    flow_ctx: FlowRunContext | None,
+    looked: CacheLookup | None = None,
 ) -> Lifecycle[CacheLookup | None]:
-    """Find the run's cached result, or claim its key so that an identical run waits."""
+    """Find the run's cached result, or claim its key so that an identical run waits.
+
+    ``looked``: what ``first_look`` gave for this run already (a direct call takes its
+    first look before any lifecycle, ``cache_hits.py``): a miss, or ``NOT_CACHED``."""
+    lookup = first_look(task, run, parameters, flow_ctx) if looked is None else looked
+    if lookup is None or lookup is NOT_CACHED:
+        return None
+    if lookup.state is not None:
+        return lookup
+    store = lookup.store
+    deadline = flow_ctx.deadline if flow_ctx else None
+    while True:
+        claim_key = f"{store.root}/{lookup.key}"
+        claim = yield TakeClaim(claim_key)
+        if claim.owned:
+            lookup.claim = claim
+            why = Claim.why_missing(claim_key)
+            if why is not None:
+                lookup.reason = f"cache miss: {why}, so it runs again"
+                run_logger(task_run=run).info("Running again: %s.", why)
+            return lookup
+        if not (yield AwaitClaim(claim, deadline)):
+            return lookup  # not worth waiting (same thread, or out of time): just run
+        found = _find(task, run, lookup)  # the other run has finished: look again
+        if found is not None:
+            lookup.state = found
+            return lookup
+
+
+def first_look(
+    task: Task, run: TaskRun, parameters: dict[str, Any], flow_ctx: FlowRunContext | None
+) -> CacheLookup | None:
+    """The run's key, and what its store holds under it: ``.state`` set for a hit (or a
+    Failed run, for an unsafe store), else why it missed as ``.reason``. None: the run
+    is not cached (its key could not be computed, or the store cannot be used)."""
     lookup = _compute_key(task, run, parameters, flow_ctx)
     if lookup is None:
         return None
@@ -133,27 +180,11 @@ def cache_lookup(
             why = f"result_storage_key {lookup.key!r} cannot name a file in the store ({problem})"
             _warn_once(run, lookup.task_id, why)
             return None
-    look = not task.refresh_cache
-    lookup.reason = "cache refresh: refresh_cache=True"
-    deadline = flow_ctx.deadline if flow_ctx else None
-    while True:
-        if look:
-            found = _find(task, run, lookup)
-            if found is not None:
-                lookup.state = found
-                return lookup
-        claim_key = f"{store.root}/{lookup.key}"
-        claim = yield TakeClaim(claim_key)
-        if claim.owned:
-            lookup.claim = claim
-            why = Claim.why_missing(claim_key)
-            if why is not None and not lookup.state:
-                lookup.reason = f"cache miss: {why}, so it runs again"
-                run_logger(task_run=run).info("Running again: %s.", why)
-            return lookup
-        if not (yield AwaitClaim(claim, deadline)):
-            return lookup  # not worth waiting (same thread, or out of time): just run
-        look = True  # the other run has finished: look again
+    if task.refresh_cache:
+        lookup.reason = "cache refresh: refresh_cache=True"
+    else:
+        lookup.state = _find(task, run, lookup)
+    return lookup
 
 
 def _find(task: Task, run: TaskRun, lookup: CacheLookup) -> State | None:
@@ -215,12 +246,15 @@ def _compute_key(
         return None
     if not parts:
         return None
-    unhashable = [label for label, value in parts if value is None]
-    if unhashable:
+    if None in map(_digest_of, parts):  # an unhashable part (no comprehension per run)
+        unhashable = [label for label, value in parts if value is None]
         details = f". {why_unhashable(parameters)}" if "inputs" in unhashable else ""
         _warn_once(run, task_id, _UNHASHABLE.format(", ".join(unhashable)) + details)
         return None
     return CacheLookup(store, combine(task_id, parts), task_id, parts, serializer=serializer)
+
+
+_digest_of = operator.itemgetter(1)  # of a key part (label, digest)
 
 
 def _storage_key(task: Task, run: TaskRun, parameters: dict, flow_ctx: Any) -> str:

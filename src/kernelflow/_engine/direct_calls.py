@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import FlowRunContext, flow_run_context
@@ -32,11 +33,13 @@ def call_task(task: Task, parameters: dict[str, Any], wait_for: Any, return_stat
     ):
         state = run_plain(task, run, parameters, flow_ctx)  # the common case (plans.py)
         return state if return_state or state._returned else result_of(state)
-    state = None
+    state = looked = None
     if flow_ctx is not None and flow_ctx.retry_plan is not None:  # a retry may reuse it
         state = settle_reused(task, run, parameters, wait_for, upstream, flow_ctx)
+    elif task.caches:  # a hit is settled without the lifecycle (cache_hits.py)
+        state, looked = _cache_hits().take_hit(task, run, parameters, wait_for, upstream, flow_ctx)
     if state is None:
-        lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx)
+        lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx, looked)
         state = drive_sync(RunHandle(run, lifecycle))
     return state if return_state or state._returned else result_of(state)
 
@@ -54,6 +57,14 @@ async def _call_async(
     lifecycle = task_lifecycle(task, run, parameters, wait_for, upstream, flow_ctx)
     state = await drive_async(RunHandle(run, lifecycle))
     return state if return_state or state._returned else result_of(state)
+
+
+@functools.cache
+def _cache_hits() -> Any:
+    # Loaded with the result store on first use, not at import (as ``task_engine._caching``).
+    from kernelflow._engine import cache_hits
+
+    return cache_hits
 
 
 def check_deadline(ctx: FlowRunContext) -> None:

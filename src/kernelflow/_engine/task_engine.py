@@ -138,8 +138,10 @@ def task_lifecycle(
     wait_for: Any,
     upstream: Upstream,
     flow_ctx: FlowRunContext | None,
+    looked: Any = None,
 ) -> Lifecycle[State]:
-    """One run, from Pending to its final state (see the module docstring for the steps)."""
+    """One run, from Pending to its final state (see the module docstring for the steps);
+    ``looked``: the cache's first look, taken already by a direct call (``cache_hits``)."""
     deadline = flow_ctx.deadline if flow_ctx else None
     if upstream.futures:
         all_done = yield WaitFor(upstream.futures, deadline)
@@ -159,7 +161,7 @@ def task_lifecycle(
     if task.caches or (
         task.caches_if_persisted and flow_ctx is not None and flow_ctx.flow.persist_result
     ):  # the task set nothing about results, and its flow persists them
-        lookup = yield from _caching().cache_lookup(task, run, parameters, flow_ctx)
+        lookup = yield from _caching().cache_lookup(task, run, parameters, flow_ctx, looked)
     if lookup is not None and lookup.state is not None:  # a cache hit: nothing to run
         return (yield from finish(task, run, lookup.state))
     try:

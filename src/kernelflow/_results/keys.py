@@ -27,7 +27,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Sequence
 from pathlib import PurePath
 from typing import Any
 
@@ -39,6 +39,7 @@ Part = tuple[str, "str | None"]
 # '1', b'1', None), and a str's or bytes' repr escapes its quotes, so it ends where it
 # seems to.
 _REPR_TYPES = frozenset({type(None), bool, int, float, str, bytes})
+_STR = frozenset({str})
 _CONTAINERS = {list: b"L", tuple: b"T", set: b"S", frozenset: b"F", dict: b"D"}
 # Files with a descriptor: hashed by what they are on disk, never by content.
 _FILES = (io.FileIO, io.BufferedReader, io.BufferedWriter, io.BufferedRandom, io.TextIOWrapper)
@@ -53,7 +54,10 @@ class _Cyclic(_Unencodable):
 
 
 def digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return _blake2b(data, digest_size=16).hexdigest()
+
+
+_blake2b = hashlib.blake2b
 
 
 def encode(value: Any) -> bytes:
@@ -62,9 +66,21 @@ def encode(value: Any) -> bytes:
     Raises:
         TypeError: the value cannot be encoded, with why.
     """
+    if type(value) is dict:  # a run's parameters: most often a record (see _record)
+        record = _record(value)
+        if record is not None:
+            return record
     out: list[bytes] = []
     _encode(value, out, set())
     return b"".join(out)
+
+
+def _record(value: dict) -> bytes | None:
+    """The encoding of a dict of str keys and ``_REPR_TYPES`` values, or None if it is
+    not one: the items sorted, their repr."""
+    if _STR.issuperset(map(type, value)) and _REPR_TYPES.issuperset(map(type, value.values())):
+        return b"D" + repr(sorted(value.items())).encode("utf-8", "backslashreplace")
+    return None
 
 
 def _encode(value: Any, out: list[bytes], open_containers: set[int]) -> None:
@@ -79,9 +95,10 @@ def _encode(value: Any, out: list[bytes], open_containers: set[int]) -> None:
     if mark in (b"L", b"T") and _REPR_TYPES.issuperset(map(type, value)):
         out.append(mark + repr(value).encode("utf-8", "backslashreplace"))  # fast path
         return
-    if kind is dict and all(type(key) is str for key in value):
-        if _REPR_TYPES.issuperset(map(type, value.values())):  # fast path: a record
-            out.append(mark + repr(sorted(value.items())).encode("utf-8", "backslashreplace"))
+    if kind is dict:
+        record = _record(value)
+        if record is not None:
+            out.append(record)
             return
     if id(value) in open_containers:
         raise _Cyclic("it contains itself")
@@ -208,10 +225,13 @@ def _json_error(value: Any) -> str:
     return "none"
 
 
-def combine(namespace: str, parts: Iterable[Part]) -> str:
+def combine(namespace: str, parts: Sequence[Part]) -> str:
     """The cache key for a task (``namespace``) from its key parts."""
-    text = namespace + "\0" + "\0".join([f"{label}={value}" for label, value in parts])
-    return digest(text.encode())
+    try:  # the parts kernelflow makes are (str, str): "label=digest", with no comprehension
+        text = "\0".join(map("=".join, parts))
+    except TypeError:  # a key of another type (a policy's own compute_key gave it)
+        text = "\0".join([f"{label}={value}" for label, value in parts])
+    return digest((namespace + "\0" + text).encode())
 
 
 def task_input_hash(context: Any, arguments: dict[str, Any]) -> str | None:

@@ -132,6 +132,9 @@ class Store:
     def __init__(self, root: Path, guarded: tuple[Path, ...]) -> None:
         self.root = root
         self._root = str(root)
+        # Keys are relative (kernelflow's hex, or a checked result_storage_key): an
+        # entry's path is this plus its key (os.path.join is a fair share of a hit).
+        self._prefix = os.path.join(self._root, "")
         self._guarded = guarded  # directories that must be private (root and its home)
         self._ready = False
         self._memo: dict[str, _Memo] = {}
@@ -154,7 +157,7 @@ class Store:
             check_private(directory)
 
     def path(self, key: str) -> str:
-        return os.path.join(self._root, key)
+        return self._prefix + key
 
     def key_problem(self, key: str) -> str | None:
         """Why the file system cannot hold an entry named ``key`` (a NUL, a name too
@@ -185,7 +188,7 @@ class Store:
     # --- reading ----------------------------------------------------------------------
 
     def load(self, key: str, task_serializer: Any) -> Loaded:
-        path = os.path.join(self._root, key)
+        path = self._prefix + key
         try:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -266,7 +269,7 @@ class Store:
         payload = serializer.dumps(value)
         name = serializer_name(serializer)
         meta = {**meta, "key": key, "serializer": name, "size": len(payload)}
-        path = os.path.join(self._root, key)
+        path = self._prefix + key
         if not os.path.isdir(self._root):  # removed since prepare(): made again, 0700
             self._make_directories()
         try:
@@ -297,13 +300,12 @@ class Store:
         """Keep ``parts`` as the task's last; on disk too if more than its inputs changed
         (new inputs explain nothing, and a write per miss would double the misses' cost)."""
         before = self.last_parts(task_id) if persist else self._last_parts.get(task_id)
-        if before == parts:  # the usual on a hit of the same inputs: nothing changed
-            self._last_parts[task_id] = parts
-            return
-        if before is not None and _code_parts(before) != _code_parts(parts):
-            self._code_before[task_id] = _code_parts(before)
         self._last_parts[task_id] = parts
-        if persist and (before is None or _code_parts(before) != _code_parts(parts)):
+        if before is not None and _same_code(before, parts):
+            return  # the usual: the same code, maybe new inputs
+        if before is not None:
+            self._code_before[task_id] = _code_parts(before)
+        if persist:
             _write_atomic(self._parts_path(task_id), json.dumps(parts).encode())
 
     def miss_baseline(self, task_id: str, parts: list[Part]) -> list[Part] | None:
@@ -351,6 +353,20 @@ class Store:
             self._memo_bytes = 0
             self._last_parts.clear()
             self._code_before.clear()
+
+
+def _same_code(before: list[Part], parts: list[Part]) -> bool:
+    """``_code_parts(before) == _code_parts(parts)``, without making either list in the
+    usual case (the same labels in the same order: run on every hit)."""
+    if before == parts:
+        return True
+    if len(before) == len(parts):
+        for old, new in zip(before, parts, strict=True):
+            if old != new and (old[0] != new[0] or old[0] not in _INPUT_LABELS):
+                break
+        else:
+            return True
+    return _code_parts(before) == _code_parts(parts)
 
 
 def _code_parts(parts: list[Part]) -> list[Part]:
@@ -458,11 +474,18 @@ _stores_lock = threading.Lock()
 def store_for(result_storage: Path | None) -> Store:
     """The store for a task: its ``result_storage`` directory, or the default one."""
     if result_storage is None:
-        base = os.environ.get("KERNELFLOW_HOME") or "~/.kernelflow"
-        store = _stores.get(base)
+        try:  # KERNELFLOW_HOME as os.environ keeps it: one dict lookup, on every cached run
+            setting = os.environ._data.get(_HOME_KEY)  # type: ignore[attr-defined]
+        except AttributeError:  # os.environ replaced by a plain mapping
+            setting = os.environ.get("KERNELFLOW_HOME")
+        store = _default_stores.get(setting)
         if store is None:
-            root = home()
-            store = _new_store(base, root / "results", (root, root / "results"))
+            base = os.environ.get("KERNELFLOW_HOME") or "~/.kernelflow"
+            store = _stores.get(base)
+            if store is None:
+                root = home()
+                store = _new_store(base, root / "results", (root, root / "results"))
+            _default_stores[setting] = store
         return store
     name = f"storage:{result_storage}"
     store = _stores.get(name)
@@ -470,6 +493,12 @@ def store_for(result_storage: Path | None) -> Store:
         root = Path(os.path.abspath(result_storage))
         store = _new_store(name, root, (root,))
     return store
+
+
+# The name os.environ files KERNELFLOW_HOME under (bytes on POSIX, upper case on Windows),
+# and the default store for each value of it as found there.
+_HOME_KEY = os.environ.encodekey("KERNELFLOW_HOME")  # type: ignore[attr-defined]
+_default_stores: dict[Any, Store] = {}
 
 
 def _new_store(name: str, root: Path, guarded: tuple[Path, ...]) -> Store:
