@@ -105,6 +105,25 @@ def test_import_stays_light():
     assert out.stdout.strip() == ""
 
 
+# What a first synchronous flow does not use, so neither it nor `import kernelflow` may
+# import it (benchmarks/overhead.py times the two in a new process).
+NOT_IMPORTED_BY_A_FIRST_FLOW = ("asyncio", "ssl", "subprocess", "socket", "selectors")
+
+
+def test_a_first_flow_imports_none_of_what_it_does_not_use():
+    code = (
+        "import sys, kernelflow\n"
+        "@kernelflow.task\n"
+        "def one(): return 1\n"
+        "@kernelflow.flow\n"
+        "def first(): return one()\n"
+        "assert first() == 1\n"
+        f"print(','.join(m for m in {NOT_IMPORTED_BY_A_FIRST_FLOW!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
 def test_prefects_module_paths_have_kernelflow_twins():
     """Porting is changing the prefix ``prefect`` to ``kernelflow`` (issue 14, group 13)."""
     from kernelflow.artifacts import create_markdown_artifact  # noqa: F401

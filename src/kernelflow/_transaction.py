@@ -17,7 +17,6 @@ engine's calls.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import enum
 import inspect
@@ -29,6 +28,7 @@ from contextvars import ContextVar, Token
 from typing import Any
 
 from kernelflow._context import flow_run_context
+from kernelflow._lazy_imports import asyncio
 from kernelflow.exceptions import ConfigurationError, MissingTransactionValue
 
 _default_logger = logging.getLogger("kernelflow.transactions")

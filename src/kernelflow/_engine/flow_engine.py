@@ -21,7 +21,6 @@ task call.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import types
 from typing import TYPE_CHECKING, Any
@@ -46,6 +45,7 @@ from kernelflow._engine.inputs import check_wait_for, find_upstream, resolve
 from kernelflow._engine.resume import remember_sources, starting_retry
 from kernelflow._engine.returns import futures_to_states, needs_looking_at, returned_state
 from kernelflow._engine.user_frames import user_code_only
+from kernelflow._lazy_imports import asyncio
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._run_history import record_top_level_run
 from kernelflow._run_ids import new_run_id

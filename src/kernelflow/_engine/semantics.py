@@ -23,7 +23,6 @@ waits on a future of its own (``wait_async``), so its cancel cannot reach a shar
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as cf
 import threading
 from collections.abc import Callable, Sequence
@@ -40,6 +39,7 @@ from kernelflow._engine.effects import (
     WaitUntilOpen,
     unknown_effect,
 )
+from kernelflow._lazy_imports import asyncio
 from kernelflow._scopes.scope import remaining
 
 if TYPE_CHECKING:
