@@ -12,10 +12,12 @@ import math
 import numbers
 import string
 from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernelflow.exceptions import InvalidOptionError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MAX_RETRY_DELAYS = 50
 # Longer than any real timeout or delay, and small enough that deadlines computed from
@@ -211,6 +213,8 @@ def storage(option: str, value: Any) -> Path | None:
     Prefect's ``LocalFileSystem`` block, and of kernelflow.filesystems.LocalFileSystem)."""
     if value is None:
         return None
+    from pathlib import Path  # here: pathlib is a large import, and most runs store nothing
+
     base = getattr(value, "basepath", None)
     if isinstance(base, (str, Path)) and not isinstance(value, (str, Path)):
         value = base
