@@ -21,14 +21,13 @@ import copy
 import enum
 import inspect
 import logging
-import uuid
 import warnings
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from typing import Any
 
 from kernelflow._context import flow_run_context
-from kernelflow._lazy_imports import asyncio
+from kernelflow._lazy_imports import asyncio, uuid
 from kernelflow.exceptions import ConfigurationError, MissingTransactionValue
 
 _default_logger = logging.getLogger("kernelflow.transactions")

@@ -38,7 +38,6 @@ store and matched by their inputs' digests (``retry_from_history``).
 from __future__ import annotations
 
 import threading
-import uuid
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +56,8 @@ from kernelflow._results.source import source_parts
 from kernelflow.states import Cached, State
 
 if TYPE_CHECKING:
+    import uuid
+
     from kernelflow._context import FlowRunContext
     from kernelflow._engine.inputs import Upstream
     from kernelflow._runs import FlowRun, TaskRun
@@ -86,6 +87,8 @@ def source_digest(task: Task) -> str:
     try:
         return combine("source", source_parts(task.fn))
     except Exception:  # no source to read (a builtin, a C function): never reusable
+        import uuid
+
         return f"unknown-{uuid.uuid4()}"
 
 

@@ -20,7 +20,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections import deque
 from typing import Any
 
@@ -116,6 +115,8 @@ class _LogHandler(logging.Handler):
 
 def _id_bits_of(run_id: Any) -> int | None:
     """A run id as its int, whether a UUID or its text (as a worker's copy holds it)."""
+    import uuid  # here: only lines replayed from a worker process get this far
+
     if isinstance(run_id, uuid.UUID):
         return run_id.int
     try:
