@@ -118,6 +118,8 @@ NOT_IMPORTED_BY_A_FIRST_FLOW = (
     "signal",  # a deadline on the main thread
     "uuid",  # a run's id, read (with it, platform)
     "platform",
+    "pickle",  # a digest of a value that can change in place
+    "datetime",  # options and look-ups given as datetimes
 )
 
 

@@ -54,7 +54,9 @@ def _on_first_use(module_name: str) -> Any:
 
 if TYPE_CHECKING:
     import asyncio
+    import pickle
     import uuid
 else:
     asyncio = _on_first_use("asyncio")
+    pickle = _on_first_use("pickle")  # digests of values that can change in place
     uuid = _on_first_use("uuid")  # with platform; run ids are made UUIDs when first read

@@ -7,7 +7,6 @@ rather than deep inside a run.
 
 from __future__ import annotations
 
-import datetime
 import math
 import numbers
 import string
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kernelflow.exceptions import InvalidOptionError
 
 if TYPE_CHECKING:
+    import datetime
     from pathlib import Path
 
 MAX_RETRY_DELAYS = 50
@@ -201,6 +201,8 @@ def expiration(value: Any) -> datetime.timedelta | None:
     """A timedelta (or seconds); as in Prefect, one <= 0 makes entries expire at once."""
     if value is None:
         return None
+    import datetime  # here: most tasks set no expiration
+
     if _is_number(value) and math.isfinite(value):
         return datetime.timedelta(seconds=float(value))
     if isinstance(value, datetime.timedelta):
