@@ -43,8 +43,9 @@ from kernelflow._engine.effects import (
 from kernelflow._engine.flow_handle import FlowHandle as _FlowHandle
 from kernelflow._engine.hooks import run_hooks
 from kernelflow._engine.inputs import check_wait_for, find_upstream, resolve
-from kernelflow._engine.resume import remember_sources, starting_retry
+from kernelflow._engine.resume import starting_retry
 from kernelflow._engine.returns import futures_to_states, needs_looking_at, returned_state
+from kernelflow._engine.sources import remember_sources
 from kernelflow._engine.user_frames import user_code_only
 from kernelflow._lazy_imports import asyncio
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
