@@ -206,7 +206,7 @@ class Flow(Definition, Generic[P, R]):
         """
         if self.flow_run_name is not None:
             return format_run_name(self.flow_run_name, parameters, "flow_run_name")
-        return f"{self.name}-{random.getrandbits(24):06x}"  # no UUID: none is read
+        return f"{self.name}-{random.getrandbits(24):06x}"  # 6 random hex digits, no UUID
 
     def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """The parameters as JSON values; one that JSON cannot hold becomes ``"<Type>"``."""
