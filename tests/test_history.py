@@ -152,6 +152,32 @@ def test_a_later_process_lists_the_runs_and_retries_the_failed_one(home, tmp_pat
     assert "1 run again: label-0: its result was not persisted" in out
 
 
+def test_an_ended_runs_batch_waits_a_moment_so_its_caller_gets_on_first(home):
+    # Writing is Python work that holds the GIL (the first batch imports the writing
+    # modules): begun as the run ends, it held up the caller's return by milliseconds.
+    # The batch waits END_GRACE_SECONDS; what is queued is written at exit all the same.
+    out = run_python(
+        """
+        import os, time
+        from kernelflow._history import writer
+        writer.END_GRACE_SECONDS = 120
+        import kernelflow
+
+        @kernelflow.flow
+        def hello():
+            return "hi"
+
+        hello()
+        time.sleep(writer.FLUSH_SECONDS * 4)
+        print("WRITTEN", os.path.exists(writer.database_file()))
+        """,
+        home,
+    )
+    assert "WRITTEN False" in out
+    listed = run_python("import kernelflow\nprint([r.flow_name for r in kernelflow.runs()])", home)
+    assert "['hello']" in listed
+
+
 def test_a_retry_straight_after_listing_reuses_what_was_persisted(home, tmp_path):
     # The retry is the first thing that reads the past run's details (its task runs,
     # their source digests): nothing may be read as missing before they are loaded.

@@ -1,5 +1,6 @@
 """The public surface of DESIGN.md section 1: it imports, and it does not drift."""
 
+import os
 import subprocess
 import sys
 
@@ -102,6 +103,42 @@ def test_import_stays_light():
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+# What a first synchronous flow does not use, so neither it nor `import kernelflow` may
+# import it (benchmarks/overhead.py times the two in a new process).
+NOT_IMPORTED_BY_A_FIRST_FLOW = (
+    "asyncio",  # an async flow, task or wait; with it, these four:
+    "ssl",
+    "subprocess",
+    "socket",
+    "selectors",
+    "ctypes",  # a deadline or cancel raising in another thread
+    "signal",  # a deadline on the main thread
+    "uuid",  # a run's id, read (with it, platform)
+    "platform",
+    "pickle",  # a digest of a value that can change in place
+    "datetime",  # options and look-ups given as datetimes
+)
+
+
+def test_a_first_flow_imports_none_of_what_it_does_not_use(tmp_path):
+    code = (
+        "import sys, kernelflow\n"
+        "@kernelflow.task\n"
+        "def one(): return 1\n"
+        "@kernelflow.flow\n"
+        "def first(): return one()\n"
+        "assert first() == 1\n"
+        f"print(','.join(m for m in {NOT_IMPORTED_BY_A_FIRST_FLOW!r} if m in sys.modules))"
+    )
+    # The run history's writer thread, which imports what writing needs, is off: what
+    # it loads after a run ended would race with this look.
+    env = {**os.environ, "KERNELFLOW_HISTORY": "off", "KERNELFLOW_HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
     assert out.stdout.strip() == ""
 
 

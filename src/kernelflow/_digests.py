@@ -16,9 +16,9 @@ where a retry in a later session matches inputs by them.
 from __future__ import annotations
 
 import hashlib
-import pickle
 from typing import Any
 
+from kernelflow._lazy_imports import pickle
 from kernelflow._stored import StoredResult
 
 UNCHANGEABLE = "-"  # nothing to check: the value cannot change in place

@@ -7,9 +7,10 @@ tracing an async flow's body.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
+
+from kernelflow._lazy_imports import asyncio
 
 R = TypeVar("R")
 

@@ -7,15 +7,17 @@ rather than deep inside a run.
 
 from __future__ import annotations
 
-import datetime
 import math
 import numbers
 import string
 from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernelflow.exceptions import InvalidOptionError
+
+if TYPE_CHECKING:
+    import datetime
+    from pathlib import Path
 
 MAX_RETRY_DELAYS = 50
 # Longer than any real timeout or delay, and small enough that deadlines computed from
@@ -199,6 +201,8 @@ def expiration(value: Any) -> datetime.timedelta | None:
     """A timedelta (or seconds); as in Prefect, one <= 0 makes entries expire at once."""
     if value is None:
         return None
+    import datetime  # here: most tasks set no expiration
+
     if _is_number(value) and math.isfinite(value):
         return datetime.timedelta(seconds=float(value))
     if isinstance(value, datetime.timedelta):
@@ -211,6 +215,8 @@ def storage(option: str, value: Any) -> Path | None:
     Prefect's ``LocalFileSystem`` block, and of kernelflow.filesystems.LocalFileSystem)."""
     if value is None:
         return None
+    from pathlib import Path  # here: pathlib is a large import, and most runs store nothing
+
     base = getattr(value, "basepath", None)
     if isinstance(base, (str, Path)) and not isinstance(value, (str, Path)):
         value = base

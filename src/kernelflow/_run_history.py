@@ -16,15 +16,17 @@ is this session's runs alone.
 
 from __future__ import annotations
 
-import datetime
 import itertools
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernelflow._history import writer
 from kernelflow._runs import RUN_VALUES_KEPT, FlowRun
+
+if TYPE_CHECKING:
+    import datetime
 
 # How many top-level flow runs this session keeps in memory: enough to look back over a
 # notebook session, bounded so a loop of flow calls does not grow memory without end.
@@ -196,6 +198,8 @@ def _walk(flow_runs: list[FlowRun]) -> list[FlowRun]:
 def _as_time(when: Any) -> float | None:
     if when is None:
         return None
+    import datetime  # here: only a look-up by time uses it
+
     if isinstance(when, datetime.timedelta):
         return time.time() - when.total_seconds()
     if isinstance(when, datetime.datetime):

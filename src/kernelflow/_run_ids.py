@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import random
 import threading
-import uuid
+
+from kernelflow._lazy_imports import uuid
 
 # Locks shared by stripes of runs rather than one per run: a run record lives as long as
 # the session keeps it, and thousands of per-run locks are memory and garbage-collector

@@ -10,11 +10,11 @@ from __future__ import annotations
 import inspect
 import itertools
 import time
-import uuid
 from typing import Any
 
 from kernelflow import _digests, _events, _layer_hooks
 from kernelflow._events import Observer, every_run
+from kernelflow._lazy_imports import uuid
 from kernelflow._run_ids import STRIPES, new_id_bits, stripe_lock
 from kernelflow.exceptions import InvalidStateTransition, RunValuesReleased
 from kernelflow.states import FINAL_TYPES, RELEASED, TRANSITIONS, Pending, State, StateType

@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 from kernelflow._context import flow_run_context
@@ -23,22 +22,28 @@ _books: weakref.WeakKeyDictionary[Any, _Book] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-@dataclass
+# Plain classes, not dataclasses: this module loads with kernelflow, and making a
+# dataclass costs a new process about half a millisecond (see _engine/effects.py).
 class _Book:
     """The subflow calls of one flow run, across its attempts."""
 
-    attempt: int = 0
-    calls: Counter[str] = field(default_factory=Counter)
-    completed: dict[tuple[str, int], Any] = field(default_factory=dict)  # -> FlowRun
+    __slots__ = ("attempt", "calls", "completed")
+
+    def __init__(self) -> None:
+        self.attempt = 0
+        self.calls: Counter[str] = Counter()
+        self.completed: dict[tuple[str, int], Any] = {}  # -> FlowRun
 
 
-@dataclass(frozen=True)
 class Call:
     """One subflow call in a flow run that may retry: where to book its outcome."""
 
-    parent: Any
-    key: tuple[str, int]
-    reused: Any = None  # the earlier attempt's final state, when it can stand for this call
+    __slots__ = ("parent", "key", "reused")
+
+    def __init__(self, parent: Any, key: tuple[str, int], reused: Any = None) -> None:
+        self.parent = parent
+        self.key = key
+        self.reused = reused  # the earlier attempt's final state, when it can stand for this call
 
 
 def subflow_call(flow: Any, args: tuple, kwargs: dict) -> Call | None:

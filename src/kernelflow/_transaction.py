@@ -17,18 +17,17 @@ engine's calls.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import enum
 import inspect
 import logging
-import uuid
 import warnings
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from typing import Any
 
 from kernelflow._context import flow_run_context
+from kernelflow._lazy_imports import asyncio, uuid
 from kernelflow.exceptions import ConfigurationError, MissingTransactionValue
 
 _default_logger = logging.getLogger("kernelflow.transactions")

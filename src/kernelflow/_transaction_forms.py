@@ -13,10 +13,10 @@ step's result back. ``_run`` runs the steps in the calling thread (``Transaction
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Generator
 from typing import Any
 
+from kernelflow._lazy_imports import asyncio
 from kernelflow._transaction import (
     _ENDED,
     BaseTransaction,

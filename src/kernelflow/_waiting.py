@@ -11,13 +11,13 @@ deadline; the Stop button during a wait at top level cancels what was waited for
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as cf
 import itertools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._context import flow_run_context
+from kernelflow._lazy_imports import asyncio
 from kernelflow._scopes.in_thread_deadline import WaitEndingBy
 from kernelflow._scopes.scope import Scope, ends_at, left
 

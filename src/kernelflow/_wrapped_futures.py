@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import abc
 import concurrent.futures as cf
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
+    import uuid
+
     from kernelflow.states import State
 
 R = TypeVar("R")

@@ -9,6 +9,7 @@ called inside another flow is a subflow: its own run, with its own runner.
 from __future__ import annotations
 
 import inspect
+import random
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -26,7 +27,6 @@ from kernelflow._definitions import (
     with_options,
 )
 from kernelflow._logging import run_logger
-from kernelflow._run_ids import new_run_id
 from kernelflow._subflow_retries import record, subflow_call
 from kernelflow._validation import ParameterValidator
 from kernelflow.task_runners import TaskRunner, ThreadPoolTaskRunner
@@ -206,7 +206,7 @@ class Flow(Definition, Generic[P, R]):
         """
         if self.flow_run_name is not None:
             return format_run_name(self.flow_run_name, parameters, "flow_run_name")
-        return f"{self.name}-{new_run_id().hex[:6]}"
+        return f"{self.name}-{random.getrandbits(24):06x}"  # 6 random hex digits, no UUID
 
     def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """The parameters as JSON values; one that JSON cannot hold becomes ``"<Type>"``."""

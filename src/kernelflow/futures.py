@@ -14,13 +14,13 @@ for its final state, or its result; both wait for the futures.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as cf
 import operator
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from kernelflow import _layer_hooks
+from kernelflow._lazy_imports import asyncio
 from kernelflow._nested_values import CONTAINERS, MAX_SEARCH_DEPTH, fields_of, with_fields
 from kernelflow._run_ids import stripe_lock
 from kernelflow._runs import result_of

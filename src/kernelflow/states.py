@@ -18,11 +18,10 @@ import time
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernelflow import _layer_hooks
 from kernelflow._call_site import awaitable_where_awaited
-from kernelflow._state_details import StateDetails
 from kernelflow._state_types import FINAL_TYPES, TRANSITIONS, StateType  # noqa: F401  (re-exported)
 from kernelflow._stored import StoredResult
 from kernelflow.exceptions import (
@@ -33,6 +32,9 @@ from kernelflow.exceptions import (
     RunValuesReleased,
     UnfinishedRun,
 )
+
+if TYPE_CHECKING:
+    from kernelflow._state_details import StateDetails
 
 
 class _Released:

@@ -20,13 +20,13 @@ failure reads as the user's code and not as kernelflow's machinery.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kernelflow._engine.effects import Bindings, Outcome
+from kernelflow._lazy_imports import asyncio
 from kernelflow._loops import run_coroutine_sync
 from kernelflow._scopes.in_thread_deadline import raise_in_this_thread_at
 from kernelflow._scopes.scope import Scope

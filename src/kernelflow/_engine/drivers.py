@@ -18,7 +18,6 @@ effect outside the closed set is a ``TypeError``.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import sys
 import threading
@@ -31,6 +30,7 @@ from kernelflow._engine.bound_calls import bound_call, call_async, call_sync
 from kernelflow._engine.effects import CallBody, Outcome
 from kernelflow._engine.handle import RunHandle
 from kernelflow._engine.semantics import Call, Now, Wait, meaning
+from kernelflow._lazy_imports import asyncio
 from kernelflow._scopes.in_thread_deadline import WaitEndingBy
 from kernelflow._scopes.scope import Scope, ends_at, left
 from kernelflow._scopes.timers import call_later, run_blocking

@@ -22,6 +22,11 @@ body does that changes the run's state reaches it there as a *body event*
 lifecycle sets the state the event implies and yields ``AwaitingBody``: not an effect,
 nobody carries it out; the handle hands it back to the body's code that reported. The
 driver's next step, after the body, is the body's outcome, as always.
+
+Each is a plain class with ``__slots__``: a dataclass would generate the same
+``__init__``, but making one costs about two million instructions at import (a
+first flow in a new process waited for them). Only an ``Outcome`` is filled in after
+it is made (by the thread that ran the call); nothing changes the others.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ from __future__ import annotations
 import contextvars
 import inspect
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -43,17 +47,20 @@ R = TypeVar("R")
 Bindings = tuple[tuple[contextvars.ContextVar[Any], Any], ...]
 
 
-@dataclass(slots=True)
 class Outcome:
     """What a user function did: returned ``value``, or raised ``error``; ``ended`` is the
     ``time.time()`` its body ended, if it ran elsewhere and the reply came later."""
 
-    value: Any = None
-    error: BaseException | None = None
-    ended: float | None = None
+    __slots__ = ("value", "error", "ended")
+
+    def __init__(
+        self, value: Any = None, error: BaseException | None = None, ended: float | None = None
+    ) -> None:
+        self.value = value
+        self.error = error
+        self.ended = ended
 
 
-@dataclass(slots=True)
 class CallBody:
     """Call the run's own function: ``fn(*args, **kwargs)``.
 
@@ -61,96 +68,145 @@ class CallBody:
     is when the attempt's clock starts. ``timeout`` counts from that moment, cut short by
     ``deadline`` (the flow run's). ``bindings`` are the context variables a local call
     sets; ``log_prints`` and ``transactional`` say the same for a call sent elsewhere,
-    where context variables do not travel.
+    where context variables do not travel. ``what`` names the run in a timeout's
+    message. ``in_this_thread``: a sync flow's body, which runs in the driver's own
+    thread (the cell's), so at its deadline it is stopped by an exception raised inside
+    it, not abandoned.
     """
 
-    fn: Callable[..., Any]
-    args: Sequence[Any]
-    kwargs: dict[str, Any]
-    is_async: bool = False
-    timeout: float | None = None
-    deadline: Scope | None = None
-    bindings: Bindings = ()
-    log_prints: bool = False
-    transactional: bool = False
-    what: str = "Task run"  # for the timeout message
-    # A sync flow's body: it runs in the driver's own thread (the cell's), so at its
-    # deadline it is stopped by an exception raised inside it, not abandoned.
-    in_this_thread: bool = False
+    __slots__ = (
+        "fn",
+        "args",
+        "kwargs",
+        "is_async",
+        "timeout",
+        "deadline",
+        "bindings",
+        "log_prints",
+        "transactional",
+        "what",
+        "in_this_thread",
+    )
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        is_async: bool = False,
+        timeout: float | None = None,
+        deadline: Scope | None = None,
+        bindings: Bindings = (),
+        log_prints: bool = False,
+        transactional: bool = False,
+        what: str = "Task run",
+        in_this_thread: bool = False,
+    ) -> None:
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.is_async = is_async
+        self.timeout = timeout
+        self.deadline = deadline
+        self.bindings = bindings
+        self.log_prints = log_prints
+        self.transactional = transactional
+        self.what = what
+        self.in_this_thread = in_this_thread
 
 
-@dataclass(slots=True)
 class CallHook:
     """Call a hook ``fn(*args)`` here, in the session (never sent to a worker)."""
 
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    is_async: bool = False
+    __slots__ = ("fn", "args", "is_async")
+
+    def __init__(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], is_async: bool = False
+    ) -> None:
+        self.fn = fn
+        self.args = args
+        self.is_async = is_async
 
 
-@dataclass(slots=True)
 class WaitFor:
     """Wait until every future in ``futures`` has reached a final state."""
 
-    futures: Sequence[TaskFuture]
-    deadline: Scope | None = None
+    __slots__ = ("futures", "deadline")
+
+    def __init__(self, futures: Sequence[TaskFuture], deadline: Scope | None = None) -> None:
+        self.futures = futures
+        self.deadline = deadline
 
 
-@dataclass(slots=True)
 class WaitUntilOpen:
     """Wait until ``gate`` opens (a paused flow run holds its queued runs at its gate)."""
 
-    gate: Gate
+    __slots__ = ("gate",)
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
 
 
-@dataclass(slots=True)
 class Sleep:
     """Wait ``seconds`` before a retry, or until ``deadline`` if that comes first."""
 
-    seconds: float
-    deadline: Scope | None = None
+    __slots__ = ("seconds", "deadline")
+
+    def __init__(self, seconds: float, deadline: Scope | None = None) -> None:
+        self.seconds = seconds
+        self.deadline = deadline
 
 
-@dataclass(slots=True)
 class TakeClaim:
     """Claim a cache key, or get the claim of the identical run already holding it."""
 
-    key: str
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
 
 
-@dataclass(slots=True)
 class AwaitClaim:
     """Wait for another run's claim to be released; False if waiting would not help."""
 
-    claim: Claim
-    deadline: Scope | None = None
+    __slots__ = ("claim", "deadline")
+
+    def __init__(self, claim: Claim, deadline: Scope | None = None) -> None:
+        self.claim = claim
+        self.deadline = deadline
 
 
-@dataclass(frozen=True, slots=True)
 class PauseBegan:
     """A body event: the body paused its flow run (``pause_flow_run``) under ``key``."""
 
-    key: str
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
 
 
-@dataclass(frozen=True, slots=True)
 class PauseEnded:
     """A body event: the body's pause ended; ``how`` (resumed, timed out, cancelled, an
     exception) is the message of the state the run goes on in."""
 
-    how: str
+    __slots__ = ("how",)
+
+    def __init__(self, how: str) -> None:
+        self.how = how
 
 
 BodyEvent = PauseBegan | PauseEnded
 BODY_EVENTS = (PauseBegan, PauseEnded)
 
 
-@dataclass(frozen=True, slots=True)
 class AwaitingBody:
     """What a flow lifecycle yields after taking a body event: no effect, nobody carries
     it out; it still awaits the body's outcome. ``refused``: why it did not take it."""
 
-    refused: str | None = None
+    __slots__ = ("refused",)
+
+    def __init__(self, refused: str | None = None) -> None:
+        self.refused = refused
 
 
 Effect = CallBody | CallHook | WaitFor | WaitUntilOpen | Sleep | TakeClaim | AwaitClaim

@@ -21,7 +21,7 @@ task call.
 
 from __future__ import annotations
 
-import asyncio
+import random
 import threading
 import types
 from typing import TYPE_CHECKING, Any
@@ -43,12 +43,13 @@ from kernelflow._engine.effects import (
 from kernelflow._engine.flow_handle import FlowHandle as _FlowHandle
 from kernelflow._engine.hooks import run_hooks
 from kernelflow._engine.inputs import check_wait_for, find_upstream, resolve
-from kernelflow._engine.resume import remember_sources, starting_retry
+from kernelflow._engine.resume import starting_retry
 from kernelflow._engine.returns import futures_to_states, needs_looking_at, returned_state
+from kernelflow._engine.sources import remember_sources
 from kernelflow._engine.user_frames import user_code_only
+from kernelflow._lazy_imports import asyncio
 from kernelflow._logging import enable_print_redirection, print_logger, run_logger
 from kernelflow._run_history import record_top_level_run
-from kernelflow._run_ids import new_run_id
 from kernelflow._runs import FlowRun, set_state
 from kernelflow._scopes.scope import Scope
 from kernelflow.exceptions import CancelledRun, ParameterTypeError, UpstreamTaskError
@@ -403,7 +404,7 @@ def _create_flow_run(
     parent_ctx = flow_run_context.get()
     parent = parent_ctx.flow_run if parent_ctx else None
     upstream = find_upstream(parameters, parent, wait_for).edges if parent else {}
-    name = f"{flow.name}-{new_run_id().hex[:6]}"
+    name = f"{flow.name}-{random.getrandbits(24):06x}"  # 6 random hex digits, no UUID
     run = FlowRun(flow, name, parameters, parent, upstream, current_tags.get())
     run.worker = threading.current_thread().name
     if parent is None:

@@ -21,13 +21,13 @@ once, by the same code on every runner:
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from kernelflow import _transactions as transactions
+from kernelflow._lazy_imports import asyncio
 from kernelflow._runs import set_state
 from kernelflow._scopes.in_thread_deadline import raise_in, set_async_exc
 from kernelflow._scopes.scope import Scope

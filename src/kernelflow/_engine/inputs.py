@@ -14,7 +14,6 @@ argument for a plain call, and must not make a task call hit Python's recursion 
 from __future__ import annotations
 
 import inspect
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,8 @@ from kernelflow.exceptions import UpstreamTaskError
 from kernelflow.futures import TaskFuture
 
 if TYPE_CHECKING:
+    import uuid
+
     from kernelflow._runs import FlowRun
 
 

@@ -9,7 +9,6 @@ can be mapped over; ``allow_failure``/``quote`` wrap each element again.
 from __future__ import annotations
 
 import itertools
-import uuid
 from io import IOBase
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,8 @@ from kernelflow.futures import PrefectFuture, TaskFuture
 from kernelflow.states import State
 
 if TYPE_CHECKING:
+    import uuid
+
     from kernelflow._runs import FlowRun
     from kernelflow.tasks import Task
 

@@ -1,6 +1,6 @@
 """The completed runs a retry may reuse, and the checks that decide a match.
 
-``RetryPlan`` (``resume.py``) files each completed run of the original here, by where it
+``RetryPlan`` (``retry_plan.py``) files each completed run of the original here, by where it
 stands; a run of the retry takes the first one left whose inputs are the same (its very
 objects, or equal ones of the same types) and whose inputs and result still hold what
 they held when it ended (``unchanged``, from ``_digests``).

@@ -4,7 +4,7 @@ An earlier session's run left no values in this process, only records (``PastFlo
 that link its completed task runs to the result store, where the results of tasks
 with ``persist_result=True`` or a cache policy are (or of every task of a flow with
 ``persist_result=True``).
-``resume.RetryPlan`` indexes them as ``StoredCandidates``, matched by the digests of
+``retry_plan.RetryPlan`` indexes them as ``StoredCandidates``, matched by the digests of
 their inputs (``_digests``), and reads each ``StoredValue`` when a run of the retry
 takes it. Its flow is found by name among
 the flows defined now (``defined_flow``).

@@ -19,15 +19,14 @@ three, and ``meaning`` says what, as one of three plain kinds:
 So a new effect is one line here, and each driver only knows how to block, await or
 call back on a ``Wait``. The waits never change what they wait on: an async waiter
 waits on a future of its own (``wait_async``), so its cancel cannot reach a shared one.
+The three kinds are plain classes, as the effects are (see ``effects.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as cf
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._engine.claims import Claim
@@ -40,6 +39,7 @@ from kernelflow._engine.effects import (
     WaitUntilOpen,
     unknown_effect,
 )
+from kernelflow._lazy_imports import asyncio
 from kernelflow._scopes.scope import remaining
 
 if TYPE_CHECKING:
@@ -47,29 +47,42 @@ if TYPE_CHECKING:
     from kernelflow.futures import TaskFuture
 
 
-@dataclass(slots=True)
 class Now:
-    value: Any
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
-@dataclass(slots=True)
 class Wait:
     """Wait until every one of ``futures`` is done (``done`` is then the outcome) or
     ``timeout`` passes (``late``). ``runs``: task futures among them, whose runs a
     blocking waiter may have to help along (``TaskFuture.wait``)."""
 
-    futures: Sequence[cf.Future]
-    timeout: float | None
-    done: Any = None
-    late: Any = None
-    runs: Sequence[TaskFuture] = ()
+    __slots__ = ("futures", "timeout", "done", "late", "runs")
+
+    def __init__(
+        self,
+        futures: Sequence[cf.Future],
+        timeout: float | None,
+        done: Any = None,
+        late: Any = None,
+        runs: Sequence[TaskFuture] = (),
+    ) -> None:
+        self.futures = futures
+        self.timeout = timeout
+        self.done = done
+        self.late = late
+        self.runs = runs
 
 
-@dataclass(slots=True)
 class Call:
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    is_async: bool
+    __slots__ = ("fn", "args", "is_async")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], is_async: bool) -> None:
+        self.fn = fn
+        self.args = args
+        self.is_async = is_async
 
 
 def meaning(effect: Any, holder: tuple[Any, Any]) -> Now | Wait | Call:

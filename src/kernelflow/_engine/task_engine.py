@@ -13,7 +13,6 @@ its ``RunHandle``, so every state of a task run is set here or there, nowhere el
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import random
@@ -40,6 +39,7 @@ from kernelflow._engine.inputs import (
 )
 from kernelflow._engine.returns import PLAIN_VALUES, needs_looking_at, returned_state
 from kernelflow._engine.user_frames import from_user_code
+from kernelflow._lazy_imports import asyncio
 from kernelflow._logging import (
     enable_print_redirection,
     log_completed,

@@ -15,8 +15,7 @@ when a run ends or the history is read.
 from __future__ import annotations
 
 import os
-import uuid
 
 FILE_NAME = "runs.sqlite3"
-SESSION = uuid.uuid4().hex[:8]  # this process's runs, as the runs table shows them
+SESSION = os.urandom(4).hex()  # this process's runs, as the runs table shows them
 HOST = os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "")

@@ -3,10 +3,12 @@
 A run's hot path does nothing for the history: a top-level flow run enqueues itself when
 it is created and on each of its own state changes (a per-run observer: task runs' state
 changes never reach it), and its log lines are enqueued by a logging handler. The writer
-thread turns those into rows and writes them in batches: at once when a flow run ends,
-else every ``FLUSH_SECONDS``, and at exit. Task runs' records are read when their flow
-run ended, so a 10k-task map costs one JSON document, written once (and, while a flow
-runs, every ``SNAPSHOT_SECONDS``: a process killed mid-run leaves them behind).
+thread turns those into rows and writes them in batches: a moment after a flow run ends
+(``END_GRACE_SECONDS``, so the run's caller gets on first), else every ``FLUSH_SECONDS``,
+and at exit; readers in this process write what is queued first (``flush``). Task runs'
+records are read when their flow run ended, so a 10k-task map costs one JSON document,
+written once (and, while a flow runs, every ``SNAPSHOT_SECONDS``: a process killed
+mid-run leaves them behind).
 
 A database that cannot be opened or written (damaged, locked past the retries,
 read-only, a full disk) gives one warning; the batch is dropped and flows go on.
@@ -20,7 +22,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections import deque
 from typing import Any
 
@@ -28,6 +29,7 @@ from kernelflow._history import FILE_NAME
 from kernelflow.states import StateType
 
 FLUSH_SECONDS = 0.5
+END_GRACE_SECONDS = 0.05  # how long after a run ends its batch waits (see _loop)
 MAX_RUNS = 10_000  # top-level flow runs kept (KERNELFLOW_HISTORY_MAX_RUNS)
 MAX_AGE_DAYS = 90.0  # and for how long (KERNELFLOW_HISTORY_MAX_AGE_DAYS)
 
@@ -77,7 +79,7 @@ def flow_run_created(flow_run: Any) -> None:
 def _on_state(flow_run: Any, old: Any, new: Any) -> None:
     _queue.append(("flow", flow_run))
     if new.type in _FLUSH_AT:
-        _wake.set()  # flush now: the run is over (or waits), and may be read from anywhere
+        _wake.set()  # flush soon: the run is over (or waits), and may be read from anywhere
 
 
 _FLUSH_AT = frozenset(
@@ -116,6 +118,8 @@ class _LogHandler(logging.Handler):
 
 def _id_bits_of(run_id: Any) -> int | None:
     """A run id as its int, whether a UUID or its text (as a worker's copy holds it)."""
+    import uuid  # here: only lines replayed from a worker process get this far
+
     if isinstance(run_id, uuid.UUID):
         return run_id.int
     try:
@@ -152,7 +156,11 @@ def _start_thread() -> None:
 
 def _loop() -> None:
     while True:
-        _wake.wait(FLUSH_SECONDS)
+        if _wake.wait(FLUSH_SECONDS):
+            # A run ended: let the thread that ended it return to its caller first. A
+            # batch is Python work (the first one imports the writing modules), and the
+            # GIL would be taken from that thread for as long as the batch runs.
+            time.sleep(END_GRACE_SECONDS)
         _wake.clear()
         try:
             _snapshots_due()

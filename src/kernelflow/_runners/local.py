@@ -11,7 +11,6 @@ observe the run records instead. ``kernelflow.task_runners`` is their public fac
 from __future__ import annotations
 
 import abc
-import asyncio
 import logging
 import sys
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from kernelflow._engine.drivers import drive_async
 from kernelflow._engine.mapping import mapped_calls, top_level_dependencies
 from kernelflow._engine.resume import settle_reused
 from kernelflow._engine.task_engine import at_map_position, create_task_run, task_lifecycle
+from kernelflow._lazy_imports import asyncio
 from kernelflow._runners.thread_pool import DaemonThreadPool
 from kernelflow._runners.threads import LoopRun, RunQueue, ThreadRun, mark_worker_thread
 from kernelflow.futures import TaskFuture, TaskFutureList

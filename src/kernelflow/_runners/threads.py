@@ -9,7 +9,6 @@ bounded pool from deadlocking. ``RunQueue`` holds the queued runs and the pool j
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as cf
 import contextvars
 import logging
@@ -21,6 +20,7 @@ from kernelflow._engine.drivers import drive_sync
 from kernelflow._engine.handle import RunHandle
 from kernelflow._engine.plans import plain_call, plain_task, run_plain_handled
 from kernelflow._engine.task_engine import task_lifecycle
+from kernelflow._lazy_imports import asyncio
 from kernelflow._runners.thread_pool import DaemonThreadPool
 from kernelflow._scopes.timers import call_later
 

@@ -15,8 +15,6 @@ when it returns, in plain sight.
 
 from __future__ import annotations
 
-import ctypes
-import signal
 import threading
 from typing import Any
 
@@ -77,6 +75,8 @@ class raise_in_this_thread_at:  # noqa: N801 - used as a context manager
 
     def _start_alarm(self) -> bool:
         """Arm an alarm signal, if this is the main thread and the platform has one."""
+        import signal  # here and below: only a deadline on the main thread uses it
+
         if not hasattr(signal, "setitimer") or threading.current_thread() is not (
             threading.main_thread()
         ):
@@ -94,6 +94,8 @@ class raise_in_this_thread_at:  # noqa: N801 - used as a context manager
             # Raised in a weakref callback or a __del__ (garbage collection runs them
             # wherever it happens to), the error would be printed as "Exception ignored"
             # and lost; the body would run on. Deliver it a moment later instead.
+            import signal
+
             signal.setitimer(signal.ITIMER_REAL, _REDELIVER)
             return
         self._fire()
@@ -115,6 +117,8 @@ class raise_in_this_thread_at:  # noqa: N801 - used as a context manager
 
     @staticmethod
     def _stop_alarm(handler: Any, previous: tuple[float, float], previous_at: float | None) -> None:
+        import signal
+
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, handler)
         if previous_at is not None:  # an enclosing guard's (or the program's) alarm
@@ -197,6 +201,8 @@ def set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
 
     None passes NULL: withdraw a pending exception that has not been raised yet.
     """
+    import ctypes  # only a deadline or a cancel raising in another thread uses it
+
     target = ctypes.py_object(exc) if exc is not None else None
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), target)
 

@@ -111,7 +111,7 @@ class Tally:
         )
 
     def _count_cached(self, message: str) -> None:
-        # A retry's reused run says so in its message (``resume.reused_state``):
+        # A retry's reused run says so in its message (``RetryPlan.reused_state``):
         # "reused from <task run> of flow run <original>".
         if message.startswith("reused from "):
             self._reused += 1

@@ -12,6 +12,7 @@ fields those records have (``id``, ``name``, ``parameters``, ``tags``, ``state``
 from __future__ import annotations
 
 from kernelflow._runs import FlowRun, TaskRun
-from kernelflow.states import State, StateDetails, StateType
+from kernelflow._state_details import StateDetails
+from kernelflow.states import State, StateType
 
 __all__ = ["FlowRun", "State", "StateDetails", "StateType", "TaskRun"]
