@@ -455,6 +455,40 @@ def test_the_file_is_private(home):
     assert os.stat(writer.database_file()).st_mode & 0o777 == 0o600
 
 
+_HOLDS_A_LOCK = """
+import fcntl, os, struct, sys
+# Would a write lock on SQLite's lock bytes of the file be refused? (struct flock)
+fd = os.open(sys.argv[1], os.O_RDWR)
+asked = struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0x40000000, 512, 0)
+print(struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, asked))[0] != fcntl.F_UNLCK)
+"""
+
+
+def _another_process_sees_a_lock(file: Path) -> bool:
+    code = [sys.executable, "-c", _HOLDS_A_LOCK, str(file)]
+    return subprocess.run(code, capture_output=True, text=True, check=True).stdout.strip() == "True"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads POSIX locks with Linux's struct flock")
+def test_opening_the_file_again_keeps_the_locks_of_connections_already_open(home):
+    # SQLite's locks belong to the process: a descriptor of the file closed by anyone in
+    # it drops them all, and another process then takes itself for the last connection
+    # and deletes the write-ahead log under this one's (a corrupt database, as this
+    # machine's ~/.kernelflow/runs.sqlite3 was). Each thread opens its own connection.
+    from kernelflow._history.store import Database
+
+    file = home / "runs.sqlite3"
+    first = Database(file)
+    try:
+        first.connection.execute("SELECT count(*) FROM flow_runs").fetchone()
+        assert _another_process_sees_a_lock(file)
+        second = Database(file)  # another thread's, in the same process
+        second.close()
+        assert _another_process_sees_a_lock(file)
+    finally:
+        first.close()
+
+
 def test_history_off_writes_nothing(monkeypatch, tmp_path):
     monkeypatch.setenv("KERNELFLOW_HISTORY", "off")
     monkeypatch.setenv("KERNELFLOW_HOME", str(tmp_path / "untouched"))

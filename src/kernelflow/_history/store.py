@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator
@@ -260,6 +261,33 @@ class Database:
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def _create_private(file: Path) -> None:
+    """Make an empty ``file``, mode 0600, without ever holding a descriptor of it.
+
+    SQLite's locks on a database file belong to the process, not to a descriptor:
+    closing any descriptor of the file drops every lock the process holds on it, those
+    of its open connections included. Another process's connection, closing, would then
+    believe itself the last one and checkpoint and delete the write-ahead log under
+    them, which corrupts the database (sqlite.org/howtocorrupt.html, section 2.2). Each
+    thread opens its own connection, so a descriptor of ours on the file, even
+    closed at once, would do that. The file is made under a name of its own and
+    linked into place.
+    """
+    made = file.with_name(f"{file.name}.{os.getpid()}-{threading.get_ident()}.new")
+    os.close(os.open(made, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        os.link(made, file)
+    except FileExistsError:
+        pass  # another thread or process made it first
+    except OSError:  # a file system without hard links: made in place, as it is new
+        try:
+            os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(made)
+
+
 def _make_private(file: Path) -> None:
     """Create the home (0700) and the file (0600) before SQLite opens it, and refuse a
     home or file another user could write (a retry unpickles parameters from it)."""
@@ -267,8 +295,8 @@ def _make_private(file: Path) -> None:
 
     make_private_dirs(str(file.parent))
     check_private(file.parent)
-    fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
+    if not file.exists():
+        _create_private(file)
     check_private(file)
     for suffix in ("", "-wal", "-shm"):  # SQLite's own files take the main file's mode
         try:
