@@ -22,14 +22,7 @@ from kernelflow._runners.dask_worker import (  # noqa: E402
 )
 from kernelflow._runners.remote import close_warm_backends  # noqa: E402
 from kernelflow.task_runners import DaskTaskRunner  # noqa: E402
-
-DASK_KWARGS = {
-    "n_workers": 2,
-    "threads_per_worker": 1,
-    "processes": True,
-    "host": "127.0.0.1",
-    "dashboard_address": ":0",
-}
+from tests.test_lifecycle_runners import DASK_KWARGS  # noqa: E402
 
 
 @pytest.fixture(scope="module")
