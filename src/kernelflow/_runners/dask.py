@@ -9,8 +9,9 @@ runner with the same configuration, and closed when the interpreter exits.
 Each call is one Dask task whose key names the run. Dask's scheduler handles worker
 loss: a call whose worker dies is run again elsewhere, so the flow does not lose it;
 only a call that keeps killing workers (``KilledWorker``) ends its run Crashed. A call
-reports its start through a Dask event, and lets go of its worker slot at its timeout
-or when cancelled (``dask_worker.py``). How kernelflow starts a cluster, and checks that
+reports its start through a Dask event if it has a deadline or runs a while (a quick
+one's start comes back in its reply), and lets go of its worker slot at its timeout or
+when cancelled (``dask_worker.py``). How kernelflow starts a cluster, and checks that
 it still has workers, is in ``dask_cluster.py``.
 """
 
