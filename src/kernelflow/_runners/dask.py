@@ -9,8 +9,9 @@ runner with the same configuration, and closed when the interpreter exits.
 Each call is one Dask task whose key names the run. Dask's scheduler handles worker
 loss: a call whose worker dies is run again elsewhere, so the flow does not lose it;
 only a call that keeps killing workers (``KilledWorker``) ends its run Crashed. A call
-reports its start through a Dask event, and lets go of its worker slot at its timeout
-or when cancelled (``dask_worker.py``). How kernelflow starts a cluster, and checks that
+reports its start through a Dask event if it has a deadline or runs a while (a quick
+one's start comes back in its reply), and lets go of its worker slot at its timeout or
+when cancelled (``dask_worker.py``). How kernelflow starts a cluster, and checks that
 it still has workers, is in ``dask_cluster.py``.
 """
 
@@ -185,7 +186,16 @@ class DaskTaskRunner(RemoteTaskRunner):
 class _Call(Job):
     """A call on its way to Dask; the sending thread gives it its Dask future."""
 
-    __slots__ = ("key", "future", "cancelled", "timeout", "address")
+    __slots__ = (
+        "key",
+        "future",
+        "cancelled",
+        "timeout",
+        "timed",
+        "address",
+        "started_at",
+        "ended_quietly",
+    )
 
     def __init__(self, outbound: Outbound) -> None:
         super().__init__(0, outbound.fn_blob, outbound.arguments, outbound.started)
@@ -193,7 +203,10 @@ class _Call(Job):
         self.future: Any = None
         self.cancelled = False
         self.timeout = outbound.timeout
-        self.address: str | None = None  # the worker that reported starting it
+        self.timed = outbound.timed  # its start is reported at once (dask_worker.py)
+        self.address: str | None = None  # its worker, once a start report named it
+        self.started_at: float | None = None  # when its body started, from its reply
+        self.ended_quietly = False  # a start report said it ended, unreported
 
 
 class _DaskBackend(Backend):
@@ -210,15 +223,15 @@ class _DaskBackend(Backend):
     def __init__(self, client: Any, cluster: Any) -> None:
         self.client = client
         self.cluster = cluster
+        self._calls: dict[str, _Call] = {}  # by key: calls sent, their replies not handed on
         self._by_key: dict[str, _Call] = {}  # calls not yet reported started
-        self._starts = StartReports()
+        self._starts = StartReports(self._calls.get)
         self._capacity = 64
         self._queue: list[_Call] = []
         self._lock = threading.Lock()
         self._queued = threading.Event()
         self._sent = threading.Event()
         self._closed = False
-        self._calls: dict[str, _Call] = {}
         self._finished = distributed_module().as_completed(loop=client.loop)
         self._threads = [
             threading.Thread(target=loop, name=name, daemon=True)
@@ -236,7 +249,7 @@ class _DaskBackend(Backend):
         _, message = event
         call = self._by_key.pop(message["key"], None)
         if call is not None:
-            self._starts.started(call, message["worker"], message["at"])
+            self._starts.started(call, message["worker"], message["at"], message["after"])
 
     def refresh(self) -> None:
         """Size the number of calls kept at Dask to the cluster's threads (it may scale)."""
@@ -295,6 +308,7 @@ class _DaskBackend(Backend):
                     [c.arguments for c in calls],
                     [c.key for c in calls],
                     [c.timeout for c in calls],
+                    [c.timed for c in calls],
                     key=[c.key for c in calls],
                     pure=False,
                 )
@@ -328,21 +342,28 @@ class _DaskBackend(Backend):
             replies = self.client.gather(finished) if finished else []
         except Exception:  # data lost meanwhile: take them one by one
             replies = [_one_reply(f) for f in finished]
-        outcomes = {f.key: (reply, None) for f, reply in zip(finished, replies, strict=True)}
+        outcomes = {f.key: reply for f, reply in zip(finished, replies, strict=True)}
+        # In the order their bodies started: a run whose start came in its reply shows
+        # Running as it is settled, after the one before it on its worker has ended.
+        futures = sorted(futures, key=lambda f: _started_at(outcomes.get(f.key)))
         for future in futures:
             call = self._calls.pop(future.key, None)
             if call is None:
                 continue
             self._by_key.pop(call.key, None)
-            reply, error = outcomes.get(future.key, (None, None))
+            reply, error = outcomes.get(future.key), None
             if isinstance(reply, BaseException):
                 reply, error = None, reply
             elif reply is not None:
-                reply, call.ended_at = reply
+                reply, _, call.started_at, call.ended_at = reply
             if reply is None and error is None:
                 error = _failure(future)
             call.settle(reply, error)
             self._starts.ended(call)
+
+
+def _started_at(reply: Any) -> float:
+    return reply[2] if isinstance(reply, tuple) else 0.0
 
 
 def _one_reply(future: Any) -> Any:

@@ -64,6 +64,7 @@ class Outbound:
     key: str  # names the call (Dask's key for it)
     started: Callable[..., None]  # started(worker, at=None): a worker began the body
     timeout: float | None  # the body's own limit, for backends that also enforce it there
+    timed: bool  # a deadline applies (the body's or its flow run's): report its start at once
 
 
 class Backend(abc.ABC):
@@ -210,7 +211,8 @@ class RemoteTaskRunner(TaskRunner):
         key = f"{task.name}-{run.id.hex}-{run.run_count}"
         box: list[Any] = []
         started = lambda worker, at=None: self._body_started(handle, box, effect, worker, at)  # noqa: E731
-        outbound = Outbound(fn_blob, arguments, key, started, effect.timeout)
+        timed = effect.timeout is not None or effect.deadline is not None
+        outbound = Outbound(fn_blob, arguments, key, started, effect.timeout, timed)
         call = self._backend.submit(outbound)  # type: ignore[union-attr]
         box.append(call)
         with self._lock:
@@ -241,8 +243,8 @@ class RemoteTaskRunner(TaskRunner):
             outcome = Outcome(error=error)
         except CancelledError:
             outcome = Outcome(error=CrashedRun("Its call was cancelled by the cluster."))
-        if not handle.started:  # the start report may trail the reply: it did start
-            handle.body_started(handle.run.worker or "?")
+        if not handle.started:  # the start came in the reply, or its report trails it
+            handle.body_started(handle.run.worker or "?", getattr(call, "started_at", None))
         outcome.ended = getattr(call, "ended_at", None)
         self._driver.resume(handle, outcome)
 
