@@ -159,3 +159,19 @@ def test_a_body_still_running_does_not_hold_up_the_next():
     threads.run(contextvars.copy_context(), second_ran.set)
     assert second_ran.wait(5)
     release.set()
+
+
+def test_a_run_cancelled_before_its_start_report_claims_no_more_than_is_known(runner):
+    # A call with no deadline reports its start only after 10 ms (or with its reply), so
+    # a run cancelled before then may have started on its worker: its record says what
+    # is known. (A run on a thread says "Cancelled before it started": there it is known.)
+    @flow(task_runner=runner)
+    def cancelled_soon() -> tuple[str, str]:
+        future = nap.submit(5.0)
+        time.sleep(0.005)
+        assert future.cancel()
+        return future.state.name, future.state.message
+
+    started = time.monotonic()
+    assert cancelled_soon() == ("Cancelled", "Cancelled before its worker reported starting it.")
+    assert time.monotonic() - started < 4  # its call was stopped, not waited for

@@ -65,6 +65,8 @@ class RunHandle:
         "_scope",
     )
     loop: asyncio.AbstractEventLoop | None = None
+    # What a cancel of a run not yet known to have started says.
+    unstarted_note = "Cancelled before it started."
     # What a cancel does to a body running in a thread of this process.
     stop_note = (
         "its thread was stopped at its next Python line (a thread blocked in one long C "
@@ -207,9 +209,7 @@ class RunHandle:
                 raise_in(thread, CancelledRun("The run was cancelled."))
         if reason is _DEFAULT_REASON:
             reason = (
-                f"Cancelled while running; {self.stop_note}."
-                if started
-                else "Cancelled before it started."
+                f"Cancelled while running; {self.stop_note}." if started else self.unstarted_note
             )
         if set_state(self.run, Cancelled(reason)):
             transactions.task_failed(self.run)

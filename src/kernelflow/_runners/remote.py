@@ -101,6 +101,9 @@ class RemoteRun(RunHandle):
     """A run whose body goes to a backend; a cancel also stops its call."""
 
     __slots__ = ("runner", "task")
+    # Its worker may have started it: a quick Dask call reports its start with its
+    # reply, and any report may be on its way. Its call is stopped all the same.
+    unstarted_note = "Cancelled before its worker reported starting it."
 
     def __init__(
         self, runner: RemoteTaskRunner, task: Task, run: Any, lifecycle: Any, future: TaskFuture
