@@ -11,8 +11,6 @@ from __future__ import annotations
 import random
 import threading
 
-from kernelflow._lazy_imports import uuid
-
 # Locks shared by stripes of runs rather than one per run: a run record lives as long as
 # the session keeps it, and thousands of per-run locks are memory and garbage-collector
 # work for critical sections a few instructions long.
@@ -35,8 +33,4 @@ def new_id_bits() -> int:
     return random.getrandbits(128) & _V4_CLEAR | _V4_SET
 
 
-def new_run_id() -> uuid.UUID:
-    return uuid.UUID(int=new_id_bits())
-
-
-__all__ = ["new_id_bits", "new_run_id", "stripe_lock"]
+__all__ = ["new_id_bits", "stripe_lock"]
