@@ -136,6 +136,87 @@ def test_observers_see_every_change_and_cannot_break_a_run(kf_logs):
     assert any("observer" in r.getMessage() for r in kf_logs)
 
 
+def test_a_run_started_by_type_alone_shows_the_same_history_once_read():
+    run = _run()
+    assert run.state.is_pending()
+    assert set_state(run, StateType.RUNNING)  # recorded as a time: nobody watches
+    assert run.start_time >= run.created
+    assert set_state(run, Completed(3))
+    rows = run.history_rows()  # what the run history writes: no States made for it
+    history = run.history
+    assert [(s.type, s.name, s.message, s.timestamp) for s in history] == rows
+    assert [s.name for s in history] == ["Pending", "Running", "Completed"]
+    assert [s.timestamp for s in history[:2]] == [run.created, run.start_time]
+    assert run.history is history  # made once
+    assert run.holds(history[0]) and run.state is history[-1] is not None
+
+
+def test_a_state_read_while_still_a_time_is_the_one_the_history_keeps():
+    run = _run()
+    pending = run.state  # made now, then kept: it is the run's Pending from here on
+    set_state(run, StateType.RUNNING)
+    running = run.state
+    assert running.is_running() and running.timestamp == run.start_time
+    set_state(run, Completed())
+    assert run.history[:2] == [pending, running]
+    assert run.history[0] is pending and run.history[1] is running
+
+
+def test_a_watched_run_started_by_type_tells_its_observers_of_states():
+    from kernelflow._events import subscribe
+
+    seen = []
+    unsubscribe = subscribe(lambda run, old, new: seen.append((old, new)))
+    try:
+        run = _run()
+        set_state(run, StateType.RUNNING)
+        set_state(run, Completed())
+    finally:
+        unsubscribe()
+    history = run.history
+    assert [(old.name, new.name) for old, new in seen] == [
+        ("Pending", "Running"),
+        ("Running", "Completed"),
+    ]
+    assert seen[0][0] is history[0] and seen[0][1] is history[1] and seen[1][1] is history[2]
+
+
+def test_a_run_started_by_type_after_a_first_start_gets_a_made_state():
+    run = _run()
+    set_state(run, StateType.RUNNING)
+    set_state(run, Paused())
+    set_state(run, StateType.RUNNING)  # not its first Running: made now
+    set_state(run, Completed())
+    assert [s.name for s in run.history] == ["Pending", "Running", "Paused", "Running", "Completed"]
+    times = [s.timestamp for s in run.history]
+    assert times == sorted(times) and run.start_time == times[1]
+
+
+def test_a_forbidden_move_from_a_state_still_a_time_names_it():
+    run = _run()
+    set_state(run, StateType.RUNNING)
+    with pytest.raises(InvalidStateTransition, match="from Running to Pending"):
+        set_state(run, Pending())
+    assert [s.name for s in run.history] == ["Pending", "Running"]
+
+
+def test_a_state_held_of_a_plain_run_finds_its_run():
+    from kernelflow import flow
+
+    @task
+    def one() -> int:
+        return 1
+
+    @flow
+    def outer():
+        return one(return_state=True)
+
+    state = outer()
+    run = kernelflow.last_run().task_runs[0]
+    assert state.state_details.task_run_id == run.id
+    assert run.history[-1] is state and run.history[1].state_details.task_run_id == run.id
+
+
 # --- Prefect's constructors and helpers ----------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from kernelflow._events import Observer, every_run
 from kernelflow._lazy_imports import uuid
 from kernelflow._run_ids import STRIPES, new_id_bits, stripe_lock
 from kernelflow.exceptions import InvalidStateTransition, RunValuesReleased
-from kernelflow.states import FINAL_TYPES, RELEASED, TRANSITIONS, Pending, State, StateType
+from kernelflow.states import FINAL_TYPES, RELEASED, TRANSITIONS, Running, State, StateType
 
 # How many of the latest top-level flow runs keep their values (results, errors,
 # inputs): what FlowRun.retry() and state.result() need. Older records keep names,
@@ -40,8 +40,10 @@ class _Run:
         "_uuid",
         "name",
         "parameters",
-        "state",
-        "history",
+        "_state",
+        "_history",
+        "_prefix",
+        "created",
         "start_time",
         "end_time",
         "tags",
@@ -55,11 +57,70 @@ class _Run:
         self.name = name
         self.parameters = parameters
         self.tags = tags
-        self.state: State = Pending()
-        self.history: list[State] = [self.state]
+        # Pending from now on; its State is made when first read (see ``history``).
+        self.created = time.time()
+        self._prefix = 1
+        self._state: State | None = None
+        self._history: list[State] = []
         self.start_time: float | None = None  # time.time() of the first RUNNING state
         self.end_time: float | None = None  # time.time() of the final state
         self._observers: tuple[Observer, ...] = ()
+
+    @property
+    def state(self) -> State:
+        """The run's current state."""
+        state = self._state
+        return state if state is not None else self.history[-1]
+
+    @state.setter
+    def state(self, state: State) -> None:  # a record read back, or its values released
+        self._state = state
+
+    @property
+    def history(self) -> list[State]:
+        """Every state the run has been in, in order.
+
+        A run's first states, Pending as it is made and Running as its body starts
+        (when nobody watches it), are recorded as their times (``created``,
+        ``start_time``) and made into States here, when first asked for: every run has
+        them, and most runs are never looked at state by state. Made once, under the
+        run's lock, so that each is the same object ever after.
+        """
+        if self._prefix:
+            with STRIPES[self._id_bits & 63]:
+                self._make_prefix()
+        return self._history
+
+    @history.setter
+    def history(self, history: list[State]) -> None:  # a record read back, or released
+        self._prefix = 0
+        self._history = history
+
+    def _make_prefix(self) -> None:
+        """Make the States of the states recorded as times (with the run's lock held)."""
+        if not self._prefix:
+            return
+        made = [State(_PENDING, "Pending", None, None, self.created)]
+        if self._prefix == 2:
+            made.append(State(_RUNNING, "Running", None, None, self.start_time))
+        self._history[0:0] = made
+        if self._state is None:
+            self._state = made[-1]
+        self._prefix = 0
+
+    def holds(self, state: State) -> bool:
+        """Whether ``state`` is one of this run's States (made ones only: a state still
+        recorded as its time cannot be held by anyone)."""
+        return self._state is state or any(held is state for held in self._history)
+
+    def history_rows(self) -> list[tuple[StateType, str, str | None, float]]:
+        """The history as ``(type, name, message, timestamp)``, without making the
+        States of the states recorded as times (the run history writes every run)."""
+        rows = [(_PENDING, "Pending", None, self.created)] if self._prefix else []
+        if self._prefix == 2:
+            rows.append((_RUNNING, "Running", None, self.start_time))
+        rows += [(s.type, s.name, s.message, s.timestamp) for s in self._history]
+        return rows
 
     @property
     def id(self) -> uuid.UUID:
@@ -87,12 +148,18 @@ class _Run:
             self._observers = (*self._observers, observer)
 
 
+_PENDING = StateType.PENDING
 _RUNNING = StateType.RUNNING
 _COMPLETED = StateType.COMPLETED
 
 
-def set_state(run: _Run, state: State) -> bool:
+def set_state(run: _Run, state: State | StateType) -> bool:
     """Move ``run`` to ``state``: the only place a run's state changes.
+
+    ``state`` may be ``StateType.RUNNING`` alone, for a run whose body starts now: if
+    the run is still in its first Pending and nobody watches it, the change is recorded
+    as its time, and its State made when first read (``_Run.history``); else it is made
+    now, a plain ``Running()``.
 
     Returns:
         True if the run moved; False if it had already reached a final state elsewhere
@@ -101,28 +168,45 @@ def set_state(run: _Run, state: State) -> bool:
     Raises:
         InvalidStateTransition: for any other transition the table forbids.
     """
-    new = state.type
+    by_type = type(state) is StateType
+    new = state if by_type else state.type
     with STRIPES[run._id_bits & 63]:
-        old = run.state
-        if new not in TRANSITIONS[old.type]:
-            if old.is_final():
+        old = run._state
+        if old is None:  # still in the states recorded as times
+            allowed = TRANSITIONS[_RUNNING if run._prefix == 2 else _PENDING]
+        else:
+            allowed = TRANSITIONS[old.type]
+        if new not in allowed:
+            if old is not None and old.is_final():
                 return False
+            run._make_prefix()
             raise InvalidStateTransition(
-                f"{type(run).__name__} {run.name!r} cannot move from {old.name} to {state.name}."
+                f"{type(run).__name__} {run.name!r} cannot move from {run._state.name} "
+                f"to {'Running' if by_type else state.name}."
             )
-        run.state = state
-        run.history.append(state)
+        observers = run._observers
+        watched = observers or every_run.observers
+        if by_type:
+            if old is None and run._prefix == 1 and not watched:
+                run._prefix = 2
+                run.start_time = time.time()
+                return True
+            state = Running()
+        if watched and old is None:  # observers are told of States
+            run._make_prefix()
+            old = run._state
+        run._state = state
+        run._history.append(state)
         if new is _RUNNING:
             if run.start_time is None:
                 run.start_time = state.timestamp
         elif new in FINAL_TYPES:
             run.end_time = state.timestamp
-        observers = run._observers
     if new is _COMPLETED and type(run) is TaskRun:
         # Taken now, as it ends: a later step may change its inputs or result in place,
         # and a retry must not reuse what it changed (see _digests).
         run.digests = _digests.take(run.parameters, state.data)
-    if observers or every_run.observers:  # no call at all while nobody watches
+    if watched:  # no call at all while nobody watches
         _events.notify(run, old, state, observers)
     return True
 
@@ -292,6 +376,10 @@ class FlowRun(_Run):
     def link_result(self, task_run: TaskRun | FlowRun, result: Any) -> None:
         """Remember that ``result`` (and its items, one level deep) came from ``task_run``
         (or from a subflow run)."""
+        if result is None or type(result) is int and -5 <= result <= 256:
+            # The usual results of small tasks, shared values (``_linkable``) kept by value
+            self._small_results[(type(result), result)] = task_run
+            return
         links = self._result_links
         linkable = _linkable(result)
         if not linkable and type(result) in _SMALL_TYPES:

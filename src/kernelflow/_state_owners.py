@@ -38,7 +38,7 @@ def details_of(state: State) -> StateDetails:
 def _holder(state: State) -> Any:
     for root in _roots():
         for run in _walk(root):
-            if run.state is state or any(held is state for held in run.history):
+            if run.holds(state):
                 return run
     return None
 

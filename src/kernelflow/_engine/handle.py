@@ -32,7 +32,7 @@ from kernelflow._runs import set_state
 from kernelflow._scopes.in_thread_deadline import raise_in, set_async_exc
 from kernelflow._scopes.scope import Scope
 from kernelflow.exceptions import CancelledRun
-from kernelflow.states import Cancelled, Crashed, Running
+from kernelflow.states import Cancelled, Crashed, Running, StateType
 
 if TYPE_CHECKING:
     from kernelflow._engine.effects import Effect, Lifecycle
@@ -163,7 +163,8 @@ class RunHandle:
             self._started = True
             self._body_thread = thread
             if run.run_count == 1:
-                return set_state(run, Running() if at is None else replace(Running(), timestamp=at))
+                started = StateType.RUNNING if at is None else replace(Running(), timestamp=at)
+                return set_state(run, started)
             return not run.state.is_final()  # a retry: the run is Retrying, still running
 
     def cancel(self, message: str | None = None) -> bool:

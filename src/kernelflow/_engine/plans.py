@@ -27,7 +27,7 @@ from kernelflow._engine.handle import crash_if_unfinished
 from kernelflow._engine.task_engine import attempt_state, run_bindings, settle
 from kernelflow._logging import print_logger
 from kernelflow._runs import set_state
-from kernelflow.states import Running
+from kernelflow.states import StateType
 
 if TYPE_CHECKING:
     from kernelflow._context import FlowRunContext
@@ -86,7 +86,7 @@ def run_plain(task: Task, run: TaskRun, parameters: dict, flow_ctx: FlowRunConte
         args, kwargs = task.signature.split(parameters)
         run.run_count = 1
         run.worker = thread_name.name or worker_name()
-        set_state(run, Running())
+        set_state(run, StateType.RUNNING)  # a time until read (_runs.set_state)
         if print_logger.get() is None and not (
             task.log_prints or (task.log_prints is None and flow_ctx and flow_ctx.log_prints)
         ):  # the usual: the run's own context, nothing more

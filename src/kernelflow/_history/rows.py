@@ -194,12 +194,12 @@ def _states(run: Any) -> list[list[Any]]:
     # StateType is a str enum: JSON writes it as its value, with no lookup of .value
     return [
         [
-            s.type,
-            s.name,
-            s.message if s.message is None or len(s.message) <= MAX_MESSAGE else _cut(s.message),
-            s.timestamp,
+            kind,
+            name,
+            message if message is None or len(message) <= MAX_MESSAGE else _cut(message),
+            at,
         ]
-        for s in run.history
+        for kind, name, message, at in run.history_rows()
     ]
 
 
