@@ -159,6 +159,23 @@ def test_bad_arguments_raise_a_type_error_naming_the_task_and_its_signature():
         pipeline()
 
 
+def test_a_keyword_only_parameter_is_never_bound_by_position():
+    @task
+    def scale(x, *, by):
+        return x * by
+
+    @flow
+    def pipeline():
+        return scale(2, by=3), scale.map([1, 2], by=2).result()
+
+    # As Python says: one positional argument, not two (it was once bound by position).
+    with pytest.raises(ParameterBindError, match="positional argument"):
+        scale(2, 3)
+    with pytest.raises(ParameterBindError, match="positional argument"):
+        scale.submit(2, 3)
+    assert pipeline() == (6, [2, 4])
+
+
 @pytest.mark.parametrize("reserved", ["return_state", "wait_for"])
 def test_reserved_parameter_names_are_refused_at_decoration(reserved):
     source = f"def fn({reserved}):\n    return 1\n"

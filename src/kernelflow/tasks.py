@@ -166,7 +166,11 @@ class Task(Definition, Generic[P, R]):
             return tracker.record_task_call(
                 self, "call", self._with_self(args), kwargs, wait_for, return_state
             )
-        parameters = self.bind_parameters(args, kwargs)
+        names = self.signature.positional_names
+        if names is not None and not kwargs and len(args) == len(names) and self.__self__ is None:
+            parameters = dict(zip(names, args, strict=True))  # the usual call, as bind binds it
+        else:
+            parameters = self.bind_parameters(args, kwargs)
         if self.isgenerator and not return_state:  # items reach the caller as they come
             from kernelflow._engine.streaming import stream_run
 

@@ -12,9 +12,13 @@ from kernelflow._engine.plans import plain_call, plain_task, run_plain
 from kernelflow._engine.resume import settle_reused
 from kernelflow._engine.task_engine import create_task_run, task_lifecycle
 from kernelflow._runs import result_of
+from kernelflow.states import StateType
 
 if TYPE_CHECKING:
     from kernelflow.tasks import Task
+
+
+_COMPLETED = StateType.COMPLETED
 
 
 def call_task(task: Task, parameters: dict[str, Any], wait_for: Any, return_state: bool) -> Any:
@@ -32,6 +36,8 @@ def call_task(task: Task, parameters: dict[str, Any], wait_for: Any, return_stat
         task, upstream, wait_for, flow_ctx
     ):
         state = run_plain(task, run, parameters, flow_ctx)  # the common case (plans.py)
+        if state.type is _COMPLETED and not (return_state or state._returned):
+            return state.data  # result_of's answer: a plain run stores no result elsewhere
         return state if return_state or state._returned else result_of(state)
     state = looked = None
     if flow_ctx is not None and flow_ctx.retry_plan is not None:  # a retry may reuse it

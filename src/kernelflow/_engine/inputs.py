@@ -200,6 +200,7 @@ class Signature:
         "var_keyword",
         "defaults",
         "_names",
+        "positional_names",
         "_known",
         "_required",
         "_by_position",
@@ -217,6 +218,10 @@ class Signature:
         # all tasks) bind by a quick path: inspect's bind costs several microseconds.
         plain = all(p.kind in (P.POSITIONAL_OR_KEYWORD, P.KEYWORD_ONLY) for p in params)
         self._names = tuple(p.name for p in params) if plain else None
+        # Every parameter may be given by position (no keyword-only ones): a call that
+        # gives them all so binds by zip (Task.__call__ does it inline).
+        by_position = all(p.kind is P.POSITIONAL_OR_KEYWORD for p in params)
+        self.positional_names = self._names if by_position else None
         self._known = frozenset(self._names or ())
         self._required = frozenset(self._known - self.defaults.keys())
         self._by_position = sum(p.kind is P.POSITIONAL_OR_KEYWORD for p in params)
@@ -224,9 +229,10 @@ class Signature:
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any], defaults: bool = True) -> dict:
         """Map call arguments to parameter names, in signature order (``TypeError`` for a
         bad call). With ``defaults=False`` (as ``map`` needs), unset defaults stay out."""
-        names = self._names
+        names = self.positional_names
         if names is not None and not kwargs and len(args) == len(names):
             return dict(zip(names, args, strict=True))  # all given by position: the usual call
+        names = self._names
         if names is not None and len(args) <= self._by_position and self._known.issuperset(kwargs):
             bound = dict(zip(names, args, strict=False))  # fewer args than names
             if bound.keys().isdisjoint(kwargs):

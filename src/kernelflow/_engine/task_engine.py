@@ -55,7 +55,6 @@ from kernelflow.exceptions import (
 )
 from kernelflow.states import (
     Cancelled,
-    Completed,
     Crashed,
     Failed,
     Retrying,
@@ -63,6 +62,7 @@ from kernelflow.states import (
     State,
     StateType,
     TimedOut,
+    _new_state,
 )
 
 if TYPE_CHECKING:
@@ -250,7 +250,7 @@ def attempt_state(run: TaskRun, value: Any = None, error: BaseException | None =
     if error is None:
         if type(value) not in PLAIN_VALUES and needs_looking_at(value):  # see returns.py
             return returned_state(value, run.flow_run.task_runs if run.flow_run else ())
-        return Completed(value)
+        return _new_state(_COMPLETED, "Completed", None, value)  # Completed(value), one call less
     return _failure_state(run, error)
 
 
