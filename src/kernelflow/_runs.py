@@ -157,9 +157,9 @@ def set_state(run: _Run, state: State | StateType) -> bool:
     """Move ``run`` to ``state``: the only place a run's state changes.
 
     ``state`` may be ``StateType.RUNNING`` alone, for a run whose body starts now: if
-    the run is still in its first Pending and nobody watches it, the change is recorded
-    as its time, and its State made when first read (``_Run.history``); else it is made
-    now, a plain ``Running()``.
+    the run is still in its first Pending and nobody watches it, the start is recorded
+    as its time, and its State made when first read (``_Run.history``); else a plain
+    ``Running()`` is made now.
 
     Returns:
         True if the run moved; False if it had already reached a final state elsewhere
@@ -168,11 +168,20 @@ def set_state(run: _Run, state: State | StateType) -> bool:
     Raises:
         InvalidStateTransition: for any other transition the table forbids.
     """
-    by_type = type(state) is StateType
-    new = state if by_type else state.type
-    with STRIPES[run._id_bits & 63]:
+    # acquire and release, not ``with``: half the cost, and every run passes here twice
+    lock = STRIPES[run._id_bits & 63]
+    lock.acquire()
+    try:
         old = run._state
-        if old is None:  # still in the states recorded as times
+        observers = run._observers
+        if state is _RUNNING:  # a start told by its type alone
+            if old is None and run._prefix == 1 and not (observers or every_run.observers):
+                run._prefix = 2  # from its first Pending, which the table allows
+                run.start_time = time.time()
+                return True
+            state = Running()
+        new = state.type
+        if old is None:  # still in its states recorded as times
             allowed = TRANSITIONS[_RUNNING if run._prefix == 2 else _PENDING]
         else:
             allowed = TRANSITIONS[old.type]
@@ -182,16 +191,9 @@ def set_state(run: _Run, state: State | StateType) -> bool:
             run._make_prefix()
             raise InvalidStateTransition(
                 f"{type(run).__name__} {run.name!r} cannot move from {run._state.name} "
-                f"to {'Running' if by_type else state.name}."
+                f"to {state.name}."
             )
-        observers = run._observers
         watched = observers or every_run.observers
-        if by_type:
-            if old is None and run._prefix == 1 and not watched:
-                run._prefix = 2
-                run.start_time = time.time()
-                return True
-            state = Running()
         if watched and old is None:  # observers are told of States
             run._make_prefix()
             old = run._state
@@ -202,6 +204,8 @@ def set_state(run: _Run, state: State | StateType) -> bool:
                 run.start_time = state.timestamp
         elif new in FINAL_TYPES:
             run.end_time = state.timestamp
+    finally:
+        lock.release()
     if new is _COMPLETED and type(run) is TaskRun:
         # Taken now, as it ends: a later step may change its inputs or result in place,
         # and a retry must not reuse what it changed (see _digests).
@@ -209,6 +213,9 @@ def set_state(run: _Run, state: State | StateType) -> bool:
     if watched:  # no call at all while nobody watches
         _events.notify(run, old, state, observers)
     return True
+
+
+assert _RUNNING in TRANSITIONS[_PENDING]  # set_state's start from the first Pending
 
 
 _NO_EDGES: dict[str, frozenset[uuid.UUID]] = {}  # shared: never mutated
