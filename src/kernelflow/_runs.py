@@ -383,9 +383,12 @@ class FlowRun(_Run):
     def link_result(self, task_run: TaskRun | FlowRun, result: Any) -> None:
         """Remember that ``result`` (and its items, one level deep) came from ``task_run``
         (or from a subflow run)."""
-        if result is None or type(result) is int and -5 <= result <= 256:
-            # The usual results of small tasks, shared values (``_linkable``) kept by value
-            self._small_results[(type(result), result)] = task_run
+        kind = type(result)
+        if kind is int or result is None:  # the usual results of small tasks (as _linkable)
+            if result is None or -5 <= result <= 256:  # shared by unrelated code: by value
+                self._small_results[(kind, result)] = task_run
+            else:
+                self._result_links[id(result)] = task_run
             return
         links = self._result_links
         linkable = _linkable(result)
