@@ -271,6 +271,28 @@ def test_observers_see_every_state_of_a_plain_run():
     assert seen == [("Pending", "Running"), ("Running", "Completed")]
 
 
+def test_a_plain_direct_run_is_running_while_its_body_runs_seen_from_anywhere():
+    seen = {}
+
+    @task
+    def look():
+        run = kernelflow.context.get_run_context().task_run
+        seen["inside"] = (run.state.name, run.start_time is not None)
+        other = threading.Thread(target=lambda: seen.update(other=[s.name for s in run.history]))
+        other.start()
+        other.join()
+        return run
+
+    @flow
+    def one():
+        return look()
+
+    run = one()
+    assert seen == {"inside": ("Running", True), "other": ["Pending", "Running"]}
+    assert [s.name for s in run.history] == ["Pending", "Running", "Completed"]
+    assert run.created <= run.start_time <= run.end_time
+
+
 BROKEN = {"item": 2}
 
 

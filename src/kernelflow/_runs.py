@@ -96,6 +96,13 @@ class _Run:
         self._prefix = 0
         self._history = history
 
+    def _record_start(self) -> None:
+        """Running from now, recorded as its time (``history``): for a run in its first
+        Pending that nobody watches, with its lock held (``set_state``) or before any
+        other thread can see it (a run made as its body starts)."""
+        self._prefix = 2
+        self.start_time = time.time()
+
     def _make_prefix(self) -> None:
         """Make the States of the states recorded as times (with the run's lock held)."""
         if not self._prefix:
@@ -176,8 +183,7 @@ def set_state(run: _Run, state: State | StateType) -> bool:
         observers = run._observers
         if state is _RUNNING:  # a start told by its type alone
             if old is None and run._prefix == 1 and not (observers or every_run.observers):
-                run._prefix = 2  # from its first Pending, which the table allows
-                run.start_time = time.time()
+                run._record_start()  # from its first Pending, which the table allows
                 return True
             state = Running()
         new = state.type
@@ -271,8 +277,14 @@ class TaskRun(_Run):
         map_group: int | None = None,
         transaction: Any = None,
         possible_upstream: dict[str, frozenset[uuid.UUID]] = _NO_EDGES,
+        started: bool = False,
     ) -> None:
+        """``started``: its body starts now, in this thread (a plain direct call). Unless
+        someone watches (observers are told of the start by ``set_state``), the record
+        is made Running, as ``set_state`` would record it, without its lock and call."""
         _Run.__init__(self, name, parameters, tags)  # not super(): a share of a trivial run
+        if started and not every_run.observers:
+            self._record_start()
         self.transaction = transaction
         self.task = task
         self.flow_run = flow_run

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from kernelflow._context import FlowRunContext, flow_run_context
 from kernelflow._engine.drivers import drive_async, drive_sync
 from kernelflow._engine.handle import RunHandle
+from kernelflow._engine.inputs import find_upstream
 from kernelflow._engine.plans import plain_call, plain_task, run_plain
 from kernelflow._engine.resume import settle_reused
 from kernelflow._engine.task_engine import create_task_run, task_lifecycle
@@ -28,17 +29,19 @@ def call_task(task: Task, parameters: dict[str, Any], wait_for: Any, return_stat
     flow_ctx = flow_run_context.get()
     if flow_ctx is not None and flow_ctx.deadline is not None:
         check_deadline(flow_ctx)
-    run, upstream = create_task_run(task, parameters, wait_for, flow_ctx)
-    if task.isasync and (flow_ctx is None or flow_ctx.is_async):
-        return _call_async(task, run, parameters, wait_for, upstream, flow_ctx, return_state)
+    upstream = find_upstream(parameters, flow_ctx.flow_run if flow_ctx else None, wait_for)
     plain = task._plain
-    if (plain or plain is None and plain_task(task)) and plain_call(
+    plain = (plain or plain is None and plain_task(task)) and plain_call(
         task, upstream, wait_for, flow_ctx
-    ):
-        state = run_plain(task, run, parameters, flow_ctx)  # the common case (plans.py)
+    )
+    run, _ = create_task_run(task, parameters, wait_for, flow_ctx, None, None, upstream, plain)
+    if plain:  # the common case (plans.py): made Running, its body called here and now
+        state = run_plain(task, run, parameters, flow_ctx)
         if state.type is _COMPLETED and not (return_state or state._returned):
             return state.data  # result_of's answer: a plain run stores no result elsewhere
         return state if return_state or state._returned else result_of(state)
+    if task.isasync and (flow_ctx is None or flow_ctx.is_async):
+        return _call_async(task, run, parameters, wait_for, upstream, flow_ctx, return_state)
     state = looked = None
     if flow_ctx is not None and flow_ctx.retry_plan is not None:  # a retry may reuse it
         state = settle_reused(task, run, parameters, wait_for, upstream, flow_ctx)

@@ -86,7 +86,8 @@ def run_plain(task: Task, run: TaskRun, parameters: dict, flow_ctx: FlowRunConte
         args, kwargs = task.signature.split(parameters)
         run.run_count = 1
         run.worker = thread_name.name or worker_name()
-        set_state(run, StateType.RUNNING)  # a time until read (_runs.set_state)
+        if run.start_time is None:  # not made Running (someone watches it): started now
+            set_state(run, StateType.RUNNING)
         if print_logger.get() is None and not (
             task.log_prints or (task.log_prints is None and flow_ctx and flow_ctx.log_prints)
         ):  # the usual: the run's own context, nothing more

@@ -101,11 +101,15 @@ def create_task_run(
     flow_ctx: FlowRunContext | None,
     dependencies: dict[str, Any] | None = None,
     position: tuple[int, int] | None = None,
+    upstream: Upstream | None = None,
+    started: bool = False,
 ) -> tuple[TaskRun, Upstream]:
-    """Record a new Pending task run, with the upstream edges its inputs give it; a
-    mapped run's ``position`` is (map group, index), else ``map_position``'s."""
+    """Record a new Pending task run, with the upstream edges its inputs give it
+    (``upstream``, if the caller found them already); a mapped run's ``position`` is
+    (map group, index), else ``map_position``'s. ``started``: see ``TaskRun``."""
     flow_run = flow_ctx.flow_run if flow_ctx else None
-    upstream = find_upstream(parameters, flow_run, wait_for)
+    if upstream is None:
+        upstream = find_upstream(parameters, flow_run, wait_for)
     edges = upstream.edges
     if dependencies:
         edges = dict(edges)
@@ -125,6 +129,7 @@ def create_task_run(
         group,  # map_group
         transactions._current.get(),  # its transaction, taken here: remote runs end elsewhere
         upstream.possible,
+        started,
     )
     if flow_run is not None:
         flow_run.task_runs.append(run)
