@@ -1,6 +1,6 @@
 """Instructions per run, counted by valgrind's callgrind: figures that do not depend on load.
 
-    python benchmarks/instructions.py [--runs 1000] [--only direct,mapped,...]
+    python benchmarks/instructions.py [--runs 3000] [--only direct,mapped,...]
 
 Wall-clock figures on a shared machine move with whatever else runs; the number of
 machine instructions a run costs does not. Each kind of run is done ``N`` times and
@@ -24,8 +24,15 @@ Budgets (issue 27): a direct call <= 60k instructions, a mapped run <= 110k. The
 others are printed for the record, next to the raw pool's. Exit status 1 when a budget
 is over (0, with a note, where valgrind is not installed). Runs with threads vary by a
 few thousand instructions from one count to the next (which thread waits for the GIL
-how often); a single-threaded direct call varies too, by up to about four thousand at
-1,000 runs (measured: 87.8k-95.0k for one build), so compare builds by several counts.
+how often).
+
+N is 3,000 by default. Every run leaves its record alive, so the garbage collector
+walks records as they pile up: its youngest generation every ~150 runs of a direct
+call, its middle one every ~1,500. With N = 1,000 a count holds less than one middle
+collection, and the figure moves with where the collections fall in the N and 2N
+processes: for one build, 60.2k at 1,000 runs against 56.0k, 57.4k and 56.8k at 2,000,
+3,000 and 5,000. At 3,000 each count holds several, and the figure is what runs cost
+over time, collections included.
 """
 
 from __future__ import annotations
@@ -127,18 +134,23 @@ os._exit(0)
 """
 
 
+def _child_env(home: str) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    return {
+        **env,  # with .pyc files written and read: compiling is no run's cost
+        "KERNELFLOW_HOME": os.path.join(home, "kernelflow"),
+        "KERNELFLOW_LOGGING_LEVEL": "WARNING",
+        "PYTHONHASHSEED": "0",
+        # The run history is written by its own thread, off the hot path, after the
+        # flow; its cost is benchmarks/history.py's to measure, not a run's.
+        "KERNELFLOW_HISTORY": "off",
+    }
+
+
 def count(kind: str, runs: int) -> int:
     """Instructions a fresh process doing ``runs`` runs of ``kind`` executes, in all threads."""
     with tempfile.TemporaryDirectory() as home:
-        env = {
-            **os.environ,
-            "KERNELFLOW_HOME": os.path.join(home, "kernelflow"),
-            "KERNELFLOW_LOGGING_LEVEL": "WARNING",
-            "PYTHONHASHSEED": "0",
-            # The run history is written by its own thread, off the hot path, after the
-            # flow; its cost is benchmarks/history.py's to measure, not a run's.
-            "KERNELFLOW_HISTORY": "off",
-        }
+        env = _child_env(home)
         done = subprocess.run(
             [
                 "valgrind",
@@ -169,13 +181,19 @@ def per_run(kind: str, runs: int) -> float:
     the last import: compiling a module costs millions of instructions, which would
     otherwise fall into one count of the pair and not the other.
     """
-    subprocess.run([sys.executable, "-c", _CHILD, kind, "1"], capture_output=True, check=True)
+    with tempfile.TemporaryDirectory() as home:
+        subprocess.run(
+            [sys.executable, "-c", _CHILD, kind, "1"],
+            capture_output=True,
+            check=True,
+            env=_child_env(home),
+        )
     return (count(kind, 2 * runs) - count(kind, runs)) / runs
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=1000, help="N (default 1000)")
+    parser.add_argument("--runs", type=int, default=3000, help="N (default 3000)")
     parser.add_argument("--only", default=",".join(KINDS), help="comma-separated kinds")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:

@@ -61,7 +61,7 @@ class _Run:
         self.created = time.time()
         self._prefix = 1
         self._state: State | None = None
-        self._history: list[State] = []
+        self._history: list[State] | None = None  # see _made_states
         self.start_time: float | None = None  # time.time() of the first RUNNING state
         self.end_time: float | None = None  # time.time() of the final state
         self._observers: tuple[Observer, ...] = ()
@@ -74,6 +74,7 @@ class _Run:
 
     @state.setter
     def state(self, state: State) -> None:  # a record read back, or its values released
+        self.history  # noqa: B018  (made first: the state set must not stand for them)
         self._state = state
 
     @property
@@ -110,15 +111,23 @@ class _Run:
         made = [State(_PENDING, "Pending", None, None, self.created)]
         if self._prefix == 2:
             made.append(State(_RUNNING, "Running", None, None, self.start_time))
-        self._history[0:0] = made
+        self._history = made + self._made_states()
         if self._state is None:
             self._state = made[-1]
         self._prefix = 0
 
+    def _made_states(self) -> list[State]:
+        """The States after those still recorded as times. A run's first made State (a
+        plain run's final one) is held as ``_state`` alone: the list begins with its
+        second, or when the history is read, so most runs never have one."""
+        if self._history is not None:
+            return self._history
+        return [] if self._state is None else [self._state]
+
     def holds(self, state: State) -> bool:
         """Whether ``state`` is one of this run's States (made ones only: a state still
         recorded as its time cannot be held by anyone)."""
-        return self._state is state or any(held is state for held in self._history)
+        return self._state is state or any(held is state for held in self._history or ())
 
     def history_rows(self) -> list[tuple[StateType, str, str | None, float]]:
         """The history as ``(type, name, message, timestamp)``, without making the
@@ -126,7 +135,7 @@ class _Run:
         rows = [(_PENDING, "Pending", None, self.created)] if self._prefix else []
         if self._prefix == 2:
             rows.append((_RUNNING, "Running", None, self.start_time))
-        rows += [(s.type, s.name, s.message, s.timestamp) for s in self._history]
+        rows += [(s.type, s.name, s.message, s.timestamp) for s in self._made_states()]
         return rows
 
     @property
@@ -204,7 +213,11 @@ def set_state(run: _Run, state: State | StateType) -> bool:
             run._make_prefix()
             old = run._state
         run._state = state
-        run._history.append(state)
+        history = run._history
+        if history is not None:
+            history.append(state)
+        elif old is not None:  # its second made State: the list begins (_made_states)
+            run._history = [old, state]
         if new is _RUNNING:
             if run.start_time is None:
                 run.start_time = state.timestamp

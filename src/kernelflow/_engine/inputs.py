@@ -209,6 +209,7 @@ class Signature:
         "positional",
         "var_positional",
         "var_keyword",
+        "by_keyword",
         "defaults",
         "_names",
         "positional_names",
@@ -224,6 +225,8 @@ class Signature:
         self.positional = [p.name for p in params if p.kind is P.POSITIONAL_ONLY]
         self.var_positional = next((p.name for p in params if p.kind is P.VAR_POSITIONAL), None)
         self.var_keyword = next((p.name for p in params if p.kind is P.VAR_KEYWORD), None)
+        # Every parameter may be passed by keyword: split's (args, kwargs) is ((), parameters)
+        self.by_keyword = not (self.positional or self.var_positional or self.var_keyword)
         self.defaults = {p.name: p.default for p in params if p.default is not P.empty}
         # Functions with neither *args, **kwargs nor positional-only parameters (nearly
         # all tasks) bind by a quick path: inspect's bind costs several microseconds.
@@ -263,7 +266,7 @@ class Signature:
 
     def split(self, parameters: dict[str, Any]) -> tuple[Sequence[Any], dict[str, Any]]:
         """Turn a parameters dict back into ``(args, kwargs)`` for calling the function."""
-        if not (self.positional or self.var_positional or self.var_keyword):
+        if self.by_keyword:
             return (), parameters
         args: list[Any] = []
         kwargs = dict(parameters)

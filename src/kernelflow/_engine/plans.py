@@ -83,7 +83,8 @@ def run_plain(task: Task, run: TaskRun, parameters: dict, flow_ctx: FlowRunConte
     ``attempts``, ``settle``), and what the run handle does if anything else is raised."""
     __tracebackhide__ = True
     try:
-        args, kwargs = task.signature.split(parameters)
+        signature = task.signature  # split, without its call in the usual case:
+        args, kwargs = ((), parameters) if signature.by_keyword else signature.split(parameters)
         run.run_count = 1
         run.worker = thread_name.name or worker_name()
         if run.start_time is None:  # not made Running (someone watches it): started now
@@ -122,7 +123,8 @@ def run_plain_handled(
     __tracebackhide__ = True
     run = handle.run
     try:
-        args, kwargs = task.signature.split(parameters)
+        signature = task.signature  # split, without its call in the usual case:
+        args, kwargs = ((), parameters) if signature.by_keyword else signature.split(parameters)
         run.run_count = 1
         bindings, _ = run_bindings(task, run, flow_ctx)
         # Running, and the body's thread named, so that a cancel stops the body there
