@@ -33,7 +33,11 @@ result_of = inspect.unwrap(State.result)
 
 
 class _Run:
-    """What task runs and flow runs share: identity, state, history, timings, observers."""
+    """What task runs and flow runs share: identity, state, history, timings, observers.
+
+    ``state`` and ``history`` are its states; ``created``, ``start_time`` and
+    ``end_time`` the ``time.time()`` it was made (Pending), first ran and ended.
+    """
 
     __slots__ = (
         "_id_bits",
@@ -74,7 +78,7 @@ class _Run:
 
     @state.setter
     def state(self, state: State) -> None:  # a record read back, or its values released
-        self.history  # noqa: B018  (made first: the state set must not stand for them)
+        self._made_history()  # first: the state set must not stand for the one it replaces
         self._state = state
 
     @property
@@ -87,15 +91,18 @@ class _Run:
         them, and most runs are never looked at state by state. Made once, under the
         run's lock, so that each is the same object ever after.
         """
-        if self._prefix:
-            with STRIPES[self._id_bits & 63]:
-                self._make_prefix()
-        return self._history
+        return self._made_history()
 
     @history.setter
     def history(self, history: list[State]) -> None:  # a record read back, or released
         self._prefix = 0
         self._history = history
+
+    def _made_history(self) -> list[State]:
+        if self._prefix:
+            with STRIPES[self._id_bits & 63]:
+                self._make_prefix()
+        return self._history  # type: ignore[return-value]  (made: a list)
 
     def _record_start(self) -> None:
         """Running from now, recorded as its time (``history``): for a run in its first
@@ -232,9 +239,6 @@ def set_state(run: _Run, state: State | StateType) -> bool:
     if watched:  # no call at all while nobody watches
         _events.notify(run, old, state, observers)
     return True
-
-
-assert _RUNNING in TRANSITIONS[_PENDING]  # set_state's start from the first Pending
 
 
 _NO_EDGES: dict[str, frozenset[uuid.UUID]] = {}  # shared: never mutated
