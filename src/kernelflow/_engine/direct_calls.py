@@ -37,9 +37,11 @@ def call_task(task: Task, parameters: dict[str, Any], wait_for: Any, return_stat
     run, _ = create_task_run(task, parameters, wait_for, flow_ctx, None, None, upstream, plain)
     if plain:  # the common case (plans.py): made Running, its body called here and now
         state = run_plain(task, run, parameters, flow_ctx)
-        if state.type is _COMPLETED and not (return_state or state._returned):
-            return state.data  # result_of's answer: a plain run stores no result elsewhere
-        return state if return_state or state._returned else result_of(state)
+        if return_state or state._returned:
+            return state
+        # result_of's answer, without its checks for a Completed: a plain run keeps its
+        # value in its state (no result store, no released value yet)
+        return state.data if state.type is _COMPLETED else result_of(state)
     if task.isasync and (flow_ctx is None or flow_ctx.is_async):
         return _call_async(task, run, parameters, wait_for, upstream, flow_ctx, return_state)
     state = looked = None
