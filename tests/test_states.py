@@ -149,6 +149,8 @@ def test_a_run_started_by_type_alone_shows_the_same_history_once_read():
     assert [(s.type, s.name, s.message, s.timestamp) for s in history] == rows
     assert [s.name for s in history] == ["Pending", "Running", "Completed"]
     assert [s.timestamp for s in history[:2]] == [run.created, run.start_time]
+    assert all(type(s) is State for s in history)  # made as any other (frozen, compared)
+    assert history[0] == State(StateType.PENDING, "Pending", None, None, run.created)
     assert run.history is history  # made once
     assert run.holds(history[0]) and run.state is history[-1] is not None
 

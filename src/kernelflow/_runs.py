@@ -17,7 +17,15 @@ from kernelflow._events import Observer, every_run
 from kernelflow._lazy_imports import uuid
 from kernelflow._run_ids import STRIPES, new_id_bits, stripe_lock
 from kernelflow.exceptions import InvalidStateTransition, RunValuesReleased
-from kernelflow.states import FINAL_TYPES, RELEASED, TRANSITIONS, Running, State, StateType
+from kernelflow.states import (
+    FINAL_TYPES,
+    RELEASED,
+    TRANSITIONS,
+    Running,
+    State,
+    StateType,
+    _new_state,
+)
 
 # How many of the latest top-level flow runs keep their values (results, errors,
 # inputs): what FlowRun.retry() and state.result() need. Older records keep names,
@@ -115,9 +123,9 @@ class _Run:
         """Make the States of the states recorded as times (with the run's lock held)."""
         if not self._prefix:
             return
-        made = [State(_PENDING, "Pending", None, None, self.created)]
+        made = [_new_state(_PENDING, "Pending", None, None, self.created)]
         if self._prefix == 2:
-            made.append(State(_RUNNING, "Running", None, None, self.start_time))
+            made.append(_new_state(_RUNNING, "Running", None, None, self.start_time))
         self._history = made + self._made_states()
         if self._state is None:
             self._state = made[-1]

@@ -183,13 +183,17 @@ class _Draft:
     __slots__ = State.__slots__
 
 
-def _new_state(type: StateType, name: str, message: str | None, data: Any) -> State:
+def _new_state(
+    type: StateType, name: str, message: str | None, data: Any, timestamp: float
+) -> State:
+    """A state as the dataclass makes it, quicker (``_Draft``); ``timestamp``: mostly
+    ``time.time()``, or the time a run record kept for a state it makes later."""
     state = _Draft()
     state.type = type
     state.name = name
     state.message = message
     state.data = data
-    state.timestamp = time.time()
+    state.timestamp = timestamp
     state.traceback = data.__traceback__ if isinstance(data, BaseException) else None
     state._details = None
     state._returned = False
@@ -202,7 +206,7 @@ def _message_first(kind: StateType, name: str, doc: str | None = None) -> Callab
     ``(message=None, *, data=None, name=...)``."""
 
     def make(message: str | None = None, *, data: Any = None, name: str = name) -> State:
-        return _new_state(kind, name, message, data)
+        return _new_state(kind, name, message, data, time.time())
 
     make.__name__ = make.__qualname__ = name
     make.__doc__ = doc or f"A {kind.value} state named {name!r}."
@@ -228,11 +232,11 @@ Cancelling = _message_first(
 
 
 def Completed(data: Any = None, message: str | None = None, *, name: str = "Completed") -> State:
-    return _new_state(StateType.COMPLETED, name, message, data)
+    return _new_state(StateType.COMPLETED, name, message, data, time.time())
 
 
 def Cached(data: Any = None, message: str | None = "cache hit", *, name: str = "Cached") -> State:
-    return _new_state(StateType.COMPLETED, name, message, data)
+    return _new_state(StateType.COMPLETED, name, message, data, time.time())
 
 
 def Failed(data: Any = None, message: str | None = None, name: str = "Failed") -> State:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import random
+import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -255,7 +256,7 @@ def attempt_state(run: TaskRun, value: Any = None, error: BaseException | None =
     if error is None:
         if type(value) not in PLAIN_VALUES and needs_looking_at(value):  # see returns.py
             return returned_state(value, run.flow_run.task_runs if run.flow_run else ())
-        return _new_state(_COMPLETED, "Completed", None, value)  # Completed(value), one call less
+        return _new_state(_COMPLETED, "Completed", None, value, time.time())  # Completed(value)
     return _failure_state(run, error)
 
 
