@@ -155,6 +155,17 @@ def test_a_run_started_by_type_alone_shows_the_same_history_once_read():
     assert run.holds(history[0]) and run.state is history[-1] is not None
 
 
+def test_the_state_type_of_a_state_still_a_time_is_read_without_making_it():
+    run = _run()
+    assert run.state_type is StateType.PENDING
+    set_state(run, StateType.RUNNING)
+    assert run.state_type is StateType.RUNNING
+    assert run._prefix == 2  # still two times: a display's count made no States
+    set_state(run, Completed())
+    assert run.state_type is StateType.COMPLETED
+    assert [s.type for s in run.history] == [StateType.PENDING, StateType.RUNNING, "COMPLETED"]
+
+
 def test_a_state_read_while_still_a_time_is_the_one_the_history_keeps():
     run = _run()
     pending = run.state  # made now, then kept: it is the run's Pending from here on

@@ -90,6 +90,18 @@ class _Run:
         self._state = state
 
     @property
+    def state_type(self) -> StateType:
+        """The current state's type, without making a state still recorded as its time
+        (a display counts runs by it ten times a second)."""
+        state = self._state
+        if state is not None:
+            return state.type
+        prefix = self._prefix  # read after _state: 0 means made meanwhile
+        if prefix:
+            return _RUNNING if prefix == 2 else _PENDING
+        return self.state.type
+
+    @property
     def history(self) -> list[State]:
         """Every state the run has been in, in order.
 
@@ -116,8 +128,8 @@ class _Run:
         """Running from now, recorded as its time (``history``): for a run in its first
         Pending that nobody watches, with its lock held (``set_state``) or before any
         other thread can see it (a run made as its body starts)."""
-        self._prefix = 2
         self.start_time = time.time()
+        self._prefix = 2
 
     def _make_prefix(self) -> None:
         """Make the States of the states recorded as times (with the run's lock held)."""

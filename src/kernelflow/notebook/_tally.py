@@ -36,7 +36,7 @@ class Tally:
         self._reused_from = ""
         self._failures: list[str] = []  # "run name: error" of the first runs found failed
         self._total = 0
-        self._frozen: dict[int, State] = {}
+        self._frozen: dict[int, StateType] = {}
         self._frozen_at = 0.0
 
     def update(self, lists: Iterable[list[Any]], freeze: bool = False) -> Counts:
@@ -57,29 +57,26 @@ class Tally:
         return Snapshot(lengths, self._frozen, self._frozen_at)
 
     def _recount(self, freeze: bool = False) -> Counts:
-        frozen: dict[int, State] = {}  # id(run) -> the state counted, for runs not final
+        frozen: dict[int, StateType] = {}  # id(run) -> the type counted, for runs not final
         still_open: list[Any] = []
         keep = still_open.append
         running = pending = completed = failed = cancelled = 0
-        # Compared by identity: hashing an enum member runs Python code.
+        # Compared by identity: hashing an enum member runs Python code. By type while a
+        # run is open: its first states are times until read (_runs), and reading them
+        # here would make them for every run of a map.
         for run in self._open:
-            state = run.state  # read once: it may change while we look
-            kind = state.type
-            if kind is _PENDING:
-                pending += 1
+            kind = run.state_type  # read once: it may change while we look
+            if kind is _PENDING or kind is _RUNNING or kind is _PAUSED or kind is _CANCELLING:
                 keep(run)
                 if freeze:
-                    frozen[id(run)] = state
-            elif kind is _RUNNING or kind is _PAUSED:
-                running += 1
-                keep(run)
-                if freeze:
-                    frozen[id(run)] = state
-            elif kind is _CANCELLING:  # counted in the total only
-                keep(run)
-                if freeze:
-                    frozen[id(run)] = state
-            elif kind is _COMPLETED:
+                    frozen[id(run)] = kind
+                if kind is _PENDING:
+                    pending += 1
+                elif kind is not _CANCELLING:  # a Cancelling run counts in the total only
+                    running += 1  # running or paused
+                continue
+            state = run.state  # final: made, and it never changes again
+            if kind is _COMPLETED:
                 completed += 1
                 if state.name == "Cached":
                     self._count_cached(state.message or "")
@@ -125,12 +122,12 @@ class Snapshot:
     reads runs (``viz._draw_run.Seen``): a graph drawn from it agrees with the counts.
 
     Runs created after the count are left out; a run final then is final now, so only
-    the states of runs still open then are kept.
+    the state types of runs still open then are kept.
     """
 
-    def __init__(self, lengths: dict[int, int], states: dict[int, State], at: float) -> None:
+    def __init__(self, lengths: dict[int, int], kinds: dict[int, StateType], at: float) -> None:
         self._lengths = lengths  # id(list of runs) -> how many of its runs were counted
-        self._states = states
+        self._kinds = kinds
         self.at = at  # its time.time()
 
     def task_runs(self, flow_run: Any) -> list[Any]:
@@ -138,7 +135,12 @@ class Snapshot:
         return runs[: self._lengths.get(id(runs), 0)]
 
     def state(self, run: Any) -> State:
-        return self._states.get(id(run)) or run.state
+        state = run.state
+        kind = self._kinds.get(id(run))
+        if kind is None or state.type is kind:  # final when counted, or as counted still
+            return state
+        # It moved on since: drawn as counted (a drawing reads only a state's kind then)
+        return State(kind, kind.value.title(), None, None, self.at)
 
 
 def count(runs: Iterable[Any]) -> Counts:
