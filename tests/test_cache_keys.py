@@ -437,3 +437,29 @@ def test_a_run_s_parameters_encode_as_any_dict_of_theirs_would():
         _encode(value, out, set())
         assert encode(value) == b"".join(out)
     assert encode({"x": 1}) != encode({"x": 1.0}) != encode({"x": True})
+
+
+def test_a_path_is_keyed_by_its_text_whether_or_not_pathlib_was_loaded_first():
+    import pathlib
+
+    assert encode(pathlib.PurePosixPath("data/a.csv")) == encode(
+        pathlib.PurePosixPath("data") / "a.csv"
+    )
+    assert b"PurePosixPath'data/a.csv'" in encode(pathlib.PurePosixPath("data/a.csv"))
+    assert encode(pathlib.PurePosixPath("a")) != encode(pathlib.PurePosixPath("b"))
+    # The first @task loads the keys without pathlib (and urllib): start-up time.
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, kernelflow\n"
+            "@kernelflow.task\n"
+            "def one(): return 1\n"
+            "import kernelflow._results.keys\n"
+            "print('pathlib' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "False"

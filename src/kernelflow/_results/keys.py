@@ -27,8 +27,8 @@ import hashlib
 import io
 import json
 import os
+import sys
 from collections.abc import Sequence
-from pathlib import PurePath
 from typing import Any
 
 # A key part: (label, digest). The label says what was hashed ("inputs",
@@ -127,7 +127,14 @@ def _encode_other(value: Any) -> bytes:
         return b"file" + repr(file_identity(value)).encode()
     if type(value) in (bytearray, memoryview):
         return b"bytearray" + repr(bytes(value)).encode()
-    if isinstance(value, PurePath) and type(value).__module__ == "pathlib":
+    # pathlib not imported yet: nothing can be a path (and the first @task, which loads
+    # this module, need not load pathlib and urllib with it)
+    pathlib = sys.modules.get("pathlib")
+    if (
+        pathlib is not None
+        and isinstance(value, pathlib.PurePath)
+        and type(value).__module__ == "pathlib"
+    ):
         return type(value).__name__.encode() + repr(str(value)).encode()
     return b"pickle:" + digest(_pickle(value)).encode()
 

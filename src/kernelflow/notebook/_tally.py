@@ -61,9 +61,8 @@ class Tally:
         still_open: list[Any] = []
         keep = still_open.append
         running = pending = completed = failed = cancelled = 0
-        # Compared by identity: hashing an enum member runs Python code. By type while a
-        # run is open: its first states are times until read (_runs), and reading them
-        # here would make them for every run of a map.
+        # By type while a run is open: its first states are times until read (_runs),
+        # and reading them here would make them for every run of a map.
         for run in self._open:
             kind = run.state_type  # read once: it may change while we look
             if kind is _PENDING or kind is _RUNNING or kind is _PAUSED or kind is _CANCELLING:
