@@ -239,6 +239,32 @@ def test_a_past_runs_details_read_first_are_not_empty(home, tmp_path):
     assert "TASK_RUNS 1" in out
 
 
+def test_a_past_run_was_created_when_its_first_state_says_not_when_read(home, tmp_path):
+    script = tmp_path / "pipeline.py"
+    script.write_text(PIPELINE)
+    run_python(
+        f"""
+        import runpy
+        ns = runpy.run_path({str(script)!r})
+        ns["pipeline"](3)
+        """,
+        home,
+        CALLS=str(tmp_path / "calls.txt"),
+    )
+    out = run_python(
+        """
+        import time
+        import kernelflow
+        time.sleep(0.2)  # reading comes well after the run
+        past = kernelflow.runs()[0]
+        for run in (past, *past.task_runs):
+            print("CREATED", run.created == run.history[0].timestamp < time.time() - 0.15)
+        """,
+        home,
+    )
+    assert out.count("CREATED True") >= 2 and "CREATED False" not in out
+
+
 def test_a_retry_from_history_says_when_no_flow_of_that_name_is_defined(home, tmp_path):
     script = tmp_path / "pipeline.py"
     script.write_text(PIPELINE)

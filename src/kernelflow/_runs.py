@@ -117,6 +117,8 @@ class _Run:
     def history(self, history: list[State]) -> None:  # a record read back, or released
         self._prefix = 0
         self._history = history
+        if history:  # a record read back was made when its first state says, not now
+            self.created = history[0].timestamp
 
     def _made_history(self) -> list[State]:
         if self._prefix:
