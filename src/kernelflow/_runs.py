@@ -131,7 +131,7 @@ class _Run:
         Pending that nobody watches, with its lock held (``set_state``) or before any
         other thread can see it (a run made as its body starts)."""
         self.start_time = time.time()
-        self._prefix = 2
+        self._prefix = 2  # after its time: history_rows and state_type read without the lock
 
     def _make_prefix(self) -> None:
         """Make the States of the states recorded as times (with the run's lock held)."""
