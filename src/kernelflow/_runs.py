@@ -137,13 +137,20 @@ class _Run:
         """Make the States of the states recorded as times (with the run's lock held)."""
         if not self._prefix:
             return
-        made = [_new_state(_PENDING, "Pending", None, None, self.created)]
-        if self._prefix == 2:
-            made.append(_new_state(_RUNNING, "Running", None, None, self.start_time))
+        made = [_new_state(kind, name, None, None, at) for kind, name, at in self._unmade()]
         self._history = made + self._made_states()
         if self._state is None:
             self._state = made[-1]
         self._prefix = 0
+
+    def _unmade(self) -> list[tuple[StateType, str, float]]:
+        """The states still recorded as times, as ``(type, name, timestamp)``."""
+        if not self._prefix:
+            return []
+        unmade = [(_PENDING, "Pending", self.created)]
+        if self._prefix == 2:
+            unmade.append((_RUNNING, "Running", self.start_time))
+        return unmade
 
     def _made_states(self) -> list[State]:
         """The States after those still recorded as times. A run's first made State (a
@@ -161,9 +168,7 @@ class _Run:
     def history_rows(self) -> list[tuple[StateType, str, str | None, float]]:
         """The history as ``(type, name, message, timestamp)``, without making the
         States of the states recorded as times (the run history writes every run)."""
-        rows = [(_PENDING, "Pending", None, self.created)] if self._prefix else []
-        if self._prefix == 2:
-            rows.append((_RUNNING, "Running", None, self.start_time))
+        rows = [(kind, name, None, at) for kind, name, at in self._unmade()]
         rows += [(s.type, s.name, s.message, s.timestamp) for s in self._made_states()]
         return rows
 

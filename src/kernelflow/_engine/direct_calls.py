@@ -34,7 +34,7 @@ def call_task(task: Task, parameters: dict[str, Any], wait_for: Any, return_stat
     plain = (plain or plain is None and plain_task(task)) and plain_call(
         task, upstream, wait_for, flow_ctx
     )
-    run, _ = create_task_run(task, parameters, wait_for, flow_ctx, None, None, upstream, plain)
+    run, _ = create_task_run(task, parameters, wait_for, flow_ctx, upstream=upstream, started=plain)
     if plain:  # the common case (plans.py): made Running, its body called here and now
         state = run_plain(task, run, parameters, flow_ctx)
         if return_state or state._returned:
