@@ -166,6 +166,30 @@ def test_the_state_type_of_a_state_still_a_time_is_read_without_making_it():
     assert [s.type for s in run.history] == [StateType.PENDING, StateType.RUNNING, "COMPLETED"]
 
 
+def test_history_rows_count_each_state_once_while_another_thread_makes_them(monkeypatch):
+    import threading
+
+    from kernelflow._runs import _Run
+
+    run = _run()
+    set_state(run, StateType.RUNNING)
+    set_state(run, Completed())
+    unmade, first = _Run._unmade, []
+
+    def then_a_reader_makes_them(self):
+        rows = unmade(self)
+        if not first:  # between reading the times and the made States, a reader comes
+            first.append(threading.Thread(target=lambda: self.history))
+            first[0].start()
+            first[0].join(0.2)
+        return rows
+
+    monkeypatch.setattr(_Run, "_unmade", then_a_reader_makes_them)
+    assert [row[1] for row in run.history_rows()] == ["Pending", "Running", "Completed"]
+    first[0].join()
+    assert [s.name for s in run.history] == ["Pending", "Running", "Completed"]
+
+
 def test_a_state_read_while_still_a_time_is_the_one_the_history_keeps():
     run = _run()
     pending = run.state  # made now, then kept: it is the run's Pending from here on

@@ -168,8 +168,11 @@ class _Run:
     def history_rows(self) -> list[tuple[StateType, str, str | None, float]]:
         """The history as ``(type, name, message, timestamp)``, without making the
         States of the states recorded as times (the run history writes every run)."""
-        rows = [(kind, name, None, at) for kind, name, at in self._unmade()]
-        rows += [(s.type, s.name, s.message, s.timestamp) for s in self._made_states()]
+        # Under the run's lock: a reader making the States meanwhile would otherwise have
+        # them counted twice, as times and as made
+        with STRIPES[self._id_bits & 63]:
+            rows = [(kind, name, None, at) for kind, name, at in self._unmade()]
+            rows += [(s.type, s.name, s.message, s.timestamp) for s in self._made_states()]
         return rows
 
     @property
