@@ -599,6 +599,19 @@ def test_prefects_defaults_for_cache_policy_and_persist_result():
     assert isinstance(task(cache_policy=Inputs)(fn).cache_policy, Inputs)
 
 
+def test_a_task_that_set_nothing_about_results_reads_default_in_a_process_pools_worker_too():
+    """Such a task holds a stand-in until its policy is read (the policies' import is a
+    first @task's largest cost); a copy sent to a worker must read DEFAULT as well."""
+    import cloudpickle
+
+    def fn(x):
+        return x
+
+    for made in (task(fn), cloudpickle.loads(cloudpickle.dumps(task(fn)))):
+        assert made.cache_policy is DEFAULT
+        assert (made.caches, made.caches_if_persisted, made.result_storage) == (False, True, None)
+
+
 DEFAULT_POLICY_CALLS: list[int] = []  # global: TASK_SOURCE hashes closure values
 
 

@@ -10,13 +10,13 @@ key function sees it). A classmethod binds the class the same way.
 from __future__ import annotations
 
 import copy
-import hashlib
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 from kernelflow import _options as check
 from kernelflow._engine.inputs import Signature
+from kernelflow._lazy_imports import blake2b, hashlib
 from kernelflow.exceptions import (
     InvalidNameError,
     InvalidOptionError,
@@ -101,7 +101,7 @@ def task_key(fn: Any) -> str:
         if code is not None
         else f"{type(fn).__module__}.{type(fn).__qualname__}"
     )
-    digest = hashlib.blake2b(where.encode(), digest_size=5).hexdigest()
+    digest = blake2b(where.encode(), digest_size=5).hexdigest()
     return f"{qualname.split('.')[-1]}-{digest}"
 
 
@@ -209,16 +209,21 @@ def caching_options(task: Any, options: dict[str, Any], not_set: Any) -> None:
     ``result_serializer``, ``result_storage_key``) turns persistence on; with it on, the
     policy defaults to DEFAULT. ``persist_result=False`` turns caching off (NO_CACHE).
     """
+    given = options["cache_policy"]
+    persist = check.optional_bool("persist_result", options["persist_result"])
+    set_any = any(options[name] is not None for name in _RESULT_OPTIONS)
+    if given is not_set and persist is None and not set_any:
+        # Most tasks: what the general case below gives them, without its imports.
+        task.persist_result = None
+        task.cache_policy = DEFAULT_POLICY
+        task.caches = False
+        task.caches_if_persisted = True
+        return
     from kernelflow._results.policies import DEFAULT, NONE, KeyFnPolicy, NoCache
 
-    given = options["cache_policy"]
     policy = _policy(given, not_set)
-    persist = check.optional_bool("persist_result", options["persist_result"])
     # As Prefect compares: only the NO_CACHE object itself (not its class) asks nothing.
-    asked = given not in (None, not_set, NONE) or any(
-        options[name] is not None
-        for name in ("cache_key_fn", "result_storage", "result_serializer", "result_storage_key")
-    )
+    asked = given not in (None, not_set, NONE) or set_any
     if persist is None and asked:
         persist = True
     if persist is False:
@@ -245,6 +250,26 @@ def caching_options(task: Any, options: dict[str, Any], not_set: Any) -> None:
     # A task that set nothing about results caches with DEFAULT in a flow with
     # persist_result=True (the flow's option fills in the task's, as in Prefect).
     task.caches_if_persisted = persist is None and usable
+
+
+_RESULT_OPTIONS = ("cache_key_fn", "result_storage", "result_serializer", "result_storage_key")
+
+
+class _DefaultPolicy:
+    """Stands in for DEFAULT, the policy of a task that set nothing about results, until
+    ``Task.cache_policy`` is read: most tasks never use theirs (only persisted results are
+    cached), and importing the policies cost a first ``@task`` more than the rest of it."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "DEFAULT_POLICY"  # the one instance, in a process pool's workers too
+
+    def __repr__(self) -> str:
+        return "DEFAULT (imported when read)"
+
+
+DEFAULT_POLICY = _DefaultPolicy()
 
 
 def _policy(value: Any, not_set: Any) -> Any:

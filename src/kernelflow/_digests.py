@@ -15,10 +15,9 @@ where a retry in a later session matches inputs by them.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-from kernelflow._lazy_imports import pickle
+from kernelflow._lazy_imports import blake2b, pickle
 from kernelflow._stored import StoredResult
 
 UNCHANGEABLE = "-"  # nothing to check: the value cannot change in place
@@ -48,7 +47,7 @@ def content_digest(value: Any) -> str:
         return NOT_CHECKED
     if len(data) > MAX_BYTES:
         return NOT_CHECKED
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return blake2b(data, digest_size=16).hexdigest()
 
 
 def change_digest(value: Any) -> str:

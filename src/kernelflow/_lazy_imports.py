@@ -54,9 +54,18 @@ def _on_first_use(module_name: str) -> Any:
 
 if TYPE_CHECKING:
     import asyncio
+    import hashlib
     import pickle
     import uuid
 else:
     asyncio = _on_first_use("asyncio")
+    hashlib = _on_first_use("hashlib")  # with OpenSSL: a flow's file version (md5)
     pickle = _on_first_use("pickle")  # digests of values that can change in place
     uuid = _on_first_use("uuid")  # with platform; run ids are made UUIDs when first read
+
+# Every digest kernelflow takes is a BLAKE2b. hashlib takes its blake2b from _blake2 (the
+# same object); importing hashlib loads OpenSSL too, most of what it costs a new process.
+try:
+    from _blake2 import blake2b  # noqa: F401  (imported from here)
+except ImportError:  # an interpreter built without it: hashlib finds one
+    from hashlib import blake2b  # noqa: F401

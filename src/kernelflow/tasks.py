@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from kernelflow import _options as check
 from kernelflow._context import flow_run_context, visualize_tracker
 from kernelflow._definitions import (
+    DEFAULT_POLICY,
     Definition,
     advertise_options,
     caching_options,
@@ -135,7 +136,8 @@ class Task(Definition, Generic[P, R]):
         # As in Prefect: an option about results turns persistence on, and only persisted
         # results are cached; persist_result=False turns caching off.
         caching_options(self, self._options, _NOT_SET)
-        if self.result_storage is None:  # a policy's configure(key_storage=...)
+        if self.result_storage is None and self._cache_policy is not DEFAULT_POLICY:
+            # a policy's configure(key_storage=...)
             self.result_storage = getattr(self.cache_policy, "key_storage", None)
         self.viz_return_value = viz_return_value
         self.asset_deps = _assets("asset_deps", asset_deps)
@@ -143,6 +145,19 @@ class Task(Definition, Generic[P, R]):
         self._outside_flow_runs = itertools.count()
         self._plain: bool | None = None  # what its options ask of a run (_engine/plans.py)
         self._read_as(fn)
+
+    @property
+    def cache_policy(self) -> Any:
+        """The task's cache policy (DEFAULT when it set none; see ``caching_options``)."""
+        if self._cache_policy is DEFAULT_POLICY:
+            from kernelflow._results.policies import DEFAULT
+
+            self._cache_policy = DEFAULT
+        return self._cache_policy
+
+    @cache_policy.setter
+    def cache_policy(self, policy: Any) -> None:
+        self._cache_policy = policy
 
     # --- running --------------------------------------------------------------------
 

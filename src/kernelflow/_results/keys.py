@@ -23,13 +23,13 @@ Prefect hashes JSON first, which is why its keys confuse the pairs above.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+from kernelflow._lazy_imports import blake2b
 
 # A key part: (label, digest). The label says what was hashed ("inputs",
 # "helper:clean", ...) so a miss can say what changed; a None digest means unhashable.
@@ -54,10 +54,7 @@ class _Cyclic(_Unencodable):
 
 
 def digest(data: bytes) -> str:
-    return _blake2b(data, digest_size=16).hexdigest()
-
-
-_blake2b = hashlib.blake2b
+    return blake2b(data, digest_size=16).hexdigest()
 
 
 def encode(value: Any) -> bytes:
@@ -222,6 +219,8 @@ def why_unhashable(arguments: dict[str, Any]) -> str:
 
 
 def _json_error(value: Any) -> str:
+    import json  # only to say why a value cannot be hashed
+
     def refuse(unknown: Any) -> Any:
         raise TypeError(f"Unable to serialize unknown type: {type(unknown)}")
 
