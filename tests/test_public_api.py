@@ -120,7 +120,7 @@ NOT_IMPORTED_BY_A_FIRST_FLOW = (
     "platform",
     "pickle",  # a digest of a value that can change in place
     "datetime",  # options and look-ups given as datetimes
-    "hashlib",  # with OpenSSL: a flow file's md5 (every digest is a BLAKE2b, from _blake2)
+    "hashlib",  # with OpenSSL: a flow file's md5 (the other digests are _blake2's)
     "json",  # why a value has no cache key
     "kernelflow._results.policies",  # a task's cache policy, read
 )

@@ -63,8 +63,8 @@ else:
     pickle = _on_first_use("pickle")  # digests of values that can change in place
     uuid = _on_first_use("uuid")  # with platform; run ids are made UUIDs when first read
 
-# Every digest kernelflow takes is a BLAKE2b. hashlib takes its blake2b from _blake2 (the
-# same object); importing hashlib loads OpenSSL too, most of what it costs a new process.
+# Task keys, content digests and cache keys are BLAKE2b digests. hashlib takes its blake2b
+# from _blake2 (the same object); importing hashlib loads OpenSSL too, most of its cost.
 try:
     from _blake2 import blake2b  # noqa: F401  (imported from here)
 except ImportError:  # an interpreter built without it: hashlib finds one
