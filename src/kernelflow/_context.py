@@ -10,7 +10,6 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -58,26 +57,62 @@ class Gate(threading.Event):
         callback()
 
 
-@dataclass(slots=True)
+# The two contexts are plain classes, not dataclasses: a dataclass is made at import,
+# which every new process pays for at its first ``import kernelflow``.
+
+
 class FlowRunContext:
     """What code running inside a flow run needs: the run record, its runner, its futures."""
 
-    flow: Any
-    flow_run: FlowRun
-    task_runner: TaskRunner
-    log_prints: bool = False
-    is_async: bool = False  # an async flow: async tasks called in it give awaitables
-    loop: Any = None  # an async flow's event loop, where its submitted async tasks run
-    deadline: Scope | None = None  # past it, the flow run has timed out (None: no limit)
-    # The flow run's scope (its attempt's, while one runs): cancelling it cancels the
-    # flow run's task runs, and the scopes of its subflows.
-    scope: Scope | None = None
-    futures: list[TaskFuture] = field(default_factory=list)
-    # Set while the flow run may start task runs; cleared while it is paused.
-    gate: Gate = field(default_factory=Gate)
-    retry_plan: Any = None  # a RetryPlan when the run retries an earlier one (FlowRun.retry)
-    # The flow run's handle (flow_engine._FlowHandle): its body's pause reports to it.
-    handle: Any = None
+    __slots__ = (
+        "flow",
+        "flow_run",
+        "task_runner",
+        "log_prints",
+        "is_async",
+        "loop",
+        "deadline",
+        "scope",
+        "futures",
+        "gate",
+        "retry_plan",
+        "handle",
+    )
+
+    def __init__(
+        self,
+        flow: Any,
+        flow_run: FlowRun,
+        task_runner: TaskRunner,
+        log_prints: bool = False,
+        is_async: bool = False,
+        loop: Any = None,
+        deadline: Scope | None = None,
+        scope: Scope | None = None,
+        futures: list[TaskFuture] | None = None,
+        gate: Gate | None = None,
+        retry_plan: Any = None,
+        handle: Any = None,
+    ) -> None:
+        self.flow = flow
+        self.flow_run = flow_run
+        self.task_runner = task_runner
+        self.log_prints = log_prints
+        self.is_async = is_async  # an async flow: async tasks called in it give awaitables
+        self.loop = loop  # an async flow's event loop, where its submitted async tasks run
+        self.deadline = deadline  # past it, the flow run has timed out (None: no limit)
+        # The flow run's scope (its attempt's, while one runs): cancelling it cancels the
+        # flow run's task runs, and the scopes of its subflows.
+        self.scope = scope
+        self.futures: list[TaskFuture] = [] if futures is None else futures
+        # Set while the flow run may start task runs; cleared while it is paused.
+        self.gate = Gate() if gate is None else gate
+        self.retry_plan = retry_plan  # a RetryPlan when the run retries an earlier one
+        # The flow run's handle (flow_engine._FlowHandle): its body's pause reports to it.
+        self.handle = handle
+
+    def __repr__(self) -> str:
+        return f"FlowRunContext(flow_run={self.flow_run!r})"
 
     @classmethod
     def get(cls) -> FlowRunContext | None:
@@ -85,12 +120,17 @@ class FlowRunContext:
         return flow_run_context.get()
 
 
-@dataclass(slots=True)
 class TaskRunContext:
     """What code running inside a task run can see about it."""
 
-    task: Any
-    task_run: TaskRun
+    __slots__ = ("task", "task_run")
+
+    def __init__(self, task: Any, task_run: TaskRun) -> None:
+        self.task = task
+        self.task_run = task_run
+
+    def __repr__(self) -> str:
+        return f"TaskRunContext(task_run={self.task_run!r})"
 
     @classmethod
     def get(cls) -> TaskRunContext | None:

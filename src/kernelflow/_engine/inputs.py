@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kernelflow._annotations import BaseAnnotation, allow_failure, quote
@@ -39,15 +38,20 @@ class Resolved(BaseAnnotation[Any]):
     __slots__ = ()
 
 
-@dataclass(slots=True)
 class Upstream:
-    """What a walk over the arguments found."""
+    """What a walk over the arguments found. (A plain class: a dataclass is made at
+    import, which a new process pays for at its first ``import kernelflow``.)"""
 
-    futures: list[TaskFuture] = field(default_factory=list)
-    edges: dict[str, frozenset[uuid.UUID]] = field(default_factory=dict)
-    # parameter -> the run that last returned an equal small shared value (no lineage)
-    possible: dict[str, frozenset[uuid.UUID]] = field(default_factory=dict)
-    needs_resolving: bool = False  # any future or annotation that resolve() must replace
+    __slots__ = ("futures", "edges", "possible", "needs_resolving")
+
+    def __init__(
+        self, futures: list[TaskFuture] | None = None, needs_resolving: bool = False
+    ) -> None:
+        self.futures: list[TaskFuture] = [] if futures is None else futures
+        self.edges: dict[str, frozenset[uuid.UUID]] = {}
+        # parameter -> the run that last returned an equal small shared value (no lineage)
+        self.possible: dict[str, frozenset[uuid.UUID]] = {}
+        self.needs_resolving = needs_resolving  # any future or annotation to replace
 
 
 # Values that can hold no future; when every argument is one of these and none came

@@ -33,7 +33,6 @@ import textwrap
 import types
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from kernelflow._results.keys import Part, digest, hash_value
@@ -42,13 +41,15 @@ _MISSING = object()
 _SCALARS = (int, float, complex, str, bytes, bool)
 
 
-@dataclass(slots=True)
 class _Plan:
     """A function's source parts, the bindings they depend on, and its closure cells."""
 
-    parts: list[Part] = field(default_factory=list)
-    bindings: list[tuple[Any, str, Any]] = field(default_factory=list)  # (namespace, name, obj)
-    cells: list[tuple[str, Any]] = field(default_factory=list)  # (label, closure cell)
+    __slots__ = ("parts", "bindings", "cells")
+
+    def __init__(self) -> None:
+        self.parts: list[Part] = []
+        self.bindings: list[tuple[Any, str, Any]] = []  # (namespace, name, obj)
+        self.cells: list[tuple[str, Any]] = []  # (label, closure cell)
 
     def still_valid(self) -> bool:
         for namespace, name, obj in self.bindings:
