@@ -19,6 +19,9 @@ held, paid at exit, not of running), about 6k instructions "per run" on a direct
     retried     a mapped run, then its reuse by ``FlowRun.retry()`` (one item of the map
                 failed, and runs again): "reused run" is this less ``mapped``
     plain       a plain Python call of the same function (the floor)
+    startup     not per run: ``import kernelflow`` and a first trivial flow in a new
+                process, less a new process that only starts Python (overhead.py times
+                the same; its time varies twofold here, its instructions do not)
 
 Budgets (issue 27): a direct call <= 60k instructions, a mapped run <= 110k. The
 others are printed for the record, next to the raw pool's. Exit status 1 when a budget
@@ -46,17 +49,19 @@ import sys
 import tempfile
 
 BUDGETS = {"direct": 60_000, "mapped": 110_000}
-KINDS = ("plain", "raw_tpe", "direct", "mapped", "submitted", "cache_hit", "retried")
+KINDS = ("plain", "raw_tpe", "direct", "mapped", "submitted", "cache_hit", "retried", "startup")
 
 # What each kind does in the child process, ``n`` times, after its setup.
 _CHILD = r"""
-import logging, os, sys
+import os, sys
+kind, n = sys.argv[1], int(sys.argv[2])
+if kind == "bare":
+    os._exit(0)
+import logging
 logging.getLogger("kernelflow").setLevel(logging.WARNING)
 from concurrent.futures import ThreadPoolExecutor
 from kernelflow import flow, task
 from kernelflow.task_runners import ThreadPoolTaskRunner
-
-kind, n = sys.argv[1], int(sys.argv[2])
 
 def trivial(x):
     return x
@@ -102,6 +107,13 @@ elif kind == "cache_hit":
             inc(0)
     hits(1)  # the one miss, stored; every call after is a hit
     hits(n)
+elif kind == "startup":
+    @flow
+    def first():
+        return trivial_task(1)
+    first()
+elif kind == "bare":  # never imported kernelflow: the startup kind's baseline
+    pass
 elif kind == "retried":
     import kernelflow
 
@@ -181,6 +193,18 @@ def per_run(kind: str, runs: int) -> float:
     the last import: compiling a module costs millions of instructions, which would
     otherwise fall into one count of the pair and not the other.
     """
+    _write_pyc_files(kind)
+    return (count(kind, 2 * runs) - count(kind, runs)) / runs
+
+
+def startup() -> tuple[int, int]:
+    """Instructions of a new process that imports kernelflow and runs a first flow, and
+    of one that only starts Python."""
+    _write_pyc_files("startup")
+    return count("startup", 1), count("bare", 0)
+
+
+def _write_pyc_files(kind: str) -> None:
     with tempfile.TemporaryDirectory() as home:
         subprocess.run(
             [sys.executable, "-c", _CHILD, kind, "1"],
@@ -188,7 +212,6 @@ def per_run(kind: str, runs: int) -> float:
             check=True,
             env=_child_env(home),
         )
-    return (count(kind, 2 * runs) - count(kind, runs)) / runs
 
 
 def main() -> int:
@@ -203,9 +226,10 @@ def main() -> int:
     unknown = set(kinds) - set(KINDS)
     if unknown:
         parser.error(f"unknown kind(s) {', '.join(sorted(unknown))}; choose from {KINDS}")
-    figures = {kind: per_run(kind, args.runs) for kind in kinds}
+    figures = {kind: per_run(kind, args.runs) for kind in kinds if kind != "startup"}
     raw = figures.get("raw_tpe")
-    print(f"instructions per run (callgrind, {args.runs} vs {2 * args.runs} runs):")
+    if figures:
+        print(f"instructions per run (callgrind, {args.runs} vs {2 * args.runs} runs):")
     within = True
     for kind, figure in figures.items():
         relative = f"{figure / raw:5.2f}x raw pool task" if raw else ""
@@ -219,6 +243,12 @@ def main() -> int:
     if "retried" in figures and "mapped" in figures:
         reused = figures["retried"] - figures["mapped"]
         print(f"  {'reused run':<10} {reused / 1000:8.1f}k  (retried less mapped)")
+    if "startup" in kinds:
+        started, bare = startup()
+        print(
+            f"start-up, import kernelflow + a first flow: {(started - bare) / 1e6:.1f}M"
+            f" instructions (a new process that only starts Python: {bare / 1e6:.1f}M)"
+        )
     return 0 if within else 1
 
 
