@@ -75,9 +75,8 @@ class Driver:
 
     def answer(self, effect, body=None):
         if isinstance(effect, CallBody):
-            late = too_late(effect)
-            if late is not None:
-                return late
+            if too_late(self.handle, effect):
+                return None  # cancelled: the handle is closed, the next step ends it
             assert self.handle.body_started("scripted")
             self.bodies += 1
             scope = attempt_deadline(effect)
@@ -111,7 +110,7 @@ def reach(driver: Driver, moment: str, holder: Claim | None):
     """Step ``driver`` to ``moment``; the effect it is at (unanswered)."""
     if moment == "before start":
         return driver.until(CallBody)
-    if moment == "in body":
+    if moment.startswith("in body"):
         body = driver.until(CallBody)
         assert driver.handle.body_started("scripted")
         return body
@@ -129,9 +128,10 @@ def stop(driver: Driver, action: str, moment: str, effect) -> None:
         assert driver.handle.cancel()
         assert driver.handle.step(Outcome(1)) is None  # a late answer changes nothing
         return
-    if moment == "in body":  # the attempt's own timeout (5 s) passes in its body
-        driver.clock.advance(5)
-        driver.finish(Outcome(error=attempt_deadline(effect).error()))
+    if moment.startswith("in body"):  # its own timeout (5 s), or the flow's, in the body
+        attempt = attempt_deadline(effect)
+        driver.clock.advance(5 if moment == "in body" else FLOW_SECONDS)
+        driver.finish(Outcome(error=attempt.error()))
         return
     driver.clock.advance(FLOW_SECONDS)  # the flow run's timeout passes here
     driver.finish(driver.answer(effect))
@@ -143,11 +143,17 @@ TABLE = {
     ("in body", "cancel"): ("Cancelled", []),
     ("in retry sleep", "cancel"): ("Cancelled", []),
     ("waiting on a claim", "cancel"): ("Cancelled", []),
-    ("before start", "timeout"): ("TimedOut", ["on_failure"]),
-    # its retry's sleep ends with the flow run's time, and the retry cannot start
-    ("in body", "timeout"): ("TimedOut", ["on_failure"]),
-    ("in retry sleep", "timeout"): ("TimedOut", ["on_failure"]),
-    ("waiting on a claim", "timeout"): ("TimedOut", ["on_failure"]),
+    # The flow run's time runs out before the body starts: the run never ran, and is
+    # Cancelled, as the flow's timeout cancels the runs it has not started (whichever of
+    # the two sees the deadline first, the state is the same).
+    ("before start", "timeout"): ("Cancelled", []),
+    # its own timeout passes in the body; its retry's sleep ends with the flow run's time,
+    # and the retry is cancelled before it starts
+    ("in body", "timeout"): ("Cancelled", []),
+    ("in retry sleep", "timeout"): ("Cancelled", []),
+    ("waiting on a claim", "timeout"): ("Cancelled", []),
+    # the flow run's time runs out while the body runs: TimedOut, never retried
+    ("in body, past the flow's deadline", "timeout"): ("TimedOut", ["on_failure"]),
 }
 
 

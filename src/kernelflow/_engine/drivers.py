@@ -41,11 +41,14 @@ def attempt_deadline(effect: CallBody) -> Scope | None:
     return Scope.after(effect.timeout, effect.what, effect.deadline)
 
 
-def too_late(effect: CallBody) -> Outcome | None:
-    """A timeout outcome if the flow's deadline passed before the body could start."""
+def too_late(handle: RunHandle, effect: CallBody) -> bool:
+    """Whether the flow's deadline passed before the body could start; the run is then
+    cancelled. The flow's timeout cancels every run it has not started, and its cancel
+    may be on its way still: a run that never started is never TimedOut."""
     if effect.deadline is not None and effect.deadline.expired():
-        return Outcome(error=effect.deadline.error())
-    return None
+        handle.cancel(str(effect.deadline.error()))
+        return True
+    return False
 
 
 # --- blocking ---------------------------------------------------------------------------
@@ -105,8 +108,8 @@ def _drive_sync(handle: RunHandle, thrown: BaseException | None) -> Any:
 
 def _body_sync(handle: RunHandle, effect: CallBody) -> Outcome | None:
     __tracebackhide__ = True
-    if effect.deadline is not None and effect.deadline.expired():
-        return Outcome(error=effect.deadline.error())  # out of time before it began
+    if too_late(handle, effect):
+        return None  # the handle is closed: the next step ends it
     if not handle.body_started(thread_name.name or worker_name()):
         return None  # cancelled first: the handle is closed, the next step ends it
     if effect.timeout is None and effect.deadline is None and not effect.is_async:
@@ -222,10 +225,7 @@ async def _carry_out_async(what: Now | Wait | Call) -> Any:
 
 async def _body_async(handle: RunHandle, effect: CallBody) -> Outcome | None:
     __tracebackhide__ = True
-    late = too_late(effect)
-    if late is not None:
-        return late
-    if not handle.body_started(worker_name()):
+    if too_late(handle, effect) or not handle.body_started(worker_name()):
         return None
     deadline = attempt_deadline(effect)
     return await call_async(

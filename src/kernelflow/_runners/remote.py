@@ -200,9 +200,7 @@ class RemoteTaskRunner(TaskRunner):
     # --- the callback driver's side ----------------------------------------------------
 
     def _send(self, handle: RemoteRun, effect: CallBody) -> None:
-        late = too_late(effect)
-        if late is not None:  # the flow ran out of time before this run could start
-            self._driver.resume(handle, late)
+        if too_late(handle, effect):
             return
         task, run = handle.task, handle.run
         try:
