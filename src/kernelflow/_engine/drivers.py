@@ -108,9 +108,7 @@ def _drive_sync(handle: RunHandle, thrown: BaseException | None) -> Any:
 
 def _body_sync(handle: RunHandle, effect: CallBody) -> Outcome | None:
     __tracebackhide__ = True
-    if too_late(handle, effect):
-        return None  # the handle is closed: the next step ends it
-    if not handle.body_started(thread_name.name or worker_name()):
+    if too_late(handle, effect) or not handle.body_started(thread_name.name or worker_name()):
         return None  # cancelled first: the handle is closed, the next step ends it
     if effect.timeout is None and effect.deadline is None and not effect.is_async:
         if handle.future is None:  # the common case, kept short: a direct call, no limit
