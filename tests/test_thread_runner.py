@@ -4,6 +4,7 @@ import contextvars
 import sys
 import threading
 import time
+import types
 
 import pytest
 
@@ -158,6 +159,90 @@ def test_the_unbounded_runner_keeps_quick_runs_on_a_few_threads():
     with ThreadPoolTaskRunner() as runner:
         assert runner.map(quick, {"x": range(3000)}).result() == list(range(3000))
         assert [runner.submit(quick, {"x": i}).result() for i in range(300)] == list(range(300))
-    # It starts 8 and doubles only while no run finishes for 20 ms; hundreds of threads
-    # (one per queued run, as it once did) would show here.
+    # It starts one and grows only at a look that finds its runs held up; hundreds of
+    # threads (one per queued run, as it once did) would show here.
     assert len(names) <= 32
+
+
+def test_a_long_run_on_the_unbounded_runners_one_thread_does_not_hold_up_the_next():
+    # One drainer to start with: a run that keeps it busy without finishing must not
+    # keep the next run waiting for its end (a look sees no run finish and adds threads).
+    @task
+    def spin_until(event):
+        while not event.is_set():  # busy: the process is not idle, only no run finishes
+            pass
+
+    done = threading.Event()
+    with ThreadPoolTaskRunner() as runner:
+        long = runner.submit(spin_until, {"event": done})
+        assert runner.submit(echo, {"x": 1}).result(timeout=5) == 1
+        assert not long.done()
+        done.set()
+        long.result(timeout=5)
+
+
+class ScriptedGrowth:
+    """A RunQueue whose pool counts its drainers (each takes a run and stays in it),
+    whose looks are called by hand, on a scripted clock and CPU clock: the growth rule,
+    with no thread and no sleep."""
+
+    def __init__(self, monkeypatch, clock, queued: int) -> None:
+        from kernelflow._runners import threads
+
+        self.clock, self.cpu_seconds, self.looks = clock, 0.0, []
+        self.unfinished = dict.fromkeys(range(queued))
+        self.drainers = 0
+        monkeypatch.setattr(threads, "_cpu_seconds", lambda: self.cpu_seconds)
+        monkeypatch.setattr(threads, "call_later", lambda _seconds, look: self.looks.append(look))
+        # A drainer takes a run and stays in it.
+        monkeypatch.setattr(threads.RunQueue, "_drain", lambda queue: queue._queue.popleft())
+        self.queue = threads.RunQueue(self, None, self.unfinished)
+        for _ in range(queued):
+            self.queue.put(types.SimpleNamespace(), None)
+        self.queue.start()
+
+    def submit(self, drain) -> None:  # the pool: count the drainers started
+        self.drainers += 1
+        drain()
+
+    def look(self, after: float, cpu: float, finished: int = 0) -> int:
+        """Let ``after`` seconds pass, ``cpu`` of them busy, ``finished`` runs end; the
+        drainers after the runner's look."""
+        self.clock.advance(after)
+        self.cpu_seconds += cpu
+        for _ in range(finished):
+            self.unfinished.popitem()
+        self.looks.pop()()
+        return self.drainers
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    from kernelflow._scopes.scope import FakeClock, use_clock
+
+    clock = FakeClock()
+    with use_clock(clock):
+        yield lambda queued: ScriptedGrowth(monkeypatch, clock, queued)
+
+
+def test_the_unbounded_runner_grows_only_when_a_look_finds_its_runs_held_up(scripted):
+    growth = scripted(queued=1000)
+    assert growth.drainers == 1
+    # Busy, and runs finish: quick runs, which one thread serves best.
+    assert growth.look(0.02, cpu=0.02, finished=50) == 1
+    # Runs finish, but the process was mostly idle: they wait on I/O.
+    assert growth.look(0.02, cpu=0.004, finished=3) == 4
+    # Busy, and no run finished: long runs hold every drainer.
+    assert growth.look(0.02, cpu=0.02) == 16
+    # A look that came late measured a pause of the whole process: no growth...
+    assert growth.look(0.15, cpu=0.15) == 16
+    # ...and the next on-time look measures the runs again.
+    assert growth.look(0.02, cpu=0.0) == 64
+
+
+def test_the_unbounded_runner_never_starts_more_drainers_than_queued_runs(scripted):
+    growth = scripted(queued=10)
+    assert growth.look(0.02, cpu=0.0) == 4
+    assert growth.look(0.02, cpu=0.0) == 10  # not 16
+    assert growth.look(0.02, cpu=0.0) == 10
+    assert growth.looks == []  # no run left queued: the looks stop

@@ -13,6 +13,7 @@ import concurrent.futures as cf
 import contextvars
 import logging
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -22,6 +23,7 @@ from kernelflow._engine.plans import plain_call, plain_task, run_plain_handled
 from kernelflow._engine.task_engine import task_lifecycle
 from kernelflow._lazy_imports import asyncio
 from kernelflow._runners.thread_pool import DaemonThreadPool
+from kernelflow._scopes.scope import now
 from kernelflow._scopes.timers import call_later
 
 _logger = logging.getLogger("kernelflow.task_runner")
@@ -146,11 +148,19 @@ class LoopRun(RunHandle):
             return False
 
 
-# An unbounded runner starts this many drainers for queued runs, and adds more only while
-# they make no progress (runs that wait on I/O), so a 100k map of trivial tasks does not
-# start hundreds of threads, while 200 one-second sleeps still run side by side.
-BASE_THREADS = 8
+# An unbounded runner starts one drainer for queued runs, and multiplies them by GROWTH
+# at each look (every GROWTH_CHECK_SECONDS) that finds its runs held up. A 100k map of
+# trivial tasks then runs on one thread, the fastest under the GIL: a second thread
+# taking runs too makes the two trade the GIL thousands of times a second (eight took
+# 35% longer here). Runs that wait on I/O or sleep soon all run at once, as in Prefect:
+# 200 one-second sleeps all start within four looks.
+FIRST_DRAINERS = 1
+GROWTH = 4
 GROWTH_CHECK_SECONDS = 0.02
+# A process that used less than this share of one core since the last look was waiting
+# (its runs wait on I/O, a lock or a sleep) rather than working.
+IDLE_SHARE = 0.25
+_cpu_seconds = time.process_time  # a module attribute, for tests to script
 
 
 class RunQueue:
@@ -159,10 +169,9 @@ class RunQueue:
     Each drainer runs queued runs, in order, until none is left; so a busy pool takes
     its next run without a pool job, a thread wake-up or a lock per run. At most
     ``limit`` drainers run at once. With no limit the runner grows: it starts
-    ``BASE_THREADS`` drainers, and every ``GROWTH_CHECK_SECONDS`` while runs are queued,
-    if no run finished since the last look (``unfinished`` did not shrink), it doubles
-    them (never past the queued runs): runs that sleep or wait on I/O soon all run at
-    once, and quick runs never need more than ``BASE_THREADS``.
+    ``FIRST_DRAINERS``, and every ``GROWTH_CHECK_SECONDS`` while runs are queued it
+    multiplies them by ``GROWTH`` (never past the queued runs) if its runs were held up
+    since the last look (``_held_up``).
     """
 
     def __init__(self, pool: DaemonThreadPool, limit: int | None, unfinished: dict) -> None:
@@ -173,7 +182,7 @@ class RunQueue:
         self._lock = threading.Lock()  # guards _drainers against a drainer leaving
         self._drainers = 0
         self._watching = False
-        self._last_unfinished = -1
+        self._last_look = (0, 0.0, 0.0)  # taken when the watching starts: see _held_up
 
     def put(self, handle: ThreadRun, context: contextvars.Context) -> None:
         """Queue a run, to run in (a copy of) ``context``, the submitter's. Drainers already
@@ -183,7 +192,7 @@ class RunQueue:
 
     def start(self) -> None:
         """Start drainers for the queued runs, up to the limit."""
-        wanted = BASE_THREADS if self._limit is None else self._limit
+        wanted = FIRST_DRAINERS if self._limit is None else self._limit
         if self._drainers < wanted:  # else a look without the lock will do: see _drain
             self._start(wanted)
 
@@ -201,6 +210,7 @@ class RunQueue:
         for _ in range(more):
             self._pool.submit(self._drain)
         if watch:
+            self._last_look = self._look()
             call_later(GROWTH_CHECK_SECONDS, self._check)
 
     def _drain(self) -> None:
@@ -229,13 +239,28 @@ class RunQueue:
             entered.run(handle)  # type: ignore[union-attr]
 
     def _check(self) -> None:
-        unfinished = len(self._unfinished)
-        stuck = unfinished == self._last_unfinished
-        self._last_unfinished = unfinished
+        held_up = self._held_up()
         with self._lock:
             self._watching = bool(self._queue)
             if not self._watching:
                 return
-            wanted = max(self._drainers * 2, BASE_THREADS) if stuck else self._drainers
+            wanted = max(self._drainers * GROWTH, FIRST_DRAINERS) if held_up else self._drainers
         self._start(wanted)
         call_later(GROWTH_CHECK_SECONDS, self._check)
+
+    def _look(self) -> tuple[int, float, float]:
+        """Unfinished runs, the process's CPU seconds, and the time, for the next look."""
+        return len(self._unfinished), _cpu_seconds(), now()
+
+    def _held_up(self) -> bool:
+        """Whether the runs were held up since the last look: none finished (they wait,
+        or long runs hold every drainer), or the process was mostly idle (they wait on
+        I/O or sleep, however many finish). A look that came late measured a pause of
+        the whole process (a long garbage collection, the OS running other work), not
+        the runs: it only starts the next window."""
+        last_unfinished, last_cpu, last_at = self._last_look
+        self._last_look = unfinished, cpu, at = self._look()
+        elapsed = at - last_at
+        if elapsed > 2 * GROWTH_CHECK_SECONDS:
+            return False
+        return unfinished == last_unfinished or cpu - last_cpu < IDLE_SHARE * elapsed
