@@ -181,6 +181,27 @@ def test_a_long_run_on_the_unbounded_runners_one_thread_does_not_hold_up_the_nex
         long.result(timeout=5)
 
 
+def test_a_run_submitted_while_every_thread_is_held_up_still_starts():
+    # Eight runs that wait hold every thread the runner grew for them; once none is
+    # queued it stops watching. A run submitted then must start it watching again
+    # (it once waited for one of the eight to end).
+    release = threading.Event()
+
+    @task
+    def hold():
+        release.wait(10)
+
+    with ThreadPoolTaskRunner() as runner:
+        held = [runner.submit(hold, {}) for _ in range(8)]
+        while not all(future.state.is_running() for future in held):
+            time.sleep(0.01)
+        time.sleep(0.1)
+        try:
+            assert runner.submit(echo, {"x": 1}).result(timeout=5) == 1
+        finally:
+            release.set()
+
+
 class ScriptedGrowth:
     """A RunQueue whose pool counts its drainers (each takes a run and stays in it),
     whose looks are called by hand, on a scripted clock and CPU clock: the growth rule,
@@ -190,15 +211,20 @@ class ScriptedGrowth:
         from kernelflow._runners import threads
 
         self.clock, self.cpu_seconds, self.looks = clock, 0.0, []
-        self.unfinished = dict.fromkeys(range(queued))
+        self.unfinished: dict = {}
         self.drainers = 0
         monkeypatch.setattr(threads, "_cpu_seconds", lambda: self.cpu_seconds)
         monkeypatch.setattr(threads, "call_later", lambda _seconds, look: self.looks.append(look))
         # A drainer takes a run and stays in it.
         monkeypatch.setattr(threads.RunQueue, "_drain", lambda queue: queue._queue.popleft())
         self.queue = threads.RunQueue(self, None, self.unfinished)
-        for _ in range(queued):
-            self.queue.put(types.SimpleNamespace(), None)
+        self.submit_runs(queued)
+
+    def submit_runs(self, count: int) -> None:
+        for _ in range(count):
+            run = types.SimpleNamespace()
+            self.unfinished[id(run)] = run
+            self.queue.put(run, None)
         self.queue.start()
 
     def submit(self, drain) -> None:  # the pool: count the drainers started
@@ -211,7 +237,7 @@ class ScriptedGrowth:
         self.clock.advance(after)
         self.cpu_seconds += cpu
         for _ in range(finished):
-            self.unfinished.popitem()
+            self.unfinished.popitem()  # (any: only their count is read)
         self.looks.pop()()
         return self.drainers
 
@@ -246,3 +272,13 @@ def test_the_unbounded_runner_never_starts_more_drainers_than_queued_runs(script
     assert growth.look(0.02, cpu=0.0) == 10  # not 16
     assert growth.look(0.02, cpu=0.0) == 10
     assert growth.looks == []  # no run left queued: the looks stop
+
+
+def test_runs_queued_after_the_unbounded_runner_stopped_watching_are_watched_again(scripted):
+    growth = scripted(queued=1)
+    assert growth.look(0.02, cpu=0.0) == 1  # nothing left queued: it stops watching
+    assert growth.looks == []
+    # A run submitted while the one drainer is still held up by the first.
+    growth.submit_runs(1)
+    assert growth.drainers == 1
+    assert growth.look(0.02, cpu=0.0) == 2

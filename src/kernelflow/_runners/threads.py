@@ -191,21 +191,23 @@ class RunQueue:
         self._queue.append(handle)
 
     def start(self) -> None:
-        """Start drainers for the queued runs, up to the limit."""
-        wanted = FIRST_DRAINERS if self._limit is None else self._limit
-        if self._drainers < wanted:  # else a look without the lock will do: see _drain
-            self._start(wanted)
+        """Start drainers for the queued runs, up to the limit; with no limit, watch them
+        too, even when the drainers there are already are enough to start with: they may
+        all be held up (runs queued earlier that wait)."""
+        if self._limit is None:
+            if self._drainers < FIRST_DRAINERS or not self._watching:
+                self._start(FIRST_DRAINERS)
+        elif self._drainers < self._limit:  # else a look without the lock will do: _drain
+            self._start(self._limit)
 
     def clear(self) -> None:
         self._queue.clear()
 
     def _start(self, wanted: int) -> None:
         with self._lock:
-            more = min(wanted - self._drainers, len(self._queue))
-            if more <= 0:
-                return
+            more = max(0, min(wanted - self._drainers, len(self._queue)))
             self._drainers += more
-            watch = self._limit is None and not self._watching
+            watch = self._limit is None and not self._watching and bool(self._queue)
             self._watching = self._watching or watch
         for _ in range(more):
             self._pool.submit(self._drain)
