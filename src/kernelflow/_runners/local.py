@@ -164,9 +164,10 @@ class ThreadPoolTaskRunner(TaskRunner):
 
     Args:
         max_workers: The most threads at once; None means no limit, as in Prefect. With
-            no limit, runs start on a few threads and more are added while those make
-            no progress (their runs wait on I/O or sleep), so waiting runs still all run
-            at once while quick ones do not pay for hundreds of threads.
+            no limit, runs start on one thread, and more are added every 20 ms while
+            runs are held up (they wait on I/O or sleep, or long ones hold every
+            thread): waiting runs still all run at once within tens of milliseconds,
+            while quick ones stay on one thread, the fastest under the GIL.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:

@@ -191,9 +191,9 @@ class RunQueue:
         self._queue.append(handle)
 
     def start(self) -> None:
-        """Start drainers for the queued runs, up to the limit; with no limit, watch them
-        too, even when the drainers there are already are enough to start with: they may
-        all be held up (runs queued earlier that wait)."""
+        """Start drainers for the queued runs, up to the limit. With no limit: the first
+        one, and the watch that adds more, even while drainers are at work (every one of
+        them may be held up by an earlier run)."""
         if self._limit is None:
             if self._drainers < FIRST_DRAINERS or not self._watching:
                 self._start(FIRST_DRAINERS)
