@@ -527,3 +527,18 @@ def test_a_value_too_large_to_digest_is_reused_and_the_state_says_unchecked(monk
     assert failed.retry() == 6
     (reused,) = kernelflow.last_run().task_runs
     assert "not checked for changes made in place" in reused.state.message
+
+
+def test_reused_from_names_the_original_flow_run_whatever_note_follows():
+    from kernelflow._engine.retry_plan import reused_from
+    from kernelflow.states import Cached, Completed
+
+    for note in (
+        "",
+        " (read from the result store)",
+        " (not checked for changes made in place: too large to digest)",
+    ):
+        state = Cached(1, message=f"reused from load-0 of flow run etl-3f2a{note}")
+        assert reused_from(state) == "etl-3f2a"
+    assert reused_from(Cached(1)) is None  # a cache hit
+    assert reused_from(Completed(1, message="reused from load-0 of flow run etl-3f2a")) is None

@@ -22,6 +22,7 @@ def fill(category_name: str) -> str:
 def test_state_categories():
     assert category(Completed(1)) == "completed"
     assert category(Cached(1)) == "cached"
+    assert category(Cached(1, message="reused from load-0 of flow run etl-1")) == "reused"
     assert category(Failed(ValueError("x"))) == "failed"
     assert category(Failed(UpstreamTaskError("up"))) == "not run"
     assert category(Crashed(SystemExit())) == "crashed"
@@ -145,6 +146,36 @@ def test_failed_run_graph_colours_edges_and_legend():
         assert meaning in legend
     for meaning in ("cached", "crashed", "cancelled"):  # ...and only those
         assert meaning not in legend
+
+
+def test_a_retrys_graph_says_reused_where_its_header_does():
+    fixed = {"value": False}
+
+    @task
+    def load(i):
+        return i
+
+    @task
+    def check(values):
+        if not fixed["value"]:
+            raise ValueError("not yet")
+        return sum(values)
+
+    @flow
+    def etl():
+        return check(load.map(range(3)))
+
+    with pytest.raises(ValueError):
+        etl()
+    failed = kernelflow.last_run()
+    fixed["value"] = True
+    assert failed.retry() == 3
+    graph = dot(kernelflow.last_run().graph())
+    group = graph.id("load × 3")
+    assert "3 reused" in graph.labels[group] and "cached" not in graph.labels[group]
+    assert fill("reused") in graph.attrs[group]
+    assert "reused by this retry" in graph.attrs["legend"]
+    assert "cached" not in graph.attrs["legend"]
 
 
 def test_an_all_completed_run_has_no_legend_and_a_title_only_when_asked():

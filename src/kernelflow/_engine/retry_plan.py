@@ -27,6 +27,21 @@ if TYPE_CHECKING:
 
 _LIVE = object()
 
+# A reused run's message: "reused from <task run> of flow run <original>", and a note.
+REUSED_FROM, OF_FLOW_RUN = "reused from ", " of flow run "
+FROM_THE_STORE = " (read from the result store)"
+NOT_CHECKED = " (not checked for changes made in place: too large to digest)"
+
+
+def reused_from(state: State) -> str | None:
+    """The name of the flow run whose result a retry's reused run (``state``) took; None
+    for any other state (a cache hit is Cached too). Displays tell the two apart."""
+    message = state.message
+    if state.name != "Cached" or not message or not message.startswith(REUSED_FROM):
+        return None
+    original = message.rpartition(OF_FLOW_RUN)[2]
+    return original.removesuffix(FROM_THE_STORE).removesuffix(NOT_CHECKED)
+
 
 class RetryPlan:
     """Which runs of the original a retry may reuse, and which of its runs did."""
@@ -110,11 +125,11 @@ class RetryPlan:
                 )
                 return None
             self._reused.add(run._id_bits)
-        message = f"reused from {original.name} of flow run {self.original.name}"
+        message = f"{REUSED_FROM}{original.name}{OF_FLOW_RUN}{self.original.name}"
         if isinstance(original.value, StoredValue):
-            message += " (read from the result store)"
+            message += FROM_THE_STORE
         elif holds is None:
-            message += " (not checked for changes made in place: too large to digest)"
+            message += NOT_CHECKED
         return Cached(value, message=message)
 
     def report(self) -> str:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from kernelflow._engine.retry_plan import reused_from
 from kernelflow.notebook._snapshot import MAX_FAILURES, Counts, preview
 from kernelflow.states import State, StateType
 
@@ -78,7 +79,7 @@ class Tally:
             if kind is _COMPLETED:
                 completed += 1
                 if state.name == "Cached":
-                    self._count_cached(state.message or "")
+                    self._count_cached(state)
             elif kind is _CANCELLED:
                 cancelled += 1
             else:  # failed or crashed
@@ -106,14 +107,13 @@ class Tally:
             reused_from=self._reused_from,
         )
 
-    def _count_cached(self, message: str) -> None:
-        # A retry's reused run says so in its message (``RetryPlan.reused_state``):
-        # "reused from <task run> of flow run <original>".
-        if message.startswith("reused from "):
-            self._reused += 1
-            self._reused_from = message.rpartition(" of flow run ")[2]
-        else:
+    def _count_cached(self, state: State) -> None:
+        original = reused_from(state)
+        if original is None:
             self._cached += 1
+        else:
+            self._reused += 1
+            self._reused_from = original
 
 
 class Snapshot:

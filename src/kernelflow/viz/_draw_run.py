@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from kernelflow._engine.retry_plan import reused_from
 from kernelflow._history.text import duration
 from kernelflow._runs import FlowRun, TaskRun
 from kernelflow.exceptions import UpstreamTaskError
@@ -42,11 +43,13 @@ CATEGORIES: dict[str, dict[str, str]] = {
     "running": {"fillcolor": "#fef9c3", "color": "#ca8a04"},
     "pending": {"fillcolor": "#f1f5f9", "color": "#94a3b8"},
     "cached": {"fillcolor": "#bfdbfe", "color": "#2563eb"},
+    "reused": {"fillcolor": "#ddd6fe", "color": "#7c3aed"},
     "completed": {"fillcolor": "#bbf7d0", "color": "#16a34a"},
 }
 LEGEND = {
     "completed": "completed",
     "cached": "cached (result reused)",
+    "reused": "reused by this retry",
     "failed": "failed",
     "crashed": "crashed",
     "cancelled": "cancelled",
@@ -54,14 +57,16 @@ LEGEND = {
     "running": "running (or paused)",
     "pending": "waiting to run",
 }
-LEGEND_ORDER = ["completed", "cached", "failed", "crashed", "cancelled", "not run"]
+LEGEND_ORDER = ["completed", "cached", "reused", "failed", "crashed", "cancelled", "not run"]
 
 
 def category(state: State) -> str:
     """The colour category of a run's state."""
     kind = state.type
     if kind is StateType.COMPLETED:
-        return "cached" if state.name == "Cached" else "completed"
+        if state.name != "Cached":
+            return "completed"
+        return "cached" if reused_from(state) is None else "reused"
     if kind is StateType.FAILED:
         return "not run" if isinstance(state.data, UpstreamTaskError) else "failed"
     if kind is StateType.CRASHED:
@@ -241,8 +246,9 @@ def _run_label(run: TaskRun, state: State) -> str:
 
 
 BAR_WIDTH = 110  # points: a mapped node's state bar
-BAR_ORDER = ["completed", "cached", "failed", "crashed", "cancelled", "not run", "running"]
-BAR_ORDER += ["pending"]  # done first, then what is still to come (as the progress bars)
+# Done first, then what is still to come (as the progress bars).
+BAR_ORDER = ["completed", "cached", "reused", "failed", "crashed", "cancelled", "not run"]
+BAR_ORDER += ["running", "pending"]
 
 
 def _group_label(runs: list[TaskRun], cats: Counter) -> str:
