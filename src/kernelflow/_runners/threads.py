@@ -183,6 +183,7 @@ class RunQueue:
         self._drainers = 0
         self._watching = False
         self._last_look = (0, 0.0, 0.0)  # taken when the watching starts: see _held_up
+        self._stalled_looks = 0  # looks in a row that found no run finished
 
     def put(self, handle: ThreadRun, context: contextvars.Context) -> None:
         """Queue a run, to run in (a copy of) ``context``, the submitter's. Drainers already
@@ -255,14 +256,16 @@ class RunQueue:
         return len(self._unfinished), _cpu_seconds(), now()
 
     def _held_up(self) -> bool:
-        """Whether the runs were held up since the last look: none finished (they wait,
-        or long runs hold every drainer), or the process was mostly idle (they wait on
-        I/O or sleep, however many finish). A look that came late measured a pause of
-        the whole process (a long garbage collection, the OS running other work), not
-        the runs: it only starts the next window."""
+        """Whether the runs were held up since the last look: the process was mostly
+        idle (they wait on I/O or sleep, however many finish), or no run finished since
+        the look before that either (long runs hold every drainer; one look alone may
+        have measured a garbage collection, which holds every thread for tens of ms). A
+        look that came late measured a pause of the whole process (the OS running other
+        work, a long collection), not the runs: it only starts the next window."""
         last_unfinished, last_cpu, last_at = self._last_look
         self._last_look = unfinished, cpu, at = self._look()
         elapsed = at - last_at
         if elapsed > 2 * GROWTH_CHECK_SECONDS:
             return False
-        return unfinished == last_unfinished or cpu - last_cpu < IDLE_SHARE * elapsed
+        self._stalled_looks = self._stalled_looks + 1 if unfinished == last_unfinished else 0
+        return cpu - last_cpu < IDLE_SHARE * elapsed or self._stalled_looks >= 2
