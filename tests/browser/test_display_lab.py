@@ -19,6 +19,7 @@ pytestmark = lab.pytestmark  # skipped unless KERNELFLOW_BROWSER_TEST=1
 SETUP = """
 import asyncio, time
 from kernelflow import flow, task
+from kernelflow.task_runners import ThreadPoolTaskRunner
 
 @task
 def step(x):
@@ -46,7 +47,9 @@ def trickle(i):
     time.sleep(0.03 * (i % 9))
     return i
 
-@flow
+# Eight threads, so the map lasts seconds and the display many frames: the default
+# runner would run all 240 sleeps at once and end in a few tenths of a second.
+@flow(task_runner=ThreadPoolTaskRunner(max_workers=8))
 def many():
     return len(trickle.map(range(240)).result())
 """
