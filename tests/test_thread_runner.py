@@ -210,11 +210,11 @@ class ScriptedGrowth:
     def __init__(self, monkeypatch, clock, queued: int) -> None:
         from kernelflow._runners import threads
 
-        self.clock, self.cpu_seconds, self.looks = clock, 0.0, []
+        self.clock, self.cpu_seconds, self.looks, self.delays = clock, 0.0, [], []
         self.unfinished: dict = {}
         self.drainers = 0
         monkeypatch.setattr(threads, "_cpu_seconds", lambda: self.cpu_seconds)
-        monkeypatch.setattr(threads, "call_later", lambda _seconds, look: self.looks.append(look))
+        monkeypatch.setattr(threads, "call_later", lambda *timer: self.looks.append(timer))
         # A drainer takes a run and stays in it.
         monkeypatch.setattr(threads.RunQueue, "_drain", lambda queue: queue._queue.popleft())
         self.queue = threads.RunQueue(self, None, self.unfinished)
@@ -238,7 +238,9 @@ class ScriptedGrowth:
         self.cpu_seconds += cpu
         for _ in range(finished):
             self.unfinished.popitem()  # (any: only their count is read)
-        self.looks.pop()()
+        delay, look = self.looks.pop()
+        self.delays.append(delay)  # when the runner asked for this look
+        look()
         return self.drainers
 
 
@@ -254,25 +256,33 @@ def scripted(monkeypatch):
 def test_the_unbounded_runner_grows_only_when_a_look_finds_its_runs_held_up(scripted):
     growth = scripted(queued=1000)
     assert growth.drainers == 1
-    # Busy, and runs finish: quick runs, which one thread serves best.
+    # The first look, 5 ms on: busy, and runs finish: quick runs, which one thread
+    # serves best.
+    assert growth.look(0.005, cpu=0.005, finished=12) == 1
     assert growth.look(0.02, cpu=0.02, finished=50) == 1
-    # Runs finish, but the process was mostly idle: they wait on I/O.
+    # Runs finish, but the process was mostly idle: they wait on I/O. The next look
+    # comes as soon as the first did.
     assert growth.look(0.02, cpu=0.004, finished=3) == 4
     # Busy, and no run finished: a garbage collection, or long runs holding every
-    # drainer. Once may be the collection; twice in a row is the runs.
-    assert growth.look(0.02, cpu=0.02) == 4
+    # drainer. For 20 ms it may be the collection; for 40 ms it is the runs.
+    assert growth.look(0.005, cpu=0.005) == 4
+    # (A look here is a hair over 20 ms: two of them make 40 ms in floating point.)
     assert growth.look(0.02, cpu=0.02, finished=1) == 4
-    assert growth.look(0.02, cpu=0.02) == 4
-    assert growth.look(0.02, cpu=0.02) == 16
+    assert growth.look(0.0201, cpu=0.0201) == 4
+    assert growth.look(0.0201, cpu=0.0201) == 16
+    # The threads added get 40 ms of their own before more are added.
+    assert growth.look(0.005, cpu=0.005) == 16
+    assert growth.look(0.0201, cpu=0.0201) == 16
     # A look that came late measured a pause of the whole process: no growth...
     assert growth.look(0.15, cpu=0.0) == 16
     # ...and the next on-time look measures the runs again.
     assert growth.look(0.02, cpu=0.0) == 64
+    assert growth.delays == [0.005, 0.02, 0.02, 0.005, 0.02, 0.02, 0.02, 0.005, 0.02, 0.02, 0.02]
 
 
 def test_the_unbounded_runner_never_starts_more_drainers_than_queued_runs(scripted):
     growth = scripted(queued=10)
-    assert growth.look(0.02, cpu=0.0) == 4
+    assert growth.look(0.005, cpu=0.0) == 4  # the first look: idle, they wait
     assert growth.look(0.02, cpu=0.0) == 10  # not 16
     assert growth.look(0.02, cpu=0.0) == 10
     assert growth.looks == []  # no run left queued: the looks stop

@@ -164,10 +164,10 @@ class ThreadPoolTaskRunner(TaskRunner):
 
     Args:
         max_workers: The most threads at once; None means no limit, as in Prefect. With
-            no limit, runs start on one thread, and more are added every 20 ms while
-            runs are held up (they wait on I/O or sleep, or long ones hold every
-            thread): waiting runs still all run at once within tens of milliseconds,
-            while quick ones stay on one thread, the fastest under the GIL.
+            no limit, runs start on one thread, and more are added while runs are held
+            up (they wait on I/O or sleep, or long ones hold every thread): waiting runs
+            still all run at once within milliseconds, while quick ones stay on one
+            thread, the fastest under the GIL.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:

@@ -149,17 +149,25 @@ class LoopRun(RunHandle):
 
 
 # An unbounded runner starts one drainer for queued runs, and multiplies them by GROWTH
-# at each look (every GROWTH_CHECK_SECONDS) that finds its runs held up. A 100k map of
-# trivial tasks then runs on one thread, the fastest under the GIL: a second thread
-# taking runs too makes the two trade the GIL thousands of times a second (eight took
-# 35% longer here). Runs that wait on I/O or sleep soon all run at once, as in Prefect:
-# 200 one-second sleeps all start within four looks.
+# at each look that finds its runs held up. A 100k map of trivial tasks then runs on one
+# thread, the fastest under the GIL: a second thread taking runs too makes the two trade
+# the GIL thousands of times a second (eight took 35% longer here). Runs that wait on
+# I/O or sleep soon all run at once, as in Prefect: the first look comes FIRST_LOOK
+# seconds after the start, and so does the next one after a look that added threads
+# (200 one-second sleeps all start within 20 ms); the others come every LOOK_SECONDS.
 FIRST_DRAINERS = 1
 GROWTH = 4
-GROWTH_CHECK_SECONDS = 0.02
+FIRST_LOOK = 0.005
+LOOK_SECONDS = 0.02
 # A process that used less than this share of one core since the last look was waiting
 # (its runs wait on I/O, a lock or a sleep) rather than working.
 IDLE_SHARE = 0.25
+# No run finished for this long (and no thread was added meanwhile): long runs hold
+# every drainer. Long enough that a garbage collection, which holds every thread for
+# tens of ms, is not taken for that.
+STALL_SECONDS = 0.04
+# A look this much later than the last one measured a pause of the whole process.
+LATE_SECONDS = 0.04
 _cpu_seconds = time.process_time  # a module attribute, for tests to script
 
 
@@ -169,9 +177,9 @@ class RunQueue:
     Each drainer runs queued runs, in order, until none is left; so a busy pool takes
     its next run without a pool job, a thread wake-up or a lock per run. At most
     ``limit`` drainers run at once. With no limit the runner grows: it starts
-    ``FIRST_DRAINERS``, and every ``GROWTH_CHECK_SECONDS`` while runs are queued it
-    multiplies them by ``GROWTH`` (never past the queued runs) if its runs were held up
-    since the last look (``_held_up``).
+    ``FIRST_DRAINERS``, and while runs are queued it looks at them now and then
+    (``FIRST_LOOK``, ``LOOK_SECONDS``) and multiplies the drainers by ``GROWTH`` (never
+    past the queued runs) if its runs are held up (``_held_up``).
     """
 
     def __init__(self, pool: DaemonThreadPool, limit: int | None, unfinished: dict) -> None:
@@ -183,7 +191,7 @@ class RunQueue:
         self._drainers = 0
         self._watching = False
         self._last_look = (0, 0.0, 0.0)  # taken when the watching starts: see _held_up
-        self._stalled_looks = 0  # looks in a row that found no run finished
+        self._progress_at = 0.0  # the last look that saw a run finish, or added threads
 
     def put(self, handle: ThreadRun, context: contextvars.Context) -> None:
         """Queue a run, to run in (a copy of) ``context``, the submitter's. Drainers already
@@ -214,7 +222,8 @@ class RunQueue:
             self._pool.submit(self._drain)
         if watch:
             self._last_look = self._look()
-            call_later(GROWTH_CHECK_SECONDS, self._check)
+            self._progress_at = self._last_look[2]
+            call_later(FIRST_LOOK, self._check)
 
     def _drain(self) -> None:
         queue = self._queue
@@ -249,23 +258,27 @@ class RunQueue:
                 return
             wanted = max(self._drainers * GROWTH, FIRST_DRAINERS) if held_up else self._drainers
         self._start(wanted)
-        call_later(GROWTH_CHECK_SECONDS, self._check)
+        call_later(FIRST_LOOK if held_up else LOOK_SECONDS, self._check)
 
     def _look(self) -> tuple[int, float, float]:
         """Unfinished runs, the process's CPU seconds, and the time, for the next look."""
         return len(self._unfinished), _cpu_seconds(), now()
 
     def _held_up(self) -> bool:
-        """Whether the runs were held up since the last look: the process was mostly
-        idle (they wait on I/O or sleep, however many finish), or no run finished since
-        the look before that either (long runs hold every drainer; one look alone may
-        have measured a garbage collection, which holds every thread for tens of ms). A
-        look that came late measured a pause of the whole process (the OS running other
-        work, a long collection), not the runs: it only starts the next window."""
+        """Whether the runs are held up: the process was mostly idle since the last look
+        (they wait on I/O or sleep, however many finish), or no run finished for
+        ``STALL_SECONDS`` (long runs hold every drainer). A look that came late measured
+        a pause of the whole process (the OS running other work, a long garbage
+        collection), not the runs: it only starts the next window."""
         last_unfinished, last_cpu, last_at = self._last_look
         self._last_look = unfinished, cpu, at = self._look()
         elapsed = at - last_at
-        if elapsed > 2 * GROWTH_CHECK_SECONDS:
+        if elapsed > LATE_SECONDS:
+            self._progress_at = at
             return False
-        self._stalled_looks = self._stalled_looks + 1 if unfinished == last_unfinished else 0
-        return cpu - last_cpu < IDLE_SHARE * elapsed or self._stalled_looks >= 2
+        if unfinished != last_unfinished:
+            self._progress_at = at
+        held_up = cpu - last_cpu < IDLE_SHARE * elapsed or at - self._progress_at >= STALL_SECONDS
+        if held_up:  # the threads it adds get a stall's time of their own
+            self._progress_at = at
+        return held_up
