@@ -152,12 +152,12 @@ class LoopRun(RunHandle):
 # at each look that finds its runs held up. A 100k map of trivial tasks then runs on one
 # thread, the fastest under the GIL: a second thread taking runs too makes the two trade
 # the GIL thousands of times a second (eight took 35% longer here). Runs that wait on
-# I/O or sleep soon all run at once, as in Prefect: the first look comes FIRST_LOOK
-# seconds after the start, and so does the next one after a look that added threads
-# (200 one-second sleeps all start within 20 ms); the others come every LOOK_SECONDS.
+# I/O or sleep soon all run at once, as in Prefect: the first look comes
+# FIRST_LOOK_SECONDS after the start, and so does the next one after a look that added
+# threads (200 one-second sleeps all start within 20 ms); the others, every LOOK_SECONDS.
 FIRST_DRAINERS = 1
 GROWTH = 4
-FIRST_LOOK = 0.005
+FIRST_LOOK_SECONDS = 0.005
 LOOK_SECONDS = 0.02
 # A process that used less than this share of one core since the last look was waiting
 # (its runs wait on I/O, a lock or a sleep) rather than working.
@@ -178,7 +178,7 @@ class RunQueue:
     its next run without a pool job, a thread wake-up or a lock per run. At most
     ``limit`` drainers run at once. With no limit the runner grows: it starts
     ``FIRST_DRAINERS``, and while runs are queued it looks at them now and then
-    (``FIRST_LOOK``, ``LOOK_SECONDS``) and multiplies the drainers by ``GROWTH`` (never
+    (``FIRST_LOOK_SECONDS``, ``LOOK_SECONDS``) and multiplies the drainers by ``GROWTH`` (never
     past the queued runs) if its runs are held up (``_held_up``).
     """
 
@@ -223,7 +223,7 @@ class RunQueue:
         if watch:
             self._last_look = self._look()
             self._progress_at = self._last_look[2]
-            call_later(FIRST_LOOK, self._check)
+            call_later(FIRST_LOOK_SECONDS, self._check)
 
     def _drain(self) -> None:
         queue = self._queue
@@ -258,7 +258,7 @@ class RunQueue:
                 return
             wanted = max(self._drainers * GROWTH, FIRST_DRAINERS) if held_up else self._drainers
         self._start(wanted)
-        call_later(FIRST_LOOK if held_up else LOOK_SECONDS, self._check)
+        call_later(FIRST_LOOK_SECONDS if held_up else LOOK_SECONDS, self._check)
 
     def _look(self) -> tuple[int, float, float]:
         """Unfinished runs, the process's CPU seconds, and the time, for the next look."""
