@@ -11,6 +11,7 @@ from kernelflow import _events, flow, task
 from kernelflow.notebook import _charts, _display, _snapshot, _widgets, settings
 from kernelflow.notebook._tally import Tally, count
 from kernelflow.notebook._ticker import Ticker
+from tests.viz.viz_examples import failed_then_retried
 
 
 @task
@@ -599,27 +600,8 @@ def test_counts_say_which_completed_runs_were_reused_or_cached_and_which_ran():
     import kernelflow
     from kernelflow.cache_policies import INPUTS
 
-    fixed = {"value": False}
-
-    @task
-    def load(i):
-        return i
-
-    @task
-    def check(values):
-        if not fixed["value"]:
-            raise ValueError("not yet")
-        return sum(values)
-
-    @flow
-    def etl():
-        return check([load(i) for i in range(6)])
-
-    with pytest.raises(ValueError):
-        etl()
-    failed = kernelflow.last_run()
-    fixed["value"] = True
-    assert failed.retry() == 15
+    failed, result = failed_then_retried(lambda load: [load(i) for i in range(6)])
+    assert result == 15
     counts = count(_charts.all_task_runs(kernelflow.last_run()))
     assert counts.text() == f"7/7 completed: 6 reused from {failed.name}, 1 ran"
 

@@ -12,7 +12,7 @@ from kernelflow.exceptions import UpstreamTaskError
 from kernelflow.states import Cached, Cancelled, Completed, Crashed, Failed, Pending, Running
 from kernelflow.viz._draw_run import CATEGORIES, category
 from tests.viz.viz_dot import dot
-from tests.viz.viz_examples import subflow_example
+from tests.viz.viz_examples import failed_then_retried, subflow_example
 
 
 def fill(category_name: str) -> str:
@@ -149,27 +149,8 @@ def test_failed_run_graph_colours_edges_and_legend():
 
 
 def test_a_retrys_graph_says_reused_where_its_header_does():
-    fixed = {"value": False}
-
-    @task
-    def load(i):
-        return i
-
-    @task
-    def check(values):
-        if not fixed["value"]:
-            raise ValueError("not yet")
-        return sum(values)
-
-    @flow
-    def etl():
-        return check(load.map(range(3)))
-
-    with pytest.raises(ValueError):
-        etl()
-    failed = kernelflow.last_run()
-    fixed["value"] = True
-    assert failed.retry() == 3
+    _, result = failed_then_retried(lambda load: load.map(range(3)))
+    assert result == 3
     graph = dot(kernelflow.last_run().graph())
     group = graph.id("load × 3")
     assert "3 reused" in graph.labels[group] and "cached" not in graph.labels[group]
